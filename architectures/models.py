@@ -1,0 +1,19 @@
+"""Registered entry points: one small factory per architecture (timm-style)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from torch import nn
+
+from .registry import register_model
+from .rside import RSIDE_BACKBONES, build_rside
+
+
+@register_model("rside", backbones=RSIDE_BACKBONES)
+def rside(backbone: str, weights: str | Path | None = None, provider: str = "timm") -> nn.Module:
+    """Hu et al. RSIDE (E/D/MFF/R), state_dict-compatible with the official checkpoints.
+
+    provider: where SENet-154 comes from ("timm" or "pretrainedmodels"); ignored for other backbones.
+    """
+    return build_rside(backbone, weights=weights, provider=provider)
