@@ -1,0 +1,117 @@
+"""What produced a result: code version, library versions, device, data file, seed, time.
+
+Recorded in every run directory so any number in a report can be traced back.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import platform
+import socket
+import subprocess
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import torch
+
+__all__ = ["collect_provenance", "device_info", "file_fingerprint", "git_info", "library_versions"]
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+HEADER_BYTES = 1 << 20  # fingerprint the first MiB: identifies a multi-GB .mat without reading it all
+
+
+def git_info(root: Path = REPO_ROOT) -> dict[str, Any]:
+    """Commit hash and whether the working tree had uncommitted changes (None outside a git checkout)."""
+    def git(*args: str) -> str | None:
+        try:
+            out = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=10)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return out.stdout.strip() if out.returncode == 0 else None
+
+    commit = git("rev-parse", "HEAD")
+    status = git("status", "--porcelain", "--untracked-files=no")
+    return {"commit": commit, "dirty": bool(status) if status is not None else None}
+
+
+def library_versions() -> dict[str, str | None]:
+    """Versions of Python and the libraries that can change a number."""
+    def version(dist: str) -> str | None:
+        try:
+            return metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            return None
+
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torchvision": version("torchvision"),
+        "timm": version("timm"),
+        "numpy": version("numpy"),
+        "h5py": version("h5py"),
+        "cuda": torch.version.cuda,
+        "cudnn": str(torch.backends.cudnn.version()) if torch.backends.cudnn.is_available() else None,
+        "drnet-bench": version("drnet-bench"),
+    }
+
+
+def device_info(device: str | torch.device = "cpu") -> dict[str, Any]:
+    """Name of the device computations ran on (GPU name and driver, or the CPU model and thread count)."""
+    device = torch.device(device)
+    info: dict[str, Any] = {"device": str(device), "hostname": socket.gethostname()}
+    if device.type == "cuda" and torch.cuda.is_available():
+        props = torch.cuda.get_device_properties(device)
+        info.update(name=props.name, total_memory_mib=props.total_memory // 2**20,
+                    capability=f"{props.major}.{props.minor}", driver=_nvidia_driver())
+    else:
+        info.update(name=_cpu_model(), threads=torch.get_num_threads())
+    return info
+
+
+def file_fingerprint(path: str | Path) -> dict[str, Any]:
+    """Size, mtime and sha256 of the first MiB of a data file (cheap identity for multi-GB files)."""
+    path = Path(path)
+    stat = path.stat()
+    with open(path, "rb") as f:
+        head = hashlib.sha256(f.read(HEADER_BYTES)).hexdigest()
+    return {"path": str(path.resolve()), "bytes": stat.st_size, "header_sha256": head,
+            "header_bytes": min(HEADER_BYTES, stat.st_size)}
+
+
+def collect_provenance(device: str | torch.device = "cpu", seed: int | None = None,
+                       data: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Everything above in one record, with a UTC timestamp."""
+    return {
+        "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "git": git_info(),
+        "versions": library_versions(),
+        "device": device_info(device),
+        "platform": platform.platform(),
+        "seed": seed,
+        "data": data,
+    }
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _nvidia_driver() -> str | None:
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+        try:
+            return pynvml.nvmlSystemGetDriverVersion()
+        finally:
+            pynvml.nvmlShutdown()
+    except Exception:
+        return None
