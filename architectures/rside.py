@@ -161,7 +161,13 @@ class Refine(nn.Module):
 
 
 class RSIDE(nn.Module):
-    """The assembled network: (B,3,H,W) image -> (B,1,H/2,W/2) depth in metres (approximately; see taps)."""
+    """The assembled network: (B,3,H,W) image -> (B,1,H/2,W/2) depth in metres.
+
+    ``model(x, levels=True)`` returns the list of predictions the training loss sums over (here just the
+    one); every model in the registry follows that convention so the trainer (and DDP) treat them alike.
+    """
+
+    output_stride = 2  # output is half the input resolution (114x152 for 228x304)
 
     def __init__(self, encoder: nn.Module, tap_channels: tuple[int, int, int, int], backbone: str = ""):
         super().__init__()
@@ -171,11 +177,12 @@ class RSIDE(nn.Module):
         self.MFF = MFF(tap_channels)
         self.R = Refine(tap_channels[3])
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, levels: bool = False) -> torch.Tensor | list[torch.Tensor]:
         x1, x2, x3, x4 = self.E(x)
         decoded = self.D(x1, x2, x3, x4)
         fused = self.MFF(x1, x2, x3, x4, decoded.shape[-2:])
-        return self.R(torch.cat([decoded, fused], dim=1))
+        depth = self.R(torch.cat([decoded, fused], dim=1))
+        return [depth] if levels else depth
 
 
 def build_rside(backbone: str = "resnet50", weights: str | Path | None = None, provider: str = "timm") -> RSIDE:
