@@ -561,10 +561,15 @@ class _ModelSession:
         self.device = torch.device(config.device)
         self.dtype = DTYPES[config.dtype]
         self.rss_baseline_mib = rss_bytes() / MIB
+        self.note = ""
         cuda = self.device.type == "cuda"
         if cuda:
             torch.cuda.set_device(self.device)
             self.device_name = torch.cuda.get_device_name(self.device)
+            if nvml is not None and not _same_gpu(nvml, self.device):
+                nvml_baseline = None
+                self.note = (f"NVML {nvml.selector} is not torch's {self.device} (UUIDs differ; set "
+                             "CUDA_DEVICE_ORDER=PCI_BUS_ID): nvml_used_mib left empty")
             self.memory: _CudaMemory | _CpuMemory = _CudaMemory(self.device, nvml, nvml_baseline)
             if config.max_memory_mib is not None:
                 total = torch.cuda.get_device_properties(self.device).total_memory
@@ -586,7 +591,7 @@ class _ModelSession:
 
     def measure(self, batch: int, phase: str) -> SpeedPoint:
         """One point; OOM and other errors become the row's status, never an exception."""
-        point = _blank_point(self.config, self.target, batch, phase, self.device_name)
+        point = _blank_point(self.config, self.target, batch, phase, self.device_name, note=self.note)
         point.net_ram_mib = self.net_ram_mib
         point.net_ram_allocated_mib = self.net_ram_allocated_mib
         if self.device.type == "cpu":
@@ -594,7 +599,8 @@ class _ModelSession:
         try:
             timing, peaks = self._run(batch)
         except Exception as exc:  # noqa: BLE001 - every failure is recorded in the row
-            point.status, point.note = _classify(exc)
+            point.status, message = _classify(exc)
+            point.note = "; ".join(n for n in (message, self.note) if n)
         else:
             _fill_timing(point, timing, batch)
             for key, value in peaks.items():
@@ -636,6 +642,18 @@ class _ModelSession:
             torch.cuda.empty_cache()
             if self.config.max_memory_mib is not None:
                 torch.cuda.set_per_process_memory_fraction(1.0, self.device)
+
+
+def _same_gpu(nvml: Nvml, device: torch.device) -> bool:
+    """Whether the NVML handle and torch's device are one GPU (UUIDs compared without GPU-/MIG- prefix)."""
+    def bare(uuid: object) -> str:
+        return re.sub(r"^(GPU|MIG)-", "", str(uuid)).lower()
+    try:
+        torch_uuid = torch.cuda.get_device_properties(device).uuid
+    except AttributeError:  # older torch: nothing to compare, trust CUDA_VISIBLE_DEVICES
+        return True
+    nvml_uuid = nvml.uuid()
+    return nvml_uuid is None or bare(nvml_uuid) == bare(torch_uuid)
 
 
 def _blank_point(config: SpeedConfig, target: SpeedTarget, batch: int, phase: str,
@@ -921,7 +939,7 @@ def columns_markdown() -> str:
 def _rows(records: Sequence[SpeedPoint | SpeedSummary]) -> list[dict[str, Any]]:
     def clean(v: Any) -> Any:
         if isinstance(v, float):
-            return None if math.isnan(v) else round(v, 6)
+            return None if math.isnan(v) else float(f"{v:.7g}")  # 7 significant digits
         return v
     return [{k: clean(v) for k, v in asdict(r).items()} for r in records]
 

@@ -207,3 +207,12 @@ def test_cuda_allocator_cap_turns_into_an_oom_and_bisection(tmp_path):
     fits = {p.batch for p in result.points if p.status == "ok"}
     ooms = {p.batch for p in result.points if p.status == "oom"}
     assert s.max_batch_fit in fits and s.max_batch_fit + 1 in ooms  # bisected to adjacent sizes
+
+
+def test_same_gpu_compares_uuids_without_prefix(monkeypatch, no_visible_devices):
+    monkeypatch.setitem(sys.modules, "pynvml", fake_pynvml())  # its GPU has UUID GPU-1234
+    nvml, _ = open_nvml(0)
+    monkeypatch.setattr(torch.cuda, "get_device_properties", lambda device: SimpleNamespace(uuid="1234"))
+    assert speed._same_gpu(nvml, torch.device("cuda:0"))
+    monkeypatch.setattr(torch.cuda, "get_device_properties", lambda device: SimpleNamespace(uuid="9999"))
+    assert not speed._same_gpu(nvml, torch.device("cuda:0"))
