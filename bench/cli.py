@@ -38,8 +38,8 @@ def models_cmd(backbones: str) -> None:
 
 @cli.command("speed")
 @click.option("--suite", help="Sweep the [[speed]] models of a suite (bench/suites/NAME.toml or a path).")
-@click.option("--arch", help="One model instead of a suite: architecture (see `bench models`).")
-@click.option("--backbone", help="Backbone of --arch.")
+@click.option("--arch", help="Models instead of a suite: architecture(s), comma-separated (see `bench models`).")
+@click.option("--backbone", help="Backbone(s) of --arch, comma-separated; every arch x backbone is swept.")
 @click.option("--option", "options", multiple=True, metavar="KEY=VALUE",
               help="Model option for --arch (value parsed as JSON, else a string); repeatable.")
 @click.option("--device", default="auto", show_default=True, help="cuda, cuda:N, cpu, or auto.")
@@ -99,7 +99,8 @@ def speed_cmd(suite, arch, backbone, options, device, input_size, batch_sizes, m
                     parsed[key] = json.loads(value)
                 except json.JSONDecodeError:
                     parsed[key] = value
-            targets = (speed.SpeedTarget(arch, backbone, parsed),)
+            targets = tuple(speed.SpeedTarget(a.strip(), b.strip(), parsed)
+                            for a in arch.split(",") for b in backbone.split(","))
         config = speed.SpeedConfig(
             targets=targets, device=device, input_hw=speed.parse_input_size(input_size),
             batch_sizes=speed.parse_batch_sizes(batch_sizes), max_batch=max_batch, dtype=dtype,

@@ -855,8 +855,8 @@ def default_run_id(config: SpeedConfig, gpu_name: str | None = None, now: dateti
     c = config.resolved()
     if c.suite:
         what = c.suite
-    elif len(c.targets) == 1:
-        what = c.targets[0].label
+    elif 1 <= len(c.targets) <= 3:
+        what = "-".join(t.label for t in c.targets)
     else:
         what = f"{len(c.targets)}models"
     kind = torch.device(c.device).type

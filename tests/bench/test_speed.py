@@ -95,7 +95,7 @@ class RssNet(nn.Module):
 @pytest.fixture(scope="module", autouse=True)
 def tiny_models():
     """Register the tiny models for this module only (other modules' "every model" tests never see them)."""
-    register_model("test-speed-oom", backbones=("none",))(lambda backbone, weights=None, fit=11: OomNet(fit))
+    register_model("test-speed-oom", backbones=("none", "other"))(lambda backbone, weights=None, fit=11: OomNet(fit))
     register_model("test-speed-rss", backbones=("none",))(
         lambda backbone, weights=None, mib_per_image=32: RssNet(mib_per_image))
     yield
@@ -451,6 +451,17 @@ def test_cli_speed_prints_table2_and_writes_the_run(tmp_path):
     assert "fps (b 1)" in result.output and "test-speed-oom-none" in result.output
     _, (summary,) = read_csv(out / "speed_summary.csv")
     assert summary["max_batch_fit"] == "3" and json.loads(summary["options"]) == {"fit": 3}
+
+
+def test_cli_speed_sweeps_every_arch_backbone_pair_in_one_run(tmp_path):
+    result = CliRunner().invoke(cli, ["speed", "--arch", "test-speed-oom", "--backbone", "none,other",
+                                      "--device", "cpu", "--input", "8x8", "--batch-sizes", "1", "--warmup", "1",
+                                      "--repeats", "3", "--out", str(tmp_path), "--quiet"])
+    assert result.exit_code == 0, result.output
+    _, summaries = read_csv(tmp_path / "speed_summary.csv")
+    assert [s["backbone"] for s in summaries] == ["none", "other"]
+    assert default_run_id(SpeedConfig(targets=(SpeedTarget("rside", "resnet50"), SpeedTarget("drnet", "resnet50")),
+                                      device="cpu")).startswith("speed-rside-resnet50-drnet-resnet50-cpu-fp32-")
 
 
 @pytest.mark.parametrize("args, message", [
