@@ -1,10 +1,11 @@
 """Speed and memory sweeps over batch sizes (the DRNet paper's Table 2), on CUDA or CPU.
 
 For every model: batch sizes 1, 2, 4, ... until out of memory, then bisection to the largest batch that fits
-(or an explicit list). Each point builds nothing new: the model sits on the device in eval mode, a random
-input of shape (B, 3, H, W) is created once, and under ``torch.inference_mode()`` the forward pass runs
-``warmup`` times (the last one after the memory peaks are reset, so peaks are steady-state and exclude cuDNN
-autotuning) and then ``repeats`` timed times with synchronised wall-clock time. fps = B / time, images/s.
+(or an explicit list). At each point the model (built once per model, or once per point with --isolate) sits
+on the device in eval mode, a random input of shape (B, 3, H, W) is created once, and under
+``torch.inference_mode()`` the forward pass runs ``warmup`` times (the last one after the memory peaks are
+reset, so peaks are steady-state and exclude cuDNN autotuning) and then ``repeats`` timed times with
+synchronised wall-clock time. fps = B / time, images/s.
 
 Memory is never a bare "RAM"; per point, in MiB (2^20 bytes):
 
