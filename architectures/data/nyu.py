@@ -52,6 +52,8 @@ class H5Layout:
         if split == "all":
             return list(range(1, self.frames + 1))
         if self.splits is not None:
+            if not self.splits[split]:
+                raise DataError(f"{self.path}: its embedded {split} split ({SPLIT_KEYS[split]}) is empty")
             return list(self.splits[split])
         if self.frames != NYU_FRAMES:
             raise DataError(
@@ -208,7 +210,7 @@ def _embedded_split(f: h5py.File, path: Path, n: int) -> dict[str, list[int]] | 
         raise DataError(f"{path}: has {present[0]!r} but not both of {', '.join(SPLIT_KEYS.values())}")
     splits = {name: [int(v) for v in np.asarray(f[key]).ravel()] for name, key in SPLIT_KEYS.items()}
     for name, idx in splits.items():
-        if not idx or min(idx) < 1 or max(idx) > n or len(set(idx)) != len(idx):
+        if idx and (min(idx) < 1 or max(idx) > n or len(set(idx)) != len(idx)):
             raise DataError(f"{path}: {SPLIT_KEYS[name]!r} must hold distinct 1-based frame numbers "
                             f"in 1..{n}")
         splits[name] = sorted(idx)

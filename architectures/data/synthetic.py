@@ -126,9 +126,10 @@ def render_frame(seed: int, index: int, height: int = 480, width: int = 640) -> 
 
 
 def synthetic_split(frames: int) -> dict[str, list[int]]:
-    """The split stored with synthetic files: every TEST_EVERY-th frame (1-based) is a test frame."""
-    test = list(range(TEST_EVERY, frames + 1, TEST_EVERY))
-    train = [i for i in range(1, frames + 1) if i % TEST_EVERY]
+    """The split stored with synthetic files: every TEST_EVERY-th frame (1-based) is a test frame (the last
+    frame when there are fewer than TEST_EVERY; a single frame is train only)."""
+    test = list(range(TEST_EVERY, frames + 1, TEST_EVERY)) or ([frames] if frames > 1 else [])
+    train = [i for i in range(1, frames + 1) if i not in test]
     return {"train": train, "test": test}
 
 
