@@ -45,6 +45,9 @@ def plot_frames(path: str | Path, out: str | Path, frames: int = 4, split: str =
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".png", dir=out.parent)
     os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 -> what open() would give
     try:
         fig.savefig(tmp, dpi=80)
         os.replace(tmp, out)

@@ -157,6 +157,7 @@ def write_synthetic(path: str | Path, frames: int = DEFAULT_FRAMES, seed: int = 
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
+    _chmod_like_open(tmp)
     try:
         with h5py.File(tmp, "w", track_order=True) as f:
             opts = {"compression": "gzip", "compression_opts": 1, "shuffle": True}
@@ -416,6 +417,13 @@ def _surface_bounds(scene: Scene) -> tuple[list[np.ndarray], list[np.ndarray]]:
     lo = np.concatenate([room_lo, scene.boxes[:, 0]]).astype(np.float32)
     hi = np.concatenate([room_hi, scene.boxes[:, 1]]).astype(np.float32)
     return [lo[:, a] for a in range(3)], [hi[:, a] for a in range(3)]
+
+
+def _chmod_like_open(path: str) -> None:
+    """mkstemp creates 0600; give the file the mode open() would (0666 less the umask), as data is shared."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
 
 
 def _differs(have: object, want: object) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 
 import h5py
 import numpy as np
@@ -136,3 +137,12 @@ def test_ensure_synthetic_never_overwrites_a_named_file_with_other_settings(tmp_
     path = write_synthetic(tmp_path / "mine.h5", frames=2, seed=1, height=16, width=16)
     with pytest.raises(DataError, match=r"mine\.h5: exists with other generator settings.*'seed': \(1, 2\)"):
         ensure_synthetic(path, frames=2, seed=2, height=16, width=16)
+
+
+def test_written_file_is_readable_by_others_as_open_would_make_it(tmp_path):
+    umask = os.umask(0o022)
+    try:
+        path = write_synthetic(tmp_path / "s.h5", frames=1, height=8, width=8)
+    finally:
+        os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o644
