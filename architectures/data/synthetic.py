@@ -110,13 +110,13 @@ def render_scene(scene: Scene, height: int, width: int) -> tuple[np.ndarray, np.
     with np.errstate(divide="ignore"):
         inv = [np.float32(1.0) / da for da in d]
     o = [np.float32(v) for v in scene.origin]
-    t, sid = _cast_room(scene.room, o, inv)
+    t, sid, axis = _cast_room(scene.room, o, inv)
     for b, (lo, hi) in enumerate(scene.boxes.astype(np.float32)):
         rect = _screen_rect(scene, b, height, width, (fx, fy, cx, cy))
         if rect is not None:
-            _cast_box(lo, hi, o, inv, rect, t, sid, 6 + b)
+            _cast_box(lo, hi, o, inv, rect, (t, sid, axis), 6 + b)
     depth = np.clip(t, MIN_DEPTH_M, MAX_DEPTH_M).astype(np.float32)
-    image = _shade(scene, o, d, t, sid)
+    image = _shade(scene, o, d, t, sid, axis)
     return image, depth
 
 
@@ -196,8 +196,8 @@ def ensure_synthetic(path: str | Path | None = None, frames: int | None = None, 
     """Return a synthetic file with these settings, writing it first if it is missing.
 
     path None -> ``default_synthetic_path(...)``. An existing file is reused only if its generator settings
-    match; a stale default file (older generator version) is regenerated, a mismatching explicit file is an
-    error (nothing is overwritten that the caller named).
+    match; a stale or unreadable default file is written again, a mismatching explicit file is an error
+    (nothing the caller named is overwritten).
     """
     frames = DEFAULT_FRAMES if frames is None else frames
     seed = DEFAULT_SEED if seed is None else seed
@@ -205,7 +205,12 @@ def ensure_synthetic(path: str | Path | None = None, frames: int | None = None, 
     path = default_synthetic_path(seed, frames, height, width) if path is None else Path(path)
     if path.exists():
         want = generator_params(frames, seed, height, width)
-        have = read_layout(path).attrs
+        try:
+            have = read_layout(path).attrs
+        except DataError:
+            if not is_default:
+                raise
+            have = {}  # our own default file, unreadable: write it again
         differ = {k: (have.get(k), v) for k, v in want.items() if _differs(have.get(k), v)}
         if not differ:
             return path
@@ -330,39 +335,46 @@ def _hsv(h: float, s: float, v: float) -> np.ndarray:
 
 # --- ray casting -------------------------------------------------------------------------------------------
 
-def _cast_room(room: tuple[float, float, float], o: list, inv: list) -> tuple[np.ndarray, np.ndarray]:
-    """Exit distance from inside the room box and the surface id (0 floor, 1 ceiling, 2..5 walls)."""
-    t = sid = None
+def _cast_room(room: tuple[float, float, float], o: list, inv: list
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Exit distance from inside the room box, surface id (0 floor, 1 ceiling, 2..5 walls), face axis."""
+    t = sid = face = None
     for axis, ids in ((0, (2, 3)), (1, (0, 1)), (2, (4, 5))):
         t_lo = (np.float32(0.0) - o[axis]) * inv[axis]
         t_hi = (np.float32(room[axis]) - o[axis]) * inv[axis]
         t_axis = np.maximum(t_lo, t_hi)  # one is negative (camera inside); +inf for a ray parallel to it
         surface = np.where(t_hi > t_lo, ids[1], ids[0]).astype(np.int16)
         if t is None:
-            t, sid = t_axis, surface
+            t, sid, face = t_axis, surface, np.zeros(t_axis.shape, np.int8)
         else:
             closer = t_axis < t
             t, sid = np.where(closer, t_axis, t), np.where(closer, surface, sid)
-    return t, sid
+            face = np.where(closer, np.int8(axis), face)
+    return t, sid, face
 
 
 def _cast_box(lo: np.ndarray, hi: np.ndarray, o: list, inv: list, rect: tuple[int, int, int, int],
-              t: np.ndarray, sid: np.ndarray, surface: int) -> None:
-    """Slab test of one axis-aligned box over ``rect`` of the frame; updates t and sid where nearer."""
-    r0, r1, c0, c1 = rect
-    window = (slice(r0, r1), slice(c0, c1))
-    t_near = t_far = None
+              hits: tuple[np.ndarray, np.ndarray, np.ndarray], surface: int) -> None:
+    """Slab test of one axis-aligned box over ``rect`` of the frame; where it is nearer, updates the hit
+    distance, surface id and face axis in ``hits`` = (t, sid, axis) in place."""
+    t, sid, face = hits
+    window = (slice(rect[0], rect[1]), slice(rect[2], rect[3]))
+    nears, t_far = [], None
     for axis in range(3):
         inv_a = inv[axis][window]
         t1 = (lo[axis] - o[axis]) * inv_a
         t2 = (hi[axis] - o[axis]) * inv_a
-        near, far = np.minimum(t1, t2), np.maximum(t1, t2)
-        t_near = near if t_near is None else np.maximum(t_near, near)
+        nears.append(np.minimum(t1, t2))
+        far = np.maximum(t1, t2)
         t_far = far if t_far is None else np.minimum(t_far, far)
+    t_near = np.maximum(np.maximum(nears[0], nears[1]), nears[2])
     t_win = t[window]
     hit = (t_near <= t_far) & (t_near > 0) & (t_near < t_win)
     t[window] = np.where(hit, t_near, t_win)
     sid[window] = np.where(hit, surface, sid[window])
+    # the entry face is the slab whose near distance is t_near (max returns one of its inputs exactly)
+    entry = np.where(nears[0] == t_near, 0, np.where(nears[1] == t_near, 1, 2)).astype(np.int8)
+    face[window] = np.where(hit, entry, face[window])
 
 
 def _screen_rect(scene: Scene, b: int, height: int, width: int, k: tuple[float, float, float, float]
@@ -385,13 +397,9 @@ def _screen_rect(scene: Scene, b: int, height: int, width: int, k: tuple[float, 
 
 # --- shading -----------------------------------------------------------------------------------------------
 
-def _shade(scene: Scene, o: list, d: list, t: np.ndarray, sid: np.ndarray) -> np.ndarray:
+def _shade(scene: Scene, o: list, d: list, t: np.ndarray, sid: np.ndarray, axis: np.ndarray) -> np.ndarray:
     """Textured Lambertian shading with one point light; RGB uint8 (3,H,W)."""
     p = [o[a] + t * d[a] for a in range(3)]
-    lo, hi = _surface_bounds(scene)
-    # face axis: the coordinate in which the hit point lies on its surface's bounding plane
-    gap = [np.minimum(np.abs(p[a] - lo[a][sid]), np.abs(p[a] - hi[a][sid])) for a in range(3)]
-    axis = np.where(gap[0] <= np.minimum(gap[1], gap[2]), 0, np.where(gap[1] <= gap[2], 1, 2))
     u = np.where(axis == 0, p[2], p[0])
     v = np.where(axis == 1, p[2], p[1])
     d_axis = np.where(axis == 0, d[0], np.where(axis == 1, d[1], d[2]))
@@ -401,22 +409,21 @@ def _shade(scene: Scene, o: list, d: list, t: np.ndarray, sid: np.ndarray) -> np
     n_dot_l = -np.sign(d_axis) * l_axis / np.sqrt(dist2)  # the visible face's normal points against the ray
     shade = 0.35 + 0.9 * np.maximum(n_dot_l, 0.0) * (8.0 / (8.0 + dist2))
 
-    m = scene.materials.T[:, sid]  # (_N_MAT, H, W)
+    rows = np.ascontiguousarray(scene.materials.T)  # (_N_MAT, surfaces)
+    index = sid.astype(np.intp)
+
+    def m(row: int) -> np.ndarray:  # one material parameter per pixel
+        return rows[row][index]
+
     two_pi = np.float32(2 * math.pi)
-    checker = (np.floor(u * m[_CHECK_FREQ]) + np.floor(v * m[_CHECK_FREQ])) % 2.0 * 2.0 - 1.0
-    stripes = np.sin(two_pi * (u * m[_STRIPE_FU] + v * m[_STRIPE_FV]))
-    grain = np.sin(two_pi * (u * m[_GRAIN_F1] + 0.3 * np.sin(two_pi * v * m[_GRAIN_F2])))
-    texture = 1.0 + m[_CHECK_AMP] * checker + m[_STRIPE_AMP] * stripes + m[_GRAIN_AMP] * grain
-    rgb = m[_R:_B + 1] * (texture * shade) * 255.0
+    freq = m(_CHECK_FREQ)
+    parity = (np.floor(u * freq) + np.floor(v * freq)).astype(np.int32) & 1
+    checker = parity.astype(np.float32) * 2.0 - 1.0
+    stripes = np.sin(two_pi * (u * m(_STRIPE_FU) + v * m(_STRIPE_FV)))
+    grain = np.sin(two_pi * (u * m(_GRAIN_F1) + 0.3 * np.sin(two_pi * v * m(_GRAIN_F2))))
+    value = (1.0 + m(_CHECK_AMP) * checker + m(_STRIPE_AMP) * stripes + m(_GRAIN_AMP) * grain) * shade * 255.0
+    rgb = np.stack([m(c) * value for c in (_R, _G, _B)])
     return np.clip(rgb + 0.5, 0, 255).astype(np.uint8)
-
-
-def _surface_bounds(scene: Scene) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """Per surface id, the box whose planes it lies on (the room for ids 0..5), as per-axis arrays."""
-    room_lo, room_hi = np.zeros((6, 3)), np.tile(np.asarray(scene.room), (6, 1))
-    lo = np.concatenate([room_lo, scene.boxes[:, 0]]).astype(np.float32)
-    hi = np.concatenate([room_hi, scene.boxes[:, 1]]).astype(np.float32)
-    return [lo[:, a] for a in range(3)], [hi[:, a] for a in range(3)]
 
 
 def _chmod_like_open(path: str) -> None:

@@ -133,6 +133,14 @@ def test_ensure_synthetic_regenerates_a_stale_default(tmp_path, monkeypatch):
         assert f.attrs["generator_version"] == synth.GENERATOR_VERSION
 
 
+def test_ensure_synthetic_replaces_an_unreadable_default(tmp_path, monkeypatch):
+    monkeypatch.setenv(synth.DATA_DIR_ENV, str(tmp_path))
+    path = synth.default_synthetic_path(0, 2, 16, 16)
+    path.write_bytes(b"garbage")
+    assert ensure_synthetic(frames=2, seed=0, height=16, width=16) == path
+    assert NYUv2Labeled(path, "all").identity["generator"]["frames"] == 2
+
+
 def test_ensure_synthetic_never_overwrites_a_named_file_with_other_settings(tmp_path):
     path = write_synthetic(tmp_path / "mine.h5", frames=2, seed=1, height=16, width=16)
     with pytest.raises(DataError, match=r"mine\.h5: exists with other generator settings.*'seed': \(1, 2\)"):
