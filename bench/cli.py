@@ -87,7 +87,7 @@ def data_synth_cmd(out: str | None, frames: int | None, seed: int, height: int, 
 
 @data_group.command("info")
 @click.argument("path", type=click.Path())
-@click.option("--max-frames", type=click.IntRange(min=2), default=100, show_default=True,
+@click.option("--max-frames", type=click.IntRange(min=2), default=200, show_default=True,
               help="Scan the depth of at most this many evenly spaced frames per file.")
 def data_info_cmd(path: str, max_frames: int) -> None:
     """Say what PATH holds (.mat / .h5 file, RSIDE CSV or RSIDE root) and check it; exit 1 on any problem."""

@@ -21,7 +21,7 @@ from .rside_csv import DEPTH_ENCODINGS, RSIDECSV, decode_depth_png, find_csv
 
 __all__ = ["DataInfo", "describe", "format_info"]
 
-DEFAULT_SCAN_FRAMES = 100  # frames whose depth is scanned when a file holds more
+DEFAULT_SCAN_FRAMES = 200  # frames whose depth is scanned when a file holds more
 _DEPTH_TOLERANCE_M = 1e-3  # a depth above MAX_DEPTH_M + this is reported
 
 
@@ -98,8 +98,8 @@ def _describe_h5(path: Path, max_frames: int, progress: Callable[[int, int], Non
         kind += f", generator v{layout.attrs.get('generator_version')}, seed {layout.attrs.get('seed')}"
     info = DataInfo(
         path=str(path), source="synthetic" if layout.kind == "synthetic" else "nyu-labeled", kind=kind,
-        layout=(f"images ({layout.frames}, 3, {layout.width}, {layout.height}) uint8, "
-                f"{layout.depth_key} ({layout.frames}, {layout.width}, {layout.height}) float"),
+        layout=(f"images ({layout.frames}, 3, {layout.width}, {layout.height}) uint8, {layout.depth_key} "
+                f"({layout.frames}, {layout.width}, {layout.height}) {layout.depth_dtype}"),
         frames=layout.frames, frame_hw=(layout.height, layout.width),
         splits={"all": layout.frames, **with_split},
         split_origin=origin, attrs=layout.attrs,

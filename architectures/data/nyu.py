@@ -44,6 +44,7 @@ class H5Layout:
     depth_key: str
     splits: dict[str, list[int]] | None  # split embedded in the file (1-based), None -> the official one
     attrs: dict[str, Any] = field(default_factory=dict)
+    depth_dtype: str = "float32"
 
     def split_indices(self, split: str) -> list[int]:
         """1-based frame numbers of ``split`` in this file, ascending."""
@@ -88,9 +89,10 @@ def read_layout(path: str | Path, depth_key: str = "depths") -> H5Layout:
         n, height, width = _check_shapes(path, images, depths, depth_key)
         splits = _embedded_split(f, path, n)
         attrs = {k: _plain(v) for k, v in f.attrs.items()}
+        depth_dtype = str(depths.dtype)
     kind = "synthetic" if attrs.get(SYNTHETIC_ATTR) == "synthetic" else (
         "nyu-labeled" if head.startswith(_MAT73_MAGIC) else "hdf5")
-    return H5Layout(path, kind, n, height, width, depth_key, splits, attrs)
+    return H5Layout(path, kind, n, height, width, depth_key, splits, attrs, depth_dtype)
 
 
 def layout_identity(layout: H5Layout, split: str, frames: int) -> dict[str, Any]:
