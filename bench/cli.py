@@ -71,7 +71,7 @@ def _progress_printer(label: str, lines: bool = True):
 @click.option("--height", type=click.IntRange(min=8), default=480, show_default=True)
 @click.option("--width", type=click.IntRange(min=8), default=640, show_default=True)
 def data_synth_cmd(out: str | None, frames: int | None, seed: int, height: int, width: int) -> None:
-    """Render synthetic indoor rooms into the labeled .mat layout (readable as nyu-labeled / synthetic)."""
+    """Render synthetic indoor rooms in the labeled .mat layout (use it as data spec synthetic:FILE)."""
     import time
 
     from architectures.data import DEFAULT_FRAMES, default_synthetic_path, write_synthetic
