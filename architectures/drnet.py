@@ -15,9 +15,10 @@ Paper section 3.2.1 and Figure 1 (``shared/paper/drnet_paper.md``). Three branch
 Where the paper is silent or inconsistent, this module reads it as follows (each reading is an option of
 ``DRNetConfig`` and of ``build_model("drnet", ...)``; README "Interpretation of the DRNet paper" says why):
 
-1. Merge with the down features (``up I``): concatenation (U-Net, which the paper names as its model); the
-   text lists only conv-BN-ReLU-shuffle and the depth concatenation, the caption says up I "merges the
-   high-level features together with low-level features".
+1. Merge with the down features (``up I``): concatenation (U-Net, which the paper cites as its inspiration);
+   the text lists only conv-BN-ReLU-shuffle and the depth concatenation, the caption says up I "merges the
+   high-level features together with low-level features". The corrections read up I_i without repeating
+   the depth channel the diagonal put there (they get the upsampled coarser depth as their own input).
 2. Channel widths (``up_channels``): up I_i has ``C(down_i) // 2`` channels after its shuffle for i = 1..4
    (half the skip it is concatenated with; U-Net uses equal widths, halving keeps the decoder light, which
    is the paper's point) and 4 at level 0, because the finest correction sees "the input image, 4 activation
