@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from .backbones import WeightsError, _mismatch_message, backbone_spec, create_classifier, senet_layer0
-from .blocks import ConvBNReLU, UpProjection
+from .blocks import UpProjection
 
 __all__ = [
     "RSIDE",
