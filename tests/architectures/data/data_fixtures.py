@@ -100,3 +100,29 @@ def make_rside_root(root: Path, h: int = 12, w: int = 16, train_rows: int = 3,
     (data / "nyu2_train.csv").write_text("\n".join(train_lines) + "\n")
     (data / "nyu2_test.csv").write_text("\n".join(test_lines) + "\n")
     return values
+
+
+def write_mat_v5(path: Path, arrays: dict[str, np.ndarray]) -> Path:
+    """A MATLAB v5 MAT-file (uncompressed double matrices), the format of the official splits.mat.
+
+    Written by hand so the tests need no scipy (not a dependency of the project); layout per MathWorks'
+    "MAT-File Format" (128-byte header, then one miMATRIX element per variable).
+    """
+    header = b"MATLAB 5.0 MAT-file, Platform: GLNXA64, Created on: Wed Jun  6 14:22:01 2012".ljust(116)
+    out = [header + b"\x00" * 8 + np.uint16(0x0100).tobytes() + b"IM"]
+    for name, value in arrays.items():
+        value = np.atleast_2d(np.asarray(value, dtype=np.float64))
+        parts = [
+            _mat_element(6, np.array([6, 0], np.uint32).tobytes()),  # array flags: mxDOUBLE_CLASS
+            _mat_element(5, np.array(value.shape, np.int32).tobytes()),  # dimensions
+            _mat_element(1, name.encode("ascii")),  # array name
+            _mat_element(9, value.tobytes(order="F")),  # real part, column-major
+        ]
+        out.append(_mat_element(14, b"".join(parts)))  # miMATRIX
+    path.write_bytes(b"".join(out))
+    return path
+
+
+def _mat_element(data_type: int, data: bytes) -> bytes:
+    pad = (-len(data)) % 8
+    return np.array([data_type, len(data)], np.uint32).tobytes() + data + b"\x00" * pad

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import h5py
 import numpy as np
-import scipy.io
 from click.testing import CliRunner
+from data_fixtures import write_mat_v5
 
 from bench.cli import cli
 
@@ -28,7 +28,7 @@ def test_synth_then_info(tmp_path):
 
 def test_info_explains_a_wrong_file_and_fails(tmp_path):
     path = tmp_path / "splits.mat"
-    scipy.io.savemat(path, {"testNdxs": np.arange(1, 655)[:, None]}, format="5")
+    write_mat_v5(path, {"testNdxs": np.arange(1, 655)[:, None]})
     result = CliRunner().invoke(cli, ["data", "info", str(path)])
     assert result.exit_code == 1 and "is a MATLAB v5 MAT-file, not MATLAB v7.3" in result.output
 

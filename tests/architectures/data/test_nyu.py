@@ -7,9 +7,8 @@ import pickle
 import h5py
 import numpy as np
 import pytest
-import scipy.io
 import torch
-from data_fixtures import MARKED_FRAMES, marker_depth_m
+from data_fixtures import MARKED_FRAMES, marker_depth_m, write_mat_v5
 from torch.utils.data import DataLoader
 
 from architectures.data import DataError, NYUv2Labeled, official_split, read_layout
@@ -98,10 +97,15 @@ def test_missing_file(tmp_path):
 
 def test_matlab_v5_file_is_named_as_such(tmp_path):
     path = tmp_path / "splits.mat"
-    split = {"trainNdxs": np.arange(1, 796)[:, None], "testNdxs": np.arange(796, 1450)[:, None]}
-    scipy.io.savemat(path, split, format="5")
+    write_mat_v5(path, {"trainNdxs": np.arange(1, 796)[:, None], "testNdxs": np.arange(796, 1450)[:, None]})
     with pytest.raises(DataError, match=r"splits\.mat: is a MATLAB v5 MAT-file, not MATLAB v7\.3"):
         NYUv2Labeled(path, "all")
+
+
+def test_the_v5_fixture_is_a_real_mat_file(tmp_path):
+    io = pytest.importorskip("scipy.io")  # an independent reader, where installed
+    loaded = io.loadmat(write_mat_v5(tmp_path / "s.mat", {"testNdxs": np.array([[1], [2], [9]])}))
+    np.testing.assert_array_equal(loaded["testNdxs"], [[1], [2], [9]])
 
 
 def test_not_hdf5(tmp_path):
