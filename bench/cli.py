@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import click
 
 from bench import __version__
@@ -16,22 +18,155 @@ def cli() -> None:
 @cli.command("models")
 @click.option("--backbones", default="resnet18,resnet34", show_default=True,
               help="Comma-separated backbones to build for every registered architecture.")
-def models_cmd(backbones: str) -> None:
-    """Build every registered model on the given backbones (random weights) and print parameter counts."""
+@click.option("--archs", default=None, help="Comma-separated architectures (default: every registered one).")
+@click.option("--flops", is_flag=True, help="Also count forward FLOPs (torch.utils.flop_counter) at batch 1.")
+@click.option("--time", "time_it", is_flag=True,
+              help="Also time CPU forwards at batch 1 (median of interleaved repeats, inference mode).")
+@click.option("--size", default="228x304", show_default=True, help="Input HxW (RSIDE's crop by default).")
+@click.option("--repeats", default=20, show_default=True, type=click.IntRange(1),
+              help="Timed forwards per model (with --time).")
+@click.option("--warmup", default=3, show_default=True, type=click.IntRange(0),
+              help="Untimed forwards per model first (with --time).")
+@click.option("--threads", default=None, type=click.IntRange(1), help="torch CPU threads (default: torch's).")
+def models_cmd(backbones: str, archs: str | None, flops: bool, time_it: bool, size: str, repeats: int,
+               warmup: int, threads: int | None) -> None:
+    """Build every registered model on the given backbones (random weights) and print parameter counts.
+
+    With --flops / --time, also forward FLOPs and median CPU forward time at batch 1, measured in one run with
+    the models' forwards interleaved, and drnet/rside ratios per backbone (the paper's speed claim as a
+    ratio; absolute times depend on the machine, which the header names).
+    """
     import torch
 
     from architectures import available_models, build_model
 
-    click.echo(f"{'model':<24}{'parameters':>14}{'output (228x304 input)':>26}")
-    for arch, allowed in available_models().items():
-        for backbone in backbones.split(","):
-            if backbone not in allowed:
-                continue
-            model = build_model(arch, backbone).eval()
-            with torch.inference_mode():
-                out = model(torch.zeros(1, 3, 228, 304))
-            n = sum(p.numel() for p in model.parameters())
-            click.echo(f"{arch + '-' + backbone:<24}{n:>14,}{str(tuple(out.shape)):>26}")
+    height, width = _parse_size(size)
+    registered = available_models()
+    wanted = list(registered) if archs is None else _split_names(archs, registered, "architecture", "--archs")
+    names = _split_names(backbones, {b for a in wanted for b in registered[a]}, "backbone", "--backbones")
+    if threads is not None:
+        torch.set_num_threads(threads)
+    x = torch.randn(1, 3, height, width, generator=torch.Generator().manual_seed(0))
+    extra = time_it or flops
+    if extra:
+        click.echo(_machine_line(height, width, flops, time_it, repeats, warmup))
+    header = f"{'model':<24}{'parameters':>14}{f'output ({height}x{width} input)':>26}"
+    header += f"{'GFLOPs':>10}" if flops else ""
+    header += f"{'ms median':>11}{'IQR':>8}" if time_it else ""
+    click.echo(header)
+    for backbone in names:
+        models = {arch: build_model(arch, backbone).eval() for arch in wanted if backbone in registered[arch]}
+        stats = {arch: _model_stats(model, x, flops) for arch, model in models.items()}
+        times = _interleaved_forward_ms(models, x, warmup, repeats) if time_it else {}
+        for arch, st in stats.items():
+            line = f"{arch + '-' + backbone:<24}{st.parameters:>14,}{str(st.output_shape):>26}"
+            line += f"{st.gflops:>10.2f}" if flops else ""
+            if time_it:
+                median, iqr = _median_iqr(times[arch])
+                line += f"{median:>11.1f}{iqr:>8.1f}"
+            click.echo(line)
+        if extra and {"drnet", "rside"} <= set(stats):
+            click.echo(_ratio_line(backbone, stats, times, flops, time_it))
+        del models
+
+
+def _parse_size(size: str) -> tuple[int, int]:
+    try:
+        height, width = (int(v) for v in size.lower().split("x"))
+    except ValueError:
+        raise click.BadParameter(f"expected HxW such as 228x304; got {size!r}", param_hint="--size") from None
+    if height < 32 or width < 32:
+        raise click.BadParameter(f"height and width must be at least 32; got {size}", param_hint="--size")
+    return height, width
+
+
+def _split_names(text: str, allowed, what: str, option: str) -> list[str]:
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    unknown = [n for n in names if n not in allowed]
+    if unknown or not names:
+        raise click.BadParameter(f"unknown {what}(s) {', '.join(unknown) or '(none given)'}; "
+                                 f"available: {', '.join(sorted(allowed))}", param_hint=option)
+    return names
+
+
+def _machine_line(height: int, width: int, flops: bool, time_it: bool, repeats: int, warmup: int) -> str:
+    import platform
+
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    parts = [f"input 1x3x{height}x{width}, random weights, CPU {cpu}, {torch.get_num_threads()} torch "
+             f"thread(s), torch {torch.__version__}"]
+    if flops:
+        parts.append("FLOPs: torch.utils.flop_counter (conv/matmul, 2 per multiply-add)")
+    if time_it:
+        parts.append(f"time: median and IQR of {repeats} interleaved forwards per model after {warmup} "
+                     "warm-up, inference mode")
+    return "# " + "\n# ".join(parts)
+
+
+class ModelStats(NamedTuple):
+    """One model on one input: parameter count, output shape, forward GFLOPs (nan when not counted)."""
+
+    parameters: int
+    output_shape: tuple[int, ...]
+    gflops: float
+
+
+def _model_stats(model, x, flops: bool) -> ModelStats:
+    """Parameters, output shape and (with ``flops``) forward GFLOPs of ``model`` on ``x``."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    n = sum(p.numel() for p in model.parameters())
+    with torch.inference_mode():
+        if not flops:
+            return ModelStats(n, tuple(model(x).shape), float("nan"))
+        with FlopCounterMode(display=False) as counter:
+            out = model(x)
+    return ModelStats(n, tuple(out.shape), counter.get_total_flops() / 1e9)
+
+
+def _interleaved_forward_ms(models: dict, x, warmup: int, repeats: int) -> dict[str, list[float]]:
+    """Wall-clock ms of each model's forward, the models taking turns so load drift hits all alike."""
+    import time
+
+    import torch
+
+    times: dict[str, list[float]] = {name: [] for name in models}
+    with torch.inference_mode():
+        for model in models.values():
+            for _ in range(warmup):
+                model(x)
+        for _ in range(repeats):
+            for name, model in models.items():
+                start = time.perf_counter()
+                model(x)
+                times[name].append((time.perf_counter() - start) * 1e3)
+    return times
+
+
+def _median_iqr(values: list[float]) -> tuple[float, float]:
+    import statistics
+
+    if len(values) < 2:
+        return values[0], 0.0
+    q1, _, q3 = statistics.quantiles(values, n=4)
+    return statistics.median(values), q3 - q1
+
+
+def _ratio_line(backbone: str, stats: dict[str, ModelStats], times: dict, flops: bool, time_it: bool) -> str:
+    d, r = stats["drnet"], stats["rside"]
+    line = f"{'drnet/rside ' + backbone:<24}{d.parameters / r.parameters:>13.3f}x{'':>26}"
+    line += f"{d.gflops / r.gflops:>9.3f}x" if flops else ""
+    if time_it:
+        line += f"{_median_iqr(times['drnet'])[0] / _median_iqr(times['rside'])[0]:>10.3f}x"
+    return line
 
 
 # --- runner: bench run / list / import ------------------------------------------------------------------
