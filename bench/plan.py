@@ -188,9 +188,11 @@ def describe_plan(suite_name: str, description: str, configs: Sequence[RunConfig
         for t in sorted(tables):
             lines.append(f"{t.replace('table', 'Table ')}: {len(tables[t])} run(s): {', '.join(tables[t])}")
     lines.append("")
-    lines.append(f"estimated time for the training runs: {_hms(total_s)}"
-                 + (" + runs that could not be estimated" if unknown_time else "")
-                 + " (a lower bound: matmul throughput measured here)")
+    if total_s:
+        lines.append(f"estimated time: {_hms(total_s)}" + (" + the runs that could not be estimated" if unknown_time
+                                                             else "") + " (a lower bound: matmul throughput here)")
+    else:
+        lines.append("estimated time: not available (no run could be timed on this machine)")
     if problems:
         lines.append("")
         lines.append(f"{len(problems)} problem(s) to fix before this can run:")

@@ -143,19 +143,26 @@ def preflight(configs: Sequence[RunConfig], runs_dir: Path, resume: bool, with_d
 def _check_models(configs: Sequence[RunConfig]) -> list[str]:
     from architectures import available_models, model_options
 
-    models, out = available_models(), []
+    models = available_models()
+    grouped: dict[str, list[str]] = {}
     for c in configs:
         if c.arch not in models:
-            out.append(f"{c.run_id}: unknown architecture {c.arch!r}; registered: {', '.join(sorted(models))}")
+            problem = f"unknown architecture {c.arch!r}; registered: {', '.join(sorted(models))}"
         elif c.backbone not in models[c.arch]:
-            out.append(f"{c.run_id}: {c.arch} has no backbone {c.backbone!r}; available: "
-                       f"{', '.join(models[c.arch])}")
+            problem = f"{c.arch} has no backbone {c.backbone!r}; available: {', '.join(models[c.arch])}"
         else:
             unknown = sorted(set(c.options) - set(model_options(c.arch)))
-            if unknown:
-                out.append(f"{c.run_id}: {c.arch} has no option(s) {', '.join(unknown)}; valid: "
-                           f"{', '.join(model_options(c.arch)) or 'none'}")
-    return out
+            if not unknown:
+                continue
+            problem = (f"{c.arch} has no option(s) {', '.join(unknown)}; valid: "
+                       f"{', '.join(model_options(c.arch)) or 'none'}")
+        grouped.setdefault(problem, []).append(c.run_id)
+    return [_for_runs(runs, problem) for problem, runs in grouped.items()]
+
+
+def _for_runs(run_ids: list[str], problem: str) -> str:
+    """``run: problem`` for one run, ``problem (runs: a, b, c)`` for several."""
+    return f"{run_ids[0]}: {problem}" if len(run_ids) == 1 else f"{problem} (runs: {', '.join(run_ids)})"
 
 
 def _check_run_dirs(configs: Sequence[RunConfig], runs_dir: Path, resume: bool) -> list[str]:
@@ -209,9 +216,9 @@ def _check_devices(configs: Sequence[RunConfig]) -> list[str]:
 def _check_weights(configs: Sequence[RunConfig], runs_dir: Path) -> list[str]:
     from architectures.backbones import backbone_spec, imagenet_cache_dir
 
-    out, seen = [], set()
+    grouped: dict[str, list[str]] = {}
     for c in configs:
-        if RunDir.for_config(c, runs_dir).state() == RunState.IMPORTED or c.weights in seen or c.weights is None:
+        if c.weights is None or RunDir.for_config(c, runs_dir).state() == RunState.IMPORTED:
             continue
         if c.weights == "imagenet":
             try:
@@ -219,14 +226,17 @@ def _check_weights(configs: Sequence[RunConfig], runs_dir: Path) -> list[str]:
             except KeyError:
                 continue  # reported by _check_models
             cache = imagenet_cache_dir()
-            if not any((cache / name).is_file() for name in spec.weight_files):
-                out.append(f"{c.run_id}: ImageNet weights for {c.backbone} are not in the local cache and are never "
-                           f"downloaded: place {spec.weight_files[0]} in {cache}/ (set TORCH_HOME for another "
-                           f"cache), or pass --weights none to train from random weights")
-        elif not Path(c.weights).is_file():
-            out.append(f"{c.run_id}: weights file {c.weights} not found")
-            seen.add(c.weights)
-    return out
+            if any((cache / name).is_file() for name in spec.weight_files):
+                continue
+            problem = (f"ImageNet weights for {c.backbone} are not in the local cache and are never downloaded: "
+                       f"place {spec.weight_files[0]} in {cache}/ (set TORCH_HOME for another cache), or pass "
+                       f"--weights none to train from random weights")
+        elif Path(c.weights).is_file():
+            continue
+        else:
+            problem = f"weights file {c.weights} not found"
+        grouped.setdefault(problem, []).append(c.run_id)
+    return [_for_runs(runs, problem) for problem, runs in grouped.items()]
 
 
 def check_data(configs: Sequence[RunConfig], generate: bool = True) -> list[str]:
