@@ -94,7 +94,7 @@ def run_command(suite_name: str, data_spec: str | None = None, device: str | Non
         return EXIT_OK
     info = init_distributed(configs[0].device if configs else "cpu")
     try:
-        problems = preflight(configs, runs_dir, resume)
+        problems = _preflight_in_turn(configs, runs_dir, resume, info)
         if problems:
             if info.is_main:
                 print(f"error: {len(problems)} problem(s); nothing was run:", file=out)
@@ -116,6 +116,14 @@ def run_command(suite_name: str, data_spec: str | None = None, device: str | Non
         return EXIT_FAILED if failed else EXIT_OK
     finally:
         shutdown_distributed()
+
+
+def _preflight_in_turn(configs: list[RunConfig], runs_dir: Path, resume: bool, info) -> list[str]:
+    """Rank 0 checks (and generates the default synthetic file if needed); every rank gets its verdict."""
+    from bench.distributed import on_rank0
+    from bench.runner import preflight
+
+    return on_rank0(info, lambda: preflight(configs, runs_dir, resume))
 
 
 def run_speed(suite: Suite, entries: list[dict[str, Any]], device: str | None, runs_dir: Path,

@@ -307,7 +307,12 @@ def _train_and_evaluate(config: RunConfig, rd: RunDir, resume: bool, info: DistI
         diff = config_diff(stored, config)
         if diff:
             raise ConfigError(_diff_message(rd, diff))
-        _say(info, rd, stream, f"resuming {config.run_id} from {rd.last_checkpoint}")
+        if info.is_main:  # who continued the run, where, with which code
+            session = collect_provenance(device, config.seed, None)
+            resumes = [*provenance.get("resumes", []), {k: session[k] for k in ("created_utc", "git", "device")}]
+            rd.update_provenance(resumes=resumes)
+        where = rd.last_checkpoint if rd.last_checkpoint.is_file() else "the start (no checkpoint was written)"
+        _say(info, rd, stream, f"resuming {config.run_id} from {where}")
     else:
         provenance = collect_provenance(device, config.seed, _data_provenance(config, train_set, test_set))
         if info.is_main:

@@ -59,6 +59,7 @@ __all__ = [
 
 CHECKPOINT_FORMAT = 1  # bump when the checkpoint layout changes
 BAR_WIDTH = 20  # characters of the progress bar on a terminal
+EPOCH_LINE_KEYS = ("epoch", "step", "train_loss", "lr", "test_rmse", "test_abs_rel", "test_delta1", "elapsed_s")
 
 
 class NonFiniteLossError(RuntimeError):
@@ -360,7 +361,7 @@ def fit(config: RunConfig, model: nn.Module, train_set: Dataset, run_dir: RunDir
                 checkpoint(run_dir.best_checkpoint if run_dir else None)
         row["elapsed_s"] = round(elapsed_before + time.perf_counter() - session_start, 3)
         state.history.append(row)
-        say(" | ".join(f"{k} {_fmt(v)}" for k, v in row.items()))
+        say(" | ".join(f"{k} {_fmt(v)}" for k, v in row.items() if k in EPOCH_LINE_KEYS))
         if info.is_main and run_dir is not None:
             run_dir.write_history(state.history)
         checkpoint()

@@ -200,6 +200,7 @@ def test_kill_and_resume_gives_the_same_metrics(tmp_path):
         run_dir / "history.csv")
     provenance = json.loads((run_dir / "config.json").read_text())["provenance"]
     assert provenance["sessions"] == 2 and provenance["wall_time_s"] > 0
+    assert len(provenance["resumes"]) == 1 and "git" in provenance["resumes"][0]
 
 
 @pytest.mark.slow
@@ -216,3 +217,17 @@ def test_two_process_ddp_on_cpu_writes_one_run_directory(tmp_path):
     assert metrics["n_frames"] == 4 and metrics["steps"] == 4  # 8 frames, global batch 2: 4 steps
     assert "batch 2 (2 process(es))" in (run_dir / "log.txt").read_text()
     assert proc.stdout.count("summary (headline") == 1  # rank 0 alone reports
+
+
+@pytest.mark.slow
+def test_regression_suite_is_deterministic(tmp_path):
+    data = pytest.importorskip("architectures.data")
+    rooms = data.ensure_synthetic(tmp_path / "rooms.h5", frames=16, seed=0)
+    for out in ("a", "b"):
+        result = invoke("run", "--suite", "regression", "--data", f"synthetic:{rooms}",
+                        "--runs-dir", str(tmp_path / out))
+        assert result.exit_code == 0, result.output
+    for run in ("regression-rside-resnet18-s0", "regression-drnet-resnet18-s0"):
+        a = json.loads((tmp_path / "a" / run / "metrics.json").read_text())
+        b = json.loads((tmp_path / "b" / run / "metrics.json").read_text())
+        assert a == b and a["n_frames"] == 4 and a["steps"] == 4

@@ -185,3 +185,28 @@ def test_progress_lines_for_logs():
     lines = out.getvalue().splitlines()
     assert len(lines) == 2 and lines[0].startswith("run-x | epoch 1/2 | step 2/4 | loss 0.5000 | lr 1.0e-04 |")
     assert "img/s" in lines[0] and "eta" in lines[0]
+
+
+def test_gradient_clipping_is_applied(tmp_path, monkeypatch):
+    norms = []
+    real = torch.nn.utils.clip_grad_norm_
+
+    def spy(params, max_norm, *args, **kwargs):
+        norms.append(max_norm)
+        return real(params, max_norm, *args, **kwargs)
+
+    monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", spy)
+    run(tmp_path, "clip", config(grad_clip_norm=0.5, epochs=1))
+    assert norms == [0.5] * 3
+    norms.clear()
+    run(tmp_path, "noclip", config(epochs=1))
+    assert norms == []
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("amp", ["bf16", "fp16"])
+def test_amp_training_on_cuda(tmp_path, amp):
+    _, model, state = run(tmp_path, amp, config(device="cuda", amp=amp, epochs=1))
+    assert state.finished and next(model.parameters()).is_cuda
+    assert all(torch.isfinite(p).all() for p in model.parameters())
