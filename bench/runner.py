@@ -364,6 +364,7 @@ def _evaluate_imported(config: RunConfig, rd: RunDir, info: DistInfo, stream: Te
                               f"checkpoint")
     model = build_run_model(config, None)
     model.load_state_dict(payload["model"])
+    model.to(device)
     _, test_set = load_datasets(config, DEFAULT_INPUT_SIZE, train=False)
     config = config.replace(source="imported", weights=stored.weights, epochs=0, max_steps=None,
                             train_variant=stored.train_variant)

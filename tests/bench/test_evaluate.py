@@ -174,3 +174,18 @@ def test_write_evaluation_files(tmp_path):
         assert f["depth"].shape == f["pred"].shape == f["valid"].shape == (2, 64, 80)
         assert f.attrs["run_id"] == "t-a-s0"
         np.testing.assert_allclose(f["depth"][0], data[0]["depth"][0].numpy())
+
+
+def test_predictions_store_the_image_as_evaluated_in_uint8_rgb(tmp_path):
+    from bench.evaluate import IMAGENET_MEAN, IMAGENET_STD
+
+    rgb = torch.randint(0, 256, (3, 64, 80), generator=torch.Generator().manual_seed(0), dtype=torch.uint8)
+
+    class Normalised(TinyDepthSet):
+        def __getitem__(self, index):
+            item = super().__getitem__(index)
+            mean, std = torch.tensor(IMAGENET_MEAN).view(3, 1, 1), torch.tensor(IMAGENET_STD).view(3, 1, 1)
+            return {**item, "image": (rgb.float() / 255 - mean) / std}
+
+    result = evaluate(ConstantModel(2.0), Normalised([7]), protocol(), keep_frames=[7])
+    np.testing.assert_array_equal(result.predictions["image"][0], rgb.permute(1, 2, 0).numpy())
