@@ -3,7 +3,8 @@
 For each test image the prediction is upsampled (bilinear) to the ground truth's size with the protocol's
 ``upsample_align_corners``; the protocol's ``eval_crop`` and depth range then restrict the valid mask (depth
 kept where ``min_depth_m < d* < max_depth_m``, strict as in BTS / AdaBins ``eval``; a None bound is not
-applied), and ``clamp_prediction`` clips the prediction to the same range. ``bench.metrics.image_stats``
+applied), and ``clamp_prediction`` clips the prediction to the same range. ``flip_tta`` (if a protocol sets it)
+averages the prediction with that of the mirrored image. ``bench.metrics.image_stats``
 gives each image's sums; all three reductions are computed from them and the protocol names the headline.
 
 The evaluation asserts that it saw exactly the dataset's distinct ``frame_indices``, each once: a padded
@@ -180,6 +181,8 @@ def evaluate(model: nn.Module, dataset: Dataset, protocol: Any, device: str | to
                                                                 align_corners=False)
             with autocast:
                 pred = model(x)
+                if getattr(protocol, "flip_tta", False):  # average with the mirrored image's prediction
+                    pred = (pred + model(x.flip(-1)).flip(-1)) / 2
             pred = F.interpolate(pred.float(), size=tuple(depth.shape[-2:]), mode="bilinear",
                                  align_corners=bool(protocol.upsample_align_corners))
             if protocol.clamp_prediction and (protocol.min_depth_m, protocol.max_depth_m) != (None, None):

@@ -189,3 +189,30 @@ def test_predictions_store_the_image_as_evaluated_in_uint8_rgb(tmp_path):
 
     result = evaluate(ConstantModel(2.0), Normalised([7]), protocol(), keep_frames=[7])
     np.testing.assert_array_equal(result.predictions["image"][0], rgb.permute(1, 2, 0).numpy())
+
+
+def test_flip_tta_averages_with_the_mirrored_prediction():
+    data = TinyDepthSet([1])
+    plain = evaluate(RampModel(0), data, protocol(), keep_frames=[1]).predictions["pred"][0]
+    tta = evaluate(RampModel(0), data, protocol(flip_tta=True), keep_frames=[1]).predictions["pred"][0]
+    np.testing.assert_allclose(tta, (plain + plain[:, ::-1]) / 2, rtol=1e-5)
+    np.testing.assert_allclose(tta, 2.0, rtol=1e-5)  # a 1..3 ramp and its mirror average to 2
+
+
+def test_real_protocols_on_synthetic_rooms(tmp_path):
+    """The registered protocols' fields drive the mask: eigen scores only its crop and 1e-3 < d < 10 m."""
+    data = pytest.importorskip("architectures.data")
+    rooms = data.ensure_synthetic(tmp_path / "rooms.h5", frames=8, seed=0)
+    eigen = data.get_protocol("eigen")
+    test = data.build_dataset("synthetic", rooms, "test", protocol="eigen")
+    result = evaluate(ConstantModel(3.0), test, eigen, batch_size=2)
+    assert result.headline_reduction == "per_image" and result.frames == list(test.frame_indices)
+    r0, r1, c0, c1 = eigen.eval_crop
+    for i, s in enumerate(result.stats):
+        item = test[i]
+        inside = item["valid"][0, r0:r1, c0:c1] & (item["depth"][0, r0:r1, c0:c1] > 1e-3) \
+            & (item["depth"][0, r0:r1, c0:c1] < 10.0)
+        assert s.n == int(inside.sum()) > 0
+    rside = data.build_dataset("synthetic", rooms, "test", protocol="rside")
+    result = evaluate(ConstantModel(3.0), rside, data.get_protocol("rside"), keep_frames=[rside.frame_indices[0]])
+    assert result.headline_reduction == "rside" and result.predictions["pred"].shape == (1, 228, 304)
