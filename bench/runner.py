@@ -246,14 +246,34 @@ def check_data(configs: Sequence[RunConfig], generate: bool = True) -> list[str]
     """
     out = []
     for source, path, protocol in sorted({(c.data, c.data_path, c.protocol) for c in configs}, key=str):
-        if source == "synthetic" and path is None and not generate:
-            continue
+        if source == "synthetic" and path is None:
+            if not generate:
+                continue
+            _generate_default_synthetic()
         config = next(c for c in configs if (c.data, c.data_path, c.protocol) == (source, path, protocol))
         try:
             load_datasets(config.replace(train_frames=None, eval_frames=None), DEFAULT_INPUT_SIZE, train=True)
         except Exception as exc:
             out.append(missing_data_message(source, path, exc))
     return out
+
+
+def _generate_default_synthetic() -> None:
+    """Write the embedded default synthetic file now (with progress) rather than silently inside a run."""
+    from architectures.data import default_synthetic_path, ensure_synthetic
+
+    target = default_synthetic_path()
+    if target.exists():
+        return
+    print(f"generating the default synthetic rooms at {target} (once)", flush=True)
+    step = {"next": 0.25}
+
+    def progress(done: int, total: int) -> None:
+        if done >= step["next"] * total:
+            print(f"  {done}/{total} frames", flush=True)
+            step["next"] += 0.25
+
+    ensure_synthetic(progress=progress)
 
 
 def missing_data_message(source: str, path: str | None, exc: BaseException) -> str:
