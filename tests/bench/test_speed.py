@@ -440,6 +440,23 @@ def test_speed_targets_unknown_suite_lists_the_available_ones():
         speed_targets("nope")
 
 
+def test_the_suite_runner_sweeps_speed_entries_through_this_module(tmp_path):
+    import io
+
+    from bench.cli_run import run_speed
+    from bench.suite import load_suite
+
+    path = tmp_path / "mine.toml"
+    path.write_text('[[speed]]\nname = "tiny"\narch = "test-speed-oom"\nbackbone = "none"\noptions = {fit = 3}\n')
+    suite = load_suite(path)
+    out = io.StringIO()
+    assert run_speed(suite, list(suite.speed), "cpu", tmp_path / "runs", out), out.getvalue()
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    assert run_dir.name.startswith("speed-mine-cpu-fp32-nchw-")
+    _, (summary,) = read_csv(run_dir / "speed_summary.csv")
+    assert (summary["name"], summary["max_batch_fit"], summary["sweep_stop"]) == ("tiny", "3", "oom")
+
+
 # --- CLI and docs -----------------------------------------------------------------------------------------
 
 def test_cli_speed_prints_table2_and_writes_the_run(tmp_path):
