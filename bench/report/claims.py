@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from bench.report.paper import PAPER_TABLE2_DEVICE, paper_table1
-from bench.report.tables import FULL_SWITCHES, MEASURED, PAPER_ABLATION_BACKBONE, Tables
+from bench.report.tables import FULL_SWITCHES, MEASURED, NO_PAPER, PAPER_ABLATION_BACKBONE, Tables
 
 __all__ = [
     "EQUIVALENCE_MARGIN_REL",
@@ -161,7 +161,7 @@ def _ratio_claims(tables: Tables, speed: bool) -> list[Claim]:
         if not math.isnan(getattr(r, col + "_paper"))
     )
     paper_text = f"{PAPER_TABLE2_DEVICE}: {paper_text}"
-    measured = drnet[(drnet["status"] == MEASURED) & drnet[col + "_measured"].notna()]
+    measured = drnet[drnet["status"].isin([MEASURED, NO_PAPER]) & drnet[col + "_measured"].notna()]
     if measured.empty:
         return [
             Claim(
