@@ -144,7 +144,7 @@ def provenance_table(groups: list[RunGroup], sweeps: list[SpeedSweep]) -> pd.Dat
             prov = run.config.get("provenance", {}) if isinstance(run.config, dict) else {}
             m = run.metrics
             data = m.get("data") or {}
-            fingerprint = (prov.get("data") or {}).get("header_sha256") if isinstance(prov.get("data"), dict) else None
+            fingerprint = _find(prov.get("data"), "header_sha256") or _find(data, "header_sha256")
             rows.append(
                 {
                     "run": run.run_id,
@@ -315,6 +315,20 @@ def _rmse_by_frame(g: RunGroup) -> dict[int, float]:
     if "rmse" not in df.columns:
         return {}
     return {int(f): float(v) for f, v in zip(df["frame"], df["rmse"], strict=True)}
+
+
+def _find(obj: Any, key: str) -> Any:
+    """The first value of ``key`` anywhere in nested dicts/lists (provenance layouts vary by data source)."""
+    if isinstance(obj, dict):
+        if key in obj:
+            return obj[key]
+        obj = list(obj.values())
+    if isinstance(obj, list):
+        for v in obj:
+            found = _find(v, key)
+            if found is not None:
+                return found
+    return None
 
 
 def _commit(prov: dict[str, Any]) -> str:
