@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import NamedTuple
 
 import click
 
@@ -18,22 +19,260 @@ def cli() -> None:
 @cli.command("models")
 @click.option("--backbones", default="resnet18,resnet34", show_default=True,
               help="Comma-separated backbones to build for every registered architecture.")
-def models_cmd(backbones: str) -> None:
-    """Build every registered model on the given backbones (random weights) and print parameter counts."""
+@click.option("--archs", default=None, help="Comma-separated architectures (default: every registered one).")
+@click.option("--flops", is_flag=True, help="Also count forward FLOPs (torch.utils.flop_counter) at batch 1.")
+@click.option("--time", "time_it", is_flag=True,
+              help="Also time CPU forwards at batch 1 (median of interleaved repeats, inference mode).")
+@click.option("--size", default="228x304", show_default=True, help="Input HxW (RSIDE's crop by default).")
+@click.option("--repeats", default=20, show_default=True, type=click.IntRange(1),
+              help="Timed forwards per model (with --time).")
+@click.option("--warmup", default=3, show_default=True, type=click.IntRange(0),
+              help="Untimed forwards per model first (with --time).")
+@click.option("--threads", default=None, type=click.IntRange(1), help="torch CPU threads (default: torch's).")
+def models_cmd(backbones: str, archs: str | None, flops: bool, time_it: bool, size: str, repeats: int,
+               warmup: int, threads: int | None) -> None:
+    """Build every registered model on the given backbones (random weights) and print parameter counts.
+
+    With --flops / --time, also forward FLOPs and median CPU forward time at batch 1, measured in one run with
+    the models' forwards interleaved, and drnet/rside ratios per backbone (the paper's speed claim as a
+    ratio; absolute times depend on the machine, which the header names).
+    """
     import torch
 
     from architectures import available_models, build_model
 
-    click.echo(f"{'model':<24}{'parameters':>14}{'output (228x304 input)':>26}")
-    for arch, allowed in available_models().items():
-        for backbone in backbones.split(","):
-            if backbone not in allowed:
-                continue
-            model = build_model(arch, backbone).eval()
-            with torch.inference_mode():
-                out = model(torch.zeros(1, 3, 228, 304))
-            n = sum(p.numel() for p in model.parameters())
-            click.echo(f"{arch + '-' + backbone:<24}{n:>14,}{str(tuple(out.shape)):>26}")
+    height, width = _parse_size(size)
+    registered = available_models()
+    wanted = list(registered) if archs is None else _split_names(archs, registered, "architecture", "--archs")
+    names = _split_names(backbones, {b for a in wanted for b in registered[a]}, "backbone", "--backbones")
+    if threads is not None:
+        torch.set_num_threads(threads)
+    x = torch.randn(1, 3, height, width, generator=torch.Generator().manual_seed(0))
+    extra = time_it or flops
+    if extra:
+        click.echo(_machine_line(height, width, flops, time_it, repeats, warmup))
+    header = f"{'model':<24}{'parameters':>14}{f'output ({height}x{width} input)':>26}"
+    header += f"{'GFLOPs':>10}" if flops else ""
+    header += f"{'ms median':>11}{'IQR':>8}" if time_it else ""
+    click.echo(header)
+    for backbone in names:
+        models = {arch: build_model(arch, backbone).eval() for arch in wanted if backbone in registered[arch]}
+        stats = {arch: _model_stats(model, x, flops) for arch, model in models.items()}
+        times = _interleaved_forward_ms(models, x, warmup, repeats) if time_it else {}
+        for arch, st in stats.items():
+            line = f"{arch + '-' + backbone:<24}{st.parameters:>14,}{str(st.output_shape):>26}"
+            line += f"{st.gflops:>10.2f}" if flops else ""
+            if time_it:
+                median, iqr = _median_iqr(times[arch])
+                line += f"{median:>11.1f}{iqr:>8.1f}"
+            click.echo(line)
+        if extra and {"drnet", "rside"} <= set(stats):
+            click.echo(_ratio_line(backbone, stats, times, flops, time_it))
+        del models
+
+
+def _parse_size(size: str) -> tuple[int, int]:
+    try:
+        height, width = (int(v) for v in size.lower().split("x"))
+    except ValueError:
+        raise click.BadParameter(f"expected HxW such as 228x304; got {size!r}", param_hint="--size") from None
+    if height < 32 or width < 32:
+        raise click.BadParameter(f"height and width must be at least 32; got {size}", param_hint="--size")
+    return height, width
+
+
+def _split_names(text: str, allowed, what: str, option: str) -> list[str]:
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    unknown = [n for n in names if n not in allowed]
+    if unknown or not names:
+        raise click.BadParameter(f"unknown {what}(s) {', '.join(unknown) or '(none given)'}; "
+                                 f"available: {', '.join(sorted(allowed))}", param_hint=option)
+    return names
+
+
+def _machine_line(height: int, width: int, flops: bool, time_it: bool, repeats: int, warmup: int) -> str:
+    import platform
+
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    parts = [f"input 1x3x{height}x{width}, random weights, CPU {cpu}, {torch.get_num_threads()} torch "
+             f"thread(s), torch {torch.__version__}"]
+    if flops:
+        parts.append("FLOPs: torch.utils.flop_counter (conv/matmul, 2 per multiply-add)")
+    if time_it:
+        parts.append(f"time: median and IQR of {repeats} interleaved forwards per model after {warmup} "
+                     "warm-up, inference mode")
+    return "# " + "\n# ".join(parts)
+
+
+class ModelStats(NamedTuple):
+    """One model on one input: parameter count, output shape, forward GFLOPs (nan when not counted)."""
+
+    parameters: int
+    output_shape: tuple[int, ...]
+    gflops: float
+
+
+def _model_stats(model, x, flops: bool) -> ModelStats:
+    """Parameters, output shape and (with ``flops``) forward GFLOPs of ``model`` on ``x``."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    n = sum(p.numel() for p in model.parameters())
+    with torch.inference_mode():
+        if not flops:
+            return ModelStats(n, tuple(model(x).shape), float("nan"))
+        with FlopCounterMode(display=False) as counter:
+            out = model(x)
+    return ModelStats(n, tuple(out.shape), counter.get_total_flops() / 1e9)
+
+
+def _interleaved_forward_ms(models: dict, x, warmup: int, repeats: int) -> dict[str, list[float]]:
+    """Wall-clock ms of each model's forward, the models taking turns so load drift hits all alike."""
+    import time
+
+    import torch
+
+    times: dict[str, list[float]] = {name: [] for name in models}
+    with torch.inference_mode():
+        for model in models.values():
+            for _ in range(warmup):
+                model(x)
+        for _ in range(repeats):
+            for name, model in models.items():
+                start = time.perf_counter()
+                model(x)
+                times[name].append((time.perf_counter() - start) * 1e3)
+    return times
+
+
+def _median_iqr(values: list[float]) -> tuple[float, float]:
+    import statistics
+
+    if len(values) < 2:
+        return values[0], 0.0
+    q1, _, q3 = statistics.quantiles(values, n=4)
+    return statistics.median(values), q3 - q1
+
+
+def _ratio_line(backbone: str, stats: dict[str, ModelStats], times: dict, flops: bool, time_it: bool) -> str:
+    d, r = stats["drnet"], stats["rside"]
+    line = f"{'drnet/rside ' + backbone:<24}{d.parameters / r.parameters:>13.3f}x{'':>26}"
+    line += f"{d.gflops / r.gflops:>9.3f}x" if flops else ""
+    if time_it:
+        line += f"{_median_iqr(times['drnet'])[0] / _median_iqr(times['rside'])[0]:>10.3f}x"
+    return line
+
+
+# --- data: prepare and inspect data sets (architectures/data) ----------------------------------------------
+
+@cli.group("data")
+def data_group() -> None:
+    """Prepare and inspect data: synthetic rooms, the NYU labeled .mat, RSIDE's CSV layout."""
+
+
+def _progress_printer(label: str, lines: bool = True):
+    """click progress bar on a terminal; elsewhere (CI logs) one line per 10% if ``lines``, else nothing."""
+    import sys
+
+    state: dict = {}
+    if not lines and not sys.stdout.isatty():
+        return None
+
+    def update(done: int, total: int) -> None:
+        if sys.stdout.isatty():
+            if "bar" not in state:
+                state["bar"] = click.progressbar(length=total, label=label, show_pos=True, show_eta=True)
+                state["bar"].__enter__()
+            state["bar"].update(done - state["bar"].pos)
+            if done == total:
+                state["bar"].__exit__(None, None, None)
+        elif done == total or done % max(total // 10, 1) == 0:
+            click.echo(f"{label}: {done}/{total}")
+
+    return update
+
+
+@data_group.command("synth")
+@click.option("--out", type=click.Path(dir_okay=False), default=None,
+              help="HDF5 file to write [default: ${DRNET_BENCH_DATA:-data}/synthetic-s{seed}-n{frames}.h5].")
+@click.option("--frames", type=click.IntRange(min=1), default=None, help="Frames to render [default: 128].")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--height", type=click.IntRange(min=8), default=480, show_default=True)
+@click.option("--width", type=click.IntRange(min=8), default=640, show_default=True)
+def data_synth_cmd(out: str | None, frames: int | None, seed: int, height: int, width: int) -> None:
+    """Render synthetic indoor rooms in the labeled .mat layout (use it as data spec synthetic:FILE)."""
+    import time
+
+    from architectures.data import DEFAULT_FRAMES, default_synthetic_path, write_synthetic
+
+    frames = DEFAULT_FRAMES if frames is None else frames
+    path = out or default_synthetic_path(seed, frames, height, width)
+    start = time.perf_counter()
+    write_synthetic(path, frames, seed, height, width, progress=_progress_printer(f"rendering {path}"))
+    seconds = time.perf_counter() - start
+    click.echo(f"wrote {path}: {frames} frames of {height}x{width}, seed {seed} "
+               f"({seconds:.1f} s, {frames / seconds:.1f} frames/s)")
+
+
+@data_group.command("info")
+@click.argument("path", type=click.Path())
+@click.option("--max-frames", type=click.IntRange(min=2), default=200, show_default=True,
+              help="Scan the depth of at most this many evenly spaced frames per file.")
+def data_info_cmd(path: str, max_frames: int) -> None:
+    """Say what PATH holds (.mat / .h5 file, RSIDE CSV or RSIDE root) and check it; exit 1 on any problem."""
+    from architectures.data import DataError
+    from architectures.data.info import describe, format_info
+
+    try:
+        infos = describe(path, max_frames, progress=_progress_printer("scanning depth", lines=False))
+    except DataError as e:
+        raise click.ClickException(str(e)) from None
+    click.echo("\n\n".join(format_info(info) for info in infos))
+    if not all(info.ok for info in infos):
+        raise SystemExit(1)
+
+
+@data_group.command("preview")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--out", type=click.Path(dir_okay=False), required=True, help="PNG to write.")
+@click.option("--frames", type=click.IntRange(min=1), default=4, show_default=True)
+@click.option("--split", type=click.Choice(["all", "train", "test"]), default="all", show_default=True)
+def data_preview_cmd(path: str, out: str, frames: int, split: str) -> None:
+    """Draw a few frames of an HDF5 data file and their depths into a PNG."""
+    from architectures.data import DataError
+    from architectures.data.preview import plot_frames
+
+    try:
+        click.echo(f"wrote {plot_frames(path, out, frames, split)}")
+    except DataError as e:
+        raise click.ClickException(str(e)) from None
+
+
+@data_group.command("bench")
+@click.option("--data", default="synthetic", show_default=True, help="Data spec <source>:<path>.")
+@click.option("--frames", type=click.IntRange(min=1), default=20, show_default=True,
+              help="Synthetic frames rendered (640x480, one thread) for the fps figure.")
+@click.option("--workers", default="0,2", show_default=True, help="DataLoader worker counts (comma list).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True)
+@click.option("--batches", type=click.IntRange(min=1), default=30, show_default=True,
+              help="Timed batches per worker count (after 2 warm-up batches).")
+def data_bench_cmd(data: str, frames: int, workers: str, batch_size: int, batches: int) -> None:
+    """Synthetic frames/s on one core and DataLoader images/s with RSIDE's training transforms."""
+    from architectures.data.bench_loader import format_speeds, loader_speed, synth_speed
+
+    synth = synth_speed(frames)
+    loaders = [loader_speed(data, int(w), batch_size, batches) for w in workers.split(",")]
+    click.echo(format_speeds(synth, loaders))
+
+
+# --- end data ----------------------------------------------------------------------------------------------
 
 
 # --- bench report (bench/report) -------------------------------------------------------------------------

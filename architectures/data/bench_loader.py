@@ -1,0 +1,136 @@
+"""Data throughput: synthetic frames/s on one core, DataLoader images/s with RSIDE's training transforms.
+
+``python -m architectures.data.bench_loader`` (or ``bench data bench``) prints both, so one can check that
+the loader will not starve a GPU. Timings are wall clock (``time.perf_counter``); the loader is timed after
+warm-up batches, so worker start-up is excluded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader
+
+from .sources import build_dataset, parse_data_spec
+from .synthetic import render_frame
+from .transforms import RSIDE_DEPTH_HW
+
+__all__ = ["LoaderSpeed", "SynthSpeed", "format_speeds", "loader_speed", "main", "synth_speed"]
+
+
+@dataclass(frozen=True)
+class SynthSpeed:
+    """Synthetic rendering speed (frames/s) at height x width on ``threads`` torch thread(s)."""
+
+    frames: int
+    seconds: float
+    fps: float
+    height: int
+    width: int
+    threads: int
+
+
+@dataclass(frozen=True)
+class LoaderSpeed:
+    """DataLoader throughput (images/s) over ``batches`` timed batches after warm-up."""
+
+    data: str
+    workers: int
+    batch_size: int
+    batches: int
+    images: int
+    seconds: float
+    images_per_s: float
+    depth_size: tuple[int, int]
+
+
+def synth_speed(frames: int = 20, height: int = 480, width: int = 640, seed: int = 0) -> SynthSpeed:
+    """Render ``frames`` rooms on one thread (NumPy is single-threaded here; torch is pinned to 1)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        render_frame(seed, 10_000, height, width)  # warm-up: first-call allocations
+        start = time.perf_counter()
+        for i in range(frames):
+            render_frame(seed, i, height, width)
+        seconds = time.perf_counter() - start
+    finally:
+        torch.set_num_threads(threads)
+    return SynthSpeed(frames, seconds, frames / seconds, height, width, 1)
+
+
+def loader_speed(data: str = "synthetic", workers: int = 2, batch_size: int = 8, batches: int = 30,
+                 warmup: int = 2, depth_size: tuple[int, int] = RSIDE_DEPTH_HW, seed: int = 0) -> LoaderSpeed:
+    """Iterate the train split with RSIDE's random transforms through a DataLoader; images/s after warm-up."""
+    source, path = parse_data_spec(data)
+    dataset = build_dataset(source, path, "train", train=True, depth_size=depth_size)
+    torch.manual_seed(seed)
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=True, num_workers=workers, drop_last=True,
+                        persistent_workers=workers > 0)
+    threads = torch.get_num_threads()
+    if workers == 0:
+        torch.set_num_threads(1)  # one core, like one worker
+    try:
+        seen, start, batch_iter = 0, None, _forever(loader)
+        for i in range(warmup + batches):
+            if i == warmup:
+                start = time.perf_counter()
+            batch = next(batch_iter)
+            if i >= warmup:
+                seen += batch["image"].shape[0]
+        seconds = time.perf_counter() - start
+    finally:
+        torch.set_num_threads(threads)
+    return LoaderSpeed(data, workers, batch_size, batches, seen, seconds, seen / seconds, tuple(depth_size))
+
+
+def format_speeds(synth: SynthSpeed | None, loaders: list[LoaderSpeed]) -> str:
+    lines = [f"machine: {_cpu_name()}, {os.cpu_count()} logical CPUs, torch {torch.__version__}"]
+    if synth is not None:
+        lines.append(f"synthetic rendering {synth.width}x{synth.height}, {synth.threads} thread: "
+                     f"{synth.fps:.1f} frames/s ({synth.frames} frames in {synth.seconds:.2f} s)")
+    for s in loaders:
+        depth = f"{s.depth_size[0]}x{s.depth_size[1]}"
+        lines.append(f"DataLoader {s.data} train, RSIDE transforms (image 228x304, depth {depth}), batch "
+                     f"{s.batch_size}, {s.workers} worker(s): {s.images_per_s:.1f} images/s "
+                     f"({s.images} images in {s.seconds:.2f} s)")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default="synthetic", help="data spec <source>:<path>; default: synthetic")
+    parser.add_argument("--frames", type=int, default=20, help="synthetic frames rendered for the fps figure")
+    parser.add_argument("--workers", default="0,2", help="comma-separated DataLoader worker counts")
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--batches", type=int, default=30)
+    args = parser.parse_args(argv)
+    synth = synth_speed(args.frames)
+    workers = [int(w) for w in args.workers.split(",")]
+    loaders = [loader_speed(args.data, w, args.batch_size, args.batches) for w in workers]
+    print(format_speeds(synth, loaders))
+
+
+def _forever(loader: DataLoader):
+    while True:
+        yield from loader
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+if __name__ == "__main__":
+    main()

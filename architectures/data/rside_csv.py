@@ -1,0 +1,199 @@
+"""The layout RSIDE (and DenseDepth's nyu_data.zip) trains and tests on: CSV rows of image path, depth path.
+
+``data/nyu2_train.csv`` / ``data/nyu2_test.csv``, no header, paths relative to the repository root, e.g.
+``data/nyu2_train/living_room_0038_out/37.jpg,data/nyu2_train/living_room_0038_out/37.png`` and
+``data/nyu2_test/00000_colors.png,data/nyu2_test/00000_depth.png``. Depth PNG encodings (RSIDE
+``nyu_transform.ToTensor``):
+
+- train: 8-bit grey, metres = value / 255 * 10 (steps of 3.9 cm; 0 = no measurement),
+- test: 16-bit grey, millimetres, metres = value / 1000 (0 = no measurement).
+
+Frame numbers: test rows carry the 0-based labeled index in their names (``00008_colors.png`` is official
+frame 9), train rows are numbered by their 1-based row.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+from torch.utils.data import Dataset
+
+from .common import DataError, Sample, make_sample, official_split
+
+__all__ = ["DEPTH_ENCODINGS", "RSIDECSV", "decode_depth_png", "find_csv"]
+
+TRAIN_DEPTH_SCALE_M = 10.0 / 255.0  # 8-bit train PNG value -> metres
+TEST_DEPTH_SCALE_M = 1e-3  # 16-bit test PNG value (mm) -> metres
+DEPTH_ENCODINGS = {
+    "train": ("8-bit PNG, metres = value / 255 * 10", ("L",), TRAIN_DEPTH_SCALE_M),
+    "test": ("16-bit PNG, millimetres", ("I;16", "I;16B", "I;16L", "I"), TEST_DEPTH_SCALE_M),
+}
+_TEST_NAME = re.compile(r"(\d+)_colors\.\w+$")
+_MISSING_SHOWN = 5
+
+
+class RSIDECSV(Dataset):
+    """One RSIDE CSV (train or test) as a Dataset of samples (see ``common``); ``frame_indices`` as above.
+
+    root: the directory the CSV paths are relative to; None -> the CSV's grandparent (RSIDE's repo root,
+    CSVs in ``data/``) if the first row resolves there, else the CSV's own directory.
+    split: "train" or "test" (which depth encoding to expect); None -> from the file name.
+    """
+
+    source = "rside-csv"
+
+    def __init__(self, csv_path: str | Path, root: str | Path | None = None, split: str | None = None,
+                 transform: Callable[[Sample], Any] | None = None, check_files: bool = True):
+        self.csv_path = Path(csv_path)
+        self.split = split or _split_from_name(self.csv_path)
+        if self.split not in DEPTH_ENCODINGS:
+            raise ValueError(f"{self.csv_path}: split must be 'train' or 'test', got {self.split!r}")
+        self.transform = transform
+        rows = read_rows(self.csv_path)
+        self.root = Path(root) if root is not None else _guess_root(self.csv_path, rows[0][0])
+        self.rows = [(self.root / image, self.root / depth) for image, depth in rows]
+        if check_files:
+            _check_files(self.csv_path, self.rows)
+        self.frame_indices: list[int] = _frames(self.csv_path, self.split, rows)
+        self.identity: dict[str, Any] = {
+            "source": "rside-csv", "path": str(self.csv_path.resolve()), "root": str(self.root.resolve()),
+            "split": self.split, "train_variant": _train_variant(self.csv_path, self.split, len(rows)),
+            "frames": len(rows), "depth_encoding": DEPTH_ENCODINGS[self.split][0],
+        }
+        if self.split == "test":
+            self.identity["official_test_frames"] = set(self.frame_indices) == set(official_split("test"))
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, index: int) -> Any:
+        image_path, depth_path = self.rows[index]
+        image = read_rgb(image_path)
+        depth = decode_depth_png(depth_path, self.split)
+        if depth.shape != image.shape[1:]:
+            raise DataError(f"{depth_path}: depth is {depth.shape[1]}x{depth.shape[0]} but its image "
+                            f"{image_path.name} is {image.shape[2]}x{image.shape[1]} "
+                            f"(row {index + 1} of {self.csv_path})")
+        sample = make_sample(image, depth, self.frame_indices[index])
+        return self.transform(sample) if self.transform is not None else sample
+
+    def __repr__(self) -> str:
+        return f"RSIDECSV({str(self.csv_path)!r}, split={self.split!r}, frames={len(self)})"
+
+
+def find_csv(path: str | Path, split: str) -> Path:
+    """The CSV for ``split``, given a CSV file or a directory (RSIDE repo root, or its ``data/``)."""
+    path = Path(path)
+    if path.is_file():
+        other = "test" if split == "train" else "train"
+        if other in path.name.lower() and split not in path.name.lower():
+            raise DataError(f"{path}: looks like the {other} CSV, but the {split} split was asked for")
+        return path
+    if not path.exists():
+        raise DataError(f"{path}: no such file or directory (expected an RSIDE root with "
+                        f"data/nyu2_{split}.csv)")
+    for candidate in (path / "data" / f"nyu2_{split}.csv", path / f"nyu2_{split}.csv"):
+        if candidate.is_file():
+            return candidate
+    raise DataError(f"{path}: has neither data/nyu2_{split}.csv nor nyu2_{split}.csv")
+
+
+def read_rows(csv_path: Path) -> list[tuple[str, str]]:
+    """(image, depth) relative paths of every row; errors name the row."""
+    if not csv_path.is_file():
+        raise DataError(f"{csv_path}: no such file")
+    rows = []
+    with open(csv_path, newline="") as f:
+        for n, row in enumerate(csv.reader(f), start=1):
+            if not row or all(not cell.strip() for cell in row):
+                continue
+            if len(row) != 2 or not row[0].strip() or not row[1].strip():
+                raise DataError(f"{csv_path}: row {n} has {len(row)} column(s) {row!r}; expected 2: "
+                                f"image path, depth path (no header)")
+            rows.append((row[0].strip(), row[1].strip()))
+    if not rows:
+        raise DataError(f"{csv_path}: has no rows")
+    return rows
+
+
+def read_rgb(path: Path) -> np.ndarray:
+    """RGB image as uint8 (3,H,W); a missing, truncated or undecodable file raises DataError naming it."""
+    with _open_image(path) as im:
+        return np.asarray(im.convert("RGB")).transpose(2, 0, 1)
+
+
+def decode_depth_png(path: Path, split: str) -> np.ndarray:
+    """Depth in metres (H,W) float32 from a PNG in the ``split``'s RSIDE encoding (0 stays 0 = invalid)."""
+    what, modes, scale = DEPTH_ENCODINGS[split]
+    with _open_image(path) as im:
+        if im.mode not in modes:
+            raise DataError(f"{path}: depth PNG has mode {im.mode!r}; the RSIDE {split} encoding is {what} "
+                            f"(PIL mode {' or '.join(modes)})")
+        value = np.asarray(im)
+    return (value.astype(np.float64) * scale).astype(np.float32)
+
+
+def _open_image(path: Path) -> Image.Image:
+    try:
+        im = Image.open(path)
+        im.load()
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file") from None
+    except (OSError, SyntaxError, ValueError) as e:
+        raise DataError(f"{path}: cannot decode image ({e}); truncated or not an image?") from None
+    return im
+
+
+def _split_from_name(csv_path: Path) -> str:
+    name = csv_path.name.lower()
+    for split in ("test", "train"):
+        if split in name:
+            return split
+    raise DataError(f"{csv_path}: cannot tell train from test by the name; pass split='train' or 'test'")
+
+
+def _guess_root(csv_path: Path, first_image: str) -> Path:
+    for root in (csv_path.parent.parent, csv_path.parent):
+        if (root / first_image).exists():
+            return root
+    return csv_path.parent.parent if first_image.startswith("data/") else csv_path.parent
+
+
+def _check_files(csv_path: Path, rows: list[tuple[Path, Path]]) -> None:
+    missing = [(n, p) for n, row in enumerate(rows, start=1) for p in row if not p.is_file()]
+    if missing:
+        shown = "; ".join(f"row {n}: {p}" for n, p in missing[:_MISSING_SHOWN])
+        more = f" (and {len(missing) - _MISSING_SHOWN} more)" if len(missing) > _MISSING_SHOWN else ""
+        raise DataError(f"{csv_path}: {len(missing)} file(s) it lists are missing: {shown}{more}")
+
+
+def _train_variant(csv_path: Path, split: str, rows: int) -> str | None:
+    """"rside-<train CSV rows>": this CSV's rows, or for a test CSV those of the train CSV beside it."""
+    if split == "train":
+        return f"rside-{rows}"
+    train_csv = csv_path.with_name(csv_path.name.replace("test", "train"))
+    if train_csv == csv_path or not train_csv.is_file():
+        return None
+    with open(train_csv, newline="") as f:
+        return f"rside-{sum(1 for row in csv.reader(f) if row)}"
+
+
+def _frames(csv_path: Path, split: str, rows: list[tuple[str, str]]) -> list[int]:
+    if split == "train":
+        return list(range(1, len(rows) + 1))
+    frames = []
+    for n, (image, _) in enumerate(rows, start=1):
+        m = _TEST_NAME.search(image)
+        if m is None:
+            raise DataError(f"{csv_path}: row {n} image {image!r} is not named NNNNN_colors.png, so its NYU "
+                            f"frame number is unknown")
+        frames.append(int(m.group(1)) + 1)
+    if len(set(frames)) != len(frames):
+        raise DataError(f"{csv_path}: lists some test frames more than once")
+    return frames

@@ -1,0 +1,102 @@
+"""architectures/data/rside_csv.py: RSIDE's CSV + PNG layout with its two depth encodings."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from architectures.data import RSIDECSV, DataError
+from architectures.data.rside_csv import find_csv
+
+
+def test_train_rows_decode_8bit_depth_as_v_over_255_times_10(rside_root):
+    root, values = rside_root
+    ds = RSIDECSV(root / "data" / "nyu2_train.csv")
+    assert ds.split == "train" and ds.root == root and len(ds) == 3 and ds.frame_indices == [1, 2, 3]
+    for k in range(3):
+        s = ds[k]
+        expected = values["train"][k].astype(np.float64) / 255.0 * 10.0
+        np.testing.assert_allclose(s["depth"][0].numpy(), expected, rtol=1e-6)
+        np.testing.assert_array_equal(s["valid"][0].numpy(), values["train"][k] > 0)
+        jpg = root / f"data/nyu2_train/living_room_{k:04d}_out/{k}.jpg"
+        decoded = np.asarray(Image.open(jpg).convert("RGB"))
+        np.testing.assert_array_equal(s["image"].permute(1, 2, 0).numpy(), decoded)
+        assert s["frame"] == k + 1
+    assert ds[0]["valid"][0, 0, 0].item() is False  # the 0 pixel is a hole, masked
+
+
+def test_test_rows_decode_16bit_millimetres_and_name_their_frames(rside_root):
+    root, values = rside_root
+    ds = RSIDECSV(root / "data" / "nyu2_test.csv")
+    assert ds.split == "test" and ds.frame_indices == [1, 2, 9]  # 00000, 00001, 00008 -> official 1, 2, 9
+    for k in range(3):
+        s = ds[k]
+        expected = values["test"][k].astype(np.float64) / 1000.0
+        np.testing.assert_allclose(s["depth"][0].numpy(), expected, rtol=1e-6)
+        assert not s["valid"][0, -1, -1] and s["valid"].sum() == s["valid"].numel() - 1
+    assert ds.identity["train_variant"] == "rside-3" and ds.identity["official_test_frames"] is False
+
+
+def test_find_csv_accepts_root_data_dir_or_file(rside_root):
+    root, _ = rside_root
+    csv = root / "data" / "nyu2_test.csv"
+    assert find_csv(root, "test") == find_csv(root / "data", "test") == find_csv(csv, "test") == csv
+    with pytest.raises(DataError, match="looks like the test CSV, but the train split was asked for"):
+        find_csv(csv, "train")
+    with pytest.raises(DataError, match="has neither data/nyu2_train.csv nor nyu2_train.csv"):
+        find_csv(root / "data" / "nyu2_test", "train")
+
+
+# --- bad input ---------------------------------------------------------------------------------------------
+
+def test_rows_pointing_at_missing_files_are_named(rside_root):
+    root, _ = rside_root
+    (root / "data/nyu2_train/living_room_0001_out/1.png").unlink()
+    with pytest.raises(DataError, match=r"nyu2_train\.csv: 1 file\(s\) it lists are missing: row 2: .*/1\.png"
+                                        r"$"):
+        RSIDECSV(root / "data" / "nyu2_train.csv")
+
+
+def test_truncated_png_is_named(rside_root):
+    root, _ = rside_root
+    png = root / "data/nyu2_test/00008_depth.png"
+    png.write_bytes(png.read_bytes()[:-60])
+    ds = RSIDECSV(root / "data" / "nyu2_test.csv")
+    ds[0]
+    with pytest.raises(DataError, match=r"00008_depth\.png: cannot decode image .*truncated"):
+        ds[2]
+
+
+def test_depth_in_the_wrong_encoding_is_refused(rside_root):
+    root, _ = rside_root
+    Image.fromarray(np.full((12, 16), 100, np.uint8)).save(root / "data/nyu2_test/00001_depth.png")
+    with pytest.raises(DataError, match=r"00001_depth\.png: depth PNG has mode 'L'; the RSIDE test "
+                                        r"encoding is 16-bit PNG, millimetres"):
+        RSIDECSV(root / "data" / "nyu2_test.csv")[1]
+
+
+def test_malformed_rows_and_names(tmp_path, rside_root):
+    root, _ = rside_root
+    bad = root / "data" / "nyu2_train.csv"
+    bad.write_text(bad.read_text() + "data/only_one_column.jpg\n")
+    with pytest.raises(DataError, match=r"row 4 has 1 column\(s\).*expected 2"):
+        RSIDECSV(bad)
+    empty = tmp_path / "nyu2_test.csv"
+    empty.write_text("\n")
+    with pytest.raises(DataError, match="has no rows"):
+        RSIDECSV(empty)
+    unnamed = tmp_path / "pairs.csv"
+    unnamed.write_text("a.png,b.png\n")
+    with pytest.raises(DataError, match="cannot tell train from test"):
+        RSIDECSV(unnamed)
+
+
+def test_test_images_must_carry_their_frame_number(rside_root):
+    root, _ = rside_root
+    csv = root / "data" / "nyu2_test.csv"
+    src = root / "data/nyu2_test/00000_colors.png"
+    src.rename(src.with_name("first.png"))
+    csv.write_text(csv.read_text().replace("00000_colors.png", "first.png"))
+    with pytest.raises(DataError, match="row 1 image .*first.png' is not named NNNNN_colors.png"):
+        RSIDECSV(csv)

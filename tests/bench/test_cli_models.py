@@ -1,0 +1,23 @@
+from __future__ import annotations
+
+import re
+
+from click.testing import CliRunner
+
+from bench.cli import cli
+
+
+def test_models_prints_params_flops_time_and_ratio():
+    result = CliRunner().invoke(cli, ["models", "--backbones", "resnet18", "--flops", "--time", "--repeats", "1",
+                                      "--warmup", "0", "--size", "64x96", "--threads", "1"])
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert re.search(r"rside-resnet18\s+14,883,825\s+\(1, 1, 32, 48\)", out)
+    assert re.search(r"drnet-resnet18\s+[\d,]+\s+\(1, 1, 64, 96\)", out)
+    assert "drnet/rside" in out
+
+
+def test_models_rejects_unknown_names_clearly():
+    result = CliRunner().invoke(cli, ["models", "--backbones", "resnet19"])
+    assert result.exit_code != 0
+    assert "resnet19" in result.output and "resnet18" in result.output
