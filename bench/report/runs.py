@@ -303,9 +303,12 @@ def _read_per_image(path: Path, n_frames: int) -> pd.DataFrame:
     if df["frame"].duplicated().any():
         dup = df.loc[df["frame"].duplicated(), "frame"].tolist()[:5]
         raise RunFormatError(f"{path}: frame(s) {dup} appear more than once; each test frame must appear once")
-    if df[list(STAT_COLUMNS)].isna().any().any():
-        bad = [c for c in STAT_COLUMNS if df[c].isna().any()]
-        raise RunFormatError(f"{path}: empty value(s) in column(s) {', '.join(bad)}")
+    # Error sums may be NaN (empty in the CSV): a non-positive prediction makes the log sums NaN, as in RSIDE's
+    # code (bench.metrics). Pixel counts may not.
+    counts = [c for c in STAT_COLUMNS if c == "n" or c[:2] in ("lt", "le")]
+    if df[counts].isna().any().any():
+        bad = [c for c in counts if df[c].isna().any()]
+        raise RunFormatError(f"{path}: empty value(s) in count column(s) {', '.join(bad)}")
     if (df["n"] <= 0).any():
         raise RunFormatError(f"{path}: column 'n' (valid pixels per frame) must be positive")
     return df

@@ -116,3 +116,19 @@ def test_cli_check_baselines_exit_codes(regression_runs, tmp_path):
     assert "baseline check FAILED" in res.output and "per_image.delta1" in res.output
     res = runner.invoke(cli, [*args, "--check-baselines", "--baselines", str(tmp_path / "none.json")])
     assert res.exit_code == 1 and "baseline file not found" in res.output
+
+
+def test_nan_metrics_match_only_nan(regression_runs, tmp_path):
+    """metrics.json writes NaN as null (e.g. log10 with a non-positive prediction): NaN matches only NaN."""
+    run_dir = regression_runs / "regression-drnet-resnet18-s0"
+    doc = json.loads((run_dir / "metrics.json").read_text())
+    doc["reductions"]["rside"]["log10"] = None
+    (run_dir / "metrics.json").write_text(json.dumps(doc))
+    path = tmp_path / "regression.json"
+    write_baselines(load_runs(regression_runs).evals, path, "regression", "cmd")
+    assert check_baselines(load_runs(regression_runs).evals, path).passed
+    doc["reductions"]["rside"]["log10"] = 0.05
+    (run_dir / "metrics.json").write_text(json.dumps(doc))
+    result = check_baselines(load_runs(regression_runs).evals, path)
+    assert [(c.metric, c.status) for c in result.checks if not c.ok] == [("rside.log10", "FAIL")]
+    assert "nan" in result.format()

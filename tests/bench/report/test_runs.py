@@ -70,3 +70,18 @@ def test_grouping_seeds_and_switches(runs_dir, make_eval_run):
     assert switches_of({}) == (True, True, True)
     assert switches_of({"aux_losses": False, "channels": 64}) == (True, False, True)
     assert is_default_options({"diagonal": True}) and not is_default_options({"second_branch": False})
+
+
+def test_nan_error_sums_are_allowed_but_nan_counts_are_not(runs_dir, make_eval_run):
+    """A non-positive prediction makes the log sums NaN (bench.metrics, as RSIDE): the run still loads."""
+    path = make_eval_run(runs_dir, "smoke", "x", "rside", "resnet18", frames=range(1, 4))
+    csv = (path / "per_image.csv").read_text().splitlines()
+    header = csv[0].split(",")
+    row = csv[1].split(",")
+    row[header.index("sum_log10")] = ""
+    (path / "per_image.csv").write_text("\n".join([csv[0], ",".join(row), *csv[2:]]) + "\n")
+    assert load_eval_run(path).per_image["sum_log10"].isna().sum() == 1
+    row[header.index("lt1")] = ""
+    (path / "per_image.csv").write_text("\n".join([csv[0], ",".join(row), *csv[2:]]) + "\n")
+    with pytest.raises(RunFormatError, match="empty value.*count column.*lt1"):
+        load_eval_run(path)
