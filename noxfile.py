@@ -78,6 +78,8 @@ def regression(session: nox.Session) -> None:
     session.install("-e", ".")
     tmp = Path(session.create_tmp())
     shutil.rmtree(tmp / "runs", ignore_errors=True)  # never compare stale runs
-    session.run("bench", "run", "--suite", "regression", "--runs-dir", str(tmp / "runs"), *session.posargs)
+    one_thread = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}  # the baselines were made with 1 thread
+    session.run("bench", "run", "--suite", "regression", "--runs-dir", str(tmp / "runs"), *session.posargs,
+                env=one_thread)
     session.run("bench", "report", "--suite", "regression", "--runs", str(tmp / "runs"), "--out",
                 str(tmp / "reports"), "--check-baselines")

@@ -312,8 +312,10 @@ def report_cmd(runs_dir: Path, out_dir: Path, html: bool, suite: str | None, red
                                                   reduction=reduction, n_boot=n_boot, seed=seed), log=log)
         runs = result.runset.in_suite(result.suite)
         if write_baselines:
-            command = (f"bench run --suite {result.suite} && bench report --suite {result.suite} "
-                       f"--write-baselines --baselines {baselines_path}")
+            command = (
+                f"OMP_NUM_THREADS=1 bench run --suite {result.suite} --runs-dir RUNS && bench report --suite "
+                f"{result.suite} --runs RUNS --out REPORTS --write-baselines --baselines {baselines_path}"
+            )
             path = rep.write_baselines(runs, baselines_path, result.suite, command)
             log(f"report: wrote baselines for {len(runs)} run(s) to {path}")
         if check_baselines:

@@ -89,10 +89,15 @@ def render_html(page: ReportPage) -> str:
         lstrip_blocks=True,
     )
     counts = {v: sum(c.verdict == v for c in page.claims) for v in VERDICT_CLASS}
+    missing_counts: dict[str, int] = {}
+    for where, _ in page.missing:
+        key = where.split(" · ")[0] if " · " in where else "unusable run directories"
+        missing_counts[key] = missing_counts.get(key, 0) + 1
     return env.get_template("report.html.j2").render(
         page=page,
         verdict_class=VERDICT_CLASS,
         verdict_counts=counts,
+        missing_counts=missing_counts,
         table1=_display_accuracy(page.table1, TABLE1_METRICS, ("method", "source"), "table1"),
         table3=_display_accuracy(
             page.table3, TABLE3_METRICS, ("variant", "backbone", "source"), "table3", vs_full=True

@@ -208,7 +208,7 @@ def paired_bootstrap(
     if relative:
         diff, dist = diff / tb, dist / db
     low, high = _percentiles(dist, level)
-    p = min(1.0, 2 * min(float(np.mean(dist <= 0)), float(np.mean(dist >= 0))))
+    p = math.nan if np.isnan(dist).any() else min(1.0, 2 * min(float(np.mean(dist <= 0)), float(np.mean(dist >= 0))))
     return PairedDifference(
         metric=metric,
         diff=float(diff),
