@@ -133,3 +133,19 @@ def test_nan_metrics_match_only_nan(regression_runs, tmp_path):
     result = check_baselines(load_runs(regression_runs).evals, path)
     assert [(c.metric, c.status) for c in result.checks if not c.ok] == [("rside.log10", "FAIL")]
     assert "nan" in result.format()
+
+
+def test_a_different_thread_count_is_pointed_out(regression_runs, tmp_path):
+    for run_dir in regression_runs.iterdir():
+        cfg = json.loads((run_dir / "config.json").read_text())
+        cfg["provenance"]["device"]["threads"] = 1
+        (run_dir / "config.json").write_text(json.dumps(cfg))
+    path = tmp_path / "regression.json"
+    write_baselines(load_runs(regression_runs).evals, path, "regression", "cmd")
+    assert json.loads(path.read_text())["generated"]["threads"] == 1
+    assert check_baselines(load_runs(regression_runs).evals, path).notes == []
+    doc = json.loads(path.read_text())
+    doc["generated"]["threads"] = 2
+    path.write_text(json.dumps(doc))
+    result = check_baselines(load_runs(regression_runs).evals, path)
+    assert result.passed and "the runs used 1 CPU thread(s), the baseline 2" in result.format()
