@@ -162,7 +162,7 @@ def provenance_table(groups: list[RunGroup], sweeps: list[SpeedSweep]) -> pd.Dat
                     "protocol": (m.get("protocol") or {}).get("name", "")
                     if isinstance(m.get("protocol"), dict)
                     else str(m.get("protocol", "")),
-                    "checkpoint": f"{m.get('checkpoint', '')} (epoch {m.get('epoch', '?')})",
+                    "checkpoint": f"{m.get('checkpoint', '')} (epoch {_g(m.get('epoch', '?'))})",
                     "frames": m.get("n_frames"),
                     "created (UTC)": prov.get("created_utc", ""),
                     "wall time (s)": _round(prov.get("wall_time_s")),
@@ -236,6 +236,7 @@ def _page(cfg: ReportConfig, result: ReportResult) -> ReportPage:
             }
         )
     grid, grid_note = _grid(tables)
+    evidence = _evidence(tables.selection.groups)
     settings = {
         "runs directory": str(cfg.runs_dir),
         "suite": result.suite or "all",
@@ -268,6 +269,21 @@ def _page(cfg: ReportConfig, result: ReportResult) -> ReportPage:
         grid=grid,
         grid_note=grid_note,
         sources=PAPER_SOURCES,
+        extra={"evidence": evidence},
+    )
+
+
+def _evidence(groups: list[RunGroup]) -> str:
+    """One line on what the verdicts rest on: data sources, epochs and test frames of the suite's runs."""
+    runs = [r for g in groups for r in g.runs]
+    if not runs:
+        return "no evaluated run in this suite"
+    sources = sorted({str((r.metrics.get("data") or {}).get("source", "?")) for r in runs})
+    epochs = sorted({_g(r.metrics.get("epoch", "?")) for r in runs})
+    frames = sorted({int(r.metrics["n_frames"]) for r in runs})
+    return (
+        f"{len(runs)} run(s); data: {', '.join(sources)}; epochs: {', '.join(epochs)}; test frames: "
+        f"{', '.join(map(str, frames))}"
     )
 
 
@@ -315,6 +331,11 @@ def _rmse_by_frame(g: RunGroup) -> dict[int, float]:
     if "rmse" not in df.columns:
         return {}
     return {int(f): float(v) for f, v in zip(df["frame"], df["rmse"], strict=True)}
+
+
+def _g(v: Any) -> str:
+    """Numbers without a trailing .0 (epoch 3.0 -> 3)."""
+    return f"{v:g}" if isinstance(v, int | float) else str(v)
 
 
 def _find(obj: Any, key: str) -> Any:
