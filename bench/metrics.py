@@ -10,7 +10,8 @@ from the same numbers:
 
 Deltas use ``max(d/d*, d*/d) < 1.25^k`` (paper eq. 5) except in the ``rside`` reduction. Depths are in
 metres. Predictions are not clamped here: a non-positive prediction makes log metrics NaN, exactly as in
-RSIDE's code; protocols that clamp say so (see ``bench.evaluate``).
+RSIDE's code, and counts as outside every delta threshold (one deliberate deviation from RSIDE's util.py, where
+the ratio of a negative prediction is negative and so counted as within 1.25); protocols that clamp say so.
 """
 
 from __future__ import annotations
@@ -86,7 +87,9 @@ def image_stats(pred: torch.Tensor, target: torch.Tensor, valid: torch.Tensor | 
         raise NoValidPixelsError("image has no valid ground-truth pixels; its metrics are undefined")
     d, t = pred[mask], target[mask]
     err = d - t
-    ratio = torch.maximum(d / t, t / d)
+    # a non-positive prediction is never within any threshold (RSIDE's util.py would count it: both of its
+    # ratios are negative, hence <= 1.25; that rewards a collapsed network, so it is not reproduced here)
+    ratio = torch.where(d > 0, torch.maximum(d / t, t / d), torch.full_like(d, math.inf))
     thresholds = [DELTA_BASE ** k for k in (1, 2, 3)]
     return ImageStats(
         n=n,

@@ -107,3 +107,12 @@ def test_undefined_precision_is_nan_and_skipped_in_the_mean():
             {"edge_acc@100": 1.0, "edge_precision@100": 0.5, "edge_recall@100": 0.5, "edge_f1@100": 0.5}]
     assert math.isnan(rows[0]["edge_precision@100"])
     assert reduce_boundary(rows)["edge_precision@100"] == 0.5
+
+
+def test_non_positive_predictions_are_never_within_a_delta_threshold():
+    t = torch.tensor([1.0, 2.0, 3.0, 4.0])
+    pred = torch.tensor([1.0, -2.0, 0.0, 4.0])
+    for inclusive in (False, True):
+        m = depth_metrics(pred, t, inclusive_delta=inclusive)
+        assert m["delta1"] == m["delta3"] == 0.5
+    assert math.isnan(depth_metrics(pred, t)["log10"])

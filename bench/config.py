@@ -1,0 +1,265 @@
+"""``RunConfig``: everything that defines one training + evaluation run, saved as ``config.json``.
+
+A suite (``bench/suites/*.toml``) holds only overrides of these defaults. The dataclass is frozen; every
+field is type-checked and range-checked on construction, and ``RunConfig.from_dict`` rejects unknown or
+mistyped keys (with a "did you mean" hint) instead of ignoring them, so a typo in a suite never silently
+trains the wrong thing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "AMP_MODES",
+    "CHECKPOINT_SELECT",
+    "ConfigError",
+    "LR_SCHEDULES",
+    "OPERATIONAL_FIELDS",
+    "RUN_SOURCES",
+    "RunConfig",
+    "config_diff",
+]
+
+AMP_MODES = ("none", "bf16", "fp16")
+LR_SCHEDULES = ("step", "constant")
+OPTIMIZERS = ("adam",)
+CHECKPOINT_SELECT = ("last", "best")
+RUN_SOURCES = ("train", "imported")
+DEVICES = ("cpu", "cuda")
+
+# Fields that change how a run is executed or displayed but not its numbers: a resumed run may differ here.
+OPERATIONAL_FIELDS = frozenset({"num_workers", "log_every_steps", "checkpoint_every_steps", "eval_batch_size"})
+
+
+class ConfigError(ValueError):
+    """A run configuration (or a suite entry) has an unknown key, a wrong type or an invalid value."""
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """One run: model, data, protocol, optimisation and execution settings. Defaults follow RSIDE + DRNet.
+
+    Units: lr per step, weight_decay as Adam's L2 coefficient, sizes in pixels (H, W).
+    """
+
+    # --- identity -------------------------------------------------------------------------------------
+    suite: str = "adhoc"  # the suite this run belongs to (the run id is <suite>-<name>-s<seed>)
+    name: str = "run"  # the run's name inside its suite, e.g. "drnet-resnet152-no-diagonal"
+    tables: tuple[str, ...] = ()  # paper tables this run feeds, e.g. ("table1", "table3")
+
+    # --- model ----------------------------------------------------------------------------------------
+    arch: str = "rside"
+    backbone: str = "resnet50"
+    options: dict[str, Any] = field(default_factory=dict)  # architecture switches (model_options(arch))
+    weights: str | None = None  # encoder init: None (random), "imagenet" (local hub cache) or a file path
+    source: str = "train"  # "train": trained here; "imported": weights from `bench import`, evaluated only
+
+    # --- data -----------------------------------------------------------------------------------------
+    data: str = "synthetic"  # one of architectures.data.DATA_SOURCES
+    data_path: str | None = None  # None = the source's default file
+    train_split: str = "train"
+    test_split: str = "test"
+    train_variant: str | None = None  # filled in from the training set at run start (e.g. "labeled-795")
+    train_frames: int | None = None  # train on the first N frames only (smoke runs, tests); None = all
+    eval_frames: int | None = None  # evaluate N evenly spaced test frames (smoke runs, tests); None = all
+    input_size: tuple[int, int] | None = None  # network input (H, W); None = the data's own size (228x304)
+    protocol: str = "rside"  # evaluation protocol, architectures.data.get_protocol(name)
+
+    # --- optimisation (the paper: Adam amsgrad, lr 1e-4, wd 1e-4; RSIDE: lr x0.1 every 5 epochs, 20 epochs)
+    epochs: int = 20
+    max_steps: int | None = None  # stop after this many optimiser steps in all (smoke runs); None = no cap
+    batch_size: int = 8  # global batch: split evenly across DDP processes
+    optimizer: str = "adam"
+    lr: float = 1e-4
+    betas: tuple[float, float] = (0.9, 0.999)
+    weight_decay: float = 1e-4
+    amsgrad: bool = True
+    lr_schedule: str = "step"  # "step": lr * lr_gamma^(epoch // lr_step_epochs); "constant"
+    lr_step_epochs: int = 5
+    lr_gamma: float = 0.1
+    grad_clip_norm: float | None = None  # clip the global gradient norm; None = no clipping (as RSIDE)
+    amp: str = "none"  # "none" | "bf16" | "fp16" (CUDA only)
+
+    # --- execution ------------------------------------------------------------------------------------
+    seed: int = 0
+    device: str = "cpu"  # "cpu" | "cuda"
+    deterministic: bool = False  # torch.use_deterministic_algorithms and no cudnn.benchmark
+    num_workers: int = 0  # DataLoader worker processes
+    eval_batch_size: int = 8
+    eval_every_epochs: int = 1  # evaluate on the test split every N epochs (history.csv); 0 = only at the end
+    checkpoint_every_steps: int = 0  # also checkpoint every N optimiser steps; 0 = only at epoch ends
+    checkpoint_select: str = "last"  # weights evaluated at the end: "last" epoch or "best" test rmse
+    log_every_steps: int = 10  # progress line every N steps
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            object.__setattr__(self, f.name, _check_type(f.name, getattr(self, f.name), _HINTS[f.name]))
+        self._check_values()
+
+    # ------------------------------------------------------------------------------------------------
+    @property
+    def run_id(self) -> str:
+        """``<suite>-<name>-s<seed>``, the run directory's name (runs/README.md)."""
+        return f"{self.suite}-{self.name}-s{self.seed}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready dict (tuples become lists)."""
+        return {f.name: _to_plain(getattr(self, f.name)) for f in dataclasses.fields(self)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], where: str = "config") -> RunConfig:
+        """Build from a dict; unknown keys, wrong types and bad values raise ``ConfigError`` naming ``where``."""
+        if not isinstance(data, dict):
+            raise ConfigError(f"{where}: expected a table of RunConfig fields, got {type(data).__name__}")
+        unknown = [k for k in data if k not in _HINTS]
+        if unknown:
+            raise ConfigError(f"{where}: unknown key(s) {', '.join(_with_hint(k) for k in unknown)}; "
+                              f"valid keys: {', '.join(_HINTS)}")
+        try:
+            return cls(**data)
+        except ConfigError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
+
+    def replace(self, **changes: Any) -> RunConfig:
+        """A copy with ``changes`` applied (validated like any other construction)."""
+        unknown = [k for k in changes if k not in _HINTS]
+        if unknown:
+            raise ConfigError(f"unknown key(s) {', '.join(_with_hint(k) for k in unknown)}")
+        return dataclasses.replace(self, **changes)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_json_file(cls, path: str | Path) -> RunConfig:
+        """Read the ``config`` member of a run directory's config.json (or a bare RunConfig JSON object)."""
+        path = Path(path)
+        try:
+            obj = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ConfigError(f"cannot read {path}: {exc}") from exc
+        if isinstance(obj, dict) and isinstance(obj.get("config"), dict):
+            obj = obj["config"]
+        return cls.from_dict(obj, where=str(path))
+
+    # ------------------------------------------------------------------------------------------------
+    def _check_values(self) -> None:
+        choices = {"amp": AMP_MODES, "lr_schedule": LR_SCHEDULES, "optimizer": OPTIMIZERS,
+                   "checkpoint_select": CHECKPOINT_SELECT, "source": RUN_SOURCES, "device": DEVICES}
+        for key, allowed in choices.items():
+            if getattr(self, key) not in allowed:
+                raise ConfigError(f"{key} = {getattr(self, key)!r}; expected one of {', '.join(allowed)}")
+        positive = ["batch_size", "eval_batch_size", "lr_step_epochs", "log_every_steps"]
+        for key in positive:
+            if getattr(self, key) <= 0:
+                raise ConfigError(f"{key} = {getattr(self, key)} must be positive")
+        non_negative = ["epochs", "seed", "num_workers", "eval_every_epochs", "checkpoint_every_steps"]
+        for key in non_negative:
+            if getattr(self, key) < 0:
+                raise ConfigError(f"{key} = {getattr(self, key)} must be >= 0")
+        for key in ("max_steps", "train_frames", "eval_frames", "grad_clip_norm"):
+            value = getattr(self, key)
+            if value is not None and value <= 0:
+                raise ConfigError(f"{key} = {value} must be positive (or absent)")
+        if self.epochs == 0 and self.source == "train":
+            raise ConfigError("epochs = 0 only makes sense for an imported run (source = 'imported')")
+        if not (self.lr > 0 and self.weight_decay >= 0 and 0 < self.lr_gamma <= 1):
+            raise ConfigError(f"need lr > 0, weight_decay >= 0, 0 < lr_gamma <= 1; got lr={self.lr}, "
+                              f"weight_decay={self.weight_decay}, lr_gamma={self.lr_gamma}")
+        if not all(0 <= b < 1 for b in self.betas):
+            raise ConfigError(f"betas = {self.betas}: each must be in [0, 1)")
+        if self.input_size is not None and min(self.input_size) < 32:
+            raise ConfigError(f"input_size = {self.input_size}: both sides must be >= 32 pixels")
+        if self.amp != "none" and self.device != "cuda":
+            raise ConfigError(f"amp = {self.amp!r} needs device = 'cuda' (AMP is CUDA-only here)")
+        for key in ("suite", "name"):
+            value = getattr(self, key)
+            if not value or any(c in value for c in "/\\ \t\n") or value.startswith("."):
+                raise ConfigError(f"{key} = {value!r} must be a non-empty name without spaces or slashes")
+        for key in self.options:
+            if not isinstance(key, str):
+                raise ConfigError(f"options keys must be strings, got {key!r}")
+
+
+_HINTS: dict[str, Any] = typing.get_type_hints(RunConfig)
+
+
+def config_diff(a: RunConfig, b: RunConfig, ignore: frozenset[str] = OPERATIONAL_FIELDS) -> list[tuple[str, Any, Any]]:
+    """Fields where ``a`` and ``b`` differ, as (field, a's value, b's value), ignoring ``ignore``."""
+    da, db = a.to_dict(), b.to_dict()
+    return [(k, da[k], db[k]) for k in da if k not in ignore and da[k] != db[k]]
+
+
+def _with_hint(key: str) -> str:
+    close = difflib.get_close_matches(key, list(_HINTS), n=1)
+    return f"{key!r} (did you mean {close[0]!r}?)" if close else repr(key)
+
+
+def _to_plain(value: Any) -> Any:
+    if isinstance(value, tuple | list):
+        return [_to_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _to_plain(v) for k, v in value.items()}
+    return value
+
+
+def _type_name(hint: Any) -> str:
+    return getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
+
+
+def _check_type(name: str, value: Any, hint: Any) -> Any:
+    """Check ``value`` against a field's type hint; coerce list -> tuple and int -> float. Returns the value."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        non_none = [a for a in args if a is not type(None)]
+        if len(non_none) == 1:
+            return _check_type(name, value, non_none[0])
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _check_type(name, value, arg)
+            except ConfigError:
+                pass
+        raise ConfigError(f"{name} = {value!r}: expected {_type_name(hint)}")
+    if origin is tuple:
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{name} = {value!r}: expected a list ({_type_name(hint)})")
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_check_type(name, v, args[0]) for v in value)
+        if len(value) != len(args):
+            raise ConfigError(f"{name} = {value!r}: expected {len(args)} values ({_type_name(hint)})")
+        return tuple(_check_type(name, v, a) for v, a in zip(value, args, strict=True))
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{name} = {value!r}: expected a table/dict")
+        return dict(value)
+    if hint is Any:
+        return value
+    if hint is float:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        raise ConfigError(f"{name} = {value!r}: expected a number")
+    if hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise ConfigError(f"{name} = {value!r}: expected an integer")
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{name} = {value!r}: expected true or false")
+    if hint is str:
+        if isinstance(value, str):
+            return value
+        raise ConfigError(f"{name} = {value!r}: expected a string")
+    raise TypeError(f"RunConfig field {name}: unsupported type hint {hint!r}")  # a bug in this module

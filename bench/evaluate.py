@@ -1,0 +1,274 @@
+"""Evaluation under a named protocol: per-image statistics, every reduction, boundary metrics, files.
+
+For each test image the prediction is upsampled (bilinear) to the ground truth's size with the protocol's
+``upsample_align_corners``; the protocol's ``eval_crop`` and depth range then restrict the valid mask (depth
+kept where ``min_depth_m < d* < max_depth_m``, strict as in BTS / AdaBins ``eval``; a None bound is not
+applied), and ``clamp_prediction`` clips the prediction to the same range. ``flip_tta`` (if a protocol sets it)
+averages the prediction with that of the mirrored image. ``bench.metrics.image_stats``
+gives each image's sums; all three reductions are computed from them and the protocol names the headline.
+
+The evaluation asserts that it saw exactly the dataset's distinct ``frame_indices``, each once: a padded
+distributed sampler (or a broken loader) would otherwise count some of NYU's 654 test frames twice.
+Under DDP only rank 0 evaluates (the runner arranges it), so the whole split is seen by one process.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from bench.io import atomic_path, write_csv_atomic, write_json_atomic
+from bench.metrics import (
+    DEPTH_METRICS,
+    EDGE_THRESHOLDS,
+    REDUCTIONS,
+    ImageStats,
+    NoValidPixelsError,
+    boundary_metrics,
+    image_stats,
+    reduce_boundary,
+    reduce_metrics,
+)
+from bench.rundir import RunDir
+
+__all__ = [
+    "CoverageError",
+    "EvalResult",
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "NYU_TEST_FRAMES",
+    "PREDICTION_FRAMES",
+    "check_coverage",
+    "evaluate",
+    "headline_summary",
+    "per_image_columns",
+    "prediction_frames",
+    "protocol_mask",
+    "write_evaluation",
+]
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)  # the normalisation the data layer applies (RSIDE's nyu_transform)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+NYU_TEST_FRAMES = 654  # official test split size (splits.mat testNdxs)
+PREDICTION_FRAMES = 6  # frames kept in predictions.h5 for the report's Table 4 grid
+STAT_COLUMNS = ("n", "sum_sq", "sum_abs_rel", "sum_sq_rel", "sum_log10", "sum_sq_log",
+                "lt1", "lt2", "lt3", "le1", "le2", "le3")
+
+
+class CoverageError(AssertionError):
+    """An evaluation did not see each frame of its split exactly once."""
+
+
+@dataclass
+class EvalResult:
+    """Per-image statistics of one evaluation and what they reduce to.
+
+    ``frames`` are official 1-based frame numbers in ascending order; ``stats`` and ``boundary`` align
+    with them. ``predictions`` holds arrays for the few frames kept for predictions.h5 (or None).
+    """
+
+    protocol: dict[str, Any]
+    headline_reduction: str
+    frames: list[int]
+    stats: list[ImageStats]
+    boundary: list[dict[str, float]]
+    predictions: dict[str, np.ndarray] | None = None
+    dataset: dict[str, Any] = field(default_factory=dict)
+
+    def reductions(self) -> dict[str, dict[str, float]]:
+        return {r: reduce_metrics(self.stats, r) for r in REDUCTIONS}
+
+    def headline(self) -> dict[str, float]:
+        """The protocol's own reduction (e.g. RSIDE's for the rside protocol)."""
+        return reduce_metrics(self.stats, self.headline_reduction)
+
+    def boundary_summary(self) -> dict[str, float]:
+        return reduce_boundary(self.boundary)
+
+    def per_image_rows(self) -> list[dict[str, Any]]:
+        """Rows of per_image.csv: frame, per-image metrics (deltas with ``<``), sums, boundary metrics."""
+        rows = []
+        for frame, s, b in zip(self.frames, self.stats, self.boundary, strict=True):
+            metrics = reduce_metrics([s], "per_image")
+            rows.append({"frame": frame, **metrics, **s.as_row(), **b})
+        return rows
+
+
+def per_image_columns() -> list[str]:
+    edge = [f"edge_{k}@{t:g}" for t in EDGE_THRESHOLDS for k in ("acc", "precision", "recall", "f1")]
+    return ["frame", *DEPTH_METRICS, *STAT_COLUMNS, *edge]
+
+
+def protocol_mask(depth: torch.Tensor, valid: torch.Tensor, protocol: Any) -> torch.Tensor:
+    """The pixels a protocol scores: ``valid`` within ``eval_crop`` (row0, row1, col0, col1; 0-based,
+    half-open) and with ground truth strictly inside (min_depth_m, max_depth_m). Shapes (..., H, W)."""
+    mask = valid.bool() & torch.isfinite(depth)
+    if protocol.eval_crop is not None:
+        r0, r1, c0, c1 = protocol.eval_crop
+        crop = torch.zeros_like(mask)
+        crop[..., r0:r1, c0:c1] = True
+        mask &= crop
+    if protocol.min_depth_m is not None:
+        mask &= depth > protocol.min_depth_m
+    if protocol.max_depth_m is not None:
+        mask &= depth < protocol.max_depth_m
+    return mask
+
+
+def prediction_frames(frame_indices: Sequence[int], n: int = PREDICTION_FRAMES) -> list[int]:
+    """``n`` frames evenly spaced over the sorted split: the same frames for every run on the same data."""
+    frames = sorted(set(int(f) for f in frame_indices))
+    if len(frames) <= n:
+        return frames
+    return [frames[round(i * (len(frames) - 1) / (n - 1))] for i in range(n)] if n > 1 else frames[:1]
+
+
+def check_coverage(seen: Sequence[int], dataset: Dataset) -> None:
+    """Raise ``CoverageError`` unless ``seen`` is each of the dataset's distinct frame_indices exactly once."""
+    expected = {int(f) for f in getattr(dataset, "frame_indices", seen)}
+    counts: dict[int, int] = {}
+    for f in seen:
+        counts[int(f)] = counts.get(int(f), 0) + 1
+    duplicated = sorted(f for f, c in counts.items() if c > 1)
+    missing, extra = sorted(expected - counts.keys()), sorted(counts.keys() - expected)
+    if duplicated or missing or extra:
+        raise CoverageError(
+            f"evaluation saw {len(seen)} items for {len(expected)} distinct frames: "
+            f"{len(duplicated)} frame(s) seen more than once {duplicated[:10]}, {len(missing)} never seen "
+            f"{missing[:10]}, {len(extra)} not in the split {extra[:10]}")
+    identity = getattr(dataset, "identity", {}) or {}
+    if (identity.get("source") == "nyu-labeled" and identity.get("split") == "test"
+            and not identity.get("subset") and len(counts) != NYU_TEST_FRAMES):
+        raise CoverageError(f"an evaluation over the NYU test split must see {NYU_TEST_FRAMES} frames, "
+                            f"saw {len(counts)}")
+
+
+@torch.inference_mode()
+def evaluate(model: nn.Module, dataset: Dataset, protocol: Any, device: str | torch.device = "cpu",
+             batch_size: int = 8, input_size: tuple[int, int] | None = None, amp: str = "none",
+             keep_frames: Sequence[int] = (), num_workers: int = 0,
+             progress: Callable[[int, int], None] | None = None) -> EvalResult:
+    """Evaluate ``model`` (in eval mode, restored afterwards) on every item of ``dataset`` under ``protocol``.
+
+    Items follow the data contract: image (3,H,W) normalised, depth (1,h,w) metres, valid (1,h,w), frame.
+    ``input_size`` resizes the network input (bilinear), ``keep_frames`` are stored for predictions.h5.
+    """
+    device = torch.device(device)
+    was_training = model.training
+    model.eval()
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers,
+                        generator=torch.Generator().manual_seed(0))  # leaves the global RNG alone
+    keep = {int(f) for f in keep_frames}
+    frames, stats, boundary = [], [], []
+    kept: dict[int, dict[str, np.ndarray]] = {}
+    autocast = (torch.autocast("cuda", dtype=torch.bfloat16 if amp == "bf16" else torch.float16)
+                if amp != "none" and device.type == "cuda" else nullcontext())
+    done, total = 0, len(dataset)
+    try:
+        for batch in loader:
+            image = batch["image"].to(device, non_blocking=True)
+            depth, valid = batch["depth"].to(device), batch["valid"].to(device)
+            x = image if input_size is None else F.interpolate(image, size=tuple(input_size), mode="bilinear",
+                                                                align_corners=False)
+            with autocast:
+                pred = model(x)
+                if getattr(protocol, "flip_tta", False):  # average with the mirrored image's prediction
+                    pred = (pred + model(x.flip(-1)).flip(-1)) / 2
+            pred = F.interpolate(pred.float(), size=tuple(depth.shape[-2:]), mode="bilinear",
+                                 align_corners=bool(protocol.upsample_align_corners))
+            if protocol.clamp_prediction and (protocol.min_depth_m, protocol.max_depth_m) != (None, None):
+                pred = pred.clamp(min=protocol.min_depth_m, max=protocol.max_depth_m)
+            mask = protocol_mask(depth, valid, protocol)
+            for i, frame in enumerate(batch["frame"].tolist()):
+                try:
+                    stats.append(image_stats(pred[i], depth[i], mask[i]))
+                except NoValidPixelsError as exc:
+                    raise NoValidPixelsError(f"frame {frame}: {exc} under protocol {protocol.name!r}") from None
+                boundary.append(boundary_metrics(pred[i, 0].cpu(), depth[i, 0].cpu(), mask[i, 0].cpu()))
+                frames.append(int(frame))
+                if frame in keep:
+                    kept[int(frame)] = _prediction_arrays(image[i], depth[i], mask[i], pred[i])
+            done += len(batch["frame"])
+            if progress is not None:
+                progress(done, total)
+    finally:
+        model.train(was_training)
+    check_coverage(frames, dataset)
+    order = sorted(range(len(frames)), key=frames.__getitem__)
+    predictions = None
+    if kept:
+        ks = sorted(kept)
+        predictions = {key: np.stack([kept[f][key] for f in ks]) for key in ("image", "depth", "valid", "pred")}
+        predictions["frame"] = np.asarray(ks, dtype=np.int64)
+    return EvalResult(
+        protocol=_protocol_dict(protocol),
+        headline_reduction=protocol.reduction,
+        frames=[frames[i] for i in order],
+        stats=[stats[i] for i in order],
+        boundary=[boundary[i] for i in order],
+        predictions=predictions,
+        dataset=dict(getattr(dataset, "identity", {}) or {}),
+    )
+
+
+def write_evaluation(run_dir: RunDir, result: EvalResult, meta: dict[str, Any]) -> dict[str, Any]:
+    """Write per_image.csv, predictions.h5 and, last (it marks the run complete), metrics.json."""
+    write_csv_atomic(run_dir.per_image_path, result.per_image_rows(), per_image_columns())
+    if result.predictions is not None:
+        _write_predictions(run_dir, result.predictions, meta)
+    metrics = {
+        **meta,
+        "protocol": result.protocol,
+        "headline_reduction": result.headline_reduction,
+        "n_frames": len(result.frames),
+        "reductions": result.reductions(),
+        "boundary": result.boundary_summary(),
+    }
+    write_json_atomic(run_dir.metrics_path, metrics)
+    return metrics
+
+
+def _write_predictions(run_dir: RunDir, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
+    import h5py
+
+    with atomic_path(run_dir.predictions_path) as tmp, h5py.File(tmp, "w") as f:
+        for key in ("frame", "image", "depth", "valid", "pred"):
+            f.create_dataset(key, data=arrays[key], compression="gzip" if arrays[key].ndim > 1 else None)
+        for key in ("run_id", "arch", "backbone"):
+            f.attrs[key] = str(meta.get(key, ""))
+
+
+def _prediction_arrays(image: torch.Tensor, depth: torch.Tensor, valid: torch.Tensor,
+                       pred: torch.Tensor) -> dict[str, np.ndarray]:
+    """One frame for predictions.h5: RGB uint8 (de-normalised, at the ground truth's size), depth, mask."""
+    mean = torch.tensor(IMAGENET_MEAN, device=image.device).view(3, 1, 1)
+    std = torch.tensor(IMAGENET_STD, device=image.device).view(3, 1, 1)
+    rgb = (image.float() * std + mean).clamp(0, 1)
+    if rgb.shape[-2:] != depth.shape[-2:]:
+        rgb = F.interpolate(rgb[None], size=tuple(depth.shape[-2:]), mode="bilinear", align_corners=False)[0]
+    return {
+        "image": (rgb * 255).round().byte().permute(1, 2, 0).cpu().numpy(),
+        "depth": depth[0].float().cpu().numpy(),
+        "valid": valid[0].bool().cpu().numpy(),
+        "pred": pred[0].float().cpu().numpy(),
+    }
+
+
+def _protocol_dict(protocol: Any) -> dict[str, Any]:
+    d = protocol.as_dict() if hasattr(protocol, "as_dict") else dict(vars(protocol))
+    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in d.items()}
+
+
+def headline_summary(metrics: dict[str, Any]) -> dict[str, float]:
+    """The headline reduction's numbers from a metrics.json dict (NaN when absent)."""
+    red = metrics.get("reductions", {}).get(metrics.get("headline_reduction", "rside"), {})
+    return {k: red.get(k, math.nan) for k in DEPTH_METRICS}

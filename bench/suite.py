@@ -1,0 +1,167 @@
+"""Suites as data: ``bench/suites/<name>.toml`` -> a list of ``RunConfig`` (one per run and seed).
+
+A suite file has a top-level ``description``, a ``[defaults]`` table of RunConfig fields, ``[[runs]]``
+entries (each a ``name`` plus overrides; ``options`` tables are merged over the defaults' options), and
+``[[speed]]`` entries (Table 2 speed sweeps: ``name``, ``arch``, ``backbone``, ``options``; run by
+``bench.speed``). Anything else is an error naming the file and the key.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.config import ConfigError, RunConfig
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+__all__ = ["SUITES_DIR", "Suite", "available_suites", "load_suite", "select_runs", "with_overrides", "with_seeds"]
+
+SUITES_DIR = Path(__file__).resolve().parent / "suites"
+SUITE_KEYS = ("description", "defaults", "runs", "speed")
+SPEED_REQUIRED = ("name", "arch", "backbone")
+
+
+@dataclass(frozen=True)
+class Suite:
+    """A loaded suite: its training runs (defaults applied) and its speed entries (validated, as written)."""
+
+    name: str
+    description: str
+    path: Path
+    defaults: RunConfig
+    runs: tuple[RunConfig, ...]
+    speed: tuple[dict[str, Any], ...]
+
+    def run_names(self) -> list[str]:
+        return [r.name for r in self.runs]
+
+
+def available_suites(directory: Path = SUITES_DIR) -> list[str]:
+    """Names of the suites shipped in ``bench/suites``."""
+    return sorted(p.stem for p in directory.glob("*.toml"))
+
+
+def load_suite(name_or_path: str | Path) -> Suite:
+    """Load a shipped suite by name (``smoke``) or any suite file by path (``my/suite.toml``)."""
+    path = _resolve(name_or_path)
+    try:
+        doc = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    unknown = [k for k in doc if k not in SUITE_KEYS]
+    if unknown:
+        raise ConfigError(f"{path}: unknown top-level key(s) {', '.join(map(repr, unknown))}; "
+                          f"a suite has {', '.join(SUITE_KEYS)}")
+    name = path.stem
+    description = doc.get("description", "")
+    if not isinstance(description, str):
+        raise ConfigError(f"{path}: description must be a string")
+    defaults_table = doc.get("defaults", {})
+    if not isinstance(defaults_table, dict):
+        raise ConfigError(f"{path}: [defaults] must be a table")
+    for key in ("suite", "name"):
+        if key in defaults_table:
+            raise ConfigError(f"{path}: [defaults] may not set {key!r} (the suite name is the file name; "
+                              f"each [[runs]] entry names itself)")
+    defaults = RunConfig.from_dict({**defaults_table, "suite": name}, where=f"{path} [defaults]")
+    runs = tuple(_parse_runs(path, name, defaults_table, doc.get("runs", [])))
+    speed = tuple(_parse_speed(path, doc.get("speed", [])))
+    if not runs and not speed:
+        raise ConfigError(f"{path}: the suite has neither [[runs]] nor [[speed]] entries")
+    return Suite(name=name, description=description, path=path, defaults=defaults, runs=runs, speed=speed)
+
+
+def select_runs(runs: list[RunConfig] | tuple[RunConfig, ...], only: str | None) -> list[RunConfig]:
+    """Runs whose name matches any of the comma-separated shell patterns in ``only`` (all when None)."""
+    runs = list(runs)
+    if not only:
+        return runs
+    patterns = [p.strip() for p in only.split(",") if p.strip()]
+    chosen = [r for r in runs if any(fnmatch.fnmatchcase(r.name, p) for p in patterns)]
+    if not chosen:
+        raise ConfigError(f"--only {only!r} matches no run; runs: {', '.join(r.name for r in runs) or 'none'}")
+    return chosen
+
+
+def with_seeds(runs: list[RunConfig], seeds: list[int] | None) -> list[RunConfig]:
+    """One run per (run, seed); ``None`` keeps each run's own seed."""
+    if not seeds:
+        return list(runs)
+    return [r.replace(seed=s) for r in runs for s in seeds]
+
+
+def with_overrides(runs: list[RunConfig], **overrides: Any) -> list[RunConfig]:
+    """Apply command-line overrides (only those not None) to every run; imported runs keep epochs = 0."""
+    changes = {k: v for k, v in overrides.items() if v is not None}
+    out = []
+    for r in runs:
+        c = dict(changes)
+        if r.source == "imported":
+            c.pop("epochs", None)
+            c.pop("max_steps", None)
+        out.append(r.replace(**c) if c else r)
+    return out
+
+
+def _resolve(name_or_path: str | Path) -> Path:
+    candidate = Path(name_or_path)
+    if candidate.suffix == ".toml" or candidate.parent != Path("."):
+        if not candidate.is_file():
+            raise ConfigError(f"suite file not found: {candidate}")
+        return candidate.resolve()
+    path = SUITES_DIR / f"{name_or_path}.toml"
+    if not path.is_file():
+        raise ConfigError(f"unknown suite {str(name_or_path)!r}; available: {', '.join(available_suites())} "
+                          f"(or give a path to a .toml file)")
+    return path
+
+
+def _parse_runs(path: Path, suite: str, defaults: dict[str, Any], entries: Any) -> list[RunConfig]:
+    if not isinstance(entries, list):
+        raise ConfigError(f"{path}: 'runs' must be an array of tables ([[runs]])")
+    runs, seen = [], set()
+    for i, entry in enumerate(entries, start=1):
+        where = f"{path} [[runs]] #{i}"
+        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+            raise ConfigError(f"{where}: each run needs a name (string)")
+        where = f"{path} [[runs]] {entry['name']!r}"
+        if "suite" in entry:
+            raise ConfigError(f"{where}: may not set 'suite' (it is the file name)")
+        if entry["name"] in seen:
+            raise ConfigError(f"{where}: duplicate run name")
+        seen.add(entry["name"])
+        merged = {**defaults, **entry, "suite": suite}
+        options = entry.get("options", {})
+        if not isinstance(options, dict):
+            raise ConfigError(f"{where}: options must be a table, e.g. options = {{diagonal = false}}")
+        merged["options"] = {**defaults.get("options", {}), **options}
+        runs.append(RunConfig.from_dict(merged, where=where))
+    return runs
+
+
+def _parse_speed(path: Path, entries: Any) -> list[dict[str, Any]]:
+    """Check the shape the runner relies on; the speed API (bench.speed) validates its own extra keys."""
+    if not isinstance(entries, list):
+        raise ConfigError(f"{path}: 'speed' must be an array of tables ([[speed]])")
+    out, seen = [], set()
+    for i, entry in enumerate(entries, start=1):
+        where = f"{path} [[speed]] #{i}"
+        if not isinstance(entry, dict):
+            raise ConfigError(f"{where}: must be a table")
+        for key in SPEED_REQUIRED:
+            if not isinstance(entry.get(key), str):
+                raise ConfigError(f"{where}: needs {key!r} (a string)")
+        if entry["name"] in seen:
+            raise ConfigError(f"{where}: duplicate speed entry name {entry['name']!r}")
+        seen.add(entry["name"])
+        if not isinstance(entry.get("options", {}), dict):
+            raise ConfigError(f"{where}: options must be a table")
+        out.append(dict(entry))
+    return out

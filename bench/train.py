@@ -1,0 +1,461 @@
+"""The training loop: seeded, resumable at any step, AMP on CUDA, DDP-aware, with atomic checkpoints.
+
+Determinism (what makes a killed-and-resumed run end with the same metrics as an uninterrupted one):
+
+- The order of epoch ``e`` is DistributedSampler's permutation for (seed, e): a pure function, so a resumed
+  run rebuilds it and skips the ``step_in_epoch`` batches already consumed.
+- Item ``i`` of epoch ``e`` draws its augmentation from its own seed f(seed, e, i) (``SeededItems``), so
+  the random transforms do not depend on worker count, worker scheduling or where a run was resumed.
+- Checkpoints hold model, optimiser, scheduler, grad scaler, the python/numpy/torch(/CUDA) RNG states and
+  the data position (epoch, step within epoch, running loss), written atomically (temp file + rename).
+
+A non-finite loss (averaged over processes, checked before the backward pass) stops the run with
+``NonFiniteLossError``; the weights are not updated and the last good checkpoint stays as it was.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import sys
+import time
+from collections.abc import Callable
+from contextlib import contextmanager, nullcontext
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
+
+from architectures.losses import multiscale_loss
+from bench.config import RunConfig
+from bench.distributed import DistInfo, all_mean, on_rank0
+from bench.io import atomic_path
+from bench.rundir import RunDir
+
+__all__ = [
+    "CHECKPOINT_FORMAT",
+    "CheckpointError",
+    "NonFiniteLossError",
+    "Progress",
+    "SeededItems",
+    "TrainState",
+    "build_optimizer",
+    "build_scheduler",
+    "capture_rng_state",
+    "epoch_order",
+    "fit",
+    "load_checkpoint",
+    "restore_rng_state",
+    "save_checkpoint",
+    "seed_everything",
+]
+
+CHECKPOINT_FORMAT = 1  # bump when the checkpoint layout changes
+BAR_WIDTH = 20  # characters of the progress bar on a terminal
+EPOCH_LINE_KEYS = ("epoch", "step", "train_loss", "lr", "test_rmse", "test_abs_rel", "test_delta1", "elapsed_s")
+
+
+class NonFiniteLossError(RuntimeError):
+    """The training loss became NaN or infinite; the run stops and keeps its last good checkpoint."""
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint is missing, unreadable or was written for another configuration."""
+
+
+@dataclass
+class TrainState:
+    """Where training stands; saved in every checkpoint. ``epoch`` counts completed epochs."""
+
+    epoch: int = 0
+    step_in_epoch: int = 0  # batches of the current epoch already trained on
+    global_step: int = 0  # optimiser steps in all
+    loss_sum: float = 0.0  # running sum / count of the current epoch's losses (for history.csv)
+    loss_count: int = 0
+    finished: bool = False  # training is over (epochs done or max_steps reached); evaluation may remain
+    elapsed_s: float = 0.0  # training + per-epoch evaluation time up to this checkpoint, all sessions
+    sessions: int = 0  # how many processes worked on this run (1 + number of resumes)
+    best_rmse: float | None = None
+    best_epoch: float | None = None
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+# --- seeding and RNG state ------------------------------------------------------------------------------
+
+def seed_everything(seed: int) -> None:
+    """Seed python, numpy and torch (all devices)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def capture_rng_state() -> dict[str, Any]:
+    """The global RNG states as checkpoint-safe values (tensors, ints, lists: loadable with weights_only)."""
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    py_version, py_state, py_gauss = random.getstate()
+    state = {
+        "python": [py_version, list(py_state), py_gauss],
+        "numpy": {"kind": kind, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+                  "has_gauss": int(has_gauss), "cached_gaussian": float(cached)},
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng_state(state: dict[str, Any]) -> None:
+    py_version, py_state, py_gauss = state["python"]
+    random.setstate((py_version, tuple(py_state), py_gauss))
+    n = state["numpy"]
+    np.random.set_state((n["kind"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"],
+                         n["cached_gaussian"]))
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+@contextmanager
+def _seeded_rngs(seed: int):
+    """Seed python/numpy/torch for the block, then put the previous states back."""
+    py, npy, th = random.getstate(), np.random.get_state(), torch.get_rng_state()
+    seed_everything(seed)
+    try:
+        yield
+    finally:
+        random.setstate(py)
+        np.random.set_state(npy)
+        torch.set_rng_state(th)
+
+
+def item_seed(seed: int, epoch: int, index: int) -> int:
+    """A well-mixed 63-bit seed for (run seed, epoch, item index) (SplitMix64 finaliser)."""
+    z = (seed * 0x9E3779B97F4A7C15 + epoch * 0xBF58476D1CE4E5B9 + index * 0x94D049BB133111EB) % 2**64
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) % 2**64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) % 2**64
+    return (z ^ (z >> 31)) % 2**63
+
+
+class SeededItems(Dataset):
+    """A training set whose item ``i`` in epoch ``epoch`` is augmented from ``item_seed(seed, epoch, i)``.
+
+    Set ``epoch`` before building each epoch's DataLoader (workers are not persistent, so they copy it).
+    """
+
+    def __init__(self, dataset: Dataset, seed: int):
+        self.dataset, self.seed, self.epoch = dataset, seed, 0
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> Any:
+        with _seeded_rngs(item_seed(self.seed, self.epoch, int(index))):
+            return self.dataset[index]
+
+
+def epoch_order(n_items: int, seed: int, epoch: int, info: DistInfo) -> list[int]:
+    """This process's item order for ``epoch``: DistributedSampler's (seed, epoch) shuffle, padded evenly."""
+    sampler = DistributedSampler(range(n_items), num_replicas=info.world_size, rank=info.rank, shuffle=True,
+                                 seed=seed, drop_last=False)
+    sampler.set_epoch(epoch)
+    return list(sampler)
+
+
+def _worker_init(worker_id: int) -> None:
+    """Seed each worker's numpy/python from torch's per-worker seed (itself from the loader's generator)."""
+    seed = torch.initial_seed() % 2**32
+    np.random.seed(seed)
+    random.seed(seed)
+
+
+# --- optimiser, schedule, checkpoints ---------------------------------------------------------------------
+
+def build_optimizer(config: RunConfig, params) -> torch.optim.Optimizer:
+    """Adam (amsgrad per config), as RSIDE and the DRNet paper."""
+    return torch.optim.Adam(params, lr=config.lr, betas=config.betas, weight_decay=config.weight_decay,
+                            amsgrad=config.amsgrad)
+
+
+def build_scheduler(config: RunConfig, optimizer: torch.optim.Optimizer) -> torch.optim.lr_scheduler.StepLR:
+    """Epoch-wise step decay: lr * lr_gamma^(epoch // lr_step_epochs) (RSIDE: 1e-4 * 0.1^(epoch // 5))."""
+    gamma = config.lr_gamma if config.lr_schedule == "step" else 1.0
+    return torch.optim.lr_scheduler.StepLR(optimizer, step_size=config.lr_step_epochs, gamma=gamma)
+
+
+def save_checkpoint(path: Path, config: RunConfig, model: nn.Module, optimizer, scheduler, scaler,
+                    state: TrainState) -> None:
+    """Everything needed to continue exactly where training stands, written atomically."""
+    payload = {
+        "format": CHECKPOINT_FORMAT,
+        "kind": "train",
+        "config": config.to_dict(),
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "scaler": scaler.state_dict(),
+        "rng": capture_rng_state(),
+        "state": asdict(state),
+    }
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    """Read one of our checkpoints (safe loader: tensors and plain containers only)."""
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise CheckpointError(f"cannot read checkpoint {path}: {type(exc).__name__}: {exc}") from exc
+    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT or "model" not in payload:
+        raise CheckpointError(f"{path} is not a drnet-bench checkpoint of format {CHECKPOINT_FORMAT}")
+    return payload
+
+
+# --- progress ---------------------------------------------------------------------------------------------
+
+class Progress:
+    """One epoch's loss, lr, images/s and ETA: a bar on a terminal, a line every N steps in logs."""
+
+    def __init__(self, label: str, epoch: int, epochs: int, steps: int, every: int,
+                 stream: TextIO | None = None, log: Callable[[str], None] | None = None):
+        self.label, self.epoch, self.epochs, self.steps, self.every = label, epoch, epochs, steps, every
+        self.stream = stream if stream is not None else sys.stdout
+        self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
+        self.log = log
+        self.t_window, self.images_window = time.perf_counter(), 0
+        self.rate = math.nan
+
+    def update(self, step: int, loss: float, lr: float, images: int) -> None:
+        """Record one finished step of ``images`` images (all processes)."""
+        self.images_window += images
+        due = step % self.every == 0 or step == self.steps
+        if due:
+            now = time.perf_counter()
+            self.rate = self.images_window / max(now - self.t_window, 1e-9)
+            self.t_window, self.images_window = now, 0
+        elif not self.tty:
+            return
+        eta = (self.steps - step) * images / self.rate if self.rate > 0 else math.nan
+        text = (f"{self.label} | epoch {self.epoch + 1}/{self.epochs} | step {step}/{self.steps} | "
+                f"loss {loss:.4f} | lr {lr:.1e} | {self.rate:.2f} img/s | eta {_hms(eta)}")
+        if self.tty:
+            filled = int(BAR_WIDTH * step / max(self.steps, 1))
+            self.stream.write(f"\r[{'#' * filled}{'.' * (BAR_WIDTH - filled)}] {text}")
+        else:
+            self.stream.write(text + "\n")
+        self.stream.flush()
+        if due and self.log is not None:
+            self.log(text)
+
+    def close(self) -> None:
+        if self.tty:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def _hms(seconds: float) -> str:
+    if seconds != seconds or seconds == math.inf:
+        return "?"
+    s = int(round(seconds))
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+
+
+# --- the loop ---------------------------------------------------------------------------------------------
+
+EvalFn = Callable[[nn.Module, TrainState], dict[str, float]]
+
+
+def fit(config: RunConfig, model: nn.Module, train_set: Dataset, run_dir: RunDir | None,
+        evaluate_epoch: EvalFn | None = None, info: DistInfo | None = None, resume: bool = False,
+        device: str | torch.device | None = None, stream: TextIO | None = None,
+        loss_fn: Callable[..., torch.Tensor] = multiscale_loss, session_start: float | None = None) -> TrainState:
+    """Train ``model`` on ``train_set`` per ``config``; checkpoints and history go to ``run_dir`` (rank 0).
+
+    ``evaluate_epoch(model, state)`` (rank 0 only) returns headline test metrics after an epoch (needs
+    "rmse" when ``checkpoint_select == "best"``). ``resume`` continues from ``run_dir``'s last.pt.
+    Returns the final state; the trained weights are in ``model`` and in checkpoints/last.pt.
+    ``session_start`` (time.perf_counter) makes ``elapsed_s`` include the caller's setup time.
+    """
+    info = info or DistInfo()
+    device = torch.device(device or _device_for(config, info))
+    _configure_backends(config, device)
+    model.to(device)
+    optimizer = build_optimizer(config, model.parameters())
+    scheduler = build_scheduler(config, optimizer)
+    scaler = torch.amp.GradScaler("cuda", enabled=config.amp == "fp16" and device.type == "cuda")
+    state = TrainState()
+    if resume:
+        state = _restore(run_dir, config, model, optimizer, scheduler, scaler)
+    state.sessions += 1
+    session_start = time.perf_counter() if session_start is None else session_start
+    elapsed_before = state.elapsed_s
+    say = _sayer(info, run_dir)
+    if state.finished:
+        say(f"training already finished at epoch {state.epoch}, step {state.global_step}")
+        return state
+    net = model
+    if info.enabled:
+        net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    if config.batch_size % info.world_size:
+        raise ValueError(f"batch_size {config.batch_size} does not split over {info.world_size} processes")
+    per_rank_batch = config.batch_size // info.world_size
+    items = SeededItems(train_set, config.seed)
+    steps_per_epoch = math.ceil(len(epoch_order(len(train_set), config.seed, 0, info)) / per_rank_batch)
+    say(f"training {config.run_id}: {len(train_set)} frames, {steps_per_epoch} steps/epoch, "
+        f"batch {config.batch_size} ({info.world_size} process(es)), {config.epochs} epochs"
+        + (f", at most {config.max_steps} steps" if config.max_steps else "")
+        + (f", resuming at epoch {state.epoch} step {state.step_in_epoch}" if state.global_step else ""))
+
+    def checkpoint(path: Path | None = None) -> None:
+        state.elapsed_s = elapsed_before + time.perf_counter() - session_start
+        if info.is_main and run_dir is not None:
+            save_checkpoint(path or run_dir.last_checkpoint, config, model, optimizer, scheduler, scaler,
+                            state)
+
+    autocast = (torch.autocast("cuda", dtype=torch.bfloat16 if config.amp == "bf16" else torch.float16)
+                if config.amp != "none" else nullcontext())
+    while not state.finished:
+        loader = _epoch_loader(items, config, state, info, per_rank_batch, device)
+        progress = Progress(config.run_id, state.epoch, config.epochs, steps_per_epoch, config.log_every_steps,
+                            stream=stream if info.is_main else _Null(),
+                            log=run_dir.log if run_dir is not None and info.is_main else None)
+        net.train()
+        for batch in loader:
+            loss = _train_step(net, batch, optimizer, scaler, config, device, info, autocast, loss_fn, state)
+            state.step_in_epoch += 1
+            state.global_step += 1
+            state.loss_sum += loss
+            state.loss_count += 1
+            progress.update(state.step_in_epoch, loss, optimizer.param_groups[0]["lr"],
+                            len(batch["frame"]) * info.world_size)
+            if config.max_steps is not None and state.global_step >= config.max_steps:
+                break
+            if (config.checkpoint_every_steps and state.global_step % config.checkpoint_every_steps == 0
+                    and state.step_in_epoch < steps_per_epoch):
+                checkpoint()
+        progress.close()
+        epoch_done = state.step_in_epoch >= steps_per_epoch
+        row = {"epoch": round(state.epoch + state.step_in_epoch / steps_per_epoch, 4),
+               "step": state.global_step, "train_loss": state.loss_sum / max(state.loss_count, 1),
+               "lr": optimizer.param_groups[0]["lr"]}
+        if epoch_done:
+            scheduler.step()
+            state.epoch, state.step_in_epoch, state.loss_sum, state.loss_count = state.epoch + 1, 0, 0.0, 0
+        state.finished = state.epoch >= config.epochs or (
+            config.max_steps is not None and state.global_step >= config.max_steps)
+        due = config.eval_every_epochs and (state.finished or state.epoch % config.eval_every_epochs == 0)
+        if evaluate_epoch is not None and due:
+            metrics = on_rank0(info, lambda: evaluate_epoch(model, state)) or {}
+            row.update({f"test_{k}": v for k, v in metrics.items()})
+            if config.checkpoint_select == "best" and _better(metrics.get("rmse"), state.best_rmse):
+                state.best_rmse, state.best_epoch = metrics["rmse"], row["epoch"]
+                checkpoint(run_dir.best_checkpoint if run_dir else None)
+        row["elapsed_s"] = round(elapsed_before + time.perf_counter() - session_start, 3)
+        state.history.append(row)
+        say(" | ".join(f"{k} {_fmt(v)}" for k, v in row.items() if k in EPOCH_LINE_KEYS))
+        if info.is_main and run_dir is not None:
+            run_dir.write_history(state.history)
+        checkpoint()
+    return state
+
+
+def _epoch_loader(items: SeededItems, config: RunConfig, state: TrainState, info: DistInfo, per_rank_batch: int,
+                  device: torch.device) -> DataLoader:
+    """The rest of the current epoch: its (seed, epoch) order minus the batches already trained on."""
+    order = epoch_order(len(items), config.seed, state.epoch, info)
+    items.epoch = state.epoch
+    return DataLoader(items, batch_size=per_rank_batch, sampler=order[state.step_in_epoch * per_rank_batch:],
+                      num_workers=config.num_workers, worker_init_fn=_worker_init,
+                      generator=torch.Generator().manual_seed(item_seed(config.seed, state.epoch, 0) >> 1),
+                      pin_memory=device.type == "cuda", drop_last=False)
+
+
+def _train_step(net: nn.Module, batch: dict[str, Any], optimizer, scaler, config: RunConfig,
+                device: torch.device, info: DistInfo, autocast, loss_fn, state: TrainState) -> float:
+    image = batch["image"].to(device, non_blocking=True)
+    depth = batch["depth"].to(device, non_blocking=True)
+    valid = batch["valid"].to(device, non_blocking=True)
+    if config.input_size is not None:
+        image = F.interpolate(image, size=tuple(config.input_size), mode="bilinear", align_corners=False)
+    with autocast:
+        preds = net(image, levels=True)
+    loss = loss_fn(preds, depth, valid=valid)
+    mean_loss = all_mean(loss.detach(), info)
+    if not torch.isfinite(mean_loss):
+        raise NonFiniteLossError(
+            f"{config.run_id}: training loss is {float(mean_loss)} at epoch {state.epoch + 1}, step "
+            f"{state.step_in_epoch + 1} (global step {state.global_step + 1}); stopped before updating the "
+            f"weights. The last good checkpoint (checkpoints/last.pt, if one was written) is kept as it was. "
+            f"Lower the lr, set grad_clip_norm, or check the data for invalid depths.")
+    optimizer.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    if config.grad_clip_norm is not None:
+        scaler.unscale_(optimizer)
+        torch.nn.utils.clip_grad_norm_(net.parameters(), config.grad_clip_norm)
+    scaler.step(optimizer)
+    scaler.update()
+    return float(mean_loss)
+
+
+def _restore(run_dir: RunDir | None, config: RunConfig, model, optimizer, scheduler, scaler) -> TrainState:
+    if run_dir is None or not run_dir.last_checkpoint.is_file():
+        return TrainState()  # nothing saved yet: start from the beginning (same seed, same result)
+    payload = load_checkpoint(run_dir.last_checkpoint)
+    if payload.get("kind") != "train":
+        raise CheckpointError(f"{run_dir.last_checkpoint} holds imported weights, not a training state")
+    model.load_state_dict(payload["model"])
+    optimizer.load_state_dict(payload["optimizer"])
+    scheduler.load_state_dict(payload["scheduler"])
+    scaler.load_state_dict(payload["scaler"])
+    restore_rng_state(payload["rng"])
+    return TrainState(**payload["state"])
+
+
+def _better(value: float | None, best: float | None) -> bool:
+    return value is not None and value == value and (best is None or value < best)
+
+
+def _device_for(config: RunConfig, info: DistInfo) -> str:
+    if config.device == "cuda":
+        if not torch.cuda.is_available():
+            raise RuntimeError("device 'cuda' was asked for but torch sees no CUDA device; use --device cpu")
+        return f"cuda:{info.local_rank}"
+    return "cpu"
+
+
+def _configure_backends(config: RunConfig, device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = not config.deterministic
+    if config.deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(config.deterministic, warn_only=True)
+
+
+def _sayer(info: DistInfo, run_dir: RunDir | None) -> Callable[[str], None]:
+    def say(message: str) -> None:
+        if info.is_main:
+            print(message, flush=True)
+            if run_dir is not None:
+                run_dir.log(message)
+    return say
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+class _Null:
+    def write(self, _: str) -> None:
+        pass
+
+    def flush(self) -> None:
+        pass

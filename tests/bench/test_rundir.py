@@ -1,0 +1,78 @@
+from __future__ import annotations
+
+import io
+import json
+
+import h5py
+import pytest
+from runner_fixtures import tiny_config
+
+from bench.config import RunConfig
+from bench.rundir import RunDir, RunDirError, RunState
+from bench.runner import execute_run
+
+
+def test_states(tmp_path):
+    rd = RunDir(tmp_path / "r")
+    assert rd.state() == RunState.ABSENT
+    rd.root.mkdir()
+    assert rd.state() == RunState.ABSENT  # a directory without config.json holds nothing worth keeping
+    rd.write_config(RunConfig(), {"seed": 0})
+    assert rd.state() == RunState.STARTED
+    rd.metrics_path.write_text("{}")
+    assert rd.state() == RunState.COMPLETE
+    imported = RunDir(tmp_path / "i")
+    imported.write_config(RunConfig(source="imported", epochs=0), {})
+    assert imported.state() == RunState.IMPORTED
+
+
+def test_config_round_trip_and_provenance_update(tmp_path):
+    rd = RunDir(tmp_path / "r")
+    c = RunConfig(name="x", options={"a": 1})
+    rd.write_config(c, {"seed": 3})
+    rd.update_provenance(wall_time_s=1.5)
+    back, prov = rd.read_config()
+    assert back == c and prov == {"seed": 3, "wall_time_s": 1.5}
+
+
+def test_damaged_config_is_a_clear_error(tmp_path):
+    rd = RunDir(tmp_path / "r")
+    rd.root.mkdir()
+    rd.config_path.write_text("{not json")
+    with pytest.raises(RunDirError, match="cannot read .*config.json"):
+        rd.read_config()
+    rd.config_path.write_text(json.dumps({"config": {"epoch": 1}}))
+    with pytest.raises(RunDirError, match="unknown key.*'epoch'"):
+        rd.read_config()
+    rd.config_path.write_text(json.dumps({"something": 1}))
+    with pytest.raises(RunDirError, match="has no 'config' object"):
+        rd.read_config()
+
+
+def test_run_directory_layout(tmp_path, tiny_data):
+    """A finished run has exactly the files runs/README.md lists, with the fields it promises."""
+    config = tiny_config(epochs=1)
+    outcome = execute_run(config, tmp_path, stream=io.StringIO())
+    assert outcome.status == "trained" and outcome.steps == 3
+    rd = RunDir(tmp_path / "test-tiny-s0")
+    files = sorted(str(p.relative_to(rd.root)) for p in rd.root.rglob("*") if p.is_file())
+    assert files == ["checkpoints/last.pt", "config.json", "history.csv", "log.txt", "metrics.json",
+                     "per_image.csv", "predictions.h5"]
+    doc = json.loads(rd.config_path.read_text())
+    assert set(doc) == {"config", "provenance"}
+    assert RunConfig.from_dict(doc["config"]) == config.replace(train_variant="tiny-6")
+    prov = doc["provenance"]
+    assert {"git", "versions", "device", "data", "seed", "created_utc", "wall_time_s"} <= set(prov)
+    assert {"python", "torch", "torchvision", "timm", "cuda"} <= set(prov["versions"])
+    assert "commit" in prov["git"] and prov["seed"] == 0 and prov["wall_time_s"] > 0
+    assert prov["data"]["source"] == "synthetic" and prov["data"]["test"]["frames"] == 4
+    metrics = json.loads(rd.metrics_path.read_text())
+    for key in ("run_id", "suite", "name", "arch", "backbone", "options", "seed", "checkpoint", "epoch",
+                "protocol", "data", "n_frames", "reductions", "boundary", "headline_reduction"):
+        assert key in metrics, key
+    assert metrics["run_id"] == "test-tiny-s0" and metrics["checkpoint"] == "last" and metrics["n_frames"] == 4
+    assert metrics["data"]["train_variant"] == "tiny-6"
+    assert len(rd.per_image_path.read_text().splitlines()) == 1 + 4
+    with h5py.File(rd.predictions_path) as f:
+        assert set(f) == {"frame", "image", "depth", "valid", "pred"}
+    assert "finished test-tiny-s0" in rd.log_path.read_text()

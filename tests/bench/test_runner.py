@@ -1,0 +1,120 @@
+from __future__ import annotations
+
+import io
+import json
+import math
+
+import pytest
+import torch
+from runner_fixtures import RSIDE_LIKE_PROTOCOL, TinyDepthSet, tiny_config
+
+from bench.evaluate import evaluate
+from bench.importing import import_rside_checkpoint
+from bench.rundir import RunDir, RunDirError, RunState
+from bench.runner import execute_run, preflight, run_plan, summary_table
+from bench.suite import load_suite, with_seeds
+
+
+def quiet():
+    return io.StringIO()
+
+
+def test_existing_runs_are_never_clobbered(tmp_path, tiny_data):
+    config = tiny_config(epochs=1)
+    first = execute_run(config, tmp_path, stream=quiet())
+    before = (tmp_path / config.run_id / "metrics.json").read_text()
+    problems = preflight([config], tmp_path, resume=False)
+    assert len(problems) == 1 and "already exists (complete); pass --resume" in problems[0]
+    [again] = run_plan([config], tmp_path, resume=True, stream=quiet())
+    assert again.status == "skipped" and again.metrics == first.metrics
+    assert (tmp_path / config.run_id / "metrics.json").read_text() == before
+
+
+def test_resume_refuses_a_different_config(tmp_path, tiny_data):
+    config = tiny_config()
+    rd = RunDir.for_config(config, tmp_path)
+    rd.write_config(config.replace(train_variant="tiny-6"), {})
+    assert preflight([config], tmp_path, resume=True) == []
+    changed = config.replace(lr=2e-3, epochs=5, num_workers=3)  # num_workers does not change results
+    [problem] = preflight([changed], tmp_path, resume=True)
+    assert "cannot resume: the configuration differs" in problem
+    assert "epochs: 2 in the run directory, 5 now" in problem and "lr: 0.001 in the run directory, 0.002 now" in problem
+    assert "num_workers" not in problem
+
+
+def test_seeds_give_one_directory_each(tmp_path, tiny_data):
+    configs = with_seeds([tiny_config(epochs=1)], [0, 1])
+    outcomes = run_plan(configs, tmp_path, stream=quiet())
+    assert [o.run_id for o in outcomes] == ["test-tiny-s0", "test-tiny-s1"]
+    seeds = [json.loads((tmp_path / o.run_id / "metrics.json").read_text())["seed"] for o in outcomes]
+    assert seeds == [0, 1]
+    assert outcomes[0].metrics["reductions"] != outcomes[1].metrics["reductions"]  # other init, other result
+
+
+def test_a_failing_run_is_reported_and_the_next_one_runs(tmp_path, tiny_data, monkeypatch):
+    import bench.runner as runner
+
+    def load(config, depth_size, train=True):
+        if config.name == "bad":
+            raise FileNotFoundError("no such data file: /nowhere.mat")
+        return tiny_data(config, depth_size, train)
+
+    monkeypatch.setattr(runner, "load_datasets", load)
+    outcomes = run_plan([tiny_config(name="bad", epochs=1), tiny_config(epochs=1)], tmp_path, stream=quiet())
+    assert [o.status for o in outcomes] == ["failed", "trained"]
+    table = summary_table(outcomes)
+    assert "test-bad-s0" in table and "test-tiny-s0" in table
+    assert "failed: test-bad-s0: FileNotFoundError: no such data file: /nowhere.mat" in table
+
+
+def test_preflight_names_unknown_models_options_and_missing_weights(tmp_path, tiny_data, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "hub"))
+    problems = preflight([
+        tiny_config(name="a", arch="nonet"),
+        tiny_config(name="b", options={"widht": 3}),
+        tiny_config(name="c", arch="rside", backbone="resnet50", weights="imagenet"),
+    ], tmp_path, resume=False)
+    text = "\n".join(problems)
+    assert "test-a-s0: unknown architecture 'nonet'; registered:" in text
+    assert "test-b-s0: tiny-test has no option(s) widht; valid: width" in text
+    assert f"place resnet50-0676ba61.pth in {tmp_path / 'hub' / 'hub' / 'checkpoints'}/" in text  # torch.hub layout
+
+
+def test_imported_rside_checkpoint_is_evaluated_without_training(tmp_path, tiny_data):
+    from architectures.rside import build_rside, load_official_checkpoint, to_official_state_dict
+
+    torch.manual_seed(0)
+    official = tmp_path / "model_resnet18"
+    torch.save(to_official_state_dict(build_rside("resnet18")), official)
+    rd = import_rside_checkpoint(official, "resnet18", runs_dir=tmp_path / "runs")
+    assert rd.root.name == "paper-rside-resnet18-s0" and rd.state() == RunState.IMPORTED
+    config, provenance = rd.read_config()
+    assert config.source == "imported" and config.epochs == 0 and config.weights == str(official.resolve())
+    assert len(provenance["imported"]["checkpoint"]["header_sha256"]) == 64
+    with pytest.raises(RunDirError, match="already holds a run"):
+        import_rside_checkpoint(official, "resnet18", runs_dir=tmp_path / "runs")
+
+    planned = load_suite("paper").defaults.replace(name="rside-resnet18", arch="rside", backbone="resnet18",
+                                                   device="cpu", weights=None, input_size=(64, 80),
+                                                   num_workers=0)
+    assert preflight([planned], tmp_path / "runs", resume=False, with_data=False) == []
+    outcome = execute_run(planned, tmp_path / "runs", stream=quiet())
+    assert outcome.status == "evaluated" and outcome.steps == 0
+    assert not rd.history_path.exists()  # nothing was trained
+    metrics = json.loads(rd.metrics_path.read_text())
+    assert metrics["checkpoint"] == "imported" and metrics["source"] == "imported"
+    direct = evaluate(load_official_checkpoint(official, "resnet18"), TinyDepthSet([2, 5, 9, 11]),
+                      RSIDE_LIKE_PROTOCOL, input_size=(64, 80))
+    for reduction, values in direct.reductions().items():
+        for key, value in values.items():  # JSON has null where the metric is NaN (negative predictions)
+            assert metrics["reductions"][reduction][key] == (None if math.isnan(value) else pytest.approx(value))
+    assert rd.read_config()[1]["imported"]["backbone"] == "resnet18"  # provenance of the import is kept
+    assert rd.state() == RunState.COMPLETE
+
+
+def test_imported_weights_must_fit_the_planned_run(tmp_path, tiny_data):
+    config = tiny_config()
+    rd = RunDir.for_config(config, tmp_path)
+    rd.write_config(config.replace(source="imported", epochs=0, backbone="other"), {})
+    [problem] = preflight([config], tmp_path, resume=False, with_data=False)
+    assert "imported weights do not fit the planned run (backbone: 'other'" in problem

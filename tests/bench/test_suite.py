@@ -1,0 +1,97 @@
+from __future__ import annotations
+
+import pytest
+
+from bench.config import ConfigError
+from bench.suite import available_suites, load_suite, select_runs, with_overrides, with_seeds
+
+
+def test_shipped_suites_load():
+    assert {"smoke", "paper", "ablations", "regression"} <= set(available_suites())
+    for name in available_suites():
+        suite = load_suite(name)
+        assert suite.runs or suite.speed
+        assert all(r.suite == name for r in suite.runs)
+
+
+def test_paper_has_table1_and_table3_runs_with_the_paper_recipe():
+    paper = load_suite("paper")
+    table1 = [r for r in paper.runs if "table1" in r.tables]
+    table3 = [r for r in paper.runs if "table3" in r.tables]
+    assert sorted((r.arch, r.backbone) for r in table1) == sorted([
+        ("rside", "resnet50"), ("rside", "densenet161"), ("rside", "senet154"), ("drnet", "resnet50"),
+        ("drnet", "resnet152"), ("drnet", "densenet161"), ("drnet", "senet154")])
+    assert len(table3) == 4 and all((r.arch, r.backbone) == ("drnet", "resnet152") for r in table3)
+    switches = sorted(tuple(sorted(r.options.items())) for r in table3)
+    assert len(set(switches)) == 4  # the full model and each switch off once
+    for r in paper.runs:
+        assert (r.optimizer, r.amsgrad, r.lr, r.weight_decay) == ("adam", True, 1e-4, 1e-4)
+        assert (r.lr_schedule, r.lr_step_epochs, r.lr_gamma, r.epochs, r.batch_size) == ("step", 5, 0.1, 20, 8)
+        assert r.weights == "imagenet" and r.data == "nyu-labeled" and r.protocol == "rside"
+
+
+def test_ablations_suite_matches_papers_table3():
+    paper = {r.name: r for r in load_suite("paper").runs if "table3" in r.tables}
+    ablations = {r.name: r for r in load_suite("ablations").runs}
+    assert paper.keys() == ablations.keys()
+    for name, r in ablations.items():
+        p = paper[name]
+        assert r.replace(suite="paper", tables=p.tables) == p
+
+
+def test_smoke_and_regression_are_small_cpu_and_download_free():
+    for name in ("smoke", "regression"):
+        for r in load_suite(name).runs:
+            assert r.device == "cpu" and r.weights is None and r.data == "synthetic"
+            assert r.train_frames and r.eval_frames and r.input_size
+    assert all(r.deterministic for r in load_suite("regression").runs)
+
+
+def write(tmp_path, text):
+    path = tmp_path / "s.toml"
+    path.write_text(text)
+    return path
+
+
+def test_unknown_keys_name_the_file_and_the_run(tmp_path):
+    with pytest.raises(ConfigError, match=r"s.toml \[\[runs\]\] 'a': unknown key\(s\) 'epoch'"):
+        load_suite(write(tmp_path, '[[runs]]\nname = "a"\nepoch = 3\n'))
+    with pytest.raises(ConfigError, match=r"s.toml \[defaults\]: unknown key\(s\) 'lrr'"):
+        load_suite(write(tmp_path, '[defaults]\nlrr = 1\n[[runs]]\nname = "a"\n'))
+    with pytest.raises(ConfigError, match="unknown top-level key"):
+        load_suite(write(tmp_path, 'run = 1\n[[runs]]\nname = "a"\n'))
+    with pytest.raises(ConfigError, match="duplicate run name"):
+        load_suite(write(tmp_path, '[[runs]]\nname = "a"\n[[runs]]\nname = "a"\n'))
+    with pytest.raises(ConfigError, match="each run needs a name"):
+        load_suite(write(tmp_path, '[[runs]]\narch = "rside"\n'))
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_suite(write(tmp_path, '[[runs]\n'))
+    with pytest.raises(ConfigError, match="unknown suite 'nope'; available: .*smoke"):
+        load_suite("nope")
+
+
+def test_speed_entries_are_validated(tmp_path):
+    suite = load_suite(write(tmp_path, '[[speed]]\nname = "x"\narch = "rside"\nbackbone = "resnet50"\n'))
+    assert suite.runs == () and suite.speed[0]["name"] == "x"
+    with pytest.raises(ConfigError, match=r"\[\[speed\]\] #1: needs 'backbone'"):
+        load_suite(write(tmp_path, '[[speed]]\nname = "x"\narch = "rside"\n'))
+    with pytest.raises(ConfigError, match="duplicate speed entry"):
+        load_suite(write(tmp_path, '[[speed]]\nname = "x"\narch = "a"\nbackbone = "b"\n' * 2))
+
+
+def test_options_merge_over_defaults(tmp_path):
+    suite = load_suite(write(tmp_path, '[defaults]\narch = "drnet"\noptions = {diagonal = true, aux_losses = true}\n'
+                                       '[[runs]]\nname = "a"\noptions = {diagonal = false}\n'))
+    assert suite.runs[0].options == {"diagonal": False, "aux_losses": True}
+
+
+def test_select_seeds_overrides():
+    runs = list(load_suite("paper").runs)
+    assert [r.name for r in select_runs(runs, "rside-*")] == ["rside-resnet50", "rside-densenet161", "rside-senet154"]
+    assert len(select_runs(runs, "rside-resnet50,drnet-resnet50")) == 2
+    with pytest.raises(ConfigError, match="matches no run"):
+        select_runs(runs, "nothing*")
+    seeded = with_seeds(select_runs(runs, "rside-resnet50"), [0, 1, 2])
+    assert [r.run_id for r in seeded] == [f"paper-rside-resnet50-s{s}" for s in (0, 1, 2)]
+    over = with_overrides(seeded, device="cpu", epochs=None)
+    assert all(r.device == "cpu" and r.epochs == 20 for r in over)

@@ -1,0 +1,212 @@
+from __future__ import annotations
+
+import io
+import random
+
+import numpy as np
+import pytest
+import torch
+from runner_fixtures import TinyDepthSet, TinyNet, tiny_config
+from torch import nn
+
+from architectures.losses import multiscale_loss
+from bench.distributed import DistInfo
+from bench.rundir import RunDir
+from bench.train import (
+    NonFiniteLossError,
+    Progress,
+    SeededItems,
+    capture_rng_state,
+    epoch_order,
+    fit,
+    item_seed,
+    load_checkpoint,
+    restore_rng_state,
+    seed_everything,
+)
+
+
+def make(seed=0):
+    seed_everything(seed)
+    return TinyNet()
+
+
+def train_set():
+    return TinyDepthSet(list(range(1, 7)), hw=(64, 80), depth_size=(32, 40), train=True, split="train")
+
+
+def config(**changes):
+    base = dict(input_size=(32, 40), epochs=2, batch_size=2, checkpoint_every_steps=1, log_every_steps=1)
+    base.update(changes)
+    return tiny_config(**base)
+
+
+def run(tmp_path, name, cfg=None, resume=False, model=None, **kwargs):
+    rd = RunDir(tmp_path / name)
+    rd.root.mkdir(parents=True, exist_ok=True)
+    model = model or make()
+    state = fit(cfg or config(), model, train_set(), rd, resume=resume, stream=io.StringIO(), **kwargs)
+    return rd, model, state
+
+
+def same_weights(a: nn.Module, b: nn.Module) -> bool:
+    sa, sb = a.state_dict(), b.state_dict()
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def test_item_seeds_are_fixed_and_distinct():
+    seeds = {item_seed(0, e, i) for e in range(3) for i in range(100)}
+    assert len(seeds) == 300 and item_seed(0, 1, 5) == item_seed(0, 1, 5) != item_seed(1, 1, 5)
+
+
+def test_seeded_items_do_not_depend_on_the_global_rng_and_leave_it_alone():
+    items = SeededItems(train_set(), seed=3)
+    torch.manual_seed(123)
+    a = items[2]["image"]
+    before = torch.get_rng_state()
+    torch.manual_seed(999)
+    b = items[2]["image"]
+    assert torch.equal(a, b)
+    torch.manual_seed(123)
+    items[2]
+    assert torch.equal(torch.get_rng_state(), before)
+    items.epoch = 1
+    flips = [not torch.equal(items[i]["image"], SeededItems(train_set(), 3)[i]["image"]) for i in range(6)]
+    assert any(flips)  # another epoch draws other augmentations
+
+
+def test_epoch_order_is_a_pure_function_and_shards_cover_the_set():
+    one = DistInfo()
+    assert epoch_order(10, 0, 1, one) == epoch_order(10, 0, 1, one)
+    assert epoch_order(10, 0, 1, one) != epoch_order(10, 0, 2, one)
+    assert sorted(epoch_order(10, 0, 1, one)) == list(range(10))
+    shards = [epoch_order(9, 0, 1, DistInfo(rank=r, world_size=2)) for r in (0, 1)]
+    assert len(shards[0]) == len(shards[1]) == 5 and set(shards[0]) | set(shards[1]) == set(range(9))
+
+
+def test_rng_state_round_trip():
+    seed_everything(5)
+    state = capture_rng_state()
+    a = (random.random(), float(np.random.rand()), float(torch.rand(())))
+    restore_rng_state(state)
+    assert (random.random(), float(np.random.rand()), float(torch.rand(()))) == a
+
+
+def test_fit_writes_checkpoints_history_and_follows_the_lr_schedule(tmp_path):
+    cfg = config(epochs=3, lr=1e-3, lr_step_epochs=1, lr_gamma=0.5)
+    seen = []
+    rd, model, state = run(tmp_path, "a", cfg, evaluate_epoch=lambda m, s: seen.append(s.epoch) or {"rmse": 1.0})
+    assert state.finished and state.epoch == 3 and state.global_step == 9
+    assert seen == [1, 2, 3]
+    lrs = [row["lr"] for row in state.history]
+    assert lrs == pytest.approx([1e-3, 5e-4, 2.5e-4])
+    assert [row["test_rmse"] for row in state.history] == [1.0, 1.0, 1.0]
+    payload = load_checkpoint(rd.last_checkpoint)
+    assert payload["state"]["global_step"] == 9 and payload["state"]["finished"]
+    assert set(payload) >= {"model", "optimizer", "scheduler", "scaler", "rng", "state", "config"}
+    assert rd.history_path.read_text().splitlines()[0].startswith("epoch,step,train_loss,lr,test_rmse")
+    assert not list(rd.checkpoints.glob(".*.tmp"))  # no temp files left behind
+
+
+class Interrupt(BaseException):
+    pass
+
+
+def interrupting_loss(at_step: int):
+    calls = {"n": 0}
+
+    def loss(preds, target, valid=None):
+        calls["n"] += 1
+        if calls["n"] == at_step:
+            raise Interrupt
+        return multiscale_loss(preds, target, valid=valid)
+
+    return loss
+
+
+def test_resume_mid_epoch_gives_bit_identical_weights(tmp_path):
+    _, reference, ref_state = run(tmp_path, "ref")
+    rd = RunDir(tmp_path / "cut")
+    with pytest.raises(Interrupt):
+        run(tmp_path, "cut", loss_fn=interrupting_loss(5))  # dies in step 5 (epoch 2); last.pt is from step 4
+    assert load_checkpoint(rd.last_checkpoint)["state"]["step_in_epoch"] == 1
+    torch.manual_seed(4321)  # a resumed process starts with other RNG states
+    _, resumed, state = run(tmp_path, "cut", resume=True, model=make(seed=77))
+    assert state.global_step == ref_state.global_step == 6 and state.sessions == 2
+    assert same_weights(resumed, reference)
+    strip = lambda h: [{k: v for k, v in r.items() if k != "elapsed_s"} for r in h]  # noqa: E731
+    assert strip(state.history) == strip(ref_state.history)
+
+
+def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
+    calls = {"n": 0}
+
+    def nan_at_4(preds, target, valid=None):
+        calls["n"] += 1
+        loss = multiscale_loss(preds, target, valid=valid)
+        return loss * float("nan") if calls["n"] == 4 else loss
+
+    rd = RunDir(tmp_path / "nan")
+    model = make()
+    with pytest.raises(NonFiniteLossError, match=r"training loss is nan at epoch 2, step 1 \(global step 4\)"):
+        run(tmp_path, "nan", loss_fn=nan_at_4, model=model)
+    payload = load_checkpoint(rd.last_checkpoint)
+    assert payload["state"]["global_step"] == 3  # the last good step
+    assert all(torch.isfinite(v).all() for v in model.state_dict().values() if v.is_floating_point())
+    for name, p in model.named_parameters():  # the bad step did not update the weights (its forward did
+        assert torch.equal(p, payload["model"][name])  # move BatchNorm's running stats, as any forward does)
+
+
+def test_max_steps_stops_mid_epoch(tmp_path):
+    _, _, state = run(tmp_path, "m", config(max_steps=4, epochs=5))
+    assert state.finished and state.global_step == 4 and state.epoch == 1 and state.step_in_epoch == 1
+    assert state.history[-1]["epoch"] == pytest.approx(1 + 1 / 3, abs=1e-4)
+
+
+def test_best_checkpoint_is_kept(tmp_path):
+    rmses = iter([3.0, 1.0, 2.0])
+    cfg = config(epochs=3, checkpoint_select="best")
+    rd, _, state = run(tmp_path, "b", cfg, evaluate_epoch=lambda m, s: {"rmse": next(rmses)})
+    assert state.best_rmse == 1.0 and state.best_epoch == 2.0
+    assert load_checkpoint(rd.best_checkpoint)["state"]["global_step"] == 6
+
+
+def test_resume_of_finished_training_does_nothing(tmp_path):
+    _, model, _ = run(tmp_path, "f")
+    _, again, state = run(tmp_path, "f", resume=True, model=make(seed=5))
+    assert state.finished and same_weights(model, again)
+
+
+def test_progress_lines_for_logs():
+    out = io.StringIO()
+    p = Progress("run-x", epoch=0, epochs=2, steps=4, every=2, stream=out)
+    for step in range(1, 5):
+        p.update(step, loss=0.5, lr=1e-4, images=8)
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 2 and lines[0].startswith("run-x | epoch 1/2 | step 2/4 | loss 0.5000 | lr 1.0e-04 |")
+    assert "img/s" in lines[0] and "eta" in lines[0]
+
+
+def test_gradient_clipping_is_applied(tmp_path, monkeypatch):
+    norms = []
+    real = torch.nn.utils.clip_grad_norm_
+
+    def spy(params, max_norm, *args, **kwargs):
+        norms.append(max_norm)
+        return real(params, max_norm, *args, **kwargs)
+
+    monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", spy)
+    run(tmp_path, "clip", config(grad_clip_norm=0.5, epochs=1))
+    assert norms == [0.5] * 3
+    norms.clear()
+    run(tmp_path, "noclip", config(epochs=1))
+    assert norms == []
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("amp", ["bf16", "fp16"])
+def test_amp_training_on_cuda(tmp_path, amp):
+    _, model, state = run(tmp_path, amp, config(device="cuda", amp=amp, epochs=1))
+    assert state.finished and next(model.parameters()).is_cuda
+    assert all(torch.isfinite(p).all() for p in model.parameters())
