@@ -219,20 +219,22 @@ def _page(cfg: ReportConfig, result: ReportResult) -> ReportPage:
         if sw.points is None or sw.points.empty:
             continue
         kind = str(sw.points["device_kind"].iloc[0])
+        sources = sorted(set(sw.summary["ram_per_img_source"].dropna().astype(str)))
+        source = sources[0] if len(sources) == 1 else None
         devices = sorted(
             {f"{n} ({k})" for k, n in zip(sw.points["device_kind"], sw.points["device_name"], strict=True)}
         )
         device = ", ".join(devices)
         title = f"{device} · {', '.join(sorted(set(sw.points['dtype'].astype(str))))} · sweep {sw.sweep_id}"
         caption = (
-            f"fps (median over repeats, bars: IQR) and {memory_column(kind)[1]} against batch size, from "
+            f"fps (median over repeats, bars: IQR) and {memory_column(kind, source)[1]} against batch size, from "
             f"{sw.path.name}/speed.csv. A batch marked x ran out of memory."
         )
         sweeps.append(
             {
                 "sweep": sw.sweep_id,
                 "device": device,
-                "figure": Figure(title, speed_figure(sw.points, title), caption),
+                "figure": Figure(title, speed_figure(sw.points, title, source), caption),
             }
         )
     grid, grid_note = _grid(tables)

@@ -30,18 +30,28 @@ MAX_GRID_FRAMES = 4
 DEPTH_CMAP = "magma_r"  # near = bright, far = dark, as in most depth figures
 
 
-def memory_column(device_kind: str) -> tuple[str, str]:
-    """The speed.csv column used as "peak memory" and its label: tensors on CUDA, process RSS on CPU."""
-    if device_kind == "cuda":
-        return "peak_allocated_mib", "peak allocated (torch.cuda), MiB"
-    return "rss_peak_mib", "peak process RSS, MiB"
+MEMORY_COLUMNS = {  # ram_per_img_source (speed_summary.csv) -> speed.csv column and label
+    "allocated": ("peak_allocated_mib", "peak allocated (torch.cuda), MiB"),
+    "reserved": ("peak_reserved_mib", "peak reserved (torch.cuda), MiB"),
+    "nvml": ("nvml_used_mib", "device memory used (NVML), MiB"),
+    "rss": ("rss_peak_mib", "peak process RSS, MiB"),
+}
 
 
-def speed_figure(points: pd.DataFrame, title: str) -> bytes:
+def memory_column(device_kind: str, source: str | None = None) -> tuple[str, str]:
+    """The speed.csv column plotted as memory and its label: the sweep's own RAM / img source when known,
+    else tensors on CUDA and process RSS on CPU."""
+    key = str(source or "").split("_")[0].lower()
+    if key in MEMORY_COLUMNS:
+        return MEMORY_COLUMNS[key]
+    return MEMORY_COLUMNS["allocated" if device_kind == "cuda" else "rss"]
+
+
+def speed_figure(points: pd.DataFrame, title: str, memory_source: str | None = None) -> bytes:
     """fps (median, IQR bars) and peak memory vs batch size (log2 axis) per model; OOM batches marked x."""
     fig, (ax_fps, ax_mem) = plt.subplots(1, 2, figsize=(10, 3.8), dpi=DPI)
     kind = str(points["device_kind"].iloc[0]) if len(points) else "cpu"
-    mem_col, mem_label = memory_column(kind)
+    mem_col, mem_label = memory_column(kind, memory_source)
     for label, df in _by_model(points):
         ok = df[df["status"] == "ok"].sort_values("batch")
         fps = pd.to_numeric(ok["fps_median"], errors="coerce")
