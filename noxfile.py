@@ -6,6 +6,9 @@ which uses the README's test command directly).
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import nox
 
 nox.options.sessions = ["lint", "tests"]
@@ -28,32 +31,55 @@ def lint(session: nox.Session) -> None:
     session.run("ruff", "check", ".")
 
 
-# --- suites: `nox -s smoke` etc. run `bench run --suite <name>` (extra bench options after --) ------------
+# --- end-to-end sessions: bench run + bench report (README "Reproducing the paper's tables") ---------------
 
-def _suite(session: nox.Session, name: str) -> None:
-    session.install("-e", ".")
-    session.run("bench", "run", "--suite", name, *session.posargs)
+
+def _bench_run_args(session: nox.Session, default_data: str | None = None) -> list[str]:
+    """Extra `bench run` options from `nox -s NAME -- ...`; adds --data DEFAULT when none is given."""
+    args = list(session.posargs)
+    if default_data and not any(a == "--data" or a.startswith("--data=") for a in args):
+        args = ["--data", default_data, *args]
+    return args
 
 
 @nox.session(python=PYTHON)
 def smoke(session: nox.Session) -> None:
-    """RSIDE + DRNet on ResNet-18, synthetic rooms, CPU: minutes."""
-    _suite(session, "smoke")
-
-
-@nox.session(python=PYTHON)
-def regression(session: nox.Session) -> None:
-    """Tiny deterministic CPU runs (CI-sized)."""
-    _suite(session, "regression")
+    """The README's quickstart: bench run --suite smoke, then bench report --html (writes reports/)."""
+    session.install("-e", ".")
+    session.run("bench", "run", "--suite", "smoke", *_bench_run_args(session))
+    session.run("bench", "report", "--suite", "smoke", "--html")
 
 
 @nox.session(python=PYTHON)
 def ablations(session: nox.Session) -> None:
-    """Table 3: DRNet-ResNet-152 with each switch off (GPU, NYU data, ImageNet weights)."""
-    _suite(session, "ablations")
+    """Table 3: the ablations suite, then its report in reports/ablations/.
+
+    Synthetic data by default; real data with `nox -s ablations -- --data nyu-labeled:PATH`.
+    """
+    session.install("-e", ".")
+    session.run("bench", "run", "--suite", "ablations", *_bench_run_args(session, default_data="synthetic"))
+    session.run("bench", "report", "--suite", "ablations", "--html", "--out", "reports/ablations")
 
 
 @nox.session(python=PYTHON)
 def paper(session: nox.Session) -> None:
-    """Tables 1-3 (GPU, NYU data, ImageNet weights); e.g. `nox -s paper -- --dry-run`."""
-    _suite(session, "paper")
+    """Tables 1-3 as in the paper (GPU, NYU data, ImageNet weights), then the report in reports/paper/.
+
+    Options after `--` go to `bench run`, e.g. `nox -s paper -- --data nyu-labeled:PATH`.
+    """
+    session.install("-e", ".")
+    session.run("bench", "run", "--suite", "paper", *_bench_run_args(session))
+    session.run("bench", "report", "--suite", "paper", "--html", "--out", "reports/paper")
+
+
+@nox.session(python=PYTHON)
+def regression(session: nox.Session) -> None:
+    """Tiny deterministic CPU runs compared with tests/baselines/regression.json (fails past tolerance)."""
+    session.install("-e", ".")
+    tmp = Path(session.create_tmp())
+    shutil.rmtree(tmp / "runs", ignore_errors=True)  # never compare stale runs
+    one_thread = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}  # the baselines were made with 1 thread
+    session.run("bench", "run", "--suite", "regression", "--runs-dir", str(tmp / "runs"), *session.posargs,
+                env=one_thread)
+    session.run("bench", "report", "--suite", "regression", "--runs", str(tmp / "runs"), "--out",
+                str(tmp / "reports"), "--check-baselines")

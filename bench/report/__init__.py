@@ -1,0 +1,24 @@
+"""The report: runs/ -> the paper's Tables 1-3 (CSV), report.html, verdicts on the paper's claims.
+
+Modules, in data-flow order: ``runs`` (read run directories), ``paper`` (the paper's values), ``stats``
+(bootstrap), ``tables`` (Tables 1-3 and paired tests), ``claims`` (verdicts), ``plots`` (matplotlib),
+``html`` (jinja2), ``build`` (the ``bench report`` pipeline), ``baselines`` (regression checks).
+"""
+
+from __future__ import annotations
+
+from bench.report.baselines import BaselineCheck, BaselineError, check_baselines, write_baselines
+from bench.report.build import ReportConfig, ReportResult, make_report
+from bench.report.runs import RunFormatError, load_runs
+
+__all__ = [
+    "BaselineCheck",
+    "BaselineError",
+    "ReportConfig",
+    "ReportResult",
+    "RunFormatError",
+    "check_baselines",
+    "load_runs",
+    "make_report",
+    "write_baselines",
+]

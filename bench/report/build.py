@@ -1,0 +1,373 @@
+"""``bench report``: runs/ -> reports/ (table1-3.csv, paired.csv, summary.csv, missing_runs.csv, report.html).
+
+The report reads run directories only; it never trains or runs a model. Every file is written atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from bench.io import write_text_atomic
+from bench.report.claims import TOLERANCES, Claim, evaluate_claims
+from bench.report.html import Figure, ReportPage, render_html
+from bench.report.paper import PAPER_SOURCES
+from bench.report.plots import GridColumn, memory_column, predictions_grid, speed_figure
+from bench.report.runs import RunGroup, RunSet, SpeedSweep, load_runs
+from bench.report.stats import BOOTSTRAP_SEED, CI_LEVEL, N_BOOTSTRAP
+from bench.report.tables import HARNESS_ARCHS, MISSING, Tables, build_tables
+
+__all__ = ["ReportConfig", "ReportResult", "choose_suite", "make_report", "missing_runs", "provenance_table"]
+
+GRID_BACKBONE_ORDER = ("resnet50", "densenet161", "senet154", "resnet152")  # the paper's pairs first
+
+
+@dataclass(frozen=True)
+class ReportConfig:
+    """What ``bench report`` reads and writes."""
+
+    runs_dir: Path = Path("runs")
+    out_dir: Path = Path("reports")
+    suite: str | None = None  # None: the only suite present, else 'paper', else the most recent
+    html: bool = False
+    reduction: str = "rside"  # bench.metrics reduction used for every measured number (RSIDE's test.py)
+    n_boot: int = N_BOOTSTRAP
+    seed: int = BOOTSTRAP_SEED
+
+
+@dataclass
+class ReportResult:
+    suite: str | None
+    runset: RunSet
+    tables: Tables
+    claims: list[Claim]
+    missing: list[tuple[str, str]]
+    written: list[Path] = field(default_factory=list)
+
+
+def make_report(cfg: ReportConfig, log: Callable[[str], None] = print) -> ReportResult:
+    """Read cfg.runs_dir, build the tables and claims, write the CSVs (and report.html with cfg.html)."""
+    runset = load_runs(cfg.runs_dir)
+    suite = choose_suite(runset, cfg.suite, log)
+    log(
+        f"report: {len(runset.in_suite(suite))} evaluated run(s) of suite {suite or '(none)'}, "
+        f"{len(runset.sweeps)} speed sweep(s), {len(runset.problems)} unusable dir(s) in {cfg.runs_dir}"
+    )
+    tables = build_tables(runset.in_suite(suite), runset.sweeps, suite, cfg.reduction, cfg.n_boot, cfg.seed)
+    claims = evaluate_claims(tables)
+    missing = missing_runs(tables, runset, suite)
+    result = ReportResult(suite, runset, tables, claims, missing)
+    out = Path(cfg.out_dir)
+    csvs = {
+        "table1.csv": tables.table1,
+        "table2.csv": tables.table2,
+        "table3.csv": tables.table3,
+        "paired.csv": tables.paired,
+        "summary.csv": pd.DataFrame([c.__dict__ for c in claims]),
+        "missing_runs.csv": pd.DataFrame(missing, columns=["where", "what"]),
+    }
+    for name, df in csvs.items():
+        result.written.append(write_text_atomic(out / name, df.to_csv(index=False)))
+    if cfg.html:
+        html = render_html(_page(cfg, result))
+        result.written.append(write_text_atomic(out / "report.html", html))
+    for path in result.written:
+        log(f"report: wrote {path}")
+    return result
+
+
+def choose_suite(runset: RunSet, suite: str | None, log: Callable[[str], None] = print) -> str | None:
+    """The suite to report: the one asked for, else the only one, else 'paper', else the most recent."""
+    suites = runset.suites
+    if suite is not None:
+        if suite not in suites:
+            log(
+                f"report: warning: no evaluated run of suite {suite!r} in {runset.root} "
+                f"(found: {', '.join(suites) or 'none'}); every row will be listed as missing"
+            )
+        return suite
+    if len(suites) <= 1:
+        return suites[0] if suites else None
+    if "paper" in suites:
+        chosen = "paper"
+    else:
+        latest = {s: max((r.path / "metrics.json").stat().st_mtime for r in runset.in_suite(s)) for s in suites}
+        chosen = max(suites, key=lambda s: latest[s])
+    log(f"report: several suites in {runset.root} ({', '.join(suites)}); reporting {chosen!r} (use --suite)")
+    return chosen
+
+
+def missing_runs(tables: Tables, runset: RunSet, suite: str | None) -> list[tuple[str, str]]:
+    """(where, what) for every table row without a run, every unusable run dir and the Table 4 grid."""
+    where_suite = f"suite '{suite}'" if suite else "runs/"
+    out = []
+    for r in tables.table1[tables.table1["status"] == MISSING].itertuples(index=False):
+        out.append(
+            (
+                f"Table 1 · {r.method} [{r.source}]",
+                f"no run with arch={r.arch}, backbone={r.backbone} and default options in {where_suite}",
+            )
+        )
+    for r in tables.table3[tables.table3["status"] == MISSING].itertuples(index=False):
+        out.append(
+            (
+                f"Table 3 · {r.backbone} · {r.variant}",
+                f"no DRNet run with backbone={r.backbone}, diagonal={r.diagonal}, aux_losses={r.aux_losses}, "
+                f"second_branch={r.second_branch} in {where_suite}",
+            )
+        )
+    for r in tables.table2[tables.table2["status"] == MISSING].itertuples(index=False):
+        out.append(
+            (
+                f"Table 2 · {r.method}",
+                f"no speed_summary.csv row for arch={r.arch}, backbone={r.backbone} "
+                f"with default options under {runset.root} (bench speed)",
+            )
+        )
+    for p in runset.problems:
+        out.append((f"unusable run directory {p.path.name}", p.problem))
+    return out
+
+
+def provenance_table(groups: list[RunGroup], sweeps: list[SpeedSweep]) -> pd.DataFrame:
+    """One row per run and per sweep: what produced it (commit, versions, device, data, protocol, seed)."""
+    rows = []
+    for g in groups:
+        for run in g.runs:
+            prov = run.config.get("provenance", {}) if isinstance(run.config, dict) else {}
+            m = run.metrics
+            data = m.get("data") or {}
+            fingerprint = _find(prov.get("data"), "header_sha256") or _find(data, "header_sha256")
+            rows.append(
+                {
+                    "run": run.run_id,
+                    "arch": run.arch,
+                    "backbone": run.backbone,
+                    "options": json.dumps(run.options, sort_keys=True),
+                    "seed": run.seed,
+                    "commit": _commit(prov),
+                    "torch": (prov.get("versions") or {}).get("torch", ""),
+                    "device": _device(prov),
+                    "data": " · ".join(
+                        str(x) for x in (data.get("source"), data.get("train_variant"), data.get("split")) if x
+                    )
+                    + (f" (sha256 {fingerprint[:12]}…)" if fingerprint else ""),
+                    "protocol": (m.get("protocol") or {}).get("name", "")
+                    if isinstance(m.get("protocol"), dict)
+                    else str(m.get("protocol", "")),
+                    "checkpoint": f"{m.get('checkpoint', '')} (epoch {_g(m.get('epoch', '?'))})",
+                    "frames": m.get("n_frames"),
+                    "created (UTC)": prov.get("created_utc", ""),
+                    "wall time (s)": _round(prov.get("wall_time_s")),
+                }
+            )
+    for sw in sweeps:
+        prov = sw.config.get("provenance", {}) if isinstance(sw.config, dict) else {}
+        s = sw.summary
+        rows.append(
+            {
+                "run": sw.sweep_id,
+                "arch": ", ".join(sorted(set(s["arch"]))),
+                "backbone": ", ".join(sorted(set(s["backbone"]))),
+                "options": "speed sweep",
+                "seed": prov.get("seed", ""),
+                "commit": _commit(prov),
+                "torch": (prov.get("versions") or {}).get("torch", ""),
+                "device": ", ".join(
+                    sorted({f"{k} {n}" for k, n in zip(s["device_kind"], s["device_name"], strict=True)})
+                ),
+                "data": "none (random input)",
+                "protocol": ", ".join(sorted({f"{d} {i}" for d, i in zip(s["dtype"], s["input"], strict=True)})),
+                "checkpoint": "",
+                "frames": "",
+                "created (UTC)": prov.get("created_utc", ""),
+                "wall time (s)": _round(prov.get("wall_time_s")),
+            }
+        )
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "run",
+            "arch",
+            "backbone",
+            "options",
+            "seed",
+            "commit",
+            "torch",
+            "device",
+            "data",
+            "protocol",
+            "checkpoint",
+            "frames",
+            "created (UTC)",
+            "wall time (s)",
+        ],
+    )
+
+
+def _page(cfg: ReportConfig, result: ReportResult) -> ReportPage:
+    tables, runset = result.tables, result.runset
+    sweeps = []
+    for sw in runset.sweeps:
+        if sw.points is None or sw.points.empty:
+            continue
+        kind = str(sw.points["device_kind"].iloc[0])
+        sources = sorted(set(sw.summary["ram_per_img_source"].dropna().astype(str)))
+        source = sources[0] if len(sources) == 1 else None
+        devices = sorted(
+            {f"{n} ({k})" for k, n in zip(sw.points["device_kind"], sw.points["device_name"], strict=True)}
+        )
+        device = ", ".join(devices)
+        title = f"{device} · {', '.join(sorted(set(sw.points['dtype'].astype(str))))} · sweep {sw.sweep_id}"
+        caption = (
+            f"fps (median over repeats, bars: IQR) and {memory_column(kind, source)[1]} against batch size, from "
+            f"{sw.path.name}/speed.csv. A batch marked x ran out of memory."
+        )
+        sweeps.append(
+            {
+                "sweep": sw.sweep_id,
+                "device": device,
+                "figure": Figure(title, speed_figure(sw.points, title, source), caption),
+            }
+        )
+    grid, grid_note = _grid(tables)
+    evidence = _evidence(tables.selection.groups)
+    settings = {
+        "runs directory": str(cfg.runs_dir),
+        "suite": result.suite or "all",
+        "reduction": cfg.reduction,
+        "confidence level": f"{CI_LEVEL:.0%}",
+        "bootstrap resamples": cfg.n_boot,
+        "bootstrap seed": cfg.seed,
+        "bootstrap method": "percentile; frames resampled with replacement; paired tests resample the same "
+        "frames for both models; several seeds share each resample (statistic = seed mean)",
+        "p-value": "two-sided: smallest level at which the percentile CI of the difference excludes 0 "
+        f"(resolution 1/{cfg.n_boot})",
+        "units": "depth errors in metres; deltas are fractions; fps in images/s; measured memory in MiB",
+        "models in this harness": ", ".join(HARNESS_ARCHS),
+    }
+    return ReportPage(
+        title="drnet-bench: DRNet vs RSIDE, the paper's claims checked",
+        suite=result.suite,
+        generated_utc=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        settings=settings,
+        claims=result.claims,
+        tolerances=TOLERANCES,
+        table1=tables.table1,
+        table2=tables.table2,
+        table3=tables.table3,
+        paired=tables.paired,
+        missing=result.missing,
+        notes=tables.selection.notes,
+        provenance=provenance_table(tables.selection.groups, runset.sweeps),
+        sweeps=sweeps,
+        grid=grid,
+        grid_note=grid_note,
+        sources=PAPER_SOURCES,
+        extra={"evidence": evidence},
+    )
+
+
+def _evidence(groups: list[RunGroup]) -> str:
+    """One line on what the verdicts rest on: data sources, epochs and test frames of the suite's runs."""
+    runs = [r for g in groups for r in g.runs]
+    if not runs:
+        return "no evaluated run in this suite"
+    sources = sorted({str((r.metrics.get("data") or {}).get("source", "?")) for r in runs})
+    epochs = sorted({_g(r.metrics.get("epoch", "?")) for r in runs})
+    frames = sorted({int(r.metrics["n_frames"]) for r in runs})
+    return (
+        f"{len(runs)} run(s); data: {', '.join(sources)}; epochs: {', '.join(epochs)}; test frames: "
+        f"{', '.join(map(str, frames))}"
+    )
+
+
+def _grid(tables: Tables) -> tuple[Figure | None, str]:
+    """Table 4 grid from the RSIDE and DRNet runs of one backbone (the paper's backbones first)."""
+    t1 = tables.selection.table1
+    with_pred = {k: g for k, g in t1.items() if g.first.predictions is not None}
+    pairs = sorted(
+        {b for a, b in with_pred if a == "drnet"} & {b for a, b in with_pred if a == "rside"},
+        key=lambda b: (GRID_BACKBONE_ORDER.index(b) if b in GRID_BACKBONE_ORDER else 99, b),
+    )
+    if pairs:
+        groups = [with_pred[("rside", pairs[0])], with_pred[("drnet", pairs[0])]]
+        note = ""
+    elif with_pred:
+        groups = [with_pred[k] for k in sorted(with_pred)][:2]
+        note = "No RSIDE and DRNet run of the same backbone both have predictions.h5; showing what exists. "
+    else:
+        return None, (
+            "No run of this suite has predictions.h5 (runs/README.md); the Table 4 grid needs an "
+            "RSIDE and a DRNet run of the same backbone."
+        )
+    columns = [
+        GridColumn(
+            label=f"{g.first.arch.upper() if g.first.arch == 'rside' else 'DRNet'} {g.first.backbone}",
+            path=g.first.predictions,
+            rmse_by_frame=_rmse_by_frame(g),
+        )
+        for g in groups
+    ]
+    try:
+        png, frames = predictions_grid(columns)
+    except (OSError, ValueError, KeyError) as err:
+        return None, f"Table 4 grid not drawn: {err}"
+    caption = (
+        note + f"Frames {', '.join(map(str, frames))}: input image, ground truth, then each model's "
+        f"prediction ({', '.join(g.first.run_id for g in groups)}). One colour scale per row (1st-99th "
+        "percentile of the ground truth, metres); per-image RMSE from per_image.csv."
+    )
+    return Figure("Table 4: predictions", png, caption), ""
+
+
+def _rmse_by_frame(g: RunGroup) -> dict[int, float]:
+    df = g.first.per_image
+    if "rmse" not in df.columns:
+        return {}
+    return {int(f): float(v) for f, v in zip(df["frame"], df["rmse"], strict=True)}
+
+
+def _g(v: Any) -> str:
+    """Numbers without a trailing .0 (epoch 3.0 -> 3)."""
+    return f"{v:g}" if isinstance(v, int | float) else str(v)
+
+
+def _find(obj: Any, key: str) -> Any:
+    """The first value of ``key`` anywhere in nested dicts/lists (provenance layouts vary by data source)."""
+    if isinstance(obj, dict):
+        if key in obj:
+            return obj[key]
+        obj = list(obj.values())
+    if isinstance(obj, list):
+        for v in obj:
+            found = _find(v, key)
+            if found is not None:
+                return found
+    return None
+
+
+def _commit(prov: dict[str, Any]) -> str:
+    git = prov.get("git") or {}
+    commit = str(git.get("commit") or "")[:10]
+    return commit + (" (dirty)" if git.get("dirty") else "") if commit else "unknown"
+
+
+def _device(prov: dict[str, Any]) -> str:
+    dev = prov.get("device") or {}
+    return " ".join(str(x) for x in (dev.get("device"), dev.get("name")) if x) or "unknown"
+
+
+def _round(v: Any) -> Any:
+    try:
+        x = float(v)
+    except (TypeError, ValueError):
+        return ""
+    return "" if math.isnan(x) else round(x, 1)

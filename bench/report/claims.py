@@ -1,0 +1,299 @@
+"""The paper's claims, each with the measured evidence and a verdict under tolerances stated here.
+
+Claims (DRNet paper): accuracy parity with RSIDE (abstract, Table 1), "up to 15 times speedup per image with
+batch size 1" (abstract, summary), "10 times less memory per image" (summary), and the three Table 3
+findings (second branch matters most; auxiliary losses help a bit; diagonal connections may be useless).
+
+Verdicts compare like with like: accuracy by paired bootstrap on the frames both models evaluated; speed and
+memory as DRNet-vs-RSIDE ratios measured in one sweep on one device, never our fps against the paper's P40.
+A claim the data cannot decide is "inconclusive"; one without the runs it needs is "not measured here".
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import pandas as pd
+
+from bench.report.paper import PAPER_TABLE2_DEVICE, paper_table1
+from bench.report.tables import FULL_SWITCHES, MEASURED, NO_PAPER, PAPER_ABLATION_BACKBONE, Tables
+
+__all__ = [
+    "EQUIVALENCE_MARGIN_REL",
+    "INCONCLUSIVE",
+    "MEMORY_CLAIM_RATIO",
+    "NOT_JUDGED",
+    "NOT_MEASURED",
+    "NOT_REPRODUCED",
+    "PARITY_MARGIN_REL",
+    "RATIO_REL_TOL",
+    "REPRODUCED",
+    "SPEED_CLAIM_RATIO_B1",
+    "TOLERANCES",
+    "Claim",
+    "evaluate_claims",
+]
+
+PARITY_MARGIN_REL = 0.05  # DRNet RMSE may exceed RSIDE's by at most 5 % of RSIDE's (non-inferiority margin)
+SPEED_CLAIM_RATIO_B1 = 15.0  # "up to 15 times speedup per image with batch size 1"
+MEMORY_CLAIM_RATIO = 10.0  # "10 times less memory per image"
+RATIO_REL_TOL = 0.2  # a measured ratio at least (1 - 20 %) of the claimed ratio reproduces it
+EQUIVALENCE_MARGIN_REL = 0.02  # "no effect": the 95 % CI of the relative RMSE change lies within +-2 %
+
+REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE, NOT_MEASURED, NOT_JUDGED = (
+    "reproduced within tolerance",
+    "not reproduced",
+    "inconclusive",
+    "not measured here",
+    "not judged",
+)
+
+TOLERANCES = (
+    f"Accuracy parity (per backbone, same data): reproduced if the upper end of the 95 % paired-bootstrap CI "
+    f"of (RMSE_DRNet - RMSE_RSIDE) / RMSE_RSIDE is <= +{PARITY_MARGIN_REL:.0%}; not reproduced if its lower "
+    f"end is > +{PARITY_MARGIN_REL:.0%}; inconclusive otherwise.",
+    f"Speed at batch 1: measured fps_b1(DRNet X) / fps_b1(RSIDE X) in one sweep on one device. The headline "
+    f"'up to {SPEED_CLAIM_RATIO_B1:g}x' is reproduced if the largest ratio over the paper's backbones is "
+    f">= {SPEED_CLAIM_RATIO_B1:g} x (1 - {RATIO_REL_TOL:.0%}); per backbone, against the paper's own ratio "
+    f"with the same tolerance.",
+    f"Memory per image: ram_per_img(RSIDE X) / ram_per_img(DRNet X) in one sweep; headline "
+    f"'{MEMORY_CLAIM_RATIO:g}x less' reproduced if the largest ratio is >= {MEMORY_CLAIM_RATIO:g} x "
+    f"(1 - {RATIO_REL_TOL:.0%}); per backbone against the paper's ratio.",
+    "Table 3, relative RMSE change when an element is removed, (RMSE_variant - RMSE_full) / RMSE_full, "
+    "paired "
+    "bootstrap 95 % CI. Second branch matters most: reproduced if its CI lies above zero and above the other "
+    "two CIs; not reproduced if its change is not the largest. Auxiliary losses help: reproduced if the CI "
+    f"lies above zero; not reproduced if it lies below zero or within +-{EQUIVALENCE_MARGIN_REL:.0%}. "
+    f"Diagonal connections useless: reproduced if the CI lies within +-{EQUIVALENCE_MARGIN_REL:.0%}; "
+    f"not reproduced if it lies entirely outside.",
+    f"Backbones the paper did not run (e.g. resnet18 in the smoke suite) are shown as '{NOT_JUDGED}' for the "
+    "speed and memory claims, whose numbers are backbone-specific.",
+)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One row of the reproducibility summary."""
+
+    claim: str  # the paper's statement
+    scope: str  # backbone / device / data the evidence is about
+    paper: str  # the paper's evidence
+    measured: str  # what was measured here
+    verdict: str
+
+
+def evaluate_claims(tables: Tables) -> list[Claim]:
+    """All claims, in the order of the summary."""
+    return [
+        *_parity(tables),
+        *_ratio_claims(tables, speed=True),
+        *_ratio_claims(tables, speed=False),
+        *_ablations(tables),
+    ]
+
+
+def _parity(tables: Tables) -> list[Claim]:
+    claim = "Accuracy parity: DRNet matches RSIDE (Table 1)"
+    paper = paper_table1().set_index(["arch", "backbone", "source"])["rmse"]
+    if tables.paired.empty:
+        return [
+            Claim(
+                claim,
+                "any backbone",
+                _paper_parity(paper, None),
+                "no backbone with both an RSIDE and a DRNet run in this suite",
+                NOT_MEASURED,
+            )
+        ]
+    out = []
+    for r in tables.paired.itertuples(index=False):
+        if r.frames_common == 0:
+            out.append(
+                Claim(
+                    claim,
+                    r.backbone,
+                    _paper_parity(paper, r.backbone),
+                    "the two runs share no evaluated frame",
+                    NOT_MEASURED,
+                )
+            )
+            continue
+        lo, hi = r.rmse_rel_ci_low, r.rmse_rel_ci_high
+        verdict = REPRODUCED if hi <= PARITY_MARGIN_REL else NOT_REPRODUCED if lo > PARITY_MARGIN_REL else INCONCLUSIVE
+        frames = f"{r.frames_common} common frames" + (
+            "" if r.same_frames else f" (DRNet {r.frames_drnet}, RSIDE {r.frames_rside})"
+        )
+        measured = (
+            f"RMSE {r.rmse_drnet:.3f} vs {r.rmse_rside:.3f} m: {r.rmse_rel_diff:+.1%} "
+            f"[{lo:+.1%}, {hi:+.1%}], p = {_p(r.rmse_p)}; {frames}"
+        )
+        out.append(Claim(claim, f"{r.backbone} · {r.data}", _paper_parity(paper, r.backbone), measured, verdict))
+    return out
+
+
+def _paper_parity(paper: pd.Series, backbone: str | None) -> str:
+    def get(arch, src):
+        return paper.get((arch, backbone, src), math.nan) if backbone else math.nan
+
+    d, r, rr = get("drnet", "drnet-paper"), get("rside", "rside-paper"), get("rside", "drnet-reproduced")
+    if math.isnan(d) or math.isnan(r):
+        return "paper: 'results equal to the state of the art' (no row for this backbone)"
+    text = f"RMSE {d:.3f} vs {r:.3f} m ({(d - r) / r:+.1%})"
+    if not math.isnan(rr):
+        text += f"; vs RSIDE as reproduced by DRNet {rr:.3f} m ({(d - rr) / rr:+.1%})"
+    return text
+
+
+def _ratio_claims(tables: Tables, speed: bool) -> list[Claim]:
+    col, target = ("speedup_b1", SPEED_CLAIM_RATIO_B1) if speed else ("mem_ratio", MEMORY_CLAIM_RATIO)
+    claim = (
+        f"Up to {target:g}x faster per image at batch 1 (Table 2)"
+        if speed
+        else f"{target:g}x less memory per image (Table 2)"
+    )
+    t2 = tables.table2
+    drnet = t2[(t2["arch"] == "drnet")]
+    paper_rows = drnet.drop_duplicates("backbone")
+    paper_text = ", ".join(
+        f"{r.backbone} {getattr(r, col + '_paper'):.1f}x"
+        for r in paper_rows.itertuples()
+        if not math.isnan(getattr(r, col + "_paper"))
+    )
+    paper_text = f"{PAPER_TABLE2_DEVICE}: {paper_text}"
+    measured = drnet[drnet["status"].isin([MEASURED, NO_PAPER]) & drnet[col + "_measured"].notna()]
+    if measured.empty:
+        return [
+            Claim(
+                claim,
+                "paper backbones",
+                paper_text,
+                "no sweep measured a DRNet and an RSIDE model with the same backbone on the same device",
+                NOT_MEASURED,
+            )
+        ]
+    in_paper = measured[measured[col + "_paper"].notna()]
+    if in_paper.empty:
+        headline = Claim(
+            claim,
+            "paper backbones",
+            paper_text,
+            "only backbones the paper did not run were measured (see the rows below)",
+            NOT_MEASURED,
+        )
+    else:
+        best = in_paper.loc[in_paper[col + "_measured"].idxmax()].to_dict()
+        value = best[col + "_measured"]
+        headline = Claim(
+            claim,
+            f"{best['backbone']} · {best['device_name']}",
+            paper_text,
+            f"largest ratio {value:.1f}x ({best['backbone']}, sweep {best['sweep']}, {best['device_kind']} "
+            f"{best['device_name']}, {best['dtype']}, input {best['input']})",
+            REPRODUCED if value >= target * (1 - RATIO_REL_TOL) else NOT_REPRODUCED,
+        )
+    out = [headline]
+    for r in measured.itertuples(index=False):
+        value, paper_ratio = getattr(r, col + "_measured"), getattr(r, col + "_paper")
+        what = "fps_b1" if speed else "RAM / img"
+        text = f"{value:.2f}x ({what}, sweep {r.sweep}, {r.device_kind} {r.device_name})"
+        if math.isnan(paper_ratio):
+            out.append(Claim(claim, f"{r.backbone} (not in paper)", "—", text, NOT_JUDGED))
+        else:
+            verdict = REPRODUCED if value >= paper_ratio * (1 - RATIO_REL_TOL) else NOT_REPRODUCED
+            out.append(
+                Claim(
+                    claim,
+                    f"{r.backbone} · {r.device_name}",
+                    f"{paper_ratio:.1f}x ({PAPER_TABLE2_DEVICE})",
+                    text,
+                    verdict,
+                )
+            )
+    return out
+
+
+ABLATION_CLAIMS = {
+    "second_branch": "Table 3: the second upsampling branch gives the largest improvement",
+    "aux_losses": "Table 3: auxiliary losses improve the result a bit",
+    "diagonal": "Table 3: diagonal connections may be useless",
+}
+
+
+def _ablations(tables: Tables) -> list[Claim]:
+    t3 = tables.table3
+    variants = {
+        "diagonal": (False, True, True),
+        "aux_losses": (True, False, True),
+        "second_branch": (True, True, False),
+    }
+    by_backbone = {}
+    for backbone, rows in t3.groupby("backbone", sort=False):
+        got = {}
+        for name, sw in variants.items():
+            hit = rows[
+                (rows["diagonal"] == sw[0])
+                & (rows["aux_losses"] == sw[1])
+                & (rows["second_branch"] == sw[2])
+                & rows["rmse_vs_full_rel"].notna()
+            ]
+            if len(hit):
+                got[name] = hit.iloc[0]
+        by_backbone[backbone] = got
+    backbone = max(by_backbone, key=lambda b: (len(by_backbone[b]), b == PAPER_ABLATION_BACKBONE), default=None)
+    got = by_backbone.get(backbone, {})
+    paper_rows = t3[t3["backbone"] == PAPER_ABLATION_BACKBONE]
+    scope = backbone if backbone == PAPER_ABLATION_BACKBONE else f"{backbone} (paper: {PAPER_ABLATION_BACKBONE})"
+    out = []
+    for name, claim in ABLATION_CLAIMS.items():
+        paper_text = _paper_ablation(paper_rows, variants[name])
+        if name not in got or (name == "second_branch" and len(got) < 3):
+            need = (
+                "all three ablations and the full model"
+                if name == "second_branch"
+                else f"the full DRNet and the {name} ablation"
+            )
+            out.append(
+                Claim(
+                    claim,
+                    scope or PAPER_ABLATION_BACKBONE,
+                    paper_text,
+                    f"needs {need} in this suite",
+                    NOT_MEASURED,
+                )
+            )
+            continue
+        r = got[name]
+        lo, hi, d = r.rmse_vs_full_rel_ci_low, r.rmse_vs_full_rel_ci_high, r.rmse_vs_full_rel
+        text = f"RMSE change {d:+.1%} [{lo:+.1%}, {hi:+.1%}], p = {_p(r.rmse_vs_full_p)}"
+        m = EQUIVALENCE_MARGIN_REL
+        if name == "second_branch":
+            others = [got[k] for k in ("aux_losses", "diagonal")]
+            if lo > 0 and all(lo > o.rmse_vs_full_rel_ci_high for o in others):
+                verdict = REPRODUCED
+            elif d <= max(o.rmse_vs_full_rel for o in others):
+                verdict = NOT_REPRODUCED
+            else:
+                verdict = INCONCLUSIVE
+            text += "; others: " + ", ".join(f"{k} {got[k].rmse_vs_full_rel:+.1%}" for k in ("aux_losses", "diagonal"))
+        elif name == "aux_losses":
+            verdict = REPRODUCED if lo > 0 else NOT_REPRODUCED if (hi < 0 or (lo >= -m and hi <= m)) else INCONCLUSIVE
+        else:
+            verdict = REPRODUCED if (lo >= -m and hi <= m) else NOT_REPRODUCED if (lo > m or hi < -m) else INCONCLUSIVE
+        out.append(Claim(claim, scope, paper_text, text, verdict))
+    return out
+
+
+def _paper_ablation(rows: pd.DataFrame, sw: tuple[bool, bool, bool]) -> str:
+    def pick(s):
+        hit = rows[(rows["diagonal"] == s[0]) & (rows["aux_losses"] == s[1]) & (rows["second_branch"] == s[2])]
+        return hit.iloc[0]["rmse_paper"] if len(hit) else math.nan
+
+    v, f = pick(sw), pick(FULL_SWITCHES)
+    if math.isnan(v) or math.isnan(f):
+        return "—"
+    return f"RMSE {v:.3f} vs {f:.3f} m ({(v - f) / f:+.1%}, no CI given)"
+
+
+def _p(p: float) -> str:
+    return "n/a" if p is None or math.isnan(p) else ("< 0.001" if p < 0.001 else f"{p:.3f}")

@@ -1,0 +1,326 @@
+"""Read run directories (format: ``runs/README.md``) into typed records. The report reads nothing else.
+
+A directory with ``metrics.json`` is an evaluated run (it must also hold ``per_image.csv``); a directory with
+``speed_summary.csv`` is a speed sweep (``speed.csv`` holds its points). A directory can be both. Anything
+else that looks like a run (a ``config.json`` without results) or is malformed becomes a ``RunProblem``: the
+report lists it instead of failing or leaving an empty cell without explanation.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+__all__ = [
+    "ABLATION_SWITCHES",
+    "EvalRun",
+    "RunFormatError",
+    "RunGroup",
+    "RunProblem",
+    "RunSet",
+    "SPEED_COLUMNS",
+    "SPEED_SUMMARY_COLUMNS",
+    "STAT_COLUMNS",
+    "SpeedSweep",
+    "group_runs",
+    "is_default_options",
+    "load_eval_run",
+    "load_runs",
+    "load_speed_sweep",
+    "switches_of",
+]
+
+# bench.metrics.ImageStats.as_row() columns: every reduction and every bootstrap resample derives from them.
+STAT_COLUMNS = (
+    "n",
+    "sum_sq",
+    "sum_abs_rel",
+    "sum_sq_rel",
+    "sum_log10",
+    "sum_sq_log",
+    "lt1",
+    "lt2",
+    "lt3",
+    "le1",
+    "le2",
+    "le3",
+)
+METRICS_FIELDS = ("run_id", "suite", "name", "arch", "backbone", "options", "seed", "reductions", "n_frames")
+# DRNet's Table 3 switches; a missing switch means the paper's default (on).
+ABLATION_SWITCHES = ("diagonal", "aux_losses", "second_branch")
+SPEED_COLUMNS = (
+    "arch",
+    "backbone",
+    "options",
+    "device_kind",
+    "device_name",
+    "dtype",
+    "input",
+    "batch",
+    "status",
+    "fps_median",
+    "fps_iqr",
+    "n_repeats",
+    "time_median_ms",
+    "peak_allocated_mib",
+    "peak_reserved_mib",
+    "nvml_used_mib",
+    "rss_peak_mib",
+)
+SPEED_SUMMARY_COLUMNS = (
+    "arch",
+    "backbone",
+    "options",
+    "device_kind",
+    "device_name",
+    "dtype",
+    "input",
+    "fps_b1",
+    "fps_max",
+    "fps_max_batch",
+    "max_batch_fit",
+    "net_ram_mib",
+    "ram_per_img_mib",
+    "ram_per_img_r2",
+    "ram_per_img_source",
+)
+
+
+class RunFormatError(ValueError):
+    """A run directory does not follow runs/README.md; the message names the file and the field."""
+
+
+@dataclass(frozen=True)
+class RunProblem:
+    """A run directory the report could not use, and why (shown in the report's missing/problems list)."""
+
+    path: Path
+    problem: str
+
+
+@dataclass(frozen=True, eq=False)
+class EvalRun:
+    """One evaluated run: metrics.json, its per-frame sufficient statistics and where its files are."""
+
+    path: Path
+    metrics: Mapping[str, Any]  # metrics.json as written
+    per_image: pd.DataFrame  # per_image.csv, one row per test frame
+    config: Mapping[str, Any] = field(default_factory=dict)  # config.json {"config", "provenance"} or {}
+
+    @property
+    def run_id(self) -> str:
+        return str(self.metrics["run_id"])
+
+    @property
+    def suite(self) -> str:
+        return str(self.metrics["suite"])
+
+    @property
+    def name(self) -> str:
+        return str(self.metrics["name"])
+
+    @property
+    def arch(self) -> str:
+        return str(self.metrics["arch"])
+
+    @property
+    def backbone(self) -> str:
+        return str(self.metrics["backbone"])
+
+    @property
+    def seed(self) -> int:
+        return int(self.metrics["seed"])
+
+    @property
+    def options(self) -> dict[str, Any]:
+        return dict(self.metrics.get("options") or {})
+
+    @property
+    def predictions(self) -> Path | None:
+        p = self.path / "predictions.h5"
+        return p if p.is_file() else None
+
+
+@dataclass(frozen=True, eq=False)
+class RunGroup:
+    """The seeds of one suite entry (same suite and name), sorted by seed."""
+
+    runs: tuple[EvalRun, ...]
+
+    @property
+    def first(self) -> EvalRun:
+        return self.runs[0]
+
+    @property
+    def label(self) -> str:
+        """Run id(s) for tables: the single id, or ``suite-name-s{0,1,2}``."""
+        if len(self.runs) == 1:
+            return self.first.run_id
+        return f"{self.first.suite}-{self.first.name}-s{{{','.join(str(r.seed) for r in self.runs)}}}"
+
+
+@dataclass(frozen=True, eq=False)
+class SpeedSweep:
+    """One speed sweep (``bench speed``): its summary rows (Table 2) and its per-batch points."""
+
+    path: Path
+    summary: pd.DataFrame  # speed_summary.csv
+    points: pd.DataFrame | None  # speed.csv, None when absent
+    config: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def sweep_id(self) -> str:
+        return self.path.name
+
+
+@dataclass
+class RunSet:
+    """Everything found under a runs/ directory."""
+
+    root: Path
+    evals: list[EvalRun] = field(default_factory=list)
+    sweeps: list[SpeedSweep] = field(default_factory=list)
+    problems: list[RunProblem] = field(default_factory=list)
+
+    @property
+    def suites(self) -> list[str]:
+        return sorted({r.suite for r in self.evals})
+
+    def in_suite(self, suite: str | None) -> list[EvalRun]:
+        return [r for r in self.evals if suite is None or r.suite == suite]
+
+
+def load_runs(root: str | Path) -> RunSet:
+    """Scan ``root``'s subdirectories (sorted; hidden ones skipped). Malformed runs become problems."""
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"runs directory {root} does not exist (run `bench run` first, or pass --runs)")
+    found = RunSet(root=root)
+    for path in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        is_eval, is_speed = (path / "metrics.json").is_file(), (path / "speed_summary.csv").is_file()
+        try:
+            if is_eval:
+                found.evals.append(load_eval_run(path))
+            if is_speed:
+                found.sweeps.append(load_speed_sweep(path))
+        except RunFormatError as err:
+            found.problems.append(RunProblem(path, str(err)))
+        if not is_eval and not is_speed:
+            what = (
+                "config.json but no metrics.json or speed_summary.csv (unfinished or still running?)"
+                if (path / "config.json").is_file()
+                else "no metrics.json, speed_summary.csv or config.json"
+            )
+            found.problems.append(RunProblem(path, f"{path}: {what}"))
+    return found
+
+
+def load_eval_run(path: str | Path) -> EvalRun:
+    """Read metrics.json, per_image.csv (and config.json) of one run; RunFormatError if malformed."""
+    path = Path(path)
+    metrics = _read_json(path / "metrics.json")
+    missing = [k for k in METRICS_FIELDS if k not in metrics]
+    if missing:
+        raise RunFormatError(
+            f"{path / 'metrics.json'}: missing field(s) {', '.join(map(repr, missing))} "
+            "(expected the metrics.json format of runs/README.md)"
+        )
+    if not isinstance(metrics["reductions"], Mapping) or not metrics["reductions"]:
+        raise RunFormatError(
+            f"{path / 'metrics.json'}: field 'reductions' must be a non-empty object {{reduction: {{metric: value}}}}"
+        )
+    per_image = _read_per_image(path / "per_image.csv", int(metrics["n_frames"]))
+    config = _read_json(path / "config.json") if (path / "config.json").is_file() else {}
+    return EvalRun(path=path, metrics=metrics, per_image=per_image, config=config)
+
+
+def load_speed_sweep(path: str | Path) -> SpeedSweep:
+    """Read speed_summary.csv (+ speed.csv, config.json when present) of one sweep directory."""
+    path = Path(path)
+    summary = _read_csv(path / "speed_summary.csv", SPEED_SUMMARY_COLUMNS)
+    points = _read_csv(path / "speed.csv", SPEED_COLUMNS) if (path / "speed.csv").is_file() else None
+    for df, file in ((summary, path / "speed_summary.csv"), (points, path / "speed.csv")):
+        if df is not None:
+            df["options"] = [_parse_options(v, file) for v in df["options"]]
+    config = _read_json(path / "config.json") if (path / "config.json").is_file() else {}
+    return SpeedSweep(path=path, summary=summary, points=points, config=config)
+
+
+def group_runs(runs: Iterable[EvalRun]) -> list[RunGroup]:
+    """Group seeds of the same suite entry (suite, name); groups sorted by (suite, name), runs by seed."""
+    groups: dict[tuple[str, str], list[EvalRun]] = defaultdict(list)
+    for run in runs:
+        groups[(run.suite, run.name)].append(run)
+    return [RunGroup(tuple(sorted(groups[k], key=lambda r: r.seed))) for k in sorted(groups)]
+
+
+def switches_of(options: Mapping[str, Any]) -> tuple[bool, bool, bool]:
+    """(diagonal, aux_losses, second_branch) of a DRNet run; unspecified switches are on (paper default)."""
+    return tuple(bool(options.get(k, True)) for k in ABLATION_SWITCHES)  # type: ignore[return-value]
+
+
+def is_default_options(options: Mapping[str, Any]) -> bool:
+    """True when no Table 3 switch is turned off (the configuration of Tables 1 and 2)."""
+    return all(switches_of(options))
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        obj = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as err:
+        raise RunFormatError(f"{path}: file missing") from err
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise RunFormatError(f"{path}: not valid JSON ({err})") from err
+    if not isinstance(obj, dict):
+        raise RunFormatError(f"{path}: expected a JSON object at the top level, got {type(obj).__name__}")
+    return obj
+
+
+def _read_csv(path: Path, required: Iterable[str]) -> pd.DataFrame:
+    try:
+        df = pd.read_csv(path, comment="#")
+    except FileNotFoundError as err:
+        raise RunFormatError(f"{path}: file missing") from err
+    except (OSError, ValueError, pd.errors.ParserError) as err:
+        raise RunFormatError(f"{path}: not a readable CSV ({err})") from err
+    missing = [c for c in required if c not in df.columns]
+    if missing:
+        raise RunFormatError(f"{path}: missing column(s) {', '.join(missing)} (runs/README.md)")
+    return df
+
+
+def _read_per_image(path: Path, n_frames: int) -> pd.DataFrame:
+    df = _read_csv(path, ("frame", *STAT_COLUMNS))
+    if len(df) != n_frames:
+        raise RunFormatError(f"{path}: {len(df)} rows but metrics.json says n_frames = {n_frames}")
+    if df["frame"].duplicated().any():
+        dup = df.loc[df["frame"].duplicated(), "frame"].tolist()[:5]
+        raise RunFormatError(f"{path}: frame(s) {dup} appear more than once; each test frame must appear once")
+    # Error sums may be NaN (empty in the CSV): a non-positive prediction makes the log sums NaN, as in RSIDE's
+    # code (bench.metrics). Pixel counts may not.
+    counts = [c for c in STAT_COLUMNS if c == "n" or c[:2] in ("lt", "le")]
+    if df[counts].isna().any().any():
+        bad = [c for c in counts if df[c].isna().any()]
+        raise RunFormatError(f"{path}: empty value(s) in count column(s) {', '.join(bad)}")
+    if (df["n"] <= 0).any():
+        raise RunFormatError(f"{path}: column 'n' (valid pixels per frame) must be positive")
+    return df
+
+
+def _parse_options(value: Any, path: Path) -> dict[str, Any]:
+    if isinstance(value, float) and math.isnan(value):
+        return {}
+    try:
+        obj = json.loads(value) if isinstance(value, str) else value
+    except json.JSONDecodeError as err:
+        raise RunFormatError(f"{path}: column 'options' must hold JSON objects, got {value!r}") from err
+    if not isinstance(obj, dict):
+        raise RunFormatError(f"{path}: column 'options' must hold JSON objects, got {value!r}")
+    return obj

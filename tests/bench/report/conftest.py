@@ -1,0 +1,211 @@
+"""Fixtures: fake-but-well-formed run directories (runs/README.md format) built from small depth maps.
+
+Per-frame statistics are computed with bench.metrics from synthetic ground truth and predictions, so every
+file is consistent with every other (metrics.json reductions == reductions of per_image.csv). These are
+fixtures, not measurements.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from collections.abc import Sequence
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+import torch
+
+from bench.io import write_csv_atomic, write_json_atomic
+from bench.metrics import (
+    REDUCTIONS,
+    boundary_metrics,
+    depth_metrics,
+    image_stats,
+    reduce_boundary,
+    reduce_metrics,
+)
+from bench.report.runs import SPEED_COLUMNS, SPEED_SUMMARY_COLUMNS
+
+SIZE = (12, 16)  # H, W of fixture depth maps
+
+
+def fixture_depths(frames: Sequence[int], noise: float, bias: float = 0.0, seed: int = 0, noise_key: int = 0):
+    """Ground truth and prediction (metres) per frame: a tilted plane; pred = gt * exp(bias + noise*e)."""
+    out = []
+    for f in frames:
+        g = np.random.default_rng(1000 + int(f))  # the frame's content depends only on the frame
+        yy, xx = np.mgrid[0 : SIZE[0], 0 : SIZE[1]]
+        gt = 1.0 + 3.0 * g.random() + 0.1 * yy + 0.05 * xx * g.random()
+        e = np.random.default_rng([seed, int(f), noise_key]).standard_normal(SIZE)
+        pred = gt * np.exp(bias + noise * e)
+        out.append((gt.astype(np.float32), pred.astype(np.float32)))
+    return out
+
+
+def write_eval_run(
+    root: Path,
+    suite: str,
+    name: str,
+    arch: str,
+    backbone: str,
+    seed: int = 0,
+    options: dict | None = None,
+    frames: Sequence[int] = tuple(range(1, 31)),
+    noise: float = 0.1,
+    bias: float = 0.0,
+    predictions: bool = True,
+) -> Path:
+    """A complete evaluated run directory; returns its path (root/<suite>-<name>-s<seed>)."""
+    run_id = f"{suite}-{name}-s{seed}"
+    path = root / run_id
+    options = dict(options or {})
+    rows, stats, edges = [], [], []
+    pairs = fixture_depths(frames, noise, bias, seed, zlib.crc32(name.encode()))
+    for f, (gt, pred) in zip(frames, pairs, strict=True):
+        p, t = torch.from_numpy(pred), torch.from_numpy(gt)
+        s = image_stats(p, t)
+        b = boundary_metrics(p, t)
+        stats.append(s)
+        edges.append(b)
+        rows.append({"frame": int(f), **depth_metrics(p, t), **s.as_row(), **b})
+    metrics = {
+        "run_id": run_id,
+        "suite": suite,
+        "name": name,
+        "arch": arch,
+        "backbone": backbone,
+        "options": options,
+        "seed": seed,
+        "checkpoint": "last",
+        "epoch": 1,
+        "protocol": {"name": "rside", "crop": None},
+        "data": {"source": "synthetic", "split": "test", "train_variant": "synthetic", "frames": len(frames)},
+        "n_frames": len(frames),
+        "reductions": {r: reduce_metrics(stats, r) for r in REDUCTIONS},
+        "boundary": reduce_boundary(edges),
+    }
+    config = {
+        "config": {
+            "arch": arch,
+            "backbone": backbone,
+            **options,
+            "seed": seed,
+            "suite": suite,
+            "name": name,
+            "data": {"source": "synthetic", "path": None},
+            "protocol": "rside",
+            "epochs": 1,
+        },
+        "provenance": {
+            "created_utc": "2025-01-01T00:00:00+00:00",
+            "git": {"commit": "abc1234", "dirty": False},
+            "versions": {"python": "3.11", "torch": "2.14.1"},
+            "device": {"device": "cpu", "name": "Fixture CPU"},
+            "seed": seed,
+            "data": {"source": "synthetic"},
+            "wall_time_s": 1.5,
+        },
+    }
+    write_json_atomic(path / "config.json", config)
+    write_json_atomic(path / "metrics.json", metrics)
+    write_csv_atomic(path / "per_image.csv", rows)
+    if predictions:
+        k = min(3, len(frames))
+        with h5py.File(path / "predictions.h5", "w") as h:
+            h["frame"] = np.array(frames[:k], dtype=np.int64)
+            img = np.stack([(np.clip(gt / 5.0, 0, 1) * 255).astype(np.uint8) for gt, _ in pairs[:k]])
+            h["image"] = np.repeat(img[..., None], 3, axis=-1)
+            h["depth"] = np.stack([gt for gt, _ in pairs[:k]])
+            h["valid"] = np.ones((k, *SIZE), dtype=bool)
+            h["pred"] = np.stack([pr for _, pr in pairs[:k]])
+            h.attrs.update(run_id=run_id, arch=arch, backbone=backbone)
+    return path
+
+
+def write_speed_sweep(
+    root: Path,
+    sweep_id: str,
+    models: dict[tuple[str, str], tuple[float, float]],
+    device_kind: str = "cpu",
+    device_name: str = "Fixture CPU",
+    batches: Sequence[int] = (1, 2, 4, 8),
+) -> Path:
+    """A speed sweep dir. models: (arch, backbone) -> (fps at batch 1, memory per image MiB)."""
+    path = root / sweep_id
+    points, summary = [], []
+    for (arch, backbone), (fps1, mem) in models.items():
+        base = {
+            "arch": arch,
+            "backbone": backbone,
+            "options": json.dumps({}),
+            "device_kind": device_kind,
+            "device_name": device_name,
+            "dtype": "float32",
+            "input": "228x304",
+        }
+        fps = {b: fps1 * b / (1 + 0.1 * (b - 1)) for b in batches}
+        for b in batches:
+            peak = 100.0 + mem * b
+            points.append(
+                {
+                    **base,
+                    "batch": b,
+                    "status": "ok",
+                    "fps_median": fps[b],
+                    "fps_iqr": 0.01 * fps[b],
+                    "n_repeats": 5,
+                    "time_median_ms": 1000 * b / fps[b],
+                    "peak_allocated_mib": peak,
+                    "peak_reserved_mib": peak + 10,
+                    "nvml_used_mib": peak + 300,
+                    "rss_peak_mib": peak + 50,
+                }
+            )
+        points.append({**base, "batch": 2 * batches[-1], "status": "oom", **{c: "" for c in SPEED_COLUMNS[9:]}})
+        best = max(batches, key=lambda b: fps[b])
+        summary.append(
+            {
+                **base,
+                "fps_b1": fps1,
+                "fps_max": fps[best],
+                "fps_max_batch": best,
+                "max_batch_fit": batches[-1],
+                "net_ram_mib": 100.0,
+                "ram_per_img_mib": mem,
+                "ram_per_img_r2": 1.0,
+                "ram_per_img_source": "rss_peak_mib",
+            }
+        )
+    write_csv_atomic(path / "speed.csv", points, columns=SPEED_COLUMNS)
+    write_csv_atomic(path / "speed_summary.csv", summary, columns=SPEED_SUMMARY_COLUMNS)
+    write_json_atomic(
+        path / "config.json",
+        {
+            "config": {"suite": "speed"},
+            "provenance": {
+                "created_utc": "2025-01-01T00:00:00+00:00",
+                "git": {"commit": "abc1234", "dirty": False},
+                "device": {"device": device_kind, "name": device_name},
+            },
+        },
+    )
+    return path
+
+
+@pytest.fixture
+def runs_dir(tmp_path: Path) -> Path:
+    root = tmp_path / "runs"
+    root.mkdir()
+    return root
+
+
+@pytest.fixture
+def make_eval_run():
+    return write_eval_run
+
+
+@pytest.fixture
+def make_speed_sweep():
+    return write_speed_sweep

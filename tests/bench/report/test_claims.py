@@ -1,0 +1,179 @@
+"""Verdict rules of the reproducibility summary, on hand-made table rows with known answers."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+
+from bench.report.claims import (
+    INCONCLUSIVE,
+    NOT_JUDGED,
+    NOT_MEASURED,
+    NOT_REPRODUCED,
+    REPRODUCED,
+    TOLERANCES,
+    evaluate_claims,
+)
+from bench.report.runs import load_runs
+from bench.report.tables import Selection, Tables, table2
+
+NAN = math.nan
+
+
+def tables(paired=(), t2=None, t3=()) -> Tables:
+    paired_df = pd.DataFrame(list(paired))
+    t3_df = pd.DataFrame(
+        list(t3),
+        columns=[
+            "backbone",
+            "diagonal",
+            "aux_losses",
+            "second_branch",
+            "rmse_paper",
+            "rmse_vs_full_rel",
+            "rmse_vs_full_rel_ci_low",
+            "rmse_vs_full_rel_ci_high",
+            "rmse_vs_full_p",
+        ],
+    )
+    return Tables(
+        table1=pd.DataFrame(),
+        table2=t2 if t2 is not None else table2([]),
+        table3=t3_df,
+        paired=paired_df,
+        selection=Selection(suite="x"),
+        reduction="rside",
+        n_boot=100,
+        seed=0,
+    )
+
+
+def paired_row(backbone, rel, lo, hi):
+    return {
+        "backbone": backbone,
+        "data": "synthetic",
+        "frames_common": 50,
+        "frames_drnet": 50,
+        "frames_rside": 50,
+        "same_frames": True,
+        "rmse_drnet": 0.5 * (1 + rel),
+        "rmse_rside": 0.5,
+        "rmse_p": 0.2,
+        "rmse_rel_diff": rel,
+        "rmse_rel_ci_low": lo,
+        "rmse_rel_ci_high": hi,
+    }
+
+
+def by_claim(claims, prefix):
+    return [c for c in claims if c.claim.startswith(prefix)]
+
+
+def test_parity_non_inferiority_margin():
+    t = tables(
+        paired=[
+            paired_row("resnet50", 0.01, -0.02, 0.04),  # upper bound <= +5 %: parity holds
+            paired_row("senet154", 0.10, 0.07, 0.13),  # lower bound > +5 %: DRNet clearly worse
+            paired_row("densenet161", 0.03, -0.01, 0.08),
+        ]
+    )  # straddles the margin
+    verdicts = {c.scope.split(" ")[0]: c.verdict for c in by_claim(evaluate_claims(t), "Accuracy parity")}
+    assert verdicts == {"resnet50": REPRODUCED, "senet154": NOT_REPRODUCED, "densenet161": INCONCLUSIVE}
+
+
+def test_nothing_measured_gives_not_measured_everywhere():
+    claims = evaluate_claims(tables())
+    assert {c.verdict for c in claims} == {NOT_MEASURED}
+    assert len(claims) == 6  # parity, speed, memory, three Table 3 findings
+
+
+def test_speed_and_memory_ratios_from_one_sweep(runs_dir, make_speed_sweep):
+    make_speed_sweep(
+        runs_dir,
+        "gpu",
+        {
+            ("rside", "resnet50"): (2.0, 1000.0),
+            ("drnet", "resnet50"): (26.0, 90.0),
+            ("rside", "senet154"): (2.0, 1000.0),
+            ("drnet", "senet154"): (4.0, 500.0),
+            ("rside", "resnet18"): (4.0, 100.0),
+            ("drnet", "resnet18"): (8.0, 50.0),
+        },
+    )
+    claims = evaluate_claims(tables(t2=table2(load_runs(runs_dir).sweeps)))
+    speed = by_claim(claims, "Up to 15x")
+    assert speed[0].verdict == REPRODUCED and "13.0x" in speed[0].measured  # 26/2 = 13 >= 15 * 0.8
+    rows = {c.scope.split(" ")[0]: c.verdict for c in speed[1:]}
+    # resnet50: 13x vs the paper's 18x (needs >= 14.4x); senet154: 2x vs 4x; resnet18 is not in the paper
+    assert rows == {"resnet50": NOT_REPRODUCED, "senet154": NOT_REPRODUCED, "resnet18": NOT_JUDGED}
+    memory = by_claim(claims, "10x less memory")
+    assert memory[0].verdict == REPRODUCED  # 1000/90 = 11.1x
+    mem_rows = {c.scope.split(" ")[0]: c.verdict for c in memory[1:]}
+    assert mem_rows == {"resnet50": REPRODUCED, "senet154": NOT_REPRODUCED, "resnet18": NOT_JUDGED}
+
+
+def test_per_backbone_speed_ratio_against_the_papers_ratio(runs_dir, make_speed_sweep):
+    # paper resnet50: 36 / 2 = 18x; tolerance 20 % -> at least 14.4x
+    make_speed_sweep(runs_dir, "a", {("rside", "resnet50"): (1.0, 10.0), ("drnet", "resnet50"): (14.5, 1.0)})
+    make_speed_sweep(
+        runs_dir, "b", {("rside", "resnet50"): (1.0, 10.0), ("drnet", "resnet50"): (14.3, 1.0)}, device_name="Other"
+    )
+    speed = by_claim(evaluate_claims(tables(t2=table2(load_runs(runs_dir).sweeps))), "Up to 15x")
+    per = {c.scope: c.verdict for c in speed[1:]}
+    assert per == {"resnet50 · Fixture CPU": REPRODUCED, "resnet50 · Other": NOT_REPRODUCED}
+    assert speed[0].verdict == REPRODUCED  # largest ratio 14.5 >= 12
+
+
+def test_only_backbones_outside_the_paper_are_not_judged(runs_dir, make_speed_sweep):
+    make_speed_sweep(runs_dir, "a", {("rside", "resnet18"): (1.0, 10.0), ("drnet", "resnet18"): (30.0, 1.0)})
+    speed = by_claim(evaluate_claims(tables(t2=table2(load_runs(runs_dir).sweeps))), "Up to 15x")
+    assert [c.verdict for c in speed] == [NOT_MEASURED, NOT_JUDGED]
+
+
+def t3_rows(backbone, second, aux, diag):
+    full = (backbone, True, True, True, 0.528, NAN, NAN, NAN, NAN)
+    return [
+        full,
+        (backbone, False, True, True, 0.533, *diag, 0.5),
+        (backbone, True, False, True, 0.544, *aux, 0.01),
+        (backbone, True, True, False, 1.9, *second, 0.0),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("second", "aux", "diag", "expected"),
+    [
+        # the paper's pattern: big second-branch effect, small positive aux effect, no diagonal effect
+        ((2.0, 1.8, 2.2), (0.03, 0.01, 0.05), (0.0, -0.01, 0.01), (REPRODUCED, REPRODUCED, REPRODUCED)),
+        # second branch not the largest; aux hurts; diagonal clearly matters
+        (
+            (0.01, -0.01, 0.03),
+            (-0.05, -0.08, -0.02),
+            (0.1, 0.05, 0.15),
+            (NOT_REPRODUCED, NOT_REPRODUCED, NOT_REPRODUCED),
+        ),
+        # wide intervals: nothing decided
+        ((0.2, -0.01, 0.5), (0.01, -0.03, 0.05), (0.01, -0.03, 0.05), (INCONCLUSIVE, INCONCLUSIVE, INCONCLUSIVE)),
+        # aux: no effect within +-2 % counts against "helps a bit"
+        ((2.0, 1.8, 2.2), (0.001, -0.01, 0.012), (0.0, -0.01, 0.01), (REPRODUCED, NOT_REPRODUCED, REPRODUCED)),
+    ],
+)
+def test_table3_findings(second, aux, diag, expected):
+    claims = by_claim(evaluate_claims(tables(t3=t3_rows("resnet152", second, aux, diag))), "Table 3")
+    assert tuple(c.verdict for c in claims) == expected
+    assert all(c.scope == "resnet152" for c in claims)
+
+
+def test_table3_on_another_backbone_says_so():
+    rows = t3_rows("resnet18", (2.0, 1.8, 2.2), (0.03, 0.01, 0.05), (0.0, -0.01, 0.01))
+    rows += [("resnet152", True, True, True, 0.528, NAN, NAN, NAN, NAN)]
+    claims = by_claim(evaluate_claims(tables(t3=rows)), "Table 3")
+    assert all(c.scope == "resnet18 (paper: resnet152)" for c in claims)
+
+
+def test_tolerances_are_stated():
+    text = " ".join(TOLERANCES)
+    for needle in ("+5%", "15", "10", "20%", "+-2%"):
+        assert needle in text
