@@ -1,0 +1,501 @@
+"""bench.speed on CPU: timing core, slope fit, batch sweep with OOM and bisection, CSVs, suites, CLI."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import subprocess
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+from torch import nn
+
+from architectures import build_model, registry
+from architectures.registry import register_model
+from bench import speed
+from bench.cli import cli
+from bench.speed import (
+    MIN_REPEATS,
+    POINT_COLUMNS,
+    SUMMARY_COLUMNS,
+    SpeedConfig,
+    SpeedPoint,
+    SpeedSuiteError,
+    SpeedTarget,
+    default_run_id,
+    fit_slope,
+    parse_batch_sizes,
+    parse_input_size,
+    run_sweep,
+    speed_targets,
+    summarize,
+    sweep_batches,
+    time_repeats,
+)
+
+MIB = 2**20
+REPO = Path(__file__).resolve().parents[2]
+# The columns the report relies on (the contract in runs/README.md and the issue).
+CONTRACT_POINT = ("arch backbone options device_kind device_name dtype input batch status fps_median fps_iqr "
+                  "n_repeats time_median_ms peak_allocated_mib peak_reserved_mib nvml_used_mib "
+                  "rss_peak_mib").split()
+CONTRACT_SUMMARY = ("arch backbone options device_kind device_name dtype input fps_b1 fps_max fps_max_batch "
+                    "max_batch_fit net_ram_mib ram_per_img_mib ram_per_img_r2 ram_per_img_source").split()
+
+
+# --- tiny models registered for these tests ---------------------------------------------------------------
+
+class FakeAllocator:
+    """Stands in for a device allocator: raises the real OOM exception beyond ``capacity`` images."""
+
+    def __init__(self, fit: int):
+        self.capacity_bytes = fit * MIB
+
+    def allocate(self, images: int) -> None:
+        if images * MIB > self.capacity_bytes:
+            raise torch.OutOfMemoryError(f"CUDA out of memory. Tried to allocate {images} MiB "
+                                         f"(fake allocator, capacity {self.capacity_bytes // MIB} MiB)")
+
+
+class OomNet(nn.Module):
+    """A 1x1 conv whose forward first asks the fake allocator for 1 MiB per image."""
+
+    output_stride = 1
+
+    def __init__(self, fit: int):
+        super().__init__()
+        self.allocator = FakeAllocator(fit)
+        self.conv = nn.Conv2d(3, 1, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.allocator.allocate(x.shape[0])
+        return self.conv(x)
+
+
+class RssNet(nn.Module):
+    """Touches ``mib_per_image`` MiB of fresh host memory per image, so peak RSS grows by a known slope."""
+
+    output_stride = 1
+
+    def __init__(self, mib_per_image: int):
+        super().__init__()
+        self.floats_per_image = mib_per_image * MIB // 4
+        self.conv = nn.Conv2d(3, 1, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        scratch = torch.ones(x.shape[0] * self.floats_per_image)  # float32, written: resident
+        return self.conv(x) + scratch[0] * 0
+
+
+@pytest.fixture(scope="module", autouse=True)
+def tiny_models():
+    """Register the tiny models for this module only (other modules' "every model" tests never see them)."""
+    register_model("test-speed-oom", backbones=("none", "other"))(lambda backbone, weights=None, fit=11: OomNet(fit))
+    register_model("test-speed-rss", backbones=("none",))(
+        lambda backbone, weights=None, mib_per_image=32: RssNet(mib_per_image))
+    yield
+    for name in ("test-speed-oom", "test-speed-rss"):
+        registry._FACTORIES.pop(name)
+        registry._BACKBONES.pop(name)
+
+
+def tiny_config(targets, **kw) -> SpeedConfig:
+    defaults = dict(device="cpu", input_hw=(8, 8), warmup=1, repeats=3, max_memory_mib=1e6)
+    return SpeedConfig(targets=tuple(targets), **{**defaults, **kw})
+
+
+def read_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        return list(reader.fieldnames or []), list(reader)
+
+
+# --- timing core and fit ----------------------------------------------------------------------------------
+
+def test_time_repeats_synchronises_each_repeat_and_reports_median_iqr_n():
+    durations = [0.5, 0.1, 0.3, 0.2, 0.4]
+    now = [0.0]
+    events = []
+
+    def step():
+        events.append("step")
+        now[0] += durations[events.count("step") - 1]
+
+    timing = time_repeats(step, lambda: events.append("sync"), repeats=5, clock=lambda: now[0])
+    assert events == ["sync", "step", "sync"] * 5  # synchronised before and after every timed pass
+    assert timing.n == 5
+    assert timing.median_s == pytest.approx(0.3)
+    assert timing.iqr_s == pytest.approx(0.4 - 0.2)  # np.percentile (linear) of 0.1..0.5
+    assert timing.samples_s == pytest.approx(tuple(durations))
+
+
+def test_time_repeats_budget_stops_after_min_repeats():
+    now = [0.0]
+
+    def step():
+        now[0] += 10.0
+
+    timing = time_repeats(step, lambda: None, repeats=100, budget_s=1.0, clock=lambda: now[0])
+    assert timing.n == MIN_REPEATS
+
+
+def test_fit_slope_matches_an_independent_least_squares_solve():
+    rng = np.random.default_rng(0)
+    batch = np.array([1, 2, 4, 8, 16, 12, 10, 11], dtype=float)
+    memory = 812.0 + 21.5 * batch + rng.normal(0, 3.0, batch.size)
+    fit = fit_slope(batch.tolist(), memory.tolist())
+    (slope, intercept), *_ = np.linalg.lstsq(np.c_[batch, np.ones_like(batch)], memory, rcond=None)
+    r = np.corrcoef(batch, memory)[0, 1]
+    assert fit.slope == pytest.approx(slope, rel=1e-12)
+    assert fit.intercept == pytest.approx(intercept, rel=1e-12)
+    assert fit.r2 == pytest.approx(r * r, rel=1e-12)  # simple regression: R^2 = Pearson r^2
+    assert fit.n == 8
+
+
+def test_fit_slope_edge_cases():
+    exact = fit_slope([1, 2, 4], [10.0, 12.0, 16.0])
+    assert (exact.slope, exact.intercept, exact.r2) == pytest.approx((2.0, 8.0, 1.0))
+    assert fit_slope([4], [100.0]) is None  # one point: no slope
+    assert fit_slope([2, 2], [100.0, 101.0]) is None  # one distinct batch size
+    flat = fit_slope([1, 2, 4], [5.0, 5.0, 5.0])
+    assert flat.slope == 0 and math.isnan(flat.r2)
+
+
+# --- the sweep (pure) -------------------------------------------------------------------------------------
+
+def fake_measure(fit: int | None, error_at: int | None = None):
+    """measure(b, phase) that fits up to ``fit`` images (None: everything) and records the calls."""
+    calls = []
+
+    def measure(batch: int, phase: str) -> SpeedPoint:
+        calls.append((batch, phase))
+        status = ("error" if batch == error_at else
+                  "oom" if fit is not None and batch > fit else "ok")
+        p = speed._blank_point(tiny_config([SpeedTarget("a", "b")]), SpeedTarget("a", "b"), batch, phase, "x",
+                               status)
+        if status == "ok":
+            p.fps_median = float(batch)
+        return p
+
+    return measure, calls
+
+
+@pytest.mark.parametrize("fit, expected, stop", [
+    (11, [1, 2, 4, 8, 16, 12, 10, 11], "oom"),
+    (8, [1, 2, 4, 8, 16, 12, 10, 9], "oom"),
+    (1, [1, 2], "oom"),
+    (0, [1], "oom"),
+    (None, [1, 2, 4, 8, 16, 24], "max_batch"),
+])
+def test_auto_sweep_doubles_then_bisects_to_the_largest_batch_that_fits(fit, expected, stop):
+    measure, calls = fake_measure(fit)
+    points, why = sweep_batches(measure, None, max_batch=24)
+    assert [b for b, _ in calls] == expected
+    assert why == stop
+    assert summarize(points, why).max_batch_fit == (fit if fit is not None else 24)
+
+
+def test_list_sweep_stops_at_first_oom_or_error():
+    measure, calls = fake_measure(fit=3)
+    _, why = sweep_batches(measure, (1, 2, 4, 8), max_batch=1024)
+    assert [b for b, _ in calls] == [1, 2, 4] and why == "oom"
+    measure, calls = fake_measure(fit=None, error_at=2)
+    _, why = sweep_batches(measure, None, max_batch=1024)
+    assert [b for b, _ in calls] == [1, 2] and why == "error"
+    measure, calls = fake_measure(fit=None)
+    _, why = sweep_batches(measure, (3, 5), max_batch=1)
+    assert [p for p in calls] == [(3, "list"), (5, "list")] and why == "list_end"
+
+
+def test_classify_out_of_memory_messages():
+    assert speed._classify(torch.OutOfMemoryError("CUDA out of memory."))[0] == "oom"
+    assert speed._classify(RuntimeError("CUDA error: out of memory"))[0] == "oom"  # cuBLAS/cuDNN-level
+    status, note = speed._classify(ValueError("bad shape"))
+    assert status == "error" and note == "ValueError: bad shape"
+
+
+def test_summarize_picks_nvml_on_cuda_and_falls_back_to_reserved():
+    target = SpeedTarget("rside", "resnet50")
+    config = SpeedConfig(targets=(target,), device="cuda:0")
+    points = []
+    for b, fps in ((1, 10.0), (2, 18.0), (4, 30.0), (8, 28.0)):
+        p = speed._blank_point(config, target, b, "double", "GPU")
+        p.fps_median, p.fps_iqr = fps, 0.5
+        p.peak_allocated_mib, p.peak_reserved_mib, p.nvml_used_mib = 100 + 20 * b, 110 + 22 * b, 600 + 25 * b
+        points.append(p)
+    s = summarize(points, "max_batch")
+    assert (s.fps_b1, s.fps_max, s.fps_max_batch, s.max_batch_fit) == (10.0, 30.0, 4, 8)
+    assert s.ram_per_img_source == "nvml"
+    slopes = (s.ram_per_img_mib, s.ram_per_img_allocated_mib, s.ram_per_img_reserved_mib)
+    assert slopes == pytest.approx((25, 20, 22))
+    assert s.ram_per_img_r2 == pytest.approx(1.0) and s.ram_per_img_n == 4
+    for p in points:
+        p.nvml_used_mib = None
+    s = summarize(points, "max_batch")
+    assert s.ram_per_img_source == "reserved" and s.ram_per_img_mib == pytest.approx(22)
+    assert s.ram_per_img_nvml_mib is None
+
+
+# --- run_sweep end to end on CPU --------------------------------------------------------------------------
+
+def test_fake_allocator_oom_stops_the_real_sweep_at_the_right_batch(tmp_path):
+    target = SpeedTarget("test-speed-oom", "none", {"fit": 11})
+    result = run_sweep(tiny_config([target]), tmp_path)
+    _, rows = read_csv(tmp_path / "speed.csv")
+    assert [(int(r["batch"]), r["phase"], r["status"]) for r in rows] == [
+        (1, "double", "ok"), (2, "double", "ok"), (4, "double", "ok"), (8, "double", "ok"),
+        (16, "double", "oom"), (12, "bisect", "oom"), (10, "bisect", "ok"), (11, "bisect", "ok")]
+    oom = rows[4]
+    assert oom["fps_median"] == "" and "OutOfMemoryError" in oom["note"] and "16 MiB" in oom["note"]
+    _, (summary,) = read_csv(tmp_path / "speed_summary.csv")
+    assert (summary["max_batch_fit"], summary["sweep_stop"], summary["n_oom"]) == ("11", "oom", "2")
+    assert result.summaries[0].max_batch_fit == 11
+
+
+def test_cpu_memory_limit_is_an_oom_and_rss_slope_recovers_the_bytes_per_image(tmp_path):
+    per_image = 32  # MiB the model touches per image
+    limit = speed.rss_bytes() / MIB + 5.5 * per_image  # 4 images fit with room to spare, 6 do not
+    target = SpeedTarget("test-speed-rss", "none", {"mib_per_image": per_image})
+    run_sweep(tiny_config([target], max_memory_mib=limit, warmup=2), tmp_path)
+    _, rows = read_csv(tmp_path / "speed.csv")
+    assert [(int(r["batch"]), r["status"]) for r in rows] == [
+        (1, "ok"), (2, "ok"), (4, "ok"), (8, "oom"), (6, "oom"), (5, "ok")]
+    assert "CPU memory limit" in rows[3]["note"]
+    assert {r["rss_method"] for r in rows if r["status"] == "ok"} == {"clear_refs"}
+    _, (summary,) = read_csv(tmp_path / "speed_summary.csv")
+    assert summary["max_batch_fit"] == "5" and summary["ram_per_img_source"] == "rss"
+    assert float(summary["ram_per_img_mib"]) == pytest.approx(per_image, abs=2.0)
+    assert float(summary["ram_per_img_r2"]) > 0.99
+
+
+def test_sweep_of_rside_writes_both_csvs_with_the_documented_columns(tmp_path):
+    targets = [SpeedTarget("rside", "resnet18", name="rside-r18"), SpeedTarget("test-speed-oom", "none")]
+    config = tiny_config(targets, input_hw=(64, 96), batch_sizes=(1, 2))
+    result = run_sweep(config, tmp_path / "run")
+    out = tmp_path / "run"
+
+    header, rows = read_csv(out / "speed.csv")
+    assert header == list(POINT_COLUMNS) and set(CONTRACT_POINT) <= set(header)
+    assert len(rows) == 4 and all(r["status"] == "ok" for r in rows)
+    for r in rows:
+        assert r["device_kind"] == "cpu" and r["input"] == "64x96" and r["dtype"] == "fp32"
+        assert r["peak_allocated_mib"] == r["peak_reserved_mib"] == r["nvml_used_mib"] == ""  # CUDA only
+        assert float(r["rss_peak_mib"]) > 0 and float(r["fps_median"]) > 0 and int(r["n_repeats"]) == 3
+        assert float(r["time_median_ms"]) == pytest.approx(1e3 * int(r["batch"]) / float(r["fps_median"]),
+                                                          rel=1e-5)  # odd n: median commutes with B / t
+    assert json.loads(rows[0]["options"]) == {} and rows[0]["name"] == "rside-r18"
+
+    header, summaries = read_csv(out / "speed_summary.csv")
+    assert header == list(SUMMARY_COLUMNS) and set(CONTRACT_SUMMARY) <= set(header)
+    s = summaries[0]
+    weights = build_model("rside", "resnet18").state_dict().values()
+    assert float(s["net_ram_mib"]) == pytest.approx(sum(t.numel() * t.element_size() for t in weights) / MIB,
+                                                    rel=1e-6)
+    assert s["fps_b1"] == rows[0]["fps_median"] and s["ram_per_img_source"] == "rss"
+    assert s["max_batch_fit"] == "2" and s["sweep_stop"] == "list_end"
+
+    record = json.loads((out / "config.json").read_text())
+    assert record["kind"] == "speed" and record["config"]["input_hw"] == [64, 96]
+    assert record["provenance"]["git"]["commit"] and record["provenance"]["device"]["device"] == "cpu"
+    env = record["environment"]
+    assert env["device_kind"] == "cpu"
+    assert env["cudnn_benchmark"] == env["tf32_cudnn"] == env["tf32_matmul"] == "N/A (cpu)"
+    assert env["nvml"].startswith("NVML not used") and "wall_time_s" in env
+    doc = (out / "speed_columns.md").read_text()
+    assert all(f"`{c}`" in doc for c in (*POINT_COLUMNS, *SUMMARY_COLUMNS))
+    assert result.out_dir == out and len(result.points) == 4
+
+
+def test_dtype_and_channels_last_reach_the_model(tmp_path):
+    config = tiny_config([SpeedTarget("test-speed-oom", "none", {"fit": 100})], batch_sizes=(1, 2),
+                         dtype="bf16", channels_last=True)
+    result = run_sweep(config, tmp_path)
+    assert all(p.status == "ok" and p.dtype == "bf16" and p.channels_last for p in result.points)
+    assert result.summaries[0].net_ram_mib == pytest.approx(4 * 2 / MIB)  # 1x1 conv 3->1: 4 bf16 values
+
+
+@pytest.mark.slow
+def test_compile_on_cpu(tmp_path):
+    config = tiny_config([SpeedTarget("test-speed-oom", "none", {"fit": 100})], batch_sizes=(1, 2),
+                         compile=True, warmup=2)
+    result = run_sweep(config, tmp_path)
+    assert [p.status for p in result.points] == ["ok", "ok"], [p.note for p in result.points]
+    assert all(p.compile for p in result.points)
+
+
+def test_run_sweep_never_clobbers_a_run_directory(tmp_path):
+    training = {"config": {"arch": "drnet"}, "provenance": {}}
+    (tmp_path / "config.json").write_text(json.dumps(training))
+    run_sweep(tiny_config([SpeedTarget("test-speed-oom", "none")], batch_sizes=(1,)), tmp_path)
+    assert json.loads((tmp_path / "config.json").read_text()) == training  # a training run's config stays
+    assert json.loads((tmp_path / "speed_config.json").read_text())["kind"] == "speed"
+    with pytest.raises(FileExistsError, match="speed.csv exists"):
+        run_sweep(tiny_config([SpeedTarget("test-speed-oom", "none")], batch_sizes=(1,)), tmp_path)
+
+
+def test_preflight_names_what_is_wrong_before_measuring(tmp_path):
+    with pytest.raises(ValueError, match=r"unknown architecture 'nope' \(available: .*rside"):
+        run_sweep(tiny_config([SpeedTarget("nope", "resnet50")]), tmp_path)
+    with pytest.raises(ValueError, match="has no backbone 'resnet9'"):
+        run_sweep(tiny_config([SpeedTarget("rside", "resnet9")]), tmp_path)
+    with pytest.raises(ValueError, match="unknown option"):
+        run_sweep(tiny_config([SpeedTarget("rside", "resnet18", {"depth": 3})]), tmp_path)
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="torch.cuda.is_available"):
+            run_sweep(tiny_config([SpeedTarget("rside", "resnet18")], device="cuda"), tmp_path)
+    assert not any(tmp_path.iterdir())  # nothing written
+
+
+def test_isolated_point_runs_in_a_fresh_process(tmp_path):
+    config = tiny_config([SpeedTarget("rside", "resnet18")], input_hw=(64, 96), batch_sizes=(1,),
+                         isolate=True)
+    result = run_sweep(config, tmp_path)
+    (point,) = result.points
+    assert point.status == "ok" and point.isolated and point.fps_median > 0 and point.net_ram_mib > 0
+    assert point.rss_method == "clear_refs"
+
+
+def test_isolated_model_only_known_to_the_parent_is_an_error_row_not_a_crash(tmp_path):
+    config = tiny_config([SpeedTarget("test-speed-oom", "none")], batch_sizes=(1,), isolate=True)
+    (point,) = run_sweep(config, tmp_path).points
+    assert point.status == "error" and "unknown architecture 'test-speed-oom'" in point.note
+
+
+def test_isolated_child_killed_by_a_signal_is_recorded(monkeypatch, tmp_path):
+    def killed(*args, **kwargs):
+        return subprocess.CompletedProcess(args, -9, stdout="", stderr="Killed\n")
+
+    monkeypatch.setattr(speed.subprocess, "run", killed)
+    config = tiny_config([SpeedTarget("rside", "resnet18")], batch_sizes=(1, 2), isolate=True).resolved()
+    point = speed._measure_isolated(config, config.targets[0], 1, "list", None)
+    assert point.status == "error" and "signal 9" in point.note and "OOM killer" in point.note
+
+
+# --- config, names, suites ---------------------------------------------------------------------------------
+
+def test_parsers():
+    assert parse_input_size("228x304") == (228, 304)
+    assert parse_batch_sizes("auto") is None and parse_batch_sizes("1, 2,8") == (1, 2, 8)
+    for bad in ("228", "0x4", "axb"):
+        with pytest.raises(ValueError, match="HxW"):
+            parse_input_size(bad)
+    for bad in ("0,1", "1,1", "x", ""):
+        with pytest.raises(ValueError, match="batch sizes"):
+            parse_batch_sizes(bad)
+
+
+def test_config_round_trips_through_json():
+    config = SpeedConfig(targets=(SpeedTarget("drnet", "resnet50", {"diagonal": False}, "x"),), device="cpu",
+                         batch_sizes=(1, 3)).resolved()
+    again = SpeedConfig.from_dict(json.loads(json.dumps(config.to_dict())))
+    assert again == config and again.max_batch == 32 and again.warmup == 2
+
+
+def test_default_run_id_names_the_setup():
+    config = SpeedConfig(targets=(SpeedTarget("rside", "resnet50"),), device="cpu", dtype="bf16",
+                         channels_last=True)
+    now = datetime(2025, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+    torch_tag = "pt" + "".join(torch.__version__.split("+")[0].split(".")[:3])
+    expected = f"speed-rside-resnet50-cpu-bf16-nhwc-{torch_tag}-20250102T030405Z"
+    assert default_run_id(config, now=now) == expected
+    gpu = SpeedConfig(targets=(), device="cuda:0", suite="paper", compile=True)
+    assert default_run_id(gpu, "NVIDIA H100 80GB HBM3", now) == (
+        f"speed-paper-cuda-h100-80gb-hbm3-fp32-nchw-compile-{torch_tag}-20250102T030405Z")
+
+
+def test_paper_suite_lists_the_seven_table2_models():
+    targets = speed_targets("paper")
+    assert [(t.arch, t.backbone) for t in targets] == [
+        ("rside", "resnet50"), ("rside", "densenet161"), ("rside", "senet154"), ("drnet", "resnet50"),
+        ("drnet", "resnet152"), ("drnet", "densenet161"), ("drnet", "senet154")]
+    assert len({t.name for t in targets}) == 7
+
+
+@pytest.mark.parametrize("body, message", [
+    ('[[speed]]\nname = "a"\narch = "rside"\n', "entry 1 ('a'): missing required key 'backbone'"),
+    ('[[speed]]\nname = "a"\narch = "rside"\nbackbone = "resnet50"\nfoo = 1\n', "unknown key(s) foo"),
+    ('[[speed]]\nname = "a"\narch = "rside"\nbackbone = 50\n', "'backbone' must be a string"),
+    ('[[speed]]\nname = "a"\narch = "rside"\nbackbone = "r"\noptions = 3\n', "'options' must be a table"),
+    ('[[speed]]\nname = "a"\narch = "x"\nbackbone = "y"\n[[speed]]\nname = "a"\narch = "x"\nbackbone = "y"\n',
+     "entry 2 ('a'): duplicate name 'a'"),
+    ('[defaults]\nepochs = 1\n', "no [[speed]] entries"),
+    ('speed = 3\n', "non-empty array of tables"),
+    ('[[speed]\n', "invalid TOML"),
+])
+def test_speed_targets_errors_name_file_entry_and_key(tmp_path, body, message):
+    path = tmp_path / "mine.toml"
+    path.write_text(body)
+    with pytest.raises(SpeedSuiteError) as err:
+        speed_targets(path)
+    assert str(path) in str(err.value) and message in str(err.value)
+
+
+def test_speed_targets_unknown_suite_lists_the_available_ones():
+    with pytest.raises(SpeedSuiteError, match=r"suite 'nope' not found .*available: .*paper"):
+        speed_targets("nope")
+
+
+def test_the_suite_runner_sweeps_speed_entries_through_this_module(tmp_path):
+    import io
+
+    from bench.cli_run import run_speed
+    from bench.suite import load_suite
+
+    path = tmp_path / "mine.toml"
+    path.write_text('[[speed]]\nname = "tiny"\narch = "test-speed-oom"\nbackbone = "none"\noptions = {fit = 3}\n')
+    suite = load_suite(path)
+    out = io.StringIO()
+    assert run_speed(suite, list(suite.speed), "cpu", tmp_path / "runs", out), out.getvalue()
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    assert run_dir.name.startswith("speed-mine-cpu-fp32-nchw-")
+    _, (summary,) = read_csv(run_dir / "speed_summary.csv")
+    assert (summary["name"], summary["max_batch_fit"], summary["sweep_stop"]) == ("tiny", "3", "oom")
+
+
+# --- CLI and docs -----------------------------------------------------------------------------------------
+
+def test_cli_speed_prints_table2_and_writes_the_run(tmp_path):
+    out = tmp_path / "run"
+    result = CliRunner().invoke(cli, ["speed", "--arch", "test-speed-oom", "--backbone", "none", "--option",
+                                      "fit=3", "--device", "cpu", "--input", "8x8", "--warmup", "1",
+                                      "--repeats", "3", "--max-memory-mib", "100000", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "fps (b 1)" in result.output and "test-speed-oom-none" in result.output
+    _, (summary,) = read_csv(out / "speed_summary.csv")
+    assert summary["max_batch_fit"] == "3" and json.loads(summary["options"]) == {"fit": 3}
+
+
+def test_cli_speed_sweeps_every_arch_backbone_pair_in_one_run(tmp_path):
+    result = CliRunner().invoke(cli, ["speed", "--arch", "test-speed-oom", "--backbone", "none,other",
+                                      "--device", "cpu", "--input", "8x8", "--batch-sizes", "1", "--warmup", "1",
+                                      "--repeats", "3", "--out", str(tmp_path), "--quiet"])
+    assert result.exit_code == 0, result.output
+    _, summaries = read_csv(tmp_path / "speed_summary.csv")
+    assert [s["backbone"] for s in summaries] == ["none", "other"]
+    assert default_run_id(SpeedConfig(targets=(SpeedTarget("rside", "resnet50"), SpeedTarget("drnet", "resnet50")),
+                                      device="cpu")).startswith("speed-rside-resnet50-drnet-resnet50-cpu-fp32-")
+
+
+@pytest.mark.parametrize("args, message", [
+    ([], "either --suite or --arch"),
+    (["--suite", "paper", "--arch", "rside"], "either --suite or --arch"),
+    (["--arch", "rside"], "--arch needs --backbone"),
+    (["--arch", "rside", "--backbone", "resnet18", "--input", "228"], "HxW"),
+    (["--arch", "rside", "--backbone", "resnet18", "--option", "novalue"], "KEY=VALUE"),
+    (["--suite", "nope"], "suite 'nope' not found"),
+])
+def test_cli_speed_usage_errors(args, message):
+    result = CliRunner().invoke(cli, ["speed", *args])
+    assert result.exit_code != 0 and message in result.output
+
+
+def test_readme_documents_every_column():
+    readme = (REPO / "README.md").read_text()
+    section = readme[readme.index("## Speed and memory (Table 2)"):]
+    missing = [c for c in (*POINT_COLUMNS, *SUMMARY_COLUMNS) if f"`{c}`" not in section]
+    assert not missing, f"README's speed section does not document: {missing}"
