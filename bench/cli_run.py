@@ -90,7 +90,7 @@ def run_command(suite_name: str, data_spec: str | None = None, device: str | Non
 
         problems = preflight(configs, runs_dir, resume, with_data=False) + check_data(configs, generate=False)
         print(describe_plan(suite.name, suite.description, configs, _defaults_after(suite, configs),
-                            speed_entries, runs_dir, problems, _speed_available()), file=out)
+                            speed_entries, runs_dir, problems), file=out)
         return EXIT_OK
     info = init_distributed(configs[0].device if configs else "cpu")
     try:
@@ -129,12 +129,9 @@ def _preflight_in_turn(configs: list[RunConfig], runs_dir: Path, resume: bool, i
 def run_speed(suite: Suite, entries: list[dict[str, Any]], device: str | None, runs_dir: Path,
               out: TextIO) -> bool:
     """The suite's [[speed]] entries through bench.speed (Table 2); False if the sweep failed."""
-    names = [e["name"] for e in entries]
-    if not _speed_available():
-        print(f"\nskipping {len(names)} speed sweep(s) ({', '.join(names)}): bench.speed is not available in "
-              f"this install", file=out)
-        return True
     from bench import speed as speed_lib
+
+    names = [e["name"] for e in entries]
 
     print(f"\n=== speed sweeps: {', '.join(names)} ===", file=out, flush=True)
     try:
@@ -179,14 +176,6 @@ def _select_speed(entries: tuple[dict[str, Any], ...], only: str | None) -> list
         return list(entries)
     patterns = [p.strip() for p in only.split(",") if p.strip()]
     return [e for e in entries if any(fnmatch.fnmatchcase(e["name"], p) for p in patterns)]
-
-
-def _speed_available() -> bool:
-    try:
-        from bench import speed as speed_lib
-    except ImportError:
-        return False
-    return all(hasattr(speed_lib, n) for n in ("SpeedConfig", "run_sweep", "speed_targets", "default_run_id"))
 
 
 def _defaults_after(suite: Suite, configs: list[RunConfig]) -> RunConfig:

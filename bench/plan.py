@@ -141,8 +141,7 @@ def estimate_cost(config: RunConfig, imported: bool = False) -> CostEstimate:
 
 
 def describe_plan(suite_name: str, description: str, configs: Sequence[RunConfig], defaults: RunConfig,
-                  speed: Sequence[dict[str, Any]], runs_dir: Path, problems: Sequence[str],
-                  speed_available: bool) -> str:
+                  speed: Sequence[dict[str, Any]], runs_dir: Path, problems: Sequence[str]) -> str:
     """The text ``--dry-run`` prints."""
     lines = [f"suite {suite_name}: {len(configs)} training run(s), {len(speed)} speed sweep(s)"]
     if description:
@@ -174,9 +173,7 @@ def describe_plan(suite_name: str, description: str, configs: Sequence[RunConfig
             total_s += cost.seconds
     if speed:
         lines.append("")
-        state = "run after the training runs via bench.speed" if speed_available else \
-            "bench.speed is not installed here: these will be skipped"
-        lines.append(f"Table 2 speed sweeps ({len(speed)}; {state}):")
+        lines.append(f"Table 2 speed sweeps ({len(speed)}; run after the training runs via bench.speed):")
         for s in speed:
             lines.append(f"  {s['name']}: {s['arch']}-{s['backbone']} options={s.get('options', {})}")
     tables: dict[str, list[str]] = {}
