@@ -329,7 +329,7 @@ def data_preview_cmd(path: str, out: str, frames: int, split: str) -> None:
               help="Timed batches per worker count (after 2 warm-up batches).")
 def data_bench_cmd(data: str, frames: int, workers: str, batch_size: int, batches: int) -> None:
     """Synthetic frames/s on one core and DataLoader images/s with RSIDE's training transforms."""
-    from architectures.data.bench_loader import format_speeds, loader_speed, synth_speed
+    from bench.data_speed import format_speeds, loader_speed, synth_speed
 
     synth = synth_speed(frames)
     loaders = [loader_speed(data, int(w), batch_size, batches) for w in workers.split(",")]

@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["collect_provenance", "device_info", "file_fingerprint", "git_info", "library_versions"]
+__all__ = ["collect_provenance", "cpu_model", "device_info", "file_fingerprint", "git_info", "library_versions"]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 HEADER_BYTES = 1 << 20  # fingerprint the first MiB: identifies a multi-GB .mat without reading it all
@@ -66,7 +66,7 @@ def device_info(device: str | torch.device = "cpu") -> dict[str, Any]:
         info.update(name=props.name, total_memory_mib=props.total_memory // 2**20,
                     capability=f"{props.major}.{props.minor}", driver=_nvidia_driver())
     else:
-        info.update(name=_cpu_model(), threads=torch.get_num_threads())
+        info.update(name=cpu_model(), threads=torch.get_num_threads())
     return info
 
 
@@ -94,7 +94,8 @@ def collect_provenance(device: str | torch.device = "cpu", seed: int | None = No
     }
 
 
-def _cpu_model() -> str:
+def cpu_model() -> str:
+    """The CPU's model name (from /proc/cpuinfo where there is one)."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):

@@ -1,6 +1,6 @@
 """Data throughput: synthetic frames/s on one core, DataLoader images/s with RSIDE's training transforms.
 
-``python -m architectures.data.bench_loader`` (or ``bench data bench``) prints both, so one can check that
+``bench data bench`` (or ``python -m bench.data_speed``) prints both, so one can check that
 the loader will not starve a GPU. Timings are wall clock (``time.perf_counter``); the loader is timed after
 warm-up batches, so worker start-up is excluded.
 """
@@ -9,17 +9,16 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 from torch.utils.data import DataLoader
 
-from .sources import build_dataset, parse_data_spec
-from .synthetic import render_frame
-from .transforms import RSIDE_DEPTH_HW
+from architectures.data.sources import build_dataset, parse_data_spec
+from architectures.data.synthetic import render_frame
+from architectures.data.transforms import RSIDE_DEPTH_HW
+from bench.provenance import cpu_model
 
 __all__ = ["LoaderSpeed", "SynthSpeed", "format_speeds", "loader_speed", "main", "synth_speed"]
 
@@ -91,7 +90,7 @@ def loader_speed(data: str = "synthetic", workers: int = 2, batch_size: int = 8,
 
 
 def format_speeds(synth: SynthSpeed | None, loaders: list[LoaderSpeed]) -> str:
-    lines = [f"machine: {_cpu_name()}, {os.cpu_count()} logical CPUs, torch {torch.__version__}"]
+    lines = [f"machine: {cpu_model()}, {os.cpu_count()} logical CPUs, torch {torch.__version__}"]
     if synth is not None:
         lines.append(f"synthetic rendering {synth.width}x{synth.height}, {synth.threads} thread: "
                      f"{synth.fps:.1f} frames/s ({synth.frames} frames in {synth.seconds:.2f} s)")
@@ -120,16 +119,6 @@ def main(argv: list[str] | None = None) -> None:
 def _forever(loader: DataLoader):
     while True:
         yield from loader
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 if __name__ == "__main__":
