@@ -259,15 +259,19 @@ def test_fake_allocator_oom_stops_the_real_sweep_at_the_right_batch(tmp_path):
 
 def test_cpu_memory_limit_is_an_oom_and_rss_slope_recovers_the_bytes_per_image(tmp_path):
     per_image = 32  # MiB the model touches per image
-    limit = speed.rss_bytes() / MIB + 5.5 * per_image  # 4 images fit with room to spare, 6 do not
     target = SpeedTarget("test-speed-rss", "none", {"mib_per_image": per_image})
-    run_sweep(tiny_config([target], max_memory_mib=limit, warmup=2), tmp_path)
-    _, rows = read_csv(tmp_path / "speed.csv")
+    # a first sweep loads whatever a sweep needs, so the limit below counts only the images (run alone,
+    # the process would otherwise still grow by tens of MiB at its first point and "OOM" at batch 1)
+    run_sweep(tiny_config([target], batch_sizes=(1,), warmup=1), tmp_path / "warm")
+    limit = speed.rss_bytes() / MIB + 5.5 * per_image  # 4 images fit with room to spare, 6 do not
+    out = tmp_path / "run"
+    run_sweep(tiny_config([target], max_memory_mib=limit, warmup=2), out)
+    _, rows = read_csv(out / "speed.csv")
     assert [(int(r["batch"]), r["status"]) for r in rows] == [
         (1, "ok"), (2, "ok"), (4, "ok"), (8, "oom"), (6, "oom"), (5, "ok")]
     assert "CPU memory limit" in rows[3]["note"]
     assert {r["rss_method"] for r in rows if r["status"] == "ok"} == {"clear_refs"}
-    _, (summary,) = read_csv(tmp_path / "speed_summary.csv")
+    _, (summary,) = read_csv(out / "speed_summary.csv")
     assert summary["max_batch_fit"] == "5" and summary["ram_per_img_source"] == "rss"
     # RSS also moves with the allocator's arenas and page reuse; on a loaded 2-core machine the slope was seen
     # at 38 MiB for 32 MiB touched per image, so allow 25% (it still tells 32 from 0, 16 or 64)
