@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .backbones import WeightsError, _mismatch_message, backbone_spec, create_classifier, senet_layer0
+from .backbones import BACKBONES, WeightsError, _mismatch_message, backbone_spec, create_classifier, senet_layer0
 from .blocks import UpProjection
 
 __all__ = [
@@ -39,7 +39,7 @@ __all__ = [
     "from_official_state_dict",
 ]
 
-RSIDE_BACKBONES = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "densenet161", "senet154")
+RSIDE_BACKBONES = tuple(BACKBONES)  # every shared encoder
 MFF_CHANNELS_PER_TAP = 16  # official MFF: each tap up-projected to 16 channels, 4 taps -> 64
 
 
@@ -187,8 +187,6 @@ class RSIDE(nn.Module):
 
 def build_rside(backbone: str = "resnet50", weights: str | Path | None = None, provider: str = "timm") -> RSIDE:
     """RSIDE on ``backbone``; ``weights`` initialise the encoder (None, "imagenet" or a state_dict path)."""
-    if backbone not in RSIDE_BACKBONES:
-        raise KeyError(f"rside has no backbone {backbone!r}; available: {', '.join(RSIDE_BACKBONES)}")
     spec = backbone_spec(backbone)
     classifier = create_classifier(backbone, weights, provider=provider)
     encoder = ENCODERS[spec.family](classifier)
