@@ -215,8 +215,6 @@ class DRNet(nn.Module):
         self.backbone = backbone
         self.config = config
         self.aux_losses = config.aux_losses
-        self.diagonal = config.diagonal
-        self.second_branch = config.second_branch
         self.down = _split_stem(down) if config.level_sizes == "pow2" else down
         self.up_channels = config.up_channels or default_up_channels(down_channels)
 
@@ -248,7 +246,7 @@ class DRNet(nn.Module):
             x = resize_bilinear(x, inner, ALIGN_CORNERS)
         downs = self._down(x)
         sizes = [inner, *(tuple(d.shape[-2:]) for d in downs)]
-        if self.second_branch:
+        if self.config.second_branch:
             depths = self._decode(x, downs, sizes)
         else:
             depths = [self._decode_up1_only(downs, sizes)]
