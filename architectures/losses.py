@@ -18,6 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .blocks import resize_bilinear
+
 __all__ = ["DepthLoss", "LOSS_OFFSET", "multiscale_loss", "resize_target", "sobel"]
 
 LOSS_OFFSET = 0.5  # the 0.5 inside ln(|e| + 0.5), as upstream
@@ -71,9 +73,9 @@ def resize_target(
     if tuple(target.shape[-2:]) == tuple(size):
         return target, valid
     if valid is None:
-        return F.interpolate(target, size=size, mode="bilinear", align_corners=align_corners), None
-    weight = F.interpolate(valid.float(), size=size, mode="bilinear", align_corners=align_corners)
-    resized = F.interpolate(target * valid, size=size, mode="bilinear", align_corners=align_corners)
+        return resize_bilinear(target, size, align_corners), None
+    weight = resize_bilinear(valid.float(), size, align_corners)
+    resized = resize_bilinear(target * valid, size, align_corners)
     return resized, weight > 1.0 - 1e-6
 
 
