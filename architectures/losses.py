@@ -51,8 +51,8 @@ class DepthLoss(nn.Module):
         g_pred, g_true = sobel(pred), sobel(target)
         inner = None if valid is None else _erode(valid)
         ones = torch.ones_like(pred)
-        n_pred = torch.cat([-g_pred[:, :1], -g_pred[:, 1:], ones], dim=1)
-        n_true = torch.cat([-g_true[:, :1], -g_true[:, 1:], ones], dim=1)
+        n_pred = torch.cat([-g_pred, ones], dim=1)  # (-gx, -gy, 1)
+        n_true = torch.cat([-g_true, ones], dim=1)
         cos = F.cosine_similarity(n_pred, n_true, dim=1, eps=0.0).unsqueeze(1)
         return {
             "depth": _masked_mean(torch.log((pred - target).abs() + LOSS_OFFSET), valid),
