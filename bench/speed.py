@@ -79,7 +79,6 @@ DEFAULT_REPEATS = {"cuda": 30, "cpu": 5}  # timed iterations per point
 DEFAULT_BUDGET_S = {"cuda": 30.0, "cpu": 120.0}  # per point: stop repeating after this, once MIN_REPEATS ran
 MIN_REPEATS = 3  # fewer timed repeats make a median and IQR meaningless
 CPU_DEFAULT_LIMIT_FRACTION = 0.4  # no --max-memory-mib on CPU: peak RSS <= RSS now + 40% of MemAvailable
-STATUSES = ("ok", "oom", "error")
 POINT_PREFIX = "SPEEDPOINT "  # the line an --isolate child prints its result on
 
 
