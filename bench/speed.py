@@ -45,6 +45,7 @@ import torch
 from bench.gpu import Nvml, PeakSampler, open_nvml
 from bench.io import write_csv_atomic, write_json_atomic, write_text_atomic
 from bench.provenance import collect_provenance, device_info
+from bench.suite import SUITES_DIR, available_suites
 
 __all__ = [
     "POINT_COLUMNS",
@@ -70,7 +71,6 @@ __all__ = [
 
 MIB = 2**20
 REPO_ROOT = Path(__file__).resolve().parent.parent
-SUITES_DIR = Path(__file__).resolve().parent / "suites"
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 DEFAULT_INPUT_HW = (228, 304)  # rows x cols: the paper's and RSIDE's input crop
 DEFAULT_MAX_BATCH = {"cuda": 1024, "cpu": 32}  # auto sweeps stop doubling here (CPU: minutes per point)
@@ -1113,7 +1113,7 @@ def speed_targets(suite: str | Path) -> tuple[SpeedTarget, ...]:
     if path.suffix != ".toml":
         path = SUITES_DIR / f"{suite}.toml"
     if not path.is_file():
-        known = sorted(p.stem for p in SUITES_DIR.glob("*.toml"))
+        known = available_suites()
         raise SpeedSuiteError(f"suite {str(suite)!r} not found at {path} "
                               f"(available: {', '.join(known) or 'none'})")
     try:
