@@ -44,7 +44,7 @@ import torch
 
 from bench.gpu import Nvml, PeakSampler, open_nvml
 from bench.io import write_csv_atomic, write_json_atomic, write_text_atomic
-from bench.provenance import collect_provenance, device_info
+from bench.provenance import collect_provenance, cpu_model
 from bench.suite import SUITES_DIR, available_suites
 
 __all__ = [
@@ -576,7 +576,7 @@ class _ModelSession:
                 torch.cuda.set_per_process_memory_fraction(min(1.0, config.max_memory_mib * MIB / total),
                                                            self.device)
         else:
-            self.device_name = device_info("cpu")["name"]
+            self.device_name = cpu_model()
             self.memory = _CpuMemory(config.max_memory_mib)
         torch.manual_seed(config.seed)
         model = build_model(target.arch, target.backbone, weights=None, **dict(target.options)).eval()
@@ -829,7 +829,7 @@ def sweep_environment(config: SpeedConfig, nvml: Nvml | None, nvml_note: str) ->
     }
     if kind == "cpu":
         available = mem_available_bytes()
-        env.update(cpu=device_info("cpu")["name"], cpu_count=os.cpu_count(),
+        env.update(cpu=cpu_model(), cpu_count=os.cpu_count(),
                    mem_available_mib=round(available / MIB, 1) if available else None,
                    rss_method=_CpuMemory(None).method)
         return env
