@@ -395,9 +395,10 @@ def fit_slope(batches: Sequence[float], memory_mib: Sequence[float]) -> SlopeFit
 
 # --------------------------------------------------------------------------------------------- CPU memory
 
-def _proc_status_bytes(key: str) -> int | None:
+def _proc_bytes(key: str, path: str = "/proc/self/status") -> int | None:
+    """The ``key:`` line of a /proc file (given in kB) in bytes; None where the file or the key is missing."""
     try:
-        with open("/proc/self/status") as f:
+        with open(path) as f:
             for line in f:
                 if line.startswith(key + ":"):
                     return int(line.split()[1]) * 1024
@@ -408,7 +409,7 @@ def _proc_status_bytes(key: str) -> int | None:
 
 def rss_bytes() -> int:
     """This process's resident set now (bytes); the lifetime peak where /proc is missing."""
-    now = _proc_status_bytes("VmRSS")
+    now = _proc_bytes("VmRSS")
     return now if now is not None else _ru_maxrss_bytes()
 
 
@@ -422,20 +423,13 @@ def _reset_hwm() -> bool:
     try:
         with open("/proc/self/clear_refs", "w") as f:
             f.write("5")
-        return _proc_status_bytes("VmHWM") is not None
+        return _proc_bytes("VmHWM") is not None
     except OSError:
         return False
 
 
 def mem_available_bytes() -> int | None:
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        return None
-    return None
+    return _proc_bytes("MemAvailable", "/proc/meminfo")
 
 
 class _CpuMemory:
@@ -463,7 +457,7 @@ class _CpuMemory:
 
     def peak_bytes(self) -> int:
         if self.method == "clear_refs":
-            return _proc_status_bytes("VmHWM") or rss_bytes()
+            return _proc_bytes("VmHWM") or rss_bytes()
         if self._sampler is not None:
             self._sampler._sample()
             return self._sampler.peak
