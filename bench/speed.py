@@ -208,7 +208,10 @@ POINT_COLUMNS: dict[str, str] = {
     "note": "OOM or error message; other remarks",
 }
 
-SLOPE_SOURCES = ("allocated", "reserved", "nvml", "rss")
+SLOPE_SOURCES = {  # ram_per_img_<source>_*: the speed.csv column whose slope against batch size they give
+    "allocated": "peak_allocated_mib", "reserved": "peak_reserved_mib", "nvml": "nvml_used_mib",
+    "rss": "rss_peak_mib",
+}
 
 SUMMARY_COLUMNS: dict[str, str] = {
     **{k: POINT_COLUMNS[k] for k in ("name", "arch", "backbone", "options", "device_kind", "device_name",
@@ -717,9 +720,7 @@ def summarize(points: Sequence[SpeedPoint], sweep_stop: str) -> SpeedSummary:
     b1 = next((p for p in ok if p.batch == 1), None)
     best = max(ok, key=lambda p: p.fps_median) if ok else None
     fits: dict[str, SlopeFit | None] = {}
-    for source in SLOPE_SOURCES:
-        column = {"allocated": "peak_allocated_mib", "reserved": "peak_reserved_mib",
-                  "nvml": "nvml_used_mib", "rss": "rss_peak_mib"}[source]
+    for source, column in SLOPE_SOURCES.items():
         xy = [(p.batch, getattr(p, column)) for p in ok if getattr(p, column) is not None]
         fits[source] = fit_slope([b for b, _ in xy], [m for _, m in xy]) if xy else None
     if first.device_kind == "cuda":
