@@ -171,6 +171,23 @@ def parse_batch_sizes(text: str) -> tuple[int, ...] | None:
 
 # ------------------------------------------------------------------------------------------------- records
 
+@dataclass
+class _SweepIdentity:
+    """The model and setup a row describes: the first columns of both speed.csv and speed_summary.csv."""
+
+    name: str
+    arch: str
+    backbone: str
+    options: str
+    device_kind: str
+    device_name: str | None
+    dtype: str
+    input: str
+    channels_last: bool
+    compile: bool
+    isolated: bool
+
+
 POINT_COLUMNS: dict[str, str] = {
     "name": "model label (suite entry name, else <arch>-<backbone>)",
     "arch": "architecture as registered (build_model)",
@@ -214,8 +231,7 @@ SLOPE_SOURCES = {  # ram_per_img_<source>_*: the speed.csv column whose slope ag
 }
 
 SUMMARY_COLUMNS: dict[str, str] = {
-    **{k: POINT_COLUMNS[k] for k in ("name", "arch", "backbone", "options", "device_kind", "device_name",
-                                      "dtype", "input", "channels_last", "compile", "isolated")},
+    **{f.name: POINT_COLUMNS[f.name] for f in fields(_SweepIdentity)},
     "fps_b1": "Table 2 'fps (b 1)': fps_median at batch 1, images/s",
     "fps_b1_iqr": "fps_iqr at batch 1, images/s",
     "fps_max": "Table 2 'fps (max b)': highest fps_median over the measured batch sizes, images/s",
@@ -242,20 +258,9 @@ SUMMARY_COLUMNS: dict[str, str] = {
 
 
 @dataclass
-class SpeedPoint:
+class SpeedPoint(_SweepIdentity):
     """One (model, batch size) measurement: a row of speed.csv (see POINT_COLUMNS)."""
 
-    name: str
-    arch: str
-    backbone: str
-    options: str
-    device_kind: str
-    device_name: str | None
-    dtype: str
-    input: str
-    channels_last: bool
-    compile: bool
-    isolated: bool
     batch: int
     phase: str
     status: str
@@ -279,20 +284,9 @@ class SpeedPoint:
 
 
 @dataclass
-class SpeedSummary:
+class SpeedSummary(_SweepIdentity):
     """One model's Table 2 row: a row of speed_summary.csv (see SUMMARY_COLUMNS)."""
 
-    name: str
-    arch: str
-    backbone: str
-    options: str
-    device_kind: str
-    device_name: str | None
-    dtype: str
-    input: str
-    channels_last: bool
-    compile: bool
-    isolated: bool
     fps_b1: float | None
     fps_b1_iqr: float | None
     fps_max: float | None
@@ -737,12 +731,10 @@ def summarize(points: Sequence[SpeedPoint], sweep_stop: str) -> SpeedSummary:
         extra[f"ram_per_img_{s}_mib"] = fit.slope if fit else None
         extra[f"ram_per_img_{s}_r2"] = fit.r2 if fit else None
     net = next((p for p in points if p.net_ram_mib is not None), None)
+    identity = {f.name: getattr(first, f.name) for f in fields(_SweepIdentity)}
+    identity["device_name"] = next((p.device_name for p in points if p.device_name), None)
     return SpeedSummary(
-        name=first.name, arch=first.arch, backbone=first.backbone, options=first.options,
-        device_kind=first.device_kind,
-        device_name=next((p.device_name for p in points if p.device_name), None),
-        dtype=first.dtype, input=first.input, channels_last=first.channels_last, compile=first.compile,
-        isolated=first.isolated,
+        **identity,
         fps_b1=b1.fps_median if b1 else None, fps_b1_iqr=b1.fps_iqr if b1 else None,
         fps_max=best.fps_median if best else None, fps_max_batch=best.batch if best else None,
         max_batch_fit=max_fit, sweep_stop=sweep_stop,
