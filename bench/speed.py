@@ -963,10 +963,10 @@ def _sweep_target(config: SpeedConfig, target: SpeedTarget, nvml: Nvml | None, b
     try:
         session = _ModelSession(config, target, nvml, baseline)
     except Exception as exc:  # noqa: BLE001 - a model that cannot be built (or moved to the GPU) is recorded
-        first = config.batch_sizes[0] if config.batch_sizes else 1
-        phase = "list" if config.batch_sizes else "double"
-        point = emit(_blank_point(config, target, first, phase, gpu_name, *_classify(exc)))
-        return [point], "oom" if point.status == "oom" else "error"
+        failed = _classify(exc)  # every point fails alike: the sweep records its first and stops
+        # (an empty batch_sizes tuple sweeps like auto here, as this path always did)
+        return sweep_batches(lambda b, phase: emit(_blank_point(config, target, b, phase, gpu_name, *failed)),
+                             config.batch_sizes or None, config.max_batch)
     say(f"  net RAM {session.net_ram_mib:.1f} MiB (weights and buffers, {config.dtype})")
     try:
         return sweep_batches(lambda b, phase: emit(session.measure(b, phase)), config.batch_sizes,
