@@ -33,6 +33,9 @@ class Nvml:
         """Device memory in use by all processes (bytes), as nvidia-smi reports it."""
         return int(self.nvml.nvmlDeviceGetMemoryInfo(self.handle).used)
 
+    def name(self) -> str | None:
+        return self._get(self.nvml.nvmlDeviceGetName, self.handle)
+
     def uuid(self) -> str | None:
         return self._get(self.nvml.nvmlDeviceGetUUID, self.handle)
 
@@ -45,7 +48,7 @@ class Nvml:
         power_limit_mw = self._get(n.nvmlDeviceGetPowerManagementLimit, h)
         enforced_mw = self._get(n.nvmlDeviceGetEnforcedPowerLimit, h)
         return {
-            "name": self._get(n.nvmlDeviceGetName, h),
+            "name": self.name(),
             "uuid": self.uuid(),
             "nvml_selector": self.selector,
             "driver": self._get(n.nvmlSystemGetDriverVersion),

@@ -1007,7 +1007,7 @@ def run_sweep(config: SpeedConfig, out_dir: str | Path | None = None,
             notes.append(f"CPU memory cap defaulted to current RSS + {CPU_DEFAULT_LIMIT_FRACTION:.0%} of "
                          f"MemAvailable = {limit:.0f} MiB (set --max-memory-mib to change)")
 
-    gpu_name = nvml.static_info()["name"] if nvml is not None else None
+    gpu_name = nvml.name() if nvml is not None else None
     out = Path(out_dir) if out_dir is not None else REPO_ROOT / "runs" / default_run_id(config, gpu_name)
     for existing in ("speed.csv", "speed_summary.csv"):
         if (out / existing).exists() and not overwrite:
@@ -1035,7 +1035,7 @@ def run_sweep(config: SpeedConfig, out_dir: str | Path | None = None,
         write_text_atomic(out / "speed_columns.md", columns_markdown())
         for warning in environment["warnings"] + notes:
             say(f"note: {warning}")
-        device_label = environment.get("gpu", {}).get("name") if kind == "cuda" else environment.get("cpu")
+        device_label = gpu_name if kind == "cuda" else environment.get("cpu")
         batches = (",".join(map(str, config.batch_sizes)) if config.batch_sizes
                    else f"auto (max {config.max_batch})")
         say(f"speed: {len(config.targets)} model(s) on {config.device} ({device_label or 'unknown'}), "
