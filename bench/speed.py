@@ -462,8 +462,11 @@ class _CpuMemory:
 
     def check_limit(self) -> None:
         """Raise the real OOM exception when the point's peak RSS passed the cap (checked between passes)."""
-        if self.limit_mib is not None and self.peak_bytes() / MIB > self.limit_mib:
-            raise torch.OutOfMemoryError(f"CPU memory limit: peak RSS {self.peak_bytes() / MIB:.1f} MiB > "
+        if self.limit_mib is None:
+            return
+        peak_mib = self.peak_bytes() / MIB
+        if peak_mib > self.limit_mib:
+            raise torch.OutOfMemoryError(f"CPU memory limit: peak RSS {peak_mib:.1f} MiB > "
                                          f"--max-memory-mib {self.limit_mib:.1f}")
 
     def read_peaks(self) -> dict[str, Any]:
