@@ -135,6 +135,11 @@ class SpeedConfig:
                   for k, table in pick.items()}
         return replace(self, device=device, **filled)
 
+    @property
+    def device_kind(self) -> str:
+        """"cuda" or "cpu": the type of ``device`` (of a resolved config; "auto" has none)."""
+        return torch.device(self.device).type
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
@@ -655,7 +660,7 @@ def _blank_point(config: SpeedConfig, target: SpeedTarget, batch: int, phase: st
     return SpeedPoint(
         name=target.label, arch=target.arch, backbone=target.backbone,
         options=json.dumps(dict(target.options), sort_keys=True),
-        device_kind=torch.device(config.device).type,
+        device_kind=config.device_kind,
         device_name=device_name, dtype=config.dtype, input=f"{config.input_hw[0]}x{config.input_hw[1]}",
         channels_last=config.channels_last, compile=config.compile, isolated=config.isolate, batch=batch,
         phase=phase, status=status, warmup=config.warmup, memory_limit_mib=config.max_memory_mib, note=note)
@@ -775,10 +780,9 @@ def _point_main(spec_json: str) -> int:
     target = SpeedTarget(**spec["target"])
     if config.threads:
         torch.set_num_threads(config.threads)
-    dev = torch.device(config.device)
     nvml, baseline = None, None
-    if dev.type == "cuda":
-        nvml, _ = open_nvml(dev.index or 0)
+    if config.device_kind == "cuda":
+        nvml, _ = open_nvml(torch.device(config.device).index or 0)
         baseline = nvml.used_bytes() if nvml is not None else None
         torch.backends.cudnn.benchmark = config.cudnn_benchmark
     try:
@@ -810,7 +814,7 @@ def _tf32_and_cudnn(kind: str) -> dict[str, Any]:
 
 def sweep_environment(config: SpeedConfig, nvml: Nvml | None, nvml_note: str) -> dict[str, Any]:
     """The machine state a sweep ran in (start); ``run_sweep`` adds the end state. Never initialises CUDA."""
-    kind = torch.device(config.device).type
+    kind = config.device_kind
     env: dict[str, Any] = {
         "device_kind": kind, "device": config.device, "torch": torch.__version__,
         "cuda_runtime": torch.version.cuda,
@@ -849,7 +853,7 @@ def default_run_id(config: SpeedConfig, gpu_name: str | None = None, now: dateti
         what = "-".join(t.label for t in c.targets)
     else:
         what = f"{len(c.targets)}models"
-    kind = torch.device(c.device).type
+    kind = c.device_kind
     device = kind if kind == "cpu" or not gpu_name else f"cuda-{_slug(gpu_name)}"
     torch_tag = "pt" + "".join(re.findall(r"\d+", torch.__version__.split("+")[0])[:3])
     stamp = (now or datetime.now(timezone.utc)).strftime("%Y%m%dT%H%M%SZ")
@@ -871,10 +875,10 @@ def _preflight(config: SpeedConfig) -> None:
         raise ValueError("a speed sweep needs at least one model (targets is empty)")
     if config.dtype not in DTYPES:
         raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {config.dtype!r}")
-    dev = torch.device(config.device)
-    if dev.type not in ("cuda", "cpu"):
+    kind = config.device_kind
+    if kind not in ("cuda", "cpu"):
         raise ValueError(f"device must be cuda, cuda:N, cpu or auto, got {config.device!r}")
-    if dev.type == "cuda" and not torch.cuda.is_available():
+    if kind == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {config.device!r} requested but torch.cuda.is_available() is False "
                          "(use --device cpu)")
     for name, value, minimum in (("warmup", config.warmup, 1), ("repeats", config.repeats, 1),
@@ -990,7 +994,7 @@ def run_sweep(config: SpeedConfig, out_dir: str | Path | None = None,
     say = progress or (lambda _msg: None)
     config = config.resolved()
     _preflight(config)
-    kind = torch.device(config.device).type
+    kind = config.device_kind
     index = torch.device(config.device).index or 0
 
     # NVML baseline first: before this process creates a CUDA context, so nvml_used includes the context.
