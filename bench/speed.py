@@ -773,6 +773,21 @@ def _measure_isolated(config: SpeedConfig, target: SpeedTarget, batch: int, phas
                         f"isolated point process failed: {why}; {tail}"[:400])
 
 
+def _nvml_with_baseline(config: SpeedConfig) -> tuple[Nvml | None, str, int | None]:
+    """NVML for the config's GPU, a note on it, and the device memory used now (the nvml_used baseline).
+
+    Call it before this process creates its CUDA context, so that nvml_used includes the context.
+    """
+    if config.device_kind != "cuda":
+        return None, "NVML not used on cpu", None
+    nvml, note = open_nvml(torch.device(config.device).index or 0)
+    if nvml is None:
+        return None, note, None
+    if torch.cuda.is_initialized():
+        note += "; CUDA context existed before the baseline: nvml_used_mib excludes it"
+    return nvml, note, nvml.used_bytes()
+
+
 def _point_main(spec_json: str) -> int:
     """Child side of --isolate: read the NVML baseline before CUDA exists, measure one point, print it."""
     spec = json.loads(spec_json)
@@ -780,10 +795,8 @@ def _point_main(spec_json: str) -> int:
     target = SpeedTarget(**spec["target"])
     if config.threads:
         torch.set_num_threads(config.threads)
-    nvml, baseline = None, None
+    nvml, _, baseline = _nvml_with_baseline(config)
     if config.device_kind == "cuda":
-        nvml, _ = open_nvml(torch.device(config.device).index or 0)
-        baseline = nvml.used_bytes() if nvml is not None else None
         torch.backends.cudnn.benchmark = config.cudnn_benchmark
     try:
         session = _ModelSession(config, target, nvml, baseline)
@@ -995,16 +1008,7 @@ def run_sweep(config: SpeedConfig, out_dir: str | Path | None = None,
     config = config.resolved()
     _preflight(config)
     kind = config.device_kind
-    index = torch.device(config.device).index or 0
-
-    # NVML baseline first: before this process creates a CUDA context, so nvml_used includes the context.
-    nvml, nvml_note, baseline = None, "NVML not used on cpu", None
-    if kind == "cuda":
-        nvml, nvml_note = open_nvml(index)
-        if nvml is not None:
-            if torch.cuda.is_initialized():
-                nvml_note += "; CUDA context existed before the baseline: nvml_used_mib excludes it"
-            baseline = nvml.used_bytes()
+    nvml, nvml_note, baseline = _nvml_with_baseline(config)  # first: before this process touches CUDA
     notes: list[str] = []
     if kind == "cpu" and config.max_memory_mib is None:
         available = mem_available_bytes()
