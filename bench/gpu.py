@@ -33,6 +33,9 @@ class Nvml:
         """Device memory in use by all processes (bytes), as nvidia-smi reports it."""
         return int(self.nvml.nvmlDeviceGetMemoryInfo(self.handle).used)
 
+    def name(self) -> str | None:
+        return self._get(self.nvml.nvmlDeviceGetName, self.handle)
+
     def uuid(self) -> str | None:
         return self._get(self.nvml.nvmlDeviceGetUUID, self.handle)
 
@@ -45,7 +48,7 @@ class Nvml:
         power_limit_mw = self._get(n.nvmlDeviceGetPowerManagementLimit, h)
         enforced_mw = self._get(n.nvmlDeviceGetEnforcedPowerLimit, h)
         return {
-            "name": self._get(n.nvmlDeviceGetName, h),
+            "name": self.name(),
             "uuid": self.uuid(),
             "nvml_selector": self.selector,
             "driver": self._get(n.nvmlSystemGetDriverVersion),
@@ -88,22 +91,15 @@ class Nvml:
                                         "used_mib": round(used / MIB, 1) if isinstance(used, int) else None}
         return list(found.values())
 
-    def other_processes(self, own_pids: set[int] | None = None) -> list[dict[str, Any]]:
+    def other_processes(self) -> list[dict[str, Any]]:
         """Processes on this GPU other than ours (pids as NVML sees them: a container may remap them)."""
-        own = own_pids if own_pids is not None else {os.getpid()}
-        return [p for p in self.processes() if p["pid"] not in own]
+        return [p for p in self.processes() if p["pid"] != os.getpid()]
 
     def close(self) -> None:
         try:
             self.nvml.nvmlShutdown()
         except Exception:
             pass
-
-    def __enter__(self) -> Nvml:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def _get(self, fn: Callable | None, *args: Any) -> Any:
         """One NVML query; None where the GPU or driver does not support it (NVML raises NVMLError)."""
@@ -192,12 +188,6 @@ class PeakSampler:
             self._thread.join()
         self._sample()
         return self.peak
-
-    def __enter__(self) -> PeakSampler:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     def _sample(self) -> None:
         value = self.read()

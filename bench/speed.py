@@ -44,7 +44,8 @@ import torch
 
 from bench.gpu import Nvml, PeakSampler, open_nvml
 from bench.io import write_csv_atomic, write_json_atomic, write_text_atomic
-from bench.provenance import collect_provenance, device_info
+from bench.provenance import collect_provenance, cpu_model
+from bench.suite import SUITES_DIR, available_suites
 
 __all__ = [
     "POINT_COLUMNS",
@@ -70,7 +71,6 @@ __all__ = [
 
 MIB = 2**20
 REPO_ROOT = Path(__file__).resolve().parent.parent
-SUITES_DIR = Path(__file__).resolve().parent / "suites"
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 DEFAULT_INPUT_HW = (228, 304)  # rows x cols: the paper's and RSIDE's input crop
 DEFAULT_MAX_BATCH = {"cuda": 1024, "cpu": 32}  # auto sweeps stop doubling here (CPU: minutes per point)
@@ -79,7 +79,6 @@ DEFAULT_REPEATS = {"cuda": 30, "cpu": 5}  # timed iterations per point
 DEFAULT_BUDGET_S = {"cuda": 30.0, "cpu": 120.0}  # per point: stop repeating after this, once MIN_REPEATS ran
 MIN_REPEATS = 3  # fewer timed repeats make a median and IQR meaningless
 CPU_DEFAULT_LIMIT_FRACTION = 0.4  # no --max-memory-mib on CPU: peak RSS <= RSS now + 40% of MemAvailable
-STATUSES = ("ok", "oom", "error")
 POINT_PREFIX = "SPEEDPOINT "  # the line an --isolate child prints its result on
 
 
@@ -136,6 +135,11 @@ class SpeedConfig:
                   for k, table in pick.items()}
         return replace(self, device=device, **filled)
 
+    @property
+    def device_kind(self) -> str:
+        """"cuda" or "cpu": the type of ``device`` (of a resolved config; "auto" has none)."""
+        return torch.device(self.device).type
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
@@ -171,6 +175,23 @@ def parse_batch_sizes(text: str) -> tuple[int, ...] | None:
 
 
 # ------------------------------------------------------------------------------------------------- records
+
+@dataclass
+class _SweepIdentity:
+    """The model and setup a row describes: the first columns of both speed.csv and speed_summary.csv."""
+
+    name: str
+    arch: str
+    backbone: str
+    options: str
+    device_kind: str
+    device_name: str | None
+    dtype: str
+    input: str
+    channels_last: bool
+    compile: bool
+    isolated: bool
+
 
 POINT_COLUMNS: dict[str, str] = {
     "name": "model label (suite entry name, else <arch>-<backbone>)",
@@ -209,11 +230,13 @@ POINT_COLUMNS: dict[str, str] = {
     "note": "OOM or error message; other remarks",
 }
 
-SLOPE_SOURCES = ("allocated", "reserved", "nvml", "rss")
+SLOPE_SOURCES = {  # ram_per_img_<source>_*: the speed.csv column whose slope against batch size they give
+    "allocated": "peak_allocated_mib", "reserved": "peak_reserved_mib", "nvml": "nvml_used_mib",
+    "rss": "rss_peak_mib",
+}
 
 SUMMARY_COLUMNS: dict[str, str] = {
-    **{k: POINT_COLUMNS[k] for k in ("name", "arch", "backbone", "options", "device_kind", "device_name",
-                                      "dtype", "input", "channels_last", "compile", "isolated")},
+    **{f.name: POINT_COLUMNS[f.name] for f in fields(_SweepIdentity)},
     "fps_b1": "Table 2 'fps (b 1)': fps_median at batch 1, images/s",
     "fps_b1_iqr": "fps_iqr at batch 1, images/s",
     "fps_max": "Table 2 'fps (max b)': highest fps_median over the measured batch sizes, images/s",
@@ -240,20 +263,9 @@ SUMMARY_COLUMNS: dict[str, str] = {
 
 
 @dataclass
-class SpeedPoint:
+class SpeedPoint(_SweepIdentity):
     """One (model, batch size) measurement: a row of speed.csv (see POINT_COLUMNS)."""
 
-    name: str
-    arch: str
-    backbone: str
-    options: str
-    device_kind: str
-    device_name: str | None
-    dtype: str
-    input: str
-    channels_last: bool
-    compile: bool
-    isolated: bool
     batch: int
     phase: str
     status: str
@@ -277,20 +289,9 @@ class SpeedPoint:
 
 
 @dataclass
-class SpeedSummary:
+class SpeedSummary(_SweepIdentity):
     """One model's Table 2 row: a row of speed_summary.csv (see SUMMARY_COLUMNS)."""
 
-    name: str
-    arch: str
-    backbone: str
-    options: str
-    device_kind: str
-    device_name: str | None
-    dtype: str
-    input: str
-    channels_last: bool
-    compile: bool
-    isolated: bool
     fps_b1: float | None
     fps_b1_iqr: float | None
     fps_max: float | None
@@ -396,9 +397,10 @@ def fit_slope(batches: Sequence[float], memory_mib: Sequence[float]) -> SlopeFit
 
 # --------------------------------------------------------------------------------------------- CPU memory
 
-def _proc_status_bytes(key: str) -> int | None:
+def _proc_bytes(key: str, path: str = "/proc/self/status") -> int | None:
+    """The ``key:`` line of a /proc file (given in kB) in bytes; None where the file or the key is missing."""
     try:
-        with open("/proc/self/status") as f:
+        with open(path) as f:
             for line in f:
                 if line.startswith(key + ":"):
                     return int(line.split()[1]) * 1024
@@ -409,7 +411,7 @@ def _proc_status_bytes(key: str) -> int | None:
 
 def rss_bytes() -> int:
     """This process's resident set now (bytes); the lifetime peak where /proc is missing."""
-    now = _proc_status_bytes("VmRSS")
+    now = _proc_bytes("VmRSS")
     return now if now is not None else _ru_maxrss_bytes()
 
 
@@ -423,20 +425,13 @@ def _reset_hwm() -> bool:
     try:
         with open("/proc/self/clear_refs", "w") as f:
             f.write("5")
-        return _proc_status_bytes("VmHWM") is not None
+        return _proc_bytes("VmHWM") is not None
     except OSError:
         return False
 
 
 def mem_available_bytes() -> int | None:
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        return None
-    return None
+    return _proc_bytes("MemAvailable", "/proc/meminfo")
 
 
 class _CpuMemory:
@@ -464,7 +459,7 @@ class _CpuMemory:
 
     def peak_bytes(self) -> int:
         if self.method == "clear_refs":
-            return _proc_status_bytes("VmHWM") or rss_bytes()
+            return _proc_bytes("VmHWM") or rss_bytes()
         if self._sampler is not None:
             self._sampler._sample()
             return self._sampler.peak
@@ -472,8 +467,11 @@ class _CpuMemory:
 
     def check_limit(self) -> None:
         """Raise the real OOM exception when the point's peak RSS passed the cap (checked between passes)."""
-        if self.limit_mib is not None and self.peak_bytes() / MIB > self.limit_mib:
-            raise torch.OutOfMemoryError(f"CPU memory limit: peak RSS {self.peak_bytes() / MIB:.1f} MiB > "
+        if self.limit_mib is None:
+            return
+        peak_mib = self.peak_bytes() / MIB
+        if peak_mib > self.limit_mib:
+            raise torch.OutOfMemoryError(f"CPU memory limit: peak RSS {peak_mib:.1f} MiB > "
                                          f"--max-memory-mib {self.limit_mib:.1f}")
 
     def read_peaks(self) -> dict[str, Any]:
@@ -577,7 +575,7 @@ class _ModelSession:
                 torch.cuda.set_per_process_memory_fraction(min(1.0, config.max_memory_mib * MIB / total),
                                                            self.device)
         else:
-            self.device_name = device_info("cpu")["name"]
+            self.device_name = cpu_model()
             self.memory = _CpuMemory(config.max_memory_mib)
         torch.manual_seed(config.seed)
         model = build_model(target.arch, target.backbone, weights=None, **dict(target.options)).eval()
@@ -662,7 +660,7 @@ def _blank_point(config: SpeedConfig, target: SpeedTarget, batch: int, phase: st
     return SpeedPoint(
         name=target.label, arch=target.arch, backbone=target.backbone,
         options=json.dumps(dict(target.options), sort_keys=True),
-        device_kind=torch.device(config.device).type,
+        device_kind=config.device_kind,
         device_name=device_name, dtype=config.dtype, input=f"{config.input_hw[0]}x{config.input_hw[1]}",
         channels_last=config.channels_last, compile=config.compile, isolated=config.isolate, batch=batch,
         phase=phase, status=status, warmup=config.warmup, memory_limit_mib=config.max_memory_mib, note=note)
@@ -724,9 +722,7 @@ def summarize(points: Sequence[SpeedPoint], sweep_stop: str) -> SpeedSummary:
     b1 = next((p for p in ok if p.batch == 1), None)
     best = max(ok, key=lambda p: p.fps_median) if ok else None
     fits: dict[str, SlopeFit | None] = {}
-    for source in SLOPE_SOURCES:
-        column = {"allocated": "peak_allocated_mib", "reserved": "peak_reserved_mib",
-                  "nvml": "nvml_used_mib", "rss": "rss_peak_mib"}[source]
+    for source, column in SLOPE_SOURCES.items():
         xy = [(p.batch, getattr(p, column)) for p in ok if getattr(p, column) is not None]
         fits[source] = fit_slope([b for b, _ in xy], [m for _, m in xy]) if xy else None
     if first.device_kind == "cuda":
@@ -743,12 +739,10 @@ def summarize(points: Sequence[SpeedPoint], sweep_stop: str) -> SpeedSummary:
         extra[f"ram_per_img_{s}_mib"] = fit.slope if fit else None
         extra[f"ram_per_img_{s}_r2"] = fit.r2 if fit else None
     net = next((p for p in points if p.net_ram_mib is not None), None)
+    identity = {f.name: getattr(first, f.name) for f in fields(_SweepIdentity)}
+    identity["device_name"] = next((p.device_name for p in points if p.device_name), None)
     return SpeedSummary(
-        name=first.name, arch=first.arch, backbone=first.backbone, options=first.options,
-        device_kind=first.device_kind,
-        device_name=next((p.device_name for p in points if p.device_name), None),
-        dtype=first.dtype, input=first.input, channels_last=first.channels_last, compile=first.compile,
-        isolated=first.isolated,
+        **identity,
         fps_b1=b1.fps_median if b1 else None, fps_b1_iqr=b1.fps_iqr if b1 else None,
         fps_max=best.fps_median if best else None, fps_max_batch=best.batch if best else None,
         max_batch_fit=max_fit, sweep_stop=sweep_stop,
@@ -779,6 +773,21 @@ def _measure_isolated(config: SpeedConfig, target: SpeedTarget, batch: int, phas
                         f"isolated point process failed: {why}; {tail}"[:400])
 
 
+def _nvml_with_baseline(config: SpeedConfig) -> tuple[Nvml | None, str, int | None]:
+    """NVML for the config's GPU, a note on it, and the device memory used now (the nvml_used baseline).
+
+    Call it before this process creates its CUDA context, so that nvml_used includes the context.
+    """
+    if config.device_kind != "cuda":
+        return None, "NVML not used on cpu", None
+    nvml, note = open_nvml(torch.device(config.device).index or 0)
+    if nvml is None:
+        return None, note, None
+    if torch.cuda.is_initialized():
+        note += "; CUDA context existed before the baseline: nvml_used_mib excludes it"
+    return nvml, note, nvml.used_bytes()
+
+
 def _point_main(spec_json: str) -> int:
     """Child side of --isolate: read the NVML baseline before CUDA exists, measure one point, print it."""
     spec = json.loads(spec_json)
@@ -786,11 +795,8 @@ def _point_main(spec_json: str) -> int:
     target = SpeedTarget(**spec["target"])
     if config.threads:
         torch.set_num_threads(config.threads)
-    dev = torch.device(config.device)
-    nvml, baseline = None, None
-    if dev.type == "cuda":
-        nvml, _ = open_nvml(dev.index or 0)
-        baseline = nvml.used_bytes() if nvml is not None else None
+    nvml, _, baseline = _nvml_with_baseline(config)
+    if config.device_kind == "cuda":
         torch.backends.cudnn.benchmark = config.cudnn_benchmark
     try:
         session = _ModelSession(config, target, nvml, baseline)
@@ -821,7 +827,7 @@ def _tf32_and_cudnn(kind: str) -> dict[str, Any]:
 
 def sweep_environment(config: SpeedConfig, nvml: Nvml | None, nvml_note: str) -> dict[str, Any]:
     """The machine state a sweep ran in (start); ``run_sweep`` adds the end state. Never initialises CUDA."""
-    kind = torch.device(config.device).type
+    kind = config.device_kind
     env: dict[str, Any] = {
         "device_kind": kind, "device": config.device, "torch": torch.__version__,
         "cuda_runtime": torch.version.cuda,
@@ -830,7 +836,7 @@ def sweep_environment(config: SpeedConfig, nvml: Nvml | None, nvml_note: str) ->
     }
     if kind == "cpu":
         available = mem_available_bytes()
-        env.update(cpu=device_info("cpu")["name"], cpu_count=os.cpu_count(),
+        env.update(cpu=cpu_model(), cpu_count=os.cpu_count(),
                    mem_available_mib=round(available / MIB, 1) if available else None,
                    rss_method=_CpuMemory(None).method)
         return env
@@ -860,7 +866,7 @@ def default_run_id(config: SpeedConfig, gpu_name: str | None = None, now: dateti
         what = "-".join(t.label for t in c.targets)
     else:
         what = f"{len(c.targets)}models"
-    kind = torch.device(c.device).type
+    kind = c.device_kind
     device = kind if kind == "cpu" or not gpu_name else f"cuda-{_slug(gpu_name)}"
     torch_tag = "pt" + "".join(re.findall(r"\d+", torch.__version__.split("+")[0])[:3])
     stamp = (now or datetime.now(timezone.utc)).strftime("%Y%m%dT%H%M%SZ")
@@ -882,10 +888,10 @@ def _preflight(config: SpeedConfig) -> None:
         raise ValueError("a speed sweep needs at least one model (targets is empty)")
     if config.dtype not in DTYPES:
         raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {config.dtype!r}")
-    dev = torch.device(config.device)
-    if dev.type not in ("cuda", "cpu"):
+    kind = config.device_kind
+    if kind not in ("cuda", "cpu"):
         raise ValueError(f"device must be cuda, cuda:N, cpu or auto, got {config.device!r}")
-    if dev.type == "cuda" and not torch.cuda.is_available():
+    if kind == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {config.device!r} requested but torch.cuda.is_available() is False "
                          "(use --device cpu)")
     for name, value, minimum in (("warmup", config.warmup, 1), ("repeats", config.repeats, 1),
@@ -977,10 +983,10 @@ def _sweep_target(config: SpeedConfig, target: SpeedTarget, nvml: Nvml | None, b
     try:
         session = _ModelSession(config, target, nvml, baseline)
     except Exception as exc:  # noqa: BLE001 - a model that cannot be built (or moved to the GPU) is recorded
-        first = config.batch_sizes[0] if config.batch_sizes else 1
-        phase = "list" if config.batch_sizes else "double"
-        point = emit(_blank_point(config, target, first, phase, gpu_name, *_classify(exc)))
-        return [point], "oom" if point.status == "oom" else "error"
+        failed = _classify(exc)  # every point fails alike: the sweep records its first and stops
+        # (an empty batch_sizes tuple sweeps like auto here, as this path always did)
+        return sweep_batches(lambda b, phase: emit(_blank_point(config, target, b, phase, gpu_name, *failed)),
+                             config.batch_sizes or None, config.max_batch)
     say(f"  net RAM {session.net_ram_mib:.1f} MiB (weights and buffers, {config.dtype})")
     try:
         return sweep_batches(lambda b, phase: emit(session.measure(b, phase)), config.batch_sizes,
@@ -1001,17 +1007,8 @@ def run_sweep(config: SpeedConfig, out_dir: str | Path | None = None,
     say = progress or (lambda _msg: None)
     config = config.resolved()
     _preflight(config)
-    kind = torch.device(config.device).type
-    index = torch.device(config.device).index or 0
-
-    # NVML baseline first: before this process creates a CUDA context, so nvml_used includes the context.
-    nvml, nvml_note, baseline = None, "NVML not used on cpu", None
-    if kind == "cuda":
-        nvml, nvml_note = open_nvml(index)
-        if nvml is not None:
-            if torch.cuda.is_initialized():
-                nvml_note += "; CUDA context existed before the baseline: nvml_used_mib excludes it"
-            baseline = nvml.used_bytes()
+    kind = config.device_kind
+    nvml, nvml_note, baseline = _nvml_with_baseline(config)  # first: before this process touches CUDA
     notes: list[str] = []
     if kind == "cpu" and config.max_memory_mib is None:
         available = mem_available_bytes()
@@ -1021,7 +1018,7 @@ def run_sweep(config: SpeedConfig, out_dir: str | Path | None = None,
             notes.append(f"CPU memory cap defaulted to current RSS + {CPU_DEFAULT_LIMIT_FRACTION:.0%} of "
                          f"MemAvailable = {limit:.0f} MiB (set --max-memory-mib to change)")
 
-    gpu_name = nvml.static_info()["name"] if nvml is not None else None
+    gpu_name = nvml.name() if nvml is not None else None
     out = Path(out_dir) if out_dir is not None else REPO_ROOT / "runs" / default_run_id(config, gpu_name)
     for existing in ("speed.csv", "speed_summary.csv"):
         if (out / existing).exists() and not overwrite:
@@ -1049,7 +1046,7 @@ def run_sweep(config: SpeedConfig, out_dir: str | Path | None = None,
         write_text_atomic(out / "speed_columns.md", columns_markdown())
         for warning in environment["warnings"] + notes:
             say(f"note: {warning}")
-        device_label = environment.get("gpu", {}).get("name") if kind == "cuda" else environment.get("cpu")
+        device_label = gpu_name if kind == "cuda" else environment.get("cpu")
         batches = (",".join(map(str, config.batch_sizes)) if config.batch_sizes
                    else f"auto (max {config.max_batch})")
         say(f"speed: {len(config.targets)} model(s) on {config.device} ({device_label or 'unknown'}), "
@@ -1114,7 +1111,7 @@ def speed_targets(suite: str | Path) -> tuple[SpeedTarget, ...]:
     if path.suffix != ".toml":
         path = SUITES_DIR / f"{suite}.toml"
     if not path.is_file():
-        known = sorted(p.stem for p in SUITES_DIR.glob("*.toml"))
+        known = available_suites()
         raise SpeedSuiteError(f"suite {str(suite)!r} not found at {path} "
                               f"(available: {', '.join(known) or 'none'})")
     try:
