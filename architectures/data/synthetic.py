@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +25,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from .common import DataError
+from .common import DataError, atomic_path
 from .nyu import SPLIT_KEYS, SYNTHETIC_ATTR, NYUv2Labeled, read_layout
 
 __all__ = [
@@ -155,32 +154,23 @@ def write_synthetic(path: str | Path, frames: int = DEFAULT_FRAMES, seed: int = 
     if frames < 1 or height < 8 or width < 8:
         raise ValueError(f"need frames >= 1 and frames of at least 8x8, got {frames} of {height}x{width}")
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    _chmod_like_open(tmp)
-    try:
-        with h5py.File(tmp, "w", track_order=True) as f:
-            opts = {"compression": "gzip", "compression_opts": 1, "shuffle": True}
-            images = f.create_dataset("images", (frames, 3, width, height), np.uint8,
-                                      chunks=(1, 3, width, height), **opts)
-            depths = f.create_dataset("depths", (frames, width, height), np.float32,
-                                      chunks=(1, width, height), **opts)
-            for name, idx in synthetic_split(frames).items():
-                f.create_dataset(SPLIT_KEYS[name], data=np.asarray(idx, dtype=np.uint32))
-            f.attrs[SYNTHETIC_ATTR] = "synthetic"
-            for k, v in generator_params(frames, seed, height, width).items():
-                f.attrs[k] = v
-            for i in range(frames):
-                image, depth = render_frame(seed, i, height, width)
-                images[i] = image.transpose(0, 2, 1)
-                depths[i] = depth.T
-                if progress is not None:
-                    progress(i + 1, frames)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp, h5py.File(tmp, "w", track_order=True) as f:
+        opts = {"compression": "gzip", "compression_opts": 1, "shuffle": True}
+        images = f.create_dataset("images", (frames, 3, width, height), np.uint8,
+                                  chunks=(1, 3, width, height), **opts)
+        depths = f.create_dataset("depths", (frames, width, height), np.float32,
+                                  chunks=(1, width, height), **opts)
+        for name, idx in synthetic_split(frames).items():
+            f.create_dataset(SPLIT_KEYS[name], data=np.asarray(idx, dtype=np.uint32))
+        f.attrs[SYNTHETIC_ATTR] = "synthetic"
+        for k, v in generator_params(frames, seed, height, width).items():
+            f.attrs[k] = v
+        for i in range(frames):
+            image, depth = render_frame(seed, i, height, width)
+            images[i] = image.transpose(0, 2, 1)
+            depths[i] = depth.T
+            if progress is not None:
+                progress(i + 1, frames)
     return path
 
 
@@ -425,13 +415,6 @@ def _shade(scene: Scene, o: list, d: list, t: np.ndarray, sid: np.ndarray, axis:
     value = (1.0 + m(_CHECK_AMP) * checker + m(_STRIPE_AMP) * stripes + m(_GRAIN_AMP) * grain) * shade * 255.0
     rgb = np.stack([m(c) * value for c in (_R, _G, _B)])
     return np.clip(rgb + 0.5, 0, 255).astype(np.uint8)
-
-
-def _chmod_like_open(path: str) -> None:
-    """mkstemp creates 0600; give the file the mode open() would (0666 less the umask), as data is shared."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, 0o666 & ~umask)
 
 
 def _differs(have: object, want: object) -> bool:
