@@ -32,14 +32,11 @@ def write_json_atomic(path: str | Path, obj: Any) -> Path:
     return write_text_atomic(path, json.dumps(_nan_to_none(obj), indent=2, sort_keys=True) + "\n")
 
 
-def write_csv_atomic(path: str | Path, rows: Iterable[Mapping[str, Any]], columns: Sequence[str] | None = None,
-                     header_comment: str | None = None) -> Path:
+def write_csv_atomic(path: str | Path, rows: Iterable[Mapping[str, Any]], columns: Sequence[str] | None = None) -> Path:
     """Rows of dicts as CSV; ``columns`` fixes the order (default: keys of the first row)."""
     rows = list(rows)
     columns = list(columns) if columns is not None else (list(rows[0]) if rows else [])
     buf = io.StringIO()
-    if header_comment:
-        buf.writelines(f"# {line}\n" for line in header_comment.splitlines())
     writer = csv.DictWriter(buf, fieldnames=columns, extrasaction="raise", lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
