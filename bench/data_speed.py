@@ -23,14 +23,13 @@ __all__ = ["LoaderSpeed", "SynthSpeed", "format_speeds", "loader_speed", "synth_
 
 @dataclass(frozen=True)
 class SynthSpeed:
-    """Synthetic rendering speed (frames/s) at height x width on ``threads`` torch thread(s)."""
+    """Synthetic rendering speed (frames/s) at height x width, on one thread."""
 
     frames: int
     seconds: float
     fps: float
     height: int
     width: int
-    threads: int
 
 
 @dataclass(frozen=True)
@@ -48,18 +47,13 @@ class LoaderSpeed:
 
 
 def synth_speed(frames: int = 20, height: int = 480, width: int = 640, seed: int = 0) -> SynthSpeed:
-    """Render ``frames`` rooms on one thread (NumPy is single-threaded here; torch is pinned to 1)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        render_frame(seed, 10_000, height, width)  # warm-up: first-call allocations
-        start = time.perf_counter()
-        for i in range(frames):
-            render_frame(seed, i, height, width)
-        seconds = time.perf_counter() - start
-    finally:
-        torch.set_num_threads(threads)
-    return SynthSpeed(frames, seconds, frames / seconds, height, width, 1)
+    """Render ``frames`` rooms on one thread (rendering is NumPy only and single-threaded; no torch)."""
+    render_frame(seed, 10_000, height, width)  # warm-up: first-call allocations
+    start = time.perf_counter()
+    for i in range(frames):
+        render_frame(seed, i, height, width)
+    seconds = time.perf_counter() - start
+    return SynthSpeed(frames, seconds, frames / seconds, height, width)
 
 
 def loader_speed(data: str = "synthetic", workers: int = 2, batch_size: int = 8, batches: int = 30,
@@ -74,22 +68,22 @@ def loader_speed(data: str = "synthetic", workers: int = 2, batch_size: int = 8,
     if workers == 0:
         torch.set_num_threads(1)  # one core, like one worker
     try:
-        seen, start, batch_iter = 0, None, _forever(loader)
-        for i in range(warmup + batches):
-            if i == warmup:
-                start = time.perf_counter()
-            batch = next(batch_iter)
-            if i >= warmup:
-                seen += batch["image"].shape[0]
+        batch_iter = _forever(loader)
+        for _ in range(warmup):
+            next(batch_iter)
+        start = time.perf_counter()
+        for _ in range(batches):
+            next(batch_iter)  # drop_last=True: every batch holds batch_size images
         seconds = time.perf_counter() - start
     finally:
         torch.set_num_threads(threads)
-    return LoaderSpeed(data, workers, batch_size, batches, seen, seconds, seen / seconds, tuple(depth_size))
+    images = batches * batch_size
+    return LoaderSpeed(data, workers, batch_size, batches, images, seconds, images / seconds, tuple(depth_size))
 
 
 def format_speeds(synth: SynthSpeed, loaders: list[LoaderSpeed]) -> str:
     lines = [f"machine: {cpu_model()}, {os.cpu_count()} logical CPUs, torch {torch.__version__}",
-             f"synthetic rendering {synth.width}x{synth.height}, {synth.threads} thread: "
+             f"synthetic rendering {synth.width}x{synth.height}, 1 thread: "
              f"{synth.fps:.1f} frames/s ({synth.frames} frames in {synth.seconds:.2f} s)"]
     for s in loaders:
         depth = f"{s.depth_size[0]}x{s.depth_size[1]}"
