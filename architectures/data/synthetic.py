@@ -26,7 +26,7 @@ import h5py
 import numpy as np
 
 from .common import DataError, atomic_path
-from .nyu import SPLIT_KEYS, SYNTHETIC_ATTR, NYUv2Labeled, read_layout
+from .nyu import SPLIT_KEYS, SYNTHETIC_ATTR, read_layout
 
 __all__ = [
     "DEFAULT_FRAMES",
@@ -36,7 +36,6 @@ __all__ = [
     "MIN_DEPTH_M",
     "NYU_INTRINSICS_640",
     "Scene",
-    "Synthetic",
     "default_synthetic_path",
     "ensure_synthetic",
     "generator_params",
@@ -208,17 +207,6 @@ def ensure_synthetic(path: str | Path | None = None, frames: int | None = None, 
         if not is_default:
             raise DataError(f"{path}: exists with other generator settings (have, wanted): {differ}")
     return write_synthetic(path, frames, seed, height, width, progress)
-
-
-class Synthetic(NYUv2Labeled):
-    """Synthetic rooms as a Dataset: ``NYUv2Labeled`` over ``ensure_synthetic(path, frames, seed, ...)``."""
-
-    source = "synthetic"
-
-    def __init__(self, path: str | Path | None = None, split: str = "train", transform=None,
-                 frames: int | None = None, seed: int | None = None, height: int = DEFAULT_HW[0],
-                 width: int = DEFAULT_HW[1]):
-        super().__init__(ensure_synthetic(path, frames, seed, height, width), split, transform)
 
 
 # --- scene sampling ---------------------------------------------------------------------------------------
