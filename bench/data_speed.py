@@ -1,13 +1,11 @@
 """Data throughput: synthetic frames/s on one core, DataLoader images/s with RSIDE's training transforms.
 
-``bench data bench`` (or ``python -m bench.data_speed``) prints both, so one can check that
-the loader will not starve a GPU. Timings are wall clock (``time.perf_counter``); the loader is timed after
-warm-up batches, so worker start-up is excluded.
+``bench data bench`` prints both, so one can check that the loader will not starve a GPU. Timings are wall
+clock (``time.perf_counter``); the loader is timed after warm-up batches, so worker start-up is excluded.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import time
 from dataclasses import dataclass
@@ -20,19 +18,18 @@ from architectures.data.synthetic import render_frame
 from architectures.data.transforms import RSIDE_DEPTH_HW
 from bench.provenance import cpu_model
 
-__all__ = ["LoaderSpeed", "SynthSpeed", "format_speeds", "loader_speed", "main", "synth_speed"]
+__all__ = ["LoaderSpeed", "SynthSpeed", "format_speeds", "loader_speed", "synth_speed"]
 
 
 @dataclass(frozen=True)
 class SynthSpeed:
-    """Synthetic rendering speed (frames/s) at height x width on ``threads`` torch thread(s)."""
+    """Synthetic rendering speed (frames/s) at height x width, on one thread."""
 
     frames: int
     seconds: float
     fps: float
     height: int
     width: int
-    threads: int
 
 
 @dataclass(frozen=True)
@@ -50,18 +47,13 @@ class LoaderSpeed:
 
 
 def synth_speed(frames: int = 20, height: int = 480, width: int = 640, seed: int = 0) -> SynthSpeed:
-    """Render ``frames`` rooms on one thread (NumPy is single-threaded here; torch is pinned to 1)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        render_frame(seed, 10_000, height, width)  # warm-up: first-call allocations
-        start = time.perf_counter()
-        for i in range(frames):
-            render_frame(seed, i, height, width)
-        seconds = time.perf_counter() - start
-    finally:
-        torch.set_num_threads(threads)
-    return SynthSpeed(frames, seconds, frames / seconds, height, width, 1)
+    """Render ``frames`` rooms on one thread (rendering is NumPy only and single-threaded; no torch)."""
+    render_frame(seed, 10_000, height, width)  # warm-up: first-call allocations
+    start = time.perf_counter()
+    for i in range(frames):
+        render_frame(seed, i, height, width)
+    seconds = time.perf_counter() - start
+    return SynthSpeed(frames, seconds, frames / seconds, height, width)
 
 
 def loader_speed(data: str = "synthetic", workers: int = 2, batch_size: int = 8, batches: int = 30,
@@ -76,24 +68,23 @@ def loader_speed(data: str = "synthetic", workers: int = 2, batch_size: int = 8,
     if workers == 0:
         torch.set_num_threads(1)  # one core, like one worker
     try:
-        seen, start, batch_iter = 0, None, _forever(loader)
-        for i in range(warmup + batches):
-            if i == warmup:
-                start = time.perf_counter()
-            batch = next(batch_iter)
-            if i >= warmup:
-                seen += batch["image"].shape[0]
+        batch_iter = _forever(loader)
+        for _ in range(warmup):
+            next(batch_iter)
+        start = time.perf_counter()
+        for _ in range(batches):
+            next(batch_iter)  # drop_last=True: every batch holds batch_size images
         seconds = time.perf_counter() - start
     finally:
         torch.set_num_threads(threads)
-    return LoaderSpeed(data, workers, batch_size, batches, seen, seconds, seen / seconds, tuple(depth_size))
+    images = batches * batch_size
+    return LoaderSpeed(data, workers, batch_size, batches, images, seconds, images / seconds, tuple(depth_size))
 
 
-def format_speeds(synth: SynthSpeed | None, loaders: list[LoaderSpeed]) -> str:
-    lines = [f"machine: {cpu_model()}, {os.cpu_count()} logical CPUs, torch {torch.__version__}"]
-    if synth is not None:
-        lines.append(f"synthetic rendering {synth.width}x{synth.height}, {synth.threads} thread: "
-                     f"{synth.fps:.1f} frames/s ({synth.frames} frames in {synth.seconds:.2f} s)")
+def format_speeds(synth: SynthSpeed, loaders: list[LoaderSpeed]) -> str:
+    lines = [f"machine: {cpu_model()}, {os.cpu_count()} logical CPUs, torch {torch.__version__}",
+             f"synthetic rendering {synth.width}x{synth.height}, 1 thread: "
+             f"{synth.fps:.1f} frames/s ({synth.frames} frames in {synth.seconds:.2f} s)"]
     for s in loaders:
         depth = f"{s.depth_size[0]}x{s.depth_size[1]}"
         lines.append(f"DataLoader {s.data} train, RSIDE transforms (image 228x304, depth {depth}), batch "
@@ -102,24 +93,6 @@ def format_speeds(synth: SynthSpeed | None, loaders: list[LoaderSpeed]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default="synthetic", help="data spec <source>:<path>; default: synthetic")
-    parser.add_argument("--frames", type=int, default=20, help="synthetic frames rendered for the fps figure")
-    parser.add_argument("--workers", default="0,2", help="comma-separated DataLoader worker counts")
-    parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--batches", type=int, default=30)
-    args = parser.parse_args(argv)
-    synth = synth_speed(args.frames)
-    workers = [int(w) for w in args.workers.split(",")]
-    loaders = [loader_speed(args.data, w, args.batch_size, args.batches) for w in workers]
-    print(format_speeds(synth, loaders))
-
-
 def _forever(loader: DataLoader):
     while True:
         yield from loader
-
-
-if __name__ == "__main__":
-    main()

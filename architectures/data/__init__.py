@@ -24,7 +24,6 @@ from .sources import DATA_SOURCES, build_dataset, parse_data_spec
 from .synthetic import (
     DEFAULT_FRAMES,
     DEFAULT_SEED,
-    Synthetic,
     default_synthetic_path,
     ensure_synthetic,
     render_frame,
@@ -46,7 +45,6 @@ __all__ = [
     "DataError",
     "NYUv2Labeled",
     "Protocol",
-    "Synthetic",
     "build_dataset",
     "check_split_coverage",
     "default_synthetic_path",

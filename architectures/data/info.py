@@ -106,8 +106,9 @@ def _describe_h5(path: Path, max_frames: int, progress: Callable[[int, int], Non
     )
     frames = _scan_positions(layout.frames, max_frames)
     with h5py.File(path, "r") as f:  # raw values, before masking, to count what is invalid
+        depths = f[layout.depth_key]
         for n, index in enumerate(frames, start=1):
-            _accumulate(info, np.asarray(f[layout.depth_key][index]).T, f"frame {index + 1}")
+            _accumulate(info, np.asarray(depths[index]).T, f"frame {index + 1}")
             if progress is not None:
                 progress(n, len(frames))
     _summarise(info)

@@ -121,8 +121,6 @@ class NYUv2Labeled(Dataset):
     depth_key: "depths" (in-painted, what everyone evaluates on) or "rawDepths" (0 = missing).
     """
 
-    source = "nyu-labeled"
-
     def __init__(self, path: str | Path, split: str = "train",
                  transform: Callable[[Sample], Any] | None = None, depth_key: str = "depths"):
         self.path = Path(path)

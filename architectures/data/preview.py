@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from .common import atomic_path
 from .nyu import NYUv2Labeled
 
 __all__ = ["plot_frames"]
@@ -42,16 +41,9 @@ def plot_frames(path: str | Path, out: str | Path, frames: int = 4, split: str =
             ax.set_axis_off()
     fig.colorbar(shown, ax=axes[1, :].tolist(), shrink=0.9, label="depth (m)")
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".png", dir=out.parent)
-    os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 -> what open() would give
     try:
-        fig.savefig(tmp, dpi=80)
-        os.replace(tmp, out)
+        with atomic_path(out) as tmp:
+            fig.savefig(tmp, format="png", dpi=80)
     finally:
         plt.close(fig)
-        Path(tmp).unlink(missing_ok=True)
     return out

@@ -46,10 +46,8 @@ class RSIDECSV(Dataset):
     split: "train" or "test" (which depth encoding to expect); None -> from the file name.
     """
 
-    source = "rside-csv"
-
     def __init__(self, csv_path: str | Path, root: str | Path | None = None, split: str | None = None,
-                 transform: Callable[[Sample], Any] | None = None, check_files: bool = True):
+                 transform: Callable[[Sample], Any] | None = None):
         self.csv_path = Path(csv_path)
         self.split = split or _split_from_name(self.csv_path)
         if self.split not in DEPTH_ENCODINGS:
@@ -58,8 +56,7 @@ class RSIDECSV(Dataset):
         rows = read_rows(self.csv_path)
         self.root = Path(root) if root is not None else _guess_root(self.csv_path, rows[0][0])
         self.rows = [(self.root / image, self.root / depth) for image, depth in rows]
-        if check_files:
-            _check_files(self.csv_path, self.rows)
+        _check_files(self.csv_path, self.rows)
         self.frame_indices: list[int] = _frames(self.csv_path, self.split, rows)
         self.identity: dict[str, Any] = {
             "source": "rside-csv", "path": str(self.csv_path.resolve()), "root": str(self.root.resolve()),

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,8 +25,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from .common import DataError
-from .nyu import SPLIT_KEYS, SYNTHETIC_ATTR, NYUv2Labeled, read_layout
+from .common import DataError, atomic_path
+from .nyu import SPLIT_KEYS, SYNTHETIC_ATTR, read_layout
 
 __all__ = [
     "DEFAULT_FRAMES",
@@ -37,7 +36,6 @@ __all__ = [
     "MIN_DEPTH_M",
     "NYU_INTRINSICS_640",
     "Scene",
-    "Synthetic",
     "default_synthetic_path",
     "ensure_synthetic",
     "generator_params",
@@ -155,32 +153,23 @@ def write_synthetic(path: str | Path, frames: int = DEFAULT_FRAMES, seed: int = 
     if frames < 1 or height < 8 or width < 8:
         raise ValueError(f"need frames >= 1 and frames of at least 8x8, got {frames} of {height}x{width}")
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    _chmod_like_open(tmp)
-    try:
-        with h5py.File(tmp, "w", track_order=True) as f:
-            opts = {"compression": "gzip", "compression_opts": 1, "shuffle": True}
-            images = f.create_dataset("images", (frames, 3, width, height), np.uint8,
-                                      chunks=(1, 3, width, height), **opts)
-            depths = f.create_dataset("depths", (frames, width, height), np.float32,
-                                      chunks=(1, width, height), **opts)
-            for name, idx in synthetic_split(frames).items():
-                f.create_dataset(SPLIT_KEYS[name], data=np.asarray(idx, dtype=np.uint32))
-            f.attrs[SYNTHETIC_ATTR] = "synthetic"
-            for k, v in generator_params(frames, seed, height, width).items():
-                f.attrs[k] = v
-            for i in range(frames):
-                image, depth = render_frame(seed, i, height, width)
-                images[i] = image.transpose(0, 2, 1)
-                depths[i] = depth.T
-                if progress is not None:
-                    progress(i + 1, frames)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp, h5py.File(tmp, "w", track_order=True) as f:
+        opts = {"compression": "gzip", "compression_opts": 1, "shuffle": True}
+        images = f.create_dataset("images", (frames, 3, width, height), np.uint8,
+                                  chunks=(1, 3, width, height), **opts)
+        depths = f.create_dataset("depths", (frames, width, height), np.float32,
+                                  chunks=(1, width, height), **opts)
+        for name, idx in synthetic_split(frames).items():
+            f.create_dataset(SPLIT_KEYS[name], data=np.asarray(idx, dtype=np.uint32))
+        f.attrs[SYNTHETIC_ATTR] = "synthetic"
+        for k, v in generator_params(frames, seed, height, width).items():
+            f.attrs[k] = v
+        for i in range(frames):
+            image, depth = render_frame(seed, i, height, width)
+            images[i] = image.transpose(0, 2, 1)
+            depths[i] = depth.T
+            if progress is not None:
+                progress(i + 1, frames)
     return path
 
 
@@ -218,17 +207,6 @@ def ensure_synthetic(path: str | Path | None = None, frames: int | None = None, 
         if not is_default:
             raise DataError(f"{path}: exists with other generator settings (have, wanted): {differ}")
     return write_synthetic(path, frames, seed, height, width, progress)
-
-
-class Synthetic(NYUv2Labeled):
-    """Synthetic rooms as a Dataset: ``NYUv2Labeled`` over ``ensure_synthetic(path, frames, seed, ...)``."""
-
-    source = "synthetic"
-
-    def __init__(self, path: str | Path | None = None, split: str = "train", transform=None,
-                 frames: int | None = None, seed: int | None = None, height: int = DEFAULT_HW[0],
-                 width: int = DEFAULT_HW[1]):
-        super().__init__(ensure_synthetic(path, frames, seed, height, width), split, transform)
 
 
 # --- scene sampling ---------------------------------------------------------------------------------------
@@ -425,13 +403,6 @@ def _shade(scene: Scene, o: list, d: list, t: np.ndarray, sid: np.ndarray, axis:
     value = (1.0 + m(_CHECK_AMP) * checker + m(_STRIPE_AMP) * stripes + m(_GRAIN_AMP) * grain) * shade * 255.0
     rgb = np.stack([m(c) * value for c in (_R, _G, _B)])
     return np.clip(rgb + 0.5, 0, 255).astype(np.uint8)
-
-
-def _chmod_like_open(path: str) -> None:
-    """mkstemp creates 0600; give the file the mode open() would (0666 less the umask), as data is shared."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, 0o666 & ~umask)
 
 
 def _differs(have: object, want: object) -> bool:
