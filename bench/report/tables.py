@@ -32,7 +32,7 @@ from bench.report.stats import (
     bootstrap_estimate,
     common_frames,
     frame_stats,
-    paired_bootstrap,
+    paired_differences,
     point_metrics,
 )
 
@@ -174,15 +174,10 @@ class _Estimator:
                 self._cache[id(group)] = f"{group.label}: {err}"
         return self._cache[id(group)]
 
-    def paired(self, a: RunGroup, b: RunGroup, metric: str, relative: bool = False):
-        return paired_bootstrap(
-            self.sel.stats(a),
-            self.sel.stats(b),
-            self.reduction,
-            metric,
-            relative,
-            n_boot=self.n_boot,
-            seed=self.seed,
+    def paired(self, a: RunGroup, b: RunGroup, tests: Sequence[tuple[str, bool]]):
+        """(metric, relative) -> PairedDifference of a vs b for each of ``tests``."""
+        return paired_differences(
+            self.sel.stats(a), self.sel.stats(b), self.reduction, tests, n_boot=self.n_boot, seed=self.seed
         )
 
     def _check_against_metrics_json(self, group: RunGroup, est: dict[str, Estimate]) -> None:
@@ -287,10 +282,10 @@ def _vs_full(group: RunGroup | None, full: RunGroup | None, sw, est: _Estimator)
     if group is None or full is None or sw == FULL_SWITCHES:
         return out
     try:
-        d = est.paired(group, full, "rmse")
-        r = est.paired(group, full, "rmse", relative=True)
+        res = est.paired(group, full, [("rmse", False), ("rmse", True)])
     except ValueError:
         return out
+    d, r = res[("rmse", False)], res[("rmse", True)]
     out.update(
         rmse_vs_full_measured=d.diff,
         rmse_vs_full_ci_low=d.ci_low,
@@ -347,17 +342,11 @@ def paired_table(sel: Selection, est: _Estimator) -> pd.DataFrame:
         if len(common) == 0:
             rows.append(row)
             continue
+        res = est.paired(d, r, [*((m, False) for m in TABLE1_METRICS), ("rmse", True)])
         for m in TABLE1_METRICS:
-            res = est.paired(d, r, m)
-            row.update(
-                {
-                    f"{m}_diff": res.diff,
-                    f"{m}_ci_low": res.ci_low,
-                    f"{m}_ci_high": res.ci_high,
-                    f"{m}_p": res.p_value,
-                }
-            )
-        rel = est.paired(d, r, "rmse", relative=True)
+            t = res[(m, False)]
+            row.update({f"{m}_diff": t.diff, f"{m}_ci_low": t.ci_low, f"{m}_ci_high": t.ci_high, f"{m}_p": t.p_value})
+        rel = res[("rmse", True)]
         row.update(rmse_rel_diff=rel.diff, rmse_rel_ci_low=rel.ci_low, rmse_rel_ci_high=rel.ci_high)
         row["rmse_drnet"], row["rmse_rside"] = _rmse_pair(est, d, r, common)
         rows.append(row)
