@@ -74,6 +74,7 @@ class Estimate:
     n_frames: int
     n_seeds: int
     seed_std: float  # std over seeds (ddof=1); NaN for one seed
+    per_seed: tuple[float, ...]  # each seed's metric, in the order the seeds were given
 
 
 @dataclass(frozen=True)
@@ -175,6 +176,7 @@ def bootstrap_estimate(
             n_frames=len(seeds[0].frames),
             n_seeds=len(seeds),
             seed_std=float(per_seed.std(ddof=1)) if len(seeds) > 1 else math.nan,
+            per_seed=tuple(float(v) for v in per_seed),
         )
     return out
 

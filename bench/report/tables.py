@@ -180,13 +180,13 @@ class _Estimator:
             self.sel.stats(a), self.sel.stats(b), self.reduction, tests, n_boot=self.n_boot, seed=self.seed
         )
 
-    def _check_against_metrics_json(self, group: RunGroup, est: dict[str, Estimate]) -> None:
+    def _check_against_metrics_json(self, group: RunGroup, estimates: dict[str, Estimate]) -> None:
         """per_image.csv and metrics.json come from the same evaluation; say so loudly if they disagree."""
-        for run, fs in zip(group.runs, self.sel.stats(group), strict=True):
+        for i, run in enumerate(group.runs):
             written = run.metrics["reductions"].get(self.reduction)
             if not written:
                 continue
-            recomputed = point_metrics(fs, self.reduction)
+            recomputed = {m: e.per_seed[i] for m, e in estimates.items()}
             bad = [
                 m
                 for m in recomputed
