@@ -56,11 +56,12 @@ def make_report(cfg: ReportConfig, log: Callable[[str], None] = print) -> Report
     """Read cfg.runs_dir, build the tables and claims, write the CSVs (and report.html with cfg.html)."""
     runset = load_runs(cfg.runs_dir)
     suite = choose_suite(runset, cfg.suite, log)
+    runs = runset.in_suite(suite)
     log(
-        f"report: {len(runset.in_suite(suite))} evaluated run(s) of suite {suite or '(none)'}, "
+        f"report: {len(runs)} evaluated run(s) of suite {suite or '(none)'}, "
         f"{len(runset.sweeps)} speed sweep(s), {len(runset.problems)} unusable dir(s) in {cfg.runs_dir}"
     )
-    tables = build_tables(runset.in_suite(suite), runset.sweeps, suite, cfg.reduction, cfg.n_boot, cfg.seed)
+    tables = build_tables(runs, runset.sweeps, cfg.reduction, cfg.n_boot, cfg.seed)
     claims = evaluate_claims(tables)
     missing = missing_runs(tables, runset, suite)
     result = ReportResult(suite, runset, tables, claims, missing)

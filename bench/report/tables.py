@@ -75,7 +75,6 @@ MEASURED, MISSING, NOT_IN_HARNESS, NO_PAPER, ERROR = (
 class Selection:
     """Run groups chosen for each table row, with their per-frame statistics loaded once."""
 
-    suite: str | None
     table1: dict[tuple[str, str], RunGroup] = field(default_factory=dict)  # (arch, backbone)
     table3: dict[tuple[str, tuple[bool, bool, bool]], RunGroup] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
@@ -97,23 +96,19 @@ class Selection:
 
 @dataclass
 class Tables:
-    """Everything the CSVs and the HTML show, plus the settings that produced it."""
+    """Everything the CSVs and the HTML show."""
 
     table1: pd.DataFrame
     table2: pd.DataFrame
     table3: pd.DataFrame
     paired: pd.DataFrame
     selection: Selection
-    reduction: str
-    n_boot: int
-    seed: int
 
 
-def select_runs(runs: Iterable[EvalRun], suite: str | None) -> Selection:
-    """Assign the suite's run groups to Table 1 and Table 3 rows (see the module docstring)."""
-    sel = Selection(suite=suite)
-    groups = group_runs(r for r in runs if suite is None or r.suite == suite)
-    for g in groups:
+def select_runs(runs: Iterable[EvalRun]) -> Selection:
+    """Assign the run groups (of one suite) to Table 1 and Table 3 rows (see the module docstring)."""
+    sel = Selection()
+    for g in group_runs(runs):
         options = [r.options for r in g.runs]
         if any(o != options[0] for o in options):
             sel.notes.append(f"{g.label}: seeds were run with different options; using seed {g.first.seed}'s")
@@ -135,13 +130,12 @@ def select_runs(runs: Iterable[EvalRun], suite: str | None) -> Selection:
 def build_tables(
     runs: Iterable[EvalRun],
     sweeps: Sequence[SpeedSweep],
-    suite: str | None,
     reduction: str = "rside",
     n_boot: int = N_BOOTSTRAP,
     seed: int = BOOTSTRAP_SEED,
 ) -> Tables:
-    """Select runs and build Tables 1-3 and the DRNet-vs-RSIDE paired tests."""
-    sel = select_runs(runs, suite)
+    """Select runs (those of the reported suite) and build Tables 1-3 and the DRNet-vs-RSIDE paired tests."""
+    sel = select_runs(runs)
     est = _Estimator(sel, reduction, n_boot, seed)
     return Tables(
         table1=table1(sel, est),
@@ -149,9 +143,6 @@ def build_tables(
         table3=table3(sel, est),
         paired=paired_table(sel, est),
         selection=sel,
-        reduction=reduction,
-        n_boot=n_boot,
-        seed=seed,
     )
 
 
