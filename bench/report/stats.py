@@ -22,8 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from bench.metrics import DEPTH_METRICS, REDUCTIONS, ImageStats, reduce_metrics
-from bench.report.runs import STAT_COLUMNS
+from bench.metrics import DEPTH_METRICS, REDUCTIONS, STAT_COLUMNS, ImageStats, reduce_metrics
 
 __all__ = [
     "CI_LEVEL",
