@@ -142,7 +142,7 @@ def provenance_table(groups: list[RunGroup], sweeps: list[SpeedSweep]) -> pd.Dat
     rows = []
     for g in groups:
         for run in g.runs:
-            prov = run.config.get("provenance", {}) if isinstance(run.config, dict) else {}
+            prov = run.provenance
             m = run.metrics
             data = m.get("data") or {}
             fingerprint = _find(prov.get("data"), "header_sha256") or _find(data, "header_sha256")
@@ -170,7 +170,7 @@ def provenance_table(groups: list[RunGroup], sweeps: list[SpeedSweep]) -> pd.Dat
                 }
             )
     for sw in sweeps:
-        prov = sw.config.get("provenance", {}) if isinstance(sw.config, dict) else {}
+        prov = sw.provenance
         s = sw.summary
         rows.append(
             {

@@ -133,6 +133,11 @@ class EvalRun:
         p = self.path / "predictions.h5"
         return p if p.is_file() else None
 
+    @property
+    def provenance(self) -> Mapping[str, Any]:
+        """config.json's "provenance" object ({} without one)."""
+        return self.config.get("provenance", {}) if isinstance(self.config, dict) else {}
+
 
 @dataclass(frozen=True, eq=False)
 class RunGroup:
@@ -164,6 +169,11 @@ class SpeedSweep:
     @property
     def sweep_id(self) -> str:
         return self.path.name
+
+    @property
+    def provenance(self) -> Mapping[str, Any]:
+        """config.json's "provenance" object ({} without one)."""
+        return self.config.get("provenance", {}) if isinstance(self.config, dict) else {}
 
 
 @dataclass
