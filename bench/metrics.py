@@ -27,6 +27,7 @@ from architectures.losses import sobel
 __all__ = [
     "DEPTH_METRICS",
     "EDGE_THRESHOLDS",
+    "LOWER_IS_BETTER",
     "REDUCTIONS",
     "STAT_COLUMNS",
     "ImageStats",
