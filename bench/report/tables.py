@@ -214,10 +214,7 @@ def table1(sel: Selection, est: _Estimator) -> pd.DataFrame:
 
 def table3(sel: Selection, est: _Estimator) -> pd.DataFrame:
     """Table 3 rows per ablated backbone (ResNet-152 always): the four paper variants, then other combos."""
-    paper = {
-        tuple(bool(getattr(p, k)) for k in ("diagonal", "aux_losses", "second_branch")): p
-        for p in paper_table3().itertuples(index=False)
-    }
+    paper = {switches_of(p._asdict()): p for p in paper_table3().itertuples(index=False)}
     backbones = sorted(
         {b for b, sw in sel.table3 if sw != FULL_SWITCHES} | {PAPER_ABLATION_BACKBONE},
         key=lambda b: (b != PAPER_ABLATION_BACKBONE, b),
