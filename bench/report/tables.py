@@ -219,6 +219,7 @@ def table3(sel: Selection, est: _Estimator) -> pd.DataFrame:
         {b for b, sw in sel.table3 if sw != FULL_SWITCHES} | {PAPER_ABLATION_BACKBONE},
         key=lambda b: (b != PAPER_ABLATION_BACKBONE, b),
     )
+    full_paper = paper.get(FULL_SWITCHES)
     rows = []
     for backbone in backbones:
         full = sel.table3.get((backbone, FULL_SWITCHES))
@@ -239,7 +240,6 @@ def table3(sel: Selection, est: _Estimator) -> pd.DataFrame:
             paper_vals = {m: (getattr(p, m) if p is not None else math.nan) for m in TABLE3_METRICS}
             group = sel.table3.get((backbone, sw))
             out = _measured_row(row, group, paper_vals, est, TABLE3_METRICS)
-            full_paper = paper.get(FULL_SWITCHES)
             out["rmse_vs_full_paper"] = (
                 (p.rmse - full_paper.rmse) if p is not None and sw != FULL_SWITCHES else math.nan
             )
