@@ -27,7 +27,9 @@ from architectures.losses import sobel
 __all__ = [
     "DEPTH_METRICS",
     "EDGE_THRESHOLDS",
+    "LOWER_IS_BETTER",
     "REDUCTIONS",
+    "STAT_COLUMNS",
     "ImageStats",
     "boundary_metrics",
     "depth_metrics",
@@ -67,6 +69,12 @@ class ImageStats:
         for k in range(3):
             row[f"lt{k + 1}"], row[f"le{k + 1}"] = self.lt[k], self.le[k]
         return row
+
+
+# per_image.csv's statistic columns (the keys of ImageStats.as_row()): every reduction and every bootstrap
+# resample derives from them.
+STAT_COLUMNS = ("n", "sum_sq", "sum_abs_rel", "sum_sq_rel", "sum_log10", "sum_sq_log",
+                "lt1", "lt2", "lt3", "le1", "le2", "le3")
 
 
 def image_stats(pred: torch.Tensor, target: torch.Tensor, valid: torch.Tensor | None = None) -> ImageStats:

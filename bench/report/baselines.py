@@ -193,7 +193,7 @@ def write_baselines(runs: Iterable[EvalRun], path: str | Path, suite: str | None
                 abs_tol, rel_tol = default_tolerance(m)
                 metrics[name] = {"value": value, "abs": prev.get("abs", abs_tol), "rel": prev.get("rel", rel_tol)}
         entries[run.run_id] = {"n_frames": int(run.metrics["n_frames"]), "metrics": metrics}
-    first = runs[0].config.get("provenance", {}) if isinstance(runs[0].config, dict) else {}
+    first = runs[0].provenance
     doc = {
         "format": BASELINE_FORMAT,
         "suite": suite,
@@ -247,8 +247,7 @@ def _read(path: Path) -> dict[str, Any]:
 
 
 def _threads(run: EvalRun) -> int | None:
-    prov = run.config.get("provenance", {}) if isinstance(run.config, dict) else {}
-    threads = (prov.get("device") or {}).get("threads")
+    threads = (run.provenance.get("device") or {}).get("threads")
     return int(threads) if isinstance(threads, int | float) else None
 
 

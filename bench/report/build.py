@@ -56,11 +56,12 @@ def make_report(cfg: ReportConfig, log: Callable[[str], None] = print) -> Report
     """Read cfg.runs_dir, build the tables and claims, write the CSVs (and report.html with cfg.html)."""
     runset = load_runs(cfg.runs_dir)
     suite = choose_suite(runset, cfg.suite, log)
+    runs = runset.in_suite(suite)
     log(
-        f"report: {len(runset.in_suite(suite))} evaluated run(s) of suite {suite or '(none)'}, "
+        f"report: {len(runs)} evaluated run(s) of suite {suite or '(none)'}, "
         f"{len(runset.sweeps)} speed sweep(s), {len(runset.problems)} unusable dir(s) in {cfg.runs_dir}"
     )
-    tables = build_tables(runset.in_suite(suite), runset.sweeps, suite, cfg.reduction, cfg.n_boot, cfg.seed)
+    tables = build_tables(runs, runset.sweeps, cfg.reduction, cfg.n_boot, cfg.seed)
     claims = evaluate_claims(tables)
     missing = missing_runs(tables, runset, suite)
     result = ReportResult(suite, runset, tables, claims, missing)
@@ -141,7 +142,7 @@ def provenance_table(groups: list[RunGroup], sweeps: list[SpeedSweep]) -> pd.Dat
     rows = []
     for g in groups:
         for run in g.runs:
-            prov = run.config.get("provenance", {}) if isinstance(run.config, dict) else {}
+            prov = run.provenance
             m = run.metrics
             data = m.get("data") or {}
             fingerprint = _find(prov.get("data"), "header_sha256") or _find(data, "header_sha256")
@@ -169,7 +170,7 @@ def provenance_table(groups: list[RunGroup], sweeps: list[SpeedSweep]) -> pd.Dat
                 }
             )
     for sw in sweeps:
-        prov = sw.config.get("provenance", {}) if isinstance(sw.config, dict) else {}
+        prov = sw.provenance
         s = sw.summary
         rows.append(
             {

@@ -231,12 +231,8 @@ def _ablations(tables: Tables) -> list[Claim]:
     for backbone, rows in t3.groupby("backbone", sort=False):
         got = {}
         for name, sw in variants.items():
-            hit = rows[
-                (rows["diagonal"] == sw[0])
-                & (rows["aux_losses"] == sw[1])
-                & (rows["second_branch"] == sw[2])
-                & rows["rmse_vs_full_rel"].notna()
-            ]
+            hit = _with_switches(rows, sw)
+            hit = hit[hit["rmse_vs_full_rel"].notna()]
             if len(hit):
                 got[name] = hit.iloc[0]
         by_backbone[backbone] = got
@@ -286,13 +282,18 @@ def _ablations(tables: Tables) -> list[Claim]:
 
 def _paper_ablation(rows: pd.DataFrame, sw: tuple[bool, bool, bool]) -> str:
     def pick(s):
-        hit = rows[(rows["diagonal"] == s[0]) & (rows["aux_losses"] == s[1]) & (rows["second_branch"] == s[2])]
+        hit = _with_switches(rows, s)
         return hit.iloc[0]["rmse_paper"] if len(hit) else math.nan
 
     v, f = pick(sw), pick(FULL_SWITCHES)
     if math.isnan(v) or math.isnan(f):
         return "—"
     return f"RMSE {v:.3f} vs {f:.3f} m ({(v - f) / f:+.1%}, no CI given)"
+
+
+def _with_switches(rows: pd.DataFrame, sw: tuple[bool, bool, bool]) -> pd.DataFrame:
+    """The Table 3 rows whose (diagonal, aux_losses, second_branch) equal ``sw``."""
+    return rows[(rows["diagonal"] == sw[0]) & (rows["aux_losses"] == sw[1]) & (rows["second_branch"] == sw[2])]
 
 
 def _p(p: float) -> str:

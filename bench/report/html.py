@@ -17,6 +17,7 @@ from typing import Any
 import jinja2
 import pandas as pd
 
+from bench.metrics import LOWER_IS_BETTER
 from bench.report.claims import INCONCLUSIVE, NOT_JUDGED, NOT_MEASURED, NOT_REPRODUCED, REPRODUCED, Claim
 from bench.report.tables import TABLE1_METRICS, TABLE3_METRICS
 
@@ -301,7 +302,7 @@ def _diff_class(metric: str, diff: Any) -> str:
         return ""
     if math.isnan(d) or d == 0:
         return "diff"
-    better = d < 0 if not metric.startswith("delta") else d > 0
+    better = d < 0 if LOWER_IS_BETTER[metric] else d > 0
     return "diff better" if better else "diff worse"
 
 

@@ -138,8 +138,9 @@ def _read_predictions(path: Path) -> dict:
 
 def _by_model(points: pd.DataFrame):
     keys = ["arch", "backbone"]
-    default = points[[is_default_options(o) for o in points["options"]]]
-    other = points[[not is_default_options(o) for o in points["options"]]]
+    is_default = [is_default_options(o) for o in points["options"]]
+    default = points[is_default]
+    other = points[[not d for d in is_default]]
     for (arch, backbone), df in default.groupby(keys, sort=True):
         yield f"{arch} {backbone}", df
     for (arch, backbone), df in other.groupby(keys, sort=True):

@@ -18,6 +18,8 @@ from typing import Any
 
 import pandas as pd
 
+from bench.metrics import STAT_COLUMNS
+
 __all__ = [
     "ABLATION_SWITCHES",
     "EvalRun",
@@ -27,7 +29,6 @@ __all__ = [
     "RunSet",
     "SPEED_COLUMNS",
     "SPEED_SUMMARY_COLUMNS",
-    "STAT_COLUMNS",
     "SpeedSweep",
     "group_runs",
     "is_default_options",
@@ -37,21 +38,6 @@ __all__ = [
     "switches_of",
 ]
 
-# bench.metrics.ImageStats.as_row() columns: every reduction and every bootstrap resample derives from them.
-STAT_COLUMNS = (
-    "n",
-    "sum_sq",
-    "sum_abs_rel",
-    "sum_sq_rel",
-    "sum_log10",
-    "sum_sq_log",
-    "lt1",
-    "lt2",
-    "lt3",
-    "le1",
-    "le2",
-    "le3",
-)
 METRICS_FIELDS = ("run_id", "suite", "name", "arch", "backbone", "options", "seed", "reductions", "n_frames")
 # DRNet's Table 3 switches; a missing switch means the paper's default (on).
 ABLATION_SWITCHES = ("diagonal", "aux_losses", "second_branch")
@@ -147,6 +133,11 @@ class EvalRun:
         p = self.path / "predictions.h5"
         return p if p.is_file() else None
 
+    @property
+    def provenance(self) -> Mapping[str, Any]:
+        """config.json's "provenance" object ({} without one)."""
+        return self.config.get("provenance", {}) if isinstance(self.config, dict) else {}
+
 
 @dataclass(frozen=True, eq=False)
 class RunGroup:
@@ -178,6 +169,11 @@ class SpeedSweep:
     @property
     def sweep_id(self) -> str:
         return self.path.name
+
+    @property
+    def provenance(self) -> Mapping[str, Any]:
+        """config.json's "provenance" object ({} without one)."""
+        return self.config.get("provenance", {}) if isinstance(self.config, dict) else {}
 
 
 @dataclass

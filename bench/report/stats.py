@@ -22,8 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from bench.metrics import DEPTH_METRICS, REDUCTIONS, ImageStats, reduce_metrics
-from bench.report.runs import STAT_COLUMNS
+from bench.metrics import DEPTH_METRICS, REDUCTIONS, STAT_COLUMNS, ImageStats, reduce_metrics
 
 __all__ = [
     "CI_LEVEL",
@@ -36,6 +35,7 @@ __all__ = [
     "common_frames",
     "frame_stats",
     "paired_bootstrap",
+    "paired_differences",
     "point_metrics",
     "reduce_weighted",
     "resample_counts",
@@ -73,6 +73,7 @@ class Estimate:
     n_frames: int
     n_seeds: int
     seed_std: float  # std over seeds (ddof=1); NaN for one seed
+    per_seed: tuple[float, ...]  # each seed's metric, in the order the seeds were given
 
 
 @dataclass(frozen=True)
@@ -174,6 +175,7 @@ def bootstrap_estimate(
             n_frames=len(seeds[0].frames),
             n_seeds=len(seeds),
             seed_std=float(per_seed.std(ddof=1)) if len(seeds) > 1 else math.nan,
+            per_seed=tuple(float(v) for v in per_seed),
         )
     return out
 
@@ -193,31 +195,53 @@ def paired_bootstrap(
     ``a`` and ``b`` are the seeds of each model (theta = mean over seeds). Only frames evaluated by every run
     count; callers that need to know whether frame sets differed use ``common_frames``.
     """
+    tests = [(metric, relative)]
+    return paired_differences(a, b, reduction, tests, n_boot=n_boot, seed=seed, level=level)[(metric, relative)]
+
+
+def paired_differences(
+    a: Sequence[FrameStats],
+    b: Sequence[FrameStats],
+    reduction: str,
+    tests: Sequence[tuple[str, bool]],
+    n_boot: int = N_BOOTSTRAP,
+    seed: int = BOOTSTRAP_SEED,
+    level: float = CI_LEVEL,
+) -> dict[tuple[str, bool], PairedDifference]:
+    """``paired_bootstrap`` for each (metric, relative) of ``tests``, all from one resampling of the frames.
+
+    The common frames, the resample counts and both models' metrics are computed once; each test's result
+    equals ``paired_bootstrap(a, b, reduction, metric, relative, n_boot, seed, level)``.
+    """
     frames = common_frames([*a, *b])
     if len(frames) == 0:
         raise ValueError("the two models have no evaluated frame in common; a paired test is impossible")
     a, b = [fs.take(frames) for fs in a], [fs.take(frames) for fs in b]
     counts = resample_counts(len(frames), n_boot, np.random.default_rng(seed))
+    metrics = {m for m, _ in tests}
 
-    def theta(runs: Sequence[FrameStats], weights: np.ndarray) -> np.ndarray:
-        return np.mean([reduce_weighted(fs.stats, weights, reduction)[metric] for fs in runs], axis=0)
+    def theta(runs: Sequence[FrameStats], weights: np.ndarray) -> dict[str, np.ndarray]:
+        per_run = [reduce_weighted(fs.stats, weights, reduction) for fs in runs]
+        return {m: np.mean([r[m] for r in per_run], axis=0) for m in metrics}
 
     ones = np.ones((1, len(frames)))
-    ta, tb, da, db = theta(a, ones)[0], theta(b, ones)[0], theta(a, counts), theta(b, counts)
-    diff, dist = ta - tb, da - db
-    if relative:
-        diff, dist = diff / tb, dist / db
-    low, high = _percentiles(dist, level)
-    p = math.nan if np.isnan(dist).any() else min(1.0, 2 * min(float(np.mean(dist <= 0)), float(np.mean(dist >= 0))))
-    return PairedDifference(
-        metric=metric,
-        diff=float(diff),
-        ci_low=low,
-        ci_high=high,
-        p_value=p,
-        n_frames=len(frames),
-        relative=relative,
-    )
+    ta, tb, da, db = theta(a, ones), theta(b, ones), theta(a, counts), theta(b, counts)
+    out = {}
+    for metric, relative in tests:
+        diff, dist = ta[metric][0] - tb[metric][0], da[metric] - db[metric]
+        if relative:
+            diff, dist = diff / tb[metric][0], dist / db[metric]
+        low, high = _percentiles(dist, level)
+        out[(metric, relative)] = PairedDifference(
+            metric=metric,
+            diff=float(diff),
+            ci_low=low,
+            ci_high=high,
+            p_value=_p_value(dist),
+            n_frames=len(frames),
+            relative=relative,
+        )
+    return out
 
 
 def common_frames(runs: Sequence[FrameStats]) -> np.ndarray:
@@ -244,6 +268,12 @@ def _percentiles(dist: np.ndarray, level: float) -> tuple[float, float]:
     alpha = (1 - level) / 2
     low, high = np.quantile(dist, [alpha, 1 - alpha])
     return float(low), float(high)
+
+
+def _p_value(dist: np.ndarray) -> float:
+    if np.isnan(dist).any():
+        return math.nan
+    return min(1.0, 2 * min(float(np.mean(dist <= 0)), float(np.mean(dist >= 0))))
 
 
 def _named(rmse, abs_rel, sq_rel, log10, rmse_log, deltas) -> dict[str, np.ndarray]:

@@ -32,7 +32,7 @@ from bench.report.stats import (
     bootstrap_estimate,
     common_frames,
     frame_stats,
-    paired_bootstrap,
+    paired_differences,
     point_metrics,
 )
 
@@ -75,7 +75,6 @@ MEASURED, MISSING, NOT_IN_HARNESS, NO_PAPER, ERROR = (
 class Selection:
     """Run groups chosen for each table row, with their per-frame statistics loaded once."""
 
-    suite: str | None
     table1: dict[tuple[str, str], RunGroup] = field(default_factory=dict)  # (arch, backbone)
     table3: dict[tuple[str, tuple[bool, bool, bool]], RunGroup] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
@@ -97,23 +96,19 @@ class Selection:
 
 @dataclass
 class Tables:
-    """Everything the CSVs and the HTML show, plus the settings that produced it."""
+    """Everything the CSVs and the HTML show."""
 
     table1: pd.DataFrame
     table2: pd.DataFrame
     table3: pd.DataFrame
     paired: pd.DataFrame
     selection: Selection
-    reduction: str
-    n_boot: int
-    seed: int
 
 
-def select_runs(runs: Iterable[EvalRun], suite: str | None) -> Selection:
-    """Assign the suite's run groups to Table 1 and Table 3 rows (see the module docstring)."""
-    sel = Selection(suite=suite)
-    groups = group_runs(r for r in runs if suite is None or r.suite == suite)
-    for g in groups:
+def select_runs(runs: Iterable[EvalRun]) -> Selection:
+    """Assign the run groups (of one suite) to Table 1 and Table 3 rows (see the module docstring)."""
+    sel = Selection()
+    for g in group_runs(runs):
         options = [r.options for r in g.runs]
         if any(o != options[0] for o in options):
             sel.notes.append(f"{g.label}: seeds were run with different options; using seed {g.first.seed}'s")
@@ -135,13 +130,12 @@ def select_runs(runs: Iterable[EvalRun], suite: str | None) -> Selection:
 def build_tables(
     runs: Iterable[EvalRun],
     sweeps: Sequence[SpeedSweep],
-    suite: str | None,
     reduction: str = "rside",
     n_boot: int = N_BOOTSTRAP,
     seed: int = BOOTSTRAP_SEED,
 ) -> Tables:
-    """Select runs and build Tables 1-3 and the DRNet-vs-RSIDE paired tests."""
-    sel = select_runs(runs, suite)
+    """Select runs (those of the reported suite) and build Tables 1-3 and the DRNet-vs-RSIDE paired tests."""
+    sel = select_runs(runs)
     est = _Estimator(sel, reduction, n_boot, seed)
     return Tables(
         table1=table1(sel, est),
@@ -149,9 +143,6 @@ def build_tables(
         table3=table3(sel, est),
         paired=paired_table(sel, est),
         selection=sel,
-        reduction=reduction,
-        n_boot=n_boot,
-        seed=seed,
     )
 
 
@@ -174,24 +165,19 @@ class _Estimator:
                 self._cache[id(group)] = f"{group.label}: {err}"
         return self._cache[id(group)]
 
-    def paired(self, a: RunGroup, b: RunGroup, metric: str, relative: bool = False):
-        return paired_bootstrap(
-            self.sel.stats(a),
-            self.sel.stats(b),
-            self.reduction,
-            metric,
-            relative,
-            n_boot=self.n_boot,
-            seed=self.seed,
+    def paired(self, a: RunGroup, b: RunGroup, tests: Sequence[tuple[str, bool]]):
+        """(metric, relative) -> PairedDifference of a vs b for each of ``tests``."""
+        return paired_differences(
+            self.sel.stats(a), self.sel.stats(b), self.reduction, tests, n_boot=self.n_boot, seed=self.seed
         )
 
-    def _check_against_metrics_json(self, group: RunGroup, est: dict[str, Estimate]) -> None:
+    def _check_against_metrics_json(self, group: RunGroup, estimates: dict[str, Estimate]) -> None:
         """per_image.csv and metrics.json come from the same evaluation; say so loudly if they disagree."""
-        for run, fs in zip(group.runs, self.sel.stats(group), strict=True):
+        for i, run in enumerate(group.runs):
             written = run.metrics["reductions"].get(self.reduction)
             if not written:
                 continue
-            recomputed = point_metrics(fs, self.reduction)
+            recomputed = {m: e.per_seed[i] for m, e in estimates.items()}
             bad = [
                 m
                 for m in recomputed
@@ -228,14 +214,12 @@ def table1(sel: Selection, est: _Estimator) -> pd.DataFrame:
 
 def table3(sel: Selection, est: _Estimator) -> pd.DataFrame:
     """Table 3 rows per ablated backbone (ResNet-152 always): the four paper variants, then other combos."""
-    paper = {
-        tuple(bool(getattr(p, k)) for k in ("diagonal", "aux_losses", "second_branch")): p
-        for p in paper_table3().itertuples(index=False)
-    }
+    paper = {switches_of(p._asdict()): p for p in paper_table3().itertuples(index=False)}
     backbones = sorted(
         {b for b, sw in sel.table3 if sw != FULL_SWITCHES} | {PAPER_ABLATION_BACKBONE},
         key=lambda b: (b != PAPER_ABLATION_BACKBONE, b),
     )
+    full_paper = paper.get(FULL_SWITCHES)
     rows = []
     for backbone in backbones:
         full = sel.table3.get((backbone, FULL_SWITCHES))
@@ -256,7 +240,6 @@ def table3(sel: Selection, est: _Estimator) -> pd.DataFrame:
             paper_vals = {m: (getattr(p, m) if p is not None else math.nan) for m in TABLE3_METRICS}
             group = sel.table3.get((backbone, sw))
             out = _measured_row(row, group, paper_vals, est, TABLE3_METRICS)
-            full_paper = paper.get(FULL_SWITCHES)
             out["rmse_vs_full_paper"] = (
                 (p.rmse - full_paper.rmse) if p is not None and sw != FULL_SWITCHES else math.nan
             )
@@ -287,10 +270,10 @@ def _vs_full(group: RunGroup | None, full: RunGroup | None, sw, est: _Estimator)
     if group is None or full is None or sw == FULL_SWITCHES:
         return out
     try:
-        d = est.paired(group, full, "rmse")
-        r = est.paired(group, full, "rmse", relative=True)
+        res = est.paired(group, full, [("rmse", False), ("rmse", True)])
     except ValueError:
         return out
+    d, r = res[("rmse", False)], res[("rmse", True)]
     out.update(
         rmse_vs_full_measured=d.diff,
         rmse_vs_full_ci_low=d.ci_low,
@@ -347,17 +330,11 @@ def paired_table(sel: Selection, est: _Estimator) -> pd.DataFrame:
         if len(common) == 0:
             rows.append(row)
             continue
+        res = est.paired(d, r, [*((m, False) for m in TABLE1_METRICS), ("rmse", True)])
         for m in TABLE1_METRICS:
-            res = est.paired(d, r, m)
-            row.update(
-                {
-                    f"{m}_diff": res.diff,
-                    f"{m}_ci_low": res.ci_low,
-                    f"{m}_ci_high": res.ci_high,
-                    f"{m}_p": res.p_value,
-                }
-            )
-        rel = est.paired(d, r, "rmse", relative=True)
+            t = res[(m, False)]
+            row.update({f"{m}_diff": t.diff, f"{m}_ci_low": t.ci_low, f"{m}_ci_high": t.ci_high, f"{m}_p": t.p_value})
+        rel = res[("rmse", True)]
         row.update(rmse_rel_diff=rel.diff, rmse_rel_ci_low=rel.ci_low, rmse_rel_ci_high=rel.ci_high)
         row["rmse_drnet"], row["rmse_rside"] = _rmse_pair(est, d, r, common)
         rows.append(row)

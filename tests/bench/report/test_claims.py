@@ -43,10 +43,7 @@ def tables(paired=(), t2=None, t3=()) -> Tables:
         table2=t2 if t2 is not None else table2([]),
         table3=t3_df,
         paired=paired_df,
-        selection=Selection(suite="x"),
-        reduction="rside",
-        n_boot=100,
-        seed=0,
+        selection=Selection(),
     )
 
 
