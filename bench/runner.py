@@ -26,7 +26,7 @@ from bench.distributed import DistInfo, barrier, on_rank0
 from bench.evaluate import EvalResult, evaluate, headline_summary, prediction_frames, write_evaluation
 from bench.provenance import collect_provenance, file_fingerprint
 from bench.rundir import DEFAULT_RUNS_DIR, RunDir, RunState
-from bench.train import CheckpointError, fit, load_checkpoint, seed_everything
+from bench.train import CheckpointError, fit, load_checkpoint, resolve_device, seed_everything
 
 __all__ = [
     "DEFAULT_INPUT_SIZE",
@@ -318,7 +318,7 @@ def execute_run(config: RunConfig, runs_dir: Path = DEFAULT_RUNS_DIR, resume: bo
 def _train_and_evaluate(config: RunConfig, rd: RunDir, resume: bool, info: DistInfo,
                         stream: TextIO) -> RunOutcome:
     t0 = time.perf_counter()
-    device = _device(config, info)
+    device = resolve_device(config, info)
     model = build_run_model(config, config.weights)
     train_set, test_set = load_datasets(config, _depth_size(config, model))
     config = config.replace(train_variant=train_set.identity.get("train_variant"))
@@ -376,7 +376,7 @@ def _train_and_evaluate(config: RunConfig, rd: RunDir, resume: bool, info: DistI
 def _evaluate_imported(config: RunConfig, rd: RunDir, info: DistInfo, stream: TextIO) -> RunOutcome:
     """Evaluate the weights `bench import` put in ``rd`` under this run's data and protocol."""
     t0 = time.perf_counter()
-    device = _device(config, info)
+    device = resolve_device(config, info)
     stored, provenance = rd.read_config()
     payload = load_checkpoint(rd.last_checkpoint)
     if payload.get("kind") != "imported":
@@ -430,14 +430,6 @@ def _metrics_meta(config: RunConfig, checkpoint: str, epoch: float | None, steps
                  "split": config.test_split, "train_variant": config.train_variant,
                  "frames": len(test_set), "subset": identity.get("subset")},
     }
-
-
-def _device(config: RunConfig, info: DistInfo) -> str:
-    if config.device == "cuda":
-        if not torch.cuda.is_available():
-            raise RuntimeError("device 'cuda' was asked for but torch sees no CUDA device; use --device cpu")
-        return f"cuda:{info.local_rank}"
-    return "cpu"
 
 
 def _say(info: DistInfo, rd: RunDir | None, stream: TextIO, message: str) -> None:

@@ -52,6 +52,7 @@ __all__ = [
     "epoch_order",
     "fit",
     "load_checkpoint",
+    "resolve_device",
     "restore_rng_state",
     "save_checkpoint",
     "seed_everything",
@@ -286,7 +287,7 @@ def fit(config: RunConfig, model: nn.Module, train_set: Dataset, run_dir: RunDir
     ``session_start`` (time.perf_counter) makes ``elapsed_s`` include the caller's setup time.
     """
     info = info or DistInfo()
-    device = torch.device(device or _device_for(config, info))
+    device = torch.device(device or resolve_device(config, info))
     _configure_backends(config, device)
     model.to(device)
     optimizer = build_optimizer(config, model.parameters())
@@ -424,7 +425,8 @@ def _better(value: float | None, best: float | None) -> bool:
     return value is not None and value == value and (best is None or value < best)
 
 
-def _device_for(config: RunConfig, info: DistInfo) -> str:
+def resolve_device(config: RunConfig, info: DistInfo) -> str:
+    """The torch device string a run uses in this process: ``cuda:<local rank>`` or ``cpu``."""
     if config.device == "cuda":
         if not torch.cuda.is_available():
             raise RuntimeError("device 'cuda' was asked for but torch sees no CUDA device; use --device cpu")
