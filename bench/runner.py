@@ -26,7 +26,7 @@ from bench.distributed import DistInfo, barrier, on_rank0
 from bench.evaluate import EvalResult, evaluate, headline_summary, prediction_frames, write_evaluation
 from bench.provenance import collect_provenance, file_fingerprint
 from bench.rundir import DEFAULT_RUNS_DIR, RunDir, RunState
-from bench.train import CheckpointError, fit, load_checkpoint, resolve_device, seed_everything
+from bench.train import CheckpointError, fit, load_checkpoint, resolve_device, say, seed_everything
 
 __all__ = [
     "DEFAULT_INPUT_SIZE",
@@ -332,13 +332,13 @@ def _train_and_evaluate(config: RunConfig, rd: RunDir, resume: bool, info: DistI
             resumes = [*provenance.get("resumes", []), {k: session[k] for k in ("created_utc", "git", "device")}]
             rd.update_provenance(resumes=resumes)
         where = rd.last_checkpoint if rd.last_checkpoint.is_file() else "the start (no checkpoint was written)"
-        _say(info, rd, stream, f"resuming {config.run_id} from {where}")
+        say(info, rd, stream, f"resuming {config.run_id} from {where}")
     else:
         provenance = collect_provenance(device, config.seed, _data_provenance(config, train_set, test_set))
         if info.is_main:
             rd.root.mkdir(parents=True, exist_ok=True)
             rd.write_config(config, provenance)
-        _say(info, rd, stream, f"started {config.run_id} in {rd.root}")
+        say(info, rd, stream, f"started {config.run_id} in {rd.root}")
     barrier(info)
 
     keep = prediction_frames(test_set.frame_indices)
@@ -368,7 +368,7 @@ def _train_and_evaluate(config: RunConfig, rd: RunDir, resume: bool, info: DistI
         return {"metrics": metrics, "wall": wall}
 
     done = on_rank0(info, final)
-    _say(info, rd, stream, f"finished {config.run_id}: {_headline_text(done['metrics'])}")
+    say(info, rd, stream, f"finished {config.run_id}: {_headline_text(done['metrics'])}")
     return RunOutcome(config.run_id, "trained", config, done["metrics"], done["wall"],
                       state.history[-1]["epoch"] if state.history else None, state.global_step)
 
@@ -390,7 +390,7 @@ def _evaluate_imported(config: RunConfig, rd: RunDir, info: DistInfo, stream: Te
                             train_variant=stored.train_variant)
 
     def work() -> dict[str, Any]:
-        _say(info, rd, stream, f"evaluating imported weights in {rd.root} ({stored.weights})")
+        say(info, rd, stream, f"evaluating imported weights in {rd.root} ({stored.weights})")
         prov = {**collect_provenance(device, config.seed, _data_provenance(config, None, test_set)),
                 "imported": provenance.get("imported")}
         rd.write_config(config, prov)
@@ -432,13 +432,6 @@ def _metrics_meta(config: RunConfig, checkpoint: str, epoch: float | None, steps
     }
 
 
-def _say(info: DistInfo, rd: RunDir | None, stream: TextIO, message: str) -> None:
-    if info.is_main:
-        print(message, file=stream, flush=True)
-        if rd is not None and rd.root.is_dir():
-            rd.log(message)
-
-
 def _utc_now() -> str:
     from datetime import datetime, timezone
 
@@ -460,7 +453,7 @@ def run_plan(configs: Sequence[RunConfig], runs_dir: Path = DEFAULT_RUNS_DIR, re
     stream = stream if stream is not None else sys.stdout
     outcomes = []
     for i, config in enumerate(configs, start=1):
-        _say(info, None, stream, f"\n=== [{i}/{len(configs)}] {config.run_id} ===")
+        say(info, None, stream, f"\n=== [{i}/{len(configs)}] {config.run_id} ===")
         try:
             outcomes.append(execute_run(config, runs_dir, resume, info, stream))
         except Exception as exc:  # keep going: the summary names every failure
@@ -468,7 +461,7 @@ def run_plan(configs: Sequence[RunConfig], runs_dir: Path = DEFAULT_RUNS_DIR, re
                 raise  # other ranks may be waiting in a collective: stop them all
             rd = RunDir.for_config(config, runs_dir)
             message = f"{type(exc).__name__}: {exc}"
-            _say(info, rd, stream, f"FAILED {config.run_id}: {message}")
+            say(info, rd if rd.root.is_dir() else None, stream, f"FAILED {config.run_id}: {message}")
             outcomes.append(RunOutcome(config.run_id, "failed", config, message=message))
     return outcomes
 

@@ -55,6 +55,7 @@ __all__ = [
     "resolve_device",
     "restore_rng_state",
     "save_checkpoint",
+    "say",
     "seed_everything",
 ]
 
@@ -299,9 +300,8 @@ def fit(config: RunConfig, model: nn.Module, train_set: Dataset, run_dir: RunDir
     state.sessions += 1
     session_start = time.perf_counter() if session_start is None else session_start
     elapsed_before = state.elapsed_s
-    say = _sayer(info, run_dir)
     if state.finished:
-        say(f"training already finished at epoch {state.epoch}, step {state.global_step}")
+        say(info, run_dir, stream, f"training already finished at epoch {state.epoch}, step {state.global_step}")
         return state
     net = model
     if info.enabled:
@@ -311,7 +311,8 @@ def fit(config: RunConfig, model: nn.Module, train_set: Dataset, run_dir: RunDir
     per_rank_batch = config.batch_size // info.world_size
     items = SeededItems(train_set, config.seed)
     steps_per_epoch = math.ceil(len(epoch_order(len(train_set), config.seed, 0, info)) / per_rank_batch)
-    say(f"training {config.run_id}: {len(train_set)} frames, {steps_per_epoch} steps/epoch, "
+    say(info, run_dir, stream,
+        f"training {config.run_id}: {len(train_set)} frames, {steps_per_epoch} steps/epoch, "
         f"batch {config.batch_size} ({info.world_size} process(es)), {config.epochs} epochs"
         + (f", at most {config.max_steps} steps" if config.max_steps else "")
         + (f", resuming at epoch {state.epoch} step {state.step_in_epoch}" if state.global_step else ""))
@@ -362,7 +363,7 @@ def fit(config: RunConfig, model: nn.Module, train_set: Dataset, run_dir: RunDir
                 checkpoint(run_dir.best_checkpoint if run_dir else None)
         row["elapsed_s"] = round(elapsed_before + time.perf_counter() - session_start, 3)
         state.history.append(row)
-        say(" | ".join(f"{k} {_fmt(v)}" for k, v in row.items() if k in EPOCH_LINE_KEYS))
+        say(info, run_dir, stream, " | ".join(f"{k} {_fmt(v)}" for k, v in row.items() if k in EPOCH_LINE_KEYS))
         if info.is_main and run_dir is not None:
             run_dir.write_history(state.history)
         checkpoint()
@@ -442,13 +443,12 @@ def _configure_backends(config: RunConfig, device: torch.device) -> None:
     torch.use_deterministic_algorithms(config.deterministic, warn_only=True)
 
 
-def _sayer(info: DistInfo, run_dir: RunDir | None) -> Callable[[str], None]:
-    def say(message: str) -> None:
-        if info.is_main:
-            print(message, flush=True)
-            if run_dir is not None:
-                run_dir.log(message)
-    return say
+def say(info: DistInfo, run_dir: RunDir | None, stream: TextIO | None, message: str) -> None:
+    """On rank 0: print ``message`` to ``stream`` (None: stdout) and append it to ``run_dir``'s log.txt."""
+    if info.is_main:
+        print(message, file=stream, flush=True)
+        if run_dir is not None:
+            run_dir.log(message)
 
 
 def _fmt(value: Any) -> str:
