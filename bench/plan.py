@@ -20,7 +20,7 @@ import torch
 
 from bench.config import RunConfig
 from bench.rundir import RunDir
-from bench.runner import DEFAULT_INPUT_SIZE
+from bench.runner import DEFAULT_INPUT_SIZE, format_duration
 
 __all__ = ["CostEstimate", "describe_plan", "estimate_cost", "matmul_tflops"]
 
@@ -186,8 +186,9 @@ def describe_plan(suite_name: str, description: str, configs: Sequence[RunConfig
             lines.append(f"{t.replace('table', 'Table ')}: {len(tables[t])} run(s): {', '.join(tables[t])}")
     lines.append("")
     if total_s:
-        lines.append(f"estimated time: {_hms(total_s)}" + (" + the runs that could not be estimated" if unknown_time
-                                                             else "") + " (a lower bound: matmul throughput here)")
+        lines.append(f"estimated time: {format_duration(total_s)}"
+                     + (" + the runs that could not be estimated" if unknown_time else "")
+                     + " (a lower bound: matmul throughput here)")
     else:
         lines.append("estimated time: not available (no run could be timed on this machine)")
     if problems:
@@ -210,7 +211,8 @@ def _cost_text(cost: CostEstimate, c: RunConfig) -> str:
     if cost.total_tflop is not None:
         parts.append(f"{cost.total_tflop:,.1f} TFLOP")
     if cost.seconds is not None:
-        parts.append(f"~{_hms(cost.seconds)} on {c.device} (matmul {matmul_tflops(c.device):.2f} TFLOP/s here)")
+        parts.append(f"~{format_duration(cost.seconds)} on {c.device} "
+                     f"(matmul {matmul_tflops(c.device):.2f} TFLOP/s here)")
     if cost.note:
         parts.append(cost.note)
     return "; ".join(parts) or "unknown"
@@ -225,10 +227,3 @@ def _safe_state(rd: RunDir) -> str:
 
 def _join(a: str, b: str) -> str:
     return f"{a}; {b}" if a else b
-
-
-def _hms(seconds: float) -> str:
-    s = int(round(seconds))
-    if s >= 3600:
-        return f"{s // 3600}h{s % 3600 // 60:02d}m"
-    return f"{s // 60}m{s % 60:02d}s"

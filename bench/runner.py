@@ -34,6 +34,7 @@ __all__ = [
     "RunOutcome",
     "check_data",
     "execute_run",
+    "format_duration",
     "load_datasets",
     "preflight",
     "resolve_protocol",
@@ -476,7 +477,7 @@ def summary_table(outcomes: Sequence[RunOutcome]) -> str:
             o.run_id, o.status,
             _num(o.epochs, "{:g}"), _num(o.steps, "{:d}"),
             _num(h.get("rmse"), "{:.4f}"), _num(h.get("abs_rel"), "{:.4f}"), _num(h.get("delta1"), "{:.4f}"),
-            (o.metrics or {}).get("headline_reduction", "-"), _duration(o.wall_time_s),
+            (o.metrics or {}).get("headline_reduction", "-"), format_duration(o.wall_time_s),
         ])
     widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=False)]
     line = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths, strict=True))  # noqa: E731
@@ -494,7 +495,8 @@ def _num(value: Any, fmt: str) -> str:
     return fmt.format(value)
 
 
-def _duration(seconds: float | None) -> str:
+def format_duration(seconds: float | None) -> str:
+    """``12m05s`` / ``3h07m``; ``-`` for None."""
     if seconds is None:
         return "-"
     s = int(round(seconds))
