@@ -24,7 +24,7 @@ from torch.utils.data import Dataset
 from bench.config import ConfigError, RunConfig, config_diff
 from bench.distributed import DistInfo, barrier, on_rank0
 from bench.evaluate import EvalResult, evaluate, headline_summary, prediction_frames, write_evaluation
-from bench.provenance import collect_provenance, file_fingerprint
+from bench.provenance import collect_provenance, file_fingerprint, utc_now
 from bench.rundir import DEFAULT_RUNS_DIR, RunDir, RunState
 from bench.train import CheckpointError, fit, load_checkpoint, resolve_device, say, seed_everything
 
@@ -365,7 +365,7 @@ def _train_and_evaluate(config: RunConfig, rd: RunDir, resume: bool, info: DistI
         metrics = write_evaluation(rd, result, _metrics_meta(config, checkpoint_name, epoch, state.global_step,
                                                              test_set))
         wall = round(state.elapsed_s + time.perf_counter() - t_trained, 3)
-        rd.update_provenance(wall_time_s=wall, sessions=state.sessions, finished_utc=_utc_now())
+        rd.update_provenance(wall_time_s=wall, sessions=state.sessions, finished_utc=utc_now())
         return {"metrics": metrics, "wall": wall}
 
     done = on_rank0(info, final)
@@ -398,7 +398,7 @@ def _evaluate_imported(config: RunConfig, rd: RunDir, info: DistInfo, stream: Te
         result = _evaluate(model, test_set, config, device, prediction_frames(test_set.frame_indices))
         metrics = write_evaluation(rd, result, _metrics_meta(config, "imported", None, 0, test_set))
         wall = round(time.perf_counter() - t0, 3)
-        rd.update_provenance(wall_time_s=wall, sessions=1, finished_utc=_utc_now())
+        rd.update_provenance(wall_time_s=wall, sessions=1, finished_utc=utc_now())
         return {"metrics": metrics, "wall": wall}
 
     done = on_rank0(info, work)
@@ -431,12 +431,6 @@ def _metrics_meta(config: RunConfig, checkpoint: str, epoch: float | None, steps
                  "split": config.test_split, "train_variant": config.train_variant,
                  "frames": len(test_set), "subset": identity.get("subset")},
     }
-
-
-def _utc_now() -> str:
-    from datetime import datetime, timezone
-
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 def _headline_text(metrics: dict[str, Any]) -> str:
