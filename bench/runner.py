@@ -94,8 +94,7 @@ def load_datasets(config: RunConfig, depth_size: tuple[int, int], train: bool = 
     test_set = build_dataset(config.data, config.data_path, config.test_split, train=False,
                              protocol=config.protocol)
     if config.eval_frames is not None and config.eval_frames < len(test_set):
-        n, m = config.eval_frames, len(test_set)
-        positions = sorted({round(i * (m - 1) / max(n - 1, 1)) for i in range(n)})
+        positions = prediction_frames(range(len(test_set)), config.eval_frames)
         test_set = FrameSubset(test_set, positions, "evenly spaced")
     return train_set, test_set
 
