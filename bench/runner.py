@@ -13,7 +13,7 @@ import math
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -59,7 +59,6 @@ class RunOutcome:
     epochs: float | None = None
     steps: int | None = None
     message: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class FrameSubset(Dataset):
