@@ -183,10 +183,7 @@ def _defaults_after(suite: Suite, configs: list[RunConfig]) -> RunConfig:
     if not configs:
         return suite.defaults
     first = configs[0]
-    shared = {k: getattr(first, k) for k in ("data", "data_path", "device", "weights", "num_workers")
+    shared = {k: getattr(first, k)
+              for k in ("data", "data_path", "device", "weights", "num_workers", "epochs", "max_steps")
               if all(getattr(c, k) == getattr(first, k) for c in configs)}
-    if all(c.epochs == first.epochs for c in configs):
-        shared["epochs"] = first.epochs
-    if all(c.max_steps == first.max_steps for c in configs):
-        shared["max_steps"] = first.max_steps
     return suite.defaults.replace(**shared)
