@@ -7,14 +7,13 @@ failed), runs the suite's Table 2 speed sweeps through ``bench.speed``, and prin
 
 from __future__ import annotations
 
-import fnmatch
 import sys
 import textwrap
 from pathlib import Path
 from typing import Any, TextIO
 
 from bench.config import ConfigError, RunConfig
-from bench.suite import Suite, available_suites, load_suite, select_runs, with_overrides, with_seeds
+from bench.suite import Suite, available_suites, load_suite, matches, select_runs, with_overrides, with_seeds
 
 __all__ = ["list_suites", "parse_seeds", "plan_from_options", "run_command"]
 
@@ -172,10 +171,7 @@ def list_suites() -> str:
 
 
 def _select_speed(entries: tuple[dict[str, Any], ...], only: str | None) -> list[dict[str, Any]]:
-    if not only:
-        return list(entries)
-    patterns = [p.strip() for p in only.split(",") if p.strip()]
-    return [e for e in entries if any(fnmatch.fnmatchcase(e["name"], p) for p in patterns)]
+    return [e for e in entries if matches(e["name"], only)] if only else list(entries)
 
 
 def _defaults_after(suite: Suite, configs: list[RunConfig]) -> RunConfig:
