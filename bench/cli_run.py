@@ -50,8 +50,8 @@ def plan_from_options(suite: Suite, data_spec: str | None = None, device: str | 
                                   f"{', '.join(s['name'] for s in suite.speed) or 'none'}") from None
             runs = []
     runs = with_seeds(runs, parse_seeds(seeds))
-    changes: dict[str, Any] = {"device": device, "epochs": epochs, "max_steps": max_steps, "num_workers": workers}
-    runs = with_overrides(runs, **changes)
+    changes = {"device": device, "epochs": epochs, "max_steps": max_steps, "num_workers": workers}
+    runs = with_overrides(runs, **_cpu_without_amp(changes))
     if data_spec is not None:
         from architectures.data import parse_data_spec
 
@@ -59,8 +59,6 @@ def plan_from_options(suite: Suite, data_spec: str | None = None, device: str | 
         runs = [r.replace(data=source, data_path=path) for r in runs]
     if weights is not None:
         runs = [r.replace(weights=None if weights.lower() == "none" else weights) for r in runs]
-    if device == "cpu":
-        runs = [r.replace(amp="none") if r.amp != "none" else r for r in runs]
     return runs, speed
 
 
@@ -182,4 +180,10 @@ def _defaults_after(suite: Suite, configs: list[RunConfig]) -> RunConfig:
     shared = {k: getattr(first, k)
               for k in ("data", "data_path", "device", "weights", "num_workers", "epochs", "max_steps")
               if all(getattr(c, k) == getattr(first, k) for c in configs)}
-    return suite.defaults.replace(**shared)
+    return suite.defaults.replace(**_cpu_without_amp(shared))
+
+
+def _cpu_without_amp(changes: dict[str, Any]) -> dict[str, Any]:
+    """``changes`` plus ``amp = "none"`` when they move a config to the CPU (AMP is CUDA-only), applied with the
+    device in one replace so the config never holds the invalid pair."""
+    return {**changes, "amp": "none"} if changes.get("device") == "cpu" else changes
