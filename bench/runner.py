@@ -129,11 +129,12 @@ def _data_provenance(config: RunConfig, train_set: Dataset | None, test_set: Dat
 
 def preflight(configs: Sequence[RunConfig], runs_dir: Path, resume: bool, with_data: bool = True) -> list[str]:
     """Every problem visible before the first run starts, as messages (empty list: good to go)."""
+    states = _run_dir_states(configs, runs_dir)
     problems: list[str] = []
     problems += _check_models(configs)
-    problems += _check_run_dirs(configs, runs_dir, resume)
+    problems += _check_run_dirs(configs, states, runs_dir, resume)
     problems += _check_devices(configs)
-    problems += _check_weights(configs, runs_dir)
+    problems += _check_weights(configs, states)
     if with_data:
         problems += check_data(configs)
     return problems
@@ -164,17 +165,27 @@ def _for_runs(run_ids: list[str], problem: str) -> str:
     return f"{run_ids[0]}: {problem}" if len(run_ids) == 1 else f"{problem} (runs: {', '.join(run_ids)})"
 
 
-def _check_run_dirs(configs: Sequence[RunConfig], runs_dir: Path, resume: bool) -> list[str]:
+def _run_dir_states(configs: Sequence[RunConfig], runs_dir: Path) -> list[str | Exception]:
+    """Each run's directory state (RunState), or the error reading a damaged config.json, read once."""
+    states: list[str | Exception] = []
+    for c in configs:
+        try:
+            states.append(RunDir.for_config(c, runs_dir).state())
+        except Exception as exc:  # damaged config.json: _check_run_dirs reports it
+            states.append(exc)
+    return states
+
+
+def _check_run_dirs(configs: Sequence[RunConfig], states: Sequence[str | Exception], runs_dir: Path,
+                    resume: bool) -> list[str]:
     out = []
     ids = [c.run_id for c in configs]
     for dup in sorted({i for i in ids if ids.count(i) > 1}):
         out.append(f"run id {dup} is planned more than once")
-    for c in configs:
+    for c, state in zip(configs, states, strict=True):
         rd = RunDir.for_config(c, runs_dir)
-        try:
-            state = rd.state()
-        except Exception as exc:  # damaged config.json
-            out.append(f"{rd.root}: {exc}")
+        if isinstance(state, Exception):
+            out.append(f"{rd.root}: {state}")
             continue
         if state in (RunState.ABSENT, RunState.IMPORTED):
             if state == RunState.IMPORTED:
@@ -212,12 +223,12 @@ def _check_devices(configs: Sequence[RunConfig]) -> list[str]:
     return []
 
 
-def _check_weights(configs: Sequence[RunConfig], runs_dir: Path) -> list[str]:
+def _check_weights(configs: Sequence[RunConfig], states: Sequence[str | Exception]) -> list[str]:
     from architectures.backbones import backbone_spec, imagenet_cache_dir
 
     grouped: dict[str, list[str]] = {}
-    for c in configs:
-        if c.weights is None or RunDir.for_config(c, runs_dir).state() == RunState.IMPORTED:
+    for c, state in zip(configs, states, strict=True):
+        if c.weights is None or state == RunState.IMPORTED:
             continue
         if c.weights == "imagenet":
             try:
