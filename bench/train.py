@@ -391,10 +391,10 @@ def _train_step(net: nn.Module, batch: dict[str, Any], optimizer, scaler, config
     with autocast:
         preds = net(image, levels=True)
     loss = loss_fn(preds, depth, valid=valid)
-    mean_loss = all_mean(loss.detach(), info)
-    if not torch.isfinite(mean_loss):
+    value = float(all_mean(loss.detach(), info))  # the step's one host sync
+    if not math.isfinite(value):
         raise NonFiniteLossError(
-            f"{config.run_id}: training loss is {float(mean_loss)} at epoch {state.epoch + 1}, step "
+            f"{config.run_id}: training loss is {value} at epoch {state.epoch + 1}, step "
             f"{state.step_in_epoch + 1} (global step {state.global_step + 1}); stopped before updating the "
             f"weights. The last good checkpoint (checkpoints/last.pt, if one was written) is kept as it was. "
             f"Lower the lr, set grad_clip_norm, or check the data for invalid depths.")
@@ -405,7 +405,7 @@ def _train_step(net: nn.Module, batch: dict[str, Any], optimizer, scaler, config
         torch.nn.utils.clip_grad_norm_(net.parameters(), config.grad_clip_norm)
     scaler.step(optimizer)
     scaler.update()
-    return float(mean_loss)
+    return value
 
 
 def _restore(run_dir: RunDir | None, config: RunConfig, model, optimizer, scheduler, scaler) -> TrainState:
