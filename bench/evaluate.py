@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,6 +38,7 @@ from bench.metrics import (
     reduce_metrics,
 )
 from bench.rundir import RunDir
+from bench.train import amp_autocast
 
 __all__ = [
     "CoverageError",
@@ -168,8 +168,7 @@ def evaluate(model: nn.Module, dataset: Dataset, protocol: Any, device: str | to
     keep = {int(f) for f in keep_frames}
     frames, stats, boundary = [], [], []
     kept: dict[int, dict[str, np.ndarray]] = {}
-    autocast = (torch.autocast("cuda", dtype=torch.bfloat16 if amp == "bf16" else torch.float16)
-                if amp != "none" and device.type == "cuda" else nullcontext())
+    autocast = amp_autocast(amp, device)
     try:
         for batch in loader:
             image = batch["image"].to(device, non_blocking=True)

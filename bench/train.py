@@ -21,7 +21,7 @@ import random
 import sys
 import time
 from collections.abc import Callable
-from contextlib import contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -46,6 +46,7 @@ __all__ = [
     "Progress",
     "SeededItems",
     "TrainState",
+    "amp_autocast",
     "build_optimizer",
     "build_scheduler",
     "capture_rng_state",
@@ -323,8 +324,7 @@ def fit(config: RunConfig, model: nn.Module, train_set: Dataset, run_dir: RunDir
             save_checkpoint(path or run_dir.last_checkpoint, config, model, optimizer, scheduler, scaler,
                             state)
 
-    autocast = (torch.autocast("cuda", dtype=torch.bfloat16 if config.amp == "bf16" else torch.float16)
-                if config.amp != "none" else nullcontext())
+    autocast = amp_autocast(config.amp, device)
     while not state.finished:
         loader = _epoch_loader(items, config, state, info, per_rank_batch, device)
         progress = Progress(config.run_id, state.epoch, config.epochs, steps_per_epoch, config.log_every_steps,
@@ -433,6 +433,13 @@ def resolve_device(config: RunConfig, info: DistInfo) -> str:
             raise RuntimeError("device 'cuda' was asked for but torch sees no CUDA device; use --device cpu")
         return f"cuda:{info.local_rank}"
     return "cpu"
+
+
+def amp_autocast(amp: str, device: torch.device) -> AbstractContextManager:
+    """``torch.autocast`` for ``amp`` ("bf16", "fp16") on a CUDA device; a no-op context for "none" or the CPU."""
+    if amp == "none" or device.type != "cuda":
+        return nullcontext()
+    return torch.autocast("cuda", dtype=torch.bfloat16 if amp == "bf16" else torch.float16)
 
 
 def _configure_backends(config: RunConfig, device: torch.device) -> None:
