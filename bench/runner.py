@@ -344,8 +344,8 @@ def _train_and_evaluate(config: RunConfig, rd: RunDir, resume: bool, info: DistI
         where = rd.last_checkpoint if rd.last_checkpoint.is_file() else "the start (no checkpoint was written)"
         say(info, rd, stream, f"resuming {config.run_id} from {where}")
     else:
-        provenance = collect_provenance(device, config.seed, _data_provenance(config, train_set, test_set))
-        if info.is_main:
+        if info.is_main:  # only rank 0 writes: the others need no provenance (git, data fingerprints)
+            provenance = collect_provenance(device, config.seed, _data_provenance(config, train_set, test_set))
             rd.root.mkdir(parents=True, exist_ok=True)
             rd.write_config(config, provenance)
         say(info, rd, stream, f"started {config.run_id} in {rd.root}")
@@ -388,18 +388,18 @@ def _evaluate_imported(config: RunConfig, rd: RunDir, info: DistInfo, stream: Te
     t0 = time.perf_counter()
     device = resolve_device(config, info)
     stored, provenance = rd.read_config()
-    payload = load_checkpoint(rd.last_checkpoint)
-    if payload.get("kind") != "imported":
-        raise CheckpointError(f"{rd.last_checkpoint}: expected imported weights, found a {payload.get('kind')} "
-                              f"checkpoint")
-    model = build_run_model(config, None)
-    model.load_state_dict(payload["model"])
-    model.to(device)
-    _, test_set = load_datasets(config, DEFAULT_INPUT_SIZE, train=False)
     config = config.replace(source="imported", weights=stored.weights, epochs=0, max_steps=None,
                             train_variant=stored.train_variant)
 
-    def work() -> dict[str, Any]:
+    def work() -> dict[str, Any]:  # rank 0 alone evaluates, so only it loads the weights and the test set
+        payload = load_checkpoint(rd.last_checkpoint)
+        if payload.get("kind") != "imported":
+            raise CheckpointError(f"{rd.last_checkpoint}: expected imported weights, found a "
+                                  f"{payload.get('kind')} checkpoint")
+        model = build_run_model(config, None)
+        model.load_state_dict(payload["model"])
+        model.to(device)
+        _, test_set = load_datasets(config, DEFAULT_INPUT_SIZE, train=False)
         say(info, rd, stream, f"evaluating imported weights in {rd.root} ({stored.weights})")
         prov = {**collect_provenance(device, config.seed, _data_provenance(config, None, test_set)),
                 "imported": provenance.get("imported")}
