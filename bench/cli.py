@@ -91,17 +91,11 @@ def _split_names(text: str, allowed, what: str, option: str) -> list[str]:
 
 
 def _machine_line(height: int, width: int, flops: bool, time_it: bool, repeats: int, warmup: int) -> str:
-    import platform
-
     import torch
 
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    parts = [f"input 1x3x{height}x{width}, random weights, CPU {cpu}, {torch.get_num_threads()} torch "
+    from bench.provenance import cpu_model
+
+    parts = [f"input 1x3x{height}x{width}, random weights, CPU {cpu_model()}, {torch.get_num_threads()} torch "
              f"thread(s), torch {torch.__version__}"]
     if flops:
         parts.append("FLOPs: torch.utils.flop_counter (conv/matmul, 2 per multiply-add)")
@@ -381,7 +375,6 @@ def speed_cmd(suite, arch, backbone, options, device, input_size, batch_sizes, m
               cudnn_benchmark, seed, out_dir, overwrite, quiet) -> None:
     """Fps and memory over batch sizes for every model (the paper's Table 2): speed.csv, speed_summary.csv."""
     import json
-    from pathlib import Path
 
     from bench import speed
 

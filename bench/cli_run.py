@@ -7,14 +7,13 @@ failed), runs the suite's Table 2 speed sweeps through ``bench.speed``, and prin
 
 from __future__ import annotations
 
-import fnmatch
 import sys
 import textwrap
 from pathlib import Path
 from typing import Any, TextIO
 
 from bench.config import ConfigError, RunConfig
-from bench.suite import Suite, available_suites, load_suite, select_runs, with_overrides, with_seeds
+from bench.suite import Suite, available_suites, load_suite, matches, select_runs, with_overrides, with_seeds
 
 __all__ = ["list_suites", "parse_seeds", "plan_from_options", "run_command"]
 
@@ -51,8 +50,8 @@ def plan_from_options(suite: Suite, data_spec: str | None = None, device: str | 
                                   f"{', '.join(s['name'] for s in suite.speed) or 'none'}") from None
             runs = []
     runs = with_seeds(runs, parse_seeds(seeds))
-    changes: dict[str, Any] = {"device": device, "epochs": epochs, "max_steps": max_steps, "num_workers": workers}
-    runs = with_overrides(runs, **changes)
+    changes = {"device": device, "epochs": epochs, "max_steps": max_steps, "num_workers": workers}
+    runs = with_overrides(runs, **_cpu_without_amp(changes))
     if data_spec is not None:
         from architectures.data import parse_data_spec
 
@@ -60,8 +59,6 @@ def plan_from_options(suite: Suite, data_spec: str | None = None, device: str | 
         runs = [r.replace(data=source, data_path=path) for r in runs]
     if weights is not None:
         runs = [r.replace(weights=None if weights.lower() == "none" else weights) for r in runs]
-    if device == "cpu":
-        runs = [r.replace(amp="none") if r.amp != "none" else r for r in runs]
     return runs, speed
 
 
@@ -172,10 +169,7 @@ def list_suites() -> str:
 
 
 def _select_speed(entries: tuple[dict[str, Any], ...], only: str | None) -> list[dict[str, Any]]:
-    if not only:
-        return list(entries)
-    patterns = [p.strip() for p in only.split(",") if p.strip()]
-    return [e for e in entries if any(fnmatch.fnmatchcase(e["name"], p) for p in patterns)]
+    return [e for e in entries if matches(e["name"], only)] if only else list(entries)
 
 
 def _defaults_after(suite: Suite, configs: list[RunConfig]) -> RunConfig:
@@ -183,10 +177,13 @@ def _defaults_after(suite: Suite, configs: list[RunConfig]) -> RunConfig:
     if not configs:
         return suite.defaults
     first = configs[0]
-    shared = {k: getattr(first, k) for k in ("data", "data_path", "device", "weights", "num_workers")
+    shared = {k: getattr(first, k)
+              for k in ("data", "data_path", "device", "weights", "num_workers", "epochs", "max_steps")
               if all(getattr(c, k) == getattr(first, k) for c in configs)}
-    if all(c.epochs == first.epochs for c in configs):
-        shared["epochs"] = first.epochs
-    if all(c.max_steps == first.max_steps for c in configs):
-        shared["max_steps"] = first.max_steps
-    return suite.defaults.replace(**shared)
+    return suite.defaults.replace(**_cpu_without_amp(shared))
+
+
+def _cpu_without_amp(changes: dict[str, Any]) -> dict[str, Any]:
+    """``changes`` plus ``amp = "none"`` when they move a config to the CPU (AMP is CUDA-only), applied with the
+    device in one replace so the config never holds the invalid pair."""
+    return {**changes, "amp": "none"} if changes.get("device") == "cpu" else changes

@@ -135,9 +135,6 @@ class RunConfig:
             raise ConfigError(f"unknown key(s) {', '.join(_with_hint(k) for k in unknown)}")
         return dataclasses.replace(self, **changes)
 
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
-
     @classmethod
     def from_json_file(cls, path: str | Path) -> RunConfig:
         """Read the ``config`` member of a run directory's config.json (or a bare RunConfig JSON object)."""

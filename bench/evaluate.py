@@ -15,9 +15,8 @@ Under DDP only rank 0 evaluates (the runner arranges it), so the whole split is 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
-from contextlib import nullcontext
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -39,6 +38,7 @@ from bench.metrics import (
     reduce_metrics,
 )
 from bench.rundir import RunDir
+from bench.train import amp_autocast
 
 __all__ = [
     "CoverageError",
@@ -82,7 +82,6 @@ class EvalResult:
     stats: list[ImageStats]
     boundary: list[dict[str, float]]
     predictions: dict[str, np.ndarray] | None = None
-    dataset: dict[str, Any] = field(default_factory=dict)
 
     def reductions(self) -> dict[str, dict[str, float]]:
         return {r: reduce_metrics(self.stats, r) for r in REDUCTIONS}
@@ -155,8 +154,7 @@ def check_coverage(seen: Sequence[int], dataset: Dataset) -> None:
 @torch.inference_mode()
 def evaluate(model: nn.Module, dataset: Dataset, protocol: Any, device: str | torch.device = "cpu",
              batch_size: int = 8, input_size: tuple[int, int] | None = None, amp: str = "none",
-             keep_frames: Sequence[int] = (), num_workers: int = 0,
-             progress: Callable[[int, int], None] | None = None) -> EvalResult:
+             keep_frames: Sequence[int] = (), num_workers: int = 0) -> EvalResult:
     """Evaluate ``model`` (in eval mode, restored afterwards) on every item of ``dataset`` under ``protocol``.
 
     Items follow the data contract: image (3,H,W) normalised, depth (1,h,w) metres, valid (1,h,w), frame.
@@ -170,9 +168,7 @@ def evaluate(model: nn.Module, dataset: Dataset, protocol: Any, device: str | to
     keep = {int(f) for f in keep_frames}
     frames, stats, boundary = [], [], []
     kept: dict[int, dict[str, np.ndarray]] = {}
-    autocast = (torch.autocast("cuda", dtype=torch.bfloat16 if amp == "bf16" else torch.float16)
-                if amp != "none" and device.type == "cuda" else nullcontext())
-    done, total = 0, len(dataset)
+    autocast = amp_autocast(amp, device)
     try:
         for batch in loader:
             image = batch["image"].to(device, non_blocking=True)
@@ -197,9 +193,6 @@ def evaluate(model: nn.Module, dataset: Dataset, protocol: Any, device: str | to
                 frames.append(int(frame))
                 if frame in keep:
                     kept[int(frame)] = _prediction_arrays(image[i], depth[i], mask[i], pred[i])
-            done += len(batch["frame"])
-            if progress is not None:
-                progress(done, total)
     finally:
         model.train(was_training)
     check_coverage(frames, dataset)
@@ -216,7 +209,6 @@ def evaluate(model: nn.Module, dataset: Dataset, protocol: Any, device: str | to
         stats=[stats[i] for i in order],
         boundary=[boundary[i] for i in order],
         predictions=predictions,
-        dataset=dict(getattr(dataset, "identity", {}) or {}),
     )
 
 

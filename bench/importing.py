@@ -22,25 +22,25 @@ __all__ = ["OFFICIAL_TRAIN_VARIANT", "import_rside_checkpoint", "imported_config
 OFFICIAL_TRAIN_VARIANT = "rside-official"  # Hu et al.'s own training set (~50k NYU raw frames) and schedule
 
 
-def imported_config(backbone: str, checkpoint: Path, suite: str = "paper", seed: int = 0) -> RunConfig:
-    """The suite's run for rside-<backbone> (or its defaults), marked as imported from ``checkpoint``."""
-    loaded = load_suite(suite)
+def imported_config(backbone: str, checkpoint: Path) -> RunConfig:
+    """The paper suite's run for rside-<backbone> (or its defaults), marked as imported from ``checkpoint``."""
+    loaded = load_suite("paper")
     match = next((r for r in loaded.runs if r.arch == "rside" and r.backbone == backbone), None)
     base = match or loaded.defaults.replace(name=f"rside-{backbone}", arch="rside", backbone=backbone,
                                             options={}, tables=())
     return base.replace(source="imported", weights=str(checkpoint.resolve()), epochs=0, max_steps=None,
-                        seed=seed, train_variant=OFFICIAL_TRAIN_VARIANT)
+                        seed=0, train_variant=OFFICIAL_TRAIN_VARIANT)
 
 
 def import_rside_checkpoint(checkpoint: str | Path, backbone: str, out: str | Path | None = None,
-                            runs_dir: str | Path = DEFAULT_RUNS_DIR, suite: str = "paper") -> RunDir:
-    """Write ``out`` (default runs/<suite>-rside-<backbone>-s0) from a released RSIDE checkpoint."""
+                            runs_dir: str | Path = DEFAULT_RUNS_DIR) -> RunDir:
+    """Write ``out`` (default runs/paper-rside-<backbone>-s0) from a released RSIDE checkpoint."""
     import torch
 
     from architectures.rside import load_official_checkpoint
 
     checkpoint = Path(checkpoint)
-    config = imported_config(backbone, checkpoint, suite)
+    config = imported_config(backbone, checkpoint)
     rd = RunDir(out) if out is not None else RunDir.for_config(config, runs_dir)
     if rd.state() != RunState.ABSENT or rd.last_checkpoint.exists():
         raise RunDirError(f"{rd.root} already holds a run ({rd.state()}); move it away or pass another --out")

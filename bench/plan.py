@@ -20,12 +20,11 @@ import torch
 
 from bench.config import RunConfig
 from bench.rundir import RunDir
-from bench.runner import DEFAULT_INPUT_SIZE
+from bench.runner import DEFAULT_INPUT_SIZE, format_duration, load_datasets
 
 __all__ = ["CostEstimate", "describe_plan", "estimate_cost", "matmul_tflops"]
 
 TRAIN_FLOP_FACTOR = 3.0  # forward + backward ~ 3x forward
-KNOWN_SIZES = {"nyu-labeled": (795, 654)}  # official split sizes when the file is absent (splits.mat)
 
 
 @dataclass(frozen=True)
@@ -43,25 +42,21 @@ class CostEstimate:
 def dataset_sizes(config: RunConfig) -> tuple[int | None, int | None, str]:
     """(train frames, test frames, note) without side effects (no synthetic file is generated)."""
     from architectures import data as data_lib
+    from architectures.data.synthetic import synthetic_split
 
-    note = ""
     try:
-        if config.data == "synthetic" and config.data_path is None:
-            default = data_lib.default_synthetic_path()
-            if not default.exists():
-                n = data_lib.DEFAULT_FRAMES
-                test = n // 4  # every 4th frame is a test frame (architectures.data.synthetic)
-                return _limit(config, n - test, test) + ("synthetic file generated on first run",)
-        train = data_lib.build_dataset(config.data, config.data_path, config.train_split, train=True,
-                                       protocol=config.protocol)
-        test = data_lib.build_dataset(config.data, config.data_path, config.test_split, train=False,
-                                      protocol=config.protocol)
-        return _limit(config, len(train), len(test)) + (note,)
+        if (config.data == "synthetic" and config.data_path is None
+                and not data_lib.default_synthetic_path().exists()):
+            split = synthetic_split(data_lib.DEFAULT_FRAMES)
+            sizes = _limit(config, len(split["train"]), len(split["test"]))
+            return sizes + ("synthetic file generated on first run",)
+        train, test = load_datasets(config, DEFAULT_INPUT_SIZE)
+        return len(train), len(test), ""
     except Exception as exc:
-        known = KNOWN_SIZES.get(config.data)
         note = f"data not available ({type(exc).__name__})"
-        if known:
-            return _limit(config, *known) + (note + "; official split sizes assumed",)
+        if config.data == "nyu-labeled":  # the official split sizes (splits.mat)
+            sizes = _limit(config, data_lib.NYU_TRAIN_FRAMES, data_lib.NYU_TEST_FRAMES)
+            return sizes + (f"{note}; official split sizes assumed",)
         return None, None, note
 
 
@@ -186,8 +181,9 @@ def describe_plan(suite_name: str, description: str, configs: Sequence[RunConfig
             lines.append(f"{t.replace('table', 'Table ')}: {len(tables[t])} run(s): {', '.join(tables[t])}")
     lines.append("")
     if total_s:
-        lines.append(f"estimated time: {_hms(total_s)}" + (" + the runs that could not be estimated" if unknown_time
-                                                             else "") + " (a lower bound: matmul throughput here)")
+        lines.append(f"estimated time: {format_duration(total_s)}"
+                     + (" + the runs that could not be estimated" if unknown_time else "")
+                     + " (a lower bound: matmul throughput here)")
     else:
         lines.append("estimated time: not available (no run could be timed on this machine)")
     if problems:
@@ -210,7 +206,8 @@ def _cost_text(cost: CostEstimate, c: RunConfig) -> str:
     if cost.total_tflop is not None:
         parts.append(f"{cost.total_tflop:,.1f} TFLOP")
     if cost.seconds is not None:
-        parts.append(f"~{_hms(cost.seconds)} on {c.device} (matmul {matmul_tflops(c.device):.2f} TFLOP/s here)")
+        parts.append(f"~{format_duration(cost.seconds)} on {c.device} "
+                     f"(matmul {matmul_tflops(c.device):.2f} TFLOP/s here)")
     if cost.note:
         parts.append(cost.note)
     return "; ".join(parts) or "unknown"
@@ -225,10 +222,3 @@ def _safe_state(rd: RunDir) -> str:
 
 def _join(a: str, b: str) -> str:
     return f"{a}; {b}" if a else b
-
-
-def _hms(seconds: float) -> str:
-    s = int(round(seconds))
-    if s >= 3600:
-        return f"{s // 3600}h{s % 3600 // 60:02d}m"
-    return f"{s // 60}m{s % 60:02d}s"

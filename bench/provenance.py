@@ -16,7 +16,8 @@ from typing import Any
 
 import torch
 
-__all__ = ["collect_provenance", "cpu_model", "device_info", "file_fingerprint", "git_info", "library_versions"]
+__all__ = ["collect_provenance", "cpu_model", "device_info", "file_fingerprint", "git_info", "library_versions",
+           "utc_now"]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 HEADER_BYTES = 1 << 20  # fingerprint the first MiB: identifies a multi-GB .mat without reading it all
@@ -84,7 +85,7 @@ def collect_provenance(device: str | torch.device = "cpu", seed: int | None = No
                        data: dict[str, Any] | None = None) -> dict[str, Any]:
     """Everything above in one record, with a UTC timestamp."""
     return {
-        "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created_utc": utc_now(),
         "git": git_info(),
         "versions": library_versions(),
         "device": device_info(device),
@@ -92,6 +93,11 @@ def collect_provenance(device: str | torch.device = "cpu", seed: int | None = No
         "seed": seed,
         "data": data,
     }
+
+
+def utc_now() -> str:
+    """The current UTC time to the second, ISO 8601 (``2025-01-31T12:00:00+00:00``)."""
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 def cpu_model() -> str:

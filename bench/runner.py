@@ -13,7 +13,7 @@ import math
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -24,9 +24,9 @@ from torch.utils.data import Dataset
 from bench.config import ConfigError, RunConfig, config_diff
 from bench.distributed import DistInfo, barrier, on_rank0
 from bench.evaluate import EvalResult, evaluate, headline_summary, prediction_frames, write_evaluation
-from bench.provenance import collect_provenance, file_fingerprint
+from bench.provenance import collect_provenance, file_fingerprint, utc_now
 from bench.rundir import DEFAULT_RUNS_DIR, RunDir, RunState
-from bench.train import CheckpointError, fit, load_checkpoint, seed_everything
+from bench.train import CheckpointError, fit, load_checkpoint, resolve_device, say, seed_everything
 
 __all__ = [
     "DEFAULT_INPUT_SIZE",
@@ -34,6 +34,7 @@ __all__ = [
     "RunOutcome",
     "check_data",
     "execute_run",
+    "format_duration",
     "load_datasets",
     "preflight",
     "resolve_protocol",
@@ -58,7 +59,6 @@ class RunOutcome:
     epochs: float | None = None
     steps: int | None = None
     message: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class FrameSubset(Dataset):
@@ -93,8 +93,7 @@ def load_datasets(config: RunConfig, depth_size: tuple[int, int], train: bool = 
     test_set = build_dataset(config.data, config.data_path, config.test_split, train=False,
                              protocol=config.protocol)
     if config.eval_frames is not None and config.eval_frames < len(test_set):
-        n, m = config.eval_frames, len(test_set)
-        positions = sorted({round(i * (m - 1) / max(n - 1, 1)) for i in range(n)})
+        positions = prediction_frames(range(len(test_set)), config.eval_frames)
         test_set = FrameSubset(test_set, positions, "evenly spaced")
     return train_set, test_set
 
@@ -130,11 +129,12 @@ def _data_provenance(config: RunConfig, train_set: Dataset | None, test_set: Dat
 
 def preflight(configs: Sequence[RunConfig], runs_dir: Path, resume: bool, with_data: bool = True) -> list[str]:
     """Every problem visible before the first run starts, as messages (empty list: good to go)."""
+    states = _run_dir_states(configs, runs_dir)
     problems: list[str] = []
     problems += _check_models(configs)
-    problems += _check_run_dirs(configs, runs_dir, resume)
+    problems += _check_run_dirs(configs, states, runs_dir, resume)
     problems += _check_devices(configs)
-    problems += _check_weights(configs, runs_dir)
+    problems += _check_weights(configs, states)
     if with_data:
         problems += check_data(configs)
     return problems
@@ -165,17 +165,27 @@ def _for_runs(run_ids: list[str], problem: str) -> str:
     return f"{run_ids[0]}: {problem}" if len(run_ids) == 1 else f"{problem} (runs: {', '.join(run_ids)})"
 
 
-def _check_run_dirs(configs: Sequence[RunConfig], runs_dir: Path, resume: bool) -> list[str]:
+def _run_dir_states(configs: Sequence[RunConfig], runs_dir: Path) -> list[str | Exception]:
+    """Each run's directory state (RunState), or the error reading a damaged config.json, read once."""
+    states: list[str | Exception] = []
+    for c in configs:
+        try:
+            states.append(RunDir.for_config(c, runs_dir).state())
+        except Exception as exc:  # damaged config.json: _check_run_dirs reports it
+            states.append(exc)
+    return states
+
+
+def _check_run_dirs(configs: Sequence[RunConfig], states: Sequence[str | Exception], runs_dir: Path,
+                    resume: bool) -> list[str]:
     out = []
     ids = [c.run_id for c in configs]
     for dup in sorted({i for i in ids if ids.count(i) > 1}):
         out.append(f"run id {dup} is planned more than once")
-    for c in configs:
+    for c, state in zip(configs, states, strict=True):
         rd = RunDir.for_config(c, runs_dir)
-        try:
-            state = rd.state()
-        except Exception as exc:  # damaged config.json
-            out.append(f"{rd.root}: {exc}")
+        if isinstance(state, Exception):
+            out.append(f"{rd.root}: {state}")
             continue
         if state in (RunState.ABSENT, RunState.IMPORTED):
             if state == RunState.IMPORTED:
@@ -213,12 +223,12 @@ def _check_devices(configs: Sequence[RunConfig]) -> list[str]:
     return []
 
 
-def _check_weights(configs: Sequence[RunConfig], runs_dir: Path) -> list[str]:
+def _check_weights(configs: Sequence[RunConfig], states: Sequence[str | Exception]) -> list[str]:
     from architectures.backbones import backbone_spec, imagenet_cache_dir
 
     grouped: dict[str, list[str]] = {}
-    for c in configs:
-        if c.weights is None or RunDir.for_config(c, runs_dir).state() == RunState.IMPORTED:
+    for c, state in zip(configs, states, strict=True):
+        if c.weights is None or state == RunState.IMPORTED:
             continue
         if c.weights == "imagenet":
             try:
@@ -318,7 +328,7 @@ def execute_run(config: RunConfig, runs_dir: Path = DEFAULT_RUNS_DIR, resume: bo
 def _train_and_evaluate(config: RunConfig, rd: RunDir, resume: bool, info: DistInfo,
                         stream: TextIO) -> RunOutcome:
     t0 = time.perf_counter()
-    device = _device(config, info)
+    device = resolve_device(config, info)
     model = build_run_model(config, config.weights)
     train_set, test_set = load_datasets(config, _depth_size(config, model))
     config = config.replace(train_variant=train_set.identity.get("train_variant"))
@@ -332,13 +342,13 @@ def _train_and_evaluate(config: RunConfig, rd: RunDir, resume: bool, info: DistI
             resumes = [*provenance.get("resumes", []), {k: session[k] for k in ("created_utc", "git", "device")}]
             rd.update_provenance(resumes=resumes)
         where = rd.last_checkpoint if rd.last_checkpoint.is_file() else "the start (no checkpoint was written)"
-        _say(info, rd, stream, f"resuming {config.run_id} from {where}")
+        say(info, rd, stream, f"resuming {config.run_id} from {where}")
     else:
-        provenance = collect_provenance(device, config.seed, _data_provenance(config, train_set, test_set))
-        if info.is_main:
+        if info.is_main:  # only rank 0 writes: the others need no provenance (git, data fingerprints)
+            provenance = collect_provenance(device, config.seed, _data_provenance(config, train_set, test_set))
             rd.root.mkdir(parents=True, exist_ok=True)
             rd.write_config(config, provenance)
-        _say(info, rd, stream, f"started {config.run_id} in {rd.root}")
+        say(info, rd, stream, f"started {config.run_id} in {rd.root}")
     barrier(info)
 
     keep = prediction_frames(test_set.frame_indices)
@@ -364,11 +374,11 @@ def _train_and_evaluate(config: RunConfig, rd: RunDir, resume: bool, info: DistI
         metrics = write_evaluation(rd, result, _metrics_meta(config, checkpoint_name, epoch, state.global_step,
                                                              test_set))
         wall = round(state.elapsed_s + time.perf_counter() - t_trained, 3)
-        rd.update_provenance(wall_time_s=wall, sessions=state.sessions, finished_utc=_utc_now())
+        rd.update_provenance(wall_time_s=wall, sessions=state.sessions, finished_utc=utc_now())
         return {"metrics": metrics, "wall": wall}
 
     done = on_rank0(info, final)
-    _say(info, rd, stream, f"finished {config.run_id}: {_headline_text(done['metrics'])}")
+    say(info, rd, stream, f"finished {config.run_id}: {_headline_text(done['metrics'])}")
     return RunOutcome(config.run_id, "trained", config, done["metrics"], done["wall"],
                       state.history[-1]["epoch"] if state.history else None, state.global_step)
 
@@ -376,28 +386,28 @@ def _train_and_evaluate(config: RunConfig, rd: RunDir, resume: bool, info: DistI
 def _evaluate_imported(config: RunConfig, rd: RunDir, info: DistInfo, stream: TextIO) -> RunOutcome:
     """Evaluate the weights `bench import` put in ``rd`` under this run's data and protocol."""
     t0 = time.perf_counter()
-    device = _device(config, info)
+    device = resolve_device(config, info)
     stored, provenance = rd.read_config()
-    payload = load_checkpoint(rd.last_checkpoint)
-    if payload.get("kind") != "imported":
-        raise CheckpointError(f"{rd.last_checkpoint}: expected imported weights, found a {payload.get('kind')} "
-                              f"checkpoint")
-    model = build_run_model(config, None)
-    model.load_state_dict(payload["model"])
-    model.to(device)
-    _, test_set = load_datasets(config, DEFAULT_INPUT_SIZE, train=False)
     config = config.replace(source="imported", weights=stored.weights, epochs=0, max_steps=None,
                             train_variant=stored.train_variant)
 
-    def work() -> dict[str, Any]:
-        _say(info, rd, stream, f"evaluating imported weights in {rd.root} ({stored.weights})")
+    def work() -> dict[str, Any]:  # rank 0 alone evaluates, so only it loads the weights and the test set
+        payload = load_checkpoint(rd.last_checkpoint)
+        if payload.get("kind") != "imported":
+            raise CheckpointError(f"{rd.last_checkpoint}: expected imported weights, found a "
+                                  f"{payload.get('kind')} checkpoint")
+        model = build_run_model(config, None)
+        model.load_state_dict(payload["model"])
+        model.to(device)
+        _, test_set = load_datasets(config, DEFAULT_INPUT_SIZE, train=False)
+        say(info, rd, stream, f"evaluating imported weights in {rd.root} ({stored.weights})")
         prov = {**collect_provenance(device, config.seed, _data_provenance(config, None, test_set)),
                 "imported": provenance.get("imported")}
         rd.write_config(config, prov)
         result = _evaluate(model, test_set, config, device, prediction_frames(test_set.frame_indices))
         metrics = write_evaluation(rd, result, _metrics_meta(config, "imported", None, 0, test_set))
         wall = round(time.perf_counter() - t0, 3)
-        rd.update_provenance(wall_time_s=wall, sessions=1, finished_utc=_utc_now())
+        rd.update_provenance(wall_time_s=wall, sessions=1, finished_utc=utc_now())
         return {"metrics": metrics, "wall": wall}
 
     done = on_rank0(info, work)
@@ -432,27 +442,6 @@ def _metrics_meta(config: RunConfig, checkpoint: str, epoch: float | None, steps
     }
 
 
-def _device(config: RunConfig, info: DistInfo) -> str:
-    if config.device == "cuda":
-        if not torch.cuda.is_available():
-            raise RuntimeError("device 'cuda' was asked for but torch sees no CUDA device; use --device cpu")
-        return f"cuda:{info.local_rank}"
-    return "cpu"
-
-
-def _say(info: DistInfo, rd: RunDir | None, stream: TextIO, message: str) -> None:
-    if info.is_main:
-        print(message, file=stream, flush=True)
-        if rd is not None and rd.root.is_dir():
-            rd.log(message)
-
-
-def _utc_now() -> str:
-    from datetime import datetime, timezone
-
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
 def _headline_text(metrics: dict[str, Any]) -> str:
     h = headline_summary(metrics)
     return (f"rmse {h['rmse']:.4f} m, abs_rel {h['abs_rel']:.4f}, delta1 {h['delta1']:.4f} "
@@ -468,7 +457,7 @@ def run_plan(configs: Sequence[RunConfig], runs_dir: Path = DEFAULT_RUNS_DIR, re
     stream = stream if stream is not None else sys.stdout
     outcomes = []
     for i, config in enumerate(configs, start=1):
-        _say(info, None, stream, f"\n=== [{i}/{len(configs)}] {config.run_id} ===")
+        say(info, None, stream, f"\n=== [{i}/{len(configs)}] {config.run_id} ===")
         try:
             outcomes.append(execute_run(config, runs_dir, resume, info, stream))
         except Exception as exc:  # keep going: the summary names every failure
@@ -476,7 +465,7 @@ def run_plan(configs: Sequence[RunConfig], runs_dir: Path = DEFAULT_RUNS_DIR, re
                 raise  # other ranks may be waiting in a collective: stop them all
             rd = RunDir.for_config(config, runs_dir)
             message = f"{type(exc).__name__}: {exc}"
-            _say(info, rd, stream, f"FAILED {config.run_id}: {message}")
+            say(info, rd if rd.root.is_dir() else None, stream, f"FAILED {config.run_id}: {message}")
             outcomes.append(RunOutcome(config.run_id, "failed", config, message=message))
     return outcomes
 
@@ -491,7 +480,7 @@ def summary_table(outcomes: Sequence[RunOutcome]) -> str:
             o.run_id, o.status,
             _num(o.epochs, "{:g}"), _num(o.steps, "{:d}"),
             _num(h.get("rmse"), "{:.4f}"), _num(h.get("abs_rel"), "{:.4f}"), _num(h.get("delta1"), "{:.4f}"),
-            (o.metrics or {}).get("headline_reduction", "-"), _duration(o.wall_time_s),
+            (o.metrics or {}).get("headline_reduction", "-"), format_duration(o.wall_time_s),
         ])
     widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=False)]
     line = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths, strict=True))  # noqa: E731
@@ -509,7 +498,8 @@ def _num(value: Any, fmt: str) -> str:
     return fmt.format(value)
 
 
-def _duration(seconds: float | None) -> str:
+def format_duration(seconds: float | None) -> str:
+    """``12m05s`` / ``3h07m``; ``-`` for None."""
     if seconds is None:
         return "-"
     s = int(round(seconds))

@@ -21,7 +21,8 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-__all__ = ["SUITES_DIR", "Suite", "available_suites", "load_suite", "select_runs", "with_overrides", "with_seeds"]
+__all__ = ["SUITES_DIR", "Suite", "available_suites", "load_suite", "matches", "select_runs", "with_overrides",
+           "with_seeds"]
 
 SUITES_DIR = Path(__file__).resolve().parent / "suites"
 SUITE_KEYS = ("description", "defaults", "runs", "speed")
@@ -83,11 +84,15 @@ def select_runs(runs: list[RunConfig] | tuple[RunConfig, ...], only: str | None)
     runs = list(runs)
     if not only:
         return runs
-    patterns = [p.strip() for p in only.split(",") if p.strip()]
-    chosen = [r for r in runs if any(fnmatch.fnmatchcase(r.name, p) for p in patterns)]
+    chosen = [r for r in runs if matches(r.name, only)]
     if not chosen:
         raise ConfigError(f"--only {only!r} matches no run; runs: {', '.join(r.name for r in runs) or 'none'}")
     return chosen
+
+
+def matches(name: str, only: str) -> bool:
+    """Whether ``name`` matches any of the comma-separated shell patterns in ``only`` (case-sensitive)."""
+    return any(fnmatch.fnmatchcase(name, p.strip()) for p in only.split(",") if p.strip())
 
 
 def with_seeds(runs: list[RunConfig], seeds: list[int] | None) -> list[RunConfig]:

@@ -21,7 +21,7 @@ import random
 import sys
 import time
 from collections.abc import Callable
-from contextlib import contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -46,14 +46,17 @@ __all__ = [
     "Progress",
     "SeededItems",
     "TrainState",
+    "amp_autocast",
     "build_optimizer",
     "build_scheduler",
     "capture_rng_state",
     "epoch_order",
     "fit",
     "load_checkpoint",
+    "resolve_device",
     "restore_rng_state",
     "save_checkpoint",
+    "say",
     "seed_everything",
 ]
 
@@ -286,7 +289,7 @@ def fit(config: RunConfig, model: nn.Module, train_set: Dataset, run_dir: RunDir
     ``session_start`` (time.perf_counter) makes ``elapsed_s`` include the caller's setup time.
     """
     info = info or DistInfo()
-    device = torch.device(device or _device_for(config, info))
+    device = torch.device(device or resolve_device(config, info))
     _configure_backends(config, device)
     model.to(device)
     optimizer = build_optimizer(config, model.parameters())
@@ -298,9 +301,8 @@ def fit(config: RunConfig, model: nn.Module, train_set: Dataset, run_dir: RunDir
     state.sessions += 1
     session_start = time.perf_counter() if session_start is None else session_start
     elapsed_before = state.elapsed_s
-    say = _sayer(info, run_dir)
     if state.finished:
-        say(f"training already finished at epoch {state.epoch}, step {state.global_step}")
+        say(info, run_dir, stream, f"training already finished at epoch {state.epoch}, step {state.global_step}")
         return state
     net = model
     if info.enabled:
@@ -310,7 +312,8 @@ def fit(config: RunConfig, model: nn.Module, train_set: Dataset, run_dir: RunDir
     per_rank_batch = config.batch_size // info.world_size
     items = SeededItems(train_set, config.seed)
     steps_per_epoch = math.ceil(len(epoch_order(len(train_set), config.seed, 0, info)) / per_rank_batch)
-    say(f"training {config.run_id}: {len(train_set)} frames, {steps_per_epoch} steps/epoch, "
+    say(info, run_dir, stream,
+        f"training {config.run_id}: {len(train_set)} frames, {steps_per_epoch} steps/epoch, "
         f"batch {config.batch_size} ({info.world_size} process(es)), {config.epochs} epochs"
         + (f", at most {config.max_steps} steps" if config.max_steps else "")
         + (f", resuming at epoch {state.epoch} step {state.step_in_epoch}" if state.global_step else ""))
@@ -321,8 +324,7 @@ def fit(config: RunConfig, model: nn.Module, train_set: Dataset, run_dir: RunDir
             save_checkpoint(path or run_dir.last_checkpoint, config, model, optimizer, scheduler, scaler,
                             state)
 
-    autocast = (torch.autocast("cuda", dtype=torch.bfloat16 if config.amp == "bf16" else torch.float16)
-                if config.amp != "none" else nullcontext())
+    autocast = amp_autocast(config.amp, device)
     while not state.finished:
         loader = _epoch_loader(items, config, state, info, per_rank_batch, device)
         progress = Progress(config.run_id, state.epoch, config.epochs, steps_per_epoch, config.log_every_steps,
@@ -361,7 +363,7 @@ def fit(config: RunConfig, model: nn.Module, train_set: Dataset, run_dir: RunDir
                 checkpoint(run_dir.best_checkpoint if run_dir else None)
         row["elapsed_s"] = round(elapsed_before + time.perf_counter() - session_start, 3)
         state.history.append(row)
-        say(" | ".join(f"{k} {_fmt(v)}" for k, v in row.items() if k in EPOCH_LINE_KEYS))
+        say(info, run_dir, stream, " | ".join(f"{k} {_fmt(v)}" for k, v in row.items() if k in EPOCH_LINE_KEYS))
         if info.is_main and run_dir is not None:
             run_dir.write_history(state.history)
         checkpoint()
@@ -389,10 +391,10 @@ def _train_step(net: nn.Module, batch: dict[str, Any], optimizer, scaler, config
     with autocast:
         preds = net(image, levels=True)
     loss = loss_fn(preds, depth, valid=valid)
-    mean_loss = all_mean(loss.detach(), info)
-    if not torch.isfinite(mean_loss):
+    value = float(all_mean(loss.detach(), info))  # the step's one host sync
+    if not math.isfinite(value):
         raise NonFiniteLossError(
-            f"{config.run_id}: training loss is {float(mean_loss)} at epoch {state.epoch + 1}, step "
+            f"{config.run_id}: training loss is {value} at epoch {state.epoch + 1}, step "
             f"{state.step_in_epoch + 1} (global step {state.global_step + 1}); stopped before updating the "
             f"weights. The last good checkpoint (checkpoints/last.pt, if one was written) is kept as it was. "
             f"Lower the lr, set grad_clip_norm, or check the data for invalid depths.")
@@ -403,7 +405,7 @@ def _train_step(net: nn.Module, batch: dict[str, Any], optimizer, scaler, config
         torch.nn.utils.clip_grad_norm_(net.parameters(), config.grad_clip_norm)
     scaler.step(optimizer)
     scaler.update()
-    return float(mean_loss)
+    return value
 
 
 def _restore(run_dir: RunDir | None, config: RunConfig, model, optimizer, scheduler, scaler) -> TrainState:
@@ -424,12 +426,20 @@ def _better(value: float | None, best: float | None) -> bool:
     return value is not None and value == value and (best is None or value < best)
 
 
-def _device_for(config: RunConfig, info: DistInfo) -> str:
+def resolve_device(config: RunConfig, info: DistInfo) -> str:
+    """The torch device string a run uses in this process: ``cuda:<local rank>`` or ``cpu``."""
     if config.device == "cuda":
         if not torch.cuda.is_available():
             raise RuntimeError("device 'cuda' was asked for but torch sees no CUDA device; use --device cpu")
         return f"cuda:{info.local_rank}"
     return "cpu"
+
+
+def amp_autocast(amp: str, device: torch.device) -> AbstractContextManager:
+    """``torch.autocast`` for ``amp`` ("bf16", "fp16") on a CUDA device; a no-op context for "none" or the CPU."""
+    if amp == "none" or device.type != "cuda":
+        return nullcontext()
+    return torch.autocast("cuda", dtype=torch.bfloat16 if amp == "bf16" else torch.float16)
 
 
 def _configure_backends(config: RunConfig, device: torch.device) -> None:
@@ -440,13 +450,12 @@ def _configure_backends(config: RunConfig, device: torch.device) -> None:
     torch.use_deterministic_algorithms(config.deterministic, warn_only=True)
 
 
-def _sayer(info: DistInfo, run_dir: RunDir | None) -> Callable[[str], None]:
-    def say(message: str) -> None:
-        if info.is_main:
-            print(message, flush=True)
-            if run_dir is not None:
-                run_dir.log(message)
-    return say
+def say(info: DistInfo, run_dir: RunDir | None, stream: TextIO | None, message: str) -> None:
+    """On rank 0: print ``message`` to ``stream`` (None: stdout) and append it to ``run_dir``'s log.txt."""
+    if info.is_main:
+        print(message, file=stream, flush=True)
+        if run_dir is not None:
+            run_dir.log(message)
 
 
 def _fmt(value: Any) -> str:

@@ -18,7 +18,7 @@ from runner_fixtures import register_tiny_model
 
 import bench as bench_package
 from bench.cli import cli
-from bench.cli_run import run_speed
+from bench.cli_run import plan_from_options, run_speed
 from bench.suite import load_suite
 
 REPO = Path(__file__).resolve().parents[2]
@@ -69,6 +69,20 @@ def test_dry_run_with_synthetic_data_and_seeds(tmp_path):
     assert all(f"paper-rside-resnet50-s{s}" in result.output for s in (0, 1, 2))
     assert "nyu_depth_v2_labeled.mat" not in result.output
     assert "GFLOP/image fwd at 228x304" in result.output
+
+
+def test_device_cpu_turns_amp_off_in_the_runs_and_the_dry_run_defaults(tmp_path):
+    suite = tmp_path / "amp.toml"
+    suite.write_text(f'[defaults]\narch = "{register_tiny_model()}"\nbackbone = "none"\ndevice = "cuda"\n'
+                     'amp = "bf16"\ninput_size = [64, 80]\n[[runs]]\nname = "a"\n'
+                     '[[runs]]\nname = "b"\ndevice = "cpu"\namp = "none"\n')
+    runs, _ = plan_from_options(load_suite(suite), device="cpu")
+    assert [(r.device, r.amp) for r in runs] == [("cpu", "none"), ("cpu", "none")]
+    for only in ([], ["--only", "b"]):  # --device cpu; or every planned run on the CPU by itself
+        result = invoke("run", "--suite", str(suite), "--dry-run", *only, "--runs-dir", str(tmp_path / "runs"),
+                        *([] if only else ["--device", "cpu"]))
+        assert result.exit_code == 0, result.output
+        assert "  amp = 'none'" in result.output and "  device = 'cpu'" in result.output
 
 
 def test_run_a_suite_file_prints_a_summary(tmp_path, tiny_data):

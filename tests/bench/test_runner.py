@@ -118,3 +118,15 @@ def test_imported_weights_must_fit_the_planned_run(tmp_path, tiny_data):
     rd.write_config(config.replace(source="imported", epochs=0, backbone="other"), {})
     [problem] = preflight([config], tmp_path, resume=False, with_data=False)
     assert "imported weights do not fit the planned run (backbone: 'other'" in problem
+
+
+def test_preflight_lists_a_damaged_run_directory_of_a_run_with_weights(tmp_path, tiny_data):
+    weights = tmp_path / "init.pt"
+    weights.write_bytes(b"")
+    config = tiny_config(weights=str(weights))
+    rd = RunDir.for_config(config, tmp_path)
+    rd.root.mkdir()
+    rd.config_path.write_text("{not json")
+    for resume in (False, True):
+        [problem] = preflight([config], tmp_path, resume=resume, with_data=False)
+        assert problem.startswith(f"{rd.root}: cannot read {rd.config_path}")

@@ -187,6 +187,16 @@ def test_progress_lines_for_logs():
     assert "img/s" in lines[0] and "eta" in lines[0]
 
 
+def test_fit_writes_its_lines_to_its_stream_and_log(tmp_path, capsys):
+    rd = RunDir(tmp_path / "s")
+    rd.root.mkdir()
+    out = io.StringIO()
+    fit(config(epochs=1), make(), train_set(), rd, stream=out)
+    assert "training test-tiny-s0: 6 frames, 3 steps/epoch" in out.getvalue()
+    assert "training test-tiny-s0: 6 frames" in rd.log_path.read_text()
+    assert capsys.readouterr().out == ""
+
+
 def test_gradient_clipping_is_applied(tmp_path, monkeypatch):
     norms = []
     real = torch.nn.utils.clip_grad_norm_
