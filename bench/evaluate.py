@@ -30,6 +30,7 @@ from bench.metrics import (
     DEPTH_METRICS,
     EDGE_THRESHOLDS,
     REDUCTIONS,
+    STAT_COLUMNS,
     ImageStats,
     NoValidPixelsError,
     boundary_metrics,
@@ -60,8 +61,6 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)  # the normalisation the data layer applie
 IMAGENET_STD = (0.229, 0.224, 0.225)
 NYU_TEST_FRAMES = 654  # official test split size (splits.mat testNdxs)
 PREDICTION_FRAMES = 6  # frames kept in predictions.h5 for the report's Table 4 grid
-STAT_COLUMNS = ("n", "sum_sq", "sum_abs_rel", "sum_sq_rel", "sum_log10", "sum_sq_log",
-                "lt1", "lt2", "lt3", "le1", "le2", "le3")
 
 
 class CoverageError(AssertionError):

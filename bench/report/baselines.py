@@ -21,12 +21,12 @@ import json
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from bench.io import write_json_atomic
 from bench.metrics import DEPTH_METRICS, REDUCTIONS
+from bench.provenance import utc_now
 from bench.report.runs import EvalRun
 
 __all__ = [
@@ -200,7 +200,7 @@ def write_baselines(runs: Iterable[EvalRun], path: str | Path, suite: str | None
         "command": command,
         "tolerance_rule": "|measured - value| <= abs + rel * |value|",
         "generated": {
-            "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "created_utc": utc_now(),
             "commit": (first.get("git") or {}).get("commit"),
             "torch": (first.get("versions") or {}).get("torch"),
             "device": (first.get("device") or {}).get("name"),

@@ -9,13 +9,13 @@ import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from bench.io import write_text_atomic
+from bench.provenance import utc_now
 from bench.report.claims import TOLERANCES, Claim, evaluate_claims
 from bench.report.html import Figure, ReportPage, render_html
 from bench.report.paper import PAPER_SOURCES
@@ -257,7 +257,7 @@ def _page(cfg: ReportConfig, result: ReportResult) -> ReportPage:
     return ReportPage(
         title="drnet-bench: DRNet vs RSIDE, the paper's claims checked",
         suite=result.suite,
-        generated_utc=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        generated_utc=utc_now(),
         settings=settings,
         claims=result.claims,
         tolerances=TOLERANCES,
