@@ -22,7 +22,7 @@ from bench.report.paper import PAPER_SOURCES
 from bench.report.plots import GridColumn, memory_column, predictions_grid, speed_figure
 from bench.report.runs import RunGroup, RunSet, SpeedSweep, load_runs
 from bench.report.stats import BOOTSTRAP_SEED, CI_LEVEL, N_BOOTSTRAP
-from bench.report.tables import HARNESS_ARCHS, MISSING, Tables, build_tables
+from bench.report.tables import HARNESS_ARCHS, MISSING, Tables, build_tables, pretty_arch
 
 __all__ = ["ReportConfig", "ReportResult", "choose_suite", "make_report", "missing_runs", "provenance_table"]
 
@@ -311,7 +311,7 @@ def _grid(tables: Tables) -> tuple[Figure | None, str]:
         )
     columns = [
         GridColumn(
-            label=f"{g.first.arch.upper() if g.first.arch == 'rside' else 'DRNet'} {g.first.backbone}",
+            label=f"{pretty_arch(g.first.arch)} {g.first.backbone}",
             path=g.first.predictions,
             rmse_by_frame=_rmse_by_frame(g),
         )

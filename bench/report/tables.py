@@ -207,7 +207,7 @@ def table1(sel: Selection, est: _Estimator) -> pd.DataFrame:
     in_paper = {(p.arch, p.backbone) for p in paper.itertuples(index=False)}
     for (arch, backbone), g in sorted(sel.table1.items()):
         if (arch, backbone) not in in_paper:
-            row = {"method": f"{_pretty(arch)} {backbone}", "arch": arch, "backbone": backbone, "source": ""}
+            row = {"method": f"{pretty_arch(arch)} {backbone}", "arch": arch, "backbone": backbone, "source": ""}
             rows.append(_measured_row(row, g, {m: math.nan for m in TABLE1_METRICS}, est, TABLE1_METRICS))
     return pd.DataFrame(rows, columns=_metric_columns(TABLE1_METRICS))
 
@@ -420,7 +420,7 @@ def table2(sweeps: Sequence[SpeedSweep]) -> pd.DataFrame:
         rows += [{**base, **m, "status": MEASURED} for m in matches] or [{**base, "status": MISSING}]
     for m in measured:
         if (m["arch"], m["backbone"]) not in paper_by:
-            rows.append({"method": f"{_pretty(m['arch'])} {m['backbone']}", "source": "", **m, "status": NO_PAPER})
+            rows.append({"method": f"{pretty_arch(m['arch'])} {m['backbone']}", "source": "", **m, "status": NO_PAPER})
     return pd.DataFrame(rows, columns=TABLE2_COLUMNS)
 
 
@@ -552,7 +552,8 @@ def _variant_name(sw: tuple[bool, bool, bool]) -> str:
     return "no " + ", no ".join(off)
 
 
-def _pretty(arch: str) -> str:
+def pretty_arch(arch: str) -> str:
+    """Display name of an architecture: RSIDE, DRNet, or the registered name for any other."""
     return {"rside": "RSIDE", "drnet": "DRNet"}.get(arch, arch)
 
 
