@@ -23,13 +23,13 @@ def cli() -> None:
 @click.option("--flops", is_flag=True, help="Also count forward FLOPs (torch.utils.flop_counter) at batch 1.")
 @click.option("--time", "time_it", is_flag=True,
               help="Also time CPU forwards at batch 1 (median of interleaved repeats, inference mode).")
-@click.option("--size", default="228x304", show_default=True, help="Input HxW (RSIDE's crop by default).")
+@click.option("--size", default=None, show_default="228x304", help="Input HxW (RSIDE's crop by default).")
 @click.option("--repeats", default=20, show_default=True, type=click.IntRange(1),
               help="Timed forwards per model (with --time).")
 @click.option("--warmup", default=3, show_default=True, type=click.IntRange(0),
               help="Untimed forwards per model first (with --time).")
 @click.option("--threads", default=None, type=click.IntRange(1), help="torch CPU threads (default: torch's).")
-def models_cmd(backbones: str, archs: str | None, flops: bool, time_it: bool, size: str, repeats: int,
+def models_cmd(backbones: str, archs: str | None, flops: bool, time_it: bool, size: str | None, repeats: int,
                warmup: int, threads: int | None) -> None:
     """Build every registered model on the given backbones (random weights) and print parameter counts.
 
@@ -40,8 +40,13 @@ def models_cmd(backbones: str, archs: str | None, flops: bool, time_it: bool, si
     import torch
 
     from architectures import available_models, build_model
+    from architectures.data.transforms import RSIDE_CROP_HW
+    from bench.speed import parse_input_size
 
-    height, width = _parse_size(size)
+    try:
+        height, width = RSIDE_CROP_HW if size is None else parse_input_size(size, minimum=32)
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="--size") from None
     registered = available_models()
     wanted = list(registered) if archs is None else _split_names(archs, registered, "architecture", "--archs")
     names = _split_names(backbones, {b for a in wanted for b in registered[a]}, "backbone", "--backbones")
@@ -58,27 +63,16 @@ def models_cmd(backbones: str, archs: str | None, flops: bool, time_it: bool, si
     for backbone in names:
         models = {arch: build_model(arch, backbone).eval() for arch in wanted if backbone in registered[arch]}
         stats = {arch: _model_stats(model, x, flops) for arch, model in models.items()}
-        times = _interleaved_forward_ms(models, x, warmup, repeats) if time_it else {}
+        times = _time_forwards(models, x, warmup, repeats) if time_it else {}
         for arch, st in stats.items():
             line = f"{arch + '-' + backbone:<24}{st.parameters:>14,}{str(st.output_shape):>26}"
             line += f"{st.gflops:>10.2f}" if flops else ""
             if time_it:
-                median, iqr = _median_iqr(times[arch])
-                line += f"{median:>11.1f}{iqr:>8.1f}"
+                line += f"{times[arch].median_s * 1e3:>11.1f}{times[arch].iqr_s * 1e3:>8.1f}"
             click.echo(line)
         if extra and {"drnet", "rside"} <= set(stats):
             click.echo(_ratio_line(backbone, stats, times, flops, time_it))
         del models
-
-
-def _parse_size(size: str) -> tuple[int, int]:
-    try:
-        height, width = (int(v) for v in size.lower().split("x"))
-    except ValueError:
-        raise click.BadParameter(f"expected HxW such as 228x304; got {size!r}", param_hint="--size") from None
-    if height < 32 or width < 32:
-        raise click.BadParameter(f"height and width must be at least 32; got {size}", param_hint="--size")
-    return height, width
 
 
 def _split_names(text: str, allowed, what: str, option: str) -> list[str]:
@@ -127,32 +121,20 @@ def _model_stats(model, x, flops: bool) -> ModelStats:
     return ModelStats(n, tuple(out.shape), counter.get_total_flops() / 1e9)
 
 
-def _interleaved_forward_ms(models: dict, x, warmup: int, repeats: int) -> dict[str, list[float]]:
-    """Wall-clock ms of each model's forward, the models taking turns so load drift hits all alike."""
-    import time
+def _time_forwards(models: dict, x, warmup: int, repeats: int) -> dict:
+    """Each model's forward on ``x`` timed by bench.speed's timing core (a ``Timing`` per name, seconds), the
+    models taking turns so that load drift hits all alike; ``warmup`` untimed forwards each first."""
+    import functools
 
     import torch
 
-    times: dict[str, list[float]] = {name: [] for name in models}
+    from bench.speed import time_steps
+
     with torch.inference_mode():
         for model in models.values():
             for _ in range(warmup):
                 model(x)
-        for _ in range(repeats):
-            for name, model in models.items():
-                start = time.perf_counter()
-                model(x)
-                times[name].append((time.perf_counter() - start) * 1e3)
-    return times
-
-
-def _median_iqr(values: list[float]) -> tuple[float, float]:
-    import statistics
-
-    if len(values) < 2:
-        return values[0], 0.0
-    q1, _, q3 = statistics.quantiles(values, n=4)
-    return statistics.median(values), q3 - q1
+        return time_steps({name: functools.partial(model, x) for name, model in models.items()}, None, repeats)
 
 
 def _ratio_line(backbone: str, stats: dict[str, ModelStats], times: dict, flops: bool, time_it: bool) -> str:
@@ -160,7 +142,7 @@ def _ratio_line(backbone: str, stats: dict[str, ModelStats], times: dict, flops:
     line = f"{'drnet/rside ' + backbone:<24}{d.parameters / r.parameters:>13.3f}x{'':>26}"
     line += f"{d.gflops / r.gflops:>9.3f}x" if flops else ""
     if time_it:
-        line += f"{_median_iqr(times['drnet'])[0] / _median_iqr(times['rside'])[0]:>10.3f}x"
+        line += f"{times['drnet'].median_s / times['rside'].median_s:>10.3f}x"
     return line
 
 
@@ -323,7 +305,7 @@ def data_preview_cmd(path: str, out: str, frames: int, split: str) -> None:
               help="Timed batches per worker count (after 2 warm-up batches).")
 def data_bench_cmd(data: str, frames: int, workers: str, batch_size: int, batches: int) -> None:
     """Synthetic frames/s on one core and DataLoader images/s with RSIDE's training transforms."""
-    from bench.data_speed import format_speeds, loader_speed, synth_speed
+    from bench.speed.data import format_speeds, loader_speed, synth_speed
 
     synth = synth_speed(frames)
     loaders = [loader_speed(data, int(w), batch_size, batches) for w in workers.split(",")]
@@ -342,7 +324,7 @@ def data_bench_cmd(data: str, frames: int, workers: str, batch_size: int, batche
 @click.option("--option", "options", multiple=True, metavar="KEY=VALUE",
               help="Model option for --arch (value parsed as JSON, else a string); repeatable.")
 @click.option("--device", default="auto", show_default=True, help="cuda, cuda:N, cpu, or auto.")
-@click.option("--input", "input_size", default="228x304", show_default=True, help="Input HxW in pixels.")
+@click.option("--input", "input_size", default=None, show_default="228x304", help="Input HxW in pixels.")
 @click.option("--batch-sizes", default="auto", show_default=True,
               help="'auto' (1, 2, 4, ... until OOM, then bisect) or a list like 1,2,4,8.")
 @click.option("--max-batch", type=click.IntRange(min=1),
@@ -376,6 +358,7 @@ def speed_cmd(suite, arch, backbone, options, device, input_size, batch_sizes, m
     """Fps and memory over batch sizes for every model (the paper's Table 2): speed.csv, speed_summary.csv."""
     import json
 
+    from architectures.data.transforms import RSIDE_CROP_HW
     from bench import speed
 
     if bool(suite) == bool(arch):
@@ -400,14 +383,15 @@ def speed_cmd(suite, arch, backbone, options, device, input_size, batch_sizes, m
             targets = tuple(speed.SpeedTarget(a.strip(), b.strip(), parsed)
                             for a in arch.split(",") for b in backbone.split(","))
         config = speed.SpeedConfig(
-            targets=targets, device=device, input_hw=speed.parse_input_size(input_size),
+            targets=targets, device=device,
+            input_hw=RSIDE_CROP_HW if input_size is None else speed.parse_input_size(input_size),
             batch_sizes=speed.parse_batch_sizes(batch_sizes), max_batch=max_batch, dtype=dtype,
             channels_last=channels_last, compile=compile_, isolate=isolate, warmup=warmup, repeats=repeats,
             budget_s=budget_s, max_memory_mib=max_memory_mib, threads=threads,
             cudnn_benchmark=cudnn_benchmark, seed=seed, suite=Path(suite).stem if suite else None)
         progress = None if quiet else (lambda m: click.echo(m, err=True))
         result = speed.run_sweep(config, out_dir, progress=progress, overwrite=overwrite)
-    except (ValueError, FileExistsError) as e:  # SpeedSuiteError is a ValueError
+    except (ValueError, FileExistsError) as e:  # ConfigError (a bad suite) is a ValueError
         raise click.ClickException(str(e)) from None
 
     def num(v, fmt):

@@ -132,7 +132,7 @@ def run_speed(suite: Suite, entries: list[dict[str, Any]], device: str | None, r
 
     print(f"\n=== speed sweeps: {', '.join(names)} ===", file=out, flush=True)
     try:
-        targets = tuple(t for t in speed_lib.speed_targets(suite.path) if t.label in names)
+        targets = tuple(t for t in speed_lib.speed_targets(suite) if t.label in names)  # the parsed entries
         config = speed_lib.SpeedConfig(targets=targets, device=device or "auto", suite=suite.name)
         out_dir = runs_dir / speed_lib.default_run_id(config)
         speed_lib.run_sweep(config, out_dir, progress=lambda msg: print(msg, file=out, flush=True))

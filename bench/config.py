@@ -26,6 +26,7 @@ __all__ = [
     "RUN_SOURCES",
     "RunConfig",
     "config_diff",
+    "model_problem",
 ]
 
 AMP_MODES = ("none", "bf16", "fp16")
@@ -260,3 +261,20 @@ def _check_type(name: str, value: Any, hint: Any) -> Any:
             return value
         raise ConfigError(f"{name} = {value!r}: expected a string")
     raise TypeError(f"RunConfig field {name}: unsupported type hint {hint!r}")  # a bug in this module
+
+
+def model_problem(arch: str, backbone: str, options: Any) -> str | None:
+    """Why ``build_model(arch, backbone, **options)`` cannot work (unknown architecture, backbone or option
+    names, with the valid ones listed), or None. The one check behind ``bench run``'s and ``bench speed``'s
+    preflights."""
+    from architectures import available_models, model_options
+
+    models = available_models()
+    if arch not in models:
+        return f"unknown architecture {arch!r}; registered: {', '.join(sorted(models))}"
+    if backbone not in models[arch]:
+        return f"{arch} has no backbone {backbone!r}; available: {', '.join(models[arch])}"
+    unknown = sorted(set(options) - set(model_options(arch)))
+    if unknown:
+        return f"{arch} has no option(s) {', '.join(unknown)}; valid: {', '.join(model_options(arch)) or 'none'}"
+    return None

@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from architectures.data.transforms import IMAGENET_MEAN, IMAGENET_STD  # the data layer's normalisation
 from bench.io import atomic_path, write_csv_atomic, write_json_atomic
 from bench.metrics import (
     DEPTH_METRICS,
@@ -57,8 +58,6 @@ __all__ = [
     "write_evaluation",
 ]
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)  # the normalisation the data layer applies (RSIDE's nyu_transform)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 NYU_TEST_FRAMES = 654  # official test split size (splits.mat testNdxs)
 PREDICTION_FRAMES = 6  # frames kept in predictions.h5 for the report's Table 4 grid
 

@@ -21,7 +21,8 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from bench.config import ConfigError, RunConfig, config_diff
+from architectures.data.transforms import RSIDE_CROP_HW
+from bench.config import ConfigError, RunConfig, config_diff, model_problem
 from bench.distributed import DistInfo, barrier, on_rank0
 from bench.evaluate import EvalResult, evaluate, headline_summary, prediction_frames, write_evaluation
 from bench.provenance import collect_provenance, file_fingerprint, utc_now
@@ -42,7 +43,7 @@ __all__ = [
     "summary_table",
 ]
 
-DEFAULT_INPUT_SIZE = (228, 304)  # the data layer's training crop (RSIDE's 304x228), rows x cols
+DEFAULT_INPUT_SIZE = RSIDE_CROP_HW  # the data layer's training crop (RSIDE's 304x228), rows x cols
 NYU_LABELED_URL = "http://horatio.cs.nyu.edu/mit/silberman/nyu_depth_v2/nyu_depth_v2_labeled.mat"
 NYU_LABELED_BYTES = 2_972_037_809
 
@@ -141,22 +142,11 @@ def preflight(configs: Sequence[RunConfig], runs_dir: Path, resume: bool, with_d
 
 
 def _check_models(configs: Sequence[RunConfig]) -> list[str]:
-    from architectures import available_models, model_options
-
-    models = available_models()
     grouped: dict[str, list[str]] = {}
     for c in configs:
-        if c.arch not in models:
-            problem = f"unknown architecture {c.arch!r}; registered: {', '.join(sorted(models))}"
-        elif c.backbone not in models[c.arch]:
-            problem = f"{c.arch} has no backbone {c.backbone!r}; available: {', '.join(models[c.arch])}"
-        else:
-            unknown = sorted(set(c.options) - set(model_options(c.arch)))
-            if not unknown:
-                continue
-            problem = (f"{c.arch} has no option(s) {', '.join(unknown)}; valid: "
-                       f"{', '.join(model_options(c.arch)) or 'none'}")
-        grouped.setdefault(problem, []).append(c.run_id)
+        problem = model_problem(c.arch, c.backbone, c.options)
+        if problem is not None:
+            grouped.setdefault(problem, []).append(c.run_id)
     return [_for_runs(runs, problem) for problem, runs in grouped.items()]
 
 

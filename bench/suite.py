@@ -3,7 +3,7 @@
 A suite file has a top-level ``description``, a ``[defaults]`` table of RunConfig fields, ``[[runs]]``
 entries (each a ``name`` plus overrides; ``options`` tables are merged over the defaults' options), and
 ``[[speed]]`` entries (Table 2 speed sweeps: ``name``, ``arch``, ``backbone``, ``options``; run by
-``bench.speed``). Anything else is an error naming the file and the key.
+``bench.speed``, which takes them from here). Anything else is an error naming the file and the key.
 """
 
 from __future__ import annotations
@@ -21,11 +21,12 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-__all__ = ["SUITES_DIR", "Suite", "available_suites", "load_suite", "matches", "select_runs", "with_overrides",
-           "with_seeds"]
+__all__ = ["SPEED_KEYS", "SUITES_DIR", "Suite", "available_suites", "load_suite", "matches", "select_runs",
+           "with_overrides", "with_seeds"]
 
 SUITES_DIR = Path(__file__).resolve().parent / "suites"
 SUITE_KEYS = ("description", "defaults", "runs", "speed")
+SPEED_KEYS = {"name": str, "arch": str, "backbone": str, "options": dict}  # [[speed]] key -> its type
 SPEED_REQUIRED = ("name", "arch", "backbone")
 
 
@@ -73,9 +74,9 @@ def load_suite(name_or_path: str | Path) -> Suite:
                               f"each [[runs]] entry names itself)")
     defaults = RunConfig.from_dict({**defaults_table, "suite": name}, where=f"{path} [defaults]")
     runs = tuple(_parse_runs(path, name, defaults_table, doc.get("runs", [])))
-    speed = tuple(_parse_speed(path, doc.get("speed", [])))
+    speed = tuple(_parse_speed(path, doc.get("speed")))
     if not runs and not speed:
-        raise ConfigError(f"{path}: the suite has neither [[runs]] nor [[speed]] entries")
+        raise ConfigError(f"{path}: no [[runs]] and no [[speed]] entries (a suite needs at least one)")
     return Suite(name=name, description=description, path=path, defaults=defaults, runs=runs, speed=speed)
 
 
@@ -152,21 +153,29 @@ def _parse_runs(path: Path, suite: str, defaults: dict[str, Any], entries: Any) 
 
 
 def _parse_speed(path: Path, entries: Any) -> list[dict[str, Any]]:
-    """Check the shape the runner relies on; the speed API (bench.speed) validates its own extra keys."""
-    if not isinstance(entries, list):
-        raise ConfigError(f"{path}: 'speed' must be an array of tables ([[speed]])")
+    """The ``[[speed]]`` entries (Table 2 sweeps, run by ``bench.speed``): name, arch, backbone (strings) and
+    an optional options table; names unique. The one parser of them: ``bench speed --suite`` uses it too."""
+    if entries is None:
+        return []
+    if not isinstance(entries, list) or not entries or not all(isinstance(e, dict) for e in entries):
+        raise ConfigError(f"{path}: 'speed' must be a non-empty array of tables ([[speed]])")
     out, seen = [], set()
     for i, entry in enumerate(entries, start=1):
-        where = f"{path} [[speed]] #{i}"
-        if not isinstance(entry, dict):
-            raise ConfigError(f"{where}: must be a table")
+        where = f"{path}: [[speed]] entry {i}"
+        if isinstance(entry.get("name"), str):
+            where += f" ({entry['name']!r})"
+        unknown = sorted(set(entry) - set(SPEED_KEYS))
+        if unknown:
+            raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(SPEED_KEYS)}")
         for key in SPEED_REQUIRED:
-            if not isinstance(entry.get(key), str):
-                raise ConfigError(f"{where}: needs {key!r} (a string)")
+            if key not in entry:
+                raise ConfigError(f"{where}: missing required key {key!r}")
+        for key, kind in SPEED_KEYS.items():
+            if key in entry and not isinstance(entry[key], kind):
+                raise ConfigError(f"{where}: {key!r} must be a {'table' if kind is dict else 'string'}, "
+                                  f"got {type(entry[key]).__name__} {entry[key]!r}")
         if entry["name"] in seen:
-            raise ConfigError(f"{where}: duplicate speed entry name {entry['name']!r}")
+            raise ConfigError(f"{where}: duplicate name {entry['name']!r}")
         seen.add(entry["name"])
-        if not isinstance(entry.get("options", {}), dict):
-            raise ConfigError(f"{where}: options must be a table")
         out.append(dict(entry))
     return out

@@ -1,4 +1,4 @@
-"""bench.gpu with a fake pynvml (and NVML's absence), plus CUDA sweeps that run only where a GPU exists."""
+"""bench.speed.gpu with a fake pynvml (and NVML's absence), plus CUDA sweeps that run only where a GPU exists."""
 
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ import pytest
 import torch
 
 from bench import speed
-from bench.gpu import PeakSampler, open_nvml
-from bench.speed import SpeedConfig, SpeedTarget, run_sweep
+from bench.speed import SpeedConfig, SpeedTarget, measure, run_sweep
+from bench.speed.gpu import open_nvml
+from bench.speed.memory import PeakSampler
 
 MIB = 2**20
 
@@ -213,6 +214,6 @@ def test_same_gpu_compares_uuids_without_prefix(monkeypatch, no_visible_devices)
     monkeypatch.setitem(sys.modules, "pynvml", fake_pynvml())  # its GPU has UUID GPU-1234
     nvml, _ = open_nvml(0)
     monkeypatch.setattr(torch.cuda, "get_device_properties", lambda device: SimpleNamespace(uuid="1234"))
-    assert speed._same_gpu(nvml, torch.device("cuda:0"))
+    assert measure._same_gpu(nvml, torch.device("cuda:0"))
     monkeypatch.setattr(torch.cuda, "get_device_properties", lambda device: SimpleNamespace(uuid="9999"))
-    assert not speed._same_gpu(nvml, torch.device("cuda:0"))
+    assert not measure._same_gpu(nvml, torch.device("cuda:0"))

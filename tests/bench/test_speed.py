@@ -19,13 +19,13 @@ from architectures import build_model, registry
 from architectures.registry import register_model
 from bench import speed
 from bench.cli import cli
+from bench.config import ConfigError
 from bench.speed import (
     MIN_REPEATS,
     POINT_COLUMNS,
     SUMMARY_COLUMNS,
     SpeedConfig,
     SpeedPoint,
-    SpeedSuiteError,
     SpeedTarget,
     default_run_id,
     fit_slope,
@@ -34,9 +34,12 @@ from bench.speed import (
     run_sweep,
     speed_targets,
     summarize,
+    sweep,
     sweep_batches,
     time_repeats,
 )
+from bench.speed.measure import classify
+from bench.speed.records import blank_point
 
 MIB = 2**20
 REPO = Path(__file__).resolve().parents[2]
@@ -176,8 +179,8 @@ def fake_measure(fit: int | None, error_at: int | None = None):
         calls.append((batch, phase))
         status = ("error" if batch == error_at else
                   "oom" if fit is not None and batch > fit else "ok")
-        p = speed._blank_point(tiny_config([SpeedTarget("a", "b")]), SpeedTarget("a", "b"), batch, phase, "x",
-                               status)
+        p = blank_point(tiny_config([SpeedTarget("a", "b")]), SpeedTarget("a", "b"), batch, phase, "x",
+                        status)
         if status == "ok":
             p.fps_median = float(batch)
         return p
@@ -213,9 +216,9 @@ def test_list_sweep_stops_at_first_oom_or_error():
 
 
 def test_classify_out_of_memory_messages():
-    assert speed._classify(torch.OutOfMemoryError("CUDA out of memory."))[0] == "oom"
-    assert speed._classify(RuntimeError("CUDA error: out of memory"))[0] == "oom"  # cuBLAS/cuDNN-level
-    status, note = speed._classify(ValueError("bad shape"))
+    assert classify(torch.OutOfMemoryError("CUDA out of memory."))[0] == "oom"
+    assert classify(RuntimeError("CUDA error: out of memory"))[0] == "oom"  # cuBLAS/cuDNN-level
+    status, note = classify(ValueError("bad shape"))
     assert status == "error" and note == "ValueError: bad shape"
 
 
@@ -224,7 +227,7 @@ def test_summarize_picks_nvml_on_cuda_and_falls_back_to_reserved():
     config = SpeedConfig(targets=(target,), device="cuda:0")
     points = []
     for b, fps in ((1, 10.0), (2, 18.0), (4, 30.0), (8, 28.0)):
-        p = speed._blank_point(config, target, b, "double", "GPU")
+        p = blank_point(config, target, b, "double", "GPU")
         p.fps_median, p.fps_iqr = fps, 0.5
         p.peak_allocated_mib, p.peak_reserved_mib, p.nvml_used_mib = 100 + 20 * b, 110 + 22 * b, 600 + 25 * b
         points.append(p)
@@ -345,11 +348,11 @@ def test_run_sweep_never_clobbers_a_run_directory(tmp_path):
 
 
 def test_preflight_names_what_is_wrong_before_measuring(tmp_path):
-    with pytest.raises(ValueError, match=r"unknown architecture 'nope' \(available: .*rside"):
+    with pytest.raises(ValueError, match=r"unknown architecture 'nope'; registered: .*rside"):
         run_sweep(tiny_config([SpeedTarget("nope", "resnet50")]), tmp_path)
     with pytest.raises(ValueError, match="has no backbone 'resnet9'"):
         run_sweep(tiny_config([SpeedTarget("rside", "resnet9")]), tmp_path)
-    with pytest.raises(ValueError, match="unknown option"):
+    with pytest.raises(ValueError, match=r"rside has no option\(s\) depth"):
         run_sweep(tiny_config([SpeedTarget("rside", "resnet18", {"depth": 3})]), tmp_path)
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="torch.cuda.is_available"):
@@ -376,9 +379,9 @@ def test_isolated_child_killed_by_a_signal_is_recorded(monkeypatch, tmp_path):
     def killed(*args, **kwargs):
         return subprocess.CompletedProcess(args, -9, stdout="", stderr="Killed\n")
 
-    monkeypatch.setattr(speed.subprocess, "run", killed)
+    monkeypatch.setattr(sweep.subprocess, "run", killed)
     config = tiny_config([SpeedTarget("rside", "resnet18")], batch_sizes=(1, 2), isolate=True).resolved()
-    point = speed._measure_isolated(config, config.targets[0], 1, "list", None)
+    point = sweep.measure_isolated(config, config.targets[0], 1, "list", None)
     assert point.status == "error" and "signal 9" in point.note and "OOM killer" in point.note
 
 
@@ -431,18 +434,18 @@ def test_paper_suite_lists_the_seven_table2_models():
      "entry 2 ('a'): duplicate name 'a'"),
     ('[defaults]\nepochs = 1\n', "no [[speed]] entries"),
     ('speed = 3\n', "non-empty array of tables"),
-    ('[[speed]\n', "invalid TOML"),
+    ('[[speed]\n', "not valid TOML"),
 ])
 def test_speed_targets_errors_name_file_entry_and_key(tmp_path, body, message):
     path = tmp_path / "mine.toml"
     path.write_text(body)
-    with pytest.raises(SpeedSuiteError) as err:
+    with pytest.raises(ConfigError) as err:
         speed_targets(path)
     assert str(path) in str(err.value) and message in str(err.value)
 
 
 def test_speed_targets_unknown_suite_lists_the_available_ones():
-    with pytest.raises(SpeedSuiteError, match=r"suite 'nope' not found .*available: .*paper"):
+    with pytest.raises(ConfigError, match=r"unknown suite 'nope'; available: .*paper"):
         speed_targets("nope")
 
 
@@ -493,7 +496,7 @@ def test_cli_speed_sweeps_every_arch_backbone_pair_in_one_run(tmp_path):
     (["--arch", "rside"], "--arch needs --backbone"),
     (["--arch", "rside", "--backbone", "resnet18", "--input", "228"], "HxW"),
     (["--arch", "rside", "--backbone", "resnet18", "--option", "novalue"], "KEY=VALUE"),
-    (["--suite", "nope"], "suite 'nope' not found"),
+    (["--suite", "nope"], "unknown suite 'nope'"),
 ])
 def test_cli_speed_usage_errors(args, message):
     result = CliRunner().invoke(cli, ["speed", *args])

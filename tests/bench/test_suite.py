@@ -73,9 +73,9 @@ def test_unknown_keys_name_the_file_and_the_run(tmp_path):
 def test_speed_entries_are_validated(tmp_path):
     suite = load_suite(write(tmp_path, '[[speed]]\nname = "x"\narch = "rside"\nbackbone = "resnet50"\n'))
     assert suite.runs == () and suite.speed[0]["name"] == "x"
-    with pytest.raises(ConfigError, match=r"\[\[speed\]\] #1: needs 'backbone'"):
+    with pytest.raises(ConfigError, match=r"\[\[speed\]\] entry 1 \('x'\): missing required key 'backbone'"):
         load_suite(write(tmp_path, '[[speed]]\nname = "x"\narch = "rside"\n'))
-    with pytest.raises(ConfigError, match="duplicate speed entry"):
+    with pytest.raises(ConfigError, match=r"\[\[speed\]\] entry 2 \('x'\): duplicate name 'x'"):
         load_suite(write(tmp_path, '[[speed]]\nname = "x"\narch = "a"\nbackbone = "b"\n' * 2))
 
 

@@ -10,15 +10,13 @@ can be read before the process creates its CUDA context. Without NVML (no driver
 from __future__ import annotations
 
 import os
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["NVML_SAMPLE_INTERVAL_S", "Nvml", "PeakSampler", "open_nvml"]
+from bench.speed.memory import MIB
 
-MIB = 2**20
-NVML_SAMPLE_INTERVAL_S = 0.010  # background sampling period of device memory used (10 ms)
+__all__ = ["Nvml", "open_nvml"]
 
 
 class Nvml:
@@ -154,50 +152,3 @@ def _text(value: Any) -> Any:
     """Older pynvml returns bytes for strings."""
     return value.decode() if isinstance(value, bytes) else value
 
-
-class PeakSampler:
-    """Samples ``read()`` (bytes) on a background thread every ``interval_s`` and keeps the maximum.
-
-    ``reset()`` restarts the maximum from a fresh sample; ``stop()`` takes a last sample, so the peak never
-    misses the state at the end. Used for NVML device memory (and for RSS where Linux cannot reset VmHWM).
-    """
-
-    def __init__(self, read: Callable[[], int], interval_s: float = NVML_SAMPLE_INTERVAL_S):
-        self.read = read
-        self.interval_s = interval_s
-        self.peak = 0
-        self.n_samples = 0
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> PeakSampler:
-        self.reset()
-        self._thread = threading.Thread(target=self._run, name="PeakSampler", daemon=True)
-        self._thread.start()
-        return self
-
-    def reset(self) -> None:
-        value = self.read()
-        with self._lock:
-            self.peak, self.n_samples = value, 1
-
-    def stop(self) -> int:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-        self._sample()
-        return self.peak
-
-    def _sample(self) -> None:
-        value = self.read()
-        with self._lock:
-            self.peak = max(self.peak, value)
-            self.n_samples += 1
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval_s):
-            try:
-                self._sample()
-            except Exception:  # a failed read must not kill the sweep; the final sample still runs
-                pass

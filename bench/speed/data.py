@@ -15,7 +15,7 @@ from torch.utils.data import DataLoader
 
 from architectures.data.sources import build_dataset, parse_data_spec
 from architectures.data.synthetic import render_frame
-from architectures.data.transforms import RSIDE_DEPTH_HW
+from architectures.data.transforms import RSIDE_CROP_HW, RSIDE_DEPTH_HW
 from bench.provenance import cpu_model
 
 __all__ = ["LoaderSpeed", "SynthSpeed", "format_speeds", "loader_speed", "synth_speed"]
@@ -85,9 +85,10 @@ def format_speeds(synth: SynthSpeed, loaders: list[LoaderSpeed]) -> str:
     lines = [f"machine: {cpu_model()}, {os.cpu_count()} logical CPUs, torch {torch.__version__}",
              f"synthetic rendering {synth.width}x{synth.height}, 1 thread: "
              f"{synth.fps:.1f} frames/s ({synth.frames} frames in {synth.seconds:.2f} s)"]
+    image = f"{RSIDE_CROP_HW[0]}x{RSIDE_CROP_HW[1]}"
     for s in loaders:
         depth = f"{s.depth_size[0]}x{s.depth_size[1]}"
-        lines.append(f"DataLoader {s.data} train, RSIDE transforms (image 228x304, depth {depth}), batch "
+        lines.append(f"DataLoader {s.data} train, RSIDE transforms (image {image}, depth {depth}), batch "
                      f"{s.batch_size}, {s.workers} worker(s): {s.images_per_s:.1f} images/s "
                      f"({s.images} images in {s.seconds:.2f} s)")
     return "\n".join(lines)

@@ -1,0 +1,76 @@
+"""Speed and memory sweeps over batch sizes (the DRNet paper's Table 2), on CUDA or CPU.
+
+For every model: batch sizes 1, 2, 4, ... until out of memory, then bisection to the largest batch that fits
+(or an explicit list). At each point the model (built once per model, or once per point with --isolate) sits
+on the device in eval mode, a random input of shape (B, 3, H, W) is created once, and under
+``torch.inference_mode()`` the forward pass runs ``warmup`` times (the last one after the memory peaks are
+reset, so peaks are steady-state and exclude cuDNN autotuning) and then ``repeats`` timed times with
+synchronised wall-clock time. fps = B / time, images/s.
+
+Memory is never a bare "RAM"; per point, in MiB (2^20 bytes):
+
+- CUDA: ``peak_allocated_mib`` (tensors, ``torch.cuda.max_memory_allocated``), ``peak_reserved_mib``
+  (PyTorch's cache, ``max_memory_reserved``) and ``nvml_used_mib`` (device memory used as nvidia-smi shows
+  it, sampled every 10 ms, minus the device's use before this process created its CUDA context: adds the
+  context and library workspaces).
+- CPU: ``rss_peak_mib``, the process's peak resident set during the point. Linux's VmHWM is reset at the
+  point's start through ``/proc/self/clear_refs`` (``ru_maxrss`` would be the process lifetime's peak);
+  ``--isolate`` gives every point a fresh process anyway.
+
+Per model: net RAM = bytes of the weights and buffers on the device; RAM / img = least-squares slope of peak
+memory against batch size with its R^2 (NVML on CUDA, RSS on CPU; the other measures as extra columns).
+Column definitions: ``POINT_COLUMNS``, ``SUMMARY_COLUMNS`` (also written as ``speed_columns.md``).
+
+Modules: ``records`` (config, targets, rows and their column docs), ``memory`` (/proc readers, CPU and CUDA
+probes), ``gpu`` (NVML), ``measure`` (timing core, model session, slope fit), ``sweep`` (batch sweep, OOM
+bisection, ``--isolate`` subprocess), ``output`` (``run_sweep``, environment, files), ``data`` (data loader
+throughput, ``bench data bench``).
+"""
+
+
+from __future__ import annotations
+
+from bench.speed.measure import MIN_REPEATS, SlopeFit, Timing, fit_slope, median_iqr, time_repeats, time_steps
+from bench.speed.memory import rss_bytes
+from bench.speed.output import default_run_id, run_sweep, sweep_environment
+from bench.speed.records import (
+    POINT_COLUMNS,
+    SUMMARY_COLUMNS,
+    SpeedConfig,
+    SpeedPoint,
+    SpeedResult,
+    SpeedSummary,
+    SpeedTarget,
+    columns_markdown,
+    parse_batch_sizes,
+    parse_input_size,
+    speed_targets,
+)
+from bench.speed.sweep import summarize, sweep_batches
+
+__all__ = [
+    "MIN_REPEATS",
+    "POINT_COLUMNS",
+    "SUMMARY_COLUMNS",
+    "SlopeFit",
+    "SpeedConfig",
+    "SpeedPoint",
+    "SpeedResult",
+    "SpeedSummary",
+    "SpeedTarget",
+    "Timing",
+    "columns_markdown",
+    "default_run_id",
+    "fit_slope",
+    "median_iqr",
+    "parse_batch_sizes",
+    "parse_input_size",
+    "rss_bytes",
+    "run_sweep",
+    "speed_targets",
+    "summarize",
+    "sweep_batches",
+    "sweep_environment",
+    "time_repeats",
+    "time_steps",
+]

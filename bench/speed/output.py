@@ -1,0 +1,268 @@
+"""A whole sweep: ``run_sweep`` (preflight, every model, progress lines), the environment record, the files.
+
+Writes speed.csv (one row per point, rewritten after every point), speed_summary.csv (one row per model),
+speed_columns.md and config.json (``{"kind": "speed", "config", "provenance", "environment"}``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from bench.config import model_problem
+from bench.io import write_csv_atomic, write_json_atomic, write_text_atomic
+from bench.provenance import collect_provenance, cpu_model
+from bench.speed.gpu import Nvml
+from bench.speed.memory import MIB, mem_available_bytes, rss_bytes, rss_method
+from bench.speed.records import (
+    DTYPES,
+    POINT_COLUMNS,
+    SUMMARY_COLUMNS,
+    SpeedConfig,
+    SpeedPoint,
+    SpeedResult,
+    SpeedSummary,
+    columns_markdown,
+)
+from bench.speed.sweep import REPO_ROOT, nvml_with_baseline, summarize, sweep_target
+
+__all__ = ["CPU_DEFAULT_LIMIT_FRACTION", "default_run_id", "run_sweep", "sweep_environment"]
+
+CPU_DEFAULT_LIMIT_FRACTION = 0.4  # no --max-memory-mib on CPU: peak RSS <= RSS now + 40% of MemAvailable
+
+
+def run_sweep(config: SpeedConfig, out_dir: str | Path | None = None,
+              progress: Callable[[str], None] | None = None, overwrite: bool = False) -> SpeedResult:
+    """Sweep every target of ``config``; write speed.csv, speed_summary.csv, speed_columns.md, config.json.
+
+    ``out_dir`` None: ``runs/<default_run_id>``. speed.csv is rewritten (atomically) after every point and
+    speed_summary.csv after every model, so an interrupted sweep keeps what it measured. config.json holds
+    ``{"kind": "speed", "config", "provenance", "environment"}``; if the directory already has another
+    producer's config.json (a training run), ours goes to speed_config.json instead.
+    """
+    say = progress or (lambda _msg: None)
+    config = config.resolved()
+    _preflight(config)
+    kind = config.device_kind
+    nvml, nvml_note, baseline = nvml_with_baseline(config)  # first: before this process touches CUDA
+    notes: list[str] = []
+    if kind == "cpu" and config.max_memory_mib is None:
+        available = mem_available_bytes()
+        if available is not None:
+            limit = (rss_bytes() + CPU_DEFAULT_LIMIT_FRACTION * available) / MIB
+            config = replace(config, max_memory_mib=round(limit, 1))
+            notes.append(f"CPU memory cap defaulted to current RSS + {CPU_DEFAULT_LIMIT_FRACTION:.0%} of "
+                         f"MemAvailable = {limit:.0f} MiB (set --max-memory-mib to change)")
+
+    gpu_name = nvml.name() if nvml is not None else None
+    out = Path(out_dir) if out_dir is not None else REPO_ROOT / "runs" / default_run_id(config, gpu_name)
+    for existing in ("speed.csv", "speed_summary.csv"):
+        if (out / existing).exists() and not overwrite:
+            raise FileExistsError(f"{out / existing} exists; choose another --out or pass --overwrite")
+    config_path = _config_path(out)
+
+    saved_threads, saved_benchmark = torch.get_num_threads(), torch.backends.cudnn.benchmark
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    torch.backends.cudnn.benchmark = config.cudnn_benchmark
+    try:
+        environment = sweep_environment(config, nvml, nvml_note)
+        environment["notes"] = notes
+        environment["nvml_baseline_mib"] = round(baseline / MIB, 1) if baseline is not None else None
+        # In --isolate mode the parent never touches CUDA (its context would sit on the GPU the children
+        # measure); provenance then describes the GPU from NVML.
+        provenance = collect_provenance("cpu" if kind == "cuda" and config.isolate else config.device,
+                                        seed=config.seed)
+        if kind == "cuda" and config.isolate:
+            provenance["device"] = {"device": config.device, **(environment.get("gpu") or {}),
+                                    "source": "nvml (parent process of --isolate keeps CUDA uninitialised)"}
+        record = {"kind": "speed", "config": config.to_dict(), "provenance": provenance,
+                  "environment": environment}
+        write_json_atomic(config_path, record)
+        write_text_atomic(out / "speed_columns.md", columns_markdown())
+        for warning in environment["warnings"] + notes:
+            say(f"note: {warning}")
+        device_label = gpu_name if kind == "cuda" else environment.get("cpu")
+        batches = (",".join(map(str, config.batch_sizes)) if config.batch_sizes
+                   else f"auto (max {config.max_batch})")
+        say(f"speed: {len(config.targets)} model(s) on {config.device} ({device_label or 'unknown'}), "
+            f"{config.dtype}, input {config.input_hw[0]}x{config.input_hw[1]}, batches {batches}, "
+            f"warmup {config.warmup}, repeats {config.repeats}{', isolated' if config.isolate else ''} "
+            f"-> {out}")
+        say(f"{nvml_note}")
+
+        points: list[SpeedPoint] = []
+        summaries: list[SpeedSummary] = []
+
+        def emit(point: SpeedPoint) -> SpeedPoint:
+            points.append(point)
+            write_csv_atomic(out / "speed.csv", _rows(points), columns=list(POINT_COLUMNS))
+            say(_describe_point(point))
+            return point
+
+        start = time.perf_counter()
+        for i, target in enumerate(config.targets, 1):
+            options = json.dumps(dict(target.options), sort_keys=True)
+            say(f"[{i}/{len(config.targets)}] {target.label} "
+                f"({target.arch}, {target.backbone}, options {options})")
+            model_points, stop = sweep_target(config, target, nvml, baseline, gpu_name, emit, say)
+            summaries.append(summarize(model_points, stop))
+            write_csv_atomic(out / "speed_summary.csv", _rows(summaries), columns=list(SUMMARY_COLUMNS))
+            say(_describe_summary(summaries[-1]))
+
+        if nvml is not None:
+            environment["end"] = nvml.dynamic_info()
+        environment["wall_time_s"] = round(time.perf_counter() - start, 1)
+        write_json_atomic(config_path, record)
+        say(f"wrote {out / 'speed.csv'} and {out / 'speed_summary.csv'}")
+        return SpeedResult(out, points, summaries, environment)
+    finally:
+        torch.set_num_threads(saved_threads)
+        torch.backends.cudnn.benchmark = saved_benchmark
+        if nvml is not None:
+            nvml.close()
+
+
+def _tf32_and_cudnn(kind: str) -> dict[str, Any]:
+    if kind != "cuda":
+        na = "N/A (cpu)"
+        return {"cudnn_version": na, "cudnn_benchmark": na, "cudnn_deterministic": na, "tf32_matmul": na,
+                "tf32_cudnn": na, "float32_matmul_precision": torch.get_float32_matmul_precision()}
+    return {
+        "cudnn_version": torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
+        "cudnn_benchmark": torch.backends.cudnn.benchmark,
+        "cudnn_deterministic": torch.backends.cudnn.deterministic,
+        "tf32_matmul": torch.backends.cuda.matmul.allow_tf32,
+        "tf32_cudnn": torch.backends.cudnn.allow_tf32,
+        "float32_matmul_precision": torch.get_float32_matmul_precision(),
+    }
+
+
+def sweep_environment(config: SpeedConfig, nvml: Nvml | None, nvml_note: str) -> dict[str, Any]:
+    """The machine state a sweep ran in (start); ``run_sweep`` adds the end state. Never initialises CUDA."""
+    kind = config.device_kind
+    env: dict[str, Any] = {
+        "device_kind": kind, "device": config.device, "torch": torch.__version__,
+        "cuda_runtime": torch.version.cuda,
+        "torch_threads": torch.get_num_threads(), "torch_interop_threads": torch.get_num_interop_threads(),
+        **_tf32_and_cudnn(kind), "nvml": nvml_note, "warnings": [],
+    }
+    if kind == "cpu":
+        available = mem_available_bytes()
+        env.update(cpu=cpu_model(), cpu_count=os.cpu_count(),
+                   mem_available_mib=round(available / MIB, 1) if available else None,
+                   rss_method=rss_method())
+        return env
+    if nvml is not None:
+        env["gpu"] = nvml.static_info()
+        env["start"] = nvml.dynamic_info()
+        others = nvml.other_processes()
+        env["other_processes"] = others
+        if others:
+            pids = ", ".join(str(p["pid"]) for p in others)
+            env["warnings"].append(f"{len(others)} other process(es) on the GPU (pids {pids}): timings and "
+                                   "NVML memory may be disturbed")
+    return env
+
+
+def default_run_id(config: SpeedConfig, gpu_name: str | None = None, now: datetime | None = None) -> str:
+    """The run id names the setup like timm's benchmark files.
+
+    speed-<suite|arch-backbone>-<cpu|cuda-gpu>-<dtype>-<nchw|nhwc>[-compile]-pt<torch>-<UTC time>
+    """
+    c = config.resolved()
+    if c.suite:
+        what = c.suite
+    elif 1 <= len(c.targets) <= 3:
+        what = "-".join(t.label for t in c.targets)
+    else:
+        what = f"{len(c.targets)}models"
+    kind = c.device_kind
+    device = kind if kind == "cpu" or not gpu_name else f"cuda-{_slug(gpu_name)}"
+    torch_tag = "pt" + "".join(re.findall(r"\d+", torch.__version__.split("+")[0])[:3])
+    stamp = (now or datetime.now(timezone.utc)).strftime("%Y%m%dT%H%M%SZ")
+    parts = ["speed", _slug(what), device, c.dtype, "nhwc" if c.channels_last else "nchw"]
+    parts += ["compile"] if c.compile else []
+    return "-".join(parts + [torch_tag, stamp])
+
+
+def _slug(text: str) -> str:
+    text = re.sub(r"^nvidia\s+", "", text.strip(), flags=re.I)
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+def _preflight(config: SpeedConfig) -> None:
+    """Every error we can see before the first (possibly hour-long) measurement, with what was expected."""
+    if not config.targets:
+        raise ValueError("a speed sweep needs at least one model (targets is empty)")
+    if config.dtype not in DTYPES:
+        raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {config.dtype!r}")
+    kind = config.device_kind
+    if kind not in ("cuda", "cpu"):
+        raise ValueError(f"device must be cuda, cuda:N, cpu or auto, got {config.device!r}")
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {config.device!r} requested but torch.cuda.is_available() is False "
+                         "(use --device cpu)")
+    for name, value, minimum in (("warmup", config.warmup, 1), ("repeats", config.repeats, 1),
+                                 ("max_batch", config.max_batch, 1)):
+        if value is None or value < minimum:
+            raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    if config.max_memory_mib is not None and config.max_memory_mib <= 0:
+        raise ValueError(f"max_memory_mib must be positive, got {config.max_memory_mib}")
+    problems = [f"{t.label}: {problem}" for t in config.targets
+                if (problem := model_problem(t.arch, t.backbone, t.options)) is not None]
+    if problems:
+        raise ValueError("cannot sweep:\n  " + "\n  ".join(problems))
+
+
+def _config_path(out_dir: Path) -> Path:
+    """config.json, unless the directory already holds another producer's (a training run's) config.json."""
+    path = out_dir / "config.json"
+    if path.exists():
+        try:
+            if json.loads(path.read_text()).get("kind") == "speed":
+                return path
+        except (OSError, ValueError):
+            pass
+        return out_dir / "speed_config.json"
+    return path
+
+
+def _rows(records: Sequence[SpeedPoint | SpeedSummary]) -> list[dict[str, Any]]:
+    def clean(v: Any) -> Any:
+        if isinstance(v, float):
+            return None if math.isnan(v) else float(f"{v:.7g}")  # 7 significant digits
+        return v
+    return [{k: clean(v) for k, v in asdict(r).items()} for r in records]
+
+
+def _describe_point(p: SpeedPoint) -> str:
+    head = f"  b={p.batch:<5} {p.phase:<6} {p.status:<5}"
+    if p.status != "ok":
+        return f"{head} {p.note}"
+    if p.device_kind == "cuda":
+        nvml = f" / nvml {p.nvml_used_mib:.0f}" if p.nvml_used_mib is not None else ""
+        memory = f"allocated {p.peak_allocated_mib:.0f} / reserved {p.peak_reserved_mib:.0f}{nvml} MiB"
+    else:
+        memory = f"rss peak {p.rss_peak_mib:.0f} MiB"
+    return (f"{head} {p.fps_median:9.3f} img/s (IQR {p.fps_iqr:.3f}, n={p.n_repeats}, "
+            f"{p.time_median_ms:.1f} ms)  {memory}")
+
+
+def _describe_summary(s: SpeedSummary) -> str:
+    def num(v: float | None, fmt: str = ".2f") -> str:
+        return "-" if v is None else format(v, fmt)
+    return (f"  -> fps b1 {num(s.fps_b1)}, fps max {num(s.fps_max)} (b {s.fps_max_batch}), largest fit "
+            f"{s.max_batch_fit} ({s.sweep_stop}), net {num(s.net_ram_mib, '.1f')} MiB, RAM/img "
+            f"{num(s.ram_per_img_mib, '.1f')} MiB ({s.ram_per_img_source}, "
+            f"R^2 {num(s.ram_per_img_r2, '.4f')})")

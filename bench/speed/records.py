@@ -1,0 +1,312 @@
+"""What a sweep is and what it writes: ``SpeedConfig`` / ``SpeedTarget`` in, ``SpeedPoint`` / ``SpeedSummary`` out.
+
+Every column of speed.csv and speed_summary.csv is a dataclass field whose ``metadata["doc"]`` defines it;
+``POINT_COLUMNS``, ``SUMMARY_COLUMNS`` and ``columns_markdown()`` (speed_columns.md) are generated from them.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import MISSING, asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from architectures.data.transforms import RSIDE_CROP_HW
+
+__all__ = [
+    "DEFAULT_BUDGET_S",
+    "DEFAULT_MAX_BATCH",
+    "DEFAULT_REPEATS",
+    "DEFAULT_WARMUP",
+    "DTYPES",
+    "POINT_COLUMNS",
+    "SLOPE_SOURCES",
+    "SUMMARY_COLUMNS",
+    "SpeedConfig",
+    "SpeedPoint",
+    "SpeedResult",
+    "SpeedSummary",
+    "SpeedTarget",
+    "blank_point",
+    "columns_markdown",
+    "parse_batch_sizes",
+    "parse_input_size",
+    "speed_targets",
+]
+
+DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+DEFAULT_MAX_BATCH = {"cuda": 1024, "cpu": 32}  # auto sweeps stop doubling here (CPU: minutes per point)
+DEFAULT_WARMUP = {"cuda": 10, "cpu": 2}  # iterations; the first absorb cuDNN autotuning, allocator growth
+DEFAULT_REPEATS = {"cuda": 30, "cpu": 5}  # timed iterations per point
+DEFAULT_BUDGET_S = {"cuda": 30.0, "cpu": 120.0}  # per point: stop repeating after this, once MIN_REPEATS ran
+SLOPE_SOURCES = {  # ram_per_img_<source>_*: the speed.csv column whose slope against batch size they give
+    "allocated": "peak_allocated_mib", "reserved": "peak_reserved_mib", "nvml": "nvml_used_mib",
+    "rss": "rss_peak_mib",
+}
+
+
+# --------------------------------------------------------------------------------------------------- config
+
+@dataclass(frozen=True)
+class SpeedTarget:
+    """One model of a sweep: ``build_model(arch, backbone, **options)`` with random weights."""
+
+    arch: str
+    backbone: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+    name: str = ""  # label in the CSVs (suite entry name); default "<arch>-<backbone>"
+
+    @property
+    def label(self) -> str:
+        return self.name or f"{self.arch}-{self.backbone}"
+
+
+@dataclass(frozen=True)
+class SpeedConfig:
+    """Everything that defines a sweep; saved in config.json. ``None`` fields take per-device defaults."""
+
+    targets: tuple[SpeedTarget, ...]
+    device: str = "auto"  # "cuda", "cuda:N", "cpu", or "auto" (cuda when available)
+    input_hw: tuple[int, int] = RSIDE_CROP_HW  # input rows x cols, pixels
+    batch_sizes: tuple[int, ...] | None = None  # None: auto (1, 2, 4, ... until OOM, then bisect)
+    max_batch: int | None = None  # auto sweeps stop doubling here; None: DEFAULT_MAX_BATCH
+    dtype: str = "fp32"  # weights and input cast to it (not autocast): fp32 | fp16 | bf16
+    channels_last: bool = False  # NHWC memory format for weights and input
+    compile: bool = False  # torch.compile the model (compiled afresh per point, inside the warm-up)
+    isolate: bool = False  # every point in a fresh subprocess (clean allocator, context and RSS)
+    warmup: int | None = None  # untimed iterations (>= 1); the last runs after the memory peaks reset
+    repeats: int | None = None  # timed iterations per point
+    budget_s: float | None = None  # per point: stop timing after this many seconds once MIN_REPEATS ran
+    max_memory_mib: float | None = None  # CUDA: allocator cap; CPU: cap on the process's peak RSS (MiB)
+    threads: int | None = None  # CPU: torch.set_num_threads; None: torch's default
+    cudnn_benchmark: bool = True  # torch.backends.cudnn.benchmark during the sweep (autotuned convolutions)
+    seed: int = 0  # random weights and inputs
+    suite: str | None = None  # the suite the targets came from, for the run id and the record
+
+    def resolved(self) -> SpeedConfig:
+        """A copy with ``device`` made explicit and the per-device defaults filled in."""
+        device = self.device
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        dev = torch.device(device)
+        if dev.type == "cuda" and dev.index is None:
+            device = "cuda:0"
+        kind = torch.device(device).type
+        pick = {"max_batch": DEFAULT_MAX_BATCH, "warmup": DEFAULT_WARMUP, "repeats": DEFAULT_REPEATS,
+                "budget_s": DEFAULT_BUDGET_S}
+        filled = {k: (getattr(self, k) if getattr(self, k) is not None else table[kind])
+                  for k, table in pick.items()}
+        return replace(self, device=device, **filled)
+
+    @property
+    def device_kind(self) -> str:
+        """"cuda" or "cpu": the type of ``device`` (of a resolved config; "auto" has none)."""
+        return torch.device(self.device).type
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> SpeedConfig:
+        d = dict(d)
+        d["targets"] = tuple(SpeedTarget(**t) for t in d["targets"])
+        d["input_hw"] = tuple(d["input_hw"])
+        if d.get("batch_sizes") is not None:
+            d["batch_sizes"] = tuple(d["batch_sizes"])
+        return cls(**d)
+
+
+def parse_input_size(text: str, minimum: int = 1) -> tuple[int, int]:
+    """"228x304" -> (228, 304): rows x cols, as the paper writes its 304x228 crop turned to HxW.
+
+    Both sides must be integers >= ``minimum`` pixels; anything else is a ValueError saying what was expected.
+    """
+    m = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", text)
+    if not m or int(m[1]) < 1 or int(m[2]) < 1:
+        raise ValueError(f"input size must look like HxW with positive integers (e.g. 228x304), got {text!r}")
+    height, width = int(m[1]), int(m[2])
+    if height < minimum or width < minimum:
+        raise ValueError(f"height and width must be at least {minimum}; got {text}")
+    return height, width
+
+
+def parse_batch_sizes(text: str) -> tuple[int, ...] | None:
+    """"auto" -> None; "1,2,4" -> (1, 2, 4) (positive, distinct)."""
+    if text.strip().lower() == "auto":
+        return None
+    try:
+        sizes = tuple(int(s) for s in text.split(",") if s.strip())
+    except ValueError:
+        raise ValueError(f"batch sizes must be 'auto' or comma-separated integers, got {text!r}") from None
+    if not sizes or min(sizes) < 1 or len(set(sizes)) != len(sizes):
+        raise ValueError(f"batch sizes must be distinct positive integers, got {text!r}")
+    return sizes
+
+
+def speed_targets(suite: Any) -> tuple[SpeedTarget, ...]:
+    """The Table 2 models of a suite: its ``[[speed]]`` entries as parsed by ``bench.suite.load_suite``.
+
+    ``suite`` is a loaded ``Suite``, a suite name (``bench/suites/<name>.toml``) or a path to a TOML file.
+    Raises ``ConfigError`` (a ValueError naming the file, entry and key) when the suite is missing, malformed
+    or has no ``[[speed]]`` entries.
+    """
+    from bench.config import ConfigError
+    from bench.suite import SPEED_KEYS, Suite, load_suite
+
+    loaded = suite if isinstance(suite, Suite) else load_suite(suite)
+    if not loaded.speed:
+        raise ConfigError(f"{loaded.path}: no [[speed]] entries (expected an array of tables with keys "
+                          f"{', '.join(SPEED_KEYS)})")
+    return tuple(SpeedTarget(arch=e["arch"], backbone=e["backbone"], options=dict(e.get("options", {})),
+                             name=e["name"]) for e in loaded.speed)
+
+
+# ------------------------------------------------------------------------------------------------- records
+
+def _column(doc: str, default: Any = MISSING) -> Any:
+    """A dataclass field that is a CSV column defined by ``doc`` (speed_columns.md, README)."""
+    return field(default=default, metadata={"doc": doc})
+
+
+@dataclass
+class _SweepIdentity:
+    """The model and setup a row describes: the first columns of both speed.csv and speed_summary.csv."""
+
+    name: str = _column("model label (suite entry name, else <arch>-<backbone>)")
+    arch: str = _column("architecture as registered (build_model)")
+    backbone: str = _column("encoder backbone")
+    options: str = _column("architecture options as JSON (sorted keys; {} for defaults)")
+    device_kind: str = _column("cuda or cpu: which device every number in this row was measured on")
+    device_name: str | None = _column("GPU name (NVML / torch) or CPU model")
+    dtype: str = _column("fp32 | fp16 | bf16: weights and input cast to it (not autocast)")
+    input: str = _column("input size HxW in pixels (rows x cols), e.g. 228x304")
+    channels_last: bool = _column("NHWC memory format for weights and input")
+    compile: bool = _column("model wrapped in torch.compile")
+    isolated: bool = _column("point measured in a fresh subprocess (--isolate)")
+
+
+NET_RAM_ALLOCATED_DOC = "CUDA: torch.cuda.memory_allocated growth when the model moved to the GPU, MiB"
+
+
+@dataclass
+class SpeedPoint(_SweepIdentity):
+    """One (model, batch size) measurement: a row of speed.csv (see POINT_COLUMNS)."""
+
+    batch: int = _column("batch size B (images per forward pass)")
+    phase: str = _column("how the batch was chosen: double (1,2,4,...), bisect (after an OOM), list"
+                         " (--batch-sizes)")
+    status: str = _column("ok | oom (out of memory: torch.OutOfMemoryError or a memory limit) | error (see note)")
+    fps_median: float | None = _column("median over timed repeats of B / forward time, images/s", None)
+    fps_iqr: float | None = _column("interquartile range (q75 - q25) of the per-repeat fps, images/s", None)
+    n_repeats: int | None = _column("number of timed repeats behind the median", None)
+    time_median_ms: float | None = _column("median synchronised wall time of one forward pass of the batch, ms",
+                                           None)
+    time_iqr_ms: float | None = _column("interquartile range of that time, ms", None)
+    warmup: int | None = _column("untimed iterations before timing (the last one after the memory peaks were"
+                                 " reset)", None)
+    peak_allocated_mib: float | None = _column("CUDA: torch.cuda.max_memory_allocated after"
+                                               " reset_peak_memory_stats, MiB (tensors)", None)
+    peak_reserved_mib: float | None = _column("CUDA: torch.cuda.max_memory_reserved, MiB (tensors + PyTorch's"
+                                              " cache)", None)
+    nvml_used_mib: float | None = _column("CUDA: peak device memory used (NVML, sampled every 10 ms) minus the"
+                                          " device's use before this process created its CUDA context, MiB"
+                                          " (adds context and workspaces)", None)
+    nvml_samples: int | None = _column("CUDA: NVML samples behind nvml_used_mib", None)
+    rss_peak_mib: float | None = _column("CPU: the process's peak resident set size during the point, MiB"
+                                         " (absolute)", None)
+    rss_baseline_mib: float | None = _column("CPU: the process's resident set before the model was built, MiB",
+                                             None)
+    rss_method: str | None = _column("CPU: how the per-point RSS peak was taken: clear_refs (VmHWM reset at"
+                                     " point start), sampled (10 ms thread) or lifetime (ru_maxrss, the"
+                                     " process's whole life)", None)
+    net_ram_mib: float | None = _column("bytes of the model's parameters and buffers on the device (in dtype),"
+                                        " MiB", None)
+    net_ram_allocated_mib: float | None = _column(NET_RAM_ALLOCATED_DOC, None)
+    memory_limit_mib: float | None = _column("memory cap in force (CUDA: allocator fraction; CPU: peak RSS),"
+                                             " MiB; empty if none", None)
+    note: str = _column("OOM or error message; other remarks", "")
+
+
+def _slope_column(source: str, part: str) -> Any:
+    doc = (f"slope of peak {source} memory against batch size, MiB per image" if part == "mib"
+           else f"R^2 of the {source} slope")
+    return _column(doc, None)
+
+
+@dataclass
+class SpeedSummary(_SweepIdentity):
+    """One model's Table 2 row: a row of speed_summary.csv (see SUMMARY_COLUMNS)."""
+
+    fps_b1: float | None = _column("Table 2 'fps (b 1)': fps_median at batch 1, images/s")
+    fps_b1_iqr: float | None = _column("fps_iqr at batch 1, images/s")
+    fps_max: float | None = _column("Table 2 'fps (max b)': highest fps_median over the measured batch sizes,"
+                                    " images/s")
+    fps_max_batch: int | None = _column("the batch size that gave fps_max")
+    max_batch_fit: int | None = _column("largest batch that ran without OOM (exact after bisection when"
+                                        " sweep_stop is oom in auto mode; a lower bound when sweep_stop is"
+                                        " max_batch or list_end)")
+    sweep_stop: str = _column("why the sweep ended: oom | max_batch (auto cap reached) | list_end | error")
+    net_ram_mib: float | None = _column("Table 2 'net RAM': weights and buffers on the device, MiB")
+    net_ram_allocated_mib: float | None = _column(NET_RAM_ALLOCATED_DOC)
+    ram_per_img_mib: float | None = _column("Table 2 'RAM / img': least-squares slope of peak memory"
+                                            " (ram_per_img_source) against batch size over the ok points,"
+                                            " MiB per image")
+    ram_per_img_r2: float | None = _column("R^2 of that fit")
+    ram_per_img_source: str = _column("memory measure behind ram_per_img_mib: nvml on CUDA (reserved when NVML"
+                                      " is unavailable), rss on CPU")
+    ram_per_img_n: int = _column("number of points (ok, distinct batch sizes >= 2) in that fit")
+    ram_per_img_allocated_mib: float | None = _slope_column("allocated", "mib")
+    ram_per_img_allocated_r2: float | None = _slope_column("allocated", "r2")
+    ram_per_img_reserved_mib: float | None = _slope_column("reserved", "mib")
+    ram_per_img_reserved_r2: float | None = _slope_column("reserved", "r2")
+    ram_per_img_nvml_mib: float | None = _slope_column("nvml", "mib")
+    ram_per_img_nvml_r2: float | None = _slope_column("nvml", "r2")
+    ram_per_img_rss_mib: float | None = _slope_column("rss", "mib")
+    ram_per_img_rss_r2: float | None = _slope_column("rss", "r2")
+    n_points: int = _column("points measured for this model", 0)
+    n_ok: int = _column("points with status ok", 0)
+    n_oom: int = _column("points with status oom", 0)
+    n_error: int = _column("points with status error", 0)
+
+
+POINT_COLUMNS: dict[str, str] = {f.name: f.metadata["doc"] for f in fields(SpeedPoint)}
+SUMMARY_COLUMNS: dict[str, str] = {f.name: f.metadata["doc"] for f in fields(SpeedSummary)}
+IDENTITY_COLUMNS = tuple(f.name for f in fields(_SweepIdentity))
+
+
+@dataclass
+class SpeedResult:
+    """What ``run_sweep`` produced: the rows of both CSVs, the environment record and where they are."""
+
+    out_dir: Path
+    points: list[SpeedPoint]
+    summaries: list[SpeedSummary]
+    environment: dict[str, Any]
+
+
+def blank_point(config: SpeedConfig, target: SpeedTarget, batch: int, phase: str, device_name: str | None,
+                status: str = "ok", note: str = "") -> SpeedPoint:
+    """A speed.csv row with the identity columns of ``target`` under ``config`` and no measurements yet."""
+    return SpeedPoint(
+        name=target.label, arch=target.arch, backbone=target.backbone,
+        options=json.dumps(dict(target.options), sort_keys=True),
+        device_kind=config.device_kind,
+        device_name=device_name, dtype=config.dtype, input=f"{config.input_hw[0]}x{config.input_hw[1]}",
+        channels_last=config.channels_last, compile=config.compile, isolated=config.isolate, batch=batch,
+        phase=phase, status=status, warmup=config.warmup, memory_limit_mib=config.max_memory_mib, note=note)
+
+
+def columns_markdown() -> str:
+    """speed_columns.md: the definitions of every column of speed.csv and speed_summary.csv."""
+    lines = ["# Columns of speed.csv and speed_summary.csv (bench speed)", "",
+             "Memory in MiB (2^20 bytes), speed in images/s, times in ms. Empty cells: not applicable.", ""]
+    for title, columns in (("speed.csv (one row per model and batch size)", POINT_COLUMNS),
+                           ("speed_summary.csv (Table 2: one row per model)", SUMMARY_COLUMNS)):
+        lines += [f"## {title}", "", "| column | meaning |", "|---|---|"]
+        lines += [f"| `{k}` | {v} |" for k, v in columns.items()]
+        lines.append("")
+    return "\n".join(lines)

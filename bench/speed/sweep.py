@@ -1,0 +1,189 @@
+"""One model over batch sizes: doubling until OOM, bisection, per-model summary, ``--isolate`` subprocesses.
+
+With ``--isolate`` every point runs in a fresh ``python -m bench.speed --point <json>`` process
+(``bench/speed/__main__.py`` -> ``point_main``), which prints its row as one ``SPEEDPOINT {json}`` line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+from bench.speed.gpu import Nvml, open_nvml
+from bench.speed.measure import ModelSession, SlopeFit, classify, fit_slope
+from bench.speed.records import (
+    IDENTITY_COLUMNS,
+    SLOPE_SOURCES,
+    SpeedConfig,
+    SpeedPoint,
+    SpeedSummary,
+    SpeedTarget,
+    blank_point,
+)
+
+__all__ = ["POINT_PREFIX", "REPO_ROOT", "nvml_with_baseline", "point_main", "summarize", "sweep_batches",
+           "sweep_target"]
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+POINT_PREFIX = "SPEEDPOINT "  # the line an --isolate child prints its result on
+
+
+def sweep_batches(measure: Callable[[int, str], SpeedPoint], batch_sizes: Sequence[int] | None,
+                  max_batch: int) -> tuple[list[SpeedPoint], str]:
+    """Measure one model over batch sizes; returns the points and why the sweep stopped.
+
+    ``batch_sizes`` None: 1, 2, 4, ... (capped at ``max_batch``) until the first OOM, then bisection between
+    the last batch that fit and the first that did not. A list: each size in order, stopping at the first
+    OOM or error. Stops: "oom", "max_batch", "list_end", "error".
+    """
+    points: list[SpeedPoint] = []
+    if batch_sizes is not None:
+        for b in batch_sizes:
+            points.append(measure(b, "list"))
+            if points[-1].status != "ok":
+                return points, points[-1].status
+        return points, "list_end"
+    batch, last_ok = 1, 0
+    while True:
+        points.append(measure(batch, "double"))
+        if points[-1].status == "error":
+            return points, "error"
+        if points[-1].status == "oom":
+            break
+        last_ok = batch
+        if batch >= max_batch:
+            return points, "max_batch"
+        batch = min(2 * batch, max_batch)
+    lo, hi = last_ok, batch
+    while lo >= 1 and hi - lo > 1:
+        mid = (lo + hi) // 2
+        points.append(measure(mid, "bisect"))
+        if points[-1].status == "ok":
+            lo = mid
+        elif points[-1].status == "oom":
+            hi = mid
+        else:
+            return points, "error"
+    return points, "oom"
+
+
+def summarize(points: Sequence[SpeedPoint], sweep_stop: str) -> SpeedSummary:
+    """One model's Table 2 row from its points (all points must be of the same model)."""
+    first = points[0]
+    ok = [p for p in points if p.status == "ok"]
+    b1 = next((p for p in ok if p.batch == 1), None)
+    best = max(ok, key=lambda p: p.fps_median) if ok else None
+    fits: dict[str, SlopeFit | None] = {}
+    for source, column in SLOPE_SOURCES.items():
+        xy = [(p.batch, getattr(p, column)) for p in ok if getattr(p, column) is not None]
+        fits[source] = fit_slope([b for b, _ in xy], [m for _, m in xy]) if xy else None
+    if first.device_kind == "cuda":
+        source = "nvml" if fits["nvml"] is not None else "reserved"
+    else:
+        source = "rss"
+    main = fits[source]
+    if ok:
+        max_fit: int | None = max(p.batch for p in ok)
+    else:
+        max_fit = 0 if sweep_stop == "oom" else None
+    extra = {}
+    for s, fit in fits.items():
+        extra[f"ram_per_img_{s}_mib"] = fit.slope if fit else None
+        extra[f"ram_per_img_{s}_r2"] = fit.r2 if fit else None
+    net = next((p for p in points if p.net_ram_mib is not None), None)
+    identity = {name: getattr(first, name) for name in IDENTITY_COLUMNS}
+    identity["device_name"] = next((p.device_name for p in points if p.device_name), None)
+    return SpeedSummary(
+        **identity,
+        fps_b1=b1.fps_median if b1 else None, fps_b1_iqr=b1.fps_iqr if b1 else None,
+        fps_max=best.fps_median if best else None, fps_max_batch=best.batch if best else None,
+        max_batch_fit=max_fit, sweep_stop=sweep_stop,
+        net_ram_mib=net.net_ram_mib if net else None,
+        net_ram_allocated_mib=net.net_ram_allocated_mib if net else None,
+        ram_per_img_mib=main.slope if main else None, ram_per_img_r2=main.r2 if main else None,
+        ram_per_img_source=source, ram_per_img_n=main.n if main else 0,
+        n_points=len(points), n_ok=len(ok), n_oom=sum(p.status == "oom" for p in points),
+        n_error=sum(p.status == "error" for p in points), **extra)
+
+
+def sweep_target(config: SpeedConfig, target: SpeedTarget, nvml: Nvml | None, baseline: int | None,
+                 gpu_name: str | None, emit: Callable[[SpeedPoint], SpeedPoint],
+                 say: Callable[[str], None]) -> tuple[list[SpeedPoint], str]:
+    """One model's sweep, in this process or one subprocess per point; every point goes through ``emit``."""
+    if config.isolate:
+        return sweep_batches(lambda b, phase: emit(measure_isolated(config, target, b, phase, gpu_name)),
+                             config.batch_sizes, config.max_batch)
+    try:
+        session = ModelSession(config, target, nvml, baseline)
+    except Exception as exc:  # noqa: BLE001 - a model that cannot be built (or moved to the GPU) is recorded
+        failed = classify(exc)  # every point fails alike: the sweep records its first and stops
+        # (an empty batch_sizes tuple sweeps like auto here, as this path always did)
+        return sweep_batches(lambda b, phase: emit(blank_point(config, target, b, phase, gpu_name, *failed)),
+                             config.batch_sizes or None, config.max_batch)
+    say(f"  net RAM {session.net_ram_mib:.1f} MiB (weights and buffers, {config.dtype})")
+    try:
+        return sweep_batches(lambda b, phase: emit(session.measure(b, phase)), config.batch_sizes,
+                             config.max_batch)
+    finally:
+        session.close()
+
+
+def measure_isolated(config: SpeedConfig, target: SpeedTarget, batch: int, phase: str,
+                     device_name: str | None) -> SpeedPoint:
+    """One point in a fresh ``python -m bench.speed --point`` process; a crash becomes an error row."""
+    spec = {"config": config.to_dict(), "target": asdict(target), "batch": batch, "phase": phase}
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH")) if p)
+    proc = subprocess.run([sys.executable, "-m", "bench.speed", "--point", json.dumps(spec)],
+                          capture_output=True, text=True, env=env)
+    for line in reversed(proc.stdout.splitlines()):
+        if line.startswith(POINT_PREFIX):
+            return SpeedPoint(**json.loads(line[len(POINT_PREFIX):]))
+    why = f"killed by signal {-proc.returncode}" if proc.returncode < 0 else f"exit code {proc.returncode}"
+    if proc.returncode == -9:
+        why += " (possibly the kernel's OOM killer)"
+    tail = " | ".join(proc.stderr.strip().splitlines()[-3:])
+    return blank_point(config, target, batch, phase, device_name, "error",
+                       f"isolated point process failed: {why}; {tail}"[:400])
+
+
+def nvml_with_baseline(config: SpeedConfig) -> tuple[Nvml | None, str, int | None]:
+    """NVML for the config's GPU, a note on it, and the device memory used now (bytes; the nvml_used baseline).
+
+    Call it before this process creates its CUDA context, so that nvml_used includes the context.
+    """
+    if config.device_kind != "cuda":
+        return None, "NVML not used on cpu", None
+    nvml, note = open_nvml(torch.device(config.device).index or 0)
+    if nvml is None:
+        return None, note, None
+    if torch.cuda.is_initialized():
+        note += "; CUDA context existed before the baseline: nvml_used_mib excludes it"
+    return nvml, note, nvml.used_bytes()
+
+
+def point_main(spec_json: str) -> int:
+    """Child side of --isolate: read the NVML baseline before CUDA exists, measure one point, print it."""
+    spec = json.loads(spec_json)
+    config = SpeedConfig.from_dict(spec["config"])
+    target = SpeedTarget(**spec["target"])
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    nvml, _, baseline = nvml_with_baseline(config)
+    if config.device_kind == "cuda":
+        torch.backends.cudnn.benchmark = config.cudnn_benchmark
+    try:
+        session = ModelSession(config, target, nvml, baseline)
+    except Exception as exc:  # noqa: BLE001
+        point = blank_point(config, target, spec["batch"], spec["phase"], None, *classify(exc))
+    else:
+        point = session.measure(spec["batch"], spec["phase"])
+    print(POINT_PREFIX + json.dumps(asdict(point)), flush=True)
+    return 0
