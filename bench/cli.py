@@ -23,7 +23,7 @@ def cli() -> None:
 @click.option("--flops", is_flag=True, help="Also count forward FLOPs (torch.utils.flop_counter) at batch 1.")
 @click.option("--time", "time_it", is_flag=True,
               help="Also time CPU forwards at batch 1 (median of interleaved repeats, inference mode).")
-@click.option("--size", default=None, show_default="228x304", help="Input HxW (RSIDE's crop by default).")
+@click.option("--size", default=None, help="Input HxW (RSIDE's crop by default).  [default: 228x304]")
 @click.option("--repeats", default=20, show_default=True, type=click.IntRange(1),
               help="Timed forwards per model (with --time).")
 @click.option("--warmup", default=3, show_default=True, type=click.IntRange(0),
@@ -324,7 +324,7 @@ def data_bench_cmd(data: str, frames: int, workers: str, batch_size: int, batche
 @click.option("--option", "options", multiple=True, metavar="KEY=VALUE",
               help="Model option for --arch (value parsed as JSON, else a string); repeatable.")
 @click.option("--device", default="auto", show_default=True, help="cuda, cuda:N, cpu, or auto.")
-@click.option("--input", "input_size", default=None, show_default="228x304", help="Input HxW in pixels.")
+@click.option("--input", "input_size", default=None, help="Input HxW in pixels.  [default: 228x304]")
 @click.option("--batch-sizes", default="auto", show_default=True,
               help="'auto' (1, 2, 4, ... until OOM, then bisect) or a list like 1,2,4,8.")
 @click.option("--max-batch", type=click.IntRange(min=1),

@@ -21,3 +21,12 @@ def test_models_rejects_unknown_names_clearly():
     result = CliRunner().invoke(cli, ["models", "--backbones", "resnet19"])
     assert result.exit_code != 0
     assert "resnet19" in result.output and "resnet18" in result.output
+
+
+def test_input_size_defaults_in_help_are_the_data_layers_crop():
+    from architectures.data.transforms import RSIDE_CROP_HW
+
+    shown = f"[default: {RSIDE_CROP_HW[0]}x{RSIDE_CROP_HW[1]}]"
+    for command in ("models", "speed"):
+        result = CliRunner().invoke(cli, [command, "--help"])
+        assert result.exit_code == 0 and shown in result.output, command
