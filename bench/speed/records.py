@@ -16,6 +16,8 @@ from typing import Any
 import torch
 
 from architectures.data.transforms import RSIDE_CROP_HW
+from bench.config import ConfigError
+from bench.suite import SPEED_KEYS, Suite, load_suite
 
 __all__ = [
     "DEFAULT_BUDGET_S",
@@ -23,6 +25,7 @@ __all__ = [
     "DEFAULT_REPEATS",
     "DEFAULT_WARMUP",
     "DTYPES",
+    "IDENTITY_COLUMNS",
     "POINT_COLUMNS",
     "SLOPE_SOURCES",
     "SUMMARY_COLUMNS",
@@ -147,16 +150,13 @@ def parse_batch_sizes(text: str) -> tuple[int, ...] | None:
     return sizes
 
 
-def speed_targets(suite: Any) -> tuple[SpeedTarget, ...]:
+def speed_targets(suite: Suite | str | Path) -> tuple[SpeedTarget, ...]:
     """The Table 2 models of a suite: its ``[[speed]]`` entries as parsed by ``bench.suite.load_suite``.
 
     ``suite`` is a loaded ``Suite``, a suite name (``bench/suites/<name>.toml``) or a path to a TOML file.
     Raises ``ConfigError`` (a ValueError naming the file, entry and key) when the suite is missing, malformed
     or has no ``[[speed]]`` entries.
     """
-    from bench.config import ConfigError
-    from bench.suite import SPEED_KEYS, Suite, load_suite
-
     loaded = suite if isinstance(suite, Suite) else load_suite(suite)
     if not loaded.speed:
         raise ConfigError(f"{loaded.path}: no [[speed]] entries (expected an array of tables with keys "
@@ -189,7 +189,7 @@ class _SweepIdentity:
     isolated: bool = _column("point measured in a fresh subprocess (--isolate)")
 
 
-NET_RAM_ALLOCATED_DOC = "CUDA: torch.cuda.memory_allocated growth when the model moved to the GPU, MiB"
+_NET_RAM_ALLOCATED_DOC = "CUDA: torch.cuda.memory_allocated growth when the model moved to the GPU, MiB"
 
 
 @dataclass
@@ -225,7 +225,7 @@ class SpeedPoint(_SweepIdentity):
                                      " process's whole life)", None)
     net_ram_mib: float | None = _column("bytes of the model's parameters and buffers on the device (in dtype),"
                                         " MiB", None)
-    net_ram_allocated_mib: float | None = _column(NET_RAM_ALLOCATED_DOC, None)
+    net_ram_allocated_mib: float | None = _column(_NET_RAM_ALLOCATED_DOC, None)
     memory_limit_mib: float | None = _column("memory cap in force (CUDA: allocator fraction; CPU: peak RSS),"
                                              " MiB; empty if none", None)
     note: str = _column("OOM or error message; other remarks", "")
@@ -251,7 +251,7 @@ class SpeedSummary(_SweepIdentity):
                                         " max_batch or list_end)")
     sweep_stop: str = _column("why the sweep ended: oom | max_batch (auto cap reached) | list_end | error")
     net_ram_mib: float | None = _column("Table 2 'net RAM': weights and buffers on the device, MiB")
-    net_ram_allocated_mib: float | None = _column(NET_RAM_ALLOCATED_DOC)
+    net_ram_allocated_mib: float | None = _column(_NET_RAM_ALLOCATED_DOC)
     ram_per_img_mib: float | None = _column("Table 2 'RAM / img': least-squares slope of peak memory"
                                             " (ram_per_img_source) against batch size over the ok points,"
                                             " MiB per image")

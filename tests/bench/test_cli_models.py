@@ -29,4 +29,10 @@ def test_input_size_defaults_in_help_are_the_data_layers_crop():
     shown = f"[default: {RSIDE_CROP_HW[0]}x{RSIDE_CROP_HW[1]}]"
     for command in ("models", "speed"):
         result = CliRunner().invoke(cli, [command, "--help"])
-        assert result.exit_code == 0 and shown in result.output, command
+        assert result.exit_code == 0 and shown in " ".join(result.output.split()), command
+
+
+def test_models_rejects_a_bad_size_clearly():
+    for size, message in (("228", "HxW"), ("16x64", "at least 32")):
+        result = CliRunner().invoke(cli, ["models", "--size", size])
+        assert result.exit_code != 0 and message in result.output and "--size" in result.output

@@ -29,6 +29,7 @@ from bench.speed import (
     SpeedTarget,
     default_run_id,
     fit_slope,
+    median_iqr,
     parse_batch_sizes,
     parse_input_size,
     run_sweep,
@@ -37,6 +38,7 @@ from bench.speed import (
     sweep,
     sweep_batches,
     time_repeats,
+    time_steps,
 )
 from bench.speed.measure import classify
 from bench.speed.records import blank_point
@@ -135,6 +137,30 @@ def test_time_repeats_synchronises_each_repeat_and_reports_median_iqr_n():
     assert timing.median_s == pytest.approx(0.3)
     assert timing.iqr_s == pytest.approx(0.4 - 0.2)  # np.percentile (linear) of 0.1..0.5
     assert timing.samples_s == pytest.approx(tuple(durations))
+
+
+def test_time_steps_interleaves_the_steps_and_times_each():
+    now = [0.0]
+    calls = []
+
+    def step(name: str, seconds: float):
+        def run():
+            calls.append(name)
+            now[0] += seconds
+        return run
+
+    timings = time_steps({"a": step("a", 0.1), "b": step("b", 0.3)}, None, repeats=4, clock=lambda: now[0])
+    assert calls == ["a", "b"] * 4  # the models take turns, so load drift hits both alike
+    assert (timings["a"].n, timings["b"].n) == (4, 4)
+    assert timings["a"].median_s == pytest.approx(0.1) and timings["b"].median_s == pytest.approx(0.3)
+    assert timings["b"].iqr_s == pytest.approx(0.0, abs=1e-12)
+
+
+def test_median_iqr_is_numpys_linear_percentile():
+    values = [3.0, 1.0, 4.0, 1.5, 9.0, 2.6]
+    q25, q50, q75 = np.percentile(values, [25, 50, 75])
+    assert median_iqr(values) == pytest.approx((q50, q75 - q25))
+    assert median_iqr([7.0]) == (7.0, 0.0)
 
 
 def test_time_repeats_budget_stops_after_min_repeats():
@@ -396,6 +422,12 @@ def test_parsers():
     for bad in ("0,1", "1,1", "x", ""):
         with pytest.raises(ValueError, match="batch sizes"):
             parse_batch_sizes(bad)
+
+
+def test_input_size_parser_enforces_a_minimum():
+    assert parse_input_size("32X48", minimum=32) == (32, 48)
+    with pytest.raises(ValueError, match="at least 32; got 16x64"):
+        parse_input_size("16x64", minimum=32)
 
 
 def test_config_round_trips_through_json():
