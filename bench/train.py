@@ -21,7 +21,7 @@ import random
 import sys
 import time
 from collections.abc import Callable
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -38,25 +38,23 @@ from bench.config import RunConfig
 from bench.distributed import DistInfo, all_mean, on_rank0
 from bench.io import atomic_path
 from bench.rundir import RunDir
+from bench.runtime import amp_autocast, resolve_device, say
 
 __all__ = [
     "CHECKPOINT_FORMAT",
-    "CheckpointError",
     "NonFiniteLossError",
     "Progress",
+    "RunCheckpointError",
     "SeededItems",
     "TrainState",
-    "amp_autocast",
     "build_optimizer",
     "build_scheduler",
     "capture_rng_state",
     "epoch_order",
     "fit",
     "load_checkpoint",
-    "resolve_device",
     "restore_rng_state",
     "save_checkpoint",
-    "say",
     "seed_everything",
 ]
 
@@ -69,8 +67,9 @@ class NonFiniteLossError(RuntimeError):
     """The training loss became NaN or infinite; the run stops and keeps its last good checkpoint."""
 
 
-class CheckpointError(RuntimeError):
-    """A checkpoint is missing, unreadable or was written for another configuration."""
+class RunCheckpointError(RuntimeError):
+    """A run directory's checkpoint (ours: training state or imported weights) is missing, unreadable or of
+    the wrong kind. Not ``architectures.rside.CheckpointError``, which is about official RSIDE release files."""
 
 
 @dataclass
@@ -213,13 +212,13 @@ def save_checkpoint(path: Path, config: RunConfig, model: nn.Module, optimizer, 
 def load_checkpoint(path: Path) -> dict[str, Any]:
     """Read one of our checkpoints (safe loader: tensors and plain containers only)."""
     if not path.is_file():
-        raise CheckpointError(f"checkpoint not found: {path}")
+        raise RunCheckpointError(f"checkpoint not found: {path}")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise CheckpointError(f"cannot read checkpoint {path}: {type(exc).__name__}: {exc}") from exc
+        raise RunCheckpointError(f"cannot read checkpoint {path}: {type(exc).__name__}: {exc}") from exc
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT or "model" not in payload:
-        raise CheckpointError(f"{path} is not a drnet-bench checkpoint of format {CHECKPOINT_FORMAT}")
+        raise RunCheckpointError(f"{path} is not a drnet-bench checkpoint of format {CHECKPOINT_FORMAT}")
     return payload
 
 
@@ -413,7 +412,7 @@ def _restore(run_dir: RunDir | None, config: RunConfig, model, optimizer, schedu
         return TrainState()  # nothing saved yet: start from the beginning (same seed, same result)
     payload = load_checkpoint(run_dir.last_checkpoint)
     if payload.get("kind") != "train":
-        raise CheckpointError(f"{run_dir.last_checkpoint} holds imported weights, not a training state")
+        raise RunCheckpointError(f"{run_dir.last_checkpoint} holds imported weights, not a training state")
     model.load_state_dict(payload["model"])
     optimizer.load_state_dict(payload["optimizer"])
     scheduler.load_state_dict(payload["scheduler"])
@@ -426,36 +425,12 @@ def _better(value: float | None, best: float | None) -> bool:
     return value is not None and value == value and (best is None or value < best)
 
 
-def resolve_device(config: RunConfig, info: DistInfo) -> str:
-    """The torch device string a run uses in this process: ``cuda:<local rank>`` or ``cpu``."""
-    if config.device == "cuda":
-        if not torch.cuda.is_available():
-            raise RuntimeError("device 'cuda' was asked for but torch sees no CUDA device; use --device cpu")
-        return f"cuda:{info.local_rank}"
-    return "cpu"
-
-
-def amp_autocast(amp: str, device: torch.device) -> AbstractContextManager:
-    """``torch.autocast`` for ``amp`` ("bf16", "fp16") on a CUDA device; a no-op context for "none" or the CPU."""
-    if amp == "none" or device.type != "cuda":
-        return nullcontext()
-    return torch.autocast("cuda", dtype=torch.bfloat16 if amp == "bf16" else torch.float16)
-
-
 def _configure_backends(config: RunConfig, device: torch.device) -> None:
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = not config.deterministic
     if config.deterministic:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     torch.use_deterministic_algorithms(config.deterministic, warn_only=True)
-
-
-def say(info: DistInfo, run_dir: RunDir | None, stream: TextIO | None, message: str) -> None:
-    """On rank 0: print ``message`` to ``stream`` (None: stdout) and append it to ``run_dir``'s log.txt."""
-    if info.is_main:
-        print(message, file=stream, flush=True)
-        if run_dir is not None:
-            run_dir.log(message)
 
 
 def _fmt(value: Any) -> str:
