@@ -9,8 +9,10 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from torch import nn
+if TYPE_CHECKING:  # the model modules import torch when a model is first looked up, not on import
+    from torch import nn
 
 __all__ = ["available_models", "build_model", "model_options", "register_model"]
 
