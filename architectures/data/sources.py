@@ -24,7 +24,7 @@ from .transforms import RSIDE_DEPTH_HW, eval_transform, rside_train_transform
 
 __all__ = ["DATA_SOURCES", "SOURCES", "DataSource", "build_dataset", "parse_data_spec", "register_source"]
 
-OpenFn = Callable[[Path | None, str, Any, Protocol | None], Dataset]
+OpenFn = Callable[[str | Path | None, str, Any, Protocol | None], Dataset]  # (path, split, transform, protocol)
 
 
 @dataclass(frozen=True)
@@ -51,13 +51,13 @@ def register_source(name: str, splits: tuple[str, ...] = SPLITS) -> Callable[[Op
 
 
 @register_source("nyu-labeled")
-def _open_nyu_labeled(path: Path | None, split: str, transform, protocol: Protocol | None) -> Dataset:
+def _open_nyu_labeled(path: str | Path | None, split: str, transform, protocol: Protocol | None) -> Dataset:
     """The official labeled .mat (HDF5)."""
     return _open_labeled_layout(Path(path), split, transform, protocol, synthetic=False)
 
 
 @register_source("rside-csv", splits=("train", "test"))
-def _open_rside_csv(path: Path | None, split: str, transform, protocol: Protocol | None) -> Dataset:
+def _open_rside_csv(path: str | Path | None, split: str, transform, protocol: Protocol | None) -> Dataset:
     """RSIDE's nyu2_{train,test}.csv with PNG images and depths."""
     if path is None:
         raise DataError("rside-csv needs a path (an RSIDE root with data/nyu2_*.csv, or a CSV file)")
@@ -65,7 +65,7 @@ def _open_rside_csv(path: Path | None, split: str, transform, protocol: Protocol
 
 
 @register_source("synthetic")
-def _open_synthetic(path: Path | None, split: str, transform, protocol: Protocol | None) -> Dataset:
+def _open_synthetic(path: str | Path | None, split: str, transform, protocol: Protocol | None) -> Dataset:
     """Synthetic rooms in the labeled .mat layout; no path means the embedded default file."""
     file = ensure_synthetic() if path is None else Path(path)
     return _open_labeled_layout(file, split, transform, protocol, synthetic=True)
