@@ -6,26 +6,37 @@ backbones or options raise an error that lists what is available.
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from torch import nn
+from ._registry import Registry
 
-__all__ = ["available_models", "build_model", "model_options", "register_model"]
+if TYPE_CHECKING:  # the model modules import torch when a model is first looked up, not on import
+    from torch import nn
 
-_FACTORIES: dict[str, Callable[..., nn.Module]] = {}
+__all__ = ["MODELS", "available_models", "build_model", "model_options", "register_model"]
+
+MODELS: Registry[Callable[..., nn.Module]] = Registry("architecture")  # name -> factory
+_FACTORIES = MODELS  # older name, which tests use to unregister their temporary models
 _BACKBONES: dict[str, tuple[str, ...]] = {}
+_CONFIGS: dict[str, type] = {}  # name -> the dataclass of the options the factory passes on as **options
 
 
-def register_model(name: str, backbones: tuple[str, ...]) -> Callable:
-    """Decorator: register ``factory(backbone, weights=None, **options)`` under ``name``."""
+def register_model(name: str, backbones: tuple[str, ...], config: type | None = None) -> Callable:
+    """Decorator: register ``factory(backbone, weights=None, **options)`` under ``name``.
+
+    ``config``: the model's config dataclass when the factory takes its options as ``**options`` and hands
+    them to it; ``model_options`` then lists the dataclass's fields and defaults.
+    """
 
     def decorator(factory: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
-        if name in _FACTORIES:
-            raise ValueError(f"model {name!r} is already registered")
-        _FACTORIES[name] = factory
+        MODELS.register(name, factory)
         _BACKBONES[name] = tuple(backbones)
+        if config is not None:
+            _CONFIGS[name] = config
         return factory
 
     return decorator
@@ -34,14 +45,18 @@ def register_model(name: str, backbones: tuple[str, ...]) -> Callable:
 def available_models() -> dict[str, tuple[str, ...]]:
     """Registered architectures and the backbones each accepts."""
     _import_builtin_models()
-    return dict(_BACKBONES)
+    return {name: _BACKBONES[name] for name in MODELS}
 
 
 def model_options(arch: str) -> dict[str, object]:
-    """The options ``arch`` accepts (besides backbone and weights) with their defaults."""
+    """The options ``arch`` accepts (besides backbone and weights) with their defaults: the fields of its
+    config dataclass (if it has one), then the factory's own keyword parameters."""
     factory = _factory(arch)
     params = inspect.signature(factory).parameters
-    return {n: p.default for n, p in params.items() if n not in ("backbone", "weights")}
+    own = {n: p.default for n, p in params.items()
+           if n not in ("backbone", "weights") and p.kind is not inspect.Parameter.VAR_KEYWORD}
+    config = _CONFIGS.get(arch)
+    return {**(_config_defaults(config) if config is not None else {}), **own}
 
 
 def build_model(arch: str, backbone: str, weights: str | Path | None = None, **options) -> nn.Module:
@@ -62,12 +77,22 @@ def build_model(arch: str, backbone: str, weights: str | Path | None = None, **o
     return factory(backbone, weights=weights, **options)
 
 
+def _config_defaults(config: type) -> dict[str, object]:
+    """Field name -> default of a config dataclass (every field needs a default to be an option)."""
+    out = {}
+    for f in dataclasses.fields(config):
+        if f.default is not dataclasses.MISSING:
+            out[f.name] = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            out[f.name] = f.default_factory()
+        else:
+            raise TypeError(f"{config.__name__}.{f.name} has no default, so it cannot be a model option")
+    return out
+
+
 def _factory(arch: str) -> Callable[..., nn.Module]:
     _import_builtin_models()
-    try:
-        return _FACTORIES[arch]
-    except KeyError:
-        raise KeyError(f"unknown architecture {arch!r}; available: {', '.join(sorted(_FACTORIES))}") from None
+    return MODELS[arch]
 
 
 def _import_builtin_models() -> None:

@@ -205,7 +205,7 @@ def import_rside_cmd(path: str, backbone: str, out: str | None, runs_dir: str) -
 
     try:
         rd = import_rside_checkpoint(path, backbone, out=out, runs_dir=runs_dir)
-    except Exception as exc:  # CheckpointError, RunDirError: one clear line, no traceback
+    except Exception as exc:  # CheckpointError, RunCheckpointError, RunDirError: one clear line, no traceback
         raise click.ClickException(str(exc)) from exc
     click.echo(f"imported {path} -> {rd.root}")
     click.echo(f"evaluate it with: bench run --suite paper --only rside-{backbone} --runs-dir {rd.root.parent}")

@@ -68,9 +68,6 @@ def run_command(suite_name: str, data_spec: str | None = None, device: str | Non
                 runs_dir: str | Path = "runs", dry_run: bool = False, resume: bool = False,
                 speed: bool = True, stream: TextIO | None = None) -> int:
     """``bench run``; returns the exit code (0 ok, 1 a run failed, 2 the plan cannot run)."""
-    from bench.distributed import init_distributed, shutdown_distributed
-    from bench.runner import preflight, run_plan, summary_table
-
     out = stream if stream is not None else sys.stdout
     runs_dir = Path(runs_dir)
     try:
@@ -80,6 +77,10 @@ def run_command(suite_name: str, data_spec: str | None = None, device: str | Non
     except (ConfigError, ValueError, KeyError) as exc:
         print(f"error: {exc}", file=out)
         return EXIT_BAD_PLAN
+    # torch comes in only from here on: a mistyped suite or option is reported without loading it
+    from bench.distributed import init_distributed, shutdown_distributed
+    from bench.runner import preflight, run_plan, summary_table
+
     speed_entries = speed_entries if speed else []
     if dry_run:
         from bench.plan import describe_plan

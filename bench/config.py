@@ -31,10 +31,12 @@ __all__ = [
 
 AMP_MODES = ("none", "bf16", "fp16")
 LR_SCHEDULES = ("step", "constant")
-OPTIMIZERS = ("adam",)
 CHECKPOINT_SELECT = ("last", "best")
 RUN_SOURCES = ("train", "imported")
 DEVICES = ("cpu", "cuda")
+# Keys older config.json files hold that are no longer fields, with the one value they could have had; reading
+# such a file drops them (any other value is an error).
+RETIRED_KEYS = {"optimizer": "adam"}  # only Adam was ever implemented (bench.train.build_optimizer)
 
 # Fields that change how a run is executed or displayed but not its numbers: a resumed run may differ here.
 OPERATIONAL_FIELDS = frozenset({"num_workers", "log_every_steps", "checkpoint_every_steps", "eval_batch_size"})
@@ -74,11 +76,10 @@ class RunConfig:
     input_size: tuple[int, int] | None = None  # network input (H, W); None = the data's own size (228x304)
     protocol: str = "rside"  # evaluation protocol, architectures.data.get_protocol(name)
 
-    # --- optimisation (the paper: Adam amsgrad, lr 1e-4, wd 1e-4; RSIDE: lr x0.1 every 5 epochs, 20 epochs)
+    # --- optimisation: Adam (the paper: Adam amsgrad, lr 1e-4, wd 1e-4; RSIDE: lr x0.1 every 5 epochs, 20 epochs)
     epochs: int = 20
     max_steps: int | None = None  # stop after this many optimiser steps in all (smoke runs); None = no cap
     batch_size: int = 8  # global batch: split evenly across DDP processes
-    optimizer: str = "adam"
     lr: float = 1e-4
     betas: tuple[float, float] = (0.9, 0.999)
     weight_decay: float = 1e-4
@@ -120,6 +121,7 @@ class RunConfig:
         """Build from a dict; unknown keys, wrong types and bad values raise ``ConfigError`` naming ``where``."""
         if not isinstance(data, dict):
             raise ConfigError(f"{where}: expected a table of RunConfig fields, got {type(data).__name__}")
+        data = _drop_retired(data, where)
         unknown = [k for k in data if k not in _HINTS]
         if unknown:
             raise ConfigError(f"{where}: unknown key(s) {', '.join(_with_hint(k) for k in unknown)}; "
@@ -150,8 +152,8 @@ class RunConfig:
 
     # ------------------------------------------------------------------------------------------------
     def _check_values(self) -> None:
-        choices = {"amp": AMP_MODES, "lr_schedule": LR_SCHEDULES, "optimizer": OPTIMIZERS,
-                   "checkpoint_select": CHECKPOINT_SELECT, "source": RUN_SOURCES, "device": DEVICES}
+        choices = {"amp": AMP_MODES, "lr_schedule": LR_SCHEDULES, "checkpoint_select": CHECKPOINT_SELECT,
+                   "source": RUN_SOURCES, "device": DEVICES}
         for key, allowed in choices.items():
             if getattr(self, key) not in allowed:
                 raise ConfigError(f"{key} = {getattr(self, key)!r}; expected one of {', '.join(allowed)}")
@@ -194,6 +196,15 @@ def config_diff(a: RunConfig, b: RunConfig, ignore: frozenset[str] = OPERATIONAL
     """Fields where ``a`` and ``b`` differ, as (field, a's value, b's value), ignoring ``ignore``."""
     da, db = a.to_dict(), b.to_dict()
     return [(k, da[k], db[k]) for k in da if k not in ignore and da[k] != db[k]]
+
+
+def _drop_retired(data: dict[str, Any], where: str) -> dict[str, Any]:
+    """``data`` without the ``RETIRED_KEYS`` (old config.json files), each checked to hold its one old value."""
+    for key, value in RETIRED_KEYS.items():
+        if key in data and data[key] != value:
+            raise ConfigError(f"{where}: {key} = {data[key]!r}; {key} is no longer a setting and could only "
+                              f"be {value!r}")
+    return {k: v for k, v in data.items() if k not in RETIRED_KEYS}
 
 
 def _with_hint(key: str) -> str:

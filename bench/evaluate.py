@@ -40,7 +40,7 @@ from bench.metrics import (
     reduce_metrics,
 )
 from bench.rundir import RunDir
-from bench.train import amp_autocast
+from bench.runtime import amp_autocast
 
 __all__ = [
     "CoverageError",

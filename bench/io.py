@@ -1,6 +1,6 @@
 """Atomic writes: every file in a run directory appears whole or not at all (temp file + rename).
 
-``atomic_path`` lives in ``architectures.data.common`` (the data writers use it too) and is re-exported here.
+``atomic_path`` lives in ``architectures.files`` (the data writers use it too) and is re-exported here.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from architectures.data.common import atomic_path
+from architectures.files import atomic_path
 
 __all__ = ["atomic_path", "write_bytes_atomic", "write_csv_atomic", "write_json_atomic", "write_text_atomic"]
 

@@ -19,10 +19,10 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING
 
-import torch
-
-from architectures.losses import sobel
+if TYPE_CHECKING:  # torch is imported where tensors are handled, so the report can use the reductions without it
+    import torch
 
 __all__ = [
     "DEPTH_METRICS",
@@ -82,6 +82,8 @@ def image_stats(pred: torch.Tensor, target: torch.Tensor, valid: torch.Tensor | 
 
     Without a mask every finite target pixel counts (RSIDE masks only NaN ground truth).
     """
+    import torch
+
     if pred.shape != target.shape:
         raise ValueError(f"prediction {tuple(pred.shape)} and target {tuple(target.shape)} differ in shape")
     pred, target = pred.detach().double().flatten(), target.detach().double().flatten()
@@ -164,6 +166,10 @@ def reduce_metrics(stats: Iterable[ImageStats], reduction: str) -> dict[str, flo
 
 def edge_magnitude(depth: torch.Tensor) -> torch.Tensor:
     """Sobel gradient magnitude sqrt(gx^2 + gy^2) of a (H,W) / (1,H,W) / (B,1,H,W) map (zero padding)."""
+    import torch
+
+    from architectures.losses import sobel
+
     x = depth.reshape(-1, 1, *depth.shape[-2:]).double()
     g = sobel(x)
     return torch.sqrt(g[:, 0] ** 2 + g[:, 1] ** 2).reshape(depth.shape)
@@ -177,6 +183,8 @@ def boundary_metrics(pred: torch.Tensor, target: torch.Tensor, valid: torch.Tens
     recall = |E & E*|/|E*|, F1 = 2PR/(P+R). A ratio with an empty denominator is NaN (undefined) and is
     left out of set averages by ``reduce_boundary``.
     """
+    import torch
+
     e_pred, e_true = edge_magnitude(pred), edge_magnitude(target)
     mask = torch.ones_like(e_true, dtype=torch.bool) if valid is None else valid.reshape(e_true.shape).bool()
     out: dict[str, float] = {}

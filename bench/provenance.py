@@ -12,9 +12,10 @@ import subprocess
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
+if TYPE_CHECKING:  # imported where used, so that utc_now & co. cost no torch import (bench report)
+    import torch
 
 __all__ = ["collect_provenance", "cpu_model", "device_info", "file_fingerprint", "git_info", "library_versions",
            "utc_now"]
@@ -45,6 +46,8 @@ def library_versions() -> dict[str, str | None]:
         except metadata.PackageNotFoundError:
             return None
 
+    import torch
+
     return {
         "python": platform.python_version(),
         "torch": torch.__version__,
@@ -60,6 +63,8 @@ def library_versions() -> dict[str, str | None]:
 
 def device_info(device: str | torch.device = "cpu") -> dict[str, Any]:
     """Name of the device computations ran on (GPU name and driver, or the CPU model and thread count)."""
+    import torch
+
     device = torch.device(device)
     info: dict[str, Any] = {"device": str(device), "hostname": socket.gethostname()}
     if device.type == "cuda" and torch.cuda.is_available():

@@ -27,7 +27,8 @@ from bench.distributed import DistInfo, barrier, on_rank0
 from bench.evaluate import EvalResult, evaluate, headline_summary, prediction_frames, write_evaluation
 from bench.provenance import collect_provenance, file_fingerprint, utc_now
 from bench.rundir import DEFAULT_RUNS_DIR, RunDir, RunState
-from bench.train import CheckpointError, fit, load_checkpoint, resolve_device, say, seed_everything
+from bench.runtime import resolve_device, say
+from bench.train import RunCheckpointError, fit, load_checkpoint, seed_everything
 
 __all__ = [
     "DEFAULT_INPUT_SIZE",
@@ -384,7 +385,7 @@ def _evaluate_imported(config: RunConfig, rd: RunDir, info: DistInfo, stream: Te
     def work() -> dict[str, Any]:  # rank 0 alone evaluates, so only it loads the weights and the test set
         payload = load_checkpoint(rd.last_checkpoint)
         if payload.get("kind") != "imported":
-            raise CheckpointError(f"{rd.last_checkpoint}: expected imported weights, found a "
+            raise RunCheckpointError(f"{rd.last_checkpoint}: expected imported weights, found a "
                                   f"{payload.get('kind')} checkpoint")
         model = build_run_model(config, None)
         model.load_state_dict(payload["model"])

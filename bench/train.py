@@ -21,7 +21,7 @@ import random
 import sys
 import time
 from collections.abc import Callable
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -38,26 +38,27 @@ from bench.config import RunConfig
 from bench.distributed import DistInfo, all_mean, on_rank0
 from bench.io import atomic_path
 from bench.rundir import RunDir
+from bench.runtime import amp_autocast, resolve_device, say
 
 __all__ = [
     "CHECKPOINT_FORMAT",
-    "CheckpointError",
     "NonFiniteLossError",
     "Progress",
+    "RunCheckpointError",
     "SeededItems",
+    "TrainLoop",
     "TrainState",
-    "amp_autocast",
     "build_optimizer",
     "build_scheduler",
     "capture_rng_state",
+    "end_epoch",
     "epoch_order",
     "fit",
     "load_checkpoint",
-    "resolve_device",
     "restore_rng_state",
     "save_checkpoint",
-    "say",
     "seed_everything",
+    "train_one_epoch",
 ]
 
 CHECKPOINT_FORMAT = 1  # bump when the checkpoint layout changes
@@ -69,8 +70,9 @@ class NonFiniteLossError(RuntimeError):
     """The training loss became NaN or infinite; the run stops and keeps its last good checkpoint."""
 
 
-class CheckpointError(RuntimeError):
-    """A checkpoint is missing, unreadable or was written for another configuration."""
+class RunCheckpointError(RuntimeError):
+    """A run directory's checkpoint (ours: training state or imported weights) is missing, unreadable or of
+    the wrong kind. Not ``architectures.rside.CheckpointError``, which is about official RSIDE release files."""
 
 
 @dataclass
@@ -213,13 +215,13 @@ def save_checkpoint(path: Path, config: RunConfig, model: nn.Module, optimizer, 
 def load_checkpoint(path: Path) -> dict[str, Any]:
     """Read one of our checkpoints (safe loader: tensors and plain containers only)."""
     if not path.is_file():
-        raise CheckpointError(f"checkpoint not found: {path}")
+        raise RunCheckpointError(f"checkpoint not found: {path}")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise CheckpointError(f"cannot read checkpoint {path}: {type(exc).__name__}: {exc}") from exc
+        raise RunCheckpointError(f"cannot read checkpoint {path}: {type(exc).__name__}: {exc}") from exc
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT or "model" not in payload:
-        raise CheckpointError(f"{path} is not a drnet-bench checkpoint of format {CHECKPOINT_FORMAT}")
+        raise RunCheckpointError(f"{path} is not a drnet-bench checkpoint of format {CHECKPOINT_FORMAT}")
     return payload
 
 
@@ -277,6 +279,40 @@ def _hms(seconds: float) -> str:
 EvalFn = Callable[[nn.Module, TrainState], dict[str, float]]
 
 
+@dataclass
+class TrainLoop:
+    """What one training session works with, set up once by ``fit`` and shared by its epochs."""
+
+    config: RunConfig
+    model: nn.Module  # the bare model: checkpoints and evaluation
+    net: nn.Module  # what trains: ``model``, or its DistributedDataParallel wrapper
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.StepLR
+    scaler: torch.amp.GradScaler
+    device: torch.device
+    info: DistInfo
+    autocast: AbstractContextManager  # amp_autocast(config.amp, device)
+    loss_fn: Callable[..., torch.Tensor]
+    run_dir: RunDir | None  # None: no checkpoints, history or log
+    stream: TextIO | None  # progress and epoch lines (None: stdout)
+    items: SeededItems  # the training set, augmented per (seed, epoch, item)
+    per_rank_batch: int
+    steps_per_epoch: int
+    session_start: float  # time.perf_counter() when this session started
+    elapsed_before: float  # seconds spent on the run in earlier sessions
+
+    def elapsed_s(self) -> float:
+        """Seconds spent on the run so far, all sessions."""
+        return self.elapsed_before + time.perf_counter() - self.session_start
+
+    def checkpoint(self, state: TrainState, path: Path | None = None) -> None:
+        """Record the elapsed time in ``state`` and (rank 0, with a run directory) save to ``path`` (last.pt)."""
+        state.elapsed_s = self.elapsed_s()
+        if self.info.is_main and self.run_dir is not None:
+            save_checkpoint(path or self.run_dir.last_checkpoint, self.config, self.model, self.optimizer,
+                            self.scheduler, self.scaler, state)
+
+
 def fit(config: RunConfig, model: nn.Module, train_set: Dataset, run_dir: RunDir | None,
         evaluate_epoch: EvalFn | None = None, info: DistInfo | None = None, resume: bool = False,
         device: str | torch.device | None = None, stream: TextIO | None = None,
@@ -300,7 +336,6 @@ def fit(config: RunConfig, model: nn.Module, train_set: Dataset, run_dir: RunDir
         state = _restore(run_dir, config, model, optimizer, scheduler, scaler)
     state.sessions += 1
     session_start = time.perf_counter() if session_start is None else session_start
-    elapsed_before = state.elapsed_s
     if state.finished:
         say(info, run_dir, stream, f"training already finished at epoch {state.epoch}, step {state.global_step}")
         return state
@@ -310,64 +345,75 @@ def fit(config: RunConfig, model: nn.Module, train_set: Dataset, run_dir: RunDir
     if config.batch_size % info.world_size:
         raise ValueError(f"batch_size {config.batch_size} does not split over {info.world_size} processes")
     per_rank_batch = config.batch_size // info.world_size
-    items = SeededItems(train_set, config.seed)
     steps_per_epoch = math.ceil(len(epoch_order(len(train_set), config.seed, 0, info)) / per_rank_batch)
+    loop = TrainLoop(config=config, model=model, net=net, optimizer=optimizer, scheduler=scheduler, scaler=scaler,
+                     device=device, info=info, autocast=amp_autocast(config.amp, device), loss_fn=loss_fn,
+                     run_dir=run_dir, stream=stream, items=SeededItems(train_set, config.seed),
+                     per_rank_batch=per_rank_batch, steps_per_epoch=steps_per_epoch, session_start=session_start,
+                     elapsed_before=state.elapsed_s)
     say(info, run_dir, stream,
         f"training {config.run_id}: {len(train_set)} frames, {steps_per_epoch} steps/epoch, "
         f"batch {config.batch_size} ({info.world_size} process(es)), {config.epochs} epochs"
         + (f", at most {config.max_steps} steps" if config.max_steps else "")
         + (f", resuming at epoch {state.epoch} step {state.step_in_epoch}" if state.global_step else ""))
-
-    def checkpoint(path: Path | None = None) -> None:
-        state.elapsed_s = elapsed_before + time.perf_counter() - session_start
-        if info.is_main and run_dir is not None:
-            save_checkpoint(path or run_dir.last_checkpoint, config, model, optimizer, scheduler, scaler,
-                            state)
-
-    autocast = amp_autocast(config.amp, device)
     while not state.finished:
-        loader = _epoch_loader(items, config, state, info, per_rank_batch, device)
-        progress = Progress(config.run_id, state.epoch, config.epochs, steps_per_epoch, config.log_every_steps,
-                            stream=stream if info.is_main else _Null(),
-                            log=run_dir.log if run_dir is not None and info.is_main else None)
-        net.train()
-        for batch in loader:
-            loss = _train_step(net, batch, optimizer, scaler, config, device, info, autocast, loss_fn, state)
-            state.step_in_epoch += 1
-            state.global_step += 1
-            state.loss_sum += loss
-            state.loss_count += 1
-            progress.update(state.step_in_epoch, loss, optimizer.param_groups[0]["lr"],
-                            len(batch["frame"]) * info.world_size)
-            if config.max_steps is not None and state.global_step >= config.max_steps:
-                break
-            if (config.checkpoint_every_steps and state.global_step % config.checkpoint_every_steps == 0
-                    and state.step_in_epoch < steps_per_epoch):
-                checkpoint()
-        progress.close()
-        epoch_done = state.step_in_epoch >= steps_per_epoch
-        row = {"epoch": round(state.epoch + state.step_in_epoch / steps_per_epoch, 4),
-               "step": state.global_step, "train_loss": state.loss_sum / max(state.loss_count, 1),
-               "lr": optimizer.param_groups[0]["lr"]}
-        if epoch_done:
-            scheduler.step()
-            state.epoch, state.step_in_epoch, state.loss_sum, state.loss_count = state.epoch + 1, 0, 0.0, 0
-        state.finished = state.epoch >= config.epochs or (
-            config.max_steps is not None and state.global_step >= config.max_steps)
-        due = config.eval_every_epochs and (state.finished or state.epoch % config.eval_every_epochs == 0)
-        if evaluate_epoch is not None and due:
-            metrics = on_rank0(info, lambda: evaluate_epoch(model, state)) or {}
-            row.update({f"test_{k}": v for k, v in metrics.items()})
-            if config.checkpoint_select == "best" and _better(metrics.get("rmse"), state.best_rmse):
-                state.best_rmse, state.best_epoch = metrics["rmse"], row["epoch"]
-                checkpoint(run_dir.best_checkpoint if run_dir else None)
-        row["elapsed_s"] = round(elapsed_before + time.perf_counter() - session_start, 3)
-        state.history.append(row)
-        say(info, run_dir, stream, " | ".join(f"{k} {_fmt(v)}" for k, v in row.items() if k in EPOCH_LINE_KEYS))
-        if info.is_main and run_dir is not None:
-            run_dir.write_history(state.history)
-        checkpoint()
+        train_one_epoch(loop, state)
+        end_epoch(loop, state, evaluate_epoch)
     return state
+
+
+def train_one_epoch(loop: TrainLoop, state: TrainState) -> None:
+    """Train on the rest of epoch ``state.epoch`` (from batch ``state.step_in_epoch``), stopping early at
+    ``max_steps``; checkpoints every ``checkpoint_every_steps`` inside the epoch. Updates ``state``."""
+    config, info = loop.config, loop.info
+    loader = _epoch_loader(loop.items, config, state, info, loop.per_rank_batch, loop.device)
+    progress = Progress(config.run_id, state.epoch, config.epochs, loop.steps_per_epoch, config.log_every_steps,
+                        stream=loop.stream if info.is_main else _Null(),
+                        log=loop.run_dir.log if loop.run_dir is not None and info.is_main else None)
+    loop.net.train()
+    for batch in loader:
+        loss = _train_step(loop, batch, state)
+        state.step_in_epoch += 1
+        state.global_step += 1
+        state.loss_sum += loss
+        state.loss_count += 1
+        progress.update(state.step_in_epoch, loss, loop.optimizer.param_groups[0]["lr"],
+                        len(batch["frame"]) * info.world_size)
+        if config.max_steps is not None and state.global_step >= config.max_steps:
+            break
+        if (config.checkpoint_every_steps and state.global_step % config.checkpoint_every_steps == 0
+                and state.step_in_epoch < loop.steps_per_epoch):
+            loop.checkpoint(state)
+    progress.close()
+
+
+def end_epoch(loop: TrainLoop, state: TrainState, evaluate_epoch: EvalFn | None = None) -> dict[str, Any]:
+    """After ``train_one_epoch``: step the schedule if the epoch is complete, evaluate when due (keeping the
+    best checkpoint), append the epoch's row to history.csv, print it and save last.pt. Returns the row."""
+    config, info, run_dir = loop.config, loop.info, loop.run_dir
+    epoch_done = state.step_in_epoch >= loop.steps_per_epoch
+    row = {"epoch": round(state.epoch + state.step_in_epoch / loop.steps_per_epoch, 4),
+           "step": state.global_step, "train_loss": state.loss_sum / max(state.loss_count, 1),
+           "lr": loop.optimizer.param_groups[0]["lr"]}
+    if epoch_done:
+        loop.scheduler.step()
+        state.epoch, state.step_in_epoch, state.loss_sum, state.loss_count = state.epoch + 1, 0, 0.0, 0
+    state.finished = state.epoch >= config.epochs or (
+        config.max_steps is not None and state.global_step >= config.max_steps)
+    due = config.eval_every_epochs and (state.finished or state.epoch % config.eval_every_epochs == 0)
+    if evaluate_epoch is not None and due:
+        metrics = on_rank0(info, lambda: evaluate_epoch(loop.model, state)) or {}
+        row.update({f"test_{k}": v for k, v in metrics.items()})
+        if config.checkpoint_select == "best" and _better(metrics.get("rmse"), state.best_rmse):
+            state.best_rmse, state.best_epoch = metrics["rmse"], row["epoch"]
+            loop.checkpoint(state, run_dir.best_checkpoint if run_dir else None)
+    row["elapsed_s"] = round(loop.elapsed_s(), 3)
+    state.history.append(row)
+    say(info, run_dir, loop.stream, " | ".join(f"{k} {_fmt(v)}" for k, v in row.items() if k in EPOCH_LINE_KEYS))
+    if info.is_main and run_dir is not None:
+        run_dir.write_history(state.history)
+    loop.checkpoint(state)
+    return row
 
 
 def _epoch_loader(items: SeededItems, config: RunConfig, state: TrainState, info: DistInfo, per_rank_batch: int,
@@ -381,30 +427,31 @@ def _epoch_loader(items: SeededItems, config: RunConfig, state: TrainState, info
                       pin_memory=device.type == "cuda", drop_last=False)
 
 
-def _train_step(net: nn.Module, batch: dict[str, Any], optimizer, scaler, config: RunConfig,
-                device: torch.device, info: DistInfo, autocast, loss_fn, state: TrainState) -> float:
+def _train_step(loop: TrainLoop, batch: dict[str, Any], state: TrainState) -> float:
+    """One optimiser step on ``batch``; returns its loss averaged over processes (checked to be finite)."""
+    config, device = loop.config, loop.device
     image = batch["image"].to(device, non_blocking=True)
     depth = batch["depth"].to(device, non_blocking=True)
     valid = batch["valid"].to(device, non_blocking=True)
     if config.input_size is not None:
         image = F.interpolate(image, size=tuple(config.input_size), mode="bilinear", align_corners=False)
-    with autocast:
-        preds = net(image, levels=True)
-    loss = loss_fn(preds, depth, valid=valid)
-    value = float(all_mean(loss.detach(), info))  # the step's one host sync
+    with loop.autocast:
+        preds = loop.net(image, levels=True)
+    loss = loop.loss_fn(preds, depth, valid=valid)
+    value = float(all_mean(loss.detach(), loop.info))  # the step's one host sync
     if not math.isfinite(value):
         raise NonFiniteLossError(
             f"{config.run_id}: training loss is {value} at epoch {state.epoch + 1}, step "
             f"{state.step_in_epoch + 1} (global step {state.global_step + 1}); stopped before updating the "
             f"weights. The last good checkpoint (checkpoints/last.pt, if one was written) is kept as it was. "
             f"Lower the lr, set grad_clip_norm, or check the data for invalid depths.")
-    optimizer.zero_grad(set_to_none=True)
-    scaler.scale(loss).backward()
+    loop.optimizer.zero_grad(set_to_none=True)
+    loop.scaler.scale(loss).backward()
     if config.grad_clip_norm is not None:
-        scaler.unscale_(optimizer)
-        torch.nn.utils.clip_grad_norm_(net.parameters(), config.grad_clip_norm)
-    scaler.step(optimizer)
-    scaler.update()
+        loop.scaler.unscale_(loop.optimizer)
+        torch.nn.utils.clip_grad_norm_(loop.net.parameters(), config.grad_clip_norm)
+    loop.scaler.step(loop.optimizer)
+    loop.scaler.update()
     return value
 
 
@@ -413,7 +460,7 @@ def _restore(run_dir: RunDir | None, config: RunConfig, model, optimizer, schedu
         return TrainState()  # nothing saved yet: start from the beginning (same seed, same result)
     payload = load_checkpoint(run_dir.last_checkpoint)
     if payload.get("kind") != "train":
-        raise CheckpointError(f"{run_dir.last_checkpoint} holds imported weights, not a training state")
+        raise RunCheckpointError(f"{run_dir.last_checkpoint} holds imported weights, not a training state")
     model.load_state_dict(payload["model"])
     optimizer.load_state_dict(payload["optimizer"])
     scheduler.load_state_dict(payload["scheduler"])
@@ -426,36 +473,12 @@ def _better(value: float | None, best: float | None) -> bool:
     return value is not None and value == value and (best is None or value < best)
 
 
-def resolve_device(config: RunConfig, info: DistInfo) -> str:
-    """The torch device string a run uses in this process: ``cuda:<local rank>`` or ``cpu``."""
-    if config.device == "cuda":
-        if not torch.cuda.is_available():
-            raise RuntimeError("device 'cuda' was asked for but torch sees no CUDA device; use --device cpu")
-        return f"cuda:{info.local_rank}"
-    return "cpu"
-
-
-def amp_autocast(amp: str, device: torch.device) -> AbstractContextManager:
-    """``torch.autocast`` for ``amp`` ("bf16", "fp16") on a CUDA device; a no-op context for "none" or the CPU."""
-    if amp == "none" or device.type != "cuda":
-        return nullcontext()
-    return torch.autocast("cuda", dtype=torch.bfloat16 if amp == "bf16" else torch.float16)
-
-
 def _configure_backends(config: RunConfig, device: torch.device) -> None:
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = not config.deterministic
     if config.deterministic:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     torch.use_deterministic_algorithms(config.deterministic, warn_only=True)
-
-
-def say(info: DistInfo, run_dir: RunDir | None, stream: TextIO | None, message: str) -> None:
-    """On rank 0: print ``message`` to ``stream`` (None: stdout) and append it to ``run_dir``'s log.txt."""
-    if info.is_main:
-        print(message, file=stream, flush=True)
-        if run_dir is not None:
-            run_dir.log(message)
 
 
 def _fmt(value: Any) -> str:

@@ -1,5 +1,5 @@
 """What every data source shares: the sample dict, the error type, the validity mask, the official split,
-and atomic file writes (``atomic_path``, also used by ``bench.io``).
+and atomic file writes (``atomic_path``, from ``architectures.files``).
 
 A *sample* is a dict:
 
@@ -12,18 +12,16 @@ A *sample* is a dict:
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from contextlib import contextmanager
 from functools import cache
 from importlib import resources
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+
+from ..files import atomic_path
 
 __all__ = [
     "MAX_DEPTH_M",
@@ -121,30 +119,3 @@ def check_split_coverage(expected: Sequence[int], seen: Iterable[int], what: str
             f"{len(twice)} seen more than once {twice[:10]}, {len(missing)} missing {missing[:10]}, "
             f"{len(extra)} not in the split {extra[:10]}"
         )
-
-
-@contextmanager
-def atomic_path(path: str | Path):
-    """Yield a temporary path next to ``path``; on success it replaces ``path`` (fsynced), else it vanishes.
-
-    Use for writers that want a file name (torch.save, h5py): ``with atomic_path(p) as tmp: torch.save(x, tmp)``.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the mode a plain open() would
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from .._registry import Registry
+
 __all__ = ["EIGEN_CROP", "PROTOCOLS", "Protocol", "get_protocol", "register_protocol"]
 
 EIGEN_CROP = (45, 471, 41, 601)  # rows 45:471, cols 41:601 (python slices) of the 480x640 frame; BTS/AdaBins
@@ -38,25 +40,17 @@ class Protocol:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
 
 
-PROTOCOLS: dict[str, Protocol] = {}
+PROTOCOLS: Registry[Protocol] = Registry("evaluation protocol")
 
 
 def register_protocol(protocol: Protocol) -> Protocol:
-    if protocol.name in PROTOCOLS:
-        raise ValueError(f"protocol {protocol.name!r} is already registered")
-    PROTOCOLS[protocol.name] = protocol
-    return protocol
+    """Add ``protocol`` under its name (a name already taken is an error)."""
+    return PROTOCOLS.register(protocol.name, protocol)
 
 
 def get_protocol(name: str | Protocol) -> Protocol:
     """The registered protocol ``name`` (a Protocol passes through)."""
-    if isinstance(name, Protocol):
-        return name
-    try:
-        return PROTOCOLS[name]
-    except KeyError:
-        available = ", ".join(sorted(PROTOCOLS))
-        raise KeyError(f"unknown evaluation protocol {name!r}; available: {available}") from None
+    return name if isinstance(name, Protocol) else PROTOCOLS[name]
 
 
 register_protocol(Protocol(

@@ -9,7 +9,7 @@ from bench.config import OPERATIONAL_FIELDS, ConfigError, RunConfig, config_diff
 
 def test_defaults_follow_the_paper_recipe():
     c = RunConfig()
-    assert (c.optimizer, c.lr, c.weight_decay, c.amsgrad, c.betas) == ("adam", 1e-4, 1e-4, True, (0.9, 0.999))
+    assert (c.lr, c.weight_decay, c.amsgrad, c.betas) == (1e-4, 1e-4, True, (0.9, 0.999))
     assert (c.lr_schedule, c.lr_step_epochs, c.lr_gamma, c.epochs, c.batch_size) == ("step", 5, 0.1, 20, 8)
     assert c.checkpoint_select == "last" and c.weights is None
 
@@ -23,6 +23,16 @@ def test_round_trip_through_json(tmp_path):
     assert back == c
     assert back.input_size == (120, 160) and isinstance(back.input_size, tuple)
     assert json.loads(json.dumps(c.to_dict())) == c.to_dict()  # plain JSON types only
+
+
+def test_old_config_json_with_the_retired_optimizer_key_still_loads(tmp_path):
+    c = RunConfig(suite="s", name="n")
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({"config": {**c.to_dict(), "optimizer": "adam"}, "provenance": {}}))
+    assert "optimizer" not in c.to_dict()
+    assert RunConfig.from_json_file(path) == c
+    with pytest.raises(ConfigError, match=r"config.json: optimizer = 'sgd'; .*could only be 'adam'"):
+        RunConfig.from_dict({"optimizer": "sgd"}, where="config.json")
 
 
 def test_unknown_key_is_an_error_with_a_hint():

@@ -1,0 +1,44 @@
+"""What every stage of a run shares at run time: the device, mixed precision and rank-0 messages.
+
+Training (``bench.train``), evaluation (``bench.evaluate``) and the runner import these from here, so
+evaluation does not depend on the training loop.
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager, nullcontext
+from typing import TYPE_CHECKING, TextIO
+
+import torch
+
+from bench.distributed import DistInfo
+
+if TYPE_CHECKING:
+    from bench.config import RunConfig
+    from bench.rundir import RunDir
+
+__all__ = ["amp_autocast", "resolve_device", "say"]
+
+
+def resolve_device(config: RunConfig, info: DistInfo) -> str:
+    """The torch device string a run uses in this process: ``cuda:<local rank>`` or ``cpu``."""
+    if config.device == "cuda":
+        if not torch.cuda.is_available():
+            raise RuntimeError("device 'cuda' was asked for but torch sees no CUDA device; use --device cpu")
+        return f"cuda:{info.local_rank}"
+    return "cpu"
+
+
+def amp_autocast(amp: str, device: torch.device) -> AbstractContextManager:
+    """``torch.autocast`` for ``amp`` ("bf16", "fp16") on a CUDA device; a no-op context for "none" or the CPU."""
+    if amp == "none" or device.type != "cuda":
+        return nullcontext()
+    return torch.autocast("cuda", dtype=torch.bfloat16 if amp == "bf16" else torch.float16)
+
+
+def say(info: DistInfo, run_dir: RunDir | None, stream: TextIO | None, message: str) -> None:
+    """On rank 0: print ``message`` to ``stream`` (None: stdout) and append it to ``run_dir``'s log.txt."""
+    if info.is_main:
+        print(message, file=stream, flush=True)
+        if run_dir is not None:
+            run_dir.log(message)
