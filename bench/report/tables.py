@@ -309,6 +309,7 @@ PAIRED_FIRST = (
     "drnet_regime",
     "rside_regime",
     "not_comparable",
+    "paper_regime",
     "seeds_drnet",
     "seeds_rside",
     "ci_covers",
@@ -339,6 +340,7 @@ def paired_table(sel: Selection, est: _Estimator) -> pd.DataFrame:
             "drnet_regime": short_regime(d),
             "rside_regime": short_regime(r),
             "not_comparable": "; ".join(group_regime_differences(d, r)),
+            "paper_regime": _pair_paper_regime(d, r),
             "seeds_drnet": len(d.runs),
             "seeds_rside": len(r.runs),
             "frames_common": len(common),
@@ -570,6 +572,12 @@ def _paper_regime(group: RunGroup) -> str:
     run = group.first
     diffs = paper_differences(regime_of(run), int(run.metrics["n_frames"]))
     return "matches" if not diffs else "differs: " + "; ".join(diffs)
+
+
+def _pair_paper_regime(*groups: RunGroup) -> str:
+    """'matches' when every group is in the paper's regime, else the first group's differences."""
+    texts = [_paper_regime(g) for g in groups]
+    return next((t for t in texts if t != "matches"), "matches")
 
 
 def _claim(table: dict, key, group: RunGroup, canonical: str, notes: list[str], what: str) -> None:
