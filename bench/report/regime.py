@@ -179,7 +179,7 @@ def _data_label(r: Regime) -> str:
     variant = r.train_variant
     rows = _variant_rows(variant)
     if variant.startswith("rside-") and rows is not None:
-        label = f"rside-{rows / 1000:.0f}k" if rows >= 1000 else variant
+        label = f"rside-{rows // 1000}k" if rows >= 1000 else variant
     elif variant.startswith("nyu-labeled-"):
         label = variant.replace("nyu-labeled-", "labeled-")
     else:
