@@ -42,7 +42,10 @@ __all__ = [
     "SPEED_CLAIM_RATIO_B1",
     "TOLERANCES",
     "Claim",
+    "accuracy_gate",
     "evaluate_claims",
+    "parity_outcome",
+    "scope_label",
 ]
 
 PARITY_MARGIN_REL = 0.05  # parity: the relative RMSE difference lies within +-5 % of RSIDE's (equivalence margin)

@@ -9,6 +9,10 @@ Which run fills which row:
   are taken only inside one sweep, i.e. one device, dtype and input size; absolute fps and memory are not
   compared with the paper's Tesla P40 numbers (a difference column there would mean nothing).
 
+Every measured row of Tables 1 and 3 carries its regime (``bench.report.regime.short_regime``) and whether it
+is the paper's; each paired comparison (DRNet vs RSIDE, ablation vs full model) lists the regime fields on
+which its runs differ (empty: comparable), which ``bench.report.claims`` turns into "not comparable".
+
 Where two suite entries claim the same row, the entry named ``<arch>-<backbone>`` wins (else the first by
 name) and the others are recorded in ``Selection.notes``.
 """
