@@ -171,14 +171,17 @@ def describe_plan(suite_name: str, description: str, configs: Sequence[RunConfig
         lines.append(f"Table 2 speed sweeps ({len(speed)}; run after the training runs via bench.speed):")
         for s in speed:
             lines.append(f"  {s['name']}: {s['arch']}-{s['backbone']} options={s.get('options', {})}")
-    tables: dict[str, list[str]] = {}
+    tables: dict[str, dict[str, int]] = {}  # table -> run name -> seeds
     for c in configs:
         for t in c.tables:
-            tables.setdefault(t, []).append(c.name)
+            names = tables.setdefault(t, {})
+            names[c.name] = names.get(c.name, 0) + 1
     if tables:
         lines.append("")
         for t in sorted(tables):
-            lines.append(f"{t.replace('table', 'Table ')}: {len(tables[t])} run(s): {', '.join(tables[t])}")
+            counts = sorted(set(tables[t].values()))
+            seeds = f" (x {', '.join(map(str, counts))} seed(s))" if max(counts) > 1 else ""
+            lines.append(f"{t.replace('table', 'Table ')}: {len(tables[t])} run(s): {', '.join(tables[t])}{seeds}")
     lines.append("")
     lines += _seed_lines(configs, total_s)
     if total_s:
