@@ -49,7 +49,9 @@ def plan_from_options(suite: Suite, data_spec: str | None = None, device: str | 
                                   f"{', '.join(suite.run_names()) or 'none'}; speed: "
                                   f"{', '.join(s['name'] for s in suite.speed) or 'none'}") from None
             runs = []
-    runs = with_seeds(runs, parse_seeds(seeds))
+    chosen_seeds = parse_seeds(seeds)  # --seeds overrides the suite's seeds
+    runs = with_seeds(runs, chosen_seeds if chosen_seeds is not None else
+                      (list(suite.seeds) if suite.seeds else None))
     changes = {"device": device, "epochs": epochs, "max_steps": max_steps, "num_workers": workers}
     runs = with_overrides(runs, **_cpu_without_amp(changes))
     if data_spec is not None:

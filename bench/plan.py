@@ -171,15 +171,19 @@ def describe_plan(suite_name: str, description: str, configs: Sequence[RunConfig
         lines.append(f"Table 2 speed sweeps ({len(speed)}; run after the training runs via bench.speed):")
         for s in speed:
             lines.append(f"  {s['name']}: {s['arch']}-{s['backbone']} options={s.get('options', {})}")
-    tables: dict[str, list[str]] = {}
+    tables: dict[str, dict[str, int]] = {}  # table -> run name -> seeds
     for c in configs:
         for t in c.tables:
-            tables.setdefault(t, []).append(c.name)
+            names = tables.setdefault(t, {})
+            names[c.name] = names.get(c.name, 0) + 1
     if tables:
         lines.append("")
         for t in sorted(tables):
-            lines.append(f"{t.replace('table', 'Table ')}: {len(tables[t])} run(s): {', '.join(tables[t])}")
+            counts = sorted(set(tables[t].values()))
+            seeds = f" (x {', '.join(map(str, counts))} seed(s))" if max(counts) > 1 else ""
+            lines.append(f"{t.replace('table', 'Table ')}: {len(tables[t])} run(s): {', '.join(tables[t])}{seeds}")
     lines.append("")
+    lines += _seed_lines(configs, total_s)
     if total_s:
         lines.append(f"estimated time: {format_duration(total_s)}"
                      + (" + the runs that could not be estimated" if unknown_time else "")
@@ -191,6 +195,25 @@ def describe_plan(suite_name: str, description: str, configs: Sequence[RunConfig
         lines.append(f"{len(problems)} problem(s) to fix before this can run:")
         lines += [f"  - {p}" for p in problems]
     return "\n".join(lines)
+
+
+def _seed_lines(configs: Sequence[RunConfig], total_s: float) -> list[str]:
+    """What the seeds cost: entries x seeds = runs, and the time one seed of every entry takes."""
+    seeds: dict[str, list[int]] = {}
+    for c in configs:
+        seeds.setdefault(c.name, []).append(c.seed)
+    if not seeds:
+        return []
+    counts = sorted({len(v) for v in seeds.values()})
+    per_entry = ", ".join(str(n) for n in counts)
+    text = (f"seeds: {len(seeds)} run entr{'y' if len(seeds) == 1 else 'ies'} x {per_entry} seed(s) = "
+            f"{len(configs)} training run(s)")
+    if max(counts) > 1 and total_s:
+        text += f"; one seed of each would take ~{format_duration(total_s / max(counts))}"
+    out = [text]
+    if min(counts) < 3:
+        out.append("  (accuracy verdicts need >= 3 seeds per compared model; with fewer they are 'inconclusive')")
+    return out
 
 
 def _cost_text(cost: CostEstimate, c: RunConfig) -> str:

@@ -1,9 +1,13 @@
 """Suites as data: ``bench/suites/<name>.toml`` -> a list of ``RunConfig`` (one per run and seed).
 
 A suite file has a top-level ``description``, a ``[defaults]`` table of RunConfig fields, ``[[runs]]``
-entries (each a ``name`` plus overrides; ``options`` tables are merged over the defaults' options), and
+entries (each a ``name`` plus overrides; ``options`` tables are merged over the defaults' options),
 ``[[speed]]`` entries (Table 2 speed sweeps: ``name``, ``arch``, ``backbone``, ``options``; run by
-``bench.speed``, which takes them from here). Anything else is an error naming the file and the key.
+``bench.speed``, which takes them from here), an optional ``purpose`` (what its accuracy verdicts are
+about: ``pipeline`` checks that every stage runs, ``miniature`` trains to convergence on small synthetic
+data, ``paper`` judges the paper; default ``paper``) and optional ``seeds`` (training seeds every run is
+repeated with, e.g. ``[0, 1, 2]``; ``bench run --seeds`` overrides; default: each run's own ``seed``).
+Anything else is an error naming the file and the key.
 """
 
 from __future__ import annotations
@@ -21,11 +25,12 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-__all__ = ["SPEED_KEYS", "SUITES_DIR", "Suite", "available_suites", "load_suite", "matches", "select_runs",
-           "with_overrides", "with_seeds"]
+__all__ = ["PURPOSES", "SPEED_KEYS", "SUITES_DIR", "Suite", "available_suites", "load_suite", "matches",
+           "select_runs", "with_overrides", "with_seeds"]
 
 SUITES_DIR = Path(__file__).resolve().parent / "suites"
-SUITE_KEYS = ("description", "defaults", "runs", "speed")
+SUITE_KEYS = ("description", "purpose", "seeds", "defaults", "runs", "speed")
+PURPOSES = ("pipeline", "miniature", "paper")  # bench.report.claims judges accuracy claims by these
 SPEED_KEYS = {"name": str, "arch": str, "backbone": str, "options": dict}  # [[speed]] key -> its type
 SPEED_REQUIRED = ("name", "arch", "backbone")
 
@@ -40,6 +45,8 @@ class Suite:
     defaults: RunConfig
     runs: tuple[RunConfig, ...]
     speed: tuple[dict[str, Any], ...]
+    purpose: str = "paper"  # one of PURPOSES
+    seeds: tuple[int, ...] | None = None  # suite-level seeds; None: each run's own seed
 
     def run_names(self) -> list[str]:
         return [r.name for r in self.runs]
@@ -77,7 +84,22 @@ def load_suite(name_or_path: str | Path) -> Suite:
     speed = tuple(_parse_speed(path, doc.get("speed")))
     if not runs and not speed:
         raise ConfigError(f"{path}: no [[runs]] and no [[speed]] entries (a suite needs at least one)")
-    return Suite(name=name, description=description, path=path, defaults=defaults, runs=runs, speed=speed)
+    purpose = doc.get("purpose", "paper")
+    if purpose not in PURPOSES:
+        raise ConfigError(f"{path}: purpose must be one of {', '.join(map(repr, PURPOSES))}, got {purpose!r}")
+    return Suite(name=name, description=description, path=path, defaults=defaults, runs=runs, speed=speed,
+                 purpose=purpose, seeds=_parse_seeds(path, doc.get("seeds")))
+
+
+def _parse_seeds(path: Path, seeds: Any) -> tuple[int, ...] | None:
+    if seeds is None:
+        return None
+    if (not isinstance(seeds, list) or not seeds
+            or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds)
+            or len(set(seeds)) != len(seeds)):
+        raise ConfigError(f"{path}: seeds must be a non-empty list of distinct non-negative integers, "
+                          f"e.g. seeds = [0, 1, 2]; got {seeds!r}")
+    return tuple(seeds)
 
 
 def select_runs(runs: list[RunConfig] | tuple[RunConfig, ...], only: str | None) -> list[RunConfig]:

@@ -24,7 +24,8 @@ from bench.report.runs import RunGroup, RunSet, SpeedSweep, load_runs
 from bench.report.stats import BOOTSTRAP_SEED, CI_LEVEL, N_BOOTSTRAP
 from bench.report.tables import HARNESS_ARCHS, MISSING, Tables, build_tables, pretty_arch
 
-__all__ = ["ReportConfig", "ReportResult", "choose_suite", "make_report", "missing_runs", "provenance_table"]
+__all__ = ["ReportConfig", "ReportResult", "choose_suite", "make_report", "missing_runs", "provenance_table",
+           "suite_purpose"]
 
 GRID_BACKBONE_ORDER = ("resnet50", "densenet161", "senet154", "resnet152")  # the paper's pairs first
 
@@ -50,6 +51,7 @@ class ReportResult:
     claims: list[Claim]
     missing: list[tuple[str, str]]
     written: list[Path] = field(default_factory=list)
+    purpose: str | None = None  # the suite's declared purpose (pipeline, miniature, paper); None: unknown
 
 
 def make_report(cfg: ReportConfig, log: Callable[[str], None] = print) -> ReportResult:
@@ -62,9 +64,10 @@ def make_report(cfg: ReportConfig, log: Callable[[str], None] = print) -> Report
         f"{len(runset.sweeps)} speed sweep(s), {len(runset.problems)} unusable dir(s) in {cfg.runs_dir}"
     )
     tables = build_tables(runs, runset.sweeps, cfg.reduction, cfg.n_boot, cfg.seed)
-    claims = evaluate_claims(tables)
+    purpose = suite_purpose(suite, log)
+    claims = evaluate_claims(tables, purpose)
     missing = missing_runs(tables, runset, suite)
-    result = ReportResult(suite, runset, tables, claims, missing)
+    result = ReportResult(suite, runset, tables, claims, missing, purpose=purpose)
     out = Path(cfg.out_dir)
     csvs = {
         "table1.csv": tables.table1,
@@ -82,6 +85,23 @@ def make_report(cfg: ReportConfig, log: Callable[[str], None] = print) -> Report
     for path in result.written:
         log(f"report: wrote {path}")
     return result
+
+
+def suite_purpose(suite: str | None, log: Callable[[str], None] = print) -> str | None:
+    """The declared ``purpose`` of a shipped suite (bench/suites/<suite>.toml); None for any other suite."""
+    from bench.config import ConfigError
+    from bench.suite import available_suites, load_suite
+
+    if suite is None or suite not in available_suites():
+        if suite is not None:
+            log(f"report: suite {suite!r} is not a shipped suite; its purpose is unknown, so verdicts are "
+                "scoped by the runs' regimes only")
+        return None
+    try:
+        return load_suite(suite).purpose
+    except ConfigError as err:
+        log(f"report: warning: cannot read suite {suite!r} for its purpose: {err}")
+        return None
 
 
 def choose_suite(runset: RunSet, suite: str | None, log: Callable[[str], None] = print) -> str | None:
@@ -247,10 +267,12 @@ def _page(cfg: ReportConfig, result: ReportResult) -> ReportPage:
         "confidence level": f"{CI_LEVEL:.0%}",
         "bootstrap resamples": cfg.n_boot,
         "bootstrap seed": cfg.seed,
-        "bootstrap method": "percentile; frames resampled with replacement; paired tests resample the same "
-        "frames for both models; several seeds share each resample (statistic = seed mean)",
-        "p-value": "two-sided: smallest level at which the percentile CI of the difference excludes 0 "
-        f"(resolution 1/{cfg.n_boot})",
+        "bootstrap method": "frames resampled with replacement; paired tests resample the same frames for both "
+        "models; several seeds share each resample (statistic = seed mean). One seed: percentile CI (test "
+        "frames only). Several seeds: t-interval, variance = seed variance of the mean + bootstrap variance, "
+        "Welch-Satterthwaite df (covers training seeds and test frames)",
+        "p-value": "two-sided: one seed, smallest level at which the percentile CI of the difference excludes 0 "
+        f"(resolution 1/{cfg.n_boot}); several seeds, the t-test of the same interval",
         "units": "depth errors in metres; deltas are fractions; fps in images/s; measured memory in MiB",
         "models in this harness": ", ".join(HARNESS_ARCHS),
     }
@@ -272,7 +294,7 @@ def _page(cfg: ReportConfig, result: ReportResult) -> ReportPage:
         grid=grid,
         grid_note=grid_note,
         sources=PAPER_SOURCES,
-        extra={"evidence": evidence},
+        evidence=evidence + (f"; suite purpose: {result.purpose}" if result.purpose else ""),
     )
 
 

@@ -4,9 +4,15 @@ Claims (DRNet paper): accuracy parity with RSIDE (abstract, Table 1), "up to 15 
 batch size 1" (abstract, summary), "10 times less memory per image" (summary), and the three Table 3
 findings (second branch matters most; auxiliary losses help a bit; diagonal connections may be useless).
 
-Verdicts compare like with like: accuracy by paired bootstrap on the frames both models evaluated; speed and
-memory as DRNet-vs-RSIDE ratios measured in one sweep on one device, never our fps against the paper's P40.
-A claim the data cannot decide is "inconclusive"; one without the runs it needs is "not measured here".
+Verdicts compare like with like: accuracy only between runs whose regimes (bench.report.regime) match
+except for the model, else "not comparable: <fields>"; intervals cover training seeds and test frames
+(bench.report.stats), and accuracy verdicts need ``MIN_SEEDS`` seeds per compared model, else "inconclusive:
+n seed(s), 3 needed"; parity is two-sided. Speed and memory are DRNet-vs-RSIDE ratios measured in one sweep
+on one device, never our fps against the paper's P40; they need no training and are judged wherever
+measured. A suite's purpose (``pipeline``, ``miniature``, ``paper``) says what its accuracy verdicts are
+about: a pipeline check's are "not judged: pipeline check". A claim the data cannot decide is
+"inconclusive"; one without the runs it needs is "not measured here". ``Claim.outcome`` is the verdict's
+category (for colour and counts); ``Claim.verdict`` the text, possibly with its reason.
 """
 
 from __future__ import annotations
@@ -20,7 +26,11 @@ from bench.report.paper import PAPER_TABLE2_DEVICE, paper_table1
 from bench.report.tables import FULL_SWITCHES, MEASURED, NO_PAPER, PAPER_ABLATION_BACKBONE, Tables
 
 __all__ = [
+    "BETTER_THAN_MARGIN",
     "EQUIVALENCE_MARGIN_REL",
+    "MIN_SEEDS",
+    "NOT_COMPARABLE",
+    "PURPOSES",
     "INCONCLUSIVE",
     "MEMORY_CLAIM_RATIO",
     "NOT_JUDGED",
@@ -32,27 +42,54 @@ __all__ = [
     "SPEED_CLAIM_RATIO_B1",
     "TOLERANCES",
     "Claim",
+    "accuracy_gate",
     "evaluate_claims",
+    "parity_outcome",
+    "scope_label",
 ]
 
-PARITY_MARGIN_REL = 0.05  # DRNet RMSE may exceed RSIDE's by at most 5 % of RSIDE's (non-inferiority margin)
+PARITY_MARGIN_REL = 0.05  # parity: the relative RMSE difference lies within +-5 % of RSIDE's (equivalence margin)
+MIN_SEEDS = 3  # training seeds per compared model an accuracy verdict needs
 SPEED_CLAIM_RATIO_B1 = 15.0  # "up to 15 times speedup per image with batch size 1"
 MEMORY_CLAIM_RATIO = 10.0  # "10 times less memory per image"
 RATIO_REL_TOL = 0.2  # a measured ratio at least (1 - 20 %) of the claimed ratio reproduces it
 EQUIVALENCE_MARGIN_REL = 0.02  # "no effect": the 95 % CI of the relative RMSE change lies within +-2 %
 
-REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE, NOT_MEASURED, NOT_JUDGED = (
+REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE, NOT_MEASURED, NOT_JUDGED, NOT_COMPARABLE, BETTER_THAN_MARGIN = (
     "reproduced within tolerance",
     "not reproduced",
     "inconclusive",
     "not measured here",
     "not judged",
+    "not comparable",
+    "DRNet better by more than the margin",
 )
+# A suite's purpose (bench.suite): what its accuracy verdicts are about.
+PIPELINE, MINIATURE, PAPER = "pipeline", "miniature", "paper"
+PURPOSES = (PIPELINE, MINIATURE, PAPER)
+PIPELINE_VERDICT = f"{NOT_JUDGED}: pipeline check"
+CHECK_RSIDE_HINT = "check the RSIDE run (under-trained or broken?)"
 
 TOLERANCES = (
-    f"Accuracy parity (per backbone, same data): reproduced if the upper end of the 95 % paired-bootstrap CI "
-    f"of (RMSE_DRNet - RMSE_RSIDE) / RMSE_RSIDE is <= +{PARITY_MARGIN_REL:.0%}; not reproduced if its lower "
-    f"end is > +{PARITY_MARGIN_REL:.0%}; inconclusive otherwise.",
+    "Like with like: a paired comparison (DRNet vs RSIDE; each ablation vs the full model) is judged only when "
+    "the runs' regimes match except for the model: data source and fingerprint, training-set variant, "
+    "optimiser steps taken, epochs, batch, input size, encoder init, lr schedule, amsgrad, trained or imported, "
+    f"protocol and evaluated frames. Otherwise the numbers are shown and the verdict is '{NOT_COMPARABLE}: "
+    "<fields>'.",
+    f"Seeds: with at least 2 seeds per model the 95 % interval is a t-interval whose variance adds the "
+    f"seed-to-seed variance of each model's mean to the frame-bootstrap variance (Welch-Satterthwaite df); with "
+    f"one seed it is the frame bootstrap only. Accuracy verdicts (parity and the three Table 3 findings) need "
+    f">= {MIN_SEEDS} seeds per compared model, else '{INCONCLUSIVE}: n seed(s), {MIN_SEEDS} needed'.",
+    f"Accuracy parity (per backbone, two-sided): reproduced if the 95 % CI of (RMSE_DRNet - RMSE_RSIDE) / "
+    f"RMSE_RSIDE lies inside [-{PARITY_MARGIN_REL:.0%}, +{PARITY_MARGIN_REL:.0%}]; not reproduced if it lies "
+    f"entirely above +{PARITY_MARGIN_REL:.0%}; '{BETTER_THAN_MARGIN}' if it lies entirely below "
+    f"-{PARITY_MARGIN_REL:.0%} (the paper claims equality, so {CHECK_RSIDE_HINT}); inconclusive otherwise. "
+    "log10 and delta1 differences are shown with their paired CIs.",
+    f"Purpose: a '{PIPELINE}' suite (smoke, regression) shows accuracy verdicts as '{PIPELINE_VERDICT}'; a "
+    f"'{MINIATURE}' suite judges the claims in miniature (scope column); only runs on NYU in the paper's regime "
+    f"(rside-csv ~50k frames, 20 epochs, batch 8, ImageNet init, RSIDE's protocol on the 654 test frames, or "
+    f"the imported official weights) judge the paper itself. Speed and memory verdicts are judged wherever "
+    f"measured.",
     f"Speed at batch 1: measured fps_b1(DRNet X) / fps_b1(RSIDE X) in one sweep on one device. The headline "
     f"'up to {SPEED_CLAIM_RATIO_B1:g}x' is reproduced if the largest ratio over the paper's backbones is "
     f">= {SPEED_CLAIM_RATIO_B1:g} x (1 - {RATIO_REL_TOL:.0%}); per backbone, against the paper's own ratio "
@@ -80,20 +117,60 @@ class Claim:
     scope: str  # backbone / device / data the evidence is about
     paper: str  # the paper's evidence
     measured: str  # what was measured here
-    verdict: str
+    verdict: str  # the verdict's text, e.g. "not comparable: steps 2000 vs 126700"
+    outcome: str = ""  # its category (REPRODUCED, NOT_COMPARABLE, ...); defaults to the verdict
+
+    def __post_init__(self) -> None:
+        if not self.outcome:
+            object.__setattr__(self, "outcome", self.verdict)
 
 
-def evaluate_claims(tables: Tables) -> list[Claim]:
-    """All claims, in the order of the summary."""
+def evaluate_claims(tables: Tables, purpose: str | None = None) -> list[Claim]:
+    """All claims, in the order of the summary; ``purpose`` is the suite's (None: judged by regime only)."""
+    if purpose is not None and purpose not in PURPOSES:
+        raise ValueError(f"unknown suite purpose {purpose!r}; expected one of {', '.join(PURPOSES)}")
     return [
-        *_parity(tables),
+        *_parity(tables, purpose),
         *_ratio_claims(tables, speed=True),
         *_ratio_claims(tables, speed=False),
-        *_ablations(tables),
+        *_ablations(tables, purpose),
     ]
 
 
-def _parity(tables: Tables) -> list[Claim]:
+def accuracy_gate(not_comparable: str, purpose: str | None, n_seeds: int) -> tuple[str, str] | None:
+    """(verdict, outcome) when an accuracy comparison may not be judged on its numbers, else None."""
+    if not_comparable:
+        return f"{NOT_COMPARABLE}: {not_comparable}", NOT_COMPARABLE
+    if purpose == PIPELINE:
+        return PIPELINE_VERDICT, NOT_JUDGED
+    if n_seeds < MIN_SEEDS:
+        return f"{INCONCLUSIVE}: {n_seeds} seed(s), {MIN_SEEDS} needed", INCONCLUSIVE
+    return None
+
+
+def parity_outcome(lo: float, hi: float, margin: float = PARITY_MARGIN_REL) -> str:
+    """Two-sided parity from the CI [lo, hi] of the relative RMSE difference (DRNet - RSIDE) / RSIDE."""
+    if -margin <= lo and hi <= margin:
+        return REPRODUCED
+    if lo > margin:
+        return NOT_REPRODUCED
+    if hi < -margin:
+        return BETTER_THAN_MARGIN
+    return INCONCLUSIVE
+
+
+def scope_label(purpose: str | None, paper_regime: str) -> str:
+    """What an accuracy verdict is about: the pipeline, a miniature, the paper, or another regime."""
+    if purpose == PIPELINE:
+        return "pipeline check"
+    if purpose == MINIATURE:
+        return "in miniature"
+    if paper_regime == "matches":
+        return "the paper's regime"
+    return "not the paper's regime (" + paper_regime.removeprefix("differs: ") + ")"
+
+
+def _parity(tables: Tables, purpose: str | None) -> list[Claim]:
     claim = "Accuracy parity: DRNet matches RSIDE (Table 1)"
     paper = paper_table1().set_index(["arch", "backbone", "source"])["rmse"]
     if tables.paired.empty:
@@ -120,15 +197,26 @@ def _parity(tables: Tables) -> list[Claim]:
             )
             continue
         lo, hi = r.rmse_rel_ci_low, r.rmse_rel_ci_high
-        verdict = REPRODUCED if hi <= PARITY_MARGIN_REL else NOT_REPRODUCED if lo > PARITY_MARGIN_REL else INCONCLUSIVE
+        seeds = min(int(r.seeds_drnet), int(r.seeds_rside))
+        gate = accuracy_gate(r.not_comparable, purpose, seeds)
+        if gate is not None:
+            verdict, outcome = gate
+        else:
+            outcome = parity_outcome(lo, hi)
+            verdict = f"{outcome}: {CHECK_RSIDE_HINT}" if outcome == BETTER_THAN_MARGIN else outcome
         frames = f"{r.frames_common} common frames" + (
             "" if r.same_frames else f" (DRNet {r.frames_drnet}, RSIDE {r.frames_rside})"
         )
         measured = (
             f"RMSE {r.rmse_drnet:.3f} vs {r.rmse_rside:.3f} m: {r.rmse_rel_diff:+.1%} "
-            f"[{lo:+.1%}, {hi:+.1%}], p = {_p(r.rmse_p)}; {frames}"
+            f"[{lo:+.1%}, {hi:+.1%}], p = {_p(r.rmse_p)}; log10 {r.log10_diff:+.4f} "
+            f"[{r.log10_ci_low:+.4f}, {r.log10_ci_high:+.4f}]; delta1 {r.delta1_diff:+.4f} "
+            f"[{r.delta1_ci_low:+.4f}, {r.delta1_ci_high:+.4f}]; {frames}; seeds DRNet {r.seeds_drnet}, "
+            f"RSIDE {r.seeds_rside} (CI covers {r.ci_covers}); regimes: DRNet {r.drnet_regime}, "
+            f"RSIDE {r.rside_regime}"
         )
-        out.append(Claim(claim, f"{r.backbone} · {r.data}", _paper_parity(paper, r.backbone), measured, verdict))
+        scope = f"{r.backbone} · {r.data} · {scope_label(purpose, r.paper_regime)}"
+        out.append(Claim(claim, scope, _paper_parity(paper, r.backbone), measured, verdict, outcome))
     return out
 
 
@@ -220,7 +308,7 @@ ABLATION_CLAIMS = {
 }
 
 
-def _ablations(tables: Tables) -> list[Claim]:
+def _ablations(tables: Tables, purpose: str | None) -> list[Claim]:
     t3 = tables.table3
     variants = {
         "diagonal": (False, True, True),
@@ -240,6 +328,9 @@ def _ablations(tables: Tables) -> list[Claim]:
     got = by_backbone.get(backbone, {})
     paper_rows = t3[t3["backbone"] == PAPER_ABLATION_BACKBONE]
     scope = backbone if backbone == PAPER_ABLATION_BACKBONE else f"{backbone} (paper: {PAPER_ABLATION_BACKBONE})"
+    full = _with_switches(t3[t3["backbone"] == backbone], FULL_SWITCHES) if backbone is not None else t3.iloc[:0]
+    paper_regime = str(full.iloc[0]["paper_regime"]) if len(full) else ""
+    scope = f"{scope} · {scope_label(purpose, paper_regime)}" if len(full) else scope
     out = []
     for name, claim in ABLATION_CLAIMS.items():
         paper_text = _paper_ablation(paper_rows, variants[name])
@@ -261,8 +352,22 @@ def _ablations(tables: Tables) -> list[Claim]:
             continue
         r = got[name]
         lo, hi, d = r.rmse_vs_full_rel_ci_low, r.rmse_vs_full_rel_ci_high, r.rmse_vs_full_rel
-        text = f"RMSE change {d:+.1%} [{lo:+.1%}, {hi:+.1%}], p = {_p(r.rmse_vs_full_p)}"
+        text = (f"RMSE change {d:+.1%} [{lo:+.1%}, {hi:+.1%}], p = {_p(r.rmse_vs_full_p)}; "
+                f"{_seeds(r.vs_full_seeds)} per model (fewest); regime {r.regime}")
         m = EQUIVALENCE_MARGIN_REL
+        involved = [got[k] for k in got] if name == "second_branch" else [r]
+        gate = accuracy_gate(
+            "; ".join(f"{x.variant}: {x.vs_full_not_comparable}" for x in involved if x.vs_full_not_comparable),
+            purpose,
+            min(int(x.vs_full_seeds) for x in involved),
+        )
+        if gate is not None:
+            if name == "second_branch":
+                text += "; others: " + ", ".join(
+                    f"{k} {got[k].rmse_vs_full_rel:+.1%}" for k in ("aux_losses", "diagonal")
+                )
+            out.append(Claim(claim, scope, paper_text, text, *gate))
+            continue
         if name == "second_branch":
             others = [got[k] for k in ("aux_losses", "diagonal")]
             if lo > 0 and all(lo > o.rmse_vs_full_rel_ci_high for o in others):
@@ -294,6 +399,11 @@ def _paper_ablation(rows: pd.DataFrame, sw: tuple[bool, bool, bool]) -> str:
 def _with_switches(rows: pd.DataFrame, sw: tuple[bool, bool, bool]) -> pd.DataFrame:
     """The Table 3 rows whose (diagonal, aux_losses, second_branch) equal ``sw``."""
     return rows[(rows["diagonal"] == sw[0]) & (rows["aux_losses"] == sw[1]) & (rows["second_branch"] == sw[2])]
+
+
+def _seeds(n) -> str:
+    n = int(n)
+    return f"{n} seed{'s' if n != 1 else ''}"
 
 
 def _p(p: float) -> str:

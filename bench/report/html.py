@@ -11,14 +11,23 @@ from __future__ import annotations
 import base64
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import jinja2
 import pandas as pd
 
 from bench.metrics import LOWER_IS_BETTER
-from bench.report.claims import INCONCLUSIVE, NOT_JUDGED, NOT_MEASURED, NOT_REPRODUCED, REPRODUCED, Claim
+from bench.report.claims import (
+    BETTER_THAN_MARGIN,
+    INCONCLUSIVE,
+    NOT_COMPARABLE,
+    NOT_JUDGED,
+    NOT_MEASURED,
+    NOT_REPRODUCED,
+    REPRODUCED,
+    Claim,
+)
 from bench.report.tables import TABLE1_METRICS, TABLE3_METRICS
 
 __all__ = ["Figure", "ReportPage", "data_uri", "render_html"]
@@ -29,6 +38,8 @@ VERDICT_CLASS = {
     INCONCLUSIVE: "warn",
     NOT_MEASURED: "na",
     NOT_JUDGED: "na",
+    NOT_COMPARABLE: "na",
+    BETTER_THAN_MARGIN: "warn",  # amber: the paper claims equality, so a much better DRNet questions the RSIDE run
 }
 METRIC_LABEL = {
     "rmse": "RMSE (m)",
@@ -74,7 +85,7 @@ class ReportPage:
     grid: Figure | None
     grid_note: str
     sources: dict[str, str]
-    extra: dict[str, Any] = field(default_factory=dict)
+    evidence: str = ""  # one line on what the verdicts rest on (runs, data, epochs, test frames, purpose)
 
 
 def data_uri(png: bytes) -> str:
@@ -89,7 +100,7 @@ def render_html(page: ReportPage) -> str:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    counts = {v: sum(c.verdict == v for c in page.claims) for v in VERDICT_CLASS}
+    counts = {v: sum(c.outcome == v for c in page.claims) for v in VERDICT_CLASS}
     missing_counts: dict[str, int] = {}
     for where, _ in page.missing:
         key = where.split(" · ")[0] if " · " in where else "unusable run directories"
@@ -147,7 +158,7 @@ def _display_accuracy(
     groups: list[tuple[str, Sequence[str]]] = [(METRIC_LABEL.get(m, m), sub) for m in metrics]
     if vs_full:
         groups.insert(1, ("RMSE change when removed (vs full model, paired)", vs_sub))
-    head1 = [_cell(c, rowspan=2) for c in (*first, "run")]
+    head1 = [_cell(c, rowspan=2) for c in (*first, "run", "regime", "paper's regime?")]
     head1 += [_cell(label, "group", colspan=len(subs)) for label, subs in groups]
     head2 = [_cell(s, "sub") for _, subs in groups for s in subs]
     rows = []
@@ -155,6 +166,9 @@ def _display_accuracy(
         cells = [_cell(r[c]) for c in first]
         run_title = f"{r['seeds']} seed(s), {_num(r['n_frames'], 0)} frames" if r["run"] else ""
         cells.append(_cell(r["run"], "run", title=run_title))
+        cells.append(_cell(r["regime"], "run", title=f"CI covers: {r['ci_covers']}" if r["ci_covers"] else ""))
+        differs = str(r["paper_regime"]).startswith("differs")
+        cells.append(_cell(r["paper_regime"], "warn" if differs else ""))
         per_metric = [_metric_cells(r, m) for m in metrics]
         if vs_full:
             per_metric.insert(1, _vs_full_cells(r))
@@ -257,7 +271,10 @@ def _display_speed(df: pd.DataFrame) -> dict[str, Any]:
 
 
 def _display_paired(df: pd.DataFrame) -> dict[str, Any]:
-    head1 = [_cell(c, rowspan=2) for c in ("backbone", "data", "DRNet run", "RSIDE run", "frames")]
+    head1 = [
+        _cell(c, rowspan=2)
+        for c in ("backbone", "data", "DRNet run", "RSIDE run", "regimes (DRNet / RSIDE)", "comparable?", "frames")
+    ]
     head1 += [_cell(f"{METRIC_LABEL.get(m, m)}: DRNet − RSIDE", "group", colspan=3) for m in TABLE1_METRICS]
     head1.append(_cell("relative RMSE", "group", colspan=2))
     head2 = [_cell(s, "sub") for _ in TABLE1_METRICS for s in ("Δ", "95% CI", "p")]
@@ -272,6 +289,8 @@ def _display_paired(df: pd.DataFrame) -> dict[str, Any]:
             _cell(r["data"]),
             _cell(r["drnet_run"], "run"),
             _cell(r["rside_run"], "run"),
+            _cell(f"{r['drnet_regime']} / {r['rside_regime']}", "run"),
+            _cell(f"no: {r['not_comparable']}" if r["not_comparable"] else "yes", "bad" if r["not_comparable"] else ""),
             _cell(frames, "" if r["same_frames"] else "warn"),
         ]
         for m in TABLE1_METRICS:

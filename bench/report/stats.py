@@ -6,11 +6,19 @@ resampled metric is the same reduction with each frame weighted by its count. ``
 for B resamples at once (a (B, N) count matrix times the (N, k) statistics); with all counts 1 it equals
 ``bench.metrics.reduce_metrics``, which gives the point estimates.
 
-Method: percentile bootstrap, frames resampled with replacement, ``N_BOOTSTRAP`` resamples from a fixed
-seed. Several seeds of one run: each resample draws the same frames for every seed and the statistic is the
-mean over seeds, so the interval covers test-set sampling of the seed-averaged metric (seed-to-seed spread is
-reported separately as mean +/- std). A paired comparison draws the same frames for both models, on the
-frames both evaluated.
+Method: frames resampled with replacement, ``N_BOOTSTRAP`` resamples from a fixed seed; each resample draws
+the same frames for every seed (and, in a paired comparison, for both models, on the frames both evaluated),
+and the statistic is the mean over seeds.
+
+- One seed (of either model): percentile bootstrap interval. It covers test-frame sampling only; training-seed
+  noise is unknown (``Interval.covers == FRAMES_ONLY``).
+- At least two seeds of every model: t-interval ``estimate +- t(df) * se`` with
+  ``se^2 = s_a^2/n_a (+ s_b^2/n_b) + v_frames``: the seed-to-seed variance of each model's metric (sample
+  variance over its seeds, on the same frames, so test sampling does not enter it) plus the bootstrap variance
+  of the seed-mean statistic (test-frame sampling). ``df`` is Welch-Satterthwaite's, the frame term counting as
+  known (infinite df): with 3 seeds per model and seed noise dominating, df ~ 2-4 and t ~ 3-4.3, which is what
+  honest coverage with 3 seeds costs (``seed_frame_interval``; coverage simulated in
+  tests/bench/report/test_stats.py). Relative differences use the delta method for the seed term.
 """
 
 from __future__ import annotations
@@ -18,6 +26,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from statistics import NormalDist
 
 import numpy as np
 import pandas as pd
@@ -27,8 +36,11 @@ from bench.metrics import DEPTH_METRICS, REDUCTIONS, STAT_COLUMNS, ImageStats, r
 __all__ = [
     "CI_LEVEL",
     "BOOTSTRAP_SEED",
+    "FRAMES_ONLY",
     "N_BOOTSTRAP",
+    "SEEDS_AND_FRAMES",
     "Estimate",
+    "Interval",
     "FrameStats",
     "PairedDifference",
     "bootstrap_estimate",
@@ -39,11 +51,18 @@ __all__ = [
     "point_metrics",
     "reduce_weighted",
     "resample_counts",
+    "seed_frame_interval",
+    "t_cdf",
+    "t_quantile",
 ]
 
 N_BOOTSTRAP = 2000  # resamples; percentile endpoints then move by < ~0.1 standard error between seeds
 CI_LEVEL = 0.95
 BOOTSTRAP_SEED = 0
+# What an interval covers (Estimate.covers, PairedDifference.covers).
+FRAMES_ONLY = "test frames only (one seed: seed noise unknown)"
+SEEDS_AND_FRAMES = "training seeds and test frames"
+_T_GRID = 4001  # Simpson points for the t CDF; error < 1e-9 for df >= 1 on the ranges used here
 
 
 @dataclass(frozen=True)
@@ -74,6 +93,18 @@ class Estimate:
     n_seeds: int
     seed_std: float  # std over seeds (ddof=1); NaN for one seed
     per_seed: tuple[float, ...]  # each seed's metric, in the order the seeds were given
+    covers: str = FRAMES_ONLY  # what the interval covers: FRAMES_ONLY or SEEDS_AND_FRAMES
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A point estimate with its two-sided interval, p-value (H0: 0) and degrees of freedom."""
+
+    value: float
+    ci_low: float
+    ci_high: float
+    p_value: float
+    df: float
 
 
 @dataclass(frozen=True)
@@ -84,9 +115,18 @@ class PairedDifference:
     diff: float
     ci_low: float
     ci_high: float
-    p_value: float  # smallest two-sided level at which the percentile interval excludes 0 (resolution 1/B)
+    p_value: float  # two-sided: percentile-bootstrap (one seed, resolution 1/B) or t-test (several seeds)
     n_frames: int
     relative: bool
+    n_seeds_a: int = 1
+    n_seeds_b: int = 1
+    covers: str = FRAMES_ONLY  # FRAMES_ONLY or SEEDS_AND_FRAMES
+    df: float = math.inf  # degrees of freedom of the t-interval (inf: percentile bootstrap)
+
+    @property
+    def n_seeds(self) -> int:
+        """Seeds of the model with fewer seeds (what the verdict rules count)."""
+        return min(self.n_seeds_a, self.n_seeds_b)
 
     @property
     def significant(self) -> bool:
@@ -167,7 +207,11 @@ def bootstrap_estimate(
     for m in metrics:
         per_seed = np.array([v[m] for v in values])
         dist = np.mean([b[m] for b in boot], axis=0)
-        low, high = _percentiles(dist, level)
+        if len(seeds) > 1:
+            iv = seed_frame_interval(per_seed, None, dist, level=level)
+            low, high, covers = iv.ci_low, iv.ci_high, SEEDS_AND_FRAMES
+        else:
+            (low, high), covers = _percentiles(dist, level), FRAMES_ONLY
         out[m] = Estimate(
             value=float(per_seed.mean()),
             ci_low=low,
@@ -176,6 +220,7 @@ def bootstrap_estimate(
             n_seeds=len(seeds),
             seed_std=float(per_seed.std(ddof=1)) if len(seeds) > 1 else math.nan,
             per_seed=tuple(float(v) for v in per_seed),
+            covers=covers,
         )
     return out
 
@@ -224,24 +269,117 @@ def paired_differences(
         per_run = [reduce_weighted(fs.stats, weights, reduction) for fs in runs]
         return {m: np.mean([r[m] for r in per_run], axis=0) for m in metrics}
 
-    ones = np.ones((1, len(frames)))
-    ta, tb, da, db = theta(a, ones), theta(b, ones), theta(a, counts), theta(b, counts)
+    def per_seed(runs: Sequence[FrameStats]) -> dict[str, np.ndarray]:
+        values = [reduce_weighted(fs.stats, np.ones((1, len(frames))), reduction) for fs in runs]
+        return {m: np.array([v[m][0] for v in values]) for m in metrics}
+
+    va, vb, da, db = per_seed(a), per_seed(b), theta(a, counts), theta(b, counts)
+    several = len(a) > 1 and len(b) > 1
     out = {}
     for metric, relative in tests:
-        diff, dist = ta[metric][0] - tb[metric][0], da[metric] - db[metric]
+        ta, tb = float(va[metric].mean()), float(vb[metric].mean())
+        diff, dist = ta - tb, da[metric] - db[metric]
         if relative:
-            diff, dist = diff / tb[metric][0], dist / db[metric]
-        low, high = _percentiles(dist, level)
+            diff, dist = diff / tb, dist / db[metric]
+        if several:
+            iv = seed_frame_interval(va[metric], vb[metric], dist, relative=relative, level=level)
+            low, high, p, df, covers = iv.ci_low, iv.ci_high, iv.p_value, iv.df, SEEDS_AND_FRAMES
+        else:
+            (low, high), p, df, covers = _percentiles(dist, level), _p_value(dist), math.inf, FRAMES_ONLY
         out[(metric, relative)] = PairedDifference(
             metric=metric,
             diff=float(diff),
             ci_low=low,
             ci_high=high,
-            p_value=_p_value(dist),
+            p_value=p,
             n_frames=len(frames),
             relative=relative,
+            n_seeds_a=len(a),
+            n_seeds_b=len(b),
+            covers=covers,
+            df=df,
         )
     return out
+
+
+def seed_frame_interval(
+    values_a: np.ndarray,
+    values_b: np.ndarray | None,
+    boot: np.ndarray,
+    relative: bool = False,
+    level: float = CI_LEVEL,
+) -> Interval:
+    """t-interval of mean(a) - mean(b) (``relative``: / mean(b); ``values_b`` None: of mean(a) alone).
+
+    ``values_a`` (n_a,) and ``values_b`` (n_b,) are each seed's metric on the same frames (n >= 2 each);
+    ``boot`` (B,) is the bootstrap distribution of the same statistic of the seed means (frames resampled).
+    se^2 = seed term (delta method when relative) + var(boot); df by Welch-Satterthwaite (frame term: inf).
+    """
+    a = np.asarray(values_a, dtype=np.float64)
+    b = None if values_b is None else np.asarray(values_b, dtype=np.float64)
+    if len(a) < 2 or (b is not None and len(b) < 2):
+        raise ValueError("a seed interval needs at least 2 seeds per model")
+    ma = a.mean()
+    parts = [(a.var(ddof=1) / len(a), len(a) - 1)]  # (variance of the mean, its df)
+    if b is None:
+        value = ma
+    else:
+        mb = b.mean()
+        vb = b.var(ddof=1) / len(b)
+        if relative:
+            value = ma / mb - 1
+            parts = [(parts[0][0] / mb**2, parts[0][1]), (vb * ma**2 / mb**4, len(b) - 1)]
+        else:
+            value = ma - mb
+            parts.append((vb, len(b) - 1))
+    boot = np.asarray(boot, dtype=np.float64)
+    if np.isnan(boot).any() or not np.isfinite(value):
+        return Interval(float(value), math.nan, math.nan, math.nan, math.nan)
+    v_frames = float(boot.var(ddof=1)) if len(boot) > 1 else 0.0
+    var = sum(v for v, _ in parts) + v_frames
+    denom = sum(v**2 / d for v, d in parts)
+    df = var**2 / denom if denom > 0 else math.inf
+    if var == 0:
+        return Interval(float(value), float(value), float(value), 1.0 if value == 0 else 0.0, df)
+    se = math.sqrt(var)
+    t = t_quantile(0.5 + level / 2, df)
+    p = 2 * (1 - t_cdf(abs(value) / se, df))
+    return Interval(float(value), float(value - t * se), float(value + t * se), float(min(1.0, p)), float(df))
+
+
+def t_cdf(x: float, df: float) -> float:
+    """Student t cumulative distribution at ``x`` with ``df`` (> 0, may be fractional or inf) degrees of freedom."""
+    if math.isinf(df) or df > 1e6:
+        return NormalDist().cdf(x)
+    if x < 0:
+        return 1 - t_cdf(-x, df)
+    # the substitution x = tan(u) bounds the range for heavy tails: integrate the density over u in [0, atan x]
+    u = np.linspace(0.0, math.atan(x), _T_GRID)
+    t = np.tan(u)
+    log_c = math.lgamma((df + 1) / 2) - math.lgamma(df / 2) - 0.5 * math.log(df * math.pi)
+    f = np.exp(log_c - (df + 1) / 2 * np.log1p(t**2 / df)) / np.cos(u) ** 2
+    h = (u[-1] - u[0]) / (_T_GRID - 1)
+    simpson = h / 3 * (f[0] + f[-1] + 4 * f[1:-1:2].sum() + 2 * f[2:-1:2].sum())
+    return 0.5 + float(simpson)
+
+
+def t_quantile(p: float, df: float) -> float:
+    """Inverse of ``t_cdf`` (bisection to 1e-10), e.g. t_quantile(0.975, 2) = 4.3027."""
+    if not 0 < p < 1:
+        raise ValueError(f"t_quantile: p must be in (0, 1), got {p}")
+    if math.isinf(df) or df > 1e6:
+        return NormalDist().inv_cdf(p)
+    if p < 0.5:
+        return -t_quantile(1 - p, df)
+    lo, hi = 0.0, 1.0
+    while t_cdf(hi, df) < p:
+        lo, hi = hi, hi * 2
+    for _ in range(80):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if t_cdf(mid, df) < p else (lo, mid)
+        if hi - lo < 1e-10:
+            break
+    return (lo + hi) / 2
 
 
 def common_frames(runs: Sequence[FrameStats]) -> np.ndarray:

@@ -9,6 +9,10 @@ Which run fills which row:
   are taken only inside one sweep, i.e. one device, dtype and input size; absolute fps and memory are not
   compared with the paper's Tesla P40 numbers (a difference column there would mean nothing).
 
+Every measured row of Tables 1 and 3 carries its regime (``bench.report.regime.short_regime``) and whether it
+is the paper's; each paired comparison (DRNet vs RSIDE, ablation vs full model) lists the regime fields on
+which its runs differ (empty: comparable), which ``bench.report.claims`` turns into "not comparable".
+
 Where two suite entries claim the same row, the entry named ``<arch>-<backbone>`` wins (else the first by
 name) and the others are recorded in ``Selection.notes``.
 """
@@ -23,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from bench.report.paper import PAPER_TABLE2_DEVICE, paper_table1, paper_table2, paper_table3
+from bench.report.regime import group_regime_differences, paper_differences, regime_of, short_regime
 from bench.report.runs import EvalRun, RunGroup, SpeedSweep, group_runs, is_default_options, switches_of
 from bench.report.stats import (
     BOOTSTRAP_SEED,
@@ -40,6 +45,7 @@ __all__ = [
     "HARNESS_ARCHS",
     "TABLE1_METRICS",
     "TABLE3_METRICS",
+    "EstimateError",
     "Selection",
     "Tables",
     "build_tables",
@@ -69,6 +75,10 @@ MEASURED, MISSING, NOT_IN_HARNESS, NO_PAPER, ERROR = (
     "no paper value",
     "error",
 )
+
+
+class EstimateError(ValueError):
+    """A run group's estimates cannot be computed (e.g. its seeds evaluated different frames)."""
 
 
 @dataclass
@@ -151,10 +161,10 @@ class _Estimator:
 
     def __init__(self, sel: Selection, reduction: str, n_boot: int, seed: int):
         self.sel, self.reduction, self.n_boot, self.seed = sel, reduction, n_boot, seed
-        self._cache: dict[int, dict[str, Estimate] | str] = {}
+        self._cache: dict[int, dict[str, Estimate] | EstimateError] = {}
 
-    def estimates(self, group: RunGroup) -> dict[str, Estimate] | str:
-        """Metric -> Estimate, or an error message (e.g. seeds that evaluated different frames)."""
+    def estimates(self, group: RunGroup) -> dict[str, Estimate]:
+        """Metric -> Estimate; EstimateError naming the group if they cannot be computed (cached either way)."""
         if id(group) not in self._cache:
             try:
                 self._cache[id(group)] = bootstrap_estimate(
@@ -162,8 +172,11 @@ class _Estimator:
                 )
                 self._check_against_metrics_json(group, self._cache[id(group)])
             except ValueError as err:
-                self._cache[id(group)] = f"{group.label}: {err}"
-        return self._cache[id(group)]
+                self._cache[id(group)] = EstimateError(f"{group.label}: {err}")
+        cached = self._cache[id(group)]
+        if isinstance(cached, EstimateError):
+            raise cached
+        return cached
 
     def paired(self, a: RunGroup, b: RunGroup, tests: Sequence[tuple[str, bool]]):
         """(metric, relative) -> PairedDifference of a vs b for each of ``tests``."""
@@ -254,6 +267,8 @@ def table3(sel: Selection, est: _Estimator) -> pd.DataFrame:
 
 VS_FULL_COLUMNS = (
     "rmse_vs_full_paper",
+    "vs_full_not_comparable",
+    "vs_full_seeds",
     "rmse_vs_full_measured",
     "rmse_vs_full_ci_low",
     "rmse_vs_full_ci_high",
@@ -267,8 +282,11 @@ VS_FULL_COLUMNS = (
 
 def _vs_full(group: RunGroup | None, full: RunGroup | None, sw, est: _Estimator) -> dict[str, float]:
     out = dict.fromkeys(VS_FULL_COLUMNS[1:], math.nan)
+    out["vs_full_not_comparable"] = ""
     if group is None or full is None or sw == FULL_SWITCHES:
         return out
+    out["vs_full_not_comparable"] = "; ".join(group_regime_differences(group, full))
+    out["vs_full_seeds"] = min(len(group.runs), len(full.runs))
     try:
         res = est.paired(group, full, [("rmse", False), ("rmse", True)])
     except ValueError:
@@ -292,6 +310,13 @@ PAIRED_FIRST = (
     "data",
     "drnet_run",
     "rside_run",
+    "drnet_regime",
+    "rside_regime",
+    "not_comparable",
+    "paper_regime",
+    "seeds_drnet",
+    "seeds_rside",
+    "ci_covers",
     "frames_common",
     "frames_drnet",
     "frames_rside",
@@ -316,6 +341,12 @@ def paired_table(sel: Selection, est: _Estimator) -> pd.DataFrame:
             "data": _data_source(d, r),
             "drnet_run": d.label,
             "rside_run": r.label,
+            "drnet_regime": short_regime(d),
+            "rside_regime": short_regime(r),
+            "not_comparable": "; ".join(group_regime_differences(d, r)),
+            "paper_regime": _pair_paper_regime(d, r),
+            "seeds_drnet": len(d.runs),
+            "seeds_rside": len(r.runs),
             "frames_common": len(common),
             "frames_drnet": len(sd[0].frames),
             "frames_rside": len(sr[0].frames),
@@ -335,7 +366,8 @@ def paired_table(sel: Selection, est: _Estimator) -> pd.DataFrame:
             t = res[(m, False)]
             row.update({f"{m}_diff": t.diff, f"{m}_ci_low": t.ci_low, f"{m}_ci_high": t.ci_high, f"{m}_p": t.p_value})
         rel = res[("rmse", True)]
-        row.update(rmse_rel_diff=rel.diff, rmse_rel_ci_low=rel.ci_low, rmse_rel_ci_high=rel.ci_high)
+        row.update(rmse_rel_diff=rel.diff, rmse_rel_ci_low=rel.ci_low, rmse_rel_ci_high=rel.ci_high,
+                   ci_covers=rel.covers)
         row["rmse_drnet"], row["rmse_rside"] = _rmse_pair(est, d, r, common)
         rows.append(row)
     columns = [
@@ -487,10 +519,11 @@ def _ratio(a, b) -> float:
 def _measured_row(row: dict, group: RunGroup | None, paper_vals: dict, est: _Estimator, metrics: Sequence[str]) -> dict:
     if group is None:
         return _metric_row(row, MISSING, None, paper_vals, None, metrics)
-    estimates = est.estimates(group)
-    if isinstance(estimates, str):
+    try:
+        estimates = est.estimates(group)
+    except EstimateError as err:
         out = _metric_row(row, ERROR, group, paper_vals, None, metrics)
-        out["note"] = estimates
+        out["note"] = str(err)
         return out
     has_paper = any(not _isnan(v) for v in paper_vals.values())
     return _metric_row(row, MEASURED if has_paper else NO_PAPER, group, paper_vals, estimates, metrics)
@@ -510,6 +543,9 @@ def _metric_row(
         "run": group.label if group else "",
         "seeds": len(group.runs) if group else 0,
         "n_frames": next(iter(estimates.values())).n_frames if estimates else math.nan,
+        "regime": short_regime(group) if group else "",
+        "paper_regime": _paper_regime(group) if group else "",
+        "ci_covers": next(iter(estimates.values())).covers if estimates else "",
         "note": "",
     }
     for m in metrics:
@@ -529,10 +565,23 @@ def _metric_row(
 
 
 def _metric_columns(metrics: Sequence[str], first: Sequence[str] = ("method", "arch", "backbone", "source")):
-    cols = [*first, "status", "run", "seeds", "n_frames"]
+    cols = [*first, "status", "run", "seeds", "n_frames", "regime", "paper_regime", "ci_covers"]
     for m in metrics:
         cols += [f"{m}_paper", f"{m}_measured", f"{m}_diff", f"{m}_ci_low", f"{m}_ci_high", f"{m}_seed_std"]
     return [*cols, "note"]
+
+
+def _paper_regime(group: RunGroup) -> str:
+    """'matches' or 'differs: <what>' against the paper's regime (bench.report.regime)."""
+    run = group.first
+    diffs = paper_differences(regime_of(run), int(run.metrics["n_frames"]))
+    return "matches" if not diffs else "differs: " + "; ".join(diffs)
+
+
+def _pair_paper_regime(*groups: RunGroup) -> str:
+    """'matches' when every group is in the paper's regime, else the first group's differences."""
+    texts = [_paper_regime(g) for g in groups]
+    return next((t for t in texts if t != "matches"), "matches")
 
 
 def _claim(table: dict, key, group: RunGroup, canonical: str, notes: list[str], what: str) -> None:

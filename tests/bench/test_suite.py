@@ -95,3 +95,32 @@ def test_select_seeds_overrides():
     assert [r.run_id for r in seeded] == [f"paper-rside-resnet50-s{s}" for s in (0, 1, 2)]
     over = with_overrides(seeded, device="cpu", epochs=None)
     assert all(r.device == "cpu" and r.epochs == 20 for r in over)
+
+
+def test_suites_declare_purpose_and_verdict_suites_default_to_three_seeds():
+    from bench.cli_run import plan_from_options
+
+    for name in ("smoke", "regression"):
+        suite = load_suite(name)
+        assert suite.purpose == "pipeline" and suite.seeds is None
+        runs, _ = plan_from_options(suite)
+        assert len(runs) == 2  # CI time: one seed per run, as before
+    for name in ("paper", "ablations"):
+        suite = load_suite(name)
+        assert suite.purpose == "paper" and suite.seeds == (0, 1, 2)
+        runs, _ = plan_from_options(suite, device="cpu")
+        assert len(runs) == 3 * len(suite.runs)
+        assert {r.seed for r in runs} == {0, 1, 2}
+        overridden, _ = plan_from_options(suite, device="cpu", seeds="4")
+        assert len(overridden) == len(suite.runs) and {r.seed for r in overridden} == {4}
+
+
+@pytest.mark.parametrize(
+    ("line", "match"),
+    [('purpose = "vibes"', "purpose must be one of"), ("seeds = [0, 0]", "distinct"), ("seeds = []", "non-empty")],
+)
+def test_bad_purpose_or_seeds_are_rejected(tmp_path, line, match):
+    path = tmp_path / "s.toml"
+    path.write_text(f'{line}\n[[runs]]\nname = "a"\n')
+    with pytest.raises(ConfigError, match=match):
+        load_suite(path)

@@ -56,8 +56,12 @@ def write_eval_run(
     noise: float = 0.1,
     bias: float = 0.0,
     predictions: bool = True,
+    metrics_extra: dict | None = None,
+    config_extra: dict | None = None,
 ) -> Path:
-    """A complete evaluated run directory; returns its path (root/<suite>-<name>-s<seed>)."""
+    """A complete evaluated run directory; returns its path (root/<suite>-<name>-s<seed>).
+
+    ``metrics_extra`` / ``config_extra`` are merged over metrics.json / config.json's ``config`` (regimes)."""
     run_id = f"{suite}-{name}-s{seed}"
     path = root / run_id
     options = dict(options or {})
@@ -108,6 +112,8 @@ def write_eval_run(
             "wall_time_s": 1.5,
         },
     }
+    metrics.update(metrics_extra or {})
+    config["config"].update(config_extra or {})
     write_json_atomic(path / "config.json", config)
     write_json_atomic(path / "metrics.json", metrics)
     write_csv_atomic(path / "per_image.csv", rows)

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from bench.report.claims import (
+    BETTER_THAN_MARGIN,
     INCONCLUSIVE,
     NOT_JUDGED,
     NOT_MEASURED,
@@ -38,6 +39,11 @@ def tables(paired=(), t2=None, t3=()) -> Tables:
             "rmse_vs_full_p",
         ],
     )
+    # comparable runs, 3 seeds per model, miniature-free regime (the verdict gates are tested in test_verdicts.py)
+    t3_df = t3_df.assign(
+        variant=[f"v{i}" for i in range(len(t3_df))], vs_full_not_comparable="", vs_full_seeds=3,
+        regime="synthetic, 12 steps, 3 seeds", paper_regime="differs: synthetic",
+    )
     return Tables(
         table1=pd.DataFrame(),
         table2=t2 if t2 is not None else table2([]),
@@ -61,6 +67,11 @@ def paired_row(backbone, rel, lo, hi):
         "rmse_rel_diff": rel,
         "rmse_rel_ci_low": lo,
         "rmse_rel_ci_high": hi,
+        "log10_diff": 0.0, "log10_ci_low": -0.01, "log10_ci_high": 0.01,
+        "delta1_diff": 0.0, "delta1_ci_low": -0.01, "delta1_ci_high": 0.01,
+        "not_comparable": "", "paper_regime": "matches", "seeds_drnet": 3, "seeds_rside": 3,
+        "ci_covers": "training seeds and test frames", "drnet_regime": "rside-50k, 126.7k steps, 3 seeds",
+        "rside_regime": "rside-50k, 126.7k steps, 3 seeds",
     }
 
 
@@ -68,16 +79,24 @@ def by_claim(claims, prefix):
     return [c for c in claims if c.claim.startswith(prefix)]
 
 
-def test_parity_non_inferiority_margin():
+def test_parity_is_two_sided():
     t = tables(
         paired=[
-            paired_row("resnet50", 0.01, -0.02, 0.04),  # upper bound <= +5 %: parity holds
-            paired_row("senet154", 0.10, 0.07, 0.13),  # lower bound > +5 %: DRNet clearly worse
-            paired_row("densenet161", 0.03, -0.01, 0.08),
+            paired_row("resnet50", 0.01, -0.02, 0.04),  # inside [-5 %, +5 %]: parity holds
+            paired_row("senet154", 0.10, 0.07, 0.13),  # above +5 %: DRNet clearly worse
+            paired_row("densenet161", 0.03, -0.01, 0.08),  # straddles the margin
+            paired_row("resnet152", -0.20, -0.25, -0.15),  # below -5 %: DRNet far better than a parity claim
+            paired_row("resnet34", -0.04, -0.07, -0.01),  # straddles -5 %
         ]
-    )  # straddles the margin
-    verdicts = {c.scope.split(" ")[0]: c.verdict for c in by_claim(evaluate_claims(t), "Accuracy parity")}
-    assert verdicts == {"resnet50": REPRODUCED, "senet154": NOT_REPRODUCED, "densenet161": INCONCLUSIVE}
+    )
+    claims = {c.scope.split(" ")[0]: c for c in by_claim(evaluate_claims(t), "Accuracy parity")}
+    assert {b: c.outcome for b, c in claims.items()} == {
+        "resnet50": REPRODUCED, "senet154": NOT_REPRODUCED, "densenet161": INCONCLUSIVE,
+        "resnet152": BETTER_THAN_MARGIN, "resnet34": INCONCLUSIVE,
+    }
+    assert "check the RSIDE run" in claims["resnet152"].verdict
+    assert "the paper's regime" in claims["resnet50"].scope
+    assert "log10" in claims["resnet50"].measured and "delta1" in claims["resnet50"].measured
 
 
 def test_nothing_measured_gives_not_measured_everywhere():
@@ -160,17 +179,17 @@ def t3_rows(backbone, second, aux, diag):
 def test_table3_findings(second, aux, diag, expected):
     claims = by_claim(evaluate_claims(tables(t3=t3_rows("resnet152", second, aux, diag))), "Table 3")
     assert tuple(c.verdict for c in claims) == expected
-    assert all(c.scope == "resnet152" for c in claims)
+    assert all(c.scope.startswith("resnet152 · not the paper's regime") for c in claims)
 
 
 def test_table3_on_another_backbone_says_so():
     rows = t3_rows("resnet18", (2.0, 1.8, 2.2), (0.03, 0.01, 0.05), (0.0, -0.01, 0.01))
     rows += [("resnet152", True, True, True, 0.528, NAN, NAN, NAN, NAN)]
     claims = by_claim(evaluate_claims(tables(t3=rows)), "Table 3")
-    assert all(c.scope == "resnet18 (paper: resnet152)" for c in claims)
+    assert all(c.scope.startswith("resnet18 (paper: resnet152) · ") for c in claims)
 
 
 def test_tolerances_are_stated():
     text = " ".join(TOLERANCES)
-    for needle in ("+5%", "15", "10", "20%", "+-2%"):
+    for needle in ("+5%", "-5%", "15", "10", "20%", "+-2%", ">= 3 seeds", "not comparable", "pipeline check"):
         assert needle in text

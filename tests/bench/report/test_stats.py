@@ -188,3 +188,48 @@ def test_paired_bootstrap_uses_only_common_frames():
             "rmse",
             n_boot=10,
         )
+
+
+def test_t_quantile_matches_tables():
+    from bench.report.stats import t_cdf, t_quantile
+
+    for df, q in ((1, 12.7062), (2, 4.3027), (3, 3.1824), (10, 2.2281), (30, 2.0423), (math.inf, 1.96)):
+        assert t_quantile(0.975, df) == pytest.approx(q, abs=2e-4)
+    assert t_cdf(0.0, 3) == pytest.approx(0.5) and t_cdf(-2.0, 5) == pytest.approx(1 - t_cdf(2.0, 5))
+
+
+@pytest.mark.parametrize("n_seeds", [3, 5])
+def test_seed_and_frame_interval_covers_the_true_difference(n_seeds):
+    """Simulated experiments with a known true difference, known seed noise and test-frame noise.
+
+    Each experiment: N test frames, per-frame model difference g_j (test sampling), each seed of each model
+    shifted by u ~ N(0, SEED_SD) plus a small seed x frame interaction. The 95 % seed + frame interval must
+    cover the true difference in 90-99 % of experiments; the frames-only bootstrap interval (what one seed
+    allows) is shown to under-cover, so the test can tell an honest interval from a dishonest one.
+    """
+    from bench.report.stats import seed_frame_interval
+
+    n_exp, n_frames, n_boot = 300, 40, 200
+    mu_a, mu_b, seed_sd, frame_sd, inter_sd = 0.52, 0.50, 0.02, 0.05, 0.02
+    g = np.random.default_rng(100 + n_seeds)
+    shared = g.normal(0, 0.2, (n_exp, 1, n_frames))  # frame difficulty, common to both models
+    frame_diff = g.normal(0, frame_sd, (n_exp, 1, n_frames))
+    a = mu_a + shared + frame_diff + g.normal(0, seed_sd, (n_exp, n_seeds, 1)) \
+        + g.normal(0, inter_sd, (n_exp, n_seeds, n_frames))
+    b = mu_b + shared + g.normal(0, seed_sd, (n_exp, n_seeds, 1)) + g.normal(0, inter_sd, (n_exp, n_seeds, n_frames))
+    va, vb = a.mean(axis=2), b.mean(axis=2)  # (E, k): each seed's metric on the test frames
+    counts = resample_counts(n_frames, n_boot, np.random.default_rng(1)) / n_frames  # (B, N)
+    boot_a, boot_b = a.mean(axis=1) @ counts.T, b.mean(axis=1) @ counts.T  # (E, B): seed means, resampled
+    truths = {False: mu_a - mu_b, True: mu_a / mu_b - 1}
+    for relative, truth in truths.items():
+        boot = boot_a / boot_b - 1 if relative else boot_a - boot_b
+        hits = np.array([
+            (lambda iv: iv.ci_low <= truth <= iv.ci_high)(seed_frame_interval(va[e], vb[e], boot[e], relative))
+            for e in range(n_exp)
+        ])
+        lo, hi = np.quantile(boot, [0.025, 0.975], axis=1)
+        frames_only = np.mean((lo <= truth) & (truth <= hi))
+        print(f"{n_seeds} seeds, {'relative' if relative else 'absolute'}: coverage {hits.mean():.3f} "
+              f"(frames-only bootstrap: {frames_only:.3f}) over {n_exp} experiments")
+        assert 0.90 <= hits.mean() <= 0.99
+        assert frames_only < 0.85
