@@ -421,11 +421,23 @@ def resolve_protocol(name: str) -> Any:
     return get_protocol(name)
 
 
+def run_geometry(config: RunConfig, test_set: Dataset) -> Any:
+    """The input geometry the run's network was trained on (RSIDE's Scale(240) + 228x304 crop, resized to
+    ``input_size``), for data built by ``architectures.data.build_dataset`` (its identity names its transform);
+    None for datasets that declare no preprocessing (test doubles), whose images are fed as they are."""
+    from architectures.data.geometry import train_geometry
+
+    if "transform" not in getattr(test_set, "identity", {}):
+        return None
+    return train_geometry(config.input_size)
+
+
 def _evaluate(model: nn.Module, test_set: Dataset, config: RunConfig, device: str,
               keep: Sequence[int]) -> EvalResult:
+    geometry = run_geometry(config, test_set)
     return evaluate(model, test_set, resolve_protocol(config.protocol), device=device,
-                    batch_size=config.eval_batch_size, input_size=config.input_size, amp=config.amp,
-                    keep_frames=keep, num_workers=config.num_workers)
+                    batch_size=config.eval_batch_size, input_size=None if geometry else config.input_size,
+                    amp=config.amp, keep_frames=keep, num_workers=config.num_workers, geometry=geometry)
 
 
 def _metrics_meta(config: RunConfig, checkpoint: str, epoch: float | None, steps: int,

@@ -52,13 +52,18 @@ def build_dataset(source: str, path: str | Path | None, split: str, train: bool 
     prot = get_protocol(protocol)
     transform = rside_train_transform(tuple(depth_size)) if train else eval_transform(prot)
 
+    ground_truth = "depths" if train else prot.ground_truth  # training targets: the in-painted depths
     if source == "rside-csv":
         if path is None:
             raise DataError("rside-csv needs a path (an RSIDE root with data/nyu2_*.csv, or a CSV file)")
+        if ground_truth != "depths":
+            raise DataError(f"protocol {prot.name!r} scores against {ground_truth} (0 = missing), but RSIDE's "
+                            f"nyu2_test PNGs under {path} hold the in-painted depths; evaluate it on the "
+                            f"labeled file (nyu-labeled:nyu_depth_v2_labeled.mat) or use protocol 'rside'")
         dataset = RSIDECSV(find_csv(path, split), split=split, transform=transform)
     else:
         file = ensure_synthetic() if (source == "synthetic" and path is None) else Path(path)
-        dataset = NYUv2Labeled(file, split, transform)
+        dataset = NYUv2Labeled(file, split, transform, depth_key=ground_truth)
         kind = dataset.layout.kind
         if source == "synthetic" and kind != "synthetic":
             raise DataError(f"{file}: is not a synthetic-rooms file (kind {kind!r}); use nyu-labeled:{file}")
@@ -66,7 +71,7 @@ def build_dataset(source: str, path: str | Path | None, split: str, train: bool 
             raise DataError(f"{file}: is a synthetic-rooms file; use synthetic:{file} so results say so")
         if not train:
             _check_frame_size(file, (dataset.layout.height, dataset.layout.width), prot)
-    dataset.identity.update(train=train, protocol=None if train else prot.name,
+    dataset.identity.update(train=train, protocol=None if train else prot.name, ground_truth=ground_truth,
                             transform=transform.describe())
     return dataset
 
