@@ -55,10 +55,22 @@ def test_paper_dry_run_lists_table1_and_table3_and_says_which_file_to_provide(tm
            "drnet-resnet152-no-second-branch" in out
     for run in ("paper-rside-senet154-s0", "paper-drnet-resnet152-no-second-branch-s0"):
         assert run in out
-    assert "15,900 train images (20 epochs, batch 8)" in out  # 795 frames x 20 epochs
-    assert "provide the official labeled NYU Depth v2 file" in out and "nyu_depth_v2_labeled.mat" in out
-    assert "--data synthetic" in out
+    # the paper regime trains on RSIDE's data: without it the plan says what to fetch and where to put it
+    assert "data rside-csv:data cannot be used" in out and "Revisiting_Single_Depth_Estimation" in out
+    assert "data/nyu2_train.csv  ~50,688 rows" in out and "data/nyu2_test.csv   654 rows" in out
+    assert "bench run --suite paper-labeled" in out and "--data synthetic" in out
     assert not list(tmp_path.iterdir())  # a dry run writes nothing
+
+
+def test_paper_labeled_dry_run_says_which_file_to_provide(tmp_path):
+    pytest.importorskip("architectures.data")
+    result = invoke("run", "--suite", "paper-labeled", "--dry-run", "--runs-dir", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "NOT the paper's training regime" in out
+    assert "252,015 train images (317 epochs, <= 31680 steps, batch 8)" in out  # 795 x 317, capped by max_steps
+    assert "provide the official labeled NYU Depth v2 file" in out and "nyu_depth_v2_labeled.mat" in out
+    assert not list(tmp_path.iterdir())
 
 
 def test_dry_run_with_synthetic_data_and_seeds(tmp_path):
