@@ -121,3 +121,35 @@ def test_rside_csv_cannot_serve_raw_depths(tmp_path):
     make_rside_root(tmp_path / "r", h=480, w=640, train_rows=1, test_names=(0,))
     with pytest.raises(DataError, match="scores against rawDepths.*in-painted depths"):
         build_dataset("rside-csv", tmp_path / "r", "test", protocol="eigen")
+
+
+def test_synthetic_rooms_carry_raw_depths_with_holes(tmp_path):
+    import h5py
+
+    from architectures.data import write_synthetic
+    from architectures.data.synthetic import raw_depth
+
+    path = write_synthetic(tmp_path / "s.h5", frames=2, seed=0, height=48, width=64)
+    with h5py.File(path, "r") as f:
+        depth, raw = f["depths"][0].T, f["rawDepths"][0].T
+    np.testing.assert_array_equal(raw, raw_depth(depth))
+    assert (raw[:4] == 0).all() and (raw[10:40, 10:50] > 0).mean() > 0.9  # hole border, mostly valid inside
+    np.testing.assert_array_equal(raw[raw > 0], depth[raw > 0])  # a raw pixel is the true depth or a hole
+    from architectures.data import NYUv2Labeled
+
+    item = NYUv2Labeled(path, "all", depth_key="rawDepths")[0]  # what the eigen protocol reads
+    np.testing.assert_array_equal(item["depth"][0].numpy(), raw)
+
+
+def test_rside_fixture_round_trips_through_the_loader(tmp_path):
+    from architectures.data.rside_csv import TRAIN_DEPTH_SCALE_M, write_rside_fixture
+    from architectures.data.synthetic import render_frame
+
+    root = write_rside_fixture(tmp_path / "r", train_rows=2, test_names=(0, 8), height=48, width=64)
+    train = build_dataset("rside-csv", root, "train", train=True, depth_size=(114, 152))
+    assert len(train) == 2 and train.identity["train_variant"] == "rside-2"
+    raw_train = train.__class__(train.csv_path, split="train")[1]  # untransformed: the decoded PNG
+    _, depth = render_frame(0, 1, 48, 64)
+    np.testing.assert_allclose(raw_train["depth"][0].numpy(), depth, atol=TRAIN_DEPTH_SCALE_M / 2 + 1e-6)
+    test = build_dataset("rside-csv", root, "test", protocol="rside")
+    assert test.frame_indices == [1, 9] and test.identity["official_test_frames"] is False  # only 2 of 654
