@@ -87,6 +87,7 @@ class EvalResult:
     stats: list[ImageStats]
     boundary: list[dict[str, float]]
     predictions: dict[str, np.ndarray] | None = None
+    network_input: dict[str, Any] | None = None  # training geometry and the (h, w) the network was fed
 
     def reductions(self) -> dict[str, dict[str, float]]:
         return {r: reduce_metrics(self.stats, r) for r in REDUCTIONS}
@@ -201,6 +202,7 @@ def evaluate(model: nn.Module, dataset: Dataset, protocol: Any, device: str | to
                         generator=torch.Generator().manual_seed(0))  # leaves the global RNG alone
     keep = {int(f) for f in keep_frames}
     frames, stats, boundary = [], [], []
+    fed: set[tuple[int, int]] = set()
     kept: dict[int, dict[str, np.ndarray]] = {}
     autocast = amp_autocast(amp, device)
     try:
@@ -208,6 +210,7 @@ def evaluate(model: nn.Module, dataset: Dataset, protocol: Any, device: str | to
             image = batch["image"].to(device, non_blocking=True)
             depth, valid = batch["depth"].to(device), batch["valid"].to(device)
             x = network_input(image, protocol, geometry, input_size)
+            fed.add(tuple(x.shape[-2:]))
             pred = _predict(model, x, protocol, tuple(depth.shape[-2:]), autocast)
             if getattr(protocol, "flip_tta", False):  # AdaBins: each clipped, then averaged
                 mirrored = _predict(model, x.flip(-1), protocol, tuple(depth.shape[-2:]), autocast).flip(-1)
@@ -238,6 +241,8 @@ def evaluate(model: nn.Module, dataset: Dataset, protocol: Any, device: str | to
         stats=[stats[i] for i in order],
         boundary=[boundary[i] for i in order],
         predictions=predictions,
+        network_input={"geometry": geometry.as_dict() if geometry is not None else None,
+                       "hw": [list(hw) for hw in sorted(fed)]},
     )
 
 
@@ -260,6 +265,7 @@ def write_evaluation(run_dir: RunDir, result: EvalResult, meta: dict[str, Any]) 
     metrics = {
         **meta,
         "protocol": result.protocol,
+        "network_input": result.network_input,
         "headline_reduction": result.headline_reduction,
         "n_frames": len(result.frames),
         "reductions": result.reductions(),

@@ -133,6 +133,19 @@ def test_nyu_test_split_must_have_654_frames():
     check_coverage(list(range(1, 11)), data)  # an explicit subset is fine
 
 
+def test_rside_csv_test_split_must_be_the_654_official_frames():
+    data = TinyDepthSet(list(range(1, 11)))
+    data.identity.update(source="rside-csv", split="test", official_test_frames=False)
+    with pytest.raises(CoverageError, match="must see 654 frames"):
+        check_coverage(list(range(1, 11)), data)
+    data = TinyDepthSet(list(range(1, 655)))  # 654 frames, but not the official ones
+    data.identity.update(source="rside-csv", split="test", official_test_frames=False)
+    with pytest.raises(CoverageError, match="not the official test split"):
+        check_coverage(list(range(1, 655)), data)
+    data.identity["official_test_frames"] = True
+    check_coverage(list(range(1, 655)), data)
+
+
 def test_a_padding_loader_is_caught():
     class Padded(TinyDepthSet):
         def __len__(self):
