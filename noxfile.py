@@ -54,7 +54,7 @@ def smoke(session: nox.Session) -> None:
 def ablations(session: nox.Session) -> None:
     """Table 3: the ablations suite, then its report in reports/ablations/.
 
-    Synthetic data by default; real data with `nox -s ablations -- --data nyu-labeled:PATH`.
+    Synthetic data by default; the paper regime with `nox -s ablations -- --data rside-csv:RSIDE_ROOT`.
     """
     session.install("-e", ".")
     session.run("bench", "run", "--suite", "ablations", *_bench_run_args(session, default_data="synthetic"))
@@ -63,9 +63,9 @@ def ablations(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def paper(session: nox.Session) -> None:
-    """Tables 1-3 as in the paper (GPU, NYU data, ImageNet weights), then the report in reports/paper/.
+    """Tables 1-3 as in the paper (GPU, RSIDE's training set, ImageNet weights), then the report in reports/paper/.
 
-    Options after `--` go to `bench run`, e.g. `nox -s paper -- --data nyu-labeled:PATH`.
+    Options after `--` go to `bench run`, e.g. `nox -s paper -- --data rside-csv:RSIDE_ROOT`.
     """
     session.install("-e", ".")
     session.run("bench", "run", "--suite", "paper", *_bench_run_args(session))

@@ -58,7 +58,7 @@ def plan_from_options(suite: Suite, data_spec: str | None = None, device: str | 
         from architectures.data import parse_data_spec
 
         source, path = parse_data_spec(data_spec)
-        runs = [r.replace(data=source, data_path=path) for r in runs]
+        runs = [r.replace(data=source, data_path=path, train_variant=None) for r in runs]  # the data decides
     if weights is not None:
         runs = [r.replace(weights=None if weights.lower() == "none" else weights) for r in runs]
     return runs, speed

@@ -70,20 +70,23 @@ class RunConfig:
     data_path: str | None = None  # None = the source's default file
     train_split: str = "train"
     test_split: str = "test"
-    train_variant: str | None = None  # filled in from the training set at run start (e.g. "labeled-795")
+    # the training set, e.g. "rside-50688", "nyu-labeled-795": a suite may demand one (a shell pattern such as
+    # "rside-*"; another training set is then an error); replaced by the actual one at run start
+    train_variant: str | None = None
     train_frames: int | None = None  # train on the first N frames only (smoke runs, tests); None = all
     eval_frames: int | None = None  # evaluate N evenly spaced test frames (smoke runs, tests); None = all
     input_size: tuple[int, int] | None = None  # network input (H, W); None = the data's own size (228x304)
     protocol: str = "rside"  # evaluation protocol, architectures.data.get_protocol(name)
 
-    # --- optimisation: Adam (the paper: Adam amsgrad, lr 1e-4, wd 1e-4; RSIDE: lr x0.1 every 5 epochs, 20 epochs)
+    # --- optimisation (DRNet paper: Adam with amsgrad, lr 1e-4, wd 1e-4; RSIDE train.py: plain Adam, same lr and
+    # wd, lr x0.1 every 5 epochs, 20 epochs). One recipe per paired comparison: each suite sets amsgrad.
     epochs: int = 20
     max_steps: int | None = None  # stop after this many optimiser steps in all (smoke runs); None = no cap
     batch_size: int = 8  # global batch: split evenly across DDP processes
     lr: float = 1e-4
     betas: tuple[float, float] = (0.9, 0.999)
     weight_decay: float = 1e-4
-    amsgrad: bool = True
+    amsgrad: bool = True  # True: the DRNet paper's Adam variant; False: RSIDE train.py's plain Adam
     lr_schedule: str = "step"  # "step": lr * lr_gamma^(epoch // lr_step_epochs); "constant"
     lr_step_epochs: int = 5
     lr_gamma: float = 0.1

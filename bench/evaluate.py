@@ -1,10 +1,13 @@
 """Evaluation under a named protocol: per-image statistics, every reduction, boundary metrics, files.
 
-For each test image the prediction is upsampled (bilinear) to the ground truth's size with the protocol's
-``upsample_align_corners``; the protocol's ``eval_crop`` and depth range then restrict the valid mask (depth
-kept where ``min_depth_m < d* < max_depth_m``, strict as in BTS / AdaBins ``eval``; a None bound is not
-applied), and ``clamp_prediction`` clips the prediction to the same range. ``flip_tta`` (if a protocol sets it)
-averages the prediction with that of the mirrored image. ``bench.metrics.image_stats``
+The network sees exactly the input geometry it was trained on (``geometry``, an
+``architectures.data.geometry.InputGeometry``: same Scale(240), the training crop or the whole frame at that
+scale, the same resize to ``input_size``); anything else raises ``GeometryError``. For each test image the
+prediction is upsampled (bilinear) to the ground truth's size with the protocol's ``upsample_align_corners``;
+the protocol's ``eval_crop`` and depth range then restrict the valid mask (depth kept where
+``min_depth_m < d* < max_depth_m``, strict as in BTS / AdaBins ``eval``; a None bound is not applied), and
+``clamp_prediction`` clips the prediction to the same range. ``flip_tta`` (the ``*-flip`` protocols) averages
+the clipped prediction with that of the mirrored image, flipped back (AdaBins). ``bench.metrics.image_stats``
 gives each image's sums; all three reductions are computed from them and the protocol names the headline.
 
 The evaluation asserts that it saw exactly the dataset's distinct ``frame_indices``, each once: a padded
@@ -25,6 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from architectures.data.geometry import GeometryError, InputGeometry, check_protocol_geometry
 from architectures.data.transforms import IMAGENET_MEAN, IMAGENET_STD  # the data layer's normalisation
 from bench.io import atomic_path, write_csv_atomic, write_json_atomic
 from bench.metrics import (
@@ -45,6 +49,7 @@ from bench.runtime import amp_autocast
 __all__ = [
     "CoverageError",
     "EvalResult",
+    "GeometryError",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
     "NYU_TEST_FRAMES",
@@ -52,6 +57,7 @@ __all__ = [
     "check_coverage",
     "evaluate",
     "headline_summary",
+    "network_input",
     "per_image_columns",
     "prediction_frames",
     "protocol_mask",
@@ -80,6 +86,7 @@ class EvalResult:
     stats: list[ImageStats]
     boundary: list[dict[str, float]]
     predictions: dict[str, np.ndarray] | None = None
+    network_input: dict[str, Any] | None = None  # training geometry and the (h, w) the network was fed
 
     def reductions(self) -> dict[str, dict[str, float]]:
         return {r: reduce_metrics(self.stats, r) for r in REDUCTIONS}
@@ -143,21 +150,50 @@ def check_coverage(seen: Sequence[int], dataset: Dataset) -> None:
             f"{len(duplicated)} frame(s) seen more than once {duplicated[:10]}, {len(missing)} never seen "
             f"{missing[:10]}, {len(extra)} not in the split {extra[:10]}")
     identity = getattr(dataset, "identity", {}) or {}
-    if (identity.get("source") == "nyu-labeled" and identity.get("split") == "test"
-            and not identity.get("subset") and len(counts) != NYU_TEST_FRAMES):
-        raise CoverageError(f"an evaluation over the NYU test split must see {NYU_TEST_FRAMES} frames, "
-                            f"saw {len(counts)}")
+    if (identity.get("source") in ("nyu-labeled", "rside-csv") and identity.get("split") == "test"
+            and not identity.get("subset")):
+        if len(counts) != NYU_TEST_FRAMES:
+            raise CoverageError(f"an evaluation over the NYU test split must see {NYU_TEST_FRAMES} frames, "
+                                f"saw {len(counts)}")
+        if identity.get("official_test_frames") is False:  # RSIDE's nyu2_test.csv names its frames
+            raise CoverageError(f"{identity.get('path')}: its {NYU_TEST_FRAMES} test frames are not the official "
+                                f"test split (splits.mat testNdxs); their names give other frame numbers")
+
+
+def network_input(image: torch.Tensor, protocol: Any, geometry: InputGeometry | None,
+                  input_size: tuple[int, int] | None = None) -> torch.Tensor:
+    """The tensor the network gets for a batch of preprocessed images (B,3,H,W).
+
+    With ``geometry``: the training geometry, checked (``GeometryError`` on a mismatch) and resized
+    bilinearly (align_corners=False, as in training) to ``geometry.network_input_hw``. Without (data that
+    declares no geometry, e.g. test doubles): the images as they are, resized to ``input_size`` if given.
+    """
+    if geometry is None:
+        target = tuple(input_size) if input_size is not None else tuple(image.shape[-2:])
+    else:
+        geometry.check_image(tuple(image.shape[-2:]), protocol)
+        target = geometry.network_input_hw(tuple(image.shape[-2:]))
+    if tuple(image.shape[-2:]) == target:
+        return image
+    return F.interpolate(image, size=target, mode="bilinear", align_corners=False)
 
 
 @torch.inference_mode()
 def evaluate(model: nn.Module, dataset: Dataset, protocol: Any, device: str | torch.device = "cpu",
              batch_size: int = 8, input_size: tuple[int, int] | None = None, amp: str = "none",
-             keep_frames: Sequence[int] = (), num_workers: int = 0) -> EvalResult:
+             keep_frames: Sequence[int] = (), num_workers: int = 0,
+             geometry: InputGeometry | None = None) -> EvalResult:
     """Evaluate ``model`` (in eval mode, restored afterwards) on every item of ``dataset`` under ``protocol``.
 
     Items follow the data contract: image (3,H,W) normalised, depth (1,h,w) metres, valid (1,h,w), frame.
-    ``input_size`` resizes the network input (bilinear), ``keep_frames`` are stored for predictions.h5.
+    ``geometry`` is the run's training input geometry (see ``network_input``; it replaces ``input_size``,
+    which must then agree with ``geometry.net_hw``); ``keep_frames`` are stored for predictions.h5.
     """
+    if geometry is not None:
+        check_protocol_geometry(protocol, geometry)
+        if input_size is not None and tuple(input_size) != tuple(geometry.net_hw):
+            raise GeometryError(f"input_size {tuple(input_size)} differs from the training geometry's network "
+                                f"input {tuple(geometry.net_hw)}")
     device = torch.device(device)
     was_training = model.training
     model.eval()
@@ -165,22 +201,19 @@ def evaluate(model: nn.Module, dataset: Dataset, protocol: Any, device: str | to
                         generator=torch.Generator().manual_seed(0))  # leaves the global RNG alone
     keep = {int(f) for f in keep_frames}
     frames, stats, boundary = [], [], []
+    fed: set[tuple[int, int]] = set()
     kept: dict[int, dict[str, np.ndarray]] = {}
     autocast = amp_autocast(amp, device)
     try:
         for batch in loader:
             image = batch["image"].to(device, non_blocking=True)
             depth, valid = batch["depth"].to(device), batch["valid"].to(device)
-            x = image if input_size is None else F.interpolate(image, size=tuple(input_size), mode="bilinear",
-                                                                align_corners=False)
-            with autocast:
-                pred = model(x)
-                if getattr(protocol, "flip_tta", False):  # average with the mirrored image's prediction
-                    pred = (pred + model(x.flip(-1)).flip(-1)) / 2
-            pred = F.interpolate(pred.float(), size=tuple(depth.shape[-2:]), mode="bilinear",
-                                 align_corners=bool(protocol.upsample_align_corners))
-            if protocol.clamp_prediction and (protocol.min_depth_m, protocol.max_depth_m) != (None, None):
-                pred = pred.clamp(min=protocol.min_depth_m, max=protocol.max_depth_m)
+            x = network_input(image, protocol, geometry, input_size)
+            fed.add(tuple(x.shape[-2:]))
+            pred = _predict(model, x, protocol, tuple(depth.shape[-2:]), autocast)
+            if getattr(protocol, "flip_tta", False):  # AdaBins: each clipped, then averaged
+                mirrored = _predict(model, x.flip(-1), protocol, tuple(depth.shape[-2:]), autocast).flip(-1)
+                pred = (pred + mirrored) / 2
             mask = protocol_mask(depth, valid, protocol)
             for i, frame in enumerate(batch["frame"].tolist()):
                 try:
@@ -207,7 +240,20 @@ def evaluate(model: nn.Module, dataset: Dataset, protocol: Any, device: str | to
         stats=[stats[i] for i in order],
         boundary=[boundary[i] for i in order],
         predictions=predictions,
+        network_input={"geometry": geometry.as_dict() if geometry is not None else None,
+                       "hw": [list(hw) for hw in sorted(fed)]},
     )
+
+
+def _predict(model: nn.Module, x: torch.Tensor, protocol: Any, gt_hw: tuple[int, int], autocast) -> torch.Tensor:
+    """The model's prediction for ``x``, upsampled to the ground truth's (h, w) and clipped per protocol."""
+    with autocast:
+        pred = model(x)
+    pred = F.interpolate(pred.float(), size=gt_hw, mode="bilinear",
+                         align_corners=bool(protocol.upsample_align_corners))
+    if protocol.clamp_prediction and (protocol.min_depth_m, protocol.max_depth_m) != (None, None):
+        pred = pred.clamp(min=protocol.min_depth_m, max=protocol.max_depth_m)
+    return pred
 
 
 def write_evaluation(run_dir: RunDir, result: EvalResult, meta: dict[str, Any]) -> dict[str, Any]:
@@ -218,6 +264,7 @@ def write_evaluation(run_dir: RunDir, result: EvalResult, meta: dict[str, Any]) 
     metrics = {
         **meta,
         "protocol": result.protocol,
+        "network_input": result.network_input,
         "headline_reduction": result.headline_reduction,
         "n_frames": len(result.frames),
         "reductions": result.reductions(),

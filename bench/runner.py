@@ -9,6 +9,7 @@ training (``source = "imported"`` in their config.json).
 
 from __future__ import annotations
 
+import fnmatch
 import math
 import sys
 import time
@@ -35,6 +36,7 @@ __all__ = [
     "FrameSubset",
     "RunOutcome",
     "check_data",
+    "check_train_variant",
     "execute_run",
     "format_duration",
     "load_datasets",
@@ -47,6 +49,10 @@ __all__ = [
 DEFAULT_INPUT_SIZE = RSIDE_CROP_HW  # the data layer's training crop (RSIDE's 304x228), rows x cols
 NYU_LABELED_URL = "http://horatio.cs.nyu.edu/mit/silberman/nyu_depth_v2/nyu_depth_v2_labeled.mat"
 NYU_LABELED_BYTES = 2_972_037_809
+# RSIDE's pre-processed training/test pairs: the "Download the data" link of its README
+# (JunjH/Revisiting_Single_Depth_Estimation); DenseDepth's nyu_data.zip holds the same pairs (its README: 4.1 GB)
+RSIDE_DATA_URL = "https://drive.google.com/file/d/1WoOZOBpOWfmwe7bknWS5PMUCLBPFKTOw/view?usp=sharing"
+RSIDE_TRAIN_PAIRS = 50_688  # rows of nyu2_train.csv as commonly quoted (not checked against the file here)
 
 
 @dataclass
@@ -251,12 +257,33 @@ def check_data(configs: Sequence[RunConfig], generate: bool = True) -> list[str]
             if not generate:
                 continue
             _generate_default_synthetic()
-        config = next(c for c in configs if (c.data, c.data_path, c.protocol) == (source, path, protocol))
+        group = [c for c in configs if (c.data, c.data_path, c.protocol) == (source, path, protocol)]
         try:
-            load_datasets(config.replace(train_frames=None, eval_frames=None), DEFAULT_INPUT_SIZE, train=True)
+            train_set, _ = load_datasets(group[0].replace(train_frames=None, eval_frames=None), DEFAULT_INPUT_SIZE,
+                                         train=True)
         except Exception as exc:
             out.append(missing_data_message(source, path, exc))
+            continue
+        actual = getattr(train_set, "identity", {}).get("train_variant")
+        for problem in sorted({_variant_problem(c, actual) for c in group} - {None}):
+            out.append(problem)
     return out
+
+
+def check_train_variant(config: RunConfig, actual: str | None) -> None:
+    """Raise ConfigError if the suite demands a training set (``train_variant``, a shell pattern such as
+    ``rside-*``) and the data is another one (e.g. 795 labeled frames for the paper regime)."""
+    problem = _variant_problem(config, actual)
+    if problem:
+        raise ConfigError(problem)
+
+
+def _variant_problem(config: RunConfig, actual: str | None) -> str | None:
+    if config.train_variant is None or fnmatch.fnmatchcase(actual or "", config.train_variant):
+        return None
+    return (f"{config.run_id}: suite {config.suite!r} trains on {config.train_variant!r}, but "
+            f"{config.data}:{config.data_path} is training set {actual!r}; give the suite's data, run the "
+            f"suite meant for this data, or pass --data to run on it anyway (the run records what it used)")
 
 
 def _generate_default_synthetic() -> None:
@@ -287,9 +314,20 @@ def missing_data_message(source: str, path: str | None, exc: BaseException) -> s
                 f"     or pass --data nyu-labeled:/path/to/nyu_depth_v2_labeled.mat; "
                 f"or run on the embedded synthetic rooms with --data synthetic")
     elif source == "rside-csv":
-        msg += ("\n  -> give the directory of RSIDE's data (data/nyu2_train.csv, data/nyu2_test.csv and the "
-                "PNGs they list) as --data rside-csv:/path/to/Revisiting_Single_Depth_Estimation; "
-                "or run on the embedded synthetic rooms with --data synthetic")
+        where = path or "data"
+        msg += (f"\n  -> the paper regime trains on RSIDE's training set. Fetch RSIDE's pre-processed data (the "
+                f"'Download the data' link in the README of JunjH/Revisiting_Single_Depth_Estimation, "
+                f"{RSIDE_DATA_URL}; DenseDepth's nyu_data.zip holds the same pairs, 4.1 GB zipped) and unpack it "
+                f"so that {where}/ is RSIDE's ./data:\n"
+                f"       {where}/nyu2_train.csv  ~{RSIDE_TRAIN_PAIRS:,} rows 'data/nyu2_train/<scene>_out/<n>.jpg,"
+                f"...<n>.png' (640x480 JPEG; 8-bit PNG depth, metres = value/255*10)\n"
+                f"       {where}/nyu2_test.csv   654 rows 'data/nyu2_test/NNNNN_colors.png,...NNNNN_depth.png' "
+                f"(the official test frames; 16-bit PNG depth in mm)\n"
+                f"       (the CSV paths start with data/, so {where}/ must sit in the directory they are relative "
+                f"to, as in RSIDE's repository)\n"
+                f"     or pass --data rside-csv:/path/to/that/data; or run the cheaper 795-frame variant, which is "
+                f"not the paper's regime: bench run --suite paper-labeled (needs nyu_depth_v2_labeled.mat); "
+                f"or check the pipeline on the embedded synthetic rooms with --data synthetic")
     return msg
 
 
@@ -322,6 +360,7 @@ def _train_and_evaluate(config: RunConfig, rd: RunDir, resume: bool, info: DistI
     device = resolve_device(config, info)
     model = build_run_model(config, config.weights)
     train_set, test_set = load_datasets(config, _depth_size(config, model))
+    check_train_variant(config, train_set.identity.get("train_variant"))
     config = config.replace(train_variant=train_set.identity.get("train_variant"))
     if resume:
         stored, provenance = rd.read_config()
@@ -412,11 +451,23 @@ def resolve_protocol(name: str) -> Any:
     return get_protocol(name)
 
 
+def run_geometry(config: RunConfig, test_set: Dataset) -> Any:
+    """The input geometry the run's network was trained on (RSIDE's Scale(240) + 228x304 crop, resized to
+    ``input_size``), for data built by ``architectures.data.build_dataset`` (its identity names its transform);
+    None for datasets that declare no preprocessing (test doubles), whose images are fed as they are."""
+    from architectures.data.geometry import train_geometry
+
+    if "transform" not in getattr(test_set, "identity", {}):
+        return None
+    return train_geometry(config.input_size)
+
+
 def _evaluate(model: nn.Module, test_set: Dataset, config: RunConfig, device: str,
               keep: Sequence[int]) -> EvalResult:
+    geometry = run_geometry(config, test_set)
     return evaluate(model, test_set, resolve_protocol(config.protocol), device=device,
-                    batch_size=config.eval_batch_size, input_size=config.input_size, amp=config.amp,
-                    keep_frames=keep, num_workers=config.num_workers)
+                    batch_size=config.eval_batch_size, input_size=None if geometry else config.input_size,
+                    amp=config.amp, keep_frames=keep, num_workers=config.num_workers, geometry=geometry)
 
 
 def _metrics_meta(config: RunConfig, checkpoint: str, epoch: float | None, steps: int,

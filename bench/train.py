@@ -183,7 +183,8 @@ def _worker_init(worker_id: int) -> None:
 # --- optimiser, schedule, checkpoints ---------------------------------------------------------------------
 
 def build_optimizer(config: RunConfig, params) -> torch.optim.Optimizer:
-    """Adam (amsgrad per config), as RSIDE and the DRNet paper."""
+    """Adam with lr, betas, weight decay and ``amsgrad`` from the config: the DRNet paper uses amsgrad, RSIDE's
+    train.py plain Adam (amsgrad=False); a suite picks one for both models of a comparison."""
     return torch.optim.Adam(params, lr=config.lr, betas=config.betas, weight_decay=config.weight_decay,
                             amsgrad=config.amsgrad)
 

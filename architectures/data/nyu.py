@@ -4,6 +4,8 @@ h5py sees MATLAB's column-major arrays with their axes reversed:
 
 - ``images`` (N,3,640,480) uint8  -> frame i as (3,H,W) = ``images[i].transpose(0, 2, 1)``
 - ``depths`` (N,640,480) float32 metres (in-painted, capped at 10 m) -> (H,W) = ``depths[i].T``
+- ``rawDepths`` the same shape, raw Kinect depth with 0 = missing (``depth_key="rawDepths"``; what the
+  ``eigen`` protocol scores, as BTS/AdaBins)
 
 The official 795/654 split (splits.mat) is embedded in the package; a file that carries its own split
 (datasets ``trainNdxs`` / ``testNdxs``, 1-based, as the synthetic rooms do) uses that instead. The file is
@@ -118,7 +120,8 @@ class NYUv2Labeled(Dataset):
 
     Items are samples (see ``architectures.data.common``) passed through ``transform``; ``frame`` is the
     official 1-based frame number. ``frame_indices`` lists them for the whole split, in order.
-    depth_key: "depths" (in-painted, what everyone evaluates on) or "rawDepths" (0 = missing).
+    depth_key: "depths" (in-painted: training targets and the rside protocol) or "rawDepths" (0 = missing:
+    the eigen protocol, as BTS/AdaBins).
     """
 
     def __init__(self, path: str | Path, split: str = "train",

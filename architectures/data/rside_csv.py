@@ -26,7 +26,7 @@ from torch.utils.data import Dataset
 
 from .common import DataError, Sample, make_sample, official_split
 
-__all__ = ["DEPTH_ENCODINGS", "RSIDECSV", "decode_depth_png", "find_csv"]
+__all__ = ["DEPTH_ENCODINGS", "RSIDECSV", "decode_depth_png", "find_csv", "write_rside_fixture"]
 
 TRAIN_DEPTH_SCALE_M = 10.0 / 255.0  # 8-bit train PNG value -> metres
 TEST_DEPTH_SCALE_M = 1e-3  # 16-bit test PNG value (mm) -> metres
@@ -34,6 +34,7 @@ DEPTH_ENCODINGS = {
     "train": ("8-bit PNG, metres = value / 255 * 10", ("L",), TRAIN_DEPTH_SCALE_M),
     "test": ("16-bit PNG, millimetres", ("I;16", "I;16B", "I;16L", "I"), TEST_DEPTH_SCALE_M),
 }
+FIXTURE_JPEG_QUALITY = 90  # RSIDE's JPEG quality is not documented; 90 is a typical export setting
 _TEST_NAME = re.compile(r"(\d+)_colors\.\w+$")
 _MISSING_SHOWN = 5
 
@@ -194,3 +195,35 @@ def _frames(csv_path: Path, split: str, rows: list[tuple[str, str]]) -> list[int
     if len(set(frames)) != len(frames):
         raise DataError(f"{csv_path}: lists some test frames more than once")
     return frames
+
+
+def write_rside_fixture(root: str | Path, train_rows: int = 64, test_names: tuple[int, ...] = (0, 1, 8),
+                        height: int = 480, width: int = 640, seed: int = 0, noise: float = 3.0) -> Path:
+    """RSIDE's data layout under ``root`` (``data/nyu2_*.csv`` and their files) at realistic image sizes, for
+    throughput checks: synthetic rooms with sensor-like noise (``noise``, std in 8-bit levels) as 640x480 JPEG
+    (quality FIXTURE_JPEG_QUALITY) + 8-bit depth PNG (metres * 25.5) for train, PNG + 16-bit mm PNG for test.
+    Returns the RSIDE root (pass it as ``rside-csv:<root>``)."""
+    from .synthetic import render_frame
+
+    root = Path(root)
+    rng = np.random.default_rng(seed)
+    lines: dict[str, list[str]] = {"train": [], "test": []}
+    for k in range(train_rows + len(test_names)):
+        image, depth = render_frame(seed, k, height, width)
+        rgb = np.clip(image.transpose(1, 2, 0) + rng.normal(0.0, noise, (height, width, 3)), 0, 255).astype(np.uint8)
+        if k < train_rows:
+            rel = f"data/nyu2_train/room_{k // 16:04d}_out/{k % 16}"
+            (root / rel).parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(rgb).save(root / f"{rel}.jpg", quality=FIXTURE_JPEG_QUALITY)
+            encoded = np.round(depth / TRAIN_DEPTH_SCALE_M).clip(0, 255).astype(np.uint8)
+            Image.fromarray(encoded).save(root / f"{rel}.png")
+            lines["train"].append(f"{rel}.jpg,{rel}.png")
+        else:
+            rel = f"data/nyu2_test/{test_names[k - train_rows]:05d}"
+            (root / rel).parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(rgb).save(root / f"{rel}_colors.png")
+            Image.fromarray(np.round(depth * 1000).astype(np.uint16)).save(root / f"{rel}_depth.png")
+            lines["test"].append(f"{rel}_colors.png,{rel}_depth.png")
+    for split, rows in lines.items():
+        (root / "data" / f"nyu2_{split}.csv").write_text("\n".join(rows) + "\n")
+    return root

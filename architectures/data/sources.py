@@ -61,6 +61,11 @@ def _open_rside_csv(path: str | Path | None, split: str, transform, protocol: Pr
     """RSIDE's nyu2_{train,test}.csv with PNG images and depths."""
     if path is None:
         raise DataError("rside-csv needs a path (an RSIDE root with data/nyu2_*.csv, or a CSV file)")
+    ground_truth = _ground_truth(protocol)
+    if ground_truth != "depths":
+        raise DataError(f"protocol {protocol.name!r} scores against {ground_truth} (0 = missing), but RSIDE's "
+                        f"nyu2_test PNGs under {path} hold the in-painted depths; evaluate it on the "
+                        f"labeled file (nyu-labeled:nyu_depth_v2_labeled.mat) or use protocol 'rside'")
     return RSIDECSV(find_csv(path, split), split=split, transform=transform)
 
 
@@ -100,17 +105,24 @@ def build_dataset(source: str, path: str | Path | None, split: str, train: bool 
         raise ValueError(f"{source} has no split {split!r}; use one of {', '.join(data_source.splits)}")
     prot = get_protocol(protocol)
     transform = rside_train_transform(tuple(depth_size)) if train else eval_transform(prot)
-    dataset = data_source.open(path, split, transform, None if train else prot)
+    eval_protocol = None if train else prot
+    dataset = data_source.open(path, split, transform, eval_protocol)
     dataset.identity.update(train=train, protocol=None if train else prot.name,
+                            ground_truth=_ground_truth(eval_protocol),
                             transform=transform.describe())
     return dataset
+
+
+def _ground_truth(protocol: Protocol | None) -> str:
+    """The depth dataset read: the in-painted ``depths`` for training targets, else the protocol's own."""
+    return "depths" if protocol is None else protocol.ground_truth
 
 
 def _open_labeled_layout(file: Path, split: str, transform, protocol: Protocol | None,
                          synthetic: bool) -> NYUv2Labeled:
     """A file in the labeled .mat layout, checked to be (or not be) synthetic rooms as its source says, and
     (for evaluation) to have the frame size ``protocol`` crops."""
-    dataset = NYUv2Labeled(file, split, transform)
+    dataset = NYUv2Labeled(file, split, transform, depth_key=_ground_truth(protocol))
     kind = dataset.layout.kind
     if synthetic and kind != "synthetic":
         raise DataError(f"{file}: is not a synthetic-rooms file (kind {kind!r}); use nyu-labeled:{file}")

@@ -5,7 +5,9 @@ wall panels (pictures, doors), textured surfaces and a point light, seen by a ca
 intrinsics (toolbox ``camera_params.m``, scaled to the frame size). Depth is the exact z-depth of the first
 surface hit, by vectorised ray casting (NumPy slab tests, each box only over its projected bounding
 rectangle). Frames are written in the layout of ``nyu_depth_v2_labeled.mat`` as h5py sees it, plus their
-own split, so ``NYUv2Labeled`` reads them unchanged.
+own split, so ``NYUv2Labeled`` reads them unchanged. Like the labeled file they hold two depth maps: ``depths``
+(complete) and ``rawDepths`` (the same depth with Kinect-like holes, 0 = missing: ``raw_depth``), so both the
+``rside`` and the ``eigen`` protocol (which scores ``rawDepths``) run on them.
 
 Determinism: frame ``i`` of seed ``s`` depends only on (s, i) (``numpy.random.default_rng([s, i])``), and
 depth uses only IEEE float32 arithmetic, min/max and selects (no BLAS; the only transcendental functions are
@@ -40,6 +42,7 @@ __all__ = [
     "ensure_synthetic",
     "generator_params",
     "intrinsics",
+    "raw_depth",
     "render_frame",
     "render_scene",
     "sample_scene",
@@ -47,7 +50,8 @@ __all__ = [
     "write_synthetic",
 ]
 
-GENERATOR_VERSION = 1  # bump when a change alters any rendered byte; stale default files are regenerated
+GENERATOR_VERSION = 2  # bump when a change alters any written byte; stale default files are regenerated
+# 2: rawDepths added (images and depths unchanged from 1)
 NYU_INTRINSICS_640 = (518.8579, 519.4696, 325.5824, 253.7362)  # fx, fy, cx, cy (px) at 640x480, RGB camera
 MIN_DEPTH_M, MAX_DEPTH_M = 0.5, 10.0  # guaranteed range of every depth pixel
 DEFAULT_FRAMES = 128  # 96 train + 32 test: 5-10 s to generate on one core, 88 MB; sized for the smoke suite
@@ -56,6 +60,9 @@ DEFAULT_HW = (480, 640)
 TEST_EVERY = 4  # frames 4, 8, 12, ... form the test split
 DATA_DIR_ENV = "DRNET_BENCH_DATA"  # directory of the default file; ./data when unset
 
+RAW_BORDER_480x640 = (44, 471, 40, 601)  # NYU toolbox get_projection_mask: depth exists inside these rows/cols
+RAW_SHADOW_JUMP_M = 0.25  # a depth step larger than this leaves a Kinect-like shadow (hole) on its far side
+RAW_SHADOW_PX_640 = 6  # shadow width at 640 px frame width
 _KEEP_OUT_M = 1.2  # no box comes closer to the camera than this (horizontally)
 _CORNER_MIN_Z_M = 0.05  # boxes with a corner nearer than this in z are tested over the whole frame
 
@@ -124,6 +131,24 @@ def render_frame(seed: int, index: int, height: int = 480, width: int = 640) -> 
     return render_scene(sample_scene(seed, index), height, width)
 
 
+def raw_depth(depth: np.ndarray) -> np.ndarray:
+    """A rawDepths-like copy of a complete depth map (H,W) metres: 0 outside the NYU projection border
+    (scaled to the frame) and in a shadow band beside every depth step > RAW_SHADOW_JUMP_M (on the far
+    surface, as a Kinect's offset projector leaves), deterministic from ``depth`` alone."""
+    height, width = depth.shape
+    r0, r1, c0, c1 = RAW_BORDER_480x640
+    valid = np.zeros(depth.shape, dtype=bool)
+    valid[round(r0 * height / 480):round(r1 * height / 480), round(c0 * width / 640):round(c1 * width / 640)] = True
+    step = np.zeros(depth.shape, dtype=bool)
+    step[:, 1:] = (depth[:, 1:] - depth[:, :-1]) > RAW_SHADOW_JUMP_M  # far surface right of a near one
+    band = max(1, round(RAW_SHADOW_PX_640 * width / 640))
+    shadow = step.copy()
+    for k in range(1, band):
+        shadow[:, k:] |= step[:, :-k]
+    valid &= ~shadow
+    return np.where(valid, depth, np.float32(0)).astype(np.float32)
+
+
 def synthetic_split(frames: int) -> dict[str, list[int]]:
     """The split stored with synthetic files: every TEST_EVERY-th frame (1-based) is a test frame (the last
     frame when there are fewer than TEST_EVERY; a single frame is train only)."""
@@ -146,9 +171,9 @@ def write_synthetic(path: str | Path, frames: int = DEFAULT_FRAMES, seed: int = 
                     progress: Callable[[int, int], None] | None = None) -> Path:
     """Render ``frames`` rooms into ``path`` in the labeled .mat layout, atomically (temp file + rename).
 
-    images (N,3,W,H) uint8 and depths (N,W,H) float32 metres (h5py's view of MATLAB arrays), one chunk per
-    frame, gzip level 1 with shuffle; trainNdxs / testNdxs (1-based) hold the split. ``progress(done, total)``
-    is called after each frame.
+    images (N,3,W,H) uint8, depths and rawDepths (N,W,H) float32 metres (h5py's view of MATLAB arrays;
+    rawDepths from ``raw_depth``, 0 = missing), one chunk per frame, gzip level 1 with shuffle;
+    trainNdxs / testNdxs (1-based) hold the split. ``progress(done, total)`` is called after each frame.
     """
     if frames < 1 or height < 8 or width < 8:
         raise ValueError(f"need frames >= 1 and frames of at least 8x8, got {frames} of {height}x{width}")
@@ -159,6 +184,8 @@ def write_synthetic(path: str | Path, frames: int = DEFAULT_FRAMES, seed: int = 
                                   chunks=(1, 3, width, height), **opts)
         depths = f.create_dataset("depths", (frames, width, height), np.float32,
                                   chunks=(1, width, height), **opts)
+        raw = f.create_dataset("rawDepths", (frames, width, height), np.float32,
+                               chunks=(1, width, height), **opts)
         for name, idx in synthetic_split(frames).items():
             f.create_dataset(SPLIT_KEYS[name], data=np.asarray(idx, dtype=np.uint32))
         f.attrs[SYNTHETIC_ATTR] = "synthetic"
@@ -168,6 +195,7 @@ def write_synthetic(path: str | Path, frames: int = DEFAULT_FRAMES, seed: int = 
             image, depth = render_frame(seed, i, height, width)
             images[i] = image.transpose(0, 2, 1)
             depths[i] = depth.T
+            raw[i] = raw_depth(depth).T
             if progress is not None:
                 progress(i + 1, frames)
     return path

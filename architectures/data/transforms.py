@@ -106,22 +106,25 @@ def rside_train_transform(depth_size: tuple[int, int] = RSIDE_DEPTH_HW) -> Compo
 def eval_transform(protocol: Protocol) -> Compose:
     """The protocol's deterministic preprocessing: Scale(resize_rows), centre crop (each if set), normalise.
 
-    Depth stays at the size of the preprocessed image (rside: 228x304; eigen: the full 480x640 frame).
+    With ``gt_resolution == "input"`` depth and valid follow the image (rside: 228x304); with ``"frame"`` only
+    the image is scaled and cropped and the ground truth keeps the source frame's size (eigen: the image at
+    240x320, the training scale, and the ground truth at 480x640).
     """
+    image_only = getattr(protocol, "gt_resolution", "input") == "frame"
     steps: list[Callable[[Sample], Sample]] = []
     if protocol.resize_rows is not None:
-        steps.append(partial(scale_shorter_side, size=protocol.resize_rows))
+        steps.append(partial(scale_shorter_side, size=protocol.resize_rows, image_only=image_only))
     if protocol.crop_hw is not None:
-        steps.append(partial(center_crop, size=tuple(protocol.crop_hw)))
+        steps.append(partial(center_crop, size=tuple(protocol.crop_hw), image_only=image_only))
     steps += [to_float_image, normalize]
     return Compose(*steps)
 
 
 # --- geometric steps (image, depth and valid together) ------------------------------------------------------
 
-def scale_shorter_side(sample: Sample, size: int = RSIDE_SCALE_ROWS) -> Sample:
+def scale_shorter_side(sample: Sample, size: int = RSIDE_SCALE_ROWS, image_only: bool = False) -> Sample:
     """Resize so the shorter side is ``size`` (aspect kept, PIL's rounding): image bilinear with PIL-style
-    antialiasing, depth and valid nearest (RSIDE ``Scale``)."""
+    antialiasing, depth and valid nearest (RSIDE ``Scale``); ``image_only`` leaves depth and valid as they are."""
     h, w = sample["image"].shape[-2:]
     if h <= w:
         out = (size, int(size * w / h))
@@ -130,6 +133,8 @@ def scale_shorter_side(sample: Sample, size: int = RSIDE_SCALE_ROWS) -> Sample:
     if out == (h, w):
         return sample
     image = TF.resize(sample["image"], list(out), interpolation=InterpolationMode.BILINEAR, antialias=True)
+    if image_only:
+        return _with(sample, image=image)
     return _with(sample, image=image, **_resize_depth_nearest(sample, out))
 
 
@@ -163,14 +168,17 @@ def rotate(sample: Sample, angle: float) -> Sample:
     return _with(sample, image=image, depth=torch.where(valid, depth, 0.0), valid=valid)
 
 
-def center_crop(sample: Sample, size: tuple[int, int] = RSIDE_CROP_HW) -> Sample:
-    """Crop image, depth and valid to ``size`` (h, w) at offset round((H-h)/2), round((W-w)/2), halves up."""
+def center_crop(sample: Sample, size: tuple[int, int] = RSIDE_CROP_HW, image_only: bool = False) -> Sample:
+    """Crop image, depth and valid to ``size`` (h, w) at offset round((H-h)/2), round((W-w)/2), halves up;
+    ``image_only`` crops the image alone."""
     h, w = sample["image"].shape[-2:]
     th, tw = size
     if th > h or tw > w:
         raise ValueError(f"frame {sample.get('frame')}: cannot crop {th}x{tw} from a {h}x{w} image")
     top, left = math.floor((h - th) / 2 + 0.5), math.floor((w - tw) / 2 + 0.5)  # Python 2's round()
     window = (..., slice(top, top + th), slice(left, left + tw))
+    if image_only:
+        return _with(sample, image=sample["image"][window])
     return _with(sample, image=sample["image"][window], depth=sample["depth"][window],
                  valid=sample["valid"][window])
 

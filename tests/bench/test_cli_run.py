@@ -55,10 +55,66 @@ def test_paper_dry_run_lists_table1_and_table3_and_says_which_file_to_provide(tm
            "drnet-resnet152-no-second-branch" in out
     for run in ("paper-rside-senet154-s0", "paper-drnet-resnet152-no-second-branch-s0"):
         assert run in out
-    assert "15,900 train images (20 epochs, batch 8)" in out  # 795 frames x 20 epochs
-    assert "provide the official labeled NYU Depth v2 file" in out and "nyu_depth_v2_labeled.mat" in out
-    assert "--data synthetic" in out
+    # the paper regime trains on RSIDE's data: without it the plan says what to fetch and where to put it
+    assert "data rside-csv:data cannot be used" in out and "Revisiting_Single_Depth_Estimation" in out
+    assert "data/nyu2_train.csv  ~50,688 rows" in out and "data/nyu2_test.csv   654 rows" in out
+    assert "bench run --suite paper-labeled" in out and "--data synthetic" in out
     assert not list(tmp_path.iterdir())  # a dry run writes nothing
+
+
+def test_paper_labeled_dry_run_says_which_file_to_provide(tmp_path):
+    pytest.importorskip("architectures.data")
+    result = invoke("run", "--suite", "paper-labeled", "--dry-run", "--runs-dir", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "NOT the paper's training regime" in out
+    assert "252,015 train images (317 epochs, <= 31680 steps, batch 8)" in out  # 795 x 317, capped by max_steps
+    assert "provide the official labeled NYU Depth v2 file" in out and "nyu_depth_v2_labeled.mat" in out
+    assert not list(tmp_path.iterdir())
+
+
+def test_paper_run_without_rside_data_stops_in_the_preflight(tmp_path, monkeypatch):
+    pytest.importorskip("architectures.data")
+    monkeypatch.chdir(tmp_path)  # no ./data here
+    result = invoke("run", "--suite", "paper", "--only", "rside-resnet50", "--device", "cpu", "--weights", "none",
+                    "--runs-dir", str(tmp_path / "runs"), "--no-speed")
+    assert result.exit_code == 2 and "nothing was run" in result.output
+    out = result.output
+    assert "data rside-csv:data cannot be used: data: no such file or directory" in out
+    assert "JunjH/Revisiting_Single_Depth_Estimation" in out and "nyu2_train.csv  ~50,688 rows" in out
+    assert "bench run --suite paper-labeled" in out
+    assert not (tmp_path / "runs").exists()
+
+
+def test_paper_labeled_suite_is_the_795_frame_variant_with_a_step_budget():
+    suite = load_suite("paper-labeled")
+    assert "NOT the paper's training regime" in suite.description and "31,680" in suite.description
+    assert {r.train_variant for r in suite.runs} == {"nyu-labeled-795"}
+    assert {(r.data, r.max_steps, r.lr_schedule, r.lr, r.batch_size) for r in suite.runs} == \
+        {("nyu-labeled", 31680, "constant", 1e-4, 8)}
+    assert suite.runs[0].max_steps == 5 * 50688 // 8  # RSIDE's optimiser steps at lr 1e-4 (its first 5 epochs)
+    assert suite.run_names() == load_suite("paper").run_names()  # the same Table 1 / Table 3 rows
+    paper = load_suite("paper")
+    assert {(r.data, r.train_variant, r.epochs, r.lr_schedule) for r in paper.runs} == \
+        {("rside-csv", "rside-*", 20, "step")}
+    for s in (suite, paper, load_suite("ablations")):  # one optimiser recipe per paired comparison
+        assert {r.amsgrad for r in s.runs} == {True}
+
+
+def test_a_suite_demanding_a_training_set_refuses_another(tmp_path):
+    pytest.importorskip("architectures.data")
+    from bench.runner import check_data
+
+    suite = load_suite("paper-labeled")
+    rooms = str(tmp_path / "rooms.h5")
+    from architectures.data import write_synthetic
+
+    write_synthetic(rooms, frames=4, height=48, width=64)
+    config = suite.runs[0].replace(data="synthetic", data_path=rooms)
+    problems = check_data([config])
+    assert len(problems) == 1 and "trains on 'nyu-labeled-795'" in problems[0] and "synthetic-3" in problems[0]
+    runs, _ = plan_from_options(suite, data_spec=f"synthetic:{rooms}", only="rside-resnet50")
+    assert runs[0].train_variant is None and check_data(runs) == []  # --data: the data decides
 
 
 def test_dry_run_with_synthetic_data_and_seeds(tmp_path):

@@ -133,6 +133,19 @@ def test_nyu_test_split_must_have_654_frames():
     check_coverage(list(range(1, 11)), data)  # an explicit subset is fine
 
 
+def test_rside_csv_test_split_must_be_the_654_official_frames():
+    data = TinyDepthSet(list(range(1, 11)))
+    data.identity.update(source="rside-csv", split="test", official_test_frames=False)
+    with pytest.raises(CoverageError, match="must see 654 frames"):
+        check_coverage(list(range(1, 11)), data)
+    data = TinyDepthSet(list(range(1, 655)))  # 654 frames, but not the official ones
+    data.identity.update(source="rside-csv", split="test", official_test_frames=False)
+    with pytest.raises(CoverageError, match="not the official test split"):
+        check_coverage(list(range(1, 655)), data)
+    data.identity["official_test_frames"] = True
+    check_coverage(list(range(1, 655)), data)
+
+
 def test_a_padding_loader_is_caught():
     class Padded(TinyDepthSet):
         def __len__(self):
@@ -216,3 +229,87 @@ def test_real_protocols_on_synthetic_rooms(tmp_path):
     rside = data.build_dataset("synthetic", rooms, "test", protocol="rside")
     result = evaluate(ConstantModel(3.0), rside, data.get_protocol("rside"), keep_frames=[rside.frame_indices[0]])
     assert result.headline_reduction == "rside" and result.predictions["pred"].shape == (1, 228, 304)
+
+
+# --- the eigen protocol against BTS's compute_errors --------------------------------------------------------
+
+def bts_compute_errors(gt: np.ndarray, pred: np.ndarray) -> dict[str, float]:
+    """BTS's compute_errors (cleinc/bts pytorch/bts_eval.py), written from its published formulas."""
+    thresh = np.maximum(gt / pred, pred / gt)
+    err = np.log(pred) - np.log(gt)
+    return {
+        "silog": float(np.sqrt(np.mean(err**2) - np.mean(err) ** 2) * 100),
+        "log10": float(np.mean(np.abs(np.log10(gt) - np.log10(pred)))),
+        "abs_rel": float(np.mean(np.abs(gt - pred) / gt)),
+        "sq_rel": float(np.mean((gt - pred) ** 2 / gt)),
+        "rmse": float(np.sqrt(np.mean((gt - pred) ** 2))),
+        "rmse_log": float(np.sqrt(np.mean(err**2))),
+        "delta1": float(np.mean(thresh < 1.25)),
+        "delta2": float(np.mean(thresh < 1.25**2)),
+        "delta3": float(np.mean(thresh < 1.25**3)),
+    }
+
+
+def bts_eval_nyu(pred: np.ndarray, gt: np.ndarray) -> dict[str, float]:
+    """BTS's NYU evaluation of one frame: clip the prediction to [1e-3, 10] (inf -> max, nan -> min), score
+    1e-3 < gt < 10 inside eval_mask[45:471, 41:601]."""
+    pred = pred.astype(np.float64).copy()
+    pred[pred < 1e-3], pred[pred > 10] = 1e-3, 10
+    pred[np.isinf(pred)], pred[np.isnan(pred)] = 10, 1e-3
+    gt = gt.astype(np.float64)
+    valid = (gt > 1e-3) & (gt < 10)
+    eval_mask = np.zeros(valid.shape, bool)
+    eval_mask[45:471, 41:601] = True
+    valid &= eval_mask
+    return bts_compute_errors(gt[valid], pred[valid])
+
+
+class RawDepthSet(torch.utils.data.Dataset):
+    """Frames as the eigen protocol's preprocessing gives them: image (3,240,320), raw depth (1,480,640) in
+    0.3..11 m with 0-holes and a zero border, as rawDepths."""
+
+    def __init__(self, frames):
+        self.frame_indices = list(frames)
+        self.identity = {"source": "tiny-raw", "split": "test"}
+
+    def __len__(self):
+        return len(self.frame_indices)
+
+    def __getitem__(self, index):
+        frame = self.frame_indices[index]
+        g = torch.Generator().manual_seed(frame)
+        depth = 0.3 + 10.7 * torch.rand(1, 1, 6, 8, generator=g)
+        depth = torch.nn.functional.interpolate(depth, size=(480, 640), mode="bilinear", align_corners=False)[0]
+        depth = torch.where(torch.rand(1, 480, 640, generator=g) < 0.1, 0.0, depth)  # 10% holes
+        depth[..., :30, :] = 0.0
+        image = torch.nn.functional.interpolate(depth[None], size=(240, 320), mode="area")[0].expand(3, -1, -1)
+        image = (image - 5.0) / 3.0 + 0.2 * torch.randn(3, 240, 320, generator=g)
+        return {"image": image.contiguous(), "depth": depth, "valid": depth > 0, "frame": frame}
+
+
+class ImageDrivenModel(nn.Module):
+    """A prediction that varies over the image and leaves [1e-3, 10] m in places (to exercise clipping)."""
+
+    def forward(self, x, levels=False):
+        out = 5.0 + 4.0 * torch.nn.functional.avg_pool2d(x[:, :1], 2) + 0.5 * x[:, 1:2, ::2, ::2]
+        return [out] if levels else out
+
+
+def test_eigen_protocol_matches_bts_compute_errors():
+    from architectures.data import get_protocol
+    from architectures.data.geometry import train_geometry
+
+    data = RawDepthSet([3, 11, 17, 29])
+    result = evaluate(ImageDrivenModel(), data, get_protocol("eigen"), geometry=train_geometry(),
+                      keep_frames=data.frame_indices, batch_size=3)
+    preds = result.predictions
+    assert preds["pred"].shape == (4, 480, 640)  # upsampled to the ground truth's size
+    assert preds["pred"].min() == pytest.approx(1e-3) and preds["pred"].max() == pytest.approx(10.0)
+    bts = [bts_eval_nyu(preds["pred"][i], data[data.frame_indices.index(f)]["depth"][0].numpy())
+           for i, f in enumerate(preds["frame"].tolist())]
+    ours = result.reductions()["per_image"]  # the eigen protocol's headline: per-image metrics averaged
+    assert result.headline() == ours
+    diffs = {k: abs(ours[k] - float(np.mean([b[k] for b in bts]))) for k in ours}
+    print("eigen vs BTS compute_errors, |difference| per metric:", diffs, "values:", ours)
+    for key, diff in diffs.items():
+        assert diff <= 1e-9 * max(1.0, abs(ours[key])), (key, diff)

@@ -27,7 +27,8 @@ def test_paper_has_table1_and_table3_runs_with_the_paper_recipe():
     for r in paper.runs:
         assert (r.amsgrad, r.lr, r.weight_decay) == (True, 1e-4, 1e-4)
         assert (r.lr_schedule, r.lr_step_epochs, r.lr_gamma, r.epochs, r.batch_size) == ("step", 5, 0.1, 20, 8)
-        assert r.weights == "imagenet" and r.data == "nyu-labeled" and r.protocol == "rside"
+        assert r.weights == "imagenet" and r.data == "rside-csv" and r.protocol == "rside"
+        assert r.train_variant == "rside-*"  # the paper regime: RSIDE's training set, nothing else
 
 
 def test_ablations_suite_matches_papers_table3():

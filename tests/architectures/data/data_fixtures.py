@@ -3,8 +3,8 @@
 - ``write_labeled_file``: HDF5 like ``nyu_depth_v2_labeled.mat`` as h5py sees MATLAB v7.3: a 512-byte user
   block with the MATLAB header text, ``images`` (N,3,W,H) uint8 and ``depths`` (N,W,H) float32 metres, i.e.
   the MATLAB arrays H x W x 3 x N and H x W x N with their axes reversed.
-- ``write_full_index_mat``: 1449 frames at the real 640x480, chunked + gzip and mostly never written (reads
-  as 0), with marker depths in a few frames; small on disk and fast.
+- ``write_full_index_mat``: 1449 frames at the real 640x480 (``depths`` and ``rawDepths``), chunked + gzip,
+  mostly never written (reads as 0), with marker depths in a few frames; small on disk and fast.
 - ``make_rside_root``: RSIDE's data/ layout with nyu2_train.csv (JPEG + 8-bit PNG, v/255*10 m) and
   nyu2_test.csv (PNG + 16-bit PNG in mm).
 """
@@ -37,9 +37,11 @@ def write_full_index_mat(path: Path) -> Path:
                                   **opts)
         depths = f.create_dataset("depths", (NYU_N, NYU_W, NYU_H), np.float32, chunks=(1, NYU_W, NYU_H),
                                   **opts)
+        raw = f.create_dataset("rawDepths", (NYU_N, NYU_W, NYU_H), np.float32, chunks=(1, NYU_W, NYU_H), **opts)
         for frame in MARKED_FRAMES:
             images[frame - 1] = np.full((3, NYU_W, NYU_H), frame % 256, np.uint8)
             depths[frame - 1] = np.full((NYU_W, NYU_H), marker_depth_m(frame), np.float32)
+            raw[frame - 1] = depths[frame - 1]
     write_matlab_header(path)
     return path
 

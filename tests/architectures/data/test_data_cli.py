@@ -22,7 +22,7 @@ def test_synth_then_info(tmp_path):
         assert f["images"].shape == (4, 3, 64, 48) and f.attrs["seed"] == 3
     info = runner.invoke(cli, ["data", "info", str(out)])
     assert info.exit_code == 0, info.output
-    assert "source   synthetic (synthetic rooms, generator v1, seed 3)" in info.output
+    assert "source   synthetic (synthetic rooms, generator v2, seed 3)" in info.output
     assert "status   OK" in info.output
 
 

@@ -19,7 +19,8 @@ def test_rside_protocol_is_the_official_test_code():
 
 def test_eigen_protocol_is_the_bts_adabins_one():
     p = get_protocol("eigen")
-    assert (p.resize_rows, p.crop_hw) == (None, None)
+    assert (p.resize_rows, p.crop_hw, p.gt_resolution) == (240, None, "frame")  # training scale, whole frame
+    assert p.ground_truth == "rawDepths" and get_protocol("rside").ground_truth == "depths"
     assert p.eval_crop == EIGEN_CROP == (45, 471, 41, 601)
     assert (p.min_depth_m, p.max_depth_m, p.clamp_prediction, p.reduction) == (1e-3, 10.0, True, "per_image")
 
@@ -40,6 +41,7 @@ def test_protocols_are_frozen_and_names_unique():
 
 
 def test_unknown_protocol_lists_the_available_ones():
-    with pytest.raises(KeyError, match="unknown evaluation protocol 'dorn'; available: eigen, rside"):
+    available = "available: eigen, eigen-flip, rside, rside-flip"
+    with pytest.raises(KeyError, match=f"unknown evaluation protocol 'dorn'; {available}"):
         get_protocol("dorn")
     assert get_protocol(get_protocol("eigen")) is get_protocol("eigen")

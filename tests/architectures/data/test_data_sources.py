@@ -41,7 +41,7 @@ def test_synthetic_train_and_evaluation_items(synthetic_file):
     rside = build_dataset("synthetic", str(synthetic_file), "test", train=False, protocol="rside")
     _check_item(rside[0], (228, 304), (228, 304))
     eigen = build_dataset("synthetic", synthetic_file, "test", protocol="eigen")
-    _check_item(eigen[1], (480, 640), (480, 640))
+    _check_item(eigen[1], (240, 320), (480, 640))  # the image at the training scale, ground truth full size
     assert eigen.frame_indices == [4, 8] and [eigen[i]["frame"] for i in range(2)] == [4, 8]
 
 
@@ -52,7 +52,8 @@ def test_identity_records_source_variant_and_settings(synthetic_file):
     assert ident["train_variant"] == "synthetic-6" and ident["protocol"] == "eigen"
     assert ident["train"] is False
     assert ident["generator"]["seed"] == 0 and ident["generator"]["frames"] == 8
-    assert ident["transform"] == ["to_float_image", "normalize"]
+    assert ident["transform"] == ["scale_shorter_side(size=240, image_only=True)", "to_float_image", "normalize"]
+    assert ident["ground_truth"] == ident["depth_key"] == "rawDepths"
 
 
 def test_the_default_synthetic_file_is_made_on_demand(tmp_path, monkeypatch):
@@ -73,7 +74,7 @@ def test_sources_must_match_the_file(synthetic_file, tmp_path, write_labeled, ti
 
 
 def test_eigen_needs_full_size_frames(tmp_path, write_labeled, tiny_frames):
-    mat = write_labeled(tmp_path / "x.mat", *tiny_frames)
+    mat = write_labeled(tmp_path / "x.mat", *tiny_frames, rawDepths=tiny_frames[1].transpose(0, 2, 1))
     with pytest.raises(DataError, match=r"frames are 6x8, but protocol 'eigen' crops \(45, 471, 41, 601\)"):
         build_dataset("nyu-labeled", mat, "all", protocol="eigen")
 
@@ -82,7 +83,7 @@ def test_nyu_labeled_official_split(full_index_mat):
     ds = build_dataset("nyu-labeled", full_index_mat, "test", protocol="eigen")
     assert len(ds) == 654 and ds.identity["train_variant"] == "nyu-labeled-795"
     item = ds[2]
-    assert item["frame"] == 9 and item["image"].shape == (3, 480, 640)
+    assert item["frame"] == 9 and item["image"].shape == (3, 240, 320) and item["depth"].shape == (1, 480, 640)
     assert torch.allclose(item["depth"], torch.tensor(0.509))
 
 

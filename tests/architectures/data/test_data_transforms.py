@@ -163,7 +163,7 @@ def test_rside_evaluation_preprocessing_matches_pil():
 def test_eigen_evaluation_keeps_the_full_frame():
     s = _sample(holes=True)
     out = T.eval_transform(get_protocol("eigen"))(s)
-    assert out["image"].shape == (3, 480, 640)
+    assert out["image"].shape == (3, 240, 320)  # Scale(240) as in training, no crop
     assert torch.equal(out["depth"], s["depth"]) and torch.equal(out["valid"], s["valid"])
 
 
