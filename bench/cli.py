@@ -183,16 +183,22 @@ def _ratio_line(backbone: str, stats: dict[str, ModelStats], times: dict, flops:
 @click.option("--dry-run", is_flag=True, help="Print the plan and cost estimates; run nothing.")
 @click.option("--no-speed", is_flag=True, help="Skip the suite's [[speed]] sweeps (Table 2).")
 @click.option("--resume", is_flag=True,
-              help="Continue interrupted runs from their checkpoints and skip complete ones.")
+              help="Continue interrupted runs from their checkpoints (refused if their settings changed).")
+@click.option("--rerun", is_flag=True,
+              help="Move existing run directories aside (runs/.old/<run-id>.old-<UTC time>) and train again. "
+                   "Without it, complete runs with the same settings are reused and others are an error.")
 def run_cmd(suite_name: str, data_spec: str | None, device: str | None, epochs: int | None,
             max_steps: int | None, only: str | None, seeds: str | None, weights: str | None,
-            workers: int | None, runs_dir: str, dry_run: bool, no_speed: bool, resume: bool) -> None:
+            workers: int | None, runs_dir: str, dry_run: bool, no_speed: bool, resume: bool, rerun: bool) -> None:
     """Train and evaluate a suite's runs into runs/<run-id>/ (and run its speed sweeps)."""
     from bench import cli_run
 
+    if resume and rerun:
+        raise click.UsageError("--resume continues existing runs, --rerun moves them aside: give one of them")
     code = cli_run.run_command(suite_name, data_spec=data_spec, device=device, epochs=epochs,
                                max_steps=max_steps, only=only, seeds=seeds, weights=weights, workers=workers,
-                               runs_dir=runs_dir, dry_run=dry_run, resume=resume, speed=not no_speed)
+                               runs_dir=runs_dir, dry_run=dry_run, resume=resume, speed=not no_speed,
+                               rerun=rerun)
     raise SystemExit(code)
 
 

@@ -23,10 +23,19 @@ def test_existing_runs_are_never_clobbered(tmp_path, tiny_data):
     config = tiny_config(epochs=1)
     first = execute_run(config, tmp_path, stream=quiet())
     before = (tmp_path / config.run_id / "metrics.json").read_text()
-    problems = preflight([config], tmp_path, resume=False)
-    assert len(problems) == 1 and "already exists (complete); pass --resume" in problems[0]
-    [again] = run_plan([config], tmp_path, resume=True, stream=quiet())
-    assert again.status == "skipped" and again.metrics == first.metrics
+    assert preflight([config], tmp_path, resume=False) == []  # complete, same config: reused
+    for resume in (False, True):
+        [again] = run_plan([config], tmp_path, resume=resume, stream=quiet())
+        assert again.status == "reused" and again.metrics == first.metrics
+    assert (tmp_path / config.run_id / "metrics.json").read_text() == before
+    changed = config.replace(epochs=2, log_every_steps=7)  # log_every_steps does not change results
+    for resume in (False, True):
+        [problem] = preflight([changed], tmp_path, resume=resume)
+        assert "cannot reuse the finished run: the configuration differs" in problem
+        assert "epochs: 1 in the run directory, 2 now" in problem and "log_every_steps" not in problem
+        assert "--rerun" in problem
+    [refused] = run_plan([changed], tmp_path, stream=quiet())  # without the preflight: refused all the same
+    assert refused.status == "failed" and "epochs: 1 in the run directory, 2 now" in refused.message
     assert (tmp_path / config.run_id / "metrics.json").read_text() == before
 
 
