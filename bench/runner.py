@@ -13,6 +13,7 @@ checkpoints/last.pt only with ``resume`` (same check); ``rerun`` moves existing 
 from __future__ import annotations
 
 import math
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -53,6 +54,7 @@ __all__ = [
 DEFAULT_INPUT_SIZE = (228, 304)  # the data layer's training crop (RSIDE's 304x228), rows x cols
 NYU_LABELED_URL = "http://horatio.cs.nyu.edu/mit/silberman/nyu_depth_v2/nyu_depth_v2_labeled.mat"
 NYU_LABELED_BYTES = 2_972_037_809
+NYU_LABELED_DEFAULT = "data/nyu_depth_v2_labeled.mat"  # the paper suite's data_path
 
 
 @dataclass
@@ -372,15 +374,46 @@ def _generate_default_synthetic() -> None:
     ensure_synthetic(progress=progress)
 
 
+def download_target(where: str | Path) -> Path:
+    """Where to suggest downloading the labeled .mat: ``where`` if nothing is there yet and its directory can
+    be written (or created); else data/nyu_depth_v2_labeled.mat or a numbered name next to it. Never a path
+    that exists."""
+    where = Path(where)
+    if not where.exists() and not where.is_symlink() and _writable(where.parent):
+        return where
+    default = Path(NYU_LABELED_DEFAULT)
+    candidate, n = default, 1
+    while candidate.exists() or candidate.is_symlink():
+        n += 1
+        candidate = default.with_name(f"{default.stem}-{n}{default.suffix}")
+    return candidate
+
+
+def _writable(directory: Path) -> bool:
+    """Whether a file can be written in ``directory`` (after ``mkdir -p`` if it does not exist yet)."""
+    for d in (directory, *directory.parents):
+        if d.exists():
+            return d.is_dir() and os.access(d, os.W_OK)
+    return False
+
+
 def missing_data_message(source: str, path: str | None, exc: BaseException) -> str:
     """What to provide, and how, when a data source cannot be opened."""
     msg = f"data {source}:{path or '(default)'} cannot be used: {exc}"
     if source == "nyu-labeled":
-        where = path or "data/nyu_depth_v2_labeled.mat"
-        msg += (f"\n  -> provide the official labeled NYU Depth v2 file ({NYU_LABELED_BYTES:,} bytes, MATLAB v7.3)"
-                f" at {where}:\n       mkdir -p {Path(where).parent} && curl -L -o {where} {NYU_LABELED_URL}\n"
-                f"     or pass --data nyu-labeled:/path/to/nyu_depth_v2_labeled.mat; "
-                f"or run on the embedded synthetic rooms with --data synthetic")
+        where = path or NYU_LABELED_DEFAULT
+        target = download_target(where)
+        mkdir = "" if target.parent.is_dir() else f"mkdir -p {target.parent} && "
+        if Path(where).exists():  # the user's file is damaged or not the labeled set: never write over it
+            msg += (f"\n  -> {where} is left as it is; download the official labeled NYU Depth v2 file "
+                    f"({NYU_LABELED_BYTES:,} bytes, MATLAB v7.3) to a new path and use that:")
+        else:
+            msg += (f"\n  -> provide the official labeled NYU Depth v2 file ({NYU_LABELED_BYTES:,} bytes, "
+                    f"MATLAB v7.3):")
+        msg += (f"\n       {mkdir}curl -L --fail -o {target} {NYU_LABELED_URL}"
+                + (f"\n     then pass --data nyu-labeled:{target}" if str(target) != str(where) else "")
+                + "\n     or pass --data nyu-labeled:/path/to/nyu_depth_v2_labeled.mat; "
+                  "or run on the embedded synthetic rooms with --data synthetic")
     elif source == "rside-csv":
         msg += ("\n  -> give the directory of RSIDE's data (data/nyu2_train.csv, data/nyu2_test.csv and the "
                 "PNGs they list) as --data rside-csv:/path/to/Revisiting_Single_Depth_Estimation; "

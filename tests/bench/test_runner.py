@@ -139,3 +139,30 @@ def test_preflight_lists_a_damaged_run_directory_of_a_run_with_weights(tmp_path,
     for resume in (False, True):
         [problem] = preflight([config], tmp_path, resume=resume, with_data=False)
         assert problem.startswith(f"{rd.root}: cannot read {rd.config_path}")
+
+
+def test_missing_data_message_never_suggests_writing_over_a_file(tmp_path, monkeypatch):
+    from bench.runner import NYU_LABELED_URL, missing_data_message
+
+    monkeypatch.chdir(tmp_path)
+    err = OSError("not an HDF5 / MATLAB v7.3 file")
+    corrupt = tmp_path / "mine.mat"
+    corrupt.write_bytes(b"partial download")
+    msg = missing_data_message("nyu-labeled", str(corrupt), err)
+    assert f"-o {corrupt}" not in msg and f"{corrupt} is left as it is" in msg
+    assert f"mkdir -p data && curl -L --fail -o data/nyu_depth_v2_labeled.mat {NYU_LABELED_URL}" in msg
+    assert "then pass --data nyu-labeled:data/nyu_depth_v2_labeled.mat" in msg
+
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "nyu_depth_v2_labeled.mat").write_bytes(b"truncated")  # the default path, damaged
+    msg = missing_data_message("nyu-labeled", None, err)
+    assert "-o data/nyu_depth_v2_labeled.mat " not in msg and "mkdir" not in msg
+    assert "curl -L --fail -o data/nyu_depth_v2_labeled-2.mat" in msg
+
+    msg = missing_data_message("nyu-labeled", "/nonexistent.mat", FileNotFoundError("no such file"))
+    assert "mkdir -p /" not in msg and "provide the official labeled NYU Depth v2 file" in msg
+
+    deep = tmp_path / "sub" / "dir" / "x.mat"
+    msg = missing_data_message("nyu-labeled", str(deep), FileNotFoundError("no such file"))
+    assert f"mkdir -p {deep.parent} && curl -L --fail -o {deep} {NYU_LABELED_URL}" in msg
+    assert "then pass" not in msg  # the path asked for is where the file goes
