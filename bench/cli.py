@@ -390,30 +390,45 @@ def speed_cmd(suite, arch, backbone, options, device, input_size, batch_sizes, m
         raise click.UsageError("--arch needs --backbone")
     if suite and (backbone or options):
         raise click.UsageError("--backbone and --option go with --arch, not --suite")
+    try:  # input errors are usage errors (exit 2); a failure while measuring exits 1
+        targets = speed.speed_targets(suite) if suite else None
+    except ValueError as e:  # SpeedSuiteError is a ValueError
+        raise click.BadParameter(str(e), param_hint="--suite") from None
+    if not suite:
+        parsed = {}
+        for item in options:
+            key, sep, value = item.partition("=")
+            if not sep or not key:
+                raise click.BadParameter(f"expected KEY=VALUE, got {item!r}", param_hint="--option")
+            try:
+                parsed[key] = json.loads(value)
+            except json.JSONDecodeError:
+                parsed[key] = value
+        targets = tuple(speed.SpeedTarget(a.strip(), b.strip(), parsed)
+                        for a in arch.split(",") for b in backbone.split(","))
     try:
-        if suite:
-            targets = speed.speed_targets(suite)
-        else:
-            parsed = {}
-            for item in options:
-                key, sep, value = item.partition("=")
-                if not sep or not key:
-                    raise click.BadParameter(f"expected KEY=VALUE, got {item!r}", param_hint="--option")
-                try:
-                    parsed[key] = json.loads(value)
-                except json.JSONDecodeError:
-                    parsed[key] = value
-            targets = tuple(speed.SpeedTarget(a.strip(), b.strip(), parsed)
-                            for a in arch.split(",") for b in backbone.split(","))
-        config = speed.SpeedConfig(
-            targets=targets, device=device, input_hw=speed.parse_input_size(input_size),
-            batch_sizes=speed.parse_batch_sizes(batch_sizes), max_batch=max_batch, dtype=dtype,
-            channels_last=channels_last, compile=compile_, isolate=isolate, warmup=warmup, repeats=repeats,
-            budget_s=budget_s, max_memory_mib=max_memory_mib, threads=threads,
-            cudnn_benchmark=cudnn_benchmark, seed=seed, suite=Path(suite).stem if suite else None)
+        input_hw = speed.parse_input_size(input_size)
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="--input") from None
+    try:
+        sizes = speed.parse_batch_sizes(batch_sizes)
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="--batch-sizes") from None
+    config = speed.SpeedConfig(
+        targets=targets, device=device, input_hw=input_hw, batch_sizes=sizes, max_batch=max_batch, dtype=dtype,
+        channels_last=channels_last, compile=compile_, isolate=isolate, warmup=warmup, repeats=repeats,
+        budget_s=budget_s, max_memory_mib=max_memory_mib, threads=threads,
+        cudnn_benchmark=cudnn_benchmark, seed=seed, suite=Path(suite).stem if suite else None)
+    try:
+        speed._preflight(config.resolved())  # models, device, dtype: checked again by run_sweep
+    except (ValueError, RuntimeError) as e:  # torch.device("cuda:x") raises RuntimeError
+        raise click.UsageError(str(e)) from None
+    try:
         progress = None if quiet else (lambda m: click.echo(m, err=True))
         result = speed.run_sweep(config, out_dir, progress=progress, overwrite=overwrite)
-    except (ValueError, FileExistsError) as e:  # SpeedSuiteError is a ValueError
+    except FileExistsError as e:  # answered by --out or --overwrite
+        raise click.UsageError(str(e)) from None
+    except ValueError as e:
         raise click.ClickException(str(e)) from None
 
     def num(v, fmt):

@@ -126,7 +126,7 @@ def _parity(tables: Tables) -> list[Claim]:
         )
         measured = (
             f"RMSE {r.rmse_drnet:.3f} vs {r.rmse_rside:.3f} m: {r.rmse_rel_diff:+.1%} "
-            f"[{lo:+.1%}, {hi:+.1%}], p = {_p(r.rmse_p)}; {frames}"
+            f"[{lo:+.1%}, {hi:+.1%}], {_p(r.rmse_p)}; {frames}"
         )
         out.append(Claim(claim, f"{r.backbone} · {r.data}", _paper_parity(paper, r.backbone), measured, verdict))
     return out
@@ -261,7 +261,7 @@ def _ablations(tables: Tables) -> list[Claim]:
             continue
         r = got[name]
         lo, hi, d = r.rmse_vs_full_rel_ci_low, r.rmse_vs_full_rel_ci_high, r.rmse_vs_full_rel
-        text = f"RMSE change {d:+.1%} [{lo:+.1%}, {hi:+.1%}], p = {_p(r.rmse_vs_full_p)}"
+        text = f"RMSE change {d:+.1%} [{lo:+.1%}, {hi:+.1%}], {_p(r.rmse_vs_full_p)}"
         m = EQUIVALENCE_MARGIN_REL
         if name == "second_branch":
             others = [got[k] for k in ("aux_losses", "diagonal")]
@@ -297,4 +297,5 @@ def _with_switches(rows: pd.DataFrame, sw: tuple[bool, bool, bool]) -> pd.DataFr
 
 
 def _p(p: float) -> str:
-    return "n/a" if p is None or math.isnan(p) else ("< 0.001" if p < 0.001 else f"{p:.3f}")
+    """``p = 0.012``, ``p < 0.001`` or ``p n/a``."""
+    return "p n/a" if p is None or math.isnan(p) else ("p < 0.001" if p < 0.001 else f"p = {p:.3f}")

@@ -166,3 +166,39 @@ def test_missing_data_message_never_suggests_writing_over_a_file(tmp_path, monke
     msg = missing_data_message("nyu-labeled", str(deep), FileNotFoundError("no such file"))
     assert f"mkdir -p {deep.parent} && curl -L --fail -o {deep} {NYU_LABELED_URL}" in msg
     assert "then pass" not in msg  # the path asked for is where the file goes
+
+
+def test_resume_message_numbers_epochs_and_steps_as_the_progress_lines(tmp_path, tiny_data, monkeypatch):
+    import bench.runner as runner
+
+    real = runner._evaluate
+    calls = {"n": 0}
+
+    def evaluate_once_then_crash(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("killed during the first evaluation")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(runner, "_evaluate", evaluate_once_then_crash)
+    config = tiny_config(epochs=2)  # 6 frames, batch 2: 3 steps per epoch; a checkpoint every 2 steps
+    [failed] = run_plan([config], tmp_path, stream=quiet())
+    assert failed.status == "failed"
+    out = io.StringIO()
+    [resumed] = run_plan([config], tmp_path, resume=True, stream=out)
+    assert resumed.status == "trained", resumed.message
+    text = out.getvalue()
+    assert "resuming in epoch 1/2 after step 2/3" in text  # last.pt was written after global step 2
+    assert "epoch 1/2 | step 3/3" in text  # the next progress line continues from there
+
+
+def test_train_variant_says_how_many_frames_were_used(tmp_path):
+    data = pytest.importorskip("architectures.data")
+    from bench.runner import load_datasets
+
+    rooms = data.ensure_synthetic(tmp_path / "rooms.h5", frames=16, seed=0)  # 12 train + 4 test frames
+    config = tiny_config(data_path=str(rooms), train_frames=5)
+    train_set, _ = load_datasets(config, (32, 40))
+    assert len(train_set) == 5 and train_set.identity["train_variant"] == "synthetic-12-first-5"
+    whole, _ = load_datasets(config.replace(train_frames=None), (32, 40))
+    assert len(whole) == 12 and whole.identity["train_variant"] == "synthetic-12"
