@@ -59,7 +59,18 @@ def test_paper_dry_run_lists_table1_and_table3_and_says_which_file_to_provide(tm
     assert "15,900 train images (20 epochs, batch 8)" in out  # 795 frames x 20 epochs
     assert "provide the official labeled NYU Depth v2 file" in out and "nyu_depth_v2_labeled.mat" in out
     assert "--data synthetic" in out
+    assert "GPU time estimate for the " in out and "not a measurement" in out  # no GPU here: per GPU class
+    assert "  A100      (peak 19.5 TFLOP/s fp32): ~" in out
     assert not list(tmp_path.iterdir())  # a dry run writes nothing
+
+
+def test_gpu_class_estimate_is_flops_over_the_stated_fraction_of_peak():
+    from bench.plan import GPU_ASSUMED_FRACTION, GPU_PEAK_FP32_TFLOPS, gpu_class_estimates
+
+    tflop = GPU_PEAK_FP32_TFLOPS["A100"] * GPU_ASSUMED_FRACTION * 3600  # one hour at that rate
+    lines = gpu_class_estimates(tflop)
+    assert f"{GPU_ASSUMED_FRACTION:.0%} of each GPU's datasheet peak" in lines[0]
+    assert any(line.strip().startswith("A100") and line.endswith("~1h00m") for line in lines)
 
 
 def test_dry_run_with_synthetic_data_and_seeds(tmp_path):
