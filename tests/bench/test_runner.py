@@ -119,6 +119,11 @@ def test_imported_rside_checkpoint_is_evaluated_without_training(tmp_path, tiny_
             assert metrics["reductions"][reduction][key] == (None if math.isnan(value) else pytest.approx(value))
     assert rd.read_config()[1]["imported"]["backbone"] == "resnet18"  # provenance of the import is kept
     assert rd.state() == RunState.COMPLETE
+    assert preflight([planned], tmp_path / "runs", resume=False, with_data=False) == []  # evaluated: reused
+    [again] = run_plan([planned], tmp_path / "runs", stream=quiet())
+    assert again.status == "reused" and again.metrics == metrics
+    [problem] = preflight([planned.replace(protocol="eigen")], tmp_path / "runs", resume=False, with_data=False)
+    assert "protocol: 'rside' in the run directory, 'eigen' now" in problem
 
 
 def test_imported_weights_must_fit_the_planned_run(tmp_path, tiny_data):
