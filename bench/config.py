@@ -100,7 +100,7 @@ class RunConfig:
     checkpoint_select: str = "last"  # weights evaluated at the end: "last" epoch or "best" test rmse
     log_every_steps: int = 10  # progress line every N steps
     keep_checkpoints: bool = False  # keep last.pt / best.pt (weights + optimiser state) after the run; the
-    # evaluated weights are kept in checkpoints/final.pt either way (a third of the size: no Adam moments)
+    # evaluated weights are kept in checkpoints/final.pt either way (a quarter of last.pt's size with amsgrad)
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
