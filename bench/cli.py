@@ -165,16 +165,22 @@ def _ratio_line(backbone: str, stats: dict[str, ModelStats], times: dict, flops:
 @click.option("--dry-run", is_flag=True, help="Print the plan and cost estimates; run nothing.")
 @click.option("--no-speed", is_flag=True, help="Skip the suite's [[speed]] sweeps (Table 2).")
 @click.option("--resume", is_flag=True,
-              help="Continue interrupted runs from their checkpoints and skip complete ones.")
+              help="Continue interrupted runs from their checkpoints (refused if their settings changed).")
+@click.option("--rerun", is_flag=True,
+              help="Move existing run directories aside (runs/.old/<run-id>.old-<UTC time>) and train again. "
+                   "Without it, complete runs with the same settings are reused and others are an error.")
 def run_cmd(suite_name: str, data_spec: str | None, device: str | None, epochs: int | None,
             max_steps: int | None, only: str | None, seeds: str | None, weights: str | None,
-            workers: int | None, runs_dir: str, dry_run: bool, no_speed: bool, resume: bool) -> None:
+            workers: int | None, runs_dir: str, dry_run: bool, no_speed: bool, resume: bool, rerun: bool) -> None:
     """Train and evaluate a suite's runs into runs/<run-id>/ (and run its speed sweeps)."""
     from bench import cli_run
 
+    if resume and rerun:
+        raise click.UsageError("--resume continues existing runs, --rerun moves them aside: give one of them")
     code = cli_run.run_command(suite_name, data_spec=data_spec, device=device, epochs=epochs,
                                max_steps=max_steps, only=only, seeds=seeds, weights=weights, workers=workers,
-                               runs_dir=runs_dir, dry_run=dry_run, resume=resume, speed=not no_speed)
+                               runs_dir=runs_dir, dry_run=dry_run, resume=resume, speed=not no_speed,
+                               rerun=rerun)
     raise SystemExit(code)
 
 
@@ -367,31 +373,45 @@ def speed_cmd(suite, arch, backbone, options, device, input_size, batch_sizes, m
         raise click.UsageError("--arch needs --backbone")
     if suite and (backbone or options):
         raise click.UsageError("--backbone and --option go with --arch, not --suite")
+    try:  # input errors are usage errors (exit 2); a failure while measuring exits 1
+        targets = speed.speed_targets(suite) if suite else None
+    except ValueError as e:  # SpeedSuiteError is a ValueError
+        raise click.BadParameter(str(e), param_hint="--suite") from None
+    if not suite:
+        parsed = {}
+        for item in options:
+            key, sep, value = item.partition("=")
+            if not sep or not key:
+                raise click.BadParameter(f"expected KEY=VALUE, got {item!r}", param_hint="--option")
+            try:
+                parsed[key] = json.loads(value)
+            except json.JSONDecodeError:
+                parsed[key] = value
+        targets = tuple(speed.SpeedTarget(a.strip(), b.strip(), parsed)
+                        for a in arch.split(",") for b in backbone.split(","))
     try:
-        if suite:
-            targets = speed.speed_targets(suite)
-        else:
-            parsed = {}
-            for item in options:
-                key, sep, value = item.partition("=")
-                if not sep or not key:
-                    raise click.BadParameter(f"expected KEY=VALUE, got {item!r}", param_hint="--option")
-                try:
-                    parsed[key] = json.loads(value)
-                except json.JSONDecodeError:
-                    parsed[key] = value
-            targets = tuple(speed.SpeedTarget(a.strip(), b.strip(), parsed)
-                            for a in arch.split(",") for b in backbone.split(","))
-        config = speed.SpeedConfig(
-            targets=targets, device=device,
-            input_hw=RSIDE_CROP_HW if input_size is None else speed.parse_input_size(input_size),
-            batch_sizes=speed.parse_batch_sizes(batch_sizes), max_batch=max_batch, dtype=dtype,
-            channels_last=channels_last, compile=compile_, isolate=isolate, warmup=warmup, repeats=repeats,
-            budget_s=budget_s, max_memory_mib=max_memory_mib, threads=threads,
-            cudnn_benchmark=cudnn_benchmark, seed=seed, suite=Path(suite).stem if suite else None)
+        input_hw = RSIDE_CROP_HW if input_size is None else speed.parse_input_size(input_size)
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="--input") from None
+    try:
+        sizes = speed.parse_batch_sizes(batch_sizes)
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="--batch-sizes") from None
+    config = speed.SpeedConfig(
+        targets=targets, device=device, input_hw=input_hw, batch_sizes=sizes, max_batch=max_batch, dtype=dtype,
+        channels_last=channels_last, compile=compile_, isolate=isolate, warmup=warmup, repeats=repeats,
+        budget_s=budget_s, max_memory_mib=max_memory_mib, threads=threads,
+        cudnn_benchmark=cudnn_benchmark, seed=seed, suite=Path(suite).stem if suite else None)
+    try:
+        speed.preflight(config.resolved())  # models, device, dtype: checked again by run_sweep
+    except (ValueError, RuntimeError) as e:  # torch.device("cuda:x") raises RuntimeError
+        raise click.UsageError(str(e)) from None
+    try:
         progress = None if quiet else (lambda m: click.echo(m, err=True))
         result = speed.run_sweep(config, out_dir, progress=progress, overwrite=overwrite)
-    except (ValueError, FileExistsError) as e:  # ConfigError (a bad suite) is a ValueError
+    except FileExistsError as e:  # answered by --out or --overwrite
+        raise click.UsageError(str(e)) from None
+    except ValueError as e:
         raise click.ClickException(str(e)) from None
 
     def num(v, fmt):

@@ -1,8 +1,9 @@
 """What ``bench run`` and ``bench list`` do, behind the thin click commands in ``bench/cli.py``.
 
 ``run_command`` turns options into RunConfigs (suite -> --only -> --seeds -> overrides), checks the whole
-plan before anything starts (exit code 2 with every problem listed), runs it (exit code 1 if any run
-failed), runs the suite's Table 2 speed sweeps through ``bench.speed``, and prints a summary table.
+plan before anything starts (exit code 2 with every problem listed; ``--dry-run`` too), moves existing run
+directories aside with ``--rerun``, runs it (exit code 1 if any run failed; complete runs with the same
+config are reused), runs the suite's Table 2 speed sweeps through ``bench.speed``, and prints a summary table.
 """
 
 from __future__ import annotations
@@ -68,8 +69,11 @@ def run_command(suite_name: str, data_spec: str | None = None, device: str | Non
                 epochs: int | None = None, max_steps: int | None = None, only: str | None = None,
                 seeds: str | None = None, weights: str | None = None, workers: int | None = None,
                 runs_dir: str | Path = "runs", dry_run: bool = False, resume: bool = False,
-                speed: bool = True, stream: TextIO | None = None) -> int:
-    """``bench run``; returns the exit code (0 ok, 1 a run failed, 2 the plan cannot run)."""
+                speed: bool = True, stream: TextIO | None = None, rerun: bool = False) -> int:
+    """``bench run``; returns the exit code (0 ok, 1 a run failed, 2 the plan cannot run).
+
+    ``rerun`` moves the planned runs' existing directories to runs/.old/ first and trains them again.
+    """
     out = stream if stream is not None else sys.stdout
     runs_dir = Path(runs_dir)
     try:
@@ -88,19 +92,23 @@ def run_command(suite_name: str, data_spec: str | None = None, device: str | Non
         from bench.plan import describe_plan
         from bench.runner import check_data
 
-        problems = preflight(configs, runs_dir, resume, with_data=False) + check_data(configs, generate=False)
+        problems = (preflight(configs, runs_dir, resume, with_data=False, rerun=rerun)
+                    + check_data(configs, generate=False))
         print(describe_plan(suite.name, suite.description, configs, _defaults_after(suite, configs),
                             speed_entries, runs_dir, problems), file=out)
-        return EXIT_OK
+        return EXIT_BAD_PLAN if problems else EXIT_OK
     info = init_distributed(configs[0].device if configs else "cpu")
     try:
-        problems = _preflight_in_turn(configs, runs_dir, resume, info)
+        problems, moved = _preflight_in_turn(configs, runs_dir, resume, info, rerun)
         if problems:
             if info.is_main:
                 print(f"error: {len(problems)} problem(s); nothing was run:", file=out)
                 for p in problems:
                     print(f"  - {p}", file=out)
             return EXIT_BAD_PLAN
+        if info.is_main:
+            for old, new in moved:
+                print(f"moved {old} aside to {new} (--rerun)", file=out)
         outcomes = run_plan(configs, runs_dir, resume, info, out)
         speed_ok = True
         if speed_entries and info.is_main:
@@ -118,12 +126,18 @@ def run_command(suite_name: str, data_spec: str | None = None, device: str | Non
         shutdown_distributed()
 
 
-def _preflight_in_turn(configs: list[RunConfig], runs_dir: Path, resume: bool, info) -> list[str]:
-    """Rank 0 checks (and generates the default synthetic file if needed); every rank gets its verdict."""
+def _preflight_in_turn(configs: list[RunConfig], runs_dir: Path, resume: bool, info,
+                       rerun: bool = False) -> tuple[list[str], list[tuple[Path, Path]]]:
+    """Rank 0 checks (and generates the default synthetic file if needed) and, with ``rerun`` and no problem,
+    moves existing run directories aside; every rank gets (problems, moved)."""
     from bench.distributed import on_rank0
-    from bench.runner import preflight
+    from bench.runner import move_aside, preflight
 
-    return on_rank0(info, lambda: preflight(configs, runs_dir, resume))
+    def check() -> tuple[list[str], list[tuple[Path, Path]]]:
+        problems = preflight(configs, runs_dir, resume, rerun=rerun)
+        return problems, (move_aside(configs, runs_dir) if rerun and not problems else [])
+
+    return on_rank0(info, check)
 
 
 def run_speed(suite: Suite, entries: list[dict[str, Any]], device: str | None, runs_dir: Path,

@@ -39,7 +39,8 @@ DEVICES = ("cpu", "cuda")
 RETIRED_KEYS = {"optimizer": "adam"}  # only Adam was ever implemented (bench.train.build_optimizer)
 
 # Fields that change how a run is executed or displayed but not its numbers: a resumed run may differ here.
-OPERATIONAL_FIELDS = frozenset({"num_workers", "log_every_steps", "checkpoint_every_steps", "eval_batch_size"})
+OPERATIONAL_FIELDS = frozenset({"num_workers", "log_every_steps", "checkpoint_every_steps", "eval_batch_size",
+                                "keep_checkpoints"})
 
 
 class ConfigError(ValueError):
@@ -103,6 +104,8 @@ class RunConfig:
     checkpoint_every_steps: int = 0  # also checkpoint every N optimiser steps; 0 = only at epoch ends
     checkpoint_select: str = "last"  # weights evaluated at the end: "last" epoch or "best" test rmse
     log_every_steps: int = 10  # progress line every N steps
+    keep_checkpoints: bool = False  # keep last.pt / best.pt (weights + optimiser state) after the run; the
+    # evaluated weights are kept in checkpoints/final.pt either way (a quarter of last.pt's size with amsgrad)
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):

@@ -3,7 +3,9 @@
 The estimate counts forward FLOPs of each network once on the meta device (no weights, no memory:
 ``torch.utils.flop_counter``), multiplies by the images a run will see (training ~3x forward), and divides
 by the matmul throughput measured here on the run's device. Convolutions rarely beat matmul throughput,
-so the time is a rough lower bound; on CPU it was within ~1.5x of measured RSIDE training.
+so the time is a rough lower bound; on CPU it was within ~1.5x of measured RSIDE training. Runs planned on
+a GPU that is not here get an estimate per GPU class instead: FLOPs / (a stated fraction of that GPU's
+peak fp32 rate from its datasheet), labelled as an estimate.
 """
 
 from __future__ import annotations
@@ -22,9 +24,12 @@ from bench.config import RunConfig
 from bench.rundir import RunDir
 from bench.runner import DEFAULT_INPUT_SIZE, format_duration, load_datasets
 
-__all__ = ["CostEstimate", "describe_plan", "estimate_cost", "matmul_tflops"]
+__all__ = ["CostEstimate", "describe_plan", "estimate_cost", "gpu_class_estimates", "matmul_tflops"]
 
 TRAIN_FLOP_FACTOR = 3.0  # forward + backward ~ 3x forward
+# Datasheet peak fp32 (non-tensor-core) TFLOP/s of common GPU classes, for planning without the GPU at hand.
+GPU_PEAK_FP32_TFLOPS = {"P40": 11.8, "A100": 19.5, "H100 SXM": 66.9}
+GPU_ASSUMED_FRACTION = 0.4  # of peak a conv net's training sustains, a planning guess (not measured here)
 
 
 @dataclass(frozen=True)
@@ -149,6 +154,7 @@ def describe_plan(suite_name: str, description: str, configs: Sequence[RunConfig
             lines.append(f"  {key} = {base[key]!r}")
     total_s: float = 0.0
     unknown_time = False
+    unmeasured_gpu_tflop = 0.0  # FLOPs of runs planned on a CUDA device that is not here
     for c in configs:
         rd = RunDir.for_config(c, runs_dir)
         state = _safe_state(rd)
@@ -164,6 +170,8 @@ def describe_plan(suite_name: str, description: str, configs: Sequence[RunConfig
         lines.append("  cost    " + _cost_text(cost, c))
         if cost.seconds is None:
             unknown_time = True
+            if c.device == "cuda" and cost.total_tflop is not None:
+                unmeasured_gpu_tflop += cost.total_tflop
         else:
             total_s += cost.seconds
     if speed:
@@ -190,6 +198,8 @@ def describe_plan(suite_name: str, description: str, configs: Sequence[RunConfig
                      + " (a lower bound: matmul throughput here)")
     else:
         lines.append("estimated time: not available (no run could be timed on this machine)")
+    if unmeasured_gpu_tflop:
+        lines += gpu_class_estimates(unmeasured_gpu_tflop)
     if problems:
         lines.append("")
         lines.append(f"{len(problems)} problem(s) to fix before this can run:")
@@ -214,6 +224,17 @@ def _seed_lines(configs: Sequence[RunConfig], total_s: float) -> list[str]:
     if min(counts) < 3:
         out.append("  (accuracy verdicts need >= 3 seeds per compared model; with fewer they are 'inconclusive')")
     return out
+
+
+def gpu_class_estimates(total_tflop: float) -> list[str]:
+    """Lines estimating the GPU time of ``total_tflop`` (TFLOP) per GPU class, at an assumed fraction of peak."""
+    lines = [f"GPU time estimate for the {total_tflop:,.1f} TFLOP planned on cuda (no CUDA device here to "
+             f"time; an estimate at {GPU_ASSUMED_FRACTION:.0%} of each GPU's datasheet peak fp32 rate, not a "
+             f"measurement):"]
+    for name, peak in GPU_PEAK_FP32_TFLOPS.items():
+        seconds = total_tflop / (peak * GPU_ASSUMED_FRACTION)
+        lines.append(f"  {name:<9} (peak {peak:g} TFLOP/s fp32): ~{format_duration(seconds)}")
+    return lines
 
 
 def _cost_text(cost: CostEstimate, c: RunConfig) -> str:

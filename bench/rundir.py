@@ -7,6 +7,7 @@ directory decides what ``bench run`` does with it: start, resume, evaluate an im
 from __future__ import annotations
 
 import json
+import os
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -14,9 +15,10 @@ from typing import Any
 from bench.config import ConfigError, RunConfig
 from bench.io import write_csv_atomic, write_json_atomic
 
-__all__ = ["DEFAULT_RUNS_DIR", "RunDir", "RunDirError", "RunState"]
+__all__ = ["DEFAULT_RUNS_DIR", "MOVED_ASIDE_DIR", "RunDir", "RunDirError", "RunState", "directory_bytes"]
 
 DEFAULT_RUNS_DIR = Path("runs")
+MOVED_ASIDE_DIR = ".old"  # runs/.old/<run-id>.old-<UTC stamp>: hidden, so `bench report` never reads them as runs
 
 
 class RunDirError(RuntimeError):
@@ -55,6 +57,7 @@ class RunDir:
     checkpoints = property(lambda self: self.root / "checkpoints")
     last_checkpoint = property(lambda self: self.root / "checkpoints" / "last.pt")
     best_checkpoint = property(lambda self: self.root / "checkpoints" / "best.pt")
+    final_weights = property(lambda self: self.root / "checkpoints" / "final.pt")
 
     # --- state ----------------------------------------------------------------------------------------
     def state(self) -> str:
@@ -71,6 +74,23 @@ class RunDir:
         if state == RunState.STARTED and self.last_checkpoint.is_file():
             return f"started, checkpoint at {self.last_checkpoint.stat().st_size / 2**20:.1f} MiB"
         return state
+
+    def move_aside(self, now: datetime | None = None) -> Path:
+        """Rename the directory to ``<runs>/.old/<run-id>.old-<UTC stamp>`` (never onto an existing path)."""
+        stamp = (now or datetime.now(timezone.utc)).strftime("%Y%m%dT%H%M%SZ")
+        aside = self.root.parent / MOVED_ASIDE_DIR
+        aside.mkdir(exist_ok=True)
+        target = aside / f"{self.root.name}.old-{stamp}"
+        n = 1
+        while target.exists():
+            n += 1
+            target = aside / f"{self.root.name}.old-{stamp}-{n}"
+        os.rename(self.root, target)  # atomic on one filesystem; refuses to replace a non-empty directory
+        return target
+
+    def size_bytes(self) -> int:
+        """Bytes of every file under the run directory."""
+        return directory_bytes(self.root)
 
     # --- config.json ----------------------------------------------------------------------------------
     def read_config(self) -> tuple[RunConfig, dict[str, Any]]:
@@ -114,3 +134,14 @@ class RunDir:
         with open(self.log_path, "a", encoding="utf-8") as f:
             for line in message.splitlines() or [""]:
                 f.write(f"{stamp} {line}\n")
+
+
+def directory_bytes(root: str | Path) -> int:
+    """Total size in bytes of the regular files under ``root`` (0 if it does not exist)."""
+    total = 0
+    for dirpath, _, files in os.walk(root):
+        for name in files:
+            path = Path(dirpath) / name
+            if path.is_file() and not path.is_symlink():
+                total += path.stat().st_size
+    return total

@@ -1,16 +1,20 @@
 """Suite runs end to end: check the plan, then for each RunConfig build data and model, train, evaluate and
 write ``runs/<run-id>/`` (format: runs/README.md).
 
-Existing run directories are never clobbered: without ``resume`` any existing run is an error (before
-anything starts); with ``resume`` complete runs are skipped, started ones continue from checkpoints/last.pt
-(refused if their config differs), and directories written by ``bench import`` are evaluated without
-training (``source = "imported"`` in their config.json).
+Existing run directories are never clobbered, and a result is never reused for other settings: a complete
+run whose config (and data fingerprint) equals the planned one up to operational fields is reused, one that
+differs is an error listing the differences (before anything starts); started runs continue from
+checkpoints/last.pt only with ``resume`` (same check); ``rerun`` moves existing directories aside
+(runs/.old/) and trains again; directories written by ``bench import`` are evaluated without training
+(``source = "imported"`` in their config.json). A finished run keeps its evaluated weights
+(checkpoints/final.pt) and drops the training state unless ``keep_checkpoints`` is set.
 """
 
 from __future__ import annotations
 
 import fnmatch
 import math
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -37,12 +41,17 @@ __all__ = [
     "RunOutcome",
     "check_data",
     "check_train_variant",
+    "drop_training_state",
     "execute_run",
     "format_duration",
+    "format_size",
     "load_datasets",
+    "move_aside",
     "preflight",
     "resolve_protocol",
     "run_plan",
+    "save_final_weights",
+    "stored_diff",
     "summary_table",
 ]
 
@@ -53,6 +62,7 @@ NYU_LABELED_BYTES = 2_972_037_809
 # (JunjH/Revisiting_Single_Depth_Estimation); DenseDepth's nyu_data.zip holds the same pairs (its README: 4.1 GB)
 RSIDE_DATA_URL = "https://drive.google.com/file/d/1WoOZOBpOWfmwe7bknWS5PMUCLBPFKTOw/view?usp=sharing"
 RSIDE_TRAIN_PAIRS = 50_688  # rows of nyu2_train.csv as commonly quoted (not checked against the file here)
+NYU_LABELED_DEFAULT = "data/nyu_depth_v2_labeled.mat"  # the paper-labeled suite's data_path
 
 
 @dataclass
@@ -60,13 +70,14 @@ class RunOutcome:
     """What happened to one planned run, for the summary table."""
 
     run_id: str
-    status: str  # "trained" | "evaluated" (imported weights) | "skipped" (already complete) | "failed"
+    status: str  # "trained" | "evaluated" (imported weights) | "reused" (complete, same config) | "failed"
     config: RunConfig
     metrics: dict[str, Any] | None = None
     wall_time_s: float | None = None
     epochs: float | None = None
     steps: int | None = None
     message: str = ""
+    size_bytes: int | None = None  # the run directory on disk after the run
 
 
 class FrameSubset(Dataset):
@@ -98,6 +109,9 @@ def load_datasets(config: RunConfig, depth_size: tuple[int, int], train: bool = 
                                   protocol=config.protocol, depth_size=tuple(depth_size))
         if config.train_frames is not None and config.train_frames < len(train_set):
             train_set = FrameSubset(train_set, range(config.train_frames), "first")
+            variant = train_set.identity.get("train_variant")
+            if variant:  # say that only part of the variant was used: "synthetic-96-first-48"
+                train_set.identity["train_variant"] = f"{variant}-first-{config.train_frames}"
     test_set = build_dataset(config.data, config.data_path, config.test_split, train=False,
                              protocol=config.protocol)
     if config.eval_frames is not None and config.eval_frames < len(test_set):
@@ -135,17 +149,40 @@ def _data_provenance(config: RunConfig, train_set: Dataset | None, test_set: Dat
 
 # --- checks before anything runs ---------------------------------------------------------------------------
 
-def preflight(configs: Sequence[RunConfig], runs_dir: Path, resume: bool, with_data: bool = True) -> list[str]:
-    """Every problem visible before the first run starts, as messages (empty list: good to go)."""
+def preflight(configs: Sequence[RunConfig], runs_dir: Path, resume: bool, with_data: bool = True,
+              rerun: bool = False) -> list[str]:
+    """Every problem visible before the first run starts, as messages (empty list: good to go).
+
+    ``rerun``: existing run directories (except imported ones) will be moved aside, so they are no problem.
+    """
+    data_problems = check_data(configs) if with_data else []  # first: it may generate the default data file
     states = _run_dir_states(configs, runs_dir)
     problems: list[str] = []
     problems += _check_models(configs)
-    problems += _check_run_dirs(configs, states, runs_dir, resume)
+    problems += _check_run_dirs(configs, states, runs_dir, resume, rerun)
     problems += _check_devices(configs)
     problems += _check_weights(configs, states)
-    if with_data:
-        problems += check_data(configs)
-    return problems
+    return problems + data_problems
+
+
+def move_aside(configs: Sequence[RunConfig], runs_dir: Path) -> list[tuple[Path, Path]]:
+    """``--rerun``: move each planned run's existing directory (not imported ones) to runs/.old/; (from, to)."""
+    moved = []
+    for c in configs:
+        rd = RunDir.for_config(c, runs_dir)
+        if not rd.root.exists():
+            continue
+        try:
+            if _is_imported(rd):
+                continue
+        except Exception:  # damaged config.json: nothing to keep using, move it aside as well
+            pass
+        moved.append((rd.root, rd.move_aside()))
+    return moved
+
+
+def _is_imported(rd: RunDir) -> bool:
+    return rd.config_path.is_file() and rd.read_config()[0].source == "imported"
 
 
 def _check_models(configs: Sequence[RunConfig]) -> list[str]:
@@ -174,7 +211,7 @@ def _run_dir_states(configs: Sequence[RunConfig], runs_dir: Path) -> list[str | 
 
 
 def _check_run_dirs(configs: Sequence[RunConfig], states: Sequence[str | Exception], runs_dir: Path,
-                    resume: bool) -> list[str]:
+                    resume: bool, rerun: bool = False) -> list[str]:
     out = []
     ids = [c.run_id for c in configs]
     for dup in sorted({i for i in ids if ids.count(i) > 1}):
@@ -182,22 +219,72 @@ def _check_run_dirs(configs: Sequence[RunConfig], states: Sequence[str | Excepti
     for c, state in zip(configs, states, strict=True):
         rd = RunDir.for_config(c, runs_dir)
         if isinstance(state, Exception):
-            out.append(f"{rd.root}: {state}")
+            if not rerun:
+                out.append(f"{rd.root}: {state} (pass --rerun to move it aside and train again)")
             continue
-        if state in (RunState.ABSENT, RunState.IMPORTED):
-            if state == RunState.IMPORTED:
-                out += _check_import_matches(c, rd)
-            continue
-        if not resume:
-            out.append(f"{rd.root} already exists ({state}); pass --resume to continue or skip it, or move "
-                       f"it away to start over (runs are never overwritten)")
-            continue
-        if state == RunState.STARTED:
-            stored, _ = rd.read_config()
-            diff = config_diff(stored, c.replace(train_variant=stored.train_variant))
+        if state == RunState.IMPORTED:
+            out += _check_import_matches(c, rd)
+        elif state == RunState.ABSENT or (rerun and not _is_imported(rd)):
+            continue  # nothing there, or it is moved aside before training
+        elif state == RunState.COMPLETE:
+            diff = stored_diff(rd, c)
             if diff:
-                out.append(_diff_message(rd, diff))
+                out.append(_diff_message(rd, diff, "cannot reuse the finished run: the configuration differs",
+                                         "pass --rerun to move it aside and train again"))
+        elif not resume:
+            out.append(f"{rd.root} already exists (an interrupted run); pass --resume to continue it, or "
+                       f"--rerun to move it aside and start over (runs are never overwritten)")
+        else:
+            diff = stored_diff(rd, c)
+            if diff:
+                out.append(_diff_message(rd, diff, hint="pass --rerun to move it aside and start over"))
     return out
+
+
+def stored_diff(rd: RunDir, config: RunConfig) -> list[tuple[str, Any, Any]]:
+    """How the run stored in ``rd`` differs from the planned ``config``: config fields (operational ones
+    ignored; ``train_variant`` is filled in at run start) and the data file's fingerprint."""
+    stored, provenance = rd.read_config()
+    wanted = config.replace(train_variant=stored.train_variant)
+    if stored.source == "imported":  # as _evaluate_imported records it
+        wanted = wanted.replace(source="imported", weights=stored.weights, epochs=0, max_steps=None)
+    return config_diff(stored, wanted) + _fingerprint_diff(provenance, config)
+
+
+def _fingerprint_diff(provenance: dict[str, Any], config: RunConfig) -> list[tuple[str, Any, Any]]:
+    """The data file(s) the run used vs the file(s) ``config`` names now: another file, or changed content.
+    A file that no longer exists is not compared (the data check reports it, or it is generated first)."""
+    stored = (provenance.get("data") or {}).get("fingerprint")
+    if not isinstance(stored, dict) or not stored:
+        return []
+    entries = [stored] if "header_sha256" in stored else [v for v in stored.values() if isinstance(v, dict)]
+    out: list[tuple[str, Any, Any]] = []
+    now_file = _data_file(config)
+    if now_file is not None and "header_sha256" in stored and str(now_file) != stored.get("path"):
+        out.append(("data file", stored.get("path"), str(now_file)))
+    for fp in entries:
+        path = Path(fp.get("path", ""))
+        if not path.is_file():
+            continue
+        now = file_fingerprint(path)
+        if (now["bytes"], now["header_sha256"]) != (fp.get("bytes"), fp.get("header_sha256")):
+            out.append((f"data fingerprint of {path}", _fp_text(fp), _fp_text(now)))
+    return out
+
+
+def _data_file(config: RunConfig) -> Path | None:
+    """The single data file ``config`` reads (resolved), or None for a directory source."""
+    if config.data == "synthetic" and config.data_path is None:
+        from architectures.data import default_synthetic_path
+
+        return default_synthetic_path().resolve()
+    if config.data_path is None or config.data == "rside-csv":
+        return None
+    return Path(config.data_path).resolve()
+
+
+def _fp_text(fp: dict[str, Any]) -> str:
+    return f"{fp.get('bytes', 0):,} bytes, sha256 of the first MiB {str(fp.get('header_sha256', '?'))[:12]}"
 
 
 def _check_import_matches(config: RunConfig, rd: RunDir) -> list[str]:
@@ -207,10 +294,11 @@ def _check_import_matches(config: RunConfig, rd: RunDir) -> list[str]:
     return [_diff_message(rd, diff, "imported weights do not fit the planned run")] if diff else []
 
 
-def _diff_message(rd: RunDir, diff: list[tuple[str, Any, Any]], what: str = "") -> str:
+def _diff_message(rd: RunDir, diff: list[tuple[str, Any, Any]], what: str = "", hint: str = "") -> str:
     fields = "; ".join(f"{k}: {a!r} in the run directory, {b!r} now" for k, a, b in diff)
     what = what or "cannot resume: the configuration differs"
-    return f"{rd.root}: {what} ({fields}). Run with the original settings, or move the directory away."
+    hint = hint or "move the directory away"
+    return f"{rd.root}: {what} ({fields}). Run with the original settings, or {hint}."
 
 
 def _check_devices(configs: Sequence[RunConfig]) -> list[str]:
@@ -304,15 +392,46 @@ def _generate_default_synthetic() -> None:
     ensure_synthetic(progress=progress)
 
 
+def download_target(where: str | Path) -> Path:
+    """Where to suggest downloading the labeled .mat: ``where`` if nothing is there yet and its directory can
+    be written (or created); else data/nyu_depth_v2_labeled.mat or a numbered name next to it. Never a path
+    that exists."""
+    where = Path(where)
+    if not where.exists() and not where.is_symlink() and _writable(where.parent):
+        return where
+    default = Path(NYU_LABELED_DEFAULT)
+    candidate, n = default, 1
+    while candidate.exists() or candidate.is_symlink():
+        n += 1
+        candidate = default.with_name(f"{default.stem}-{n}{default.suffix}")
+    return candidate
+
+
+def _writable(directory: Path) -> bool:
+    """Whether a file can be written in ``directory`` (after ``mkdir -p`` if it does not exist yet)."""
+    for d in (directory, *directory.parents):
+        if d.exists():
+            return d.is_dir() and os.access(d, os.W_OK)
+    return False
+
+
 def missing_data_message(source: str, path: str | None, exc: BaseException) -> str:
     """What to provide, and how, when a data source cannot be opened."""
     msg = f"data {source}:{path or '(default)'} cannot be used: {exc}"
     if source == "nyu-labeled":
-        where = path or "data/nyu_depth_v2_labeled.mat"
-        msg += (f"\n  -> provide the official labeled NYU Depth v2 file ({NYU_LABELED_BYTES:,} bytes, MATLAB v7.3)"
-                f" at {where}:\n       mkdir -p {Path(where).parent} && curl -L -o {where} {NYU_LABELED_URL}\n"
-                f"     or pass --data nyu-labeled:/path/to/nyu_depth_v2_labeled.mat; "
-                f"or run on the embedded synthetic rooms with --data synthetic")
+        where = path or NYU_LABELED_DEFAULT
+        target = download_target(where)
+        mkdir = "" if target.parent.is_dir() else f"mkdir -p {target.parent} && "
+        if Path(where).exists():  # the user's file is damaged or not the labeled set: never write over it
+            msg += (f"\n  -> {where} is left as it is; download the official labeled NYU Depth v2 file "
+                    f"({NYU_LABELED_BYTES:,} bytes, MATLAB v7.3) to a new path and use that:")
+        else:
+            msg += (f"\n  -> provide the official labeled NYU Depth v2 file ({NYU_LABELED_BYTES:,} bytes, "
+                    f"MATLAB v7.3):")
+        msg += (f"\n       {mkdir}curl -L --fail -o {target} {NYU_LABELED_URL}"
+                + (f"\n     then pass --data nyu-labeled:{target}" if str(target) != str(where) else "")
+                + "\n     or pass --data nyu-labeled:/path/to/nyu_depth_v2_labeled.mat; "
+                  "or run on the embedded synthetic rooms with --data synthetic")
     elif source == "rside-csv":
         where = path or "data"
         msg += (f"\n  -> the paper regime trains on RSIDE's training set. Fetch RSIDE's pre-processed data (the "
@@ -341,11 +460,14 @@ def execute_run(config: RunConfig, runs_dir: Path = DEFAULT_RUNS_DIR, resume: bo
     rd = RunDir.for_config(config, runs_dir)
     state = rd.state()
     if state == RunState.COMPLETE:
-        if not resume:
-            raise ConfigError(f"{rd.root} is complete; pass --resume to skip it, or move it away")
+        diff = stored_diff(rd, config)
+        if diff:
+            raise ConfigError(_diff_message(rd, diff, "cannot reuse the finished run: the configuration differs",
+                                            "pass --rerun to move it aside and train again"))
         metrics = rd.read_metrics()
         _, prov = rd.read_config()
-        return RunOutcome(config.run_id, "skipped", config, metrics, prov.get("wall_time_s"),
+        say(info, None, stream, f"reusing {rd.root}: complete, same configuration (--rerun trains it again)")
+        return RunOutcome(config.run_id, "reused", config, metrics, prov.get("wall_time_s"),
                           metrics.get("epoch"), metrics.get("steps"), "already complete")
     if state == RunState.IMPORTED:
         return _evaluate_imported(config, rd, info, stream)
@@ -401,8 +523,11 @@ def _train_and_evaluate(config: RunConfig, rd: RunDir, resume: bool, info: DistI
         reuse = checkpoint_name == "last" and last_eval.get("step") == state.global_step
         result = last_eval["result"] if reuse else _evaluate(model, test_set, config, device, keep)
         epoch = state.best_epoch if checkpoint_name == "best" else state.history[-1]["epoch"]
+        save_final_weights(rd, config, model, checkpoint_name, epoch, state.global_step)
         metrics = write_evaluation(rd, result, _metrics_meta(config, checkpoint_name, epoch, state.global_step,
                                                              test_set))
+        if not config.keep_checkpoints:
+            drop_training_state(rd)
         wall = round(state.elapsed_s + time.perf_counter() - t_trained, 3)
         rd.update_provenance(wall_time_s=wall, sessions=state.sessions, finished_utc=utc_now())
         return {"metrics": metrics, "wall": wall}
@@ -411,6 +536,27 @@ def _train_and_evaluate(config: RunConfig, rd: RunDir, resume: bool, info: DistI
     say(info, rd, stream, f"finished {config.run_id}: {_headline_text(done['metrics'])}")
     return RunOutcome(config.run_id, "trained", config, done["metrics"], done["wall"],
                       state.history[-1]["epoch"] if state.history else None, state.global_step)
+
+
+def save_final_weights(rd: RunDir, config: RunConfig, model: nn.Module, checkpoint: str, epoch: float | None,
+                       steps: int) -> None:
+    """checkpoints/final.pt: the evaluated weights only (no optimiser state), for re-evaluation; atomic."""
+    from bench.io import atomic_path
+    from bench.train import CHECKPOINT_FORMAT
+
+    payload = {"format": CHECKPOINT_FORMAT, "kind": "final", "config": config.to_dict(),
+               "model": model.state_dict(), "checkpoint": checkpoint, "epoch": epoch, "steps": steps}
+    with atomic_path(rd.final_weights) as tmp:
+        torch.save(payload, tmp)
+
+
+def drop_training_state(rd: RunDir) -> None:
+    """Delete last.pt and best.pt (weights + optimiser state, only needed to continue training) once the run
+    is complete and final.pt holds the evaluated weights."""
+    if not (rd.metrics_path.is_file() and rd.final_weights.is_file()):
+        return  # never drop the only copy of the weights
+    for path in (rd.last_checkpoint, rd.best_checkpoint):
+        path.unlink(missing_ok=True)
 
 
 def _evaluate_imported(config: RunConfig, rd: RunDir, info: DistInfo, stream: TextIO) -> RunOutcome:
@@ -501,7 +647,9 @@ def run_plan(configs: Sequence[RunConfig], runs_dir: Path = DEFAULT_RUNS_DIR, re
     for i, config in enumerate(configs, start=1):
         say(info, None, stream, f"\n=== [{i}/{len(configs)}] {config.run_id} ===")
         try:
-            outcomes.append(execute_run(config, runs_dir, resume, info, stream))
+            outcome = execute_run(config, runs_dir, resume, info, stream)
+            outcome.size_bytes = RunDir.for_config(config, runs_dir).size_bytes() if info.is_main else None
+            outcomes.append(outcome)
         except Exception as exc:  # keep going: the summary names every failure
             if info.enabled:
                 raise  # other ranks may be waiting in a collective: stop them all
@@ -513,8 +661,8 @@ def run_plan(configs: Sequence[RunConfig], runs_dir: Path = DEFAULT_RUNS_DIR, re
 
 
 def summary_table(outcomes: Sequence[RunOutcome]) -> str:
-    """A fixed-width table: run, status, epochs, steps, headline rmse / abs_rel / delta1, wall time."""
-    header = ["run", "status", "epochs", "steps", "rmse", "abs_rel", "delta1", "reduction", "wall"]
+    """A fixed-width table: run, status, epochs, steps, headline rmse / abs_rel / delta1, wall time, disk."""
+    header = ["run", "status", "epochs", "steps", "rmse", "abs_rel", "delta1", "reduction", "wall", "disk"]
     rows = []
     for o in outcomes:
         h = headline_summary(o.metrics) if o.metrics else {}
@@ -523,6 +671,7 @@ def summary_table(outcomes: Sequence[RunOutcome]) -> str:
             _num(o.epochs, "{:g}"), _num(o.steps, "{:d}"),
             _num(h.get("rmse"), "{:.4f}"), _num(h.get("abs_rel"), "{:.4f}"), _num(h.get("delta1"), "{:.4f}"),
             (o.metrics or {}).get("headline_reduction", "-"), format_duration(o.wall_time_s),
+            format_size(o.size_bytes),
         ])
     widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=False)]
     line = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths, strict=True))  # noqa: E731
@@ -538,6 +687,16 @@ def _num(value: Any, fmt: str) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
     return fmt.format(value)
+
+
+def format_size(n_bytes: int | None) -> str:
+    """``412.3 MiB`` / ``1.2 GiB`` (binary units, as ``du -h``); ``-`` for None."""
+    if n_bytes is None:
+        return "-"
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n_bytes >= scale:
+            return f"{n_bytes / scale:.1f} {unit}"
+    return f"{n_bytes} B"
 
 
 def format_duration(seconds: float | None) -> str:

@@ -356,7 +356,8 @@ def fit(config: RunConfig, model: nn.Module, train_set: Dataset, run_dir: RunDir
         f"training {config.run_id}: {len(train_set)} frames, {steps_per_epoch} steps/epoch, "
         f"batch {config.batch_size} ({info.world_size} process(es)), {config.epochs} epochs"
         + (f", at most {config.max_steps} steps" if config.max_steps else "")
-        + (f", resuming at epoch {state.epoch} step {state.step_in_epoch}" if state.global_step else ""))
+        + (f", resuming in epoch {state.epoch + 1}/{config.epochs} after step {state.step_in_epoch}/"
+           f"{steps_per_epoch}" if state.global_step else ""))  # numbered as the progress lines
     while not state.finished:
         train_one_epoch(loop, state)
         end_epoch(loop, state, evaluate_epoch)

@@ -87,7 +87,8 @@ def read_layout(path: str | Path, depth_key: str = "depths") -> H5Layout:
     except OSError as e:
         raise DataError(f"{path}: cannot be opened as HDF5 ({e}); is it truncated?") from None
     with f:
-        images, depths = _dataset(f, path, "images"), _dataset(f, path, depth_key)
+        needs = ("images", depth_key)
+        images, depths = _dataset(f, path, "images", needs), _dataset(f, path, depth_key, needs)
         n, height, width = _check_shapes(path, images, depths, depth_key)
         splits = _embedded_split(f, path, n)
         attrs = {k: _plain(v) for k, v in f.attrs.items()}
@@ -181,13 +182,14 @@ class NYUv2Labeled(Dataset):
         return f"{type(self).__name__}({str(self.path)!r}, split={self.split!r}, frames={len(self)})"
 
 
-def _dataset(f: h5py.File, path: Path, key: str) -> h5py.Dataset:
+def _dataset(f: h5py.File, path: Path, key: str, needs: tuple[str, str]) -> h5py.Dataset:
+    """Dataset ``key`` of ``f``; a DataError naming the layout's two datasets (``needs``) if it is absent."""
     obj = f.get(key)
     if not isinstance(obj, h5py.Dataset):
         have = ", ".join(sorted(k for k in f.keys() if not k.startswith("#")))
         what = "missing" if obj is None else "not a dataset"
-        raise DataError(f"{path}: dataset {key!r} is {what}; the labeled .mat layout needs 'images' and "
-                        f"{key!r} (file has: {have or 'nothing'})")
+        raise DataError(f"{path}: dataset {key!r} is {what}; the labeled .mat layout needs {needs[0]!r} and "
+                        f"{needs[1]!r} (file has: {have or 'nothing'})")
     return obj
 
 

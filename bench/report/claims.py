@@ -209,7 +209,7 @@ def _parity(tables: Tables, purpose: str | None) -> list[Claim]:
         )
         measured = (
             f"RMSE {r.rmse_drnet:.3f} vs {r.rmse_rside:.3f} m: {r.rmse_rel_diff:+.1%} "
-            f"[{lo:+.1%}, {hi:+.1%}], p = {_p(r.rmse_p)}; log10 {r.log10_diff:+.4f} "
+            f"[{lo:+.1%}, {hi:+.1%}], {_p(r.rmse_p)}; log10 {r.log10_diff:+.4f} "
             f"[{r.log10_ci_low:+.4f}, {r.log10_ci_high:+.4f}]; delta1 {r.delta1_diff:+.4f} "
             f"[{r.delta1_ci_low:+.4f}, {r.delta1_ci_high:+.4f}]; {frames}; seeds DRNet {r.seeds_drnet}, "
             f"RSIDE {r.seeds_rside} (CI covers {r.ci_covers}); regimes: DRNet {r.drnet_regime}, "
@@ -352,7 +352,7 @@ def _ablations(tables: Tables, purpose: str | None) -> list[Claim]:
             continue
         r = got[name]
         lo, hi, d = r.rmse_vs_full_rel_ci_low, r.rmse_vs_full_rel_ci_high, r.rmse_vs_full_rel
-        text = (f"RMSE change {d:+.1%} [{lo:+.1%}, {hi:+.1%}], p = {_p(r.rmse_vs_full_p)}; "
+        text = (f"RMSE change {d:+.1%} [{lo:+.1%}, {hi:+.1%}], {_p(r.rmse_vs_full_p)}; "
                 f"{_seeds(r.vs_full_seeds)} per model (fewest); regime {r.regime}")
         m = EQUIVALENCE_MARGIN_REL
         involved = [got[k] for k in got] if name == "second_branch" else [r]
@@ -407,4 +407,5 @@ def _seeds(n) -> str:
 
 
 def _p(p: float) -> str:
-    return "n/a" if p is None or math.isnan(p) else ("< 0.001" if p < 0.001 else f"{p:.3f}")
+    """``p = 0.012``, ``p < 0.001`` or ``p n/a``."""
+    return "p n/a" if p is None or math.isnan(p) else ("p < 0.001" if p < 0.001 else f"p = {p:.3f}")

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from bench.speed.measure import MIN_REPEATS, SlopeFit, Timing, fit_slope, median_iqr, time_repeats, time_steps
 from bench.speed.memory import rss_bytes
-from bench.speed.output import default_run_id, run_sweep, sweep_environment
+from bench.speed.output import default_run_id, preflight, run_sweep, sweep_environment
 from bench.speed.records import (
     POINT_COLUMNS,
     SUMMARY_COLUMNS,
@@ -61,6 +61,7 @@ __all__ = [
     "Timing",
     "columns_markdown",
     "default_run_id",
+    "preflight",
     "fit_slope",
     "median_iqr",
     "parse_batch_sizes",

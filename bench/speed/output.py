@@ -36,7 +36,7 @@ from bench.speed.records import (
 )
 from bench.speed.sweep import REPO_ROOT, nvml_with_baseline, summarize, sweep_target
 
-__all__ = ["CPU_DEFAULT_LIMIT_FRACTION", "default_run_id", "run_sweep", "sweep_environment"]
+__all__ = ["CPU_DEFAULT_LIMIT_FRACTION", "default_run_id", "preflight", "run_sweep", "sweep_environment"]
 
 CPU_DEFAULT_LIMIT_FRACTION = 0.4  # no --max-memory-mib on CPU: peak RSS <= RSS now + 40% of MemAvailable
 
@@ -52,7 +52,7 @@ def run_sweep(config: SpeedConfig, out_dir: str | Path | None = None,
     """
     say = progress or (lambda _msg: None)
     config = config.resolved()
-    _preflight(config)
+    preflight(config)
     kind = config.device_kind
     nvml, nvml_note, baseline = nvml_with_baseline(config)  # first: before this process touches CUDA
     notes: list[str] = []
@@ -201,7 +201,7 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
-def _preflight(config: SpeedConfig) -> None:
+def preflight(config: SpeedConfig) -> None:
     """Every error we can see before the first (possibly hour-long) measurement, with what was expected."""
     if not config.targets:
         raise ValueError("a speed sweep needs at least one model (targets is empty)")

@@ -47,8 +47,9 @@ def test_bad_suite_or_pattern_exits_2():
 def test_paper_dry_run_lists_table1_and_table3_and_says_which_file_to_provide(tmp_path):
     pytest.importorskip("architectures.data")
     result = invoke("run", "--suite", "paper", "--dry-run", "--runs-dir", str(tmp_path))
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 2, result.output  # it lists problems (no data file here): usable as a check
     out = result.output
+    assert "problem(s) to fix before this can run" in out
     assert "Table 1: 7 run(s): rside-resnet50, rside-densenet161, rside-senet154, drnet-resnet50, " \
            "drnet-resnet152, drnet-densenet161, drnet-senet154" in out
     assert "Table 3: 4 run(s): drnet-resnet152, drnet-resnet152-no-diagonal, drnet-resnet152-no-aux-losses, " \
@@ -65,11 +66,13 @@ def test_paper_dry_run_lists_table1_and_table3_and_says_which_file_to_provide(tm
 def test_paper_labeled_dry_run_says_which_file_to_provide(tmp_path):
     pytest.importorskip("architectures.data")
     result = invoke("run", "--suite", "paper-labeled", "--dry-run", "--runs-dir", str(tmp_path))
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 2, result.output  # no labeled file here: a problem
     out = result.output
     assert "NOT the paper's training regime" in out
     assert "252,015 train images (317 epochs, <= 31680 steps, batch 8)" in out  # 795 x 317, capped by max_steps
     assert "provide the official labeled NYU Depth v2 file" in out and "nyu_depth_v2_labeled.mat" in out
+    assert "GPU time estimate for the " in out and "not a measurement" in out  # no GPU here: per GPU class
+    assert "  A100      (peak 19.5 TFLOP/s fp32): ~" in out
     assert not list(tmp_path.iterdir())
 
 
@@ -117,11 +120,20 @@ def test_a_suite_demanding_a_training_set_refuses_another(tmp_path):
     assert runs[0].train_variant is None and check_data(runs) == []  # --data: the data decides
 
 
+def test_gpu_class_estimate_is_flops_over_the_stated_fraction_of_peak():
+    from bench.plan import GPU_ASSUMED_FRACTION, GPU_PEAK_FP32_TFLOPS, gpu_class_estimates
+
+    tflop = GPU_PEAK_FP32_TFLOPS["A100"] * GPU_ASSUMED_FRACTION * 3600  # one hour at that rate
+    lines = gpu_class_estimates(tflop)
+    assert f"{GPU_ASSUMED_FRACTION:.0%} of each GPU's datasheet peak" in lines[0]
+    assert any(line.strip().startswith("A100") and line.endswith("~1h00m") for line in lines)
+
+
 def test_dry_run_with_synthetic_data_and_seeds(tmp_path):
     pytest.importorskip("architectures.data")
     result = invoke("run", "--suite", "paper", "--dry-run", "--data", "synthetic", "--only", "rside-resnet50",
                     "--seeds", "0,1,2", "--runs-dir", str(tmp_path))
-    assert result.exit_code == 0
+    assert result.exit_code == 2 and "ImageNet weights for resnet50 are not in the local cache" in result.output
     assert all(f"paper-rside-resnet50-s{s}" in result.output for s in (0, 1, 2))
     assert "nyu_depth_v2_labeled.mat" not in result.output
     assert "GFLOP/image fwd at 228x304" in result.output
@@ -152,9 +164,78 @@ def test_run_a_suite_file_prints_a_summary(tmp_path, tiny_data):
     assert "mini-a-s3  trained" in result.output and "mini-b-s3  trained" in result.output
     assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["mini-a-s3", "mini-b-s3"]
     again = invoke("run", "--suite", str(suite), "--runs-dir", str(tmp_path / "runs"), "--seeds", "3")
-    assert again.exit_code == 2 and "already exists (complete); pass --resume" in again.output
+    assert again.exit_code == 0 and "mini-a-s3  reused" in again.output, again.output
     resumed = invoke("run", "--suite", str(suite), "--runs-dir", str(tmp_path / "runs"), "--seeds", "3", "--resume")
-    assert resumed.exit_code == 0 and "mini-a-s3  skipped" in resumed.output
+    assert resumed.exit_code == 0 and "mini-a-s3  reused" in resumed.output
+
+
+def mini_suite(tmp_path: Path) -> Path:
+    """One tiny-test run (the runner's data routed to TinyDepthSet by the tiny_data fixture), 1 epoch."""
+    suite = tmp_path / "mini.toml"
+    suite.write_text(f'[defaults]\narch = "{register_tiny_model()}"\nbackbone = "none"\ndevice = "cpu"\n'
+                     'input_size = [64, 80]\nepochs = 1\nbatch_size = 2\n[[runs]]\nname = "a"\n')
+    return suite
+
+
+def test_a_finished_run_is_reused_only_with_the_same_settings_and_data(tmp_path, tiny_data):
+    suite, runs = mini_suite(tmp_path), tmp_path / "runs"
+    data = tmp_path / "rooms.h5"  # tiny_data ignores the file; the runner still fingerprints it
+    data.write_bytes(b"rooms v1" * 100)
+    other = tmp_path / "other.h5"
+    other.write_bytes(b"other rooms" * 100)
+    base = ["run", "--suite", str(suite), "--runs-dir", str(runs)]
+    first = invoke(*base, "--data", f"synthetic:{data}")
+    assert first.exit_code == 0, first.output
+    metrics = (runs / "mini-a-s0" / "metrics.json").read_bytes()
+
+    again = invoke(*base, "--data", f"synthetic:{data}", "--workers", "0")  # operational field: same run
+    assert again.exit_code == 0, again.output
+    assert f"reusing {runs / 'mini-a-s0'}: complete, same configuration" in again.output
+    assert "mini-a-s0  reused" in again.output
+
+    for resume in ([], ["--resume"]):
+        result = invoke(*base, "--data", f"synthetic:{other}", *resume)
+        assert result.exit_code == 2, result.output
+        assert "cannot reuse the finished run: the configuration differs" in result.output
+        assert f"data_path: '{data}' in the run directory, '{other}' now" in result.output
+        result = invoke(*base, "--data", f"synthetic:{data}", "--epochs", "2", *resume)
+        assert result.exit_code == 2 and "epochs: 1 in the run directory, 2 now" in result.output
+        assert "data_path" not in result.output and "--rerun" in result.output
+
+    data.write_bytes(b"rooms v2" * 100)  # same path, other content
+    result = invoke(*base, "--data", f"synthetic:{data}")
+    assert result.exit_code == 2 and f"data fingerprint of {data.resolve()}: '800 bytes" in result.output
+    assert (runs / "mini-a-s0" / "metrics.json").read_bytes() == metrics  # nothing was touched
+
+
+def test_rerun_moves_the_old_directory_aside_and_trains_again(tmp_path, tiny_data):
+    suite, runs = mini_suite(tmp_path), tmp_path / "runs"
+    base = ["run", "--suite", str(suite), "--runs-dir", str(runs)]
+    assert invoke(*base).exit_code == 0
+    old_metrics = (runs / "mini-a-s0" / "metrics.json").read_bytes()
+    assert invoke(*base, "--rerun", "--resume").exit_code == 2  # usage error: one or the other
+
+    result = invoke(*base, "--rerun", "--epochs", "2")  # other settings are fine: the old run is kept aside
+    assert result.exit_code == 0, result.output
+    [old] = (runs / ".old").iterdir()
+    assert old.name.startswith("mini-a-s0.old-") and f"moved {runs / 'mini-a-s0'} aside to {old}" in result.output
+    assert (old / "metrics.json").read_bytes() == old_metrics
+    assert "mini-a-s0  trained  2" in result.output
+    assert json.loads((runs / "mini-a-s0" / "config.json").read_text())["config"]["epochs"] == 2
+    assert sorted(p.name for p in runs.iterdir()) == [".old", "mini-a-s0"]
+
+
+def test_dry_run_exits_2_when_it_lists_problems(tmp_path, tiny_data):
+    suite, runs = mini_suite(tmp_path), tmp_path / "runs"
+    base = ["run", "--suite", str(suite), "--runs-dir", str(runs)]
+    assert invoke(*base, "--dry-run").exit_code == 0  # nothing to fix
+    assert invoke(*base).exit_code == 0
+    assert invoke(*base, "--dry-run").exit_code == 0  # complete and the same: would be reused
+    result = invoke(*base, "--dry-run", "--epochs", "3")
+    assert result.exit_code == 2 and "1 problem(s) to fix before this can run" in result.output
+    assert "epochs: 1 in the run directory, 3 now" in result.output
+    assert invoke(*base, "--dry-run", "--epochs", "3", "--rerun").exit_code == 0  # it would be moved aside
+    assert [p.name for p in runs.iterdir()] == ["mini-a-s0"]  # a dry run moves nothing
 
 
 def test_speed_entries_go_through_the_speed_api(tmp_path, monkeypatch):

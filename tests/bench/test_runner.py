@@ -23,10 +23,19 @@ def test_existing_runs_are_never_clobbered(tmp_path, tiny_data):
     config = tiny_config(epochs=1)
     first = execute_run(config, tmp_path, stream=quiet())
     before = (tmp_path / config.run_id / "metrics.json").read_text()
-    problems = preflight([config], tmp_path, resume=False)
-    assert len(problems) == 1 and "already exists (complete); pass --resume" in problems[0]
-    [again] = run_plan([config], tmp_path, resume=True, stream=quiet())
-    assert again.status == "skipped" and again.metrics == first.metrics
+    assert preflight([config], tmp_path, resume=False) == []  # complete, same config: reused
+    for resume in (False, True):
+        [again] = run_plan([config], tmp_path, resume=resume, stream=quiet())
+        assert again.status == "reused" and again.metrics == first.metrics
+    assert (tmp_path / config.run_id / "metrics.json").read_text() == before
+    changed = config.replace(epochs=2, log_every_steps=7)  # log_every_steps does not change results
+    for resume in (False, True):
+        [problem] = preflight([changed], tmp_path, resume=resume)
+        assert "cannot reuse the finished run: the configuration differs" in problem
+        assert "epochs: 1 in the run directory, 2 now" in problem and "log_every_steps" not in problem
+        assert "--rerun" in problem
+    [refused] = run_plan([changed], tmp_path, stream=quiet())  # without the preflight: refused all the same
+    assert refused.status == "failed" and "epochs: 1 in the run directory, 2 now" in refused.message
     assert (tmp_path / config.run_id / "metrics.json").read_text() == before
 
 
@@ -110,6 +119,11 @@ def test_imported_rside_checkpoint_is_evaluated_without_training(tmp_path, tiny_
             assert metrics["reductions"][reduction][key] == (None if math.isnan(value) else pytest.approx(value))
     assert rd.read_config()[1]["imported"]["backbone"] == "resnet18"  # provenance of the import is kept
     assert rd.state() == RunState.COMPLETE
+    assert preflight([planned], tmp_path / "runs", resume=False, with_data=False) == []  # evaluated: reused
+    [again] = run_plan([planned], tmp_path / "runs", stream=quiet())
+    assert again.status == "reused" and again.metrics == metrics
+    [problem] = preflight([planned.replace(protocol="eigen")], tmp_path / "runs", resume=False, with_data=False)
+    assert "protocol: 'rside' in the run directory, 'eigen' now" in problem
 
 
 def test_imported_weights_must_fit_the_planned_run(tmp_path, tiny_data):
@@ -130,3 +144,66 @@ def test_preflight_lists_a_damaged_run_directory_of_a_run_with_weights(tmp_path,
     for resume in (False, True):
         [problem] = preflight([config], tmp_path, resume=resume, with_data=False)
         assert problem.startswith(f"{rd.root}: cannot read {rd.config_path}")
+
+
+def test_missing_data_message_never_suggests_writing_over_a_file(tmp_path, monkeypatch):
+    from bench.runner import NYU_LABELED_URL, missing_data_message
+
+    monkeypatch.chdir(tmp_path)
+    err = OSError("not an HDF5 / MATLAB v7.3 file")
+    corrupt = tmp_path / "mine.mat"
+    corrupt.write_bytes(b"partial download")
+    msg = missing_data_message("nyu-labeled", str(corrupt), err)
+    assert f"-o {corrupt}" not in msg and f"{corrupt} is left as it is" in msg
+    assert f"mkdir -p data && curl -L --fail -o data/nyu_depth_v2_labeled.mat {NYU_LABELED_URL}" in msg
+    assert "then pass --data nyu-labeled:data/nyu_depth_v2_labeled.mat" in msg
+
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "nyu_depth_v2_labeled.mat").write_bytes(b"truncated")  # the default path, damaged
+    msg = missing_data_message("nyu-labeled", None, err)
+    assert "-o data/nyu_depth_v2_labeled.mat " not in msg and "mkdir" not in msg
+    assert "curl -L --fail -o data/nyu_depth_v2_labeled-2.mat" in msg
+
+    msg = missing_data_message("nyu-labeled", "/nonexistent.mat", FileNotFoundError("no such file"))
+    assert "mkdir -p /" not in msg and "provide the official labeled NYU Depth v2 file" in msg
+
+    deep = tmp_path / "sub" / "dir" / "x.mat"
+    msg = missing_data_message("nyu-labeled", str(deep), FileNotFoundError("no such file"))
+    assert f"mkdir -p {deep.parent} && curl -L --fail -o {deep} {NYU_LABELED_URL}" in msg
+    assert "then pass" not in msg  # the path asked for is where the file goes
+
+
+def test_resume_message_numbers_epochs_and_steps_as_the_progress_lines(tmp_path, tiny_data, monkeypatch):
+    import bench.runner as runner
+
+    real = runner._evaluate
+    calls = {"n": 0}
+
+    def evaluate_once_then_crash(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("killed during the first evaluation")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(runner, "_evaluate", evaluate_once_then_crash)
+    config = tiny_config(epochs=2)  # 6 frames, batch 2: 3 steps per epoch; a checkpoint every 2 steps
+    [failed] = run_plan([config], tmp_path, stream=quiet())
+    assert failed.status == "failed"
+    out = io.StringIO()
+    [resumed] = run_plan([config], tmp_path, resume=True, stream=out)
+    assert resumed.status == "trained", resumed.message
+    text = out.getvalue()
+    assert "resuming in epoch 1/2 after step 2/3" in text  # last.pt was written after global step 2
+    assert "epoch 1/2 | step 3/3" in text  # the next progress line continues from there
+
+
+def test_train_variant_says_how_many_frames_were_used(tmp_path):
+    data = pytest.importorskip("architectures.data")
+    from bench.runner import load_datasets
+
+    rooms = data.ensure_synthetic(tmp_path / "rooms.h5", frames=16, seed=0)  # 12 train + 4 test frames
+    config = tiny_config(data_path=str(rooms), train_frames=5)
+    train_set, _ = load_datasets(config, (32, 40))
+    assert len(train_set) == 5 and train_set.identity["train_variant"] == "synthetic-12-first-5"
+    whole, _ = load_datasets(config.replace(train_frames=None), (32, 40))
+    assert len(whole) == 12 and whole.identity["train_variant"] == "synthetic-12"

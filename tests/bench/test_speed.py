@@ -529,10 +529,13 @@ def test_cli_speed_sweeps_every_arch_backbone_pair_in_one_run(tmp_path):
     (["--arch", "rside", "--backbone", "resnet18", "--input", "228"], "HxW"),
     (["--arch", "rside", "--backbone", "resnet18", "--option", "novalue"], "KEY=VALUE"),
     (["--suite", "nope"], "unknown suite 'nope'"),
+    (["--arch", "rside", "--backbone", "resnet18", "--batch-sizes", "1,x"], "--batch-sizes"),
+    (["--arch", "nope", "--backbone", "resnet18", "--device", "cpu"], "unknown architecture 'nope'"),
+    (["--arch", "rside", "--backbone", "resnet18", "--device", "tpu"], "device"),
 ])
 def test_cli_speed_usage_errors(args, message):
     result = CliRunner().invoke(cli, ["speed", *args])
-    assert result.exit_code != 0 and message in result.output
+    assert result.exit_code == 2 and message in result.output  # click's exit code for usage errors
 
 
 def test_readme_documents_every_column():

@@ -124,6 +124,18 @@ def test_missing_depths_lists_what_is_there(tmp_path):
         NYUv2Labeled(path, "all")
 
 
+def test_missing_images_names_both_datasets_the_layout_needs(tmp_path):
+    path = tmp_path / "x.mat"
+    with h5py.File(path, "w") as f:
+        f.create_dataset("depths", (2, 8, 6), np.float32)
+    with pytest.raises(DataError) as err:
+        NYUv2Labeled(path, "all")
+    assert "dataset 'images' is missing; the labeled .mat layout needs 'images' and 'depths' (file has: depths)" \
+        in str(err.value)
+    with pytest.raises(DataError, match="needs 'images' and 'rawDepths'"):
+        NYUv2Labeled(path, "all", depth_key="rawDepths")
+
+
 @pytest.mark.parametrize("images, depths, match", [
     (((2, 3, 8, 6), np.float32), ((2, 8, 6), np.float32), "'images' is float32"),
     (((2, 8, 6, 3), np.uint8), ((2, 8, 6), np.float32), r"'images' is uint8 \(2, 8, 6, 3\)"),

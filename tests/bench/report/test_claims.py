@@ -193,3 +193,11 @@ def test_tolerances_are_stated():
     text = " ".join(TOLERANCES)
     for needle in ("+5%", "-5%", "15", "10", "20%", "+-2%", ">= 3 seeds", "not comparable", "pipeline check"):
         assert needle in text
+
+
+def test_p_values_read_as_one_relation():
+    row = paired_row("resnet50", 0.01, -0.02, 0.04)
+    [tiny] = by_claim(evaluate_claims(tables(paired=[{**row, "rmse_p": 0.0004}])), "Accuracy parity")
+    [plain] = by_claim(evaluate_claims(tables(paired=[row])), "Accuracy parity")
+    assert "p < 0.001;" in tiny.measured and "p = <" not in tiny.measured
+    assert "p = 0.200;" in plain.measured
