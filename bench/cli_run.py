@@ -66,8 +66,12 @@ def run_command(suite_name: str, data_spec: str | None = None, device: str | Non
                 epochs: int | None = None, max_steps: int | None = None, only: str | None = None,
                 seeds: str | None = None, weights: str | None = None, workers: int | None = None,
                 runs_dir: str | Path = "runs", dry_run: bool = False, resume: bool = False,
-                speed: bool = True, stream: TextIO | None = None) -> int:
-    """``bench run``; returns the exit code (0 ok, 1 a run failed, 2 the plan cannot run)."""
+                speed: bool = True, stream: TextIO | None = None, launch: dict[str, Any] | None = None) -> int:
+    """``bench run``; returns the exit code (0 ok, 1 a run failed, 2 the plan cannot run).
+
+    ``launch``: launcher options (``bench.launch.launch_options``); None or launcher "inline" runs the plan
+    in this process as always.
+    """
     from bench.distributed import init_distributed, shutdown_distributed
     from bench.runner import preflight, run_plan, summary_table
 
@@ -89,6 +93,12 @@ def run_command(suite_name: str, data_spec: str | None = None, device: str | Non
         print(describe_plan(suite.name, suite.description, configs, _defaults_after(suite, configs),
                             speed_entries, runs_dir, problems), file=out)
         return EXIT_OK
+    if launch:
+        from bench.launch import launch_command
+
+        code = launch_command(suite, configs, speed_entries, runs_dir, resume, launch, out)
+        if code >= 0:
+            return code
     info = init_distributed(configs[0].device if configs else "cpu")
     try:
         problems = _preflight_in_turn(configs, runs_dir, resume, info)

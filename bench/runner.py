@@ -127,13 +127,18 @@ def _data_provenance(config: RunConfig, train_set: Dataset | None, test_set: Dat
 
 # --- checks before anything runs ---------------------------------------------------------------------------
 
-def preflight(configs: Sequence[RunConfig], runs_dir: Path, resume: bool, with_data: bool = True) -> list[str]:
-    """Every problem visible before the first run starts, as messages (empty list: good to go)."""
+def preflight(configs: Sequence[RunConfig], runs_dir: Path, resume: bool, with_data: bool = True,
+              devices: bool = True) -> list[str]:
+    """Every problem visible before the first run starts, as messages (empty list: good to go).
+
+    ``devices=False`` skips the check that this process sees the planned devices (jobs sent to other
+    machines, e.g. ``--launcher slurm`` from a login node without a GPU).
+    """
     states = _run_dir_states(configs, runs_dir)
     problems: list[str] = []
     problems += _check_models(configs)
     problems += _check_run_dirs(configs, states, runs_dir, resume)
-    problems += _check_devices(configs)
+    problems += _check_devices(configs) if devices else []
     problems += _check_weights(configs, states)
     if with_data:
         problems += check_data(configs)
