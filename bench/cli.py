@@ -195,7 +195,7 @@ def _ratio_line(backbone: str, stats: dict[str, ModelStats], times: dict, flops:
 @click.option("--cpus-per-gpu", type=click.IntRange(min=1), help="slurm: CPUs of each task (one task per GPU).")
 @click.option("--mem", help="slurm: memory per job, e.g. 64G.")
 @click.option("--time", "time_limit", metavar="D-HH:MM:SS",
-              help="slurm: time limit per job (a run that reaches it is requeued and resumes).")
+              help="slurm: time limit per job; a run that reaches it is requeued and resumes. [default: 1-00:00:00]")
 @click.option("--account", help="slurm: account.")
 @click.option("--qos", help="slurm: quality of service.")
 @click.option("--slurm-arg", "slurm_args", multiple=True, metavar="KEY=VALUE",

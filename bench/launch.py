@@ -48,6 +48,7 @@ LOCAL_RESTARTS = 3  # a local job killed outright (no result) is started again t
 LOCAL_TIMEOUT_MIN = 60 * 24 * 365  # local jobs without --time: no practical limit (minutes)
 POLL_S = 1.0  # how often the local launcher and --wait look at their jobs (seconds)
 SIGNAL_DELAY_S = 120  # SLURM sends USR2 this long before the time limit (seconds)
+DEFAULT_SLURM_TIME_MIN = 24 * 60  # --time when none is given: one day per job, then requeue and resume
 
 
 @dataclass(frozen=True)
@@ -306,8 +307,10 @@ def launch_plan(configs: Sequence[RunConfig], runs_dir: Path, resume: bool, opti
             return None
         print(f"waiting for {len(jobs)} job(s)", file=out, flush=True)
         for config, job in zip(todo, jobs, strict=True):
-            while not job.done():
+            polls = 0
+            while not job.done(force_check=polls % 30 == 29):  # ask sacct now and then: a job may die silently
                 time.sleep(POLL_S)
+                polls += 1
             outcomes[config.run_id] = _outcome(job, config)
     else:
         outcomes.update(_run_local(submitit, todo, runs_dir, resume, options, out))
@@ -359,8 +362,9 @@ def slurm_parameters(config: RunConfig, options: LaunchOptions) -> dict[str, Any
                               "setup": [f"export PYTHONPATH={_code_root()}${{PYTHONPATH:+:$PYTHONPATH}}"]}
     if config.device == "cuda":
         params["gres"] = f"gpu:{options.gpus_per_run}"
+    params["time"] = options.time_min or DEFAULT_SLURM_TIME_MIN  # submitit times its requeues by it
     optional = {"partition": options.partition, "cpus_per_task": options.cpus_per_gpu,
-                "time": options.time_min, "account": options.account, "qos": options.qos}
+                "account": options.account, "qos": options.qos}
     params.update({k: v for k, v in optional.items() if v is not None})
     return params
 
