@@ -134,33 +134,33 @@ class RunJob:
     def __call__(self) -> Any:
         from bench.distributed import init_distributed, shutdown_distributed
         from bench.runner import execute_run
-        from bench.train import say
 
         _export_task_environment()
         self._pin_cpus()
-        info = init_distributed(self.config.device)
         rd = RunDir.for_config(self.config, self.runs_dir)
+        main = int(os.environ.get("RANK", "0")) == 0  # as init_distributed will say
         try:
-            resume = self.resume or self._owns(rd)
-            if info.is_main:
+            if main:
                 _update_record(rd, state="running", host=socket.gethostname(), pid=os.getpid(),
                                job_id=_current_job_id(), started_utc=_utc_now(),
                                attempts=int(read_launch_record(rd).get("attempts", 0)) + 1)
-            try:
-                outcome = execute_run(self.config, Path(self.runs_dir), resume, info, sys.stdout)
-            except Exception as exc:
-                message = f"{type(exc).__name__}: {exc}"
-                if info.is_main:
-                    say(info, rd if rd.config_path.is_file() else None, sys.stdout,
-                        f"FAILED {self.config.run_id}: {message}")
-                    _update_record(rd, state="failed", error=message.strip().splitlines()[-1],
-                                   finished_utc=_utc_now())
-                raise
-            if info.is_main:
-                _update_record(rd, state="complete", finished_utc=_utc_now())
-            return outcome if info.is_main else None
+            info = init_distributed(self.config.device)
+            resume = self.resume or self._owns(rd)
+            outcome = execute_run(self.config, Path(self.runs_dir), resume, info, sys.stdout)
+        except Exception as exc:
+            message = f"{type(exc).__name__}: {exc}"
+            if main:
+                print(f"FAILED {self.config.run_id}: {message}", flush=True)
+                if rd.config_path.is_file():
+                    rd.log(f"FAILED {self.config.run_id}: {message}")
+                _update_record(rd, state="failed", error=message.strip().splitlines()[-1],
+                               finished_utc=_utc_now())
+            raise
         finally:
             shutdown_distributed()
+        if main:
+            _update_record(rd, state="complete", finished_utc=_utc_now())
+        return outcome if main else None
 
     def checkpoint(self, *args: Any, **kwargs: Any) -> Any:
         """submitit calls this on USR2 (preemption, time limit): requeue as a resume of the same directory."""
