@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import fake_slurm
 import pytest
 from click.testing import CliRunner
 
@@ -18,8 +19,7 @@ from bench.cli import cli
 from bench.config import ConfigError, RunConfig
 from bench.launch import LaunchOptions, parse_slurm_args, parse_time_minutes, slurm_parameters
 
-submitit = pytest.importorskip("submitit")
-fake_slurm = pytest.importorskip("fake_slurm")
+submitit = pytest.importorskip("submitit")  # the `cluster` extra (also in `test`)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -55,7 +55,7 @@ def test_the_sbatch_script_asks_for_what_the_options_say(tmp_path):
                                  **slurm_parameters(config, options))
     for line in ("--gres=gpu:4", "--ntasks-per-node=4", "--cpus-per-task=8", "--mem=200G", "--time=2880",
                  "--partition=gpu", "--account=lab", "--qos=high", "--constraint=a100", "--requeue",
-                 "--job-name=drnet-resnet50", "--signal=USR2@120"):
+                 "--job-name=paper-drnet-resnet50-s0", "--signal=USR2@120"):
         assert f"#SBATCH {line}\n" in script
     cpu = slurm_parameters(config.replace(device="cpu", amp="none"), LaunchOptions(launcher="slurm"))
     assert "gres" not in cpu and cpu["ntasks_per_node"] == 1 and cpu["time"] == 24 * 60
@@ -207,19 +207,19 @@ def test_slurm_submission_returns_with_job_ids_and_status_follows_the_job(tmp_pa
     suite = tiny_suite(tmp_path, epochs=1)
     runs = tmp_path / "runs"
     done = bench("run", "--suite", str(suite), "--runs-dir", str(runs), "--launcher", "slurm", "--device", "cuda",
-                 "--gpus-per-run", "2", "--seeds", "0,1", env=env_for(env))
+                 "--gpus-per-run", "2", env=env_for(env))
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "submitted k-r-s0: SLURM job 1001" in done.stdout and "submitted k-r-s1: SLURM job 1002" in done.stdout
+    assert "submitted k-r-s0: SLURM job 1001" in done.stdout
     assert "summary" not in done.stdout  # returns after submitting
     script = fake_slurm.submitted_script(env, "1001")
     assert "#SBATCH --gres=gpu:2" in script and "#SBATCH --ntasks-per-node=2" in script
     state = Path(env["FAKE_SLURM_DIR"])
     deadline = time.time() + 300
-    while not all((state / f"{j}.state").read_text() == "FAILED" for j in ("1001", "1002")):
+    while (state / "1001.state").read_text() != "FAILED":
         assert time.time() < deadline, "the fake jobs did not end"
         time.sleep(0.2)
-    # this machine has no CUDA device: each job fails, and says why
+    # this machine has no CUDA device: the job fails, and status says why (torch's own words)
     status = bench("status", "--runs", str(runs), "--suite", str(suite), env=env_for(env))
     assert status.returncode == 0, status.stdout + status.stderr
     row = next(line for line in status.stdout.splitlines() if line.startswith("k-r-s0"))
-    assert "failed" in row and "slurm 1001" in row and "no CUDA device" in row
+    assert "failed" in row and "slurm 1001" in row and "RuntimeError:" in row
