@@ -248,6 +248,8 @@ def launch_command(suite, configs: Sequence[RunConfig], speed_entries: Sequence[
     if not problems and launch.launcher != "inline":
         # the jobs, not this process, need the devices (a login node has no GPU)
         problems = preflight(configs, runs_dir, resume, devices=launch.launcher == "local")
+    if not problems and launch.launcher != "inline":
+        problems = _check_not_in_flight(configs, runs_dir)
     if problems:
         verb = "run" if launch.launcher == "inline" else "submitted"
         print(f"error: {len(problems)} problem(s); nothing was {verb}:", file=out)
@@ -270,6 +272,24 @@ def launch_command(suite, configs: Sequence[RunConfig], speed_entries: Sequence[
         print("\nsummary (headline = the protocol's own reduction)", file=out)
         print(summary_table(outcomes), file=out)
     return 1 if any(o.status == "failed" for o in outcomes) else 0
+
+
+def _check_not_in_flight(configs: Sequence[RunConfig], runs_dir: Path) -> list[str]:
+    """A run whose job is still queued or running must not get a second job writing the same directory."""
+    from bench.status import job_liveness, scheduler_states
+
+    records = {c.run_id: read_launch_record(RunDir.for_config(c, runs_dir)) for c in configs}
+    slurm = [str(r["job_id"]) for r in records.values() if r.get("launcher") == "slurm" and r.get("job_id")]
+    states = scheduler_states(slurm) if slurm else {}
+    out = []
+    for run_id, record in records.items():
+        live = job_liveness(record, states)
+        if live in ("queued", "running"):
+            job = f"{record.get('launcher')} job {record.get('job_id', '(not yet started)')}"
+            cancel = f"`scancel {record['job_id']}`" if record.get("launcher") == "slurm" and record.get(
+                "job_id") else "stop it"
+            out.append(f"{runs_dir / run_id}: {job} is {live} for this run; wait for it or {cancel} first")
+    return out
 
 
 def launch_options(launcher: str = "inline", gpus_per_run: int = 1, max_parallel: int | None = None,
@@ -432,7 +452,7 @@ def _run_local(submitit, configs: Sequence[RunConfig], runs_dir: Path, resume: b
         for i, (fn, job, restarts) in list(running.items()):
             if not job.done():
                 continue
-            if not job.paths.result_pickle.exists() and restarts < LOCAL_RESTARTS:
+            if not job.task(0).paths.result_pickle.exists() and restarts < LOCAL_RESTARTS:
                 print(f"requeued {fn.config.run_id}: job {job.job_id} was killed; continuing from its last "
                       f"checkpoint", file=out, flush=True)
                 running[i] = (fn, _submit_local(submitit, fn, slots[i], options, out), restarts + 1)
@@ -467,7 +487,7 @@ def _outcome(job, config: RunConfig):
     from bench.runner import RunOutcome
 
     try:
-        result = job.result()
+        result = job.task(0).result()  # rank 0 evaluates and returns the outcome (the others return None)
         if result is not None:
             return result
         message = "the job returned no result"

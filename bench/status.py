@@ -23,7 +23,7 @@ from typing import Any
 
 from bench.rundir import RunDir, RunState
 
-__all__ = ["RECENT_LOG_S", "RunStatus", "collect_status", "scheduler_states", "status_table"]
+__all__ = ["RECENT_LOG_S", "RunStatus", "collect_status", "job_liveness", "scheduler_states", "status_table"]
 
 RECENT_LOG_S = 600  # an inline run whose log.txt is younger than this counts as running (seconds)
 QUEUED_STATES = {"PENDING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "CONFIGURING", "RESIZING", "SUSPENDED"}
@@ -86,7 +86,7 @@ def _status(rd: RunDir, record: dict[str, Any], scheduler: dict[str, str] | None
     if state == RunState.IMPORTED:
         return RunStatus(name, "not started", _job(record), "imported weights; `bench run` evaluates them")
     job = _job(record)
-    live = _liveness(record, scheduler)
+    live = job_liveness(record, scheduler)
     if record.get("state") == "failed" and live != "queued":
         return RunStatus(name, "failed", job, record.get("error", "the job failed (see its logs)"))
     if live == "running" or (live is None and record.get("state") == "running"):
@@ -109,7 +109,7 @@ def _job(record: dict[str, Any]) -> str:
     return f"{record['launcher']} {record['job_id']}" if record.get("job_id") else "-"
 
 
-def _liveness(record: dict[str, Any], scheduler: dict[str, str] | None) -> str | None:
+def job_liveness(record: dict[str, Any], scheduler: dict[str, str] | None) -> str | None:
     """"queued", "running", "ended", or None when nobody can tell (no scheduler reachable, another host)."""
     if not record:
         return None

@@ -81,6 +81,12 @@ def test_the_plan_is_checked_before_anything_is_submitted(tmp_path, monkeypatch)
     result = invoke("run", "--suite", str(suite), "--runs-dir", str(runs), "--launcher", "slurm")
     assert result.exit_code == 2 and "nothing was submitted" in result.output and "config.json" in result.output
     assert not (Path(env["FAKE_SLURM_DIR"]) / "counter").exists()  # sbatch never ran
+    (runs / "k-r-s0" / "config.json").unlink()  # now a job that is still queued for the run
+    (runs / "k-r-s0" / "launch.json").write_text(json.dumps({"launcher": "slurm", "job_id": "77", "state": "queued"}))
+    (Path(env["FAKE_SLURM_DIR"]) / "77.state").write_text("PENDING")
+    result = invoke("run", "--suite", str(suite), "--runs-dir", str(runs), "--launcher", "slurm")
+    assert result.exit_code == 2 and "slurm job 77 is queued for this run; wait for it or `scancel 77`" in result.output
+    assert not (Path(env["FAKE_SLURM_DIR"]) / "counter").exists()
 
 
 # --- real jobs (CPU) --------------------------------------------------------------------------------------
