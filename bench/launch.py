@@ -245,6 +245,13 @@ def launch_command(suite, configs: Sequence[RunConfig], speed_entries: Sequence[
         print(f"error: {exc}", file=out)
         return 2
     problems = check_options(launch)
+    if launch.launcher == "slurm":
+        import shutil
+
+        missing = [c for c in ("sbatch", "srun") if shutil.which(c) is None]
+        if missing:
+            problems.append(f"--launcher slurm: {' and '.join(missing)} not found on PATH; submit from a machine "
+                            f"of the SLURM cluster (a login node), or use --launcher local")
     if not problems and launch.launcher != "inline":
         # the jobs, not this process, need the devices (a login node has no GPU)
         problems = preflight(configs, runs_dir, resume, devices=launch.launcher == "local")
@@ -362,8 +369,13 @@ def _submit_slurm(submitit, config: RunConfig, runs_dir: Path, resume: bool, opt
     job_fn, rd = _new_job(config, runs_dir, resume, "slurm")
     executor = submitit.SlurmExecutor(folder=rd.root / SUBMITIT_DIR, max_num_timeout=MAX_TIMEOUT_REQUEUES)
     executor.update_parameters(**slurm_parameters(config, options))
-    with _code_on_pythonpath():
-        job = executor.submit(job_fn)
+    try:
+        with _code_on_pythonpath():
+            job = executor.submit(job_fn)
+    except Exception as exc:  # sbatch refused (bad partition, account, time beyond the partition's limit...)
+        message = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        _update_record(rd, state="failed", error=f"sbatch refused the job: {message}")
+        raise ConfigError(f"sbatch refused {config.run_id}: {str(exc).strip()}") from exc
     _update_record(rd, job_id=str(job.job_id))
     print(f"submitted {config.run_id}: SLURM job {job.job_id} (logs in {rd.root / SUBMITIT_DIR})", file=out,
           flush=True)

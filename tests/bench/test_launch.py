@@ -229,3 +229,19 @@ def test_slurm_submission_returns_with_job_ids_and_status_follows_the_job(tmp_pa
     assert status.returncode == 0, status.stdout + status.stderr
     row = next(line for line in status.stdout.splitlines() if line.startswith("k-r-s0"))
     assert "failed" in row and "slurm 1001" in row and "RuntimeError:" in row
+
+
+@pytest.mark.slow
+def test_gpus_per_run_above_one_trains_one_run_with_ddp(tmp_path):
+    data = pytest.importorskip("architectures.data")
+    rooms = data.ensure_synthetic(tmp_path / "rooms.h5", frames=16, seed=0)
+    runs = tmp_path / "runs"
+    done = bench("run", "--suite", "regression", "--only", "rside-resnet18", "--data", f"synthetic:{rooms}",
+                 "--runs-dir", str(runs), "--launcher", "local", "--gpus-per-run", "2")  # on the CPU: 2 gloo tasks
+    assert done.returncode == 0, done.stdout + done.stderr
+    run = runs / "regression-rside-resnet18-s0"
+    assert "batch 2 (2 process(es))" in (run / "log.txt").read_text()  # bench.distributed, as under torchrun
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["n_frames"] == 4 and metrics["steps"] == 4  # 8 frames, global batch 2: 4 steps
+    assert len(list((run / "submitit").glob("*_log.out"))) == 2  # one log per task
+    assert done.stdout.count("regression-rside-resnet18-s0  trained") == 1
