@@ -116,6 +116,21 @@ def check_options(options: LaunchOptions) -> list[str]:
             ["--wait"] if options.wait else []) + (["--gpus-per-run"] if options.gpus_per_run != 1 else [])
         if given:
             out.append(f"{', '.join(given)} need(s) --launcher local or slurm")
+    if options.launcher == "local":
+        slurm_only = [name for name, value in (("--partition", options.partition), ("--mem", options.mem),
+                                               ("--cpus-per-gpu", options.cpus_per_gpu),
+                                               ("--account", options.account), ("--qos", options.qos))
+                      if value is not None] + (["--slurm-arg"] if options.slurm_args else [])
+        if slurm_only:
+            out.append(f"{', '.join(slurm_only)} need(s) --launcher slurm")
+    if options.launcher == "slurm" and options.max_parallel is not None:
+        out.append("--max-parallel goes with --launcher local (SLURM schedules the jobs itself)")
+    if options.launcher in ("local", "slurm"):
+        import importlib.util
+
+        if importlib.util.find_spec("submitit") is None:
+            out.append("--launcher local/slurm needs submitit: pip install 'drnet-bench[cluster]' "
+                       "(or pip install 'submitit>=1.5')")
     return out
 
 

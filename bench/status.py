@@ -85,10 +85,13 @@ def _status(rd: RunDir, record: dict[str, Any], scheduler: dict[str, str] | None
         return RunStatus(name, "complete", _job(record), _metrics_text(rd))
     if state == RunState.IMPORTED:
         return RunStatus(name, "not started", _job(record), "imported weights; `bench run` evaluates them")
-    job = _job(record)
     live = job_liveness(record, scheduler)
     if record.get("state") == "failed" and live != "queued":
-        return RunStatus(name, "failed", job, record.get("error", "the job failed (see its logs)"))
+        if state == RunState.STARTED and _log_failure(rd) is None:
+            record, live = {}, None  # a later session (an inline --resume) continued the run without the job
+        else:
+            return RunStatus(name, "failed", _job(record), record.get("error", "the job failed (see its logs)"))
+    job = _job(record)
     if live == "running" or (live is None and record.get("state") == "running"):
         return RunStatus(name, "running", job, _progress(rd, now) if state == RunState.STARTED else "starting")
     if live == "queued" or (live is None and record.get("state") in ("queued", "requeued")):

@@ -66,6 +66,9 @@ def test_launcher_options_without_a_launcher_are_refused(tmp_path):
     assert result.exit_code == 2
     assert "--partition, --wait need(s) --launcher local or slurm" in result.output
     assert not (tmp_path / "r").exists()
+    result = invoke("run", "--suite", "regression", "--launcher", "local", "--partition", "gpu", "--runs-dir",
+                    str(tmp_path / "r"))
+    assert result.exit_code == 2 and "--partition need(s) --launcher slurm" in result.output
 
 
 def test_the_plan_is_checked_before_anything_is_submitted(tmp_path, monkeypatch):
