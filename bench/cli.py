@@ -169,19 +169,58 @@ def _ratio_line(backbone: str, stats: dict[str, ModelStats], times: dict, flops:
 @click.option("--rerun", is_flag=True,
               help="Move existing run directories aside (runs/.old/<run-id>.old-<UTC time>) and train again. "
                    "Without it, complete runs with the same settings are reused and others are an error.")
+@click.option("--launcher", type=click.Choice(["inline", "local", "slurm"]), default=None,
+              help="inline: one run after another in this process [default]; local: runs at once on this "
+                   "machine, one per GPU (or --max-parallel on the CPU); slurm: one SLURM job per run.")
+@click.option("--gpus-per-run", type=click.IntRange(min=1), default=None,
+              help="GPUs per run (local/slurm); above 1 the run trains with DDP, one task per GPU. [default: 1]")
+@click.option("--max-parallel", type=click.IntRange(min=1), default=None,
+              help="local: at most K runs at once (on the CPU: K processes on disjoint cores).")
+@click.option("--partition", help="slurm: partition.")
+@click.option("--cpus-per-gpu", type=click.IntRange(min=1), help="slurm: CPUs of each task (one task per GPU).")
+@click.option("--mem", help="slurm: memory per job, e.g. 64G.")
+@click.option("--time", "time_limit", metavar="D-HH:MM:SS",
+              help="slurm: time limit per job; a run that reaches it is requeued and resumes. [default: 1-00:00:00]")
+@click.option("--account", help="slurm: account.")
+@click.option("--qos", help="slurm: quality of service.")
+@click.option("--slurm-arg", "slurm_args", multiple=True, metavar="KEY=VALUE",
+              help="slurm: any other sbatch option, e.g. constraint=a100; repeatable.")
+@click.option("--wait", is_flag=True, help="slurm: wait for the jobs and print the summary.")
 def run_cmd(suite_name: str, data_spec: str | None, device: str | None, epochs: int | None,
             max_steps: int | None, only: str | None, seeds: str | None, weights: str | None,
-            workers: int | None, runs_dir: str, dry_run: bool, no_speed: bool, resume: bool, rerun: bool) -> None:
+            workers: int | None, runs_dir: str, dry_run: bool, no_speed: bool, resume: bool, rerun: bool,
+            **launch_options) -> None:
     """Train and evaluate a suite's runs into runs/<run-id>/ (and run its speed sweeps)."""
     from bench import cli_run
 
     if resume and rerun:
         raise click.UsageError("--resume continues existing runs, --rerun moves them aside: give one of them")
+    launch = {k.replace("time_limit", "time"): v for k, v in launch_options.items() if v not in (None, False, ())}
+    if rerun and launch:
+        raise click.UsageError("--rerun works without --launcher only: move the old run directories aside by hand "
+                               "(e.g. mv runs/<run-id> runs/.old/), then submit with --launcher")
     code = cli_run.run_command(suite_name, data_spec=data_spec, device=device, epochs=epochs,
                                max_steps=max_steps, only=only, seeds=seeds, weights=weights, workers=workers,
                                runs_dir=runs_dir, dry_run=dry_run, resume=resume, speed=not no_speed,
-                               rerun=rerun)
+                               rerun=rerun, launch=launch or None)
     raise SystemExit(code)
+
+
+@cli.command("status")
+@click.option("--runs", "runs_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("runs"),
+              show_default=True, help="Run directories to read (never written).")
+@click.option("--suite", "suite_name", metavar="NAME|FILE",
+              help="Only this suite's runs, listing the planned ones that have not started too.")
+def status_cmd(runs_dir: Path, suite_name: str | None) -> None:
+    """One line per run: not started / queued / running (progress) / interrupted / complete / failed."""
+    from bench.config import ConfigError
+    from bench.status import collect_status, status_table
+
+    try:
+        rows = collect_status(runs_dir, suite_name)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(status_table(rows) if rows else f"no runs in {runs_dir}")
 
 
 @cli.command("list")

@@ -69,10 +69,13 @@ def run_command(suite_name: str, data_spec: str | None = None, device: str | Non
                 epochs: int | None = None, max_steps: int | None = None, only: str | None = None,
                 seeds: str | None = None, weights: str | None = None, workers: int | None = None,
                 runs_dir: str | Path = "runs", dry_run: bool = False, resume: bool = False,
-                speed: bool = True, stream: TextIO | None = None, rerun: bool = False) -> int:
+                speed: bool = True, stream: TextIO | None = None, rerun: bool = False,
+                launch: dict[str, Any] | None = None) -> int:
     """``bench run``; returns the exit code (0 ok, 1 a run failed, 2 the plan cannot run).
 
     ``rerun`` moves the planned runs' existing directories to runs/.old/ first and trains them again.
+    ``launch``: launcher options (``bench.launch.launch_options``); None or launcher "inline" runs the plan
+    in this process as always.
     """
     out = stream if stream is not None else sys.stdout
     runs_dir = Path(runs_dir)
@@ -97,6 +100,12 @@ def run_command(suite_name: str, data_spec: str | None = None, device: str | Non
         print(describe_plan(suite.name, suite.description, configs, _defaults_after(suite, configs),
                             speed_entries, runs_dir, problems), file=out)
         return EXIT_BAD_PLAN if problems else EXIT_OK
+    if launch:
+        from bench.launch import launch_command
+
+        code = launch_command(suite, configs, speed_entries, runs_dir, resume, launch, out)
+        if code >= 0:
+            return code
     info = init_distributed(configs[0].device if configs else "cpu")
     try:
         problems, moved = _preflight_in_turn(configs, runs_dir, resume, info, rerun)

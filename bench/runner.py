@@ -150,17 +150,19 @@ def _data_provenance(config: RunConfig, train_set: Dataset | None, test_set: Dat
 # --- checks before anything runs ---------------------------------------------------------------------------
 
 def preflight(configs: Sequence[RunConfig], runs_dir: Path, resume: bool, with_data: bool = True,
-              rerun: bool = False) -> list[str]:
+              rerun: bool = False, devices: bool = True) -> list[str]:
     """Every problem visible before the first run starts, as messages (empty list: good to go).
 
     ``rerun``: existing run directories (except imported ones) will be moved aside, so they are no problem.
+    ``devices=False`` skips the check that this process sees the planned devices (jobs sent to other
+    machines, e.g. ``--launcher slurm`` from a login node without a GPU).
     """
     data_problems = check_data(configs) if with_data else []  # first: it may generate the default data file
     states = _run_dir_states(configs, runs_dir)
     problems: list[str] = []
     problems += _check_models(configs)
     problems += _check_run_dirs(configs, states, runs_dir, resume, rerun)
-    problems += _check_devices(configs)
+    problems += _check_devices(configs) if devices else []
     problems += _check_weights(configs, states)
     return problems + data_problems
 
