@@ -45,6 +45,14 @@ Where the paper is silent or inconsistent, this module reads it as follows (each
 6. Small choices: bilinear resizes use align_corners=False (the half-pixel geometry of PixelShuffle, so a
    depth map and the features it is concatenated with line up); the image is average-pooled to each level
    (area, anti-aliased, cheap); every correction conv and up II_5's conv has a bias, no activation.
+7. Initialisation (``up2_init``, ``shuffle_init``): the paper starts from an ImageNet backbone and says
+   nothing about the decoder. ``up2_init="zero"`` (default) starts up II_5's conv and every correction conv
+   at weight 0, bias 0, so every level predicts 0 m at init (as RSIDE's output starts near 0) and the depth
+   read-out grows from 0 as it learns. ``"default"`` keeps PyTorch's kaiming-uniform init: the six summed
+   1x1 read-outs of raw backbone features then start as metres of pixel noise, and in eval mode (BatchNorm
+   running statistics lagging the weights in the first steps) as tens of metres (README, "Why DRNet
+   started badly"). ``shuffle_init="icnr"`` gives each PixelShuffle's sub-pixel channels one shared kernel
+   at init (no checkerboard at step 0); default: PyTorch's init.
 
 Switches for Table 3: ``diagonal``; ``aux_losses`` (``model(x, levels=True)`` returns all six levels for
 eq. 1, or only the finest); ``second_branch=False`` removes up II (and with it the image inputs and the

@@ -49,6 +49,7 @@ def test_factory_lists_switches_and_readings():
         "diagonal": True, "aux_losses": True, "second_branch": True}
     assert opts["up_channels"] is None and opts["diagonal_target"] == "up1"
     assert opts["level_sizes"] == "paper" and opts["size_mode"] == "crop"
+    assert opts["up2_init"] == "zero" and opts["shuffle_init"] == "default"
 
 
 @pytest.mark.parametrize("bad, match", [
