@@ -45,6 +45,14 @@ Where the paper is silent or inconsistent, this module reads it as follows (each
 6. Small choices: bilinear resizes use align_corners=False (the half-pixel geometry of PixelShuffle, so a
    depth map and the features it is concatenated with line up); the image is average-pooled to each level
    (area, anti-aliased, cheap); every correction conv and up II_5's conv has a bias, no activation.
+7. Initialisation (``up2_init``, ``shuffle_init``): the paper starts from an ImageNet backbone and says
+   nothing about the decoder. ``up2_init="zero"`` (default) starts up II_5's conv and every correction conv
+   at weight 0, bias 0, so every level predicts 0 m at init (as RSIDE's output starts near 0) and the depth
+   read-out grows from 0 as it learns. ``"default"`` keeps PyTorch's kaiming-uniform init: the six summed
+   1x1 read-outs of raw backbone features then start as metres of pixel noise, and in eval mode (BatchNorm
+   running statistics lagging the weights in the first steps) as tens of metres (README, "Why DRNet
+   started badly"). ``shuffle_init="icnr"`` gives each PixelShuffle's sub-pixel channels one shared kernel
+   at init (no checkerboard at step 0); default: PyTorch's init.
 
 Switches for Table 3: ``diagonal``; ``aux_losses`` (``model(x, levels=True)`` returns all six levels for
 eq. 1, or only the finest); ``second_branch=False`` removes up II (and with it the image inputs and the
@@ -89,6 +97,8 @@ LEVEL_STRIDES = {  # input side / level side for levels 0..5
 }
 DIAGONAL_TARGETS = ("up1", "correction", "both")
 SIZE_MODES = ("crop", "resize", "strict")
+UP2_INITS = ("zero", "default")  # up II's 1x1 convs: start at 0, or PyTorch's default (kaiming-uniform) init
+SHUFFLE_INITS = ("default", "icnr")  # up I convs before a PixelShuffle: PyTorch's default, or ICNR
 
 
 @dataclass(frozen=True)
@@ -102,6 +112,8 @@ class DRNetConfig:
     level_sizes: str = "paper"  # "paper": levels at 1, 1/4, 1/4, 1/8, 1/16, 1/32; "pow2": 1/2^i
     size_mode: str = "crop"  # sides not divisible by 32: "crop" (align each level), "resize", "strict"
     up_channels: tuple[int, ...] | None = None  # up I_0..up I_4 widths after the shuffle; None: default rule
+    up2_init: str = "zero"  # up II's coarse and correction convs start at weight 0, bias 0 ("default": PyTorch's)
+    shuffle_init: str = "default"  # up I convs feeding a PixelShuffle: PyTorch's init, or "icnr" (Aitken et al.)
 
     def __post_init__(self) -> None:
         for name in ("diagonal", "aux_losses", "second_branch"):
@@ -110,6 +122,8 @@ class DRNetConfig:
         _check_choice("diagonal_target", self.diagonal_target, DIAGONAL_TARGETS)
         _check_choice("level_sizes", self.level_sizes, tuple(LEVEL_STRIDES))
         _check_choice("size_mode", self.size_mode, SIZE_MODES)
+        _check_choice("up2_init", self.up2_init, UP2_INITS)
+        _check_choice("shuffle_init", self.shuffle_init, SHUFFLE_INITS)
         if self.up_channels is not None:
             channels = tuple(self.up_channels)
             if len(channels) != NUM_LEVELS - 1 or not all(isinstance(c, int) and c > 0 for c in channels):
@@ -176,10 +190,12 @@ def downsample_image(image: torch.Tensor, stride: int, size: Sequence[int]) -> t
 class UpIBlock(nn.Module):
     """One up I step: 1x1 conv-BN-ReLU to ``out * factor^2`` channels, then PixelShuffle(factor) (1: none)."""
 
-    def __init__(self, in_channels: int, out_channels: int, factor: int):
+    def __init__(self, in_channels: int, out_channels: int, factor: int, init: str = "default"):
         super().__init__()
         self.conv = ConvBNReLU(in_channels, out_channels * factor * factor, kernel_size=1)
         self.shuffle = nn.PixelShuffle(factor) if factor > 1 else nn.Identity()
+        if init == "icnr" and factor > 1:
+            icnr_(self.conv[0].weight, factor)
 
     def forward(self, x: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
         return fit_to(self.shuffle(self.conv(x)), size)
@@ -188,10 +204,26 @@ class UpIBlock(nn.Module):
 class UpII(nn.Module):
     """The depth branch: ``coarse`` = up II_5's 1x1 conv on down_5; ``correct[i]``: level i's correction."""
 
-    def __init__(self, down5_channels: int, correction_in_channels: Sequence[int]):
+    def __init__(self, down5_channels: int, correction_in_channels: Sequence[int], init: str = "zero"):
         super().__init__()
         self.coarse = nn.Conv2d(down5_channels, 1, kernel_size=1)
         self.correct = nn.ModuleList(nn.Conv2d(c, 1, kernel_size=1) for c in correction_in_channels)
+        if init == "zero":  # the depth starts at 0 m everywhere; every conv still gets a gradient (its input)
+            for conv in (self.coarse, *self.correct):
+                nn.init.zeros_(conv.weight)
+                nn.init.zeros_(conv.bias)
+
+
+def icnr_(weight: torch.Tensor, factor: int) -> torch.Tensor:
+    """ICNR init (Aitken et al. 2017) of a (C*factor^2, in, k, k) conv weight feeding PixelShuffle(factor):
+    the factor^2 sub-pixel copies of each output channel share one kaiming-normal kernel, so the shuffled
+    output starts as a nearest-neighbour upsampling (no checkerboard). In place; returns ``weight``."""
+    out_ch = weight.shape[0] // (factor * factor)
+    base = torch.empty((out_ch, *weight.shape[1:]), dtype=weight.dtype, device=weight.device)
+    nn.init.kaiming_normal_(base, nonlinearity="relu")
+    with torch.no_grad():
+        weight.copy_(base.repeat_interleave(factor * factor, dim=0))  # PixelShuffle reads c*r^2 + sub-pixel
+    return weight
 
 
 class DRNet(nn.Module):
@@ -224,11 +256,12 @@ class DRNet(nn.Module):
         up1_ch = [self.up_channels[i] + (down_ch[i] + diag if i > 0 else 0) for i in range(NUM_LEVELS - 1)]
         up1_ch.append(down_channels[-1])  # up I_5 = down_5
         factors = config.shuffle_factors
-        self.up1 = nn.ModuleList(UpIBlock(up1_ch[i + 1], self.up_channels[i], factors[i]) for i in range(5))
+        self.up1 = nn.ModuleList(UpIBlock(up1_ch[i + 1], self.up_channels[i], factors[i], config.shuffle_init)
+                                 for i in range(5))
         if config.second_branch:
             extra = 3 + int(config.depth_into_correction)  # the image at level i, the upsampled coarser depth
             corr_in = [self.up_channels[i] + (down_ch[i] if i > 0 else 0) + extra for i in range(5)]
-            self.up2 = UpII(down_channels[-1], corr_in)
+            self.up2 = UpII(down_channels[-1], corr_in, config.up2_init)
         else:
             self.head = nn.Conv2d(self.up_channels[0], 1, kernel_size=1)
 

@@ -49,6 +49,7 @@ def test_factory_lists_switches_and_readings():
         "diagonal": True, "aux_losses": True, "second_branch": True}
     assert opts["up_channels"] is None and opts["diagonal_target"] == "up1"
     assert opts["level_sizes"] == "paper" and opts["size_mode"] == "crop"
+    assert opts["up2_init"] == "zero" and opts["shuffle_init"] == "default"
 
 
 @pytest.mark.parametrize("bad, match", [
@@ -57,6 +58,8 @@ def test_factory_lists_switches_and_readings():
     ({"size_mode": "pad"}, "size_mode must be one of"),
     ({"up_channels": (4, 8, 8)}, "up_channels must be 5 positive integers"),
     ({"diagonal": "no"}, "diagonal must be True or False"),
+    ({"up2_init": "small"}, "up2_init must be one of"),
+    ({"shuffle_init": "nearest"}, "shuffle_init must be one of"),
 ])
 def test_bad_options_are_named(bad, match):
     with pytest.raises((ValueError, TypeError), match=match):
@@ -232,8 +235,8 @@ def test_second_branch_switch_removes_up2():
 # --- gradients --------------------------------------------------------------------------------------------
 
 def test_every_level_and_parameter_gets_gradient():
-    torch.manual_seed(0)
-    model = build_model("drnet", "resnet18", **TINY).train()
+    torch.manual_seed(0)  # the wiring, not the init: with up2_init="zero" only up II learns in the first step
+    model = build_model("drnet", "resnet18", up2_init="default", **TINY).train()
     x = torch.randn(2, 3, 64, 96)
     conv = first_conv(model)
     for level in range(6):  # level 5 reaches the backbone through up II_5 alone, level 0 through everything
@@ -278,3 +281,62 @@ def test_tiny_drnet_overfits_one_image():
         opt.step()
         excess.append(loss.item() - floor)
     assert excess[-1] < 0.5 * excess[0], excess
+
+
+# --- initialisation (issue 17) ----------------------------------------------------------------------------
+
+def test_depth_branch_starts_at_zero_like_rside():
+    """Default up2_init="zero": at init every level predicts 0 m in train and eval mode (RSIDE starts near 0
+    too). With PyTorch's default init the six summed 1x1 convs on raw backbone features gave metres of noise."""
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, 64, 96)
+    model = build_model("drnet", "resnet18", **TINY)
+    for mode in (True, False):
+        model.train(mode)
+        with torch.no_grad():
+            assert all(torch.count_nonzero(d) == 0 for d in model.forward_levels(x)), f"train={mode}"
+    old = build_model("drnet", "resnet18", up2_init="default", **TINY).eval()
+    with torch.no_grad():
+        assert old(x).std() > 0.1  # the previous init: output noise of the order of a metre or more
+
+
+def test_zero_init_learns_depth_in_the_first_step_and_reaches_the_backbone_in_the_second():
+    torch.manual_seed(0)
+    model = build_model("drnet", "resnet18", **TINY).train()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    image, depth = synthetic_room()
+    for step in range(2):
+        opt.zero_grad()
+        multiscale_loss(model(image, levels=True), depth).backward()
+        grad = first_conv(model).weight.grad
+        assert model.up2.coarse.weight.grad.abs().sum() > 0
+        assert (grad is not None and grad.abs().sum() > 0) == (step == 1)  # zero heads pass no gradient back
+        opt.step()
+    with torch.no_grad():
+        assert model(image).mean() > 0  # the depth moved towards the positive target
+
+
+def test_icnr_shuffle_starts_as_nearest_upsampling():
+    """shuffle_init="icnr": the factor^2 sub-pixels of each shuffled channel are equal at init (no
+    checkerboard); the default init gives them independent weights."""
+    torch.manual_seed(0)
+    x = torch.randn(1, 3, 64, 96)
+    icnr = build_model("drnet", "resnet18", shuffle_init="icnr", **TINY).eval()
+    plain = build_model("drnet", "resnet18", **TINY).eval()
+    for model, blocky in ((icnr, True), (plain, False)):
+        out = {}
+        hooks = [b.register_forward_hook(lambda m, i, o, k=k, out=out: out.__setitem__(k, o))
+                 for k, b in enumerate(model.up1)]
+        with torch.no_grad():
+            model(x)
+        for h in hooks:
+            h.remove()
+        for level, factor in enumerate(DRNetConfig().shuffle_factors):
+            if factor == 1:
+                continue
+            o = out[level]
+            h, w = o.shape[-2] // factor * factor, o.shape[-1] // factor * factor
+            o = o[..., :h, :w]  # whole blocks (fit_to may have cropped the last row/column)
+            nearest = o[..., ::factor, ::factor].repeat_interleave(factor, -2).repeat_interleave(factor, -1)
+            # the sub-pixel channels share weights: equal up to the conv's rounding
+            assert torch.allclose(o, nearest, atol=1e-5) == blocky, (level, blocky)
