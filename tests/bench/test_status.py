@@ -34,7 +34,7 @@ def trained(runs: Path, name: str) -> RunDir:
     """A finished tiny run of suite st in ``runs``, in the directory of run ``name`` (trained once, copied)."""
     template = runs.parent / "template"
     if not template.is_dir():
-        execute_run(tiny_config(suite="st", name="done"), template, stream=io.StringIO())
+        execute_run(tiny_config(suite="st", name="done", keep_checkpoints=True), template, stream=io.StringIO())
     shutil.copytree(template / "st-done-s0", runs / f"st-{name}-s0")
     return RunDir(runs / f"st-{name}-s0")
 
