@@ -17,9 +17,10 @@ import pandas as pd
 from bench.io import write_text_atomic
 from bench.provenance import utc_now
 from bench.report.claims import TOLERANCES, Claim, evaluate_claims
+from bench.report.curves import convergence_note, load_curves
 from bench.report.html import Figure, ReportPage, render_html
 from bench.report.paper import PAPER_SOURCES
-from bench.report.plots import GridColumn, memory_column, predictions_grid, speed_figure
+from bench.report.plots import GridColumn, curves_figure, memory_column, predictions_grid, speed_figure
 from bench.report.runs import RunGroup, RunSet, SpeedSweep, load_runs
 from bench.report.stats import BOOTSTRAP_SEED, CI_LEVEL, N_BOOTSTRAP
 from bench.report.tables import HARNESS_ARCHS, MISSING, Tables, build_tables, pretty_arch
@@ -259,6 +260,7 @@ def _page(cfg: ReportConfig, result: ReportResult) -> ReportPage:
             }
         )
     grid, grid_note = _grid(tables)
+    curves, curve_notes = _curves(tables.selection.groups)
     evidence = _evidence(tables.selection.groups)
     settings = {
         "runs directory": str(cfg.runs_dir),
@@ -295,7 +297,23 @@ def _page(cfg: ReportConfig, result: ReportResult) -> ReportPage:
         grid_note=grid_note,
         sources=PAPER_SOURCES,
         evidence=evidence + (f"; suite purpose: {result.purpose}" if result.purpose else ""),
+        curves=curves,
+        curve_notes=curve_notes,
     )
+
+
+def _curves(groups: list[RunGroup]) -> tuple[Figure | None, list[str]]:
+    """Training curves of the suite's runs (from history.csv) and one convergence-check line per run."""
+    curves, problems = load_curves(groups)
+    if not curves:
+        return None, ["No run of this suite has a history.csv (runs/README.md); no training curves to show."]
+    caption = (
+        "Train loss (mean over each epoch's steps) and test RMSE (m) against optimiser steps, from each run's "
+        "history.csv; one colour per model, one line per seed. A curve still falling at its end means the run "
+        "had not converged, and its verdict rests on an unfinished model."
+    )
+    png = curves_figure(curves, f"{len(curves)} run(s)")
+    return Figure("Training curves", png, caption), [convergence_note(c) for c in curves] + problems
 
 
 def _evidence(groups: list[RunGroup]) -> str:

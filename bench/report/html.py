@@ -86,6 +86,8 @@ class ReportPage:
     grid_note: str
     sources: dict[str, str]
     evidence: str = ""  # one line on what the verdicts rest on (runs, data, epochs, test frames, purpose)
+    curves: Figure | None = None  # training curves from history.csv (train loss, test RMSE vs steps)
+    curve_notes: Sequence[str] = ()  # one convergence-check line per run, then any unreadable history.csv
 
 
 def data_uri(png: bytes) -> str:

@@ -1,6 +1,8 @@
 """Figures for the report as PNG bytes (matplotlib, Agg backend: no display needed).
 
 - ``speed_figure``: fps and peak memory against batch size, one line per model, from one sweep's speed.csv.
+- ``curves_figure``: train loss and test RMSE against optimiser steps, one colour per model, one line per seed,
+  from each run's history.csv (``bench.report.curves``).
 - ``predictions_grid``: a Table 4 style grid, rows = frames, columns = image / ground truth / RSIDE / DRNet,
   from predictions.h5 files (one colour scale per row, taken from the ground truth).
 """
@@ -20,10 +22,12 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.figure import Figure as MplFigure  # noqa: E402
 
+from bench.report.curves import RunCurve  # noqa: E402
 from bench.report.runs import is_default_options  # noqa: E402
 
-__all__ = ["GridColumn", "memory_column", "predictions_grid", "speed_figure"]
+__all__ = ["GridColumn", "curves_axes", "curves_figure", "memory_column", "predictions_grid", "speed_figure"]
 
 DPI = 110
 MAX_GRID_FRAMES = 4
@@ -79,6 +83,41 @@ def speed_figure(points: pd.DataFrame, title: str, memory_source: str | None = N
     ax_mem.legend(fontsize=7, loc="upper left")
     fig.suptitle(title, fontsize=10)
     return _png(fig)
+
+
+def curves_axes(curves: Sequence[RunCurve], title: str = "") -> MplFigure:
+    """Two panels against optimiser steps: train loss (epoch mean, log axis) and test RMSE (m, log axis).
+    One colour per model, one line per seed (marker o per test evaluation); the caller closes the figure."""
+    fig, (ax_loss, ax_rmse) = plt.subplots(1, 2, figsize=(11, 4), dpi=DPI)
+    models = list(dict.fromkeys(c.model for c in curves))
+    colours = {m: plt.get_cmap("tab10")(i % 10) for i, m in enumerate(models)}
+    labelled: set[str] = set()
+    for c in sorted(curves, key=lambda c: (models.index(c.model), c.seed)):
+        label = None if c.model in labelled else c.model
+        labelled.add(c.model)
+        h = c.history.sort_values("step")
+        gid = c.run_id
+        ax_loss.plot(h["step"], h["train_loss"], color=colours[c.model], lw=1, alpha=0.8, label=label, gid=gid)
+        ev = c.evals
+        ax_rmse.plot(ev["step"], ev["test_rmse"], color=colours[c.model], lw=1, marker="o", ms=2, alpha=0.8,
+                     label=label, gid=gid)
+    for ax, ylabel in ((ax_loss, "train loss (epoch mean)"), (ax_rmse, "test RMSE (m)")):
+        ax.set_xlabel("optimiser step")
+        ax.set_ylabel(ylabel)
+        ax.set_yscale("log")
+        ax.grid(True, which="both", alpha=0.3)
+    ax_loss.set_title("train loss", fontsize=9)
+    ax_rmse.set_title("test RMSE (one line per seed)", fontsize=9)
+    ax_rmse.legend(fontsize=7, loc="upper right")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def curves_figure(curves: Sequence[RunCurve], title: str = "") -> bytes:
+    """``curves_axes`` as PNG bytes."""
+    return _png(curves_axes(curves, title))
 
 
 @dataclass(frozen=True)

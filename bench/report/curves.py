@@ -1,0 +1,97 @@
+"""Training curves from each run's ``history.csv`` (runs/README.md): train loss and test RMSE against
+optimiser steps, grouped by model (one curve per seed), and a one-line convergence check per run.
+
+The convergence check is a heuristic, labelled as such in the report: the relative change of test RMSE over
+the last quarter of the run's evaluations. It says whether the curve was still moving when training stopped,
+not whether the network reached its best.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from bench.report.runs import RunFormatError, RunGroup
+
+__all__ = ["HISTORY_COLUMNS", "RunCurve", "convergence_note", "load_curves", "read_history", "relative_tail_change"]
+
+HISTORY_COLUMNS = ("step", "train_loss")  # required; test_rmse is empty on epochs without an evaluation
+MIN_EVALS_FOR_CHECK = 4  # fewer test evaluations than this: no convergence check (a quarter would be < 1 point)
+
+
+@dataclass(frozen=True)
+class RunCurve:
+    """One run's history: ``step`` (optimiser steps), ``train_loss`` (epoch mean) and ``test_rmse`` (m)."""
+
+    model: str  # the suite entry's name, shared by its seeds (one colour per model in the figure)
+    run_id: str
+    seed: int
+    history: pd.DataFrame  # columns step, train_loss, test_rmse (NaN where the epoch was not evaluated)
+
+    @property
+    def evals(self) -> pd.DataFrame:
+        """The rows with a test RMSE, sorted by step."""
+        return self.history.dropna(subset=["test_rmse"]).sort_values("step")
+
+
+def read_history(path: str | Path) -> pd.DataFrame:
+    """history.csv as columns step, train_loss, test_rmse (float; NaN when absent); RunFormatError if malformed."""
+    path = Path(path)
+    try:
+        df = pd.read_csv(path)
+    except FileNotFoundError as err:
+        raise RunFormatError(f"{path}: file missing") from err
+    except (OSError, ValueError, pd.errors.ParserError) as err:
+        raise RunFormatError(f"{path}: not a readable CSV ({err})") from err
+    missing = [c for c in HISTORY_COLUMNS if c not in df.columns]
+    if missing:
+        raise RunFormatError(f"{path}: missing column(s) {', '.join(missing)} (runs/README.md history.csv)")
+    out = pd.DataFrame({c: pd.to_numeric(df[c], errors="coerce") for c in HISTORY_COLUMNS})
+    if out["step"].isna().any():
+        raise RunFormatError(f"{path}: column 'step' must hold an integer on every row")
+    out["test_rmse"] = pd.to_numeric(df["test_rmse"], errors="coerce") if "test_rmse" in df.columns else np.nan
+    return out.sort_values("step", kind="stable").reset_index(drop=True)
+
+
+def load_curves(groups: Sequence[RunGroup]) -> tuple[list[RunCurve], list[str]]:
+    """The curves of every run that has a history.csv, and one problem line per run whose file is malformed."""
+    curves, problems = [], []
+    for group in groups:
+        for run in group.runs:
+            path = run.path / "history.csv"
+            if not path.is_file():
+                continue
+            try:
+                curves.append(RunCurve(run.name, run.run_id, run.seed, read_history(path)))
+            except RunFormatError as err:
+                problems.append(str(err))
+    return curves, problems
+
+
+def relative_tail_change(rmse: Sequence[float]) -> tuple[float, int] | None:
+    """(last / first - 1, k) over the last k = ceil(n/4) + 1 test RMSEs (the last quarter of the n evaluations
+    and the one before it); None with fewer than MIN_EVALS_FOR_CHECK finite values."""
+    values = [float(v) for v in rmse if v is not None and math.isfinite(float(v))]
+    if len(values) < MIN_EVALS_FOR_CHECK:
+        return None
+    k = math.ceil(len(values) / 4) + 1
+    first, last = values[-k], values[-1]
+    return (last / first - 1.0 if first > 0 else math.nan), k
+
+
+def convergence_note(curve: RunCurve) -> str:
+    """One line: the test RMSE's relative change over its last quarter of evaluations (steps a-b), or why not."""
+    evals = curve.evals
+    change = relative_tail_change(evals["test_rmse"].tolist())
+    if change is None:
+        return (f"{curve.run_id}: {len(evals)} test evaluation(s) in history.csv, fewer than "
+                f"{MIN_EVALS_FOR_CHECK}: no convergence check")
+    rel, k = change
+    steps = evals["step"].tolist()
+    return (f"{curve.run_id}: test RMSE {evals['test_rmse'].iloc[-k]:.3f} -> {evals['test_rmse'].iloc[-1]:.3f} m "
+            f"({rel:+.1%}) over its last {k} of {len(evals)} evaluations (steps {int(steps[-k])}-{int(steps[-1])})")
