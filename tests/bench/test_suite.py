@@ -48,6 +48,31 @@ def test_smoke_and_regression_are_small_cpu_and_download_free():
     assert all(r.deterministic for r in load_suite("regression").runs)
 
 
+def test_mini_is_tables_1_and_3_in_miniature_on_one_recipe():
+    from bench.cli_run import plan_from_options
+
+    suite = load_suite("mini")
+    assert suite.purpose == "miniature" and suite.seeds == (0, 1, 2)
+    runs, _ = plan_from_options(suite)
+    assert len(runs) == 15 and {r.seed for r in runs} == {0, 1, 2}
+    assert {(r.arch, r.backbone) for r in suite.runs} == {("rside", "resnet18"), ("drnet", "resnet18")}
+    table1 = sorted(r.arch for r in suite.runs if "table1" in r.tables)
+    assert table1 == ["drnet", "rside"]
+    table3 = [r for r in suite.runs if "table3" in r.tables]
+    off = sorted(tuple(k for k in ("diagonal", "aux_losses", "second_branch") if not r.options.get(k, True))
+                 for r in table3)
+    assert off == [(), ("aux_losses",), ("diagonal",), ("second_branch",)]  # full model + each switch off once
+    recipes = {(r.lr, r.betas, r.weight_decay, r.amsgrad, r.lr_schedule, r.lr_step_epochs, r.lr_gamma, r.epochs,
+                r.batch_size, r.input_size, r.train_frames, r.eval_frames) for r in suite.runs}
+    assert len(recipes) == 1 and next(iter(recipes))[3] is True  # one recipe, Adam with amsgrad
+    for r in suite.runs:
+        assert r.device == "cpu" and r.weights is None and r.data == "synthetic"
+        assert r.input_size[0] % 32 == 0 and r.input_size[1] % 32 == 0  # DRNet's down branch
+        assert r.eval_every_epochs == 1  # a test RMSE per epoch for the report's curves
+    assert [(s["name"], s["arch"], s["backbone"]) for s in suite.speed] == [
+        ("rside-resnet50", "rside", "resnet50"), ("drnet-resnet50", "drnet", "resnet50")]
+
+
 def write(tmp_path, text):
     path = tmp_path / "s.toml"
     path.write_text(text)
