@@ -97,7 +97,8 @@ def curves_axes(curves: Sequence[RunCurve], title: str = "") -> MplFigure:
         labelled.add(c.model)
         h = c.history.sort_values("step")
         gid = c.run_id
-        ax_loss.plot(h["step"], h["train_loss"], color=colours[c.model], lw=1, alpha=0.8, label=label, gid=gid)
+        ax_loss.plot(h["step"], h["train_loss"], color=colours[c.model], lw=1, marker=".", ms=3, alpha=0.8, label=label,
+                     gid=gid)
         ev = c.evals
         ax_rmse.plot(ev["step"], ev["test_rmse"], color=colours[c.model], lw=1, marker="o", ms=2, alpha=0.8,
                      label=label, gid=gid)
