@@ -31,6 +31,7 @@ __all__ = ["GridColumn", "curves_axes", "curves_figure", "memory_column", "predi
 
 DPI = 110
 MAX_GRID_FRAMES = 4
+LOSS_LINTHRESH = 0.01  # train-loss axis: log above |0.01|, linear below (RSIDE's loss can be negative)
 DEPTH_CMAP = "magma_r"  # near = bright, far = dark, as in most depth figures
 
 
@@ -86,7 +87,7 @@ def speed_figure(points: pd.DataFrame, title: str, memory_source: str | None = N
 
 
 def curves_axes(curves: Sequence[RunCurve], title: str = "") -> MplFigure:
-    """Two panels against optimiser steps: train loss (epoch mean, log axis) and test RMSE (m, log axis).
+    """Two panels against optimiser steps: train loss (epoch mean, symmetric log axis) and test RMSE (m, log axis).
     One colour per model, one line per seed (marker o per test evaluation); the caller closes the figure."""
     fig, (ax_loss, ax_rmse) = plt.subplots(1, 2, figsize=(11, 4), dpi=DPI)
     models = list(dict.fromkeys(c.model for c in curves))
@@ -105,8 +106,9 @@ def curves_axes(curves: Sequence[RunCurve], title: str = "") -> MplFigure:
     for ax, ylabel in ((ax_loss, "train loss (epoch mean)"), (ax_rmse, "test RMSE (m)")):
         ax.set_xlabel("optimiser step")
         ax.set_ylabel(ylabel)
-        ax.set_yscale("log")
         ax.grid(True, which="both", alpha=0.3)
+    ax_loss.set_yscale("symlog", linthresh=LOSS_LINTHRESH)  # RSIDE's log-depth loss can go below 0
+    ax_rmse.set_yscale("log")
     ax_loss.set_title("train loss", fontsize=9)
     ax_rmse.set_title("test RMSE (one line per seed)", fontsize=9)
     ax_rmse.legend(fontsize=7, loc="upper right")

@@ -80,6 +80,7 @@ def test_curves_figure_overlays_seeds_one_colour_per_model(tmp_path):
         np.testing.assert_allclose(seed2.get_ydata(), [3.0 / (i + 1) + 0.2 for i in range(6)])
         np.testing.assert_array_equal(seed2.get_xdata(), [10, 20, 30, 40, 50, 60])
         assert [t.get_text() for t in ax_rmse.get_legend().get_texts()] == ["rside-resnet18", "drnet-resnet18"]
+        assert ax_loss.get_yscale() == "symlog"  # a negative train loss (RSIDE's log-depth term) stays visible
     finally:
         plt.close(fig)
     assert curves_figure(curves).startswith(PNG_MAGIC)
