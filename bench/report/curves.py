@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench.report.runs import RunFormatError, RunGroup
+from bench.report.runs import RunFormatError, RunGroup, read_csv_checked
 
 __all__ = ["HISTORY_COLUMNS", "RunCurve", "convergence_note", "load_curves", "read_history", "relative_tail_change"]
 
@@ -42,15 +42,7 @@ class RunCurve:
 def read_history(path: str | Path) -> pd.DataFrame:
     """history.csv as columns step, train_loss, test_rmse (float; NaN when absent); RunFormatError if malformed."""
     path = Path(path)
-    try:
-        df = pd.read_csv(path)
-    except FileNotFoundError as err:
-        raise RunFormatError(f"{path}: file missing") from err
-    except (OSError, ValueError, pd.errors.ParserError) as err:
-        raise RunFormatError(f"{path}: not a readable CSV ({err})") from err
-    missing = [c for c in HISTORY_COLUMNS if c not in df.columns]
-    if missing:
-        raise RunFormatError(f"{path}: missing column(s) {', '.join(missing)} (runs/README.md history.csv)")
+    df = read_csv_checked(path, HISTORY_COLUMNS)
     out = pd.DataFrame({c: pd.to_numeric(df[c], errors="coerce") for c in HISTORY_COLUMNS})
     if out["step"].isna().any():
         raise RunFormatError(f"{path}: column 'step' must hold an integer on every row")

@@ -240,8 +240,8 @@ def load_eval_run(path: str | Path) -> EvalRun:
 def load_speed_sweep(path: str | Path) -> SpeedSweep:
     """Read speed_summary.csv (+ speed.csv, config.json when present) of one sweep directory."""
     path = Path(path)
-    summary = _read_csv(path / "speed_summary.csv", SPEED_SUMMARY_COLUMNS)
-    points = _read_csv(path / "speed.csv", SPEED_COLUMNS) if (path / "speed.csv").is_file() else None
+    summary = read_csv_checked(path / "speed_summary.csv", SPEED_SUMMARY_COLUMNS)
+    points = read_csv_checked(path / "speed.csv", SPEED_COLUMNS) if (path / "speed.csv").is_file() else None
     for df, file in ((summary, path / "speed_summary.csv"), (points, path / "speed.csv")):
         if df is not None:
             df["options"] = [_parse_options(v, file) for v in df["options"]]
@@ -279,7 +279,8 @@ def _read_json(path: Path) -> dict[str, Any]:
     return obj
 
 
-def _read_csv(path: Path, required: Iterable[str]) -> pd.DataFrame:
+def read_csv_checked(path: Path, required: Iterable[str]) -> pd.DataFrame:
+    """A run directory's CSV with its ``required`` columns; RunFormatError naming the file otherwise."""
     try:
         df = pd.read_csv(path, comment="#")
     except FileNotFoundError as err:
@@ -293,7 +294,7 @@ def _read_csv(path: Path, required: Iterable[str]) -> pd.DataFrame:
 
 
 def _read_per_image(path: Path, n_frames: int) -> pd.DataFrame:
-    df = _read_csv(path, ("frame", *STAT_COLUMNS))
+    df = read_csv_checked(path, ("frame", *STAT_COLUMNS))
     if len(df) != n_frames:
         raise RunFormatError(f"{path}: {len(df)} rows but metrics.json says n_frames = {n_frames}")
     if df["frame"].duplicated().any():
