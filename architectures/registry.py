@@ -17,10 +17,9 @@ from ._registry import Registry
 if TYPE_CHECKING:  # the model modules import torch when a model is first looked up, not on import
     from torch import nn
 
-__all__ = ["MODELS", "available_models", "build_model", "model_options", "register_model"]
+__all__ = ["MODELS", "available_models", "build_model", "model_options", "register_model", "unregister_model"]
 
 MODELS: Registry[Callable[..., nn.Module]] = Registry("architecture")  # name -> factory
-_FACTORIES = MODELS  # older name, which tests use to unregister their temporary models
 _BACKBONES: dict[str, tuple[str, ...]] = {}
 _CONFIGS: dict[str, type] = {}  # name -> the dataclass of the options the factory passes on as **options
 
@@ -46,6 +45,13 @@ def available_models() -> dict[str, tuple[str, ...]]:
     """Registered architectures and the backbones each accepts."""
     _import_builtin_models()
     return {name: _BACKBONES[name] for name in MODELS}
+
+
+def unregister_model(name: str) -> None:
+    """Remove ``name`` and its backbones and options (tests that register temporary models clean up with it)."""
+    MODELS.pop(name)
+    _BACKBONES.pop(name, None)
+    _CONFIGS.pop(name, None)
 
 
 def model_options(arch: str) -> dict[str, object]:

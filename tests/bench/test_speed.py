@@ -105,8 +105,7 @@ def tiny_models():
         lambda backbone, weights=None, mib_per_image=32: RssNet(mib_per_image))
     yield
     for name in ("test-speed-oom", "test-speed-rss"):
-        registry._FACTORIES.pop(name)
-        registry._BACKBONES.pop(name)
+        registry.unregister_model(name)
 
 
 def tiny_config(targets, **kw) -> SpeedConfig:
