@@ -14,7 +14,6 @@ from bench.distributed import DistInfo
 from bench.rundir import RunDir
 from bench.train import (
     NonFiniteLossError,
-    Progress,
     SeededItems,
     capture_rng_state,
     epoch_order,
@@ -175,16 +174,6 @@ def test_resume_of_finished_training_does_nothing(tmp_path):
     _, model, _ = run(tmp_path, "f")
     _, again, state = run(tmp_path, "f", resume=True, model=make(seed=5))
     assert state.finished and same_weights(model, again)
-
-
-def test_progress_lines_for_logs():
-    out = io.StringIO()
-    p = Progress("run-x", epoch=0, epochs=2, steps=4, every=2, stream=out)
-    for step in range(1, 5):
-        p.update(step, loss=0.5, lr=1e-4, images=8)
-    lines = out.getvalue().splitlines()
-    assert len(lines) == 2 and lines[0].startswith("run-x | epoch 1/2 | step 2/4 | loss 0.5000 | lr 1.0e-04 |")
-    assert "img/s" in lines[0] and "eta" in lines[0]
 
 
 def test_fit_writes_its_lines_to_its_stream_and_log(tmp_path, capsys):
