@@ -140,8 +140,9 @@ class Progress:
         return f"{head} | {rate:.2f} img/s | {self._etas(step, global_step, per_step)}"
 
     def _etas(self, step: int, global_step: int, per_step: float) -> str:
-        epoch_s = max(self.steps_per_epoch - step, 0) * per_step
-        run_s = max(self.run_steps - global_step, 0) * per_step
+        run_left = max(self.run_steps - global_step, 0)  # max_steps may end the run inside this epoch
+        epoch_s = min(max(self.steps_per_epoch - step, 0), run_left) * per_step
+        run_s = run_left * per_step
         evals = ""
         if self.evals_left:
             if self.eval_s is None:

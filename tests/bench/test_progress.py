@@ -47,6 +47,13 @@ def test_run_eta_covers_the_remaining_epochs_not_only_this_one():
     assert "epoch eta 0:00 | run eta 0:08" in last  # 4 more steps at 2 s
 
 
+def test_epoch_eta_stops_where_max_steps_ends_the_run():
+    clock, out = Clock(), io.StringIO()
+    p = progress(clock, out, steps_per_epoch=12, run_steps=4)
+    steps(p, clock, 2, 2.0)
+    assert "epoch eta 0:04 | run eta 0:04" in out.getvalue().splitlines()[-1]
+
+
 def test_run_eta_adds_the_evaluations_due():
     clock, out = Clock(), io.StringIO()
     p = progress(clock, out)

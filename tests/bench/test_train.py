@@ -17,6 +17,7 @@ from bench.train import (
     SeededItems,
     capture_rng_state,
     epoch_order,
+    evaluations_due,
     fit,
     item_seed,
     load_checkpoint,
@@ -209,3 +210,19 @@ def test_amp_training_on_cuda(tmp_path, amp):
     _, model, state = run(tmp_path, amp, config(device="cuda", amp=amp, epochs=1))
     assert state.finished and next(model.parameters()).is_cuda
     assert all(torch.isfinite(p).all() for p in model.parameters())
+
+
+def test_evaluations_due_follows_end_epochs_rule():
+    assert evaluations_due(config(epochs=3, eval_every_epochs=1), 0, 12) == 3
+    assert evaluations_due(config(epochs=3, eval_every_epochs=1), 1, 12) == 2
+    assert evaluations_due(config(epochs=3, eval_every_epochs=1, max_steps=16), 0, 12) == 2  # ends in epoch 2
+    assert evaluations_due(config(epochs=5, eval_every_epochs=2), 0, 12) == 3  # epochs 2, 4 and the last
+    assert evaluations_due(config(epochs=5, eval_every_epochs=0), 0, 12) == 0
+
+
+def test_fit_logs_run_eta_and_warming_up(tmp_path):
+    out = io.StringIO()
+    fit(config(epochs=2, log_every_steps=1), make(), train_set(), None, stream=out)
+    lines = [line for line in out.getvalue().splitlines() if line.startswith("test-tiny-s0 | epoch ")]
+    assert lines[0].endswith("warming up (no rate yet)")
+    assert all("run eta" in line for line in lines[1:]) and "nan" not in out.getvalue()
