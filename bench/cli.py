@@ -515,7 +515,7 @@ def report_cmd(runs_dir: Path, out_dir: Path, html: bool, suite: str | None, red
             click.echo(outcome.format())
             if not outcome.passed:
                 raise SystemExit(1)
-    except (FileNotFoundError, rep.BaselineError, rep.RunFormatError) as err:
+    except (FileNotFoundError, rep.BaselineError, rep.RunFormatError, rep.NoUsableRunsError) as err:
         raise click.ClickException(str(err)) from err
 
 

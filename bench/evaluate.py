@@ -44,7 +44,7 @@ from bench.metrics import (
     reduce_metrics,
 )
 from bench.rundir import RunDir
-from bench.runtime import amp_autocast
+from bench.runtime import amp_autocast, loader_workers
 
 __all__ = [
     "CoverageError",
@@ -197,7 +197,7 @@ def evaluate(model: nn.Module, dataset: Dataset, protocol: Any, device: str | to
     device = torch.device(device)
     was_training = model.training
     model.eval()
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers,
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=loader_workers(num_workers),
                         generator=torch.Generator().manual_seed(0))  # leaves the global RNG alone
     keep = {int(f) for f in keep_frames}
     frames, stats, boundary = [], [], []

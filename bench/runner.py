@@ -30,6 +30,7 @@ from architectures.data.transforms import RSIDE_CROP_HW
 from bench.config import ConfigError, RunConfig, config_diff, model_problem
 from bench.distributed import DistInfo, barrier, on_rank0
 from bench.evaluate import EvalResult, evaluate, headline_summary, prediction_frames, write_evaluation
+from bench.progress import SuiteProgress
 from bench.provenance import collect_provenance, file_fingerprint, utc_now
 from bench.rundir import DEFAULT_RUNS_DIR, RunDir, RunState
 from bench.runtime import resolve_device, say
@@ -50,6 +51,7 @@ __all__ = [
     "preflight",
     "resolve_protocol",
     "run_plan",
+    "runs_to_train",
     "save_final_weights",
     "stored_diff",
     "summary_table",
@@ -455,8 +457,10 @@ def missing_data_message(source: str, path: str | None, exc: BaseException) -> s
 # --- one run ----------------------------------------------------------------------------------------------
 
 def execute_run(config: RunConfig, runs_dir: Path = DEFAULT_RUNS_DIR, resume: bool = False,
-                info: DistInfo | None = None, stream: TextIO | None = None) -> RunOutcome:
-    """Train (or, for an imported directory, only evaluate) one run and write its directory."""
+                info: DistInfo | None = None, stream: TextIO | None = None,
+                suite: SuiteProgress | None = None) -> RunOutcome:
+    """Train (or, for an imported directory, only evaluate) one run and write its directory. ``suite`` (the
+    runs after this one and the pace so far) gives the progress lines a suite ETA."""
     info = info or DistInfo()
     stream = stream if stream is not None else sys.stdout
     rd = RunDir.for_config(config, runs_dir)
@@ -475,11 +479,11 @@ def execute_run(config: RunConfig, runs_dir: Path = DEFAULT_RUNS_DIR, resume: bo
         return _evaluate_imported(config, rd, info, stream)
     if state == RunState.STARTED and not resume:
         raise ConfigError(f"{rd.root} exists (an interrupted run); pass --resume to continue it")
-    return _train_and_evaluate(config, rd, resume and state == RunState.STARTED, info, stream)
+    return _train_and_evaluate(config, rd, resume and state == RunState.STARTED, info, stream, suite)
 
 
 def _train_and_evaluate(config: RunConfig, rd: RunDir, resume: bool, info: DistInfo,
-                        stream: TextIO) -> RunOutcome:
+                        stream: TextIO, suite: SuiteProgress | None = None) -> RunOutcome:
     t0 = time.perf_counter()
     device = resolve_device(config, info)
     model = build_run_model(config, config.weights)
@@ -514,7 +518,7 @@ def _train_and_evaluate(config: RunConfig, rd: RunDir, resume: bool, info: DistI
         return result.headline()
 
     state = fit(config, model, train_set, rd, evaluate_epoch, info=info, resume=resume, device=device,
-                stream=stream, session_start=t0)
+                stream=stream, session_start=t0, suite=suite)
     t_trained = time.perf_counter()
     checkpoint_name = "last"
     if config.checkpoint_select == "best" and rd.best_checkpoint.is_file():
@@ -646,12 +650,16 @@ def run_plan(configs: Sequence[RunConfig], runs_dir: Path = DEFAULT_RUNS_DIR, re
     info = info or DistInfo()
     stream = stream if stream is not None else sys.stdout
     outcomes = []
+    pace = SuiteProgress()
     for i, config in enumerate(configs, start=1):
         say(info, None, stream, f"\n=== [{i}/{len(configs)}] {config.run_id} ===")
+        pace.later = runs_to_train(configs[i:], runs_dir)
         try:
-            outcome = execute_run(config, runs_dir, resume, info, stream)
+            outcome = execute_run(config, runs_dir, resume, info, stream, pace)
             outcome.size_bytes = RunDir.for_config(config, runs_dir).size_bytes() if info.is_main else None
             outcomes.append(outcome)
+            if outcome.status == "trained":
+                pace.record(outcome.steps, outcome.wall_time_s)
         except Exception as exc:  # keep going: the summary names every failure
             if info.enabled:
                 raise  # other ranks may be waiting in a collective: stop them all
@@ -660,6 +668,16 @@ def run_plan(configs: Sequence[RunConfig], runs_dir: Path = DEFAULT_RUNS_DIR, re
             say(info, rd if rd.root.is_dir() else None, stream, f"FAILED {config.run_id}: {message}")
             outcomes.append(RunOutcome(config.run_id, "failed", config, message=message))
     return outcomes
+
+
+def runs_to_train(configs: Sequence[RunConfig], runs_dir: Path) -> list[RunConfig]:
+    """The runs among ``configs`` that will train (for the suite ETA): not complete, not imported, readable."""
+    def trains(config: RunConfig) -> bool:
+        try:
+            return RunDir.for_config(config, runs_dir).state() in (RunState.ABSENT, RunState.STARTED)
+        except Exception:  # an unreadable directory fails when its turn comes; it costs no training time
+            return False
+    return [c for c in configs if trains(c)]
 
 
 def summary_table(outcomes: Sequence[RunOutcome]) -> str:

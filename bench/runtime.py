@@ -1,4 +1,5 @@
-"""What every stage of a run shares at run time: the device, mixed precision and rank-0 messages.
+"""What every stage of a run shares at run time: the device, mixed precision, DataLoader workers and rank-0
+messages.
 
 Training (``bench.train``), evaluation (``bench.evaluate``) and the runner import these from here, so
 evaluation does not depend on the training loop.
@@ -6,6 +7,8 @@ evaluation does not depend on the training loop.
 
 from __future__ import annotations
 
+import os
+import sys
 from contextlib import AbstractContextManager, nullcontext
 from typing import TYPE_CHECKING, TextIO
 
@@ -17,7 +20,9 @@ if TYPE_CHECKING:
     from bench.config import RunConfig
     from bench.rundir import RunDir
 
-__all__ = ["amp_autocast", "resolve_device", "say"]
+__all__ = ["amp_autocast", "loader_workers", "resolve_device", "say", "usable_cores"]
+
+_capped_notices: set[tuple[int, int]] = set()  # (asked, cap) pairs already announced by this process
 
 
 def resolve_device(config: RunConfig, info: DistInfo) -> str:
@@ -42,3 +47,23 @@ def say(info: DistInfo, run_dir: RunDir | None, stream: TextIO | None, message: 
         print(message, file=stream, flush=True)
         if run_dir is not None:
             run_dir.log(message)
+
+
+def usable_cores() -> int:
+    """CPU cores this process may run on: its affinity mask where the OS has one (Linux), else os.cpu_count()."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(len(os.sched_getaffinity(0)), 1)
+    return os.cpu_count() or 1
+
+
+def loader_workers(requested: int, stream: TextIO | None = None) -> int:
+    """DataLoader worker processes: ``requested``, at most ``usable_cores()``. The first time a given request
+    is capped, one line says so on ``stream`` (None: stderr) instead of torch's warning per DataLoader."""
+    cap = usable_cores()
+    if requested <= cap:
+        return requested
+    if (requested, cap) not in _capped_notices:
+        _capped_notices.add((requested, cap))
+        print(f"note: num_workers {requested} capped at {cap}, the CPU cores this process may use",
+              file=stream if stream is not None else sys.stderr, flush=True)
+    return cap

@@ -18,7 +18,6 @@ from __future__ import annotations
 import math
 import os
 import random
-import sys
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager, contextmanager
@@ -37,13 +36,13 @@ from architectures.losses import multiscale_loss
 from bench.config import RunConfig
 from bench.distributed import DistInfo, all_mean, on_rank0
 from bench.io import atomic_path
+from bench.progress import Progress, SuiteProgress, planned_steps
 from bench.rundir import RunDir
-from bench.runtime import amp_autocast, resolve_device, say
+from bench.runtime import amp_autocast, loader_workers, resolve_device, say
 
 __all__ = [
     "CHECKPOINT_FORMAT",
     "NonFiniteLossError",
-    "Progress",
     "RunCheckpointError",
     "SeededItems",
     "TrainLoop",
@@ -53,6 +52,7 @@ __all__ = [
     "capture_rng_state",
     "end_epoch",
     "epoch_order",
+    "evaluations_due",
     "fit",
     "load_checkpoint",
     "restore_rng_state",
@@ -62,7 +62,6 @@ __all__ = [
 ]
 
 CHECKPOINT_FORMAT = 1  # bump when the checkpoint layout changes
-BAR_WIDTH = 20  # characters of the progress bar on a terminal
 EPOCH_LINE_KEYS = ("epoch", "step", "train_loss", "lr", "test_rmse", "test_abs_rel", "test_delta1", "elapsed_s")
 
 
@@ -226,55 +225,6 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     return payload
 
 
-# --- progress ---------------------------------------------------------------------------------------------
-
-class Progress:
-    """One epoch's loss, lr, images/s and ETA: a bar on a terminal, a line every N steps in logs."""
-
-    def __init__(self, label: str, epoch: int, epochs: int, steps: int, every: int,
-                 stream: TextIO | None = None, log: Callable[[str], None] | None = None):
-        self.label, self.epoch, self.epochs, self.steps, self.every = label, epoch, epochs, steps, every
-        self.stream = stream if stream is not None else sys.stdout
-        self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
-        self.log = log
-        self.t_window, self.images_window = time.perf_counter(), 0
-        self.rate = math.nan
-
-    def update(self, step: int, loss: float, lr: float, images: int) -> None:
-        """Record one finished step of ``images`` images (all processes)."""
-        self.images_window += images
-        due = step % self.every == 0 or step == self.steps
-        if due:
-            now = time.perf_counter()
-            self.rate = self.images_window / max(now - self.t_window, 1e-9)
-            self.t_window, self.images_window = now, 0
-        elif not self.tty:
-            return
-        eta = (self.steps - step) * images / self.rate if self.rate > 0 else math.nan
-        text = (f"{self.label} | epoch {self.epoch + 1}/{self.epochs} | step {step}/{self.steps} | "
-                f"loss {loss:.4f} | lr {lr:.1e} | {self.rate:.2f} img/s | eta {_hms(eta)}")
-        if self.tty:
-            filled = int(BAR_WIDTH * step / max(self.steps, 1))
-            self.stream.write(f"\r[{'#' * filled}{'.' * (BAR_WIDTH - filled)}] {text}")
-        else:
-            self.stream.write(text + "\n")
-        self.stream.flush()
-        if due and self.log is not None:
-            self.log(text)
-
-    def close(self) -> None:
-        if self.tty:
-            self.stream.write("\n")
-            self.stream.flush()
-
-
-def _hms(seconds: float) -> str:
-    if seconds != seconds or seconds == math.inf:
-        return "?"
-    s = int(round(seconds))
-    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
-
-
 # --- the loop ---------------------------------------------------------------------------------------------
 
 EvalFn = Callable[[nn.Module, TrainState], dict[str, float]]
@@ -301,6 +251,7 @@ class TrainLoop:
     steps_per_epoch: int
     session_start: float  # time.perf_counter() when this session started
     elapsed_before: float  # seconds spent on the run in earlier sessions
+    progress: Progress  # the session's progress lines and ETAs
 
     def elapsed_s(self) -> float:
         """Seconds spent on the run so far, all sessions."""
@@ -317,13 +268,15 @@ class TrainLoop:
 def fit(config: RunConfig, model: nn.Module, train_set: Dataset, run_dir: RunDir | None,
         evaluate_epoch: EvalFn | None = None, info: DistInfo | None = None, resume: bool = False,
         device: str | torch.device | None = None, stream: TextIO | None = None,
-        loss_fn: Callable[..., torch.Tensor] = multiscale_loss, session_start: float | None = None) -> TrainState:
+        loss_fn: Callable[..., torch.Tensor] = multiscale_loss, session_start: float | None = None,
+        suite: SuiteProgress | None = None) -> TrainState:
     """Train ``model`` on ``train_set`` per ``config``; checkpoints and history go to ``run_dir`` (rank 0).
 
     ``evaluate_epoch(model, state)`` (rank 0 only) returns headline test metrics after an epoch (needs
     "rmse" when ``checkpoint_select == "best"``). ``resume`` continues from ``run_dir``'s last.pt.
     Returns the final state; the trained weights are in ``model`` and in checkpoints/last.pt.
-    ``session_start`` (time.perf_counter) makes ``elapsed_s`` include the caller's setup time.
+    ``session_start`` (time.perf_counter) makes ``elapsed_s`` include the caller's setup time; ``suite``
+    (the runs after this one and the pace so far) adds a suite ETA to the progress lines.
     """
     info = info or DistInfo()
     device = torch.device(device or resolve_device(config, info))
@@ -347,11 +300,13 @@ def fit(config: RunConfig, model: nn.Module, train_set: Dataset, run_dir: RunDir
         raise ValueError(f"batch_size {config.batch_size} does not split over {info.world_size} processes")
     per_rank_batch = config.batch_size // info.world_size
     steps_per_epoch = math.ceil(len(epoch_order(len(train_set), config.seed, 0, info)) / per_rank_batch)
+    progress = _session_progress(config, info, run_dir, stream, len(train_set), steps_per_epoch, suite)
+    progress.evals_left = evaluations_due(config, state.epoch, steps_per_epoch) if evaluate_epoch else 0
     loop = TrainLoop(config=config, model=model, net=net, optimizer=optimizer, scheduler=scheduler, scaler=scaler,
                      device=device, info=info, autocast=amp_autocast(config.amp, device), loss_fn=loss_fn,
                      run_dir=run_dir, stream=stream, items=SeededItems(train_set, config.seed),
                      per_rank_batch=per_rank_batch, steps_per_epoch=steps_per_epoch, session_start=session_start,
-                     elapsed_before=state.elapsed_s)
+                     elapsed_before=state.elapsed_s, progress=progress)
     say(info, run_dir, stream,
         f"training {config.run_id}: {len(train_set)} frames, {steps_per_epoch} steps/epoch, "
         f"batch {config.batch_size} ({info.world_size} process(es)), {config.epochs} epochs"
@@ -364,14 +319,33 @@ def fit(config: RunConfig, model: nn.Module, train_set: Dataset, run_dir: RunDir
     return state
 
 
+def _session_progress(config: RunConfig, info: DistInfo, run_dir: RunDir | None, stream: TextIO | None,
+                      train_frames: int, steps_per_epoch: int, suite: SuiteProgress | None) -> Progress:
+    """The session's progress display: rank 0 writes to ``stream`` and the run's log, the others nowhere."""
+    return Progress(config.run_id, config.epochs, steps_per_epoch,
+                    planned_steps(config, train_frames, info.world_size), config.log_every_steps,
+                    stream=stream if info.is_main else _Null(),
+                    log=run_dir.log if run_dir is not None and info.is_main else None,
+                    suite=suite, train_frames=train_frames, world_size=info.world_size)
+
+
+def evaluations_due(config: RunConfig, epochs_done: int, steps_per_epoch: int) -> int:
+    """Per-epoch evaluations still ahead once ``epochs_done`` epochs are complete: every
+    ``eval_every_epochs``-th epoch and the run's last one (as ``end_epoch`` decides)."""
+    if not config.eval_every_epochs:
+        return 0
+    last = config.epochs
+    if config.max_steps is not None:
+        last = min(last, math.ceil(config.max_steps / max(steps_per_epoch, 1)))
+    return sum(1 for e in range(epochs_done + 1, last + 1) if e % config.eval_every_epochs == 0 or e == last)
+
+
 def train_one_epoch(loop: TrainLoop, state: TrainState) -> None:
     """Train on the rest of epoch ``state.epoch`` (from batch ``state.step_in_epoch``), stopping early at
     ``max_steps``; checkpoints every ``checkpoint_every_steps`` inside the epoch. Updates ``state``."""
     config, info = loop.config, loop.info
     loader = _epoch_loader(loop.items, config, state, info, loop.per_rank_batch, loop.device)
-    progress = Progress(config.run_id, state.epoch, config.epochs, loop.steps_per_epoch, config.log_every_steps,
-                        stream=loop.stream if info.is_main else _Null(),
-                        log=loop.run_dir.log if loop.run_dir is not None and info.is_main else None)
+    progress = loop.progress
     loop.net.train()
     for batch in loader:
         loss = _train_step(loop, batch, state)
@@ -379,8 +353,8 @@ def train_one_epoch(loop: TrainLoop, state: TrainState) -> None:
         state.global_step += 1
         state.loss_sum += loss
         state.loss_count += 1
-        progress.update(state.step_in_epoch, loss, loop.optimizer.param_groups[0]["lr"],
-                        len(batch["frame"]) * info.world_size)
+        progress.update(state.epoch, state.step_in_epoch, state.global_step, loss,
+                        loop.optimizer.param_groups[0]["lr"], len(batch["frame"]) * info.world_size)
         if config.max_steps is not None and state.global_step >= config.max_steps:
             break
         if (config.checkpoint_every_steps and state.global_step % config.checkpoint_every_steps == 0
@@ -404,7 +378,10 @@ def end_epoch(loop: TrainLoop, state: TrainState, evaluate_epoch: EvalFn | None 
         config.max_steps is not None and state.global_step >= config.max_steps)
     due = config.eval_every_epochs and (state.finished or state.epoch % config.eval_every_epochs == 0)
     if evaluate_epoch is not None and due:
+        t_eval = time.perf_counter()
         metrics = on_rank0(info, lambda: evaluate_epoch(loop.model, state)) or {}
+        loop.progress.eval_s = time.perf_counter() - t_eval
+        loop.progress.evals_left = evaluations_due(config, state.epoch, loop.steps_per_epoch)
         row.update({f"test_{k}": v for k, v in metrics.items()})
         if config.checkpoint_select == "best" and _better(metrics.get("rmse"), state.best_rmse):
             state.best_rmse, state.best_epoch = metrics["rmse"], row["epoch"]
@@ -424,7 +401,7 @@ def _epoch_loader(items: SeededItems, config: RunConfig, state: TrainState, info
     order = epoch_order(len(items), config.seed, state.epoch, info)
     items.epoch = state.epoch
     return DataLoader(items, batch_size=per_rank_batch, sampler=order[state.step_in_epoch * per_rank_batch:],
-                      num_workers=config.num_workers, worker_init_fn=_worker_init,
+                      num_workers=loader_workers(config.num_workers), worker_init_fn=_worker_init,
                       generator=torch.Generator().manual_seed(item_seed(config.seed, state.epoch, 0) >> 1),
                       pin_memory=device.type == "cuda", drop_last=False)
 

@@ -8,12 +8,13 @@ Modules, in data-flow order: ``runs`` (read run directories), ``paper`` (the pap
 from __future__ import annotations
 
 from bench.report.baselines import BaselineCheck, BaselineError, check_baselines, write_baselines
-from bench.report.build import ReportConfig, ReportResult, make_report
+from bench.report.build import NoUsableRunsError, ReportConfig, ReportResult, make_report
 from bench.report.runs import RunFormatError, load_runs
 
 __all__ = [
     "BaselineCheck",
     "BaselineError",
+    "NoUsableRunsError",
     "ReportConfig",
     "ReportResult",
     "RunFormatError",

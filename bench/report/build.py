@@ -25,10 +25,14 @@ from bench.report.runs import RunGroup, RunSet, SpeedSweep, load_runs
 from bench.report.stats import BOOTSTRAP_SEED, CI_LEVEL, N_BOOTSTRAP
 from bench.report.tables import HARNESS_ARCHS, MISSING, Tables, build_tables, pretty_arch
 
-__all__ = ["ReportConfig", "ReportResult", "choose_suite", "make_report", "missing_runs", "provenance_table",
-           "suite_purpose"]
+__all__ = ["NoUsableRunsError", "ReportConfig", "ReportResult", "check_usable", "choose_suite", "make_report",
+           "missing_runs", "provenance_table", "suite_choice_note", "suite_purpose"]
 
 GRID_BACKBONE_ORDER = ("resnet50", "densenet161", "senet154", "resnet152")  # the paper's pairs first
+
+
+class NoUsableRunsError(ValueError):
+    """The runs directory holds nothing to report: it is empty, or no directory in it could be read."""
 
 
 @dataclass(frozen=True)
@@ -53,12 +57,16 @@ class ReportResult:
     missing: list[tuple[str, str]]
     written: list[Path] = field(default_factory=list)
     purpose: str | None = None  # the suite's declared purpose (pipeline, miniature, paper); None: unknown
+    suite_note: str = ""  # which suites exist and which one was chosen, when there was a choice
 
 
 def make_report(cfg: ReportConfig, log: Callable[[str], None] = print) -> ReportResult:
     """Read cfg.runs_dir, build the tables and claims, write the CSVs (and report.html with cfg.html)."""
     runset = load_runs(cfg.runs_dir)
+    check_usable(runset)
     suite = choose_suite(runset, cfg.suite, log)
+    for problem in runset.problems:
+        log(f"report: unusable run directory {problem.path.name}: {problem.problem}")
     runs = runset.in_suite(suite)
     log(
         f"report: {len(runs)} evaluated run(s) of suite {suite or '(none)'}, "
@@ -68,7 +76,8 @@ def make_report(cfg: ReportConfig, log: Callable[[str], None] = print) -> Report
     purpose = suite_purpose(suite, log)
     claims = evaluate_claims(tables, purpose)
     missing = missing_runs(tables, runset, suite)
-    result = ReportResult(suite, runset, tables, claims, missing, purpose=purpose)
+    result = ReportResult(suite, runset, tables, claims, missing, purpose=purpose,
+                          suite_note=suite_choice_note(runset, cfg.suite, suite))
     out = Path(cfg.out_dir)
     csvs = {
         "table1.csv": tables.table1,
@@ -105,6 +114,29 @@ def suite_purpose(suite: str | None, log: Callable[[str], None] = print) -> str 
         return None
 
 
+def check_usable(runset: RunSet) -> None:
+    """Raise ``NoUsableRunsError`` when ``runset`` has no evaluated run and no speed sweep: an empty
+    directory, or one whose every run directory is unreadable (each listed with its problem)."""
+    if runset.evals or runset.sweeps:
+        return
+    if not runset.problems:
+        raise NoUsableRunsError(f"nothing to report: {runset.root} holds no run directories "
+                                "(run `bench run --suite smoke` first, or pass --runs DIR)")
+    listed = "\n".join(f"  {p.path.name}: {p.problem}" for p in runset.problems)
+    raise NoUsableRunsError(f"nothing to report: none of the {len(runset.problems)} run directories in "
+                            f"{runset.root} could be read:\n{listed}")
+
+
+def suite_choice_note(runset: RunSet, asked: str | None, chosen: str | None) -> str:
+    """One line naming the suites in ``runset`` and the one reported, when there were several and none was
+    asked for; "" otherwise."""
+    if asked is not None or len(runset.suites) <= 1:
+        return ""
+    why = "the paper suite is preferred" if chosen == "paper" else "the most recently evaluated"
+    return (f"{runset.root} holds {len(runset.suites)} suites ({', '.join(runset.suites)}); reporting "
+            f"{chosen!r} ({why}); pass --suite NAME for another")
+
+
 def choose_suite(runset: RunSet, suite: str | None, log: Callable[[str], None] = print) -> str | None:
     """The suite to report: the one asked for, else the only one, else 'paper', else the most recent."""
     suites = runset.suites
@@ -122,7 +154,7 @@ def choose_suite(runset: RunSet, suite: str | None, log: Callable[[str], None] =
     else:
         latest = {s: max((r.path / "metrics.json").stat().st_mtime for r in runset.in_suite(s)) for s in suites}
         chosen = max(suites, key=lambda s: latest[s])
-    log(f"report: several suites in {runset.root} ({', '.join(suites)}); reporting {chosen!r} (use --suite)")
+    log(f"report: several suites: {suite_choice_note(runset, None, chosen)}")
     return chosen
 
 
@@ -281,6 +313,7 @@ def _page(cfg: ReportConfig, result: ReportResult) -> ReportPage:
     return ReportPage(
         title="drnet-bench: DRNet vs RSIDE, the paper's claims checked",
         suite=result.suite,
+        suite_note=result.suite_note,
         generated_utc=utc_now(),
         settings=settings,
         claims=result.claims,
@@ -358,15 +391,24 @@ def _grid(tables: Tables) -> tuple[Figure | None, str]:
         for g in groups
     ]
     try:
-        png, frames = predictions_grid(columns)
+        png, grid = predictions_grid(columns)
     except (OSError, ValueError, KeyError) as err:
         return None, f"Table 4 grid not drawn: {err}"
     caption = (
-        note + f"Frames {', '.join(map(str, frames))}: input image, ground truth, then each model's "
-        f"prediction ({', '.join(g.first.run_id for g in groups)}). One colour scale per row (1st-99th "
-        "percentile of the ground truth, metres); per-image RMSE from per_image.csv."
+        note + f"Every stored frame ({', '.join(map(str, grid.frames))}): input image, ground truth, each model's "
+        f"prediction ({', '.join(g.first.run_id for g in groups)}), then each model's error map |pred - gt| "
+        "(metres, its own colour bar). One depth colour scale per row, with its colour bar, set from the ground "
+        "truth's valid range (min to max, metres); predictions outside it are clipped to its ends. "
+        + grid_clipping_text(grid.clipped) + " Per-image RMSE from per_image.csv."
     )
     return Figure("Table 4: predictions", png, caption), ""
+
+
+def grid_clipping_text(clipped: dict[str, tuple[int, int]]) -> str:
+    """``Clipped: RSIDE resnet18 12 of 5,000 valid pixels (0.2%); ...`` for the Table 4 caption."""
+    parts = [f"{label} {n:,} of {total:,} valid pixels ({100 * n / total:.1f}%)" if total else f"{label} -"
+             for label, (n, total) in clipped.items()]
+    return "Clipped prediction pixels: " + "; ".join(parts) + "."
 
 
 def _rmse_by_frame(g: RunGroup) -> dict[int, float]:

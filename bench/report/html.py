@@ -88,6 +88,7 @@ class ReportPage:
     evidence: str = ""  # one line on what the verdicts rest on (runs, data, epochs, test frames, purpose)
     curves: Figure | None = None  # training curves from history.csv (train loss, test RMSE vs steps)
     curve_notes: Sequence[str] = ()  # one convergence-check line per run, then any unreadable history.csv
+    suite_note: str = ""  # which suites runs/ holds and which one this page reports, when there was a choice
 
 
 def data_uri(png: bytes) -> str:

@@ -3,8 +3,9 @@
 - ``speed_figure``: fps and peak memory against batch size, one line per model, from one sweep's speed.csv.
 - ``curves_figure``: train loss and test RMSE against optimiser steps, one colour per model, one line per seed,
   from each run's history.csv (``bench.report.curves``).
-- ``predictions_grid``: a Table 4 style grid, rows = frames, columns = image / ground truth / RSIDE / DRNet,
-  from predictions.h5 files (one colour scale per row, taken from the ground truth).
+- ``predictions_grid``: a Table 4 style grid, rows = every stored frame, columns = image / ground truth / each
+  model's prediction / each model's error map |pred - gt|, from predictions.h5 files (one depth colour scale
+  per row, set by the ground truth, with its colour bar; predictions outside it are clipped and counted).
 """
 
 from __future__ import annotations
@@ -27,12 +28,13 @@ from matplotlib.figure import Figure as MplFigure  # noqa: E402
 from bench.report.curves import RunCurve  # noqa: E402
 from bench.report.runs import is_default_options  # noqa: E402
 
-__all__ = ["GridColumn", "curves_axes", "curves_figure", "memory_column", "predictions_grid", "speed_figure"]
+__all__ = ["GridColumn", "PredictionGrid", "curves_axes", "curves_figure", "memory_column", "predictions_figure",
+           "predictions_grid", "speed_figure"]
 
 DPI = 110
-MAX_GRID_FRAMES = 4
 LOSS_LINTHRESH = 0.01  # train-loss axis: log above |0.01|, linear below (RSIDE's loss can be negative)
 DEPTH_CMAP = "magma_r"  # near = bright, far = dark, as in most depth figures
+ERROR_CMAP = "viridis"  # |pred - gt|: dark = small error, bright = large
 
 
 MEMORY_COLUMNS = {  # ram_per_img_source (speed_summary.csv) -> speed.csv column and label
@@ -132,38 +134,94 @@ class GridColumn:
     rmse_by_frame: dict[int, float]  # per-image RMSE from per_image.csv, shown in the panel title
 
 
-def predictions_grid(columns: Sequence[GridColumn], max_frames: int = MAX_GRID_FRAMES) -> tuple[bytes, list[int]]:
-    """Image / ground truth / one prediction per column for frames common to all files. Returns (png, frames)."""
+@dataclass(frozen=True)
+class PredictionGrid:
+    """The Table 4 figure and what its caption must say."""
+
+    figure: MplFigure
+    frames: list[int]  # the frames shown, one row each
+    clipped: dict[str, tuple[int, int]]  # column label -> (valid prediction pixels outside the row's depth
+    #                                      scale, valid prediction pixels), over all rows
+
+
+def predictions_grid(columns: Sequence[GridColumn]) -> tuple[bytes, PredictionGrid]:
+    """``predictions_figure`` as PNG bytes (the figure is closed); returns (png, grid)."""
+    grid = predictions_figure(columns)
+    return _png(grid.figure), grid
+
+
+def predictions_figure(columns: Sequence[GridColumn]) -> PredictionGrid:
+    """Every frame stored in all ``columns``' predictions.h5, one row each: image, ground truth, each model's
+    prediction (sharing the row's depth scale: the ground truth's valid min..max, metres, one colour bar per
+    row; predictions outside it are clipped and counted), then each model's error map |pred - gt| (metres,
+    invalid pixels blank, each on its own scale from 0 with its own colour bar)."""
     files = [_read_predictions(c.path) for c in columns]
-    common = sorted(set.intersection(*(set(f["frame"]) for f in files))) if files else []
-    frames = common[:max_frames]
+    frames = sorted(set.intersection(*(set(f["frame"]) for f in files))) if files else []
     if not frames:
         raise ValueError("the predictions.h5 files share no frame; nothing to show side by side")
-    ref = files[0]
-    n_cols = 2 + len(columns)
-    fig, axes = plt.subplots(len(frames), n_cols, figsize=(2.6 * n_cols, 2.1 * len(frames)), dpi=DPI, squeeze=False)
+    n_cols = 2 + 2 * len(columns)
+    fig, axes = plt.subplots(len(frames), n_cols, figsize=(2.3 * n_cols + 1.2, 2.0 * len(frames)), dpi=DPI,
+                             squeeze=False, layout="constrained")
+    clipped = {c.label: (0, 0) for c in columns}
     for i, frame in enumerate(frames):
-        k = ref["index"][frame]
-        gt, valid = ref["depth"][k], ref["valid"][k]
-        vmin, vmax = np.percentile(gt[valid], [1, 99]) if valid.any() else (0.0, 1.0)
-        panels = [("image", ref["image"][k], None), ("ground truth", np.where(valid, gt, np.nan), None)]
-        for c, f in zip(columns, files, strict=True):
-            rmse = c.rmse_by_frame.get(int(frame))
-            title = c.label + (f"\nRMSE {rmse:.3f} m" if rmse is not None else "")
-            panels.append((title, f["pred"][f["index"][frame]], None))
-        for j, (title, data, _) in enumerate(panels):
-            ax = axes[i, j]
-            if data.ndim == 3:
-                ax.imshow(data)
-            else:
-                ax.imshow(data, cmap=DEPTH_CMAP, vmin=vmin, vmax=vmax)
-            ax.set_xticks([])
-            ax.set_yticks([])
-            ax.set_title(title if i == 0 or j >= 2 else "", fontsize=7)
-            if j == 0:
-                ax.set_ylabel(f"frame {frame}", fontsize=7)
-    fig.tight_layout()
-    return _png(fig), [int(f) for f in frames]
+        row_clipped = _grid_row(fig, axes[i], int(frame), columns, files, first=i == 0)
+        for label, (n_out, n_all) in row_clipped.items():
+            clipped[label] = (clipped[label][0] + n_out, clipped[label][1] + n_all)
+    return PredictionGrid(fig, [int(f) for f in frames], clipped)
+
+
+def _grid_row(fig: MplFigure, axes: Sequence, frame: int, columns: Sequence[GridColumn], files: Sequence[dict],
+              first: bool) -> dict[str, tuple[int, int]]:
+    """Draw one frame's row; returns column label -> (clipped, valid) prediction pixels."""
+    ref = files[0]
+    k = ref["index"][frame]
+    gt, valid = ref["depth"][k], ref["valid"][k]
+    vmin, vmax = (float(gt[valid].min()), float(gt[valid].max())) if valid.any() else (0.0, 1.0)
+    preds = [f["pred"][f["index"][frame]] for f in files]
+    for c, pred in zip(columns, preds, strict=True):
+        if pred.shape != gt.shape:
+            raise ValueError(f"{c.path}: frame {frame} prediction is {pred.shape}, ground truth {gt.shape}")
+    errors = [np.where(valid, np.abs(pred - gt), np.nan) for pred in preds]
+    _panel(axes[0], ref["image"][k], "image" if first else "", ylabel=f"frame {frame}")
+    depth_im = _panel(axes[1], np.where(valid, gt, np.nan), "ground truth" if first else "", vmin=vmin, vmax=vmax)
+    clipped = {}
+    for j, (c, pred) in enumerate(zip(columns, preds, strict=True)):
+        n_out = int(((pred[valid] < vmin) | (pred[valid] > vmax)).sum())
+        clipped[c.label] = (n_out, int(valid.sum()))
+        _panel(axes[2 + j], pred, _prediction_title(c, frame, n_out, int(valid.sum())), vmin=vmin, vmax=vmax)
+    fig.colorbar(depth_im, ax=list(axes[1:2 + len(columns)]), label="depth (m)", shrink=0.9, pad=0.01)
+    for j, (c, err) in enumerate(zip(columns, errors, strict=True)):
+        ax = axes[2 + len(columns) + j]
+        im = _panel(ax, err, f"|{c.label} - gt|" if first else "", vmin=0.0, vmax=_top(err), cmap=ERROR_CMAP)
+        fig.colorbar(im, ax=ax, label="error (m)", shrink=0.9, pad=0.01)
+    return clipped
+
+
+def _prediction_title(column: GridColumn, frame: int, n_clipped: int, n_valid: int) -> str:
+    """The model, its per-image RMSE when known, and the share of pixels clipped to the row's depth scale."""
+    rmse = column.rmse_by_frame.get(frame)
+    title = column.label + (f"\nRMSE {rmse:.3f} m" if rmse is not None else "")
+    if n_clipped:
+        title += f"\n{100 * n_clipped / max(n_valid, 1):.0f}% of pixels clipped"
+    return title
+
+
+def _top(values: np.ndarray) -> float:
+    """The largest finite value (the top of an error map's own scale); 1.0 when there is none above 0."""
+    finite = values[np.isfinite(values)]
+    return float(finite.max()) if finite.size and finite.max() > 0 else 1.0
+
+
+def _panel(ax, data: np.ndarray, title: str, vmin: float | None = None, vmax: float | None = None,
+           cmap: str = DEPTH_CMAP, ylabel: str = ""):
+    """One image panel without ticks; an RGB image as is, a 2-D map with ``cmap`` on [vmin, vmax]."""
+    im = ax.imshow(data) if data.ndim == 3 else ax.imshow(data, cmap=cmap, vmin=vmin, vmax=vmax)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_title(title, fontsize=7)
+    if ylabel:
+        ax.set_ylabel(ylabel, fontsize=7)
+    return im
 
 
 def _read_predictions(path: Path) -> dict:

@@ -50,3 +50,26 @@ def test_autocast_on_cuda_picks_the_dtype():
 def test_train_evaluate_and_runner_share_the_runtime_helpers():
     assert bench.train.say is say and bench.runner.say is say and bench.runner.resolve_device is resolve_device
     assert bench.evaluate.amp_autocast is amp_autocast and bench.train.amp_autocast is amp_autocast
+
+
+def test_loader_workers_caps_at_usable_cores_with_one_notice(monkeypatch):
+    import bench.runtime as runtime
+
+    monkeypatch.setattr(runtime, "usable_cores", lambda: 2)
+    monkeypatch.setattr(runtime, "_capped_notices", set())
+    out = io.StringIO()
+    assert runtime.loader_workers(1, out) == 1 and runtime.loader_workers(2, out) == 2
+    assert out.getvalue() == ""
+    assert runtime.loader_workers(4, out) == 2
+    assert runtime.loader_workers(4, out) == 2  # the same cap is announced once
+    assert out.getvalue() == "note: num_workers 4 capped at 2, the CPU cores this process may use\n"
+
+
+def test_usable_cores_follows_the_affinity_mask(monkeypatch):
+    import bench.runtime as runtime
+
+    monkeypatch.setattr(runtime.os, "sched_getaffinity", lambda pid: {0, 3, 5}, raising=False)
+    assert runtime.usable_cores() == 3
+    monkeypatch.delattr(runtime.os, "sched_getaffinity", raising=False)
+    monkeypatch.setattr(runtime.os, "cpu_count", lambda: 7)
+    assert runtime.usable_cores() == 7

@@ -14,10 +14,10 @@ from bench.distributed import DistInfo
 from bench.rundir import RunDir
 from bench.train import (
     NonFiniteLossError,
-    Progress,
     SeededItems,
     capture_rng_state,
     epoch_order,
+    evaluations_due,
     fit,
     item_seed,
     load_checkpoint,
@@ -177,16 +177,6 @@ def test_resume_of_finished_training_does_nothing(tmp_path):
     assert state.finished and same_weights(model, again)
 
 
-def test_progress_lines_for_logs():
-    out = io.StringIO()
-    p = Progress("run-x", epoch=0, epochs=2, steps=4, every=2, stream=out)
-    for step in range(1, 5):
-        p.update(step, loss=0.5, lr=1e-4, images=8)
-    lines = out.getvalue().splitlines()
-    assert len(lines) == 2 and lines[0].startswith("run-x | epoch 1/2 | step 2/4 | loss 0.5000 | lr 1.0e-04 |")
-    assert "img/s" in lines[0] and "eta" in lines[0]
-
-
 def test_fit_writes_its_lines_to_its_stream_and_log(tmp_path, capsys):
     rd = RunDir(tmp_path / "s")
     rd.root.mkdir()
@@ -220,3 +210,19 @@ def test_amp_training_on_cuda(tmp_path, amp):
     _, model, state = run(tmp_path, amp, config(device="cuda", amp=amp, epochs=1))
     assert state.finished and next(model.parameters()).is_cuda
     assert all(torch.isfinite(p).all() for p in model.parameters())
+
+
+def test_evaluations_due_follows_end_epochs_rule():
+    assert evaluations_due(config(epochs=3, eval_every_epochs=1), 0, 12) == 3
+    assert evaluations_due(config(epochs=3, eval_every_epochs=1), 1, 12) == 2
+    assert evaluations_due(config(epochs=3, eval_every_epochs=1, max_steps=16), 0, 12) == 2  # ends in epoch 2
+    assert evaluations_due(config(epochs=5, eval_every_epochs=2), 0, 12) == 3  # epochs 2, 4 and the last
+    assert evaluations_due(config(epochs=5, eval_every_epochs=0), 0, 12) == 0
+
+
+def test_fit_logs_run_eta_and_warming_up(tmp_path):
+    out = io.StringIO()
+    fit(config(epochs=2, log_every_steps=1), make(), train_set(), None, stream=out)
+    lines = [line for line in out.getvalue().splitlines() if line.startswith("test-tiny-s0 | epoch ")]
+    assert lines[0].endswith("warming up (no rate yet)")
+    assert all("run eta" in line for line in lines[1:]) and "nan" not in out.getvalue()

@@ -56,6 +56,7 @@ def write_eval_run(
     noise: float = 0.1,
     bias: float = 0.0,
     predictions: bool = True,
+    prediction_frames: int = 3,
     metrics_extra: dict | None = None,
     config_extra: dict | None = None,
 ) -> Path:
@@ -118,7 +119,7 @@ def write_eval_run(
     write_json_atomic(path / "metrics.json", metrics)
     write_csv_atomic(path / "per_image.csv", rows)
     if predictions:
-        k = min(3, len(frames))
+        k = min(prediction_frames, len(frames))
         with h5py.File(path / "predictions.h5", "w") as h:
             h["frame"] = np.array(frames[:k], dtype=np.int64)
             img = np.stack([(np.clip(gt / 5.0, 0, 1) * 255).astype(np.uint8) for gt, _ in pairs[:k]])
