@@ -469,6 +469,9 @@ def execute_run(config: RunConfig, runs_dir: Path = DEFAULT_RUNS_DIR, resume: bo
         metrics = rd.read_metrics()
         _, prov = rd.read_config()
         say(info, None, stream, f"reusing {rd.root}: complete, same configuration (--rerun trains it again)")
+        if changed := model_options_change(prov, config.arch, config.options):
+            say(info, None, stream, f"  note: its model was built with other options ({changed}); the report "
+                                    "keeps it apart from runs built now")
         return RunOutcome(config.run_id, "reused", config, metrics, prov.get("wall_time_s"),
                           metrics.get("epoch"), metrics.get("steps"), "already complete")
     if state == RunState.IMPORTED:

@@ -49,3 +49,16 @@ def test_resume_refuses_a_run_started_with_other_resolved_options(tmp_path, tiny
                     {"model_options": {"resolved": {"width": 16}, "defaults": {"width": 16}}})
     with pytest.raises(ConfigError, match=r"other model options than this code builds \(width 16 -> 8\)"):
         execute_run(config, tmp_path, resume=True, stream=io.StringIO())
+
+
+def test_reusing_a_complete_run_built_with_other_options_says_so(tmp_path, tiny_data):
+    from bench.runner import run_plan
+
+    config = tiny_config(epochs=1)
+    execute_run(config, tmp_path, stream=io.StringIO())
+    rd = RunDir.for_config(config, tmp_path)
+    rd.update_provenance(model_options={"resolved": {"width": 16}, "defaults": {"width": 16}})
+    out = io.StringIO()
+    [outcome] = run_plan([config], tmp_path, stream=out)
+    assert outcome.status == "reused"
+    assert "its model was built with other options (width 16 -> 8)" in out.getvalue()
