@@ -124,8 +124,9 @@ def split_by_model(runs: Sequence[EvalRun]) -> list[list[EvalRun]]:
 def options_label(group: RunGroup) -> str:
     """The group's model options in plain words where they are not the defaults ("up2_init=default"), or
     what was not recorded ("options not recorded: up2_init unknown"); "" for today's defaults. The Table 3
-    switches are left out (the row names them)."""
-    ident = identity_of(group.first)
+    switches are left out (the row names them). A recorded seed speaks for the group when there is one."""
+    idents = [identity_of(r) for r in group.runs]
+    ident = next((i for i in idents if i.recorded), idents[0])
     if not ident.recorded:
         parts = [f"{k}={_plain(v)}" for k, v in sorted(ident.explicit.items()) if k not in _SWITCHES]
         if ident.unknown:

@@ -56,8 +56,12 @@ def test_what_is_known_without_a_record_is_pooled(runs_dir, make_eval_run):
     make_eval_run(runs_dir, "s", "drnet-zero", "drnet", "resnet50", seed=1, options={"up2_init": "zero"})
     make_eval_run(runs_dir, "s", "drnet-old", "drnet", "resnet50", seed=0, model_options=None)
     make_eval_run(runs_dir, "s", "drnet-old", "drnet", "resnet50", seed=1, model_options=None)
-    seeds = {g.first.name: [r.seed for r in g.runs] for g in groups_of(runs_dir)}
-    assert seeds == {"rside-resnet50": [0, 1], "drnet-zero": [0, 1], "drnet-old": [0, 1]}
+    groups = {g.first.name: g for g in groups_of(runs_dir)}
+    assert {k: [r.seed for r in g.runs] for k, g in groups.items()} == {
+        "rside-resnet50": [0, 1], "drnet-zero": [0, 1], "drnet-old": [0, 1]}
+    assert options_label(groups["rside-resnet50"]) == ""
+    assert options_label(groups["drnet-zero"]) == ""  # seed 1's record speaks: today's default
+    assert options_label(groups["drnet-old"]) == "options not recorded: up2_init unknown"
 
 
 def test_identity_rule_pairwise(runs_dir, make_eval_run):
@@ -88,3 +92,16 @@ def load_eval(path):
     from bench.report.runs import load_eval_run
 
     return load_eval_run(path)
+
+
+def test_curves_give_seeds_of_another_model_their_own_colour(runs_dir, make_eval_run):
+    from bench.report.curves import load_curves
+
+    paths = [make_eval_run(runs_dir, "s", "drnet-resnet50", "drnet", "resnet50", seed=0, model_options=None),
+             make_eval_run(runs_dir, "s", "drnet-resnet50", "drnet", "resnet50", seed=1)]
+    for p in paths:
+        (p / "history.csv").write_text("epoch,step,train_loss,test_rmse\n1,4,2.0,1.5\n")
+    curves, problems = load_curves(groups_of(runs_dir))
+    assert problems == []
+    assert {c.seed: c.model for c in curves} == {
+        0: "drnet-resnet50 (options not recorded: up2_init unknown)", 1: "drnet-resnet50"}
