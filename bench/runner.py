@@ -496,7 +496,7 @@ def _train_and_evaluate(config: RunConfig, rd: RunDir, resume: bool, info: DistI
             raise ConfigError(_diff_message(rd, diff))
         if changed := model_options_change(provenance, config.arch, config.options):
             raise ConfigError(f"{rd.root} was started with other model options than this code builds ({changed}); "
-                              "resuming would mix two models: pass --rerun, or set the options in the suite")
+                              "resuming would mix two models: pass --rerun to train it again from the start")
         if info.is_main:  # who continued the run, where, with which code
             session = collect_provenance(device, config.seed, None)
             resumes = [*provenance.get("resumes", []), {k: session[k] for k in ("created_utc", "git", "device")}]
