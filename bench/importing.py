@@ -12,7 +12,7 @@ from pathlib import Path
 
 from bench.config import RunConfig
 from bench.io import atomic_path
-from bench.provenance import collect_provenance, file_fingerprint
+from bench.provenance import collect_provenance, file_fingerprint, resolved_model_options
 from bench.rundir import DEFAULT_RUNS_DIR, RunDir, RunDirError, RunState
 from bench.suite import load_suite
 from bench.train import CHECKPOINT_FORMAT
@@ -49,7 +49,7 @@ def import_rside_checkpoint(checkpoint: str | Path, backbone: str, out: str | Pa
                "model": model.state_dict()}
     with atomic_path(rd.last_checkpoint) as tmp:
         torch.save(payload, tmp)
-    provenance = collect_provenance("cpu", None, None)
+    provenance = collect_provenance("cpu", None, None, resolved_model_options(config.arch, config.options))
     provenance["imported"] = {
         "checkpoint": file_fingerprint(checkpoint),
         "loader": "architectures.rside.load_official_checkpoint",

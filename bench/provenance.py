@@ -6,9 +6,11 @@ Recorded in every run directory so any number in a report can be traced back.
 from __future__ import annotations
 
 import hashlib
+import json
 import platform
 import socket
 import subprocess
+from collections.abc import Mapping
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
@@ -18,7 +20,7 @@ if TYPE_CHECKING:  # imported where used, so that utc_now & co. cost no torch im
     import torch
 
 __all__ = ["collect_provenance", "cpu_model", "device_info", "file_fingerprint", "git_info", "library_versions",
-           "utc_now"]
+           "model_options_change", "resolved_model_options", "utc_now"]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 HEADER_BYTES = 1 << 20  # fingerprint the first MiB: identifies a multi-GB .mat without reading it all
@@ -86,10 +88,38 @@ def file_fingerprint(path: str | Path) -> dict[str, Any]:
             "header_bytes": min(HEADER_BYTES, stat.st_size)}
 
 
+def resolved_model_options(arch: str, options: Mapping[str, Any]) -> dict[str, Any]:
+    """The options a model of ``arch`` is built with, as JSON: {"resolved": this code version's defaults
+    (``architectures.model_options``) overlaid with the explicit ``options``, "defaults": those defaults}.
+
+    config.json's options hold only what the suite set; a default that changes between code versions (DRNet's
+    ``up2_init``) would otherwise leave two different models with identical records.
+    """
+    from architectures import model_options
+
+    defaults = _json_ready(model_options(arch))
+    return {"resolved": {**defaults, **_json_ready(dict(options))}, "defaults": defaults}
+
+
+def model_options_change(provenance: Mapping[str, Any], arch: str, options: Mapping[str, Any]) -> str | None:
+    """How the options this code would build ``arch`` with differ from those recorded in ``provenance``
+    ("up2_init 'default' -> 'zero'"); None when they agree or when nothing was recorded (runs started
+    before the record existed)."""
+    recorded = provenance.get("model_options")
+    if not isinstance(recorded, Mapping) or not isinstance(recorded.get("resolved"), Mapping):
+        return None
+    before, now = recorded["resolved"], resolved_model_options(arch, options)["resolved"]
+    changed = [f"{k} {_show(before, k)} -> {_show(now, k)}" for k in sorted({*before, *now})
+               if before.get(k, _ABSENT) != now.get(k, _ABSENT)]
+    return ", ".join(changed) or None
+
+
 def collect_provenance(device: str | torch.device = "cpu", seed: int | None = None,
-                       data: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Everything above in one record, with a UTC timestamp."""
-    return {
+                       data: dict[str, Any] | None = None,
+                       model_options: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Everything above in one record, with a UTC timestamp; ``model_options`` (``resolved_model_options``)
+    is added when given."""
+    record = {
         "created_utc": utc_now(),
         "git": git_info(),
         "versions": library_versions(),
@@ -98,6 +128,9 @@ def collect_provenance(device: str | torch.device = "cpu", seed: int | None = No
         "seed": seed,
         "data": data,
     }
+    if model_options is not None:
+        record["model_options"] = model_options
+    return record
 
 
 def utc_now() -> str:
@@ -114,6 +147,18 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+_ABSENT = object()
+
+
+def _show(options: Mapping[str, Any], key: str) -> str:
+    return repr(options[key]) if key in options else "(no such option)"
+
+
+def _json_ready(obj: Any) -> Any:
+    """``obj`` as it reads back from JSON (tuples become lists), so recorded and rebuilt options compare."""
+    return json.loads(json.dumps(obj, default=str))
 
 
 def _nvidia_driver() -> str | None:

@@ -14,6 +14,7 @@ from typing import Any
 
 from bench.config import ConfigError, RunConfig
 from bench.io import write_csv_atomic, write_json_atomic
+from bench.tensorboard_log import TENSORBOARD_DIR, write_history_scalars
 
 __all__ = ["DEFAULT_RUNS_DIR", "MOVED_ASIDE_DIR", "RunDir", "RunDirError", "RunState", "directory_bytes"]
 
@@ -54,6 +55,7 @@ class RunDir:
     predictions_path = property(lambda self: self.root / "predictions.h5")
     history_path = property(lambda self: self.root / "history.csv")
     log_path = property(lambda self: self.root / "log.txt")
+    tensorboard_dir = property(lambda self: self.root / TENSORBOARD_DIR)
     checkpoints = property(lambda self: self.root / "checkpoints")
     last_checkpoint = property(lambda self: self.root / "checkpoints" / "last.pt")
     best_checkpoint = property(lambda self: self.root / "checkpoints" / "best.pt")
@@ -122,10 +124,12 @@ class RunDir:
             raise RunDirError(f"cannot read {self.metrics_path}: {exc}") from exc
 
     def write_history(self, rows: list[dict[str, Any]]) -> None:
-        """history.csv: one row per evaluated epoch (train loss, lr, headline test metrics, time)."""
+        """history.csv: one row per evaluated epoch (train loss, lr, headline test metrics, time); the rows not
+        yet in tensorboard/ also become TensorBoard scalars when tensorboard is installed (bench.tensorboard_log)."""
         if rows:
             columns = list(dict.fromkeys(k for row in rows for k in row))
             write_csv_atomic(self.history_path, [{c: row.get(c, "") for c in columns} for row in rows], columns)
+            write_history_scalars(self.tensorboard_dir, rows, notice=self.log)
 
     def log(self, message: str) -> None:
         """Append one timestamped line to log.txt."""

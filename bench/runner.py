@@ -31,7 +31,7 @@ from bench.config import ConfigError, RunConfig, config_diff, model_problem
 from bench.distributed import DistInfo, barrier, on_rank0
 from bench.evaluate import EvalResult, evaluate, headline_summary, prediction_frames, write_evaluation
 from bench.progress import SuiteProgress
-from bench.provenance import collect_provenance, file_fingerprint, utc_now
+from bench.provenance import collect_provenance, file_fingerprint, model_options_change, resolved_model_options, utc_now
 from bench.rundir import DEFAULT_RUNS_DIR, RunDir, RunState
 from bench.runtime import resolve_device, say
 from bench.train import RunCheckpointError, fit, load_checkpoint, seed_everything
@@ -473,6 +473,9 @@ def execute_run(config: RunConfig, runs_dir: Path = DEFAULT_RUNS_DIR, resume: bo
         metrics = rd.read_metrics()
         _, prov = rd.read_config()
         say(info, None, stream, f"reusing {rd.root}: complete, same configuration (--rerun trains it again)")
+        if changed := model_options_change(prov, config.arch, config.options):
+            say(info, None, stream, f"  note: its model was built with other options ({changed}); the report "
+                                    "keeps it apart from runs built now")
         return RunOutcome(config.run_id, "reused", config, metrics, prov.get("wall_time_s"),
                           metrics.get("epoch"), metrics.get("steps"), "already complete")
     if state == RunState.IMPORTED:
@@ -495,6 +498,9 @@ def _train_and_evaluate(config: RunConfig, rd: RunDir, resume: bool, info: DistI
         diff = config_diff(stored, config)
         if diff:
             raise ConfigError(_diff_message(rd, diff))
+        if changed := model_options_change(provenance, config.arch, config.options):
+            raise ConfigError(f"{rd.root} was started with other model options than this code builds ({changed}); "
+                              "resuming would mix two models: pass --rerun to train it again from the start")
         if info.is_main:  # who continued the run, where, with which code
             session = collect_provenance(device, config.seed, None)
             resumes = [*provenance.get("resumes", []), {k: session[k] for k in ("created_utc", "git", "device")}]
@@ -503,7 +509,8 @@ def _train_and_evaluate(config: RunConfig, rd: RunDir, resume: bool, info: DistI
         say(info, rd, stream, f"resuming {config.run_id} from {where}")
     else:
         if info.is_main:  # only rank 0 writes: the others need no provenance (git, data fingerprints)
-            provenance = collect_provenance(device, config.seed, _data_provenance(config, train_set, test_set))
+            provenance = collect_provenance(device, config.seed, _data_provenance(config, train_set, test_set),
+                                            resolved_model_options(config.arch, config.options))
             rd.root.mkdir(parents=True, exist_ok=True)
             rd.write_config(config, provenance)
         say(info, rd, stream, f"started {config.run_id} in {rd.root}")
@@ -583,7 +590,8 @@ def _evaluate_imported(config: RunConfig, rd: RunDir, info: DistInfo, stream: Te
         model.to(device)
         _, test_set = load_datasets(config, DEFAULT_INPUT_SIZE, train=False)
         say(info, rd, stream, f"evaluating imported weights in {rd.root} ({stored.weights})")
-        prov = {**collect_provenance(device, config.seed, _data_provenance(config, None, test_set)),
+        prov = {**collect_provenance(device, config.seed, _data_provenance(config, None, test_set),
+                                     resolved_model_options(config.arch, config.options)),
                 "imported": provenance.get("imported")}
         rd.write_config(config, prov)
         result = _evaluate(model, test_set, config, device, prediction_frames(test_set.frame_indices))

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from bench.report.identity import options_label
 from bench.report.runs import RunFormatError, RunGroup, read_csv_checked
 
 __all__ = ["HISTORY_COLUMNS", "RunCurve", "convergence_note", "load_curves", "read_history", "relative_tail_change"]
@@ -54,12 +55,14 @@ def load_curves(groups: Sequence[RunGroup]) -> tuple[list[RunCurve], list[str]]:
     """The curves of every run that has a history.csv, and one problem line per run whose file is malformed."""
     curves, problems = [], []
     for group in groups:
+        label = options_label(group)  # seeds of one suite entry built with other options: another colour
         for run in group.runs:
             path = run.path / "history.csv"
             if not path.is_file():
                 continue
             try:
-                curves.append(RunCurve(run.name, run.run_id, run.seed, read_history(path)))
+                model = f"{run.name} ({label})" if label else run.name
+                curves.append(RunCurve(model, run.run_id, run.seed, read_history(path)))
             except RunFormatError as err:
                 problems.append(str(err))
     return curves, problems

@@ -19,6 +19,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
+from bench.report.identity import model_option_differences, options_label
 from bench.report.runs import EvalRun, RunGroup
 
 __all__ = [
@@ -124,14 +125,16 @@ def regime_differences(a: Regime, b: Regime) -> list[str]:
 
 
 def group_regime_differences(*groups: RunGroup) -> list[str]:
-    """Fields on which the runs of the given groups (every seed of every model) do not all agree."""
+    """Fields on which the runs of the given groups (every seed of every model) do not all agree; for groups of
+    one architecture (an ablation vs the full model) also the model options besides the Table 3 switches
+    (bench.report.identity), so that e.g. a different ``up2_init`` is never judged as like with like."""
     regimes = [regime_of(r) for g in groups for r in g.runs]
     out = []
     for f in REGIME_FIELDS:
         values = list(dict.fromkeys(getattr(r, f) for r in regimes))
         if len(values) > 1:
             out.append(f"{f} {' vs '.join(_show(v) for v in values)}")
-    return out
+    return out + model_option_differences(*groups)
 
 
 def paper_differences(regime: Regime, eval_n_frames: int) -> list[str]:
@@ -163,7 +166,13 @@ def paper_differences(regime: Regime, eval_n_frames: int) -> list[str]:
 
 
 def short_regime(group: RunGroup) -> str:
-    """'rside-50k, 126.7k steps, 3 seeds' / 'labeled-795, 2.0k steps, 1 seed' / 'imported official'."""
+    """'rside-50k, 126.7k steps, 3 seeds' / 'labeled-795, 2.0k steps, 1 seed' / 'imported official', followed by
+    the model options that are not today's defaults or were not recorded (identity.options_label), if any."""
+    label = options_label(group)
+    return _short_regime(group) + (f", {label}" if label else "")
+
+
+def _short_regime(group: RunGroup) -> str:
     r = regime_of(group.first)
     n = len(group.runs)
     seeds = f"{n} seed{'s' if n != 1 else ''}"

@@ -250,11 +250,15 @@ def load_speed_sweep(path: str | Path) -> SpeedSweep:
 
 
 def group_runs(runs: Iterable[EvalRun]) -> list[RunGroup]:
-    """Group seeds of the same suite entry (suite, name); groups sorted by (suite, name), runs by seed."""
+    """Group seeds of the same suite entry (suite, name) and model (bench.report.identity: seeds built with
+    other resolved options form their own group); groups sorted by (suite, name), runs by seed."""
+    from bench.report.identity import split_by_model  # it imports this module
+
     groups: dict[tuple[str, str], list[EvalRun]] = defaultdict(list)
     for run in runs:
         groups[(run.suite, run.name)].append(run)
-    return [RunGroup(tuple(sorted(groups[k], key=lambda r: r.seed))) for k in sorted(groups)]
+    return [RunGroup(tuple(sorted(part, key=lambda r: r.seed))) for k in sorted(groups)
+            for part in split_by_model(groups[k])]
 
 
 def switches_of(options: Mapping[str, Any]) -> tuple[bool, bool, bool]:

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from bench.report.identity import split_notes
 from bench.report.paper import PAPER_TABLE2_DEVICE, paper_table1, paper_table2, paper_table3
 from bench.report.regime import group_regime_differences, paper_differences, regime_of, short_regime
 from bench.report.runs import EvalRun, RunGroup, SpeedSweep, group_runs, is_default_options, switches_of
@@ -118,7 +119,9 @@ class Tables:
 def select_runs(runs: Iterable[EvalRun]) -> Selection:
     """Assign the run groups (of one suite) to Table 1 and Table 3 rows (see the module docstring)."""
     sel = Selection()
-    for g in group_runs(runs):
+    groups = group_runs(runs)
+    sel.notes.extend(split_notes(groups))
+    for g in groups:
         options = [r.options for r in g.runs]
         if any(o != options[0] for o in options):
             sel.notes.append(f"{g.label}: seeds were run with different options; using seed {g.first.seed}'s")

@@ -10,6 +10,7 @@ from runner_fixtures import tiny_config
 from bench.config import RunConfig
 from bench.rundir import RunDir, RunDirError, RunState
 from bench.runner import execute_run
+from bench.tensorboard_log import tensorboard_available
 
 
 def test_states(tmp_path):
@@ -56,13 +57,17 @@ def test_run_directory_layout(tmp_path, tiny_data):
     assert outcome.status == "trained" and outcome.steps == 3
     rd = RunDir(tmp_path / "test-tiny-s0")
     files = sorted(str(p.relative_to(rd.root)) for p in rd.root.rglob("*") if p.is_file())
-    assert files == ["checkpoints/final.pt", "config.json", "history.csv", "log.txt", "metrics.json",
-                     "per_image.csv", "predictions.h5"]  # last.pt (with the optimiser state) is dropped
+    events = [f for f in files if f.startswith("tensorboard/")]
+    assert events == (["tensorboard/" + next(rd.tensorboard_dir.glob("events.out.tfevents.*")).name,
+                       "tensorboard/written.json"] if tensorboard_available() else [])
+    assert [f for f in files if f not in events] == [
+        "checkpoints/final.pt", "config.json", "history.csv", "log.txt", "metrics.json", "per_image.csv",
+        "predictions.h5"]  # last.pt (with the optimiser state) is dropped
     doc = json.loads(rd.config_path.read_text())
     assert set(doc) == {"config", "provenance"}
     assert RunConfig.from_dict(doc["config"]) == config.replace(train_variant="tiny-6")
     prov = doc["provenance"]
-    assert {"git", "versions", "device", "data", "seed", "created_utc", "wall_time_s"} <= set(prov)
+    assert {"git", "versions", "device", "data", "seed", "created_utc", "wall_time_s", "model_options"} <= set(prov)
     assert {"python", "torch", "torchvision", "timm", "cuda"} <= set(prov["versions"])
     assert "commit" in prov["git"] and prov["seed"] == 0 and prov["wall_time_s"] > 0
     assert prov["data"]["source"] == "synthetic" and prov["data"]["test"]["frames"] == 4

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import csv
 import io
 import random
 
@@ -136,6 +137,21 @@ def test_resume_mid_epoch_gives_bit_identical_weights(tmp_path):
     assert same_weights(resumed, reference)
     strip = lambda h: [{k: v for k, v in r.items() if k != "elapsed_s"} for r in h]  # noqa: E731
     assert strip(state.history) == strip(ref_state.history)
+
+
+def test_resumed_run_tensorboard_scalars_equal_its_history_csv(tmp_path):
+    pytest.importorskip("tensorboard")
+    from test_tensorboard_log import read_scalars
+
+    rd = RunDir(tmp_path / "cut")
+    with pytest.raises(Interrupt):
+        run(tmp_path, "cut", loss_fn=interrupting_loss(5), evaluate_epoch=lambda m, s: {"rmse": 1.0 / s.epoch})
+    run(tmp_path, "cut", resume=True, model=make(seed=77), evaluate_epoch=lambda m, s: {"rmse": 1.0 / s.epoch})
+    with open(rd.history_path, newline="") as f:
+        history = list(csv.DictReader(f))
+    scalars = read_scalars(rd.tensorboard_dir)
+    for column in ("train_loss", "lr", "test_rmse", "elapsed_s"):
+        assert scalars[column] == [(int(r["step"]), pytest.approx(float(r[column]), rel=1e-6)) for r in history]
 
 
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):

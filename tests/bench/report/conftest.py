@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 import torch
 
+from architectures import available_models
 from bench.io import write_csv_atomic, write_json_atomic
 from bench.metrics import (
     REDUCTIONS,
@@ -26,6 +27,7 @@ from bench.metrics import (
     reduce_boundary,
     reduce_metrics,
 )
+from bench.provenance import resolved_model_options
 from bench.report.runs import SPEED_COLUMNS, SPEED_SUMMARY_COLUMNS
 
 SIZE = (12, 16)  # H, W of fixture depth maps
@@ -59,10 +61,13 @@ def write_eval_run(
     prediction_frames: int = 3,
     metrics_extra: dict | None = None,
     config_extra: dict | None = None,
+    model_options: dict | None | str = "resolve",
 ) -> Path:
     """A complete evaluated run directory; returns its path (root/<suite>-<name>-s<seed>).
 
-    ``metrics_extra`` / ``config_extra`` are merged over metrics.json / config.json's ``config`` (regimes)."""
+    ``metrics_extra`` / ``config_extra`` are merged over metrics.json / config.json's ``config`` (regimes).
+    ``model_options``: provenance.model_options as the runner writes it ("resolve", for a registered arch), a
+    given record, or None for a directory written before that record existed."""
     run_id = f"{suite}-{name}-s{seed}"
     path = root / run_id
     options = dict(options or {})
@@ -113,6 +118,10 @@ def write_eval_run(
             "wall_time_s": 1.5,
         },
     }
+    if model_options == "resolve":
+        model_options = resolved_model_options(arch, options) if arch in available_models() else None
+    if model_options is not None:
+        config["provenance"]["model_options"] = model_options
     metrics.update(metrics_extra or {})
     config["config"].update(config_extra or {})
     write_json_atomic(path / "config.json", config)
