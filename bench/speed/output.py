@@ -95,11 +95,10 @@ def run_sweep(config: SpeedConfig, out_dir: str | Path | None = None,
         for warning in environment["warnings"] + notes:
             say(f"note: {warning}")
         device_label = gpu_name if kind == "cuda" else environment.get("cpu")
-        batches = (",".join(map(str, config.batch_sizes)) if config.batch_sizes
-                   else f"auto (max {config.max_batch})")
+        batches = _batches_text(config)
         say(f"speed: {len(config.targets)} model(s) on {config.device} ({device_label or 'unknown'}), "
             f"{config.dtype}, input {config.input_hw[0]}x{config.input_hw[1]}, batches {batches}, "
-            f"warmup {config.warmup}, repeats {config.repeats}, modes {','.join(config.modes)}, process "
+            f"warmup {config.warmup}, repeats {config.repeats}, modes {_modes_text(config)}, process "
             f"{config.process} "
             f"-> {out}")
         say(f"{nvml_note}")
@@ -251,6 +250,21 @@ def _rows(records: Sequence[SpeedPoint | SpeedSummary]) -> list[dict[str, Any]]:
             return None if math.isnan(v) else float(f"{v:.7g}")  # 7 significant digits
         return v
     return [{k: clean(v) for k, v in asdict(r).items()} for r in records]
+
+
+def _batches_text(config: SpeedConfig) -> str:
+    """The batch sizes of a sweep for its header line: the config's, or each model's own (suite entries)."""
+    def text(sizes: tuple[int, ...] | None) -> str:
+        return ",".join(map(str, sizes)) if sizes else f"auto (max {config.max_batch})"
+    own = {text(config.batch_sizes_of(t)) for t in config.targets}
+    return own.pop() if len(own) == 1 else "per model: " + "; ".join(
+        f"{t.label} {text(config.batch_sizes_of(t))}" for t in config.targets)
+
+
+def _modes_text(config: SpeedConfig) -> str:
+    own = {",".join(config.modes_of(t)) for t in config.targets}
+    return own.pop() if len(own) == 1 else "per model: " + "; ".join(
+        f"{t.label} {','.join(config.modes_of(t))}" for t in config.targets)
 
 
 def _describe_point(p: SpeedPoint) -> str:
