@@ -379,9 +379,10 @@ def _memory_overall(claim: str, paper_text: str, mode: str,
     if yes and no:
         verdict = f"reproduced by {', '.join(yes)}; not by {', '.join(no)}"
         outcome = DEPENDS_ON_DEFINITION
-    elif yes or no:
-        outcome = REPRODUCED if yes else NOT_REPRODUCED
-        verdict = f"{outcome} by every measured definition"
+    elif yes:
+        outcome, verdict = REPRODUCED, f"reproduced by every measured definition ({', '.join(yes)})"
+    elif no:
+        outcome, verdict = NOT_REPRODUCED, f"not reproduced by any measured definition ({', '.join(no)})"
     else:
         return Claim(claim, f"all three definitions · {mode}", paper_text, "no definition measured", NOT_MEASURED)
     rest = [label for o, labels in by_outcome.items() if o not in (REPRODUCED, NOT_REPRODUCED) for label in labels]

@@ -40,6 +40,15 @@ from bench.speed.sweep import REPO_ROOT, nvml_with_baseline, summarize, sweep_ta
 __all__ = ["CPU_DEFAULT_LIMIT_FRACTION", "default_run_id", "preflight", "run_sweep", "sweep_environment"]
 
 CPU_DEFAULT_LIMIT_FRACTION = 0.4  # no --max-memory-mib on CPU: peak RSS <= RSS now + 40% of MemAvailable
+BUSY_LOAD_PER_CPU = 0.5  # a CPU sweep warns when the 1-minute load average exceeds this per core
+
+
+def load_average() -> list[float] | None:
+    """The 1, 5 and 15-minute load averages (os.getloadavg), rounded; None where the OS has none."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except (AttributeError, OSError):
+        return None
 
 
 def run_sweep(config: SpeedConfig, out_dir: str | Path | None = None,
@@ -125,6 +134,7 @@ def run_sweep(config: SpeedConfig, out_dir: str | Path | None = None,
 
         if nvml is not None:
             environment["end"] = nvml.dynamic_info()
+        environment["load_average_end"] = load_average()
         environment["wall_time_s"] = round(time.perf_counter() - start, 1)
         write_json_atomic(config_path, record)
         say(f"wrote {out / 'speed.csv'} and {out / 'speed_summary.csv'}")
@@ -164,7 +174,11 @@ def sweep_environment(config: SpeedConfig, nvml: Nvml | None, nvml_note: str) ->
         available = mem_available_bytes()
         env.update(cpu=cpu_model(), cpu_count=os.cpu_count(),
                    mem_available_mib=round(available / MIB, 1) if available else None,
-                   rss_method=rss_method())
+                   rss_method=rss_method(), load_average=load_average())
+        busy = env["load_average"] and env["load_average"][0] > BUSY_LOAD_PER_CPU * (os.cpu_count() or 1)
+        if busy:
+            env["warnings"].append(f"load average {env['load_average'][0]:.1f} on {os.cpu_count()} CPUs: other work "
+                                   "shares the cores, so CPU timings (and DRNet / RSIDE fps ratios) are disturbed")
         return env
     if nvml is not None:
         env["gpu"] = nvml.static_info()

@@ -650,3 +650,15 @@ def test_readme_documents_every_column():
     section = readme[readme.index("## Speed and memory (Table 2)"):]
     missing = [c for c in (*POINT_COLUMNS, *SUMMARY_COLUMNS) if f"`{c}`" not in section]
     assert not missing, f"README's speed section does not document: {missing}"
+
+
+def test_a_busy_cpu_is_recorded_and_warned_about(monkeypatch):
+    from bench.speed import output
+
+    config = SpeedConfig(targets=(SpeedTarget("rside", "resnet50"),), device="cpu").resolved()
+    monkeypatch.setattr(output.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(output.os, "getloadavg", lambda: (8.5, 7.0, 6.0))
+    env = output.sweep_environment(config, None, "")
+    assert env["load_average"] == [8.5, 7.0, 6.0] and "load average 8.5 on 2 CPUs" in env["warnings"][0]
+    monkeypatch.setattr(output.os, "getloadavg", lambda: (0.2, 0.1, 0.1))
+    assert output.sweep_environment(config, None, "")["warnings"] == []
