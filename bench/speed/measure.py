@@ -240,6 +240,7 @@ class ModelSession:
                         self.memory.reset_peaks()
                     step()
                     self.memory.after_pass()
+                self.memory.before_timing()
                 timing = time_repeats(step, self.sync, c.repeats, c.budget_s)
             self.memory.after_pass()
             return timing, self.memory.read_peaks()

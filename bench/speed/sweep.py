@@ -5,8 +5,7 @@ process (``point_main``); by default on CPU every (model, mode) in one fresh ``p
 <json>`` process (``model_main``), so that no model inherits another's heap and the RSS peaks do not depend
 on the order of the models; otherwise (CUDA, or ``isolate_models`` off) in the sweep's own process. Children
 print each row as one ``SPEEDPOINT {json}`` line (and a model child its stop reason as ``SPEEDSTOP <why>``).
-CPU children get ``MALLOC_MMAP_THRESHOLD_`` (``CPU_MALLOC_ENV``): glibc then serves large blocks with mmap
-and returns them to the kernel when freed, so a point's peak RSS is not held up by an earlier point's heap.
+Within a process, ``bench.speed.memory.CpuMemory`` keeps one point's heap out of the next point's RSS peak.
 """
 
 from __future__ import annotations
@@ -35,13 +34,12 @@ from bench.speed.records import (
     peak_above_baseline_mib,
 )
 
-__all__ = ["CPU_MALLOC_ENV", "POINT_PREFIX", "REPO_ROOT", "STOP_PREFIX", "child_env", "model_main",
+__all__ = ["POINT_PREFIX", "REPO_ROOT", "STOP_PREFIX", "child_env", "model_main",
            "nvml_with_baseline", "point_main", "summarize", "sweep_batches", "sweep_target"]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 POINT_PREFIX = "SPEEDPOINT "  # the line a child prints each of its rows on
 STOP_PREFIX = "SPEEDSTOP "  # the line a model child prints why its sweep stopped on
-CPU_MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": "65536"}  # bytes; CPU children: freed large blocks leave the RSS
 
 
 def sweep_batches(measure: Callable[[int, str], SpeedPoint], batch_sizes: Sequence[int] | None,
@@ -172,13 +170,10 @@ def sweep_here(config: SpeedConfig, target: SpeedTarget, nvml: Nvml | None, base
         session.close()
 
 
-def child_env(config: SpeedConfig) -> dict[str, str]:
-    """A child's environment: this repository first on PYTHONPATH; on CPU, CPU_MALLOC_ENV (unless set)."""
+def child_env() -> dict[str, str]:
+    """A child's environment: this process's, with this repository first on PYTHONPATH."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH")) if p)
-    if config.device_kind == "cpu":
-        for key, value in CPU_MALLOC_ENV.items():
-            env.setdefault(key, value)
     return env
 
 
@@ -195,7 +190,7 @@ def measure_isolated(config: SpeedConfig, target: SpeedTarget, batch: int, phase
     """One point in a fresh ``python -m bench.speed --point`` process; a crash becomes an error row."""
     spec = {"config": config.to_dict(), "target": asdict(target), "batch": batch, "phase": phase, "mode": mode}
     proc = subprocess.run([sys.executable, "-m", "bench.speed", "--point", json.dumps(spec)],
-                          capture_output=True, text=True, env=child_env(config))
+                          capture_output=True, text=True, env=child_env())
     for line in reversed(proc.stdout.splitlines()):
         if line.startswith(POINT_PREFIX):
             return SpeedPoint(**json.loads(line[len(POINT_PREFIX):]))
@@ -213,7 +208,7 @@ def sweep_in_child(config: SpeedConfig, target: SpeedTarget, mode: str, device_n
     stop = ""
     with tempfile.TemporaryFile("w+") as err:
         proc = subprocess.Popen([sys.executable, "-m", "bench.speed", "--model", json.dumps(spec)],
-                                stdout=subprocess.PIPE, stderr=err, text=True, env=child_env(config))
+                                stdout=subprocess.PIPE, stderr=err, text=True, env=child_env())
         assert proc.stdout is not None
         for line in proc.stdout:
             if line.startswith(POINT_PREFIX):

@@ -662,3 +662,22 @@ def test_a_busy_cpu_is_recorded_and_warned_about(monkeypatch):
     assert env["load_average"] == [8.5, 7.0, 6.0] and "load average 8.5 on 2 CPUs" in env["warnings"][0]
     monkeypatch.setattr(output.os, "getloadavg", lambda: (0.2, 0.1, 0.1))
     assert output.sweep_environment(config, None, "")["warnings"] == []
+
+
+def test_cpu_peak_is_the_memory_pass_not_the_timed_passes():
+    """The RSS peak is taken before the timed passes, which run with glibc's heap reusing large blocks."""
+    from bench.speed.memory import _LIBC, CpuMemory
+
+    if _LIBC is None or not speed.memory.reset_hwm():
+        pytest.skip("needs glibc and /proc/self/clear_refs")
+    probe = CpuMemory(None)
+    probe.begin()
+    before = speed.rss_bytes() / MIB
+    x = torch.ones(16 * MIB // 4)  # the memory pass: 16 MiB written
+    del x
+    probe.before_timing()
+    y = torch.ones(96 * MIB // 4)  # a timed pass: 96 MiB, not part of the point's peak
+    del y
+    peak = probe.read_peaks()["rss_peak_mib"]
+    probe.end()
+    assert before + 12 < peak < before + 60, (before, peak)
