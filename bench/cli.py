@@ -370,8 +370,9 @@ def data_bench_cmd(data: str, frames: int, workers: str, batch_size: int, batche
               help="Model option for --arch (value parsed as JSON, else a string); repeatable.")
 @click.option("--device", default="auto", show_default=True, help="cuda, cuda:N, cpu, or auto.")
 @click.option("--input", "input_size", default=None, help="Input HxW in pixels.  [default: 228x304]")
-@click.option("--batch-sizes", default="auto", show_default=True,
-              help="'auto' (1, 2, 4, ... until OOM, then bisect) or a list like 1,2,4,8.")
+@click.option("--batch-sizes", default=None,
+              help="'auto' (1, 2, 4, ... until OOM, then bisect) or a list like 1,2,4,8. "
+                   "[default: a suite entry's batch_sizes, else auto]")
 @click.option("--max-batch", type=click.IntRange(min=1),
               help="Auto sweeps stop doubling here. [default: 1024 on cuda, 32 on cpu]")
 @click.option("--dtype", type=click.Choice(["fp32", "fp16", "bf16"]), default="fp32", show_default=True,
@@ -379,6 +380,13 @@ def data_bench_cmd(data: str, frames: int, workers: str, batch_size: int, batche
 @click.option("--channels-last", is_flag=True, help="NHWC memory format.")
 @click.option("--compile", "compile_", is_flag=True, help="torch.compile the model (afresh per point).")
 @click.option("--isolate", is_flag=True, help="Measure every point in a fresh subprocess.")
+@click.option("--in-process", "in_process", is_flag=True,
+              help="CPU: sweep every model in this process (default there: one fresh process per model and mode, "
+                   "so that the order of the models cannot change a memory figure).")
+@click.option("--mode", "modes", default=None,
+              help="inference (eval, inference_mode), autograd (eval, gradients on, as code without no_grad) "
+                   "or train (forward + loss + backward + Adam step); comma-separated for several. "
+                   "[default: a suite entry's modes, else inference]")
 @click.option("--warmup", type=click.IntRange(min=1),
               help="Untimed iterations per point. [default: 10 cuda, 2 cpu]")
 @click.option("--repeats", type=click.IntRange(min=1),
@@ -398,10 +406,11 @@ def data_bench_cmd(data: str, frames: int, workers: str, batch_size: int, batche
 @click.option("--overwrite", is_flag=True, help="Replace speed CSVs already in --out.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress lines (the final table is still printed).")
 def speed_cmd(suite, arch, backbone, options, device, input_size, batch_sizes, max_batch, dtype,
-              channels_last, compile_, isolate, warmup, repeats, budget_s, max_memory_mib, threads,
+              channels_last, compile_, isolate, in_process, modes, warmup, repeats, budget_s, max_memory_mib, threads,
               cudnn_benchmark, seed, out_dir, overwrite, quiet) -> None:
     """Fps and memory over batch sizes for every model (the paper's Table 2): speed.csv, speed_summary.csv."""
     import json
+    from dataclasses import replace
 
     from architectures.data.transforms import RSIDE_CROP_HW
     from bench import speed
@@ -433,12 +442,20 @@ def speed_cmd(suite, arch, backbone, options, device, input_size, batch_sizes, m
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint="--input") from None
     try:
-        sizes = speed.parse_batch_sizes(batch_sizes)
+        sizes = speed.parse_batch_sizes(batch_sizes) if batch_sizes is not None else None
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint="--batch-sizes") from None
+    try:
+        mode_list = speed.parse_modes(modes) if modes is not None else ("inference",)
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="--mode") from None
+    # what the command line says wins over a suite entry's own batch sizes and modes
+    targets = tuple(replace(t, batch_sizes=None if batch_sizes is not None else t.batch_sizes,
+                            modes=None if modes is not None else t.modes) for t in targets)
     config = speed.SpeedConfig(
         targets=targets, device=device, input_hw=input_hw, batch_sizes=sizes, max_batch=max_batch, dtype=dtype,
-        channels_last=channels_last, compile=compile_, isolate=isolate, warmup=warmup, repeats=repeats,
+        channels_last=channels_last, compile=compile_, isolate=isolate, modes=mode_list,
+        isolate_models=False if in_process else None, warmup=warmup, repeats=repeats,
         budget_s=budget_s, max_memory_mib=max_memory_mib, threads=threads,
         cudnn_benchmark=cudnn_benchmark, seed=seed, suite=Path(suite).stem if suite else None)
     try:
@@ -456,14 +473,15 @@ def speed_cmd(suite, arch, backbone, options, device, input_size, batch_sizes, m
     def num(v, fmt):
         return "-" if v is None else format(v, fmt)
 
-    click.echo(f"{'model':<24}{'device':>8}{'fps (b 1)':>11}{'fps (max b)':>16}{'max b':>7}{'net RAM':>12}"
-               f"{'RAM / img':>12}  source (R^2)")
+    click.echo(f"{'model':<24}{'mode':>10}{'device':>8}{'fps (b 1)':>11}{'fps (max b)':>16}{'max b':>7}"
+               f"{'net RAM':>12}{'peak b1':>12}{'slope/img':>12}{'peak/b max':>12}  source (R^2)")
     for s in result.summaries:
         fps_max = f"{num(s.fps_max, '.2f')} (b {s.fps_max_batch})" if s.fps_max is not None else "-"
         r2 = num(s.ram_per_img_r2, ".3f")
-        click.echo(f"{s.name:<24}{s.device_kind:>8}{num(s.fps_b1, '.2f'):>11}{fps_max:>16}"
+        click.echo(f"{s.name:<24}{s.mode:>10}{s.device_kind:>8}{num(s.fps_b1, '.2f'):>11}{fps_max:>16}"
                    f"{num(s.max_batch_fit, 'd'):>7}{num(s.net_ram_mib, '.1f') + ' MiB':>12}"
-                   f"{num(s.ram_per_img_mib, '.1f') + ' MiB':>12}  {s.ram_per_img_source} ({r2})")
+                   f"{num(s.mem_b1_mib, '.1f') + ' MiB':>12}{num(s.ram_per_img_mib, '.1f') + ' MiB':>12}"
+                   f"{num(s.mem_max_b_per_img_mib, '.1f') + ' MiB':>12}  {s.ram_per_img_source} ({r2})")
     click.echo(f"run directory: {result.out_dir}")
 
 

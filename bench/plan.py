@@ -178,7 +178,8 @@ def describe_plan(suite_name: str, description: str, configs: Sequence[RunConfig
         lines.append("")
         lines.append(f"Table 2 speed sweeps ({len(speed)}; run after the training runs via bench.speed):")
         for s in speed:
-            lines.append(f"  {s['name']}: {s['arch']}-{s['backbone']} options={s.get('options', {})}")
+            extra = "".join(f" {key}={','.join(map(str, s[key]))}" for key in ("batch_sizes", "modes") if key in s)
+            lines.append(f"  {s['name']}: {s['arch']}-{s['backbone']} options={s.get('options', {})}{extra}")
     tables: dict[str, dict[str, int]] = {}  # table -> run name -> seeds
     for c in configs:
         for t in c.tables:

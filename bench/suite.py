@@ -2,11 +2,12 @@
 
 A suite file has a top-level ``description``, a ``[defaults]`` table of RunConfig fields, ``[[runs]]``
 entries (each a ``name`` plus overrides; ``options`` tables are merged over the defaults' options),
-``[[speed]]`` entries (Table 2 speed sweeps: ``name``, ``arch``, ``backbone``, ``options``; run by
-``bench.speed``, which takes them from here), an optional ``purpose`` (what its accuracy verdicts are
-about: ``pipeline`` checks that every stage runs, ``miniature`` trains to convergence on small synthetic
-data, ``paper`` judges the paper; default ``paper``) and optional ``seeds`` (training seeds every run is
-repeated with, e.g. ``[0, 1, 2]``; ``bench run --seeds`` overrides; default: each run's own ``seed``).
+``[[speed]]`` entries (Table 2 speed sweeps: ``name``, ``arch``, ``backbone``, ``options``, optional
+``batch_sizes`` and ``modes``; run by ``bench.speed``, which takes them from here), an optional
+``purpose`` (what its accuracy verdicts are about: ``pipeline`` checks that every stage runs,
+``miniature`` trains to convergence on small synthetic data, ``paper`` judges the paper; default
+``paper``) and optional ``seeds`` (training seeds every run is repeated with, e.g. ``[0, 1, 2]``;
+``bench run --seeds`` overrides; default: each run's own ``seed``).
 Anything else is an error naming the file and the key.
 """
 
@@ -31,7 +32,9 @@ __all__ = ["PURPOSES", "SPEED_KEYS", "SUITES_DIR", "Suite", "available_suites", 
 SUITES_DIR = Path(__file__).resolve().parent / "suites"
 SUITE_KEYS = ("description", "purpose", "seeds", "defaults", "runs", "speed")
 PURPOSES = ("pipeline", "miniature", "paper")  # bench.report.claims judges accuracy claims by these
-SPEED_KEYS = {"name": str, "arch": str, "backbone": str, "options": dict}  # [[speed]] key -> its type
+SPEED_KEYS = {"name": str, "arch": str, "backbone": str, "options": dict, "batch_sizes": list,
+              "modes": list}  # [[speed]] key -> its type
+SPEED_MODES = ("inference", "autograd", "train")  # the values of a [[speed]] entry's modes (bench.speed.MODES)
 SPEED_REQUIRED = ("name", "arch", "backbone")
 
 
@@ -175,8 +178,9 @@ def _parse_runs(path: Path, suite: str, defaults: dict[str, Any], entries: Any) 
 
 
 def _parse_speed(path: Path, entries: Any) -> list[dict[str, Any]]:
-    """The ``[[speed]]`` entries (Table 2 sweeps, run by ``bench.speed``): name, arch, backbone (strings) and
-    an optional options table; names unique. The one parser of them: ``bench speed --suite`` uses it too."""
+    """The ``[[speed]]`` entries (Table 2 sweeps, run by ``bench.speed``): name, arch, backbone (strings), an
+    optional options table, optional batch_sizes (distinct positive integers) and modes (distinct names of
+    SPEED_MODES); names unique. The one parser of them: ``bench speed --suite`` uses it too."""
     if entries is None:
         return []
     if not isinstance(entries, list) or not entries or not all(isinstance(e, dict) for e in entries):
@@ -194,10 +198,26 @@ def _parse_speed(path: Path, entries: Any) -> list[dict[str, Any]]:
                 raise ConfigError(f"{where}: missing required key {key!r}")
         for key, kind in SPEED_KEYS.items():
             if key in entry and not isinstance(entry[key], kind):
-                raise ConfigError(f"{where}: {key!r} must be a {'table' if kind is dict else 'string'}, "
+                what = {dict: "table", list: "list", str: "string"}[kind]
+                raise ConfigError(f"{where}: {key!r} must be a {what}, "
                                   f"got {type(entry[key]).__name__} {entry[key]!r}")
+        _check_speed_lists(where, entry)
         if entry["name"] in seen:
             raise ConfigError(f"{where}: duplicate name {entry['name']!r}")
         seen.add(entry["name"])
         out.append(dict(entry))
     return out
+
+
+def _check_speed_lists(where: str, entry: dict[str, Any]) -> None:
+    """A [[speed]] entry's optional batch_sizes and modes: non-empty lists of distinct valid values."""
+    sizes = entry.get("batch_sizes")
+    if sizes is not None and (not sizes or len(set(map(repr, sizes))) != len(sizes) or not all(
+            isinstance(b, int) and not isinstance(b, bool) and b >= 1 for b in sizes)):
+        raise ConfigError(f"{where}: batch_sizes must be a non-empty list of distinct positive integers, "
+                          f"e.g. batch_sizes = [1, 2]; got {sizes!r}")
+    modes = entry.get("modes")
+    if modes is not None and (not modes or len(set(map(repr, modes))) != len(modes)
+                              or not all(m in SPEED_MODES for m in modes)):
+        raise ConfigError(f"{where}: modes must be a non-empty list of distinct names from "
+                          f"{', '.join(SPEED_MODES)}, e.g. modes = [\"inference\"]; got {modes!r}")

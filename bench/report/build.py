@@ -23,7 +23,7 @@ from bench.report.paper import PAPER_SOURCES
 from bench.report.plots import GridColumn, curves_figure, memory_column, predictions_grid, speed_figure
 from bench.report.runs import RunGroup, RunSet, SpeedSweep, load_runs
 from bench.report.stats import BOOTSTRAP_SEED, CI_LEVEL, N_BOOTSTRAP
-from bench.report.tables import HARNESS_ARCHS, MISSING, Tables, build_tables, pretty_arch
+from bench.report.tables import HARNESS_ARCHS, MISSING, Tables, build_tables, pretty_arch, table2_modes
 
 __all__ = ["NoUsableRunsError", "ReportConfig", "ReportResult", "check_usable", "choose_suite", "make_report",
            "missing_runs", "provenance_table", "suite_choice_note", "suite_purpose"]
@@ -82,6 +82,7 @@ def make_report(cfg: ReportConfig, log: Callable[[str], None] = print) -> Report
     csvs = {
         "table1.csv": tables.table1,
         "table2.csv": tables.table2,
+        "table2_modes.csv": table2_modes(tables.table2),
         "table3.csv": tables.table3,
         "paired.csv": tables.paired,
         "summary.csv": pd.DataFrame([c.__dict__ for c in claims]),
@@ -320,6 +321,7 @@ def _page(cfg: ReportConfig, result: ReportResult) -> ReportPage:
         tolerances=TOLERANCES,
         table1=tables.table1,
         table2=tables.table2,
+        table2_modes=table2_modes(tables.table2),
         table3=tables.table3,
         paired=tables.paired,
         missing=result.missing,

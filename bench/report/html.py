@@ -20,6 +20,7 @@ import pandas as pd
 from bench.metrics import LOWER_IS_BETTER
 from bench.report.claims import (
     BETTER_THAN_MARGIN,
+    DEPENDS_ON_DEFINITION,
     INCONCLUSIVE,
     NOT_COMPARABLE,
     NOT_JUDGED,
@@ -39,6 +40,7 @@ VERDICT_CLASS = {
     NOT_MEASURED: "na",
     NOT_JUDGED: "na",
     NOT_COMPARABLE: "na",
+    DEPENDS_ON_DEFINITION: "warn",  # memory: some definitions reproduce the claim, others do not
     BETTER_THAN_MARGIN: "warn",  # amber: the paper claims equality, so a much better DRNet questions the RSIDE run
 }
 METRIC_LABEL = {
@@ -76,6 +78,7 @@ class ReportPage:
     tolerances: Sequence[str]
     table1: pd.DataFrame
     table2: pd.DataFrame
+    table2_modes: pd.DataFrame
     table3: pd.DataFrame
     paired: pd.DataFrame
     missing: Sequence[tuple[str, str]]  # (where, what)
@@ -118,6 +121,7 @@ def render_html(page: ReportPage) -> str:
             page.table3, TABLE3_METRICS, ("variant", "backbone", "source"), "table3", vs_full=True
         ),
         table2=_display_speed(page.table2),
+        table2_modes=_display_modes(page.table2_modes),
         paired=_display_paired(page.paired),
         provenance=_display_plain(page.provenance, "provenance"),
     )
@@ -211,29 +215,36 @@ def _display_speed(df: pd.DataFrame) -> dict[str, Any]:
         _cell("method", rowspan=2),
         _cell("source", rowspan=2),
         _cell("paper (Tesla P40)", "group", colspan=5),
-        _cell("measured here", "group", colspan=7),
+        _cell("measured here", "group", colspan=12),
         _cell("DRNet / RSIDE fps, batch 1", "group", colspan=2),
-        _cell("RSIDE / DRNet RAM per image", "group", colspan=2),
+        _cell("RSIDE / DRNet RAM per image", "group", colspan=4),
     ]
     head2 = [
-        _cell(s, "sub")
-        for s in (
-            "fps b1",
-            "fps max",
-            "at b",
-            "net RAM MB",
-            "RAM/img MB",
-            "device",
-            "fps b1",
-            "fps max (b)",
-            "max b fits",
-            "net RAM MiB",
-            "RAM/img MiB",
-            "RAM/img fit R²",
-            "paper",
-            "measured",
-            "paper",
-            "measured",
+        _cell(s, "sub", title=title)
+        for s, title in (
+            ("fps b1", ""),
+            ("fps max", ""),
+            ("at b", ""),
+            ("net RAM MB", ""),
+            ("RAM/img MB", "the paper's 'RAM / img', never defined"),
+            ("device", ""),
+            ("mode", "inference: eval, inference_mode; autograd: eval, gradients on; train: forward + loss + "
+                     "backward + Adam step"),
+            ("fps b1", ""),
+            ("fps max (b)", ""),
+            ("max b fits", ""),
+            ("net RAM MiB", "weights and buffers"),
+            ("loaded MiB", "memory increase from the pre-model baseline to the model loaded"),
+            ("peak b1 MiB", "per image (1): peak at batch 1 above the pre-model baseline"),
+            ("slope MiB/img", "per image (2): marginal slope of peak memory against batch size"),
+            ("R²", "R² of that slope"),
+            ("peak/b MiB (b)", "per image (3): peak at the largest batch / that batch"),
+            ("paper", ""),
+            ("measured", ""),
+            ("paper", "from the paper's 'RAM / img'"),
+            ("peak b1", ""),
+            ("slope", ""),
+            ("peak/b", ""),
         )
     ]
     rows = []
@@ -247,30 +258,53 @@ def _display_speed(df: pd.DataFrame) -> dict[str, Any]:
             _cell(_num(r["ram_per_img_paper_mb"], 0), "paper"),
         ]
         if r["status"] == "missing":
-            cells += [_cell("missing sweep", "missing", colspan=7, title="no speed_summary.csv row")]
+            cells += [_cell("missing sweep", "missing", colspan=12, title="no speed_summary.csv row")]
         else:
             device = f"{r['device_name']} ({r['device_kind']}, {r['dtype']}, {r['input']})"
+            max_b = _num(r["mem_max_b_per_img_measured_mib"], 0)
             cells += [
                 _cell(device, "run", title=f"sweep {r['sweep']}"),
+                _cell(r["mode"]),
                 _cell(_num(r["fps_b1_measured"], 1), "measured"),
                 _cell(f"{_num(r['fps_max_measured'], 1)} ({_num(r['fps_max_batch_measured'], 0)})", "measured"),
                 _cell(_num(r["max_batch_fit_measured"], 0)),
                 _cell(_num(r["net_ram_measured_mib"], 0), "measured"),
+                _cell(_num(r["net_ram_loaded_measured_mib"], 0), "measured"),
+                _cell(_num(r["mem_b1_measured_mib"], 0), "measured"),
                 _cell(
                     _num(r["ram_per_img_measured_mib"], 0),
                     "measured",
                     title=f"source: {r['ram_per_img_source']}",
                 ),
                 _cell(_num(r["ram_per_img_r2"], 3)),
+                _cell(f"{max_b} ({_num(r['mem_max_b_batch_measured'], 0)})" if max_b else "", "measured"),
             ]
         cells += [
             _cell(_ratio(r["speedup_b1_paper"]), "paper"),
             _cell(_ratio(r["speedup_b1_measured"]), "measured"),
             _cell(_ratio(r["mem_ratio_paper"]), "paper"),
+            _cell(_ratio(r["mem_ratio_b1_measured"]), "measured"),
             _cell(_ratio(r["mem_ratio_measured"]), "measured"),
+            _cell(_ratio(r["mem_ratio_max_b_measured"]), "measured"),
         ]
         rows.append(cells)
     return {"id": "table2", "head": [head1, head2], "rows": rows}
+
+
+def _display_modes(df: pd.DataFrame) -> dict[str, Any]:
+    """Which sweep mode's ratios come closest to the paper's (table2_modes.csv)."""
+    head = [_cell(c) for c in ("backbone", "device", "sweep", "ratio", "mode", "measured", "paper",
+                               "|ln(measured / paper)|", "closest mode")]
+    rows = []
+    for r in df.to_dict("records"):
+        closest = r["mode"] == r["closest_mode"]
+        rows.append([
+            _cell(r["backbone"]), _cell(f"{r['device_name']} ({r['device_kind']})"), _cell(r["sweep"]),
+            _cell(r["quantity"]), _cell(r["mode"], "ok" if closest else ""),
+            _cell(_ratio(r["measured"]), "measured"), _cell(_ratio(r["paper"]), "paper"),
+            _cell(_num(r["log_distance"], 2)), _cell(r["closest_mode"]),
+        ])
+    return {"id": "table2_modes", "head": [head], "rows": rows}
 
 
 def _display_paired(df: pd.DataFrame) -> dict[str, Any]:

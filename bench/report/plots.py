@@ -237,15 +237,21 @@ def _read_predictions(path: Path) -> dict:
 
 
 def _by_model(points: pd.DataFrame):
-    keys = ["arch", "backbone"]
+    """(label, rows) per model and sweep mode; the mode is named when a sweep has any mode but inference."""
+    points = points.assign(mode=points["mode"].fillna("inference") if "mode" in points else "inference")
+    name_mode = set(points["mode"]) != {"inference"}
+    keys = ["arch", "backbone", "mode"]
     is_default = [is_default_options(o) for o in points["options"]]
     default = points[is_default]
     other = points[[not d for d in is_default]]
-    for (arch, backbone), df in default.groupby(keys, sort=True):
-        yield f"{arch} {backbone}", df
-    for (arch, backbone), df in other.groupby(keys, sort=True):
-        opts = json.dumps(df["options"].iloc[0], sort_keys=True)
-        yield f"{arch} {backbone} {opts}", df
+
+    def label(arch: str, backbone: str, mode: str, extra: str = "") -> str:
+        return f"{arch} {backbone}{extra}" + (f" [{mode}]" if name_mode else "")
+
+    for (arch, backbone, mode), df in default.groupby(keys, sort=True):
+        yield label(arch, backbone, mode), df
+    for (arch, backbone, mode), df in other.groupby(keys, sort=True):
+        yield label(arch, backbone, mode, " " + json.dumps(df["options"].iloc[0], sort_keys=True)), df
 
 
 def _png(fig) -> bytes:

@@ -5,8 +5,9 @@ Which run fills which row:
 - Table 3: DRNet runs of the suite keyed by (backbone, (diagonal, aux_losses, second_branch)); the paper's
   values belong to ResNet-152 and are shown only on ResNet-152 rows. Other backbones get rows too when the
   suite ablates them (the synthetic ablations suite may use a smaller backbone).
-- Table 2: every ``speed_summary.csv`` under runs/, default options. Ratios (DRNet vs RSIDE, same backbone)
-  are taken only inside one sweep, i.e. one device, dtype and input size; absolute fps and memory are not
+- Table 2: every ``speed_summary.csv`` under runs/, default options, one row per model and sweep mode.
+  Ratios (DRNet vs RSIDE, same backbone) are taken only inside one sweep and one mode, i.e. one device, dtype,
+  input size and mode (memory once per definition); absolute fps and memory are not
   compared with the paper's Tesla P40 numbers (a difference column there would mean nothing).
 
 Every measured row of Tables 1 and 3 carries its regime (``bench.report.regime.short_regime``) and whether it
@@ -54,6 +55,7 @@ __all__ = [
     "select_runs",
     "table1",
     "table2",
+    "table2_modes",
     "table3",
 ]
 
@@ -405,6 +407,7 @@ TABLE2_COLUMNS = (
     "device_name",
     "dtype",
     "input",
+    "mode",
     "paper_device",
     "fps_b1_paper",
     "fps_b1_measured",
@@ -415,23 +418,49 @@ TABLE2_COLUMNS = (
     "max_batch_fit_measured",
     "net_ram_paper_mb",
     "net_ram_measured_mib",
+    "net_ram_loaded_measured_mib",
     "ram_per_img_paper_mb",
+    "mem_b1_measured_mib",
     "ram_per_img_measured_mib",
     "ram_per_img_r2",
     "ram_per_img_source",
+    "mem_max_b_per_img_measured_mib",
+    "mem_max_b_batch_measured",
     "speedup_b1_paper",
     "speedup_b1_measured",
     "mem_ratio_paper",
+    "mem_ratio_b1_measured",
     "mem_ratio_measured",
+    "mem_ratio_max_b_measured",
 )
+# Memory per image, three definitions (the paper never says which its "RAM / img" is): table2 column of the
+# measured value -> (column of the RSIDE / DRNet ratio, label). The slope keeps the historical column names.
+MEMORY_DEFINITIONS = {
+    "mem_b1_measured_mib": ("mem_ratio_b1_measured", "peak at batch 1"),
+    "ram_per_img_measured_mib": ("mem_ratio_measured", "marginal slope"),
+    "mem_max_b_per_img_measured_mib": ("mem_ratio_max_b_measured", "peak at the largest batch / batch"),
+}
+SUMMARY_MEMORY = {  # speed_summary.csv column -> table2 column, per definition
+    "mem_b1_mib": "mem_b1_measured_mib",
+    "ram_per_img_mib": "ram_per_img_measured_mib",
+    "mem_max_b_per_img_mib": "mem_max_b_per_img_measured_mib",
+}
+DEFAULT_MODE = "inference"  # sweeps written before modes existed measured under inference_mode
+MODE_QUANTITIES = {  # table2_modes: the ratio compared with the paper's, measured column -> paper column
+    "speedup_b1_measured": ("speedup_b1_paper", "DRNet / RSIDE fps at batch 1"),
+    **{ratio: ("mem_ratio_paper", f"RSIDE / DRNet memory per image: {label}")
+       for ratio, label in MEMORY_DEFINITIONS.values()},
+}
+TABLE2_MODES_COLUMNS = ("backbone", "sweep", "device_kind", "device_name", "quantity", "mode", "measured",
+                        "paper", "log_distance", "closest_mode")
 
 
 def table2(sweeps: Sequence[SpeedSweep]) -> pd.DataFrame:
     """Table 2 rows: each paper model with every sweep that measured it (or 'missing'), then the rest.
 
-    speedup_b1 = fps_b1(DRNet X) / fps_b1(RSIDE X) and
-    mem_ratio = ram_per_img(RSIDE X) / ram_per_img(DRNet X), on DRNet rows, from the paper's own rows
-    and from one sweep respectively.
+    speedup_b1 = fps_b1(DRNet X) / fps_b1(RSIDE X) and memory ratios RSIDE X / DRNet X, on DRNet rows: from
+    the paper's own rows (its "RAM / img": ``mem_ratio_paper``) and from one sweep and mode, once per memory
+    definition (``MEMORY_DEFINITIONS``: peak at batch 1, marginal slope, peak at the largest batch / batch).
     """
     paper = paper_table2()
     paper_by = {(p.arch, p.backbone): p for p in paper.itertuples(index=False)}
@@ -472,22 +501,27 @@ def _paper_ratios(p, paper_by) -> dict[str, float]:
 def _speed_rows(sweeps: Sequence[SpeedSweep]) -> list[dict]:
     rows = []
     for sw in sweeps:
-        df = sw.summary[[is_default_options(o) for o in sw.summary["options"]]]
+        df = sw.summary[[is_default_options(o) for o in sw.summary["options"]]].copy()
+        df["mode"] = df["mode"].fillna(DEFAULT_MODE) if "mode" in df else DEFAULT_MODE
+        for column in (*SUMMARY_MEMORY, "net_ram_loaded_mib", "mem_max_b_batch"):
+            if column not in df:
+                df[column] = math.nan  # sweeps written before the column existed
         for r in df.to_dict("records"):
             same = df[
                 (df["backbone"] == r["backbone"])
                 & (df["device_name"] == r["device_name"])
                 & (df["dtype"] == r["dtype"])
                 & (df["input"] == r["input"])
+                & (df["mode"] == r["mode"])
             ]
             rside = same[same["arch"] == "rside"]
-            ratios = {"speedup_b1_measured": math.nan, "mem_ratio_measured": math.nan}
+            ratios = {"speedup_b1_measured": math.nan,
+                      **{ratio: math.nan for ratio, _ in MEMORY_DEFINITIONS.values()}}
             if r["arch"] == "drnet" and len(rside):
                 rs = rside.iloc[0]
-                ratios = {
-                    "speedup_b1_measured": _ratio(r["fps_b1"], rs["fps_b1"]),
-                    "mem_ratio_measured": _ratio(rs["ram_per_img_mib"], r["ram_per_img_mib"]),
-                }
+                ratios["speedup_b1_measured"] = _ratio(r["fps_b1"], rs["fps_b1"])
+                for summary_col, table_col in SUMMARY_MEMORY.items():
+                    ratios[MEMORY_DEFINITIONS[table_col][0]] = _ratio(rs[summary_col], r[summary_col])
             rows.append(
                 {
                     "arch": r["arch"],
@@ -497,18 +531,54 @@ def _speed_rows(sweeps: Sequence[SpeedSweep]) -> list[dict]:
                     "device_name": r["device_name"],
                     "dtype": r["dtype"],
                     "input": r["input"],
+                    "mode": r["mode"],
                     "fps_b1_measured": r["fps_b1"],
                     "fps_max_measured": r["fps_max"],
                     "fps_max_batch_measured": r["fps_max_batch"],
                     "max_batch_fit_measured": r["max_batch_fit"],
                     "net_ram_measured_mib": r["net_ram_mib"],
-                    "ram_per_img_measured_mib": r["ram_per_img_mib"],
+                    "net_ram_loaded_measured_mib": r["net_ram_loaded_mib"],
+                    **{table_col: r[summary_col] for summary_col, table_col in SUMMARY_MEMORY.items()},
                     "ram_per_img_r2": r["ram_per_img_r2"],
                     "ram_per_img_source": r["ram_per_img_source"],
+                    "mem_max_b_batch_measured": r["mem_max_b_batch"],
                     **ratios,
                 }
             )
     return rows
+
+
+def table2_modes(t2: pd.DataFrame) -> pd.DataFrame:
+    """Which sweep mode's DRNet-vs-RSIDE ratios come closest to the paper's: one row per (sweep, backbone,
+    quantity, mode) with the measured and the paper's ratio and their distance |ln(measured / paper)|;
+    ``closest_mode`` names, on every row of a (sweep, backbone, quantity), the mode with the smallest distance.
+    """
+    rows = []
+    drnet = t2[(t2["arch"] == "drnet") & t2["status"].isin([MEASURED, NO_PAPER])]
+    for r in drnet.to_dict("records"):
+        for measured_col, (paper_col, label) in MODE_QUANTITIES.items():
+            measured, paper = _float(r.get(measured_col)), _float(r.get(paper_col))
+            if math.isnan(measured) or math.isnan(paper) or measured <= 0 or paper <= 0:
+                continue
+            rows.append({"backbone": r["backbone"], "sweep": r["sweep"], "device_kind": r["device_kind"],
+                         "device_name": r["device_name"], "quantity": label, "mode": r["mode"],
+                         "measured": measured, "paper": paper, "log_distance": abs(math.log(measured / paper))})
+    out = pd.DataFrame(rows, columns=TABLE2_MODES_COLUMNS)
+    if out.empty:
+        return out
+    keys = ["sweep", "backbone", "quantity"]
+    best = out.loc[out.groupby(keys, sort=False)["log_distance"].idxmin(), [*keys, "mode"]]
+    closest = {tuple(k): m for *k, m in best.itertuples(index=False)}
+    out["closest_mode"] = [closest[(a, b, c)] for a, b, c in zip(out["sweep"], out["backbone"], out["quantity"],
+                                                                  strict=True)]
+    return out
+
+
+def _float(v) -> float:
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return math.nan
 
 
 def _ratio(a, b) -> float:

@@ -1,11 +1,13 @@
 """Speed and memory sweeps over batch sizes (the DRNet paper's Table 2), on CUDA or CPU.
 
-For every model: batch sizes 1, 2, 4, ... until out of memory, then bisection to the largest batch that fits
-(or an explicit list). At each point the model (built once per model, or once per point with --isolate) sits
-on the device in eval mode, a random input of shape (B, 3, H, W) is created once, and under
-``torch.inference_mode()`` the forward pass runs ``warmup`` times (the last one after the memory peaks are
-reset, so peaks are steady-state and exclude cuDNN autotuning) and then ``repeats`` timed times with
-synchronised wall-clock time. fps = B / time, images/s.
+For every model and mode: batch sizes 1, 2, 4, ... until out of memory, then bisection to the largest batch
+that fits (or an explicit list). At each point the model (built once per model and mode, or once per point
+with --isolate; on CPU in a fresh process per model and mode by default) sits on the device, a random input
+of shape (B, 3, H, W) is created once, and the mode's step (``MODES``: ``inference`` = eval-mode forward
+under ``torch.inference_mode()``; ``autograd`` = eval-mode forward with gradients on; ``train`` = train-mode
+forward + loss + backward + Adam step) runs ``warmup`` times (the last one after the memory peaks are reset,
+so peaks are steady-state and exclude cuDNN autotuning) and then ``repeats`` timed times with synchronised
+wall-clock time. fps = B / time, images/s.
 
 Memory is never a bare "RAM"; per point, in MiB (2^20 bytes):
 
@@ -17,8 +19,11 @@ Memory is never a bare "RAM"; per point, in MiB (2^20 bytes):
   point's start through ``/proc/self/clear_refs`` (``ru_maxrss`` would be the process lifetime's peak);
   ``--isolate`` gives every point a fresh process anyway.
 
-Per model: net RAM = bytes of the weights and buffers on the device; RAM / img = least-squares slope of peak
-memory against batch size with its R^2 (NVML on CUDA, RSS on CPU; the other measures as extra columns).
+Per model and mode: net RAM two ways (bytes of the weights and buffers; the memory increase from the pre-model
+baseline to the model loaded) and memory per image three ways, since the paper never defines its "RAM / img":
+peak at batch 1 above the baseline (``mem_b1_mib``), the marginal least-squares slope of peak memory against
+batch size with its R^2 (``ram_per_img_mib``; NVML on CUDA, RSS on CPU, the other measures as extra
+columns), and the peak at the largest batch over that batch (``mem_max_b_per_img_mib``).
 Column definitions: ``POINT_COLUMNS``, ``SUMMARY_COLUMNS`` (also written as ``speed_columns.md``).
 
 Modules: ``records`` (config, targets, rows and their column docs), ``memory`` (/proc readers, CPU and CUDA
@@ -34,6 +39,7 @@ from bench.speed.measure import MIN_REPEATS, SlopeFit, Timing, fit_slope, median
 from bench.speed.memory import rss_bytes
 from bench.speed.output import default_run_id, preflight, run_sweep, sweep_environment
 from bench.speed.records import (
+    MODES,
     POINT_COLUMNS,
     SUMMARY_COLUMNS,
     SpeedConfig,
@@ -44,12 +50,14 @@ from bench.speed.records import (
     columns_markdown,
     parse_batch_sizes,
     parse_input_size,
+    parse_modes,
     speed_targets,
 )
 from bench.speed.sweep import summarize, sweep_batches
 
 __all__ = [
     "MIN_REPEATS",
+    "MODES",
     "POINT_COLUMNS",
     "SUMMARY_COLUMNS",
     "SlopeFit",
@@ -66,6 +74,7 @@ __all__ = [
     "median_iqr",
     "parse_batch_sizes",
     "parse_input_size",
+    "parse_modes",
     "rss_bytes",
     "run_sweep",
     "speed_targets",

@@ -1,9 +1,12 @@
-"""``python -m bench.speed --point <json>``: one ``--isolate`` point in a fresh process (internal)."""
+"""``python -m bench.speed --point|--model <json>``: one point, or one model's sweep, in a fresh process
+(internal: ``--isolate`` and the per-model processes of CPU sweeps)."""
 
 import sys
 
-from bench.speed.sweep import point_main
+from bench.speed.sweep import model_main, point_main
 
 if len(sys.argv) == 3 and sys.argv[1] == "--point":
     sys.exit(point_main(sys.argv[2]))
-sys.exit("usage: python -m bench.speed --point <json>  (internal: one --isolate point)")
+if len(sys.argv) == 3 and sys.argv[1] == "--model":
+    sys.exit(model_main(sys.argv[2]))
+sys.exit("usage: python -m bench.speed --point|--model <json>  (internal: a point or a model in a fresh process)")

@@ -21,7 +21,15 @@ import torch
 from bench.provenance import cpu_model
 from bench.speed.gpu import Nvml
 from bench.speed.memory import MIB, CpuMemory, CudaMemory, MemoryProbe, rss_bytes
-from bench.speed.records import DTYPES, SpeedConfig, SpeedPoint, SpeedTarget, blank_point
+from bench.speed.records import (
+    DTYPES,
+    MODES,
+    SpeedConfig,
+    SpeedPoint,
+    SpeedTarget,
+    blank_point,
+    peak_above_baseline_mib,
+)
 
 __all__ = [
     "MIN_REPEATS",
@@ -37,6 +45,8 @@ __all__ = [
 ]
 
 MIN_REPEATS = 3  # fewer timed repeats make a median and IQR meaningless
+TRAIN_LR = 1e-4  # train mode's Adam (amsgrad) step size, the paper's; any value costs the same time and memory
+TARGET_DEPTH_M = (0.5, 10.0)  # train mode's random targets: uniform depths in metres (NYU's range)
 
 
 # --------------------------------------------------------------------------------------------- timing core
@@ -136,13 +146,19 @@ def model_bytes(model: torch.nn.Module) -> int:
 
 
 class ModelSession:
-    """One model on the device in eval mode, measured at any number of batch sizes in this process."""
+    """One model on the device in one of MODES, measured at any number of batch sizes in this process.
+
+    ``inference`` and ``autograd`` put the model in eval mode, ``train`` in train mode (see MODES).
+    """
 
     def __init__(self, config: SpeedConfig, target: SpeedTarget, nvml: Nvml | None = None,
-                 nvml_baseline: int | None = None):
+                 nvml_baseline: int | None = None, mode: str = "inference"):
         from architectures import build_model
 
-        self.config, self.target = config, target
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+        self.config, self.target, self.mode = config, target, mode
+        self._optimizer: torch.optim.Optimizer | None = None
         self.device = torch.device(config.device)
         self.dtype = DTYPES[config.dtype]
         self.rss_baseline_mib = rss_bytes() / MIB
@@ -166,7 +182,8 @@ class ModelSession:
             self.device_name = cpu_model()
             self.memory = CpuMemory(config.max_memory_mib)
         torch.manual_seed(config.seed)
-        model = build_model(target.arch, target.backbone, weights=None, **dict(target.options)).eval()
+        model = build_model(target.arch, target.backbone, weights=None, **dict(target.options))
+        model.train(mode == "train")
         allocated0 = torch.cuda.memory_allocated(self.device) if cuda else 0
         model = model.to(device=self.device, dtype=self.dtype)
         if config.channels_last:
@@ -174,15 +191,21 @@ class ModelSession:
         self.net_ram_mib = model_bytes(model) / MIB
         grown = torch.cuda.memory_allocated(self.device) - allocated0 if cuda else None
         self.net_ram_allocated_mib = grown / MIB if grown is not None else None
+        self.rss_loaded_mib = rss_bytes() / MIB
+        self.net_ram_loaded_mib = (self.net_ram_allocated_mib if cuda
+                                   else self.rss_loaded_mib - self.rss_baseline_mib)
         self.model = model
 
     def measure(self, batch: int, phase: str) -> SpeedPoint:
         """One point; OOM and other errors become the row's status, never an exception."""
-        point = blank_point(self.config, self.target, batch, phase, self.device_name, note=self.note)
+        point = blank_point(self.config, self.target, batch, phase, self.device_name, note=self.note,
+                            mode=self.mode)
         point.net_ram_mib = self.net_ram_mib
         point.net_ram_allocated_mib = self.net_ram_allocated_mib
+        point.net_ram_loaded_mib = self.net_ram_loaded_mib
         if self.device.type == "cpu":
             point.rss_baseline_mib = self.rss_baseline_mib
+            point.rss_loaded_mib = self.rss_loaded_mib
         try:
             timing, peaks = self._run(batch)
         except Exception as exc:  # noqa: BLE001 - every failure is recorded in the row
@@ -192,6 +215,7 @@ class ModelSession:
             _fill_timing(point, timing, batch)
             for key, value in peaks.items():
                 setattr(point, key, value)
+            point.peak_above_baseline_mib = peak_above_baseline_mib(point)
         gc.collect()
         if self.device.type == "cuda":
             torch.cuda.empty_cache()
@@ -209,19 +233,45 @@ class ModelSession:
             x = torch.randn(batch, 3, *c.input_hw, generator=g, device=self.device, dtype=self.dtype)
             if c.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
-            with torch.inference_mode():
+            step = self._step(model, x, g)
+            with torch.inference_mode() if self.mode == "inference" else torch.enable_grad():
                 for i in range(c.warmup):
                     if i == c.warmup - 1:
                         self.memory.reset_peaks()
-                    model(x)
+                    step()
                     self.memory.after_pass()
-                timing = time_repeats(lambda: model(x), self.sync, c.repeats, c.budget_s)
+                self.memory.before_timing()
+                timing = time_repeats(step, self.sync, c.repeats, c.budget_s)
             self.memory.after_pass()
             return timing, self.memory.read_peaks()
         finally:
             self.memory.end()
 
+    def _step(self, model: torch.nn.Module, x: torch.Tensor, g: torch.Generator) -> Callable[[], object]:
+        """One timed step of this session's mode on the batch ``x`` (train: random depth targets from ``g``)."""
+        if self.mode != "train":
+            return lambda: model(x)
+        from architectures.losses import multiscale_loss
+
+        if self._optimizer is None:  # one optimiser per session: its state is part of a training step's memory
+            self._optimizer = torch.optim.Adam(self.model.parameters(), lr=TRAIN_LR, amsgrad=True)
+        optimizer = self._optimizer
+        low, high = TARGET_DEPTH_M
+        size = (x.shape[0], 1, *self.config.input_hw)
+        target = low + (high - low) * torch.rand(size, generator=g, device=self.device, dtype=self.dtype)
+
+        def train_step() -> torch.Tensor:
+            preds = model(x, levels=True)
+            loss = multiscale_loss(list(preds) if isinstance(preds, (list, tuple)) else [preds], target)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            return loss
+
+        return train_step
+
     def close(self) -> None:
+        self._optimizer = None
         del self.model
         gc.collect()
         if self.device.type == "cuda":

@@ -33,12 +33,22 @@ from bench.speed.records import (
     SpeedResult,
     SpeedSummary,
     columns_markdown,
+    parse_modes,
 )
 from bench.speed.sweep import REPO_ROOT, nvml_with_baseline, summarize, sweep_target
 
 __all__ = ["CPU_DEFAULT_LIMIT_FRACTION", "default_run_id", "preflight", "run_sweep", "sweep_environment"]
 
 CPU_DEFAULT_LIMIT_FRACTION = 0.4  # no --max-memory-mib on CPU: peak RSS <= RSS now + 40% of MemAvailable
+BUSY_LOAD_PER_CPU = 1.5  # a CPU sweep warns above this 1-minute load average per core (its own work: <= 1)
+
+
+def load_average() -> list[float] | None:
+    """The 1, 5 and 15-minute load averages (os.getloadavg), rounded; None where the OS has none."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except (AttributeError, OSError):
+        return None
 
 
 def run_sweep(config: SpeedConfig, out_dir: str | Path | None = None,
@@ -79,13 +89,14 @@ def run_sweep(config: SpeedConfig, out_dir: str | Path | None = None,
         environment = sweep_environment(config, nvml, nvml_note)
         environment["notes"] = notes
         environment["nvml_baseline_mib"] = round(baseline / MIB, 1) if baseline is not None else None
-        # In --isolate mode the parent never touches CUDA (its context would sit on the GPU the children
-        # measure); provenance then describes the GPU from NVML.
-        provenance = collect_provenance("cpu" if kind == "cuda" and config.isolate else config.device,
+        # With children (--isolate, per-model processes) the parent never touches CUDA (its context would sit
+        # on the GPU the children measure); provenance then describes the GPU from NVML.
+        children = config.process != "shared"
+        provenance = collect_provenance("cpu" if kind == "cuda" and children else config.device,
                                         seed=config.seed)
-        if kind == "cuda" and config.isolate:
+        if kind == "cuda" and children:
             provenance["device"] = {"device": config.device, **(environment.get("gpu") or {}),
-                                    "source": "nvml (parent process of --isolate keeps CUDA uninitialised)"}
+                                    "source": "nvml (the parent of the measuring processes keeps CUDA uninitialised)"}
         record = {"kind": "speed", "config": config.to_dict(), "provenance": provenance,
                   "environment": environment}
         write_json_atomic(config_path, record)
@@ -93,11 +104,11 @@ def run_sweep(config: SpeedConfig, out_dir: str | Path | None = None,
         for warning in environment["warnings"] + notes:
             say(f"note: {warning}")
         device_label = gpu_name if kind == "cuda" else environment.get("cpu")
-        batches = (",".join(map(str, config.batch_sizes)) if config.batch_sizes
-                   else f"auto (max {config.max_batch})")
+        batches = _batches_text(config)
         say(f"speed: {len(config.targets)} model(s) on {config.device} ({device_label or 'unknown'}), "
             f"{config.dtype}, input {config.input_hw[0]}x{config.input_hw[1]}, batches {batches}, "
-            f"warmup {config.warmup}, repeats {config.repeats}{', isolated' if config.isolate else ''} "
+            f"warmup {config.warmup}, repeats {config.repeats}, modes {_modes_text(config)}, process "
+            f"{config.process} "
             f"-> {out}")
         say(f"{nvml_note}")
 
@@ -111,17 +122,19 @@ def run_sweep(config: SpeedConfig, out_dir: str | Path | None = None,
             return point
 
         start = time.perf_counter()
-        for i, target in enumerate(config.targets, 1):
+        jobs = [(target, mode) for target in config.targets for mode in config.modes_of(target)]
+        for i, (target, mode) in enumerate(jobs, 1):
             options = json.dumps(dict(target.options), sort_keys=True)
-            say(f"[{i}/{len(config.targets)}] {target.label} "
-                f"({target.arch}, {target.backbone}, options {options})")
-            model_points, stop = sweep_target(config, target, nvml, baseline, gpu_name, emit, say)
+            say(f"[{i}/{len(jobs)}] {target.label} ({target.arch}, {target.backbone}, options {options}), "
+                f"mode {mode}, process: {config.process}")
+            model_points, stop = sweep_target(config, target, nvml, baseline, gpu_name, emit, say, mode)
             summaries.append(summarize(model_points, stop))
             write_csv_atomic(out / "speed_summary.csv", _rows(summaries), columns=list(SUMMARY_COLUMNS))
             say(_describe_summary(summaries[-1]))
 
         if nvml is not None:
             environment["end"] = nvml.dynamic_info()
+        environment["load_average_end"] = load_average()
         environment["wall_time_s"] = round(time.perf_counter() - start, 1)
         write_json_atomic(config_path, record)
         say(f"wrote {out / 'speed.csv'} and {out / 'speed_summary.csv'}")
@@ -161,7 +174,11 @@ def sweep_environment(config: SpeedConfig, nvml: Nvml | None, nvml_note: str) ->
         available = mem_available_bytes()
         env.update(cpu=cpu_model(), cpu_count=os.cpu_count(),
                    mem_available_mib=round(available / MIB, 1) if available else None,
-                   rss_method=rss_method())
+                   rss_method=rss_method(), load_average=load_average())
+        busy = env["load_average"] and env["load_average"][0] > BUSY_LOAD_PER_CPU * (os.cpu_count() or 1)
+        if busy:
+            env["warnings"].append(f"load average {env['load_average'][0]:.1f} on {os.cpu_count()} CPUs: other work "
+                                   "shares the cores, so CPU timings (and DRNet / RSIDE fps ratios) are disturbed")
         return env
     if nvml is not None:
         env["gpu"] = nvml.static_info()
@@ -217,6 +234,9 @@ def preflight(config: SpeedConfig) -> None:
                                  ("max_batch", config.max_batch, 1)):
         if value is None or value < minimum:
             raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    for target in config.targets:
+        for modes in (config.modes, config.modes_of(target)):
+            parse_modes(modes)  # ValueError naming the known modes
     if config.max_memory_mib is not None and config.max_memory_mib <= 0:
         raise ValueError(f"max_memory_mib must be positive, got {config.max_memory_mib}")
     problems = [f"{t.label}: {problem}" for t in config.targets
@@ -246,6 +266,21 @@ def _rows(records: Sequence[SpeedPoint | SpeedSummary]) -> list[dict[str, Any]]:
     return [{k: clean(v) for k, v in asdict(r).items()} for r in records]
 
 
+def _batches_text(config: SpeedConfig) -> str:
+    """The batch sizes of a sweep for its header line: the config's, or each model's own (suite entries)."""
+    def text(sizes: tuple[int, ...] | None) -> str:
+        return ",".join(map(str, sizes)) if sizes else f"auto (max {config.max_batch})"
+    own = {text(config.batch_sizes_of(t)) for t in config.targets}
+    return own.pop() if len(own) == 1 else "per model: " + "; ".join(
+        f"{t.label} {text(config.batch_sizes_of(t))}" for t in config.targets)
+
+
+def _modes_text(config: SpeedConfig) -> str:
+    own = {",".join(config.modes_of(t)) for t in config.targets}
+    return own.pop() if len(own) == 1 else "per model: " + "; ".join(
+        f"{t.label} {','.join(config.modes_of(t))}" for t in config.targets)
+
+
 def _describe_point(p: SpeedPoint) -> str:
     head = f"  b={p.batch:<5} {p.phase:<6} {p.status:<5}"
     if p.status != "ok":
@@ -262,7 +297,8 @@ def _describe_point(p: SpeedPoint) -> str:
 def _describe_summary(s: SpeedSummary) -> str:
     def num(v: float | None, fmt: str = ".2f") -> str:
         return "-" if v is None else format(v, fmt)
-    return (f"  -> fps b1 {num(s.fps_b1)}, fps max {num(s.fps_max)} (b {s.fps_max_batch}), largest fit "
-            f"{s.max_batch_fit} ({s.sweep_stop}), net {num(s.net_ram_mib, '.1f')} MiB, RAM/img "
-            f"{num(s.ram_per_img_mib, '.1f')} MiB ({s.ram_per_img_source}, "
-            f"R^2 {num(s.ram_per_img_r2, '.4f')})")
+    return (f"  -> {s.mode}: fps b1 {num(s.fps_b1)}, fps max {num(s.fps_max)} (b {s.fps_max_batch}), largest "
+            f"fit {s.max_batch_fit} ({s.sweep_stop}), net {num(s.net_ram_mib, '.1f')} MiB (loaded "
+            f"+{num(s.net_ram_loaded_mib, '.1f')}); per image: peak b1 {num(s.mem_b1_mib, '.1f')}, slope "
+            f"{num(s.ram_per_img_mib, '.1f')} ({s.ram_per_img_source}, R^2 {num(s.ram_per_img_r2, '.4f')}), "
+            f"peak b{s.mem_max_b_batch}/b {num(s.mem_max_b_per_img_mib, '.1f')} MiB")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,7 @@ __all__ = [
     "DEFAULT_WARMUP",
     "DTYPES",
     "IDENTITY_COLUMNS",
+    "MODES",
     "POINT_COLUMNS",
     "SLOPE_SOURCES",
     "SUMMARY_COLUMNS",
@@ -38,9 +39,18 @@ __all__ = [
     "columns_markdown",
     "parse_batch_sizes",
     "parse_input_size",
+    "parse_modes",
+    "peak_above_baseline_mib",
     "speed_targets",
 ]
 
+MODES = {  # what one timed step of a sweep does (--mode; every row says which)
+    "inference": "eval mode, torch.inference_mode(): forward only (what deployment runs)",
+    "autograd": "eval mode, gradients enabled: forward only, but the autograd graph and its saved activations"
+                " are kept, as code of the paper's era did without volatile=True / torch.no_grad()",
+    "train": "train mode: forward + the training loss (multiscale_loss, DRNet's eq. 1) on random targets +"
+             " backward + one Adam step (images/s and memory of a training step)",
+}
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 DEFAULT_MAX_BATCH = {"cuda": 1024, "cpu": 32}  # auto sweeps stop doubling here (CPU: minutes per point)
 DEFAULT_WARMUP = {"cuda": 10, "cpu": 2}  # iterations; the first absorb cuDNN autotuning, allocator growth
@@ -62,6 +72,16 @@ class SpeedTarget:
     backbone: str
     options: Mapping[str, Any] = field(default_factory=dict)
     name: str = ""  # label in the CSVs (suite entry name); default "<arch>-<backbone>"
+    batch_sizes: tuple[int, ...] | None = None  # this model's batch sizes (a suite entry's); None: the config's
+    modes: tuple[str, ...] | None = None  # this model's modes (a suite entry's); None: the config's
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> SpeedTarget:
+        d = dict(d)
+        for key in ("batch_sizes", "modes"):
+            if d.get(key) is not None:
+                d[key] = tuple(d[key])
+        return cls(**d)
 
     @property
     def label(self) -> str:
@@ -81,6 +101,8 @@ class SpeedConfig:
     channels_last: bool = False  # NHWC memory format for weights and input
     compile: bool = False  # torch.compile the model (compiled afresh per point, inside the warm-up)
     isolate: bool = False  # every point in a fresh subprocess (clean allocator, context and RSS)
+    isolate_models: bool | None = None  # every (model, mode) in a fresh subprocess; None: on CPU only
+    modes: tuple[str, ...] = ("inference",)  # MODES measured for every model (a target's own modes win)
     warmup: int | None = None  # untimed iterations (>= 1); the last runs after the memory peaks reset
     repeats: int | None = None  # timed iterations per point
     budget_s: float | None = None  # per point: stop timing after this many seconds once MIN_REPEATS ran
@@ -103,7 +125,21 @@ class SpeedConfig:
                 "budget_s": DEFAULT_BUDGET_S}
         filled = {k: (getattr(self, k) if getattr(self, k) is not None else table[kind])
                   for k, table in pick.items()}
-        return replace(self, device=device, **filled)
+        isolate_models = self.isolate_models if self.isolate_models is not None else kind == "cpu"
+        return replace(self, device=device, isolate_models=isolate_models, **filled)
+
+    def modes_of(self, target: SpeedTarget) -> tuple[str, ...]:
+        """The modes ``target`` is measured in: its own, else the config's."""
+        return target.modes if target.modes is not None else self.modes
+
+    def batch_sizes_of(self, target: SpeedTarget) -> tuple[int, ...] | None:
+        """The batch sizes of ``target``: its own, else the config's (None: auto)."""
+        return target.batch_sizes if target.batch_sizes is not None else self.batch_sizes
+
+    @property
+    def process(self) -> str:
+        """Where each point runs: "point" (--isolate), "model" (one fresh process per model and mode), "shared"."""
+        return "point" if self.isolate else "model" if self.isolate_models else "shared"
 
     @property
     def device_kind(self) -> str:
@@ -116,8 +152,10 @@ class SpeedConfig:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> SpeedConfig:
         d = dict(d)
-        d["targets"] = tuple(SpeedTarget(**t) for t in d["targets"])
+        d["targets"] = tuple(SpeedTarget.from_dict(t) for t in d["targets"])
         d["input_hw"] = tuple(d["input_hw"])
+        if d.get("modes") is not None:
+            d["modes"] = tuple(d["modes"])
         if d.get("batch_sizes") is not None:
             d["batch_sizes"] = tuple(d["batch_sizes"])
         return cls(**d)
@@ -150,6 +188,16 @@ def parse_batch_sizes(text: str) -> tuple[int, ...] | None:
     return sizes
 
 
+def parse_modes(text: str | Sequence[str]) -> tuple[str, ...]:
+    """"inference,train" (or a list) -> ("inference", "train"): known MODES, distinct, at least one."""
+    items = text.split(",") if isinstance(text, str) else list(text)
+    modes = tuple(str(m).strip() for m in items if str(m).strip())
+    unknown = [m for m in modes if m not in MODES]
+    if not modes or unknown or len(set(modes)) != len(modes):
+        raise ValueError(f"modes must be distinct names from {', '.join(MODES)} (comma-separated), got {text!r}")
+    return modes
+
+
 def speed_targets(suite: Suite | str | Path) -> tuple[SpeedTarget, ...]:
     """The Table 2 models of a suite: its ``[[speed]]`` entries as parsed by ``bench.suite.load_suite``.
 
@@ -162,7 +210,9 @@ def speed_targets(suite: Suite | str | Path) -> tuple[SpeedTarget, ...]:
         raise ConfigError(f"{loaded.path}: no [[speed]] entries (expected an array of tables with keys "
                           f"{', '.join(SPEED_KEYS)})")
     return tuple(SpeedTarget(arch=e["arch"], backbone=e["backbone"], options=dict(e.get("options", {})),
-                             name=e["name"]) for e in loaded.speed)
+                             name=e["name"],
+                             batch_sizes=tuple(e["batch_sizes"]) if "batch_sizes" in e else None,
+                             modes=tuple(e["modes"]) if "modes" in e else None) for e in loaded.speed)
 
 
 # ------------------------------------------------------------------------------------------------- records
@@ -184,12 +234,21 @@ class _SweepIdentity:
     device_name: str | None = _column("GPU name (NVML / torch) or CPU model")
     dtype: str = _column("fp32 | fp16 | bf16: weights and input cast to it (not autocast)")
     input: str = _column("input size HxW in pixels (rows x cols), e.g. 228x304")
+    mode: str = _column("what one timed step is: " + "; ".join(f"{k} = {v}" for k, v in MODES.items()))
     channels_last: bool = _column("NHWC memory format for weights and input")
     compile: bool = _column("model wrapped in torch.compile")
     isolated: bool = _column("point measured in a fresh subprocess (--isolate)")
+    process: str = _column("where the point ran: point (its own fresh process, --isolate), model (one fresh"
+                           " process per model and mode: the default on CPU), shared (the sweep's process)")
 
 
 _NET_RAM_ALLOCATED_DOC = "CUDA: torch.cuda.memory_allocated growth when the model moved to the GPU, MiB"
+_NET_RAM_LOADED_DOC = ("net RAM the second way: memory from the pre-model baseline to the model loaded (CPU:"
+                       " rss_loaded_mib - rss_baseline_mib; CUDA: net_ram_allocated_mib), MiB")
+_PEAK_ABOVE_BASELINE_DOC = ("the point's peak memory above the pre-model baseline, MiB: CPU rss_peak_mib -"
+                            " rss_baseline_mib; CUDA nvml_used_mib (above the device's use before this"
+                            " process's CUDA context), else peak_reserved_mib. Weights + activations (+ in"
+                            " train mode gradients and optimiser state)")
 
 
 @dataclass
@@ -220,12 +279,16 @@ class SpeedPoint(_SweepIdentity):
                                          " (absolute)", None)
     rss_baseline_mib: float | None = _column("CPU: the process's resident set before the model was built, MiB",
                                              None)
+    rss_loaded_mib: float | None = _column("CPU: the process's resident set once the model was built and on"
+                                           " the device, before any pass, MiB", None)
+    peak_above_baseline_mib: float | None = _column(_PEAK_ABOVE_BASELINE_DOC, None)
     rss_method: str | None = _column("CPU: how the per-point RSS peak was taken: clear_refs (VmHWM reset at"
                                      " point start), sampled (10 ms thread) or lifetime (ru_maxrss, the"
                                      " process's whole life)", None)
     net_ram_mib: float | None = _column("bytes of the model's parameters and buffers on the device (in dtype),"
                                         " MiB", None)
     net_ram_allocated_mib: float | None = _column(_NET_RAM_ALLOCATED_DOC, None)
+    net_ram_loaded_mib: float | None = _column(_NET_RAM_LOADED_DOC, None)
     memory_limit_mib: float | None = _column("memory cap in force (CUDA: allocator fraction; CPU: peak RSS),"
                                              " MiB; empty if none", None)
     note: str = _column("OOM or error message; other remarks", "")
@@ -252,10 +315,18 @@ class SpeedSummary(_SweepIdentity):
     sweep_stop: str = _column("why the sweep ended: oom | max_batch (auto cap reached) | list_end | error")
     net_ram_mib: float | None = _column("Table 2 'net RAM': weights and buffers on the device, MiB")
     net_ram_allocated_mib: float | None = _column(_NET_RAM_ALLOCATED_DOC)
-    ram_per_img_mib: float | None = _column("Table 2 'RAM / img': least-squares slope of peak memory"
-                                            " (ram_per_img_source) against batch size over the ok points,"
-                                            " MiB per image")
+    net_ram_loaded_mib: float | None = _column(_NET_RAM_LOADED_DOC)
+    mem_b1_mib: float | None = _column("memory per image, definition 1 (peak at batch 1): peak_above_baseline_mib"
+                                       " at batch 1, MiB (weights included: a total for one image)")
+    ram_per_img_mib: float | None = _column("memory per image, definition 2 (marginal): least-squares slope of"
+                                            " peak memory (ram_per_img_source) against batch size over the ok"
+                                            " points, MiB per image (weights excluded: what one more image"
+                                            " costs)")
     ram_per_img_r2: float | None = _column("R^2 of that fit")
+    mem_max_b_per_img_mib: float | None = _column("memory per image, definition 3 (peak at the largest batch /"
+                                                  " that batch): peak_above_baseline_mib at mem_max_b_batch"
+                                                  " divided by it, MiB per image (weights shared out)")
+    mem_max_b_batch: int | None = _column("the largest ok batch size, behind mem_max_b_per_img_mib")
     ram_per_img_source: str = _column("memory measure behind ram_per_img_mib: nvml on CUDA (reserved when NVML"
                                       " is unavailable), rss on CPU")
     ram_per_img_n: int = _column("number of points (ok, distinct batch sizes >= 2) in that fit")
@@ -289,14 +360,15 @@ class SpeedResult:
 
 
 def blank_point(config: SpeedConfig, target: SpeedTarget, batch: int, phase: str, device_name: str | None,
-                status: str = "ok", note: str = "") -> SpeedPoint:
-    """A speed.csv row with the identity columns of ``target`` under ``config`` and no measurements yet."""
+                status: str = "ok", note: str = "", mode: str = "inference") -> SpeedPoint:
+    """A speed.csv row with the identity columns of ``target`` in ``mode`` under ``config``, no measurements."""
     return SpeedPoint(
         name=target.label, arch=target.arch, backbone=target.backbone,
         options=json.dumps(dict(target.options), sort_keys=True),
         device_kind=config.device_kind,
         device_name=device_name, dtype=config.dtype, input=f"{config.input_hw[0]}x{config.input_hw[1]}",
-        channels_last=config.channels_last, compile=config.compile, isolated=config.isolate, batch=batch,
+        mode=mode, channels_last=config.channels_last, compile=config.compile, isolated=config.isolate,
+        process=config.process, batch=batch,
         phase=phase, status=status, warmup=config.warmup, memory_limit_mib=config.max_memory_mib, note=note)
 
 
@@ -310,3 +382,12 @@ def columns_markdown() -> str:
         lines += [f"| `{k}` | {v} |" for k, v in columns.items()]
         lines.append("")
     return "\n".join(lines)
+
+
+def peak_above_baseline_mib(point: SpeedPoint) -> float | None:
+    """A point's peak memory above the pre-model baseline (MiB; see ``peak_above_baseline_mib``'s doc)."""
+    if point.device_kind == "cpu":
+        if point.rss_peak_mib is None or point.rss_baseline_mib is None:
+            return None
+        return point.rss_peak_mib - point.rss_baseline_mib
+    return point.nvml_used_mib if point.nvml_used_mib is not None else point.peak_reserved_mib

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import re
 import subprocess
 from datetime import datetime, timezone
 from pathlib import Path
@@ -109,7 +110,8 @@ def tiny_models():
 
 
 def tiny_config(targets, **kw) -> SpeedConfig:
-    defaults = dict(device="cpu", input_hw=(8, 8), warmup=1, repeats=3, max_memory_mib=1e6)
+    # in this process: the tiny models are registered here only, a fresh per-model process would not know them
+    defaults = dict(device="cpu", input_hw=(8, 8), warmup=1, repeats=3, max_memory_mib=1e6, isolate_models=False)
     return SpeedConfig(targets=tuple(targets), **{**defaults, **kw})
 
 
@@ -267,6 +269,105 @@ def test_summarize_picks_nvml_on_cuda_and_falls_back_to_reserved():
     s = summarize(points, "max_batch")
     assert s.ram_per_img_source == "reserved" and s.ram_per_img_mib == pytest.approx(22)
     assert s.ram_per_img_nvml_mib is None
+
+
+def test_three_memory_definitions_on_synthetic_points():
+    target = SpeedTarget("drnet", "resnet50")
+    config = SpeedConfig(targets=(target,), device="cpu").resolved()
+    points = []
+    for b in (1, 2, 4, 8):  # 500 MiB before the model, 100 MiB of weights, 20 MiB per image
+        p = blank_point(config, target, b, "list", "CPU", mode="autograd")
+        p.fps_median, p.rss_baseline_mib, p.rss_peak_mib = 1.0, 500.0, 600.0 + 20 * b
+        p.net_ram_mib, p.net_ram_loaded_mib = 98.0, 103.0
+        points.append(p)
+    points.append(blank_point(config, target, 16, "list", "CPU", "oom", mode="autograd"))
+    s = summarize(points, "oom")
+    assert s.mode == "autograd" and s.process == "model"
+    assert s.mem_b1_mib == pytest.approx(120.0)  # (1) peak at batch 1 above the baseline: weights + 1 image
+    assert s.ram_per_img_mib == pytest.approx(20.0) and s.ram_per_img_r2 == pytest.approx(1.0)  # (2) slope
+    assert s.mem_max_b_batch == 8 and s.mem_max_b_per_img_mib == pytest.approx((100 + 160) / 8)  # (3) at b 8
+    assert (s.net_ram_mib, s.net_ram_loaded_mib) == (98.0, 103.0)
+    cuda = SpeedConfig(targets=(target,), device="cuda:0")
+    gpu_points = []
+    for b in (1, 2):
+        p = blank_point(cuda, target, b, "list", "GPU")
+        p.fps_median, p.peak_reserved_mib, p.nvml_used_mib = 1.0, 50.0 + 10 * b, 400.0 + 10 * b
+        gpu_points.append(p)
+    g = summarize(gpu_points, "list_end")
+    assert g.mem_b1_mib == pytest.approx(410.0) and g.mem_max_b_per_img_mib == pytest.approx(210.0)  # NVML
+    for p in gpu_points:
+        p.nvml_used_mib = None
+    assert summarize(gpu_points, "list_end").mem_b1_mib == pytest.approx(60.0)  # else reserved
+
+
+def test_suite_speed_entries_take_batch_sizes_and_modes(tmp_path):
+    path = tmp_path / "mine.toml"
+    path.write_text('[[speed]]\nname = "a"\narch = "rside"\nbackbone = "resnet50"\nbatch_sizes = [1, 2]\n'
+                    'modes = ["inference", "train"]\n')
+    (target,) = speed_targets(path)
+    assert target.batch_sizes == (1, 2) and target.modes == ("inference", "train")
+    config = SpeedConfig(targets=(target,), batch_sizes=(4,), modes=("autograd",))
+    assert config.batch_sizes_of(target) == (1, 2) and config.modes_of(target) == ("inference", "train")
+    assert SpeedConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config  # what a child receives
+    smoke = speed_targets("smoke")
+    assert [(t.arch, t.backbone, t.batch_sizes, t.modes) for t in smoke] == [
+        ("rside", "resnet50", (1, 2), ("inference",)), ("drnet", "resnet50", (1, 2), ("inference",))]
+
+
+@pytest.mark.parametrize("line, message", [
+    ("batch_sizes = [1, 1]", "batch_sizes must be a non-empty list of distinct positive integers"),
+    ("batch_sizes = [0]", "batch_sizes must be"),
+    ("batch_sizes = 2", "'batch_sizes' must be a list"),
+    ('modes = ["fast"]', "modes must be a non-empty list of distinct names from inference, autograd, train"),
+    ("modes = []", "modes must be"),
+])
+def test_suite_speed_batch_sizes_and_modes_errors(tmp_path, line, message):
+    path = tmp_path / "mine.toml"
+    path.write_text(f'[[speed]]\nname = "a"\narch = "rside"\nbackbone = "resnet50"\n{line}\n')
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        speed_targets(path)
+
+
+def test_suite_modes_are_the_sweep_modes():
+    from bench.suite import SPEED_MODES
+
+    assert tuple(speed.MODES) == SPEED_MODES
+    assert speed.parse_modes("train, inference") == ("train", "inference")
+    with pytest.raises(ValueError, match="distinct names"):
+        speed.parse_modes("inference,inference")
+
+
+def test_each_mode_labels_its_rows_and_autograd_keeps_the_activations(tmp_path):
+    """One fresh process per model and mode (the CPU default); a real DRNet with activations worth keeping."""
+    config = SpeedConfig(targets=(SpeedTarget("drnet", "resnet18"),), device="cpu", input_hw=(128, 160),
+                         batch_sizes=(2,), warmup=1, repeats=1, modes=("inference", "autograd", "train"))
+    result = run_sweep(config, tmp_path)
+    _, rows = read_csv(tmp_path / "speed.csv")
+    assert [(r["mode"], r["status"], r["process"]) for r in rows] == [
+        ("inference", "ok", "model"), ("autograd", "ok", "model"), ("train", "ok", "model")]
+    assert [s.mode for s in result.summaries] == ["inference", "autograd", "train"]
+    peak = {r["mode"]: float(r["peak_above_baseline_mib"]) for r in rows}
+    # seen on a loaded 2-core machine: inference 74, autograd 95, train 287 MiB (the activations kept for the
+    # backward pass, then gradients and Adam's two moments); half the autograd margin is required
+    assert peak["autograd"] > peak["inference"] + 10, peak
+    assert peak["train"] > peak["autograd"] + 100, peak
+    assert all(float(r["net_ram_loaded_mib"]) > 0.5 * float(r["net_ram_mib"]) for r in rows)
+
+
+def test_the_order_of_the_models_does_not_change_their_memory(tmp_path):
+    """Each CPU model in its own fresh process: DRNet's RAM/img after RSIDE equals DRNet's first."""
+    def drnet_slope(archs: str, out: Path) -> float:
+        targets = tuple(SpeedTarget(a, "resnet18") for a in archs.split(","))
+        config = SpeedConfig(targets=targets, device="cpu", input_hw=(160, 208), batch_sizes=(1, 2, 4),
+                             warmup=1, repeats=1)
+        result = run_sweep(config, out)
+        (drnet,) = [s for s in result.summaries if s.arch == "drnet"]
+        assert drnet.process == "model" and drnet.ram_per_img_r2 > 0.9, drnet
+        return drnet.ram_per_img_mib
+
+    after_rside = drnet_slope("rside,drnet", tmp_path / "a")
+    first = drnet_slope("drnet,rside", tmp_path / "b")
+    assert after_rside == pytest.approx(first, rel=0.05)
 
 
 # --- run_sweep end to end on CPU --------------------------------------------------------------------------
@@ -480,9 +581,13 @@ def test_speed_targets_unknown_suite_lists_the_available_ones():
         speed_targets("nope")
 
 
-def test_the_suite_runner_sweeps_speed_entries_through_this_module(tmp_path):
+def test_the_suite_runner_sweeps_speed_entries_through_this_module(tmp_path, monkeypatch):
     import io
 
+    def in_this_process(config, target, mode, device_name, emit):  # the tiny model is registered here only
+        return sweep.sweep_here(config, target, None, None, device_name, emit, lambda _m: None, mode)
+
+    monkeypatch.setattr(sweep, "sweep_in_child", in_this_process)
     from bench.cli_run import run_speed
     from bench.suite import load_suite
 
@@ -503,7 +608,8 @@ def test_cli_speed_prints_table2_and_writes_the_run(tmp_path):
     out = tmp_path / "run"
     result = CliRunner().invoke(cli, ["speed", "--arch", "test-speed-oom", "--backbone", "none", "--option",
                                       "fit=3", "--device", "cpu", "--input", "8x8", "--warmup", "1",
-                                      "--repeats", "3", "--max-memory-mib", "100000", "--out", str(out)])
+                                      "--repeats", "3", "--max-memory-mib", "100000", "--out", str(out),
+                                      "--in-process"])
     assert result.exit_code == 0, result.output
     assert "fps (b 1)" in result.output and "test-speed-oom-none" in result.output
     _, (summary,) = read_csv(out / "speed_summary.csv")
@@ -513,7 +619,7 @@ def test_cli_speed_prints_table2_and_writes_the_run(tmp_path):
 def test_cli_speed_sweeps_every_arch_backbone_pair_in_one_run(tmp_path):
     result = CliRunner().invoke(cli, ["speed", "--arch", "test-speed-oom", "--backbone", "none,other",
                                       "--device", "cpu", "--input", "8x8", "--batch-sizes", "1", "--warmup", "1",
-                                      "--repeats", "3", "--out", str(tmp_path), "--quiet"])
+                                      "--repeats", "3", "--out", str(tmp_path), "--quiet", "--in-process"])
     assert result.exit_code == 0, result.output
     _, summaries = read_csv(tmp_path / "speed_summary.csv")
     assert [s["backbone"] for s in summaries] == ["none", "other"]
@@ -531,6 +637,7 @@ def test_cli_speed_sweeps_every_arch_backbone_pair_in_one_run(tmp_path):
     (["--arch", "rside", "--backbone", "resnet18", "--batch-sizes", "1,x"], "--batch-sizes"),
     (["--arch", "nope", "--backbone", "resnet18", "--device", "cpu"], "unknown architecture 'nope'"),
     (["--arch", "rside", "--backbone", "resnet18", "--device", "tpu"], "device"),
+    (["--arch", "rside", "--backbone", "resnet18", "--mode", "inference,fast"], "--mode"),
 ])
 def test_cli_speed_usage_errors(args, message):
     result = CliRunner().invoke(cli, ["speed", *args])
@@ -542,3 +649,34 @@ def test_readme_documents_every_column():
     section = readme[readme.index("## Speed and memory (Table 2)"):]
     missing = [c for c in (*POINT_COLUMNS, *SUMMARY_COLUMNS) if f"`{c}`" not in section]
     assert not missing, f"README's speed section does not document: {missing}"
+
+
+def test_a_busy_cpu_is_recorded_and_warned_about(monkeypatch):
+    from bench.speed import output
+
+    config = SpeedConfig(targets=(SpeedTarget("rside", "resnet50"),), device="cpu").resolved()
+    monkeypatch.setattr(output.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(output.os, "getloadavg", lambda: (8.5, 7.0, 6.0))
+    env = output.sweep_environment(config, None, "")
+    assert env["load_average"] == [8.5, 7.0, 6.0] and "load average 8.5 on 2 CPUs" in env["warnings"][0]
+    monkeypatch.setattr(output.os, "getloadavg", lambda: (0.2, 0.1, 0.1))
+    assert output.sweep_environment(config, None, "")["warnings"] == []
+
+
+def test_cpu_peak_is_the_memory_pass_not_the_timed_passes():
+    """The RSS peak is taken before the timed passes, which run with glibc's heap reusing large blocks."""
+    from bench.speed.memory import _LIBC, CpuMemory
+
+    if _LIBC is None or not speed.memory.reset_hwm():
+        pytest.skip("needs glibc and /proc/self/clear_refs")
+    probe = CpuMemory(None)
+    probe.begin()
+    before = speed.rss_bytes() / MIB
+    x = torch.ones(16 * MIB // 4)  # the memory pass: 16 MiB written
+    del x
+    probe.before_timing()
+    y = torch.ones(96 * MIB // 4)  # a timed pass: 96 MiB, not part of the point's peak
+    del y
+    peak = probe.read_peaks()["rss_peak_mib"]
+    probe.end()
+    assert before + 12 < peak < before + 60, (before, peak)
