@@ -79,7 +79,17 @@ def regression(session: nox.Session) -> None:
     tmp = Path(session.create_tmp())
     shutil.rmtree(tmp / "runs", ignore_errors=True)  # never compare stale runs
     one_thread = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}  # the baselines were made with 1 thread
-    session.run("bench", "run", "--suite", "regression", "--runs-dir", str(tmp / "runs"), *session.posargs,
-                env=one_thread)
-    session.run("bench", "report", "--suite", "regression", "--runs", str(tmp / "runs"), "--out",
-                str(tmp / "reports"), "--check-baselines")
+    session.run(
+        "bench", "run", "--suite", "regression", "--runs-dir", str(tmp / "runs"), *session.posargs, env=one_thread
+    )
+    session.run(
+        "bench",
+        "report",
+        "--suite",
+        "regression",
+        "--runs",
+        str(tmp / "runs"),
+        "--out",
+        str(tmp / "reports"),
+        "--check-baselines",
+    )

@@ -52,20 +52,30 @@ class BackboneSpec:
 BACKBONES: dict[str, BackboneSpec] = {
     spec.name: spec
     for spec in (
-        BackboneSpec("resnet18", "resnet", (64, 64, 128, 256, 512),
-                     ("resnet18-f37072fd.pth", "resnet18-5c106cde.pth")),
-        BackboneSpec("resnet34", "resnet", (64, 64, 128, 256, 512),
-                     ("resnet34-b627a593.pth", "resnet34-333f7ec4.pth")),
-        BackboneSpec("resnet50", "resnet", (64, 256, 512, 1024, 2048),
-                     ("resnet50-0676ba61.pth", "resnet50-19c8e357.pth", "resnet50-11ad3fa6.pth")),
-        BackboneSpec("resnet101", "resnet", (64, 256, 512, 1024, 2048),
-                     ("resnet101-63fe2227.pth", "resnet101-5d3b4d8f.pth", "resnet101-cd907fc2.pth")),
-        BackboneSpec("resnet152", "resnet", (64, 256, 512, 1024, 2048),
-                     ("resnet152-394f9c45.pth", "resnet152-b121ed2d.pth", "resnet152-f82ba261.pth")),
-        BackboneSpec("densenet161", "densenet", (96, 192, 384, 1056, 2208),
-                     ("densenet161-8d451a50.pth",)),
-        BackboneSpec("senet154", "senet", (128, 256, 512, 1024, 2048),
-                     ("legacy_senet154-e9eb9fe6.pth", "senet154-c7b49a05.pth")),
+        BackboneSpec("resnet18", "resnet", (64, 64, 128, 256, 512), ("resnet18-f37072fd.pth", "resnet18-5c106cde.pth")),
+        BackboneSpec("resnet34", "resnet", (64, 64, 128, 256, 512), ("resnet34-b627a593.pth", "resnet34-333f7ec4.pth")),
+        BackboneSpec(
+            "resnet50",
+            "resnet",
+            (64, 256, 512, 1024, 2048),
+            ("resnet50-0676ba61.pth", "resnet50-19c8e357.pth", "resnet50-11ad3fa6.pth"),
+        ),
+        BackboneSpec(
+            "resnet101",
+            "resnet",
+            (64, 256, 512, 1024, 2048),
+            ("resnet101-63fe2227.pth", "resnet101-5d3b4d8f.pth", "resnet101-cd907fc2.pth"),
+        ),
+        BackboneSpec(
+            "resnet152",
+            "resnet",
+            (64, 256, 512, 1024, 2048),
+            ("resnet152-394f9c45.pth", "resnet152-b121ed2d.pth", "resnet152-f82ba261.pth"),
+        ),
+        BackboneSpec("densenet161", "densenet", (96, 192, 384, 1056, 2208), ("densenet161-8d451a50.pth",)),
+        BackboneSpec(
+            "senet154", "senet", (128, 256, 512, 1024, 2048), ("legacy_senet154-e9eb9fe6.pth", "senet154-c7b49a05.pth")
+        ),
     )
 }
 
@@ -169,8 +179,10 @@ def _instantiate(spec: BackboneSpec, provider: str) -> nn.Module:
         raise ValueError(f"unknown provider {provider!r} for {spec.name}; available: {', '.join(SENET_PROVIDERS)}")
     if provider == "pretrainedmodels":
         if importlib.util.find_spec("pretrainedmodels") is None:
-            raise ImportError("provider 'pretrainedmodels' is not installed; pip install pretrainedmodels, "
-                              "or use the default provider 'timm'")
+            raise ImportError(
+                "provider 'pretrainedmodels' is not installed; pip install pretrainedmodels, "
+                "or use the default provider 'timm'"
+            )
         import pretrainedmodels
 
         return pretrainedmodels.senet154(num_classes=1000, pretrained=None)

@@ -127,8 +127,10 @@ class DRNetConfig:
         if self.up_channels is not None:
             channels = tuple(self.up_channels)
             if len(channels) != NUM_LEVELS - 1 or not all(isinstance(c, int) and c > 0 for c in channels):
-                raise ValueError(f"drnet option up_channels must be {NUM_LEVELS - 1} positive integers (up "
-                                 f"I_0..up I_4 after their PixelShuffle), or None; got {self.up_channels!r}")
+                raise ValueError(
+                    f"drnet option up_channels must be {NUM_LEVELS - 1} positive integers (up "
+                    f"I_0..up I_4 after their PixelShuffle), or None; got {self.up_channels!r}"
+                )
             object.__setattr__(self, "up_channels", channels)
 
     @property
@@ -237,13 +239,16 @@ class DRNet(nn.Module):
 
     output_stride = 1
 
-    def __init__(self, down: nn.ModuleList, down_channels: Sequence[int], config: DRNetConfig | None = None,
-                 backbone: str = ""):
+    def __init__(
+        self, down: nn.ModuleList, down_channels: Sequence[int], config: DRNetConfig | None = None, backbone: str = ""
+    ):
         super().__init__()
         config = config if config is not None else DRNetConfig()
         if len(down) != NUM_LEVELS - 1 or len(down_channels) != NUM_LEVELS - 1:
-            raise ValueError(f"drnet needs {NUM_LEVELS - 1} down stages and their channels; "
-                             f"got {len(down)} stages, {len(down_channels)} channel counts")
+            raise ValueError(
+                f"drnet needs {NUM_LEVELS - 1} down stages and their channels; "
+                f"got {len(down)} stages, {len(down_channels)} channel counts"
+            )
         self.backbone = backbone
         self.config = config
         self.aux_losses = config.aux_losses
@@ -256,8 +261,9 @@ class DRNet(nn.Module):
         up1_ch = [self.up_channels[i] + (down_ch[i] + diag if i > 0 else 0) for i in range(NUM_LEVELS - 1)]
         up1_ch.append(down_channels[-1])  # up I_5 = down_5
         factors = config.shuffle_factors
-        self.up1 = nn.ModuleList(UpIBlock(up1_ch[i + 1], self.up_channels[i], factors[i], config.shuffle_init)
-                                 for i in range(5))
+        self.up1 = nn.ModuleList(
+            UpIBlock(up1_ch[i + 1], self.up_channels[i], factors[i], config.shuffle_init) for i in range(5)
+        )
         if config.second_branch:
             extra = 3 + int(config.depth_into_correction)  # the image at level i, the upsampled coarser depth
             corr_in = [self.up_channels[i] + (down_ch[i] if i > 0 else 0) + extra for i in range(5)]
@@ -335,10 +341,13 @@ class DRNet(nn.Module):
             raise ValueError(
                 f"drnet with size_mode='strict' accepts heights and widths divisible by {SIZE_MULTIPLE_PX} "
                 f"(e.g. 224x320, 480x640); got {h}x{w}. Use size_mode='crop' (runs at any size >= "
-                f"{MIN_SIDE_PX}) or 'resize' (runs at {nh}x{nw} inside).")
+                f"{MIN_SIDE_PX}) or 'resize' (runs at {nh}x{nw} inside)."
+            )
         if min(h, w) < MIN_SIDE_PX:
-            raise ValueError(f"drnet accepts heights and widths of at least {MIN_SIDE_PX} px (the backbone "
-                             f"downsamples 32x); got {h}x{w}")
+            raise ValueError(
+                f"drnet accepts heights and widths of at least {MIN_SIDE_PX} px (the backbone "
+                f"downsamples 32x); got {h}x{w}"
+            )
         return h, w
 
 
@@ -357,8 +366,9 @@ def _split_stem(down: nn.ModuleList) -> nn.ModuleList:
     return nn.ModuleList([pre, post, *down[2:]])
 
 
-def build_drnet(backbone: str = "resnet50", weights: str | Path | None = None, provider: str = "timm",
-                **options) -> DRNet:
+def build_drnet(
+    backbone: str = "resnet50", weights: str | Path | None = None, provider: str = "timm", **options
+) -> DRNet:
     """DRNet on ``backbone``; ``weights`` initialise the encoder (None, "imagenet" or a state_dict path);
     ``options`` are the fields of ``DRNetConfig``."""
     spec = backbone_spec(backbone)

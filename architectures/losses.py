@@ -25,8 +25,7 @@ __all__ = ["DepthLoss", "LOSS_OFFSET", "multiscale_loss", "resize_target", "sobe
 LOSS_OFFSET = 0.5  # the 0.5 inside ln(|e| + 0.5), as upstream
 
 _SOBEL = torch.tensor(
-    [[[[1.0, 0.0, -1.0], [2.0, 0.0, -2.0], [1.0, 0.0, -1.0]]],
-     [[[1.0, 2.0, 1.0], [0.0, 0.0, 0.0], [-1.0, -2.0, -1.0]]]]
+    [[[[1.0, 0.0, -1.0], [2.0, 0.0, -2.0], [1.0, 0.0, -1.0]]], [[[1.0, 2.0, 1.0], [0.0, 0.0, 0.0], [-1.0, -2.0, -1.0]]]]
 )  # (2,1,3,3): x then y, as upstream's Sobel module (cross-correlation)
 
 

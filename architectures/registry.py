@@ -59,8 +59,11 @@ def model_options(arch: str) -> dict[str, object]:
     config dataclass (if it has one), then the factory's own keyword parameters."""
     factory = _factory(arch)
     params = inspect.signature(factory).parameters
-    own = {n: p.default for n, p in params.items()
-           if n not in ("backbone", "weights") and p.kind is not inspect.Parameter.VAR_KEYWORD}
+    own = {
+        n: p.default
+        for n, p in params.items()
+        if n not in ("backbone", "weights") and p.kind is not inspect.Parameter.VAR_KEYWORD
+    }
     config = _CONFIGS.get(arch)
     return {**(_config_defaults(config) if config is not None else {}), **own}
 

@@ -203,7 +203,7 @@ def from_official_state_dict(state: dict[str, torch.Tensor]) -> dict[str, torch.
     """Official key names -> ours: drop DataParallel's ``module.``, ``norm.1`` -> ``norm1`` (DenseNet)."""
     out = {}
     for key, value in state.items():
-        key = key[len("module."):] if key.startswith("module.") else key
+        key = key[len("module.") :] if key.startswith("module.") else key
         out[_OFFICIAL_DENSE.sub(r"\1\2.", key)] = value
     return out
 
@@ -229,11 +229,15 @@ def load_official_checkpoint(path: str | Path, backbone: str) -> RSIDE:
     unexpected = [k for k in state if k not in expected]
     if missing or unexpected:
         raise CheckpointError(_mismatch_message(Path(path), f"rside-{backbone}", missing, unexpected))
-    wrong = [f"{k}: file {tuple(state[k].shape)} vs model {tuple(expected[k].shape)}"
-             for k in state if state[k].shape != expected[k].shape]
+    wrong = [
+        f"{k}: file {tuple(state[k].shape)} vs model {tuple(expected[k].shape)}"
+        for k in state
+        if state[k].shape != expected[k].shape
+    ]
     if wrong:
-        raise CheckpointError(f"{path} does not fit rside-{backbone}: {len(wrong)} shape mismatch(es): "
-                              + "; ".join(wrong[:8]))
+        raise CheckpointError(
+            f"{path} does not fit rside-{backbone}: {len(wrong)} shape mismatch(es): " + "; ".join(wrong[:8])
+        )
     model.load_state_dict(state, strict=True)
     return model.eval()
 
@@ -250,8 +254,9 @@ def _read_checkpoint(path: Path) -> dict[str, torch.Tensor]:
         try:  # 0.3.1-era files can hold pickled objects the safe loader refuses; the user named this file
             obj = torch.load(path, map_location="cpu", weights_only=False, encoding="latin1")
         except Exception as exc:
-            raise CheckpointError(f"cannot read checkpoint {path} (truncated or not a PyTorch file?): "
-                                  f"{type(exc).__name__}: {exc}") from exc
+            raise CheckpointError(
+                f"cannot read checkpoint {path} (truncated or not a PyTorch file?): {type(exc).__name__}: {exc}"
+            ) from exc
     if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
         obj = obj["state_dict"]
     if not isinstance(obj, dict) or not obj or not all(isinstance(v, torch.Tensor) for v in obj.values()):

@@ -17,20 +17,42 @@ def cli() -> None:
 
 
 @cli.command("models")
-@click.option("--backbones", default="resnet18,resnet34", show_default=True,
-              help="Comma-separated backbones to build for every registered architecture.")
+@click.option(
+    "--backbones",
+    default="resnet18,resnet34",
+    show_default=True,
+    help="Comma-separated backbones to build for every registered architecture.",
+)
 @click.option("--archs", default=None, help="Comma-separated architectures (default: every registered one).")
 @click.option("--flops", is_flag=True, help="Also count forward FLOPs (torch.utils.flop_counter) at batch 1.")
-@click.option("--time", "time_it", is_flag=True,
-              help="Also time CPU forwards at batch 1 (median of interleaved repeats, inference mode).")
+@click.option(
+    "--time",
+    "time_it",
+    is_flag=True,
+    help="Also time CPU forwards at batch 1 (median of interleaved repeats, inference mode).",
+)
 @click.option("--size", default=None, help="Input HxW (RSIDE's crop by default).  [default: 228x304]")
-@click.option("--repeats", default=20, show_default=True, type=click.IntRange(1),
-              help="Timed forwards per model (with --time).")
-@click.option("--warmup", default=3, show_default=True, type=click.IntRange(0),
-              help="Untimed forwards per model first (with --time).")
+@click.option(
+    "--repeats", default=20, show_default=True, type=click.IntRange(1), help="Timed forwards per model (with --time)."
+)
+@click.option(
+    "--warmup",
+    default=3,
+    show_default=True,
+    type=click.IntRange(0),
+    help="Untimed forwards per model first (with --time).",
+)
 @click.option("--threads", default=None, type=click.IntRange(1), help="torch CPU threads (default: torch's).")
-def models_cmd(backbones: str, archs: str | None, flops: bool, time_it: bool, size: str | None, repeats: int,
-               warmup: int, threads: int | None) -> None:
+def models_cmd(
+    backbones: str,
+    archs: str | None,
+    flops: bool,
+    time_it: bool,
+    size: str | None,
+    repeats: int,
+    warmup: int,
+    threads: int | None,
+) -> None:
     """Build every registered model on the given backbones (random weights) and print parameter counts.
 
     With --flops / --time, also forward FLOPs and median CPU forward time at batch 1, measured in one run with
@@ -79,8 +101,10 @@ def _split_names(text: str, allowed, what: str, option: str) -> list[str]:
     names = [n.strip() for n in text.split(",") if n.strip()]
     unknown = [n for n in names if n not in allowed]
     if unknown or not names:
-        raise click.BadParameter(f"unknown {what}(s) {', '.join(unknown) or '(none given)'}; "
-                                 f"available: {', '.join(sorted(allowed))}", param_hint=option)
+        raise click.BadParameter(
+            f"unknown {what}(s) {', '.join(unknown) or '(none given)'}; available: {', '.join(sorted(allowed))}",
+            param_hint=option,
+        )
     return names
 
 
@@ -89,13 +113,16 @@ def _machine_line(height: int, width: int, flops: bool, time_it: bool, repeats: 
 
     from bench.provenance import cpu_model
 
-    parts = [f"input 1x3x{height}x{width}, random weights, CPU {cpu_model()}, {torch.get_num_threads()} torch "
-             f"thread(s), torch {torch.__version__}"]
+    parts = [
+        f"input 1x3x{height}x{width}, random weights, CPU {cpu_model()}, {torch.get_num_threads()} torch "
+        f"thread(s), torch {torch.__version__}"
+    ]
     if flops:
         parts.append("FLOPs: torch.utils.flop_counter (conv/matmul, 2 per multiply-add)")
     if time_it:
-        parts.append(f"time: median and IQR of {repeats} interleaved forwards per model after {warmup} "
-                     "warm-up, inference mode")
+        parts.append(
+            f"time: median and IQR of {repeats} interleaved forwards per model after {warmup} warm-up, inference mode"
+        )
     return "# " + "\n# ".join(parts)
 
 
@@ -148,11 +175,21 @@ def _ratio_line(backbone: str, stats: dict[str, ModelStats], times: dict, flops:
 
 # --- runner: bench run / list / import ------------------------------------------------------------------
 
+
 @cli.command("run")
-@click.option("--suite", "suite_name", required=True, metavar="NAME|FILE",
-              help="Suite to run: a name from `bench list` or a path to a suite .toml file.")
-@click.option("--data", "data_spec", metavar="SOURCE[:PATH]",
-              help="Data for every run: synthetic, nyu-labeled:/x.mat or rside-csv:/dir (default: the suite's).")
+@click.option(
+    "--suite",
+    "suite_name",
+    required=True,
+    metavar="NAME|FILE",
+    help="Suite to run: a name from `bench list` or a path to a suite .toml file.",
+)
+@click.option(
+    "--data",
+    "data_spec",
+    metavar="SOURCE[:PATH]",
+    help="Data for every run: synthetic, nyu-labeled:/x.mat or rside-csv:/dir (default: the suite's).",
+)
 @click.option("--device", type=click.Choice(["cuda", "cpu"]), help="Device for every run (default: the suite's).")
 @click.option("--epochs", type=click.IntRange(min=1), help="Override the number of epochs.")
 @click.option("--max-steps", type=click.IntRange(min=1), help="Stop each run after N optimiser steps.")
@@ -160,36 +197,77 @@ def _ratio_line(backbone: str, stats: dict[str, ModelStats], times: dict, flops:
 @click.option("--seeds", metavar="0,1,2", help="Repeat every run once per seed (run ids end in -s<seed>).")
 @click.option("--weights", metavar="none|imagenet|PATH", help="Override the encoder initialisation.")
 @click.option("--workers", type=click.IntRange(min=0), help="DataLoader worker processes.")
-@click.option("--runs-dir", type=click.Path(file_okay=False), default="runs",
-              show_default=True, help="Where run directories go.")
+@click.option(
+    "--runs-dir", type=click.Path(file_okay=False), default="runs", show_default=True, help="Where run directories go."
+)
 @click.option("--dry-run", is_flag=True, help="Print the plan and cost estimates; run nothing.")
 @click.option("--no-speed", is_flag=True, help="Skip the suite's [[speed]] sweeps (Table 2).")
-@click.option("--resume", is_flag=True,
-              help="Continue interrupted runs from their checkpoints (refused if their settings changed).")
-@click.option("--rerun", is_flag=True,
-              help="Move existing run directories aside (runs/.old/<run-id>.old-<UTC time>) and train again. "
-                   "Without it, complete runs with the same settings are reused and others are an error.")
-@click.option("--launcher", type=click.Choice(["inline", "local", "slurm"]), default=None,
-              help="inline: one run after another in this process [default]; local: runs at once on this "
-                   "machine, one per GPU (or --max-parallel on the CPU); slurm: one SLURM job per run.")
-@click.option("--gpus-per-run", type=click.IntRange(min=1), default=None,
-              help="GPUs per run (local/slurm); above 1 the run trains with DDP, one task per GPU. [default: 1]")
-@click.option("--max-parallel", type=click.IntRange(min=1), default=None,
-              help="local: at most K runs at once (on the CPU: K processes on disjoint cores).")
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Continue interrupted runs from their checkpoints (refused if their settings changed).",
+)
+@click.option(
+    "--rerun",
+    is_flag=True,
+    help="Move existing run directories aside (runs/.old/<run-id>.old-<UTC time>) and train again. "
+    "Without it, complete runs with the same settings are reused and others are an error.",
+)
+@click.option(
+    "--launcher",
+    type=click.Choice(["inline", "local", "slurm"]),
+    default=None,
+    help="inline: one run after another in this process [default]; local: runs at once on this "
+    "machine, one per GPU (or --max-parallel on the CPU); slurm: one SLURM job per run.",
+)
+@click.option(
+    "--gpus-per-run",
+    type=click.IntRange(min=1),
+    default=None,
+    help="GPUs per run (local/slurm); above 1 the run trains with DDP, one task per GPU. [default: 1]",
+)
+@click.option(
+    "--max-parallel",
+    type=click.IntRange(min=1),
+    default=None,
+    help="local: at most K runs at once (on the CPU: K processes on disjoint cores).",
+)
 @click.option("--partition", help="slurm: partition.")
 @click.option("--cpus-per-gpu", type=click.IntRange(min=1), help="slurm: CPUs of each task (one task per GPU).")
 @click.option("--mem", help="slurm: memory per job, e.g. 64G.")
-@click.option("--time", "time_limit", metavar="D-HH:MM:SS",
-              help="slurm: time limit per job; a run that reaches it is requeued and resumes. [default: 1-00:00:00]")
+@click.option(
+    "--time",
+    "time_limit",
+    metavar="D-HH:MM:SS",
+    help="slurm: time limit per job; a run that reaches it is requeued and resumes. [default: 1-00:00:00]",
+)
 @click.option("--account", help="slurm: account.")
 @click.option("--qos", help="slurm: quality of service.")
-@click.option("--slurm-arg", "slurm_args", multiple=True, metavar="KEY=VALUE",
-              help="slurm: any other sbatch option, e.g. constraint=a100; repeatable.")
+@click.option(
+    "--slurm-arg",
+    "slurm_args",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="slurm: any other sbatch option, e.g. constraint=a100; repeatable.",
+)
 @click.option("--wait", is_flag=True, help="slurm: wait for the jobs and print the summary.")
-def run_cmd(suite_name: str, data_spec: str | None, device: str | None, epochs: int | None,
-            max_steps: int | None, only: str | None, seeds: str | None, weights: str | None,
-            workers: int | None, runs_dir: str, dry_run: bool, no_speed: bool, resume: bool, rerun: bool,
-            **launch_options) -> None:
+def run_cmd(
+    suite_name: str,
+    data_spec: str | None,
+    device: str | None,
+    epochs: int | None,
+    max_steps: int | None,
+    only: str | None,
+    seeds: str | None,
+    weights: str | None,
+    workers: int | None,
+    runs_dir: str,
+    dry_run: bool,
+    no_speed: bool,
+    resume: bool,
+    rerun: bool,
+    **launch_options,
+) -> None:
     """Train and evaluate a suite's runs into runs/<run-id>/ (and run its speed sweeps)."""
     from bench import cli_run
 
@@ -197,20 +275,45 @@ def run_cmd(suite_name: str, data_spec: str | None, device: str | None, epochs: 
         raise click.UsageError("--resume continues existing runs, --rerun moves them aside: give one of them")
     launch = {k.replace("time_limit", "time"): v for k, v in launch_options.items() if v not in (None, False, ())}
     if rerun and launch:
-        raise click.UsageError("--rerun works without --launcher only: move the old run directories aside by hand "
-                               "(e.g. mv runs/<run-id> runs/.old/), then submit with --launcher")
-    code = cli_run.run_command(suite_name, data_spec=data_spec, device=device, epochs=epochs,
-                               max_steps=max_steps, only=only, seeds=seeds, weights=weights, workers=workers,
-                               runs_dir=runs_dir, dry_run=dry_run, resume=resume, speed=not no_speed,
-                               rerun=rerun, launch=launch or None)
+        raise click.UsageError(
+            "--rerun works without --launcher only: move the old run directories aside by hand "
+            "(e.g. mv runs/<run-id> runs/.old/), then submit with --launcher"
+        )
+    code = cli_run.run_command(
+        suite_name,
+        data_spec=data_spec,
+        device=device,
+        epochs=epochs,
+        max_steps=max_steps,
+        only=only,
+        seeds=seeds,
+        weights=weights,
+        workers=workers,
+        runs_dir=runs_dir,
+        dry_run=dry_run,
+        resume=resume,
+        speed=not no_speed,
+        rerun=rerun,
+        launch=launch or None,
+    )
     raise SystemExit(code)
 
 
 @cli.command("status")
-@click.option("--runs", "runs_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("runs"),
-              show_default=True, help="Run directories to read (never written).")
-@click.option("--suite", "suite_name", metavar="NAME|FILE",
-              help="Only this suite's runs, listing the planned ones that have not started too.")
+@click.option(
+    "--runs",
+    "runs_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("runs"),
+    show_default=True,
+    help="Run directories to read (never written).",
+)
+@click.option(
+    "--suite",
+    "suite_name",
+    metavar="NAME|FILE",
+    help="Only this suite's runs, listing the planned ones that have not started too.",
+)
 def status_cmd(runs_dir: Path, suite_name: str | None) -> None:
     """One line per run: not started / queued / running (progress) / interrupted / complete / failed."""
     from bench.config import ConfigError
@@ -238,12 +341,18 @@ def import_group() -> None:
 
 @import_group.command("rside-checkpoint")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
-@click.option("--backbone", required=True, type=click.Choice(["resnet50", "densenet161", "senet154"]),
-              help="Backbone of the released file (model_resnet, model_densenet, model_senet).")
-@click.option("--out", type=click.Path(file_okay=False),
-              help="Run directory to write (default: runs/paper-rside-<backbone>-s0, where `bench run` finds it).")
-@click.option("--runs-dir", type=click.Path(file_okay=False), default="runs",
-              show_default=True)
+@click.option(
+    "--backbone",
+    required=True,
+    type=click.Choice(["resnet50", "densenet161", "senet154"]),
+    help="Backbone of the released file (model_resnet, model_densenet, model_senet).",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False),
+    help="Run directory to write (default: runs/paper-rside-<backbone>-s0, where `bench run` finds it).",
+)
+@click.option("--runs-dir", type=click.Path(file_okay=False), default="runs", show_default=True)
 def import_rside_cmd(path: str, backbone: str, out: str | None, runs_dir: str) -> None:
     """Import an official RSIDE checkpoint so `bench run --suite paper --only 'rside-*'` evaluates it."""
     from bench.importing import import_rside_checkpoint
@@ -255,7 +364,9 @@ def import_rside_cmd(path: str, backbone: str, out: str | None, runs_dir: str) -
     click.echo(f"imported {path} -> {rd.root}")
     click.echo(f"evaluate it with: bench run --suite paper --only rside-{backbone} --runs-dir {rd.root.parent}")
 
+
 # --- data: prepare and inspect data sets (architectures/data) ----------------------------------------------
+
 
 @cli.group("data")
 def data_group() -> None:
@@ -285,8 +396,12 @@ def _progress_printer(label: str, lines: bool = True):
 
 
 @data_group.command("synth")
-@click.option("--out", type=click.Path(dir_okay=False), default=None,
-              help="HDF5 file to write [default: ${DRNET_BENCH_DATA:-data}/synthetic-s{seed}-n{frames}.h5].")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="HDF5 file to write [default: ${DRNET_BENCH_DATA:-data}/synthetic-s{seed}-n{frames}.h5].",
+)
 @click.option("--frames", type=click.IntRange(min=1), default=None, help="Frames to render [default: 128].")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--height", type=click.IntRange(min=8), default=480, show_default=True)
@@ -302,14 +417,21 @@ def data_synth_cmd(out: str | None, frames: int | None, seed: int, height: int, 
     start = time.perf_counter()
     write_synthetic(path, frames, seed, height, width, progress=_progress_printer(f"rendering {path}"))
     seconds = time.perf_counter() - start
-    click.echo(f"wrote {path}: {frames} frames of {height}x{width}, seed {seed} "
-               f"({seconds:.1f} s, {frames / seconds:.1f} frames/s)")
+    click.echo(
+        f"wrote {path}: {frames} frames of {height}x{width}, seed {seed} "
+        f"({seconds:.1f} s, {frames / seconds:.1f} frames/s)"
+    )
 
 
 @data_group.command("info")
 @click.argument("path", type=click.Path())
-@click.option("--max-frames", type=click.IntRange(min=2), default=200, show_default=True,
-              help="Scan the depth of at most this many evenly spaced frames per file.")
+@click.option(
+    "--max-frames",
+    type=click.IntRange(min=2),
+    default=200,
+    show_default=True,
+    help="Scan the depth of at most this many evenly spaced frames per file.",
+)
 def data_info_cmd(path: str, max_frames: int) -> None:
     """Say what PATH holds (.mat / .h5 file, RSIDE CSV or RSIDE root) and check it; exit 1 on any problem."""
     from architectures.data import DataError
@@ -342,12 +464,22 @@ def data_preview_cmd(path: str, out: str, frames: int, split: str) -> None:
 
 @data_group.command("bench")
 @click.option("--data", default="synthetic", show_default=True, help="Data spec <source>:<path>.")
-@click.option("--frames", type=click.IntRange(min=1), default=20, show_default=True,
-              help="Synthetic frames rendered (640x480, one thread) for the fps figure.")
+@click.option(
+    "--frames",
+    type=click.IntRange(min=1),
+    default=20,
+    show_default=True,
+    help="Synthetic frames rendered (640x480, one thread) for the fps figure.",
+)
 @click.option("--workers", default="0,2", show_default=True, help="DataLoader worker counts (comma list).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True)
-@click.option("--batches", type=click.IntRange(min=1), default=30, show_default=True,
-              help="Timed batches per worker count (after 2 warm-up batches).")
+@click.option(
+    "--batches",
+    type=click.IntRange(min=1),
+    default=30,
+    show_default=True,
+    help="Timed batches per worker count (after 2 warm-up batches).",
+)
 def data_bench_cmd(data: str, frames: int, workers: str, batch_size: int, batches: int) -> None:
     """Synthetic frames/s on one core and DataLoader images/s with RSIDE's training transforms."""
     from bench.speed.data import format_speeds, loader_speed, synth_speed
@@ -362,52 +494,109 @@ def data_bench_cmd(data: str, frames: int, workers: str, batch_size: int, batche
 
 # --- bench speed (Table 2: fps and memory over batch sizes) -------------------------------------------------
 
+
 @cli.command("speed")
 @click.option("--suite", help="Sweep the [[speed]] models of a suite (bench/suites/NAME.toml or a path).")
 @click.option("--arch", help="Models instead of a suite: architecture(s), comma-separated (see `bench models`).")
 @click.option("--backbone", help="Backbone(s) of --arch, comma-separated; every arch x backbone is swept.")
-@click.option("--option", "options", multiple=True, metavar="KEY=VALUE",
-              help="Model option for --arch (value parsed as JSON, else a string); repeatable.")
+@click.option(
+    "--option",
+    "options",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Model option for --arch (value parsed as JSON, else a string); repeatable.",
+)
 @click.option("--device", default="auto", show_default=True, help="cuda, cuda:N, cpu, or auto.")
 @click.option("--input", "input_size", default=None, help="Input HxW in pixels.  [default: 228x304]")
-@click.option("--batch-sizes", default=None,
-              help="'auto' (1, 2, 4, ... until OOM, then bisect) or a list like 1,2,4,8. "
-                   "[default: a suite entry's batch_sizes, else auto]")
-@click.option("--max-batch", type=click.IntRange(min=1),
-              help="Auto sweeps stop doubling here. [default: 1024 on cuda, 32 on cpu]")
-@click.option("--dtype", type=click.Choice(["fp32", "fp16", "bf16"]), default="fp32", show_default=True,
-              help="Weights and input cast to this dtype (not autocast).")
+@click.option(
+    "--batch-sizes",
+    default=None,
+    help="'auto' (1, 2, 4, ... until OOM, then bisect) or a list like 1,2,4,8. "
+    "[default: a suite entry's batch_sizes, else auto]",
+)
+@click.option(
+    "--max-batch", type=click.IntRange(min=1), help="Auto sweeps stop doubling here. [default: 1024 on cuda, 32 on cpu]"
+)
+@click.option(
+    "--dtype",
+    type=click.Choice(["fp32", "fp16", "bf16"]),
+    default="fp32",
+    show_default=True,
+    help="Weights and input cast to this dtype (not autocast).",
+)
 @click.option("--channels-last", is_flag=True, help="NHWC memory format.")
 @click.option("--compile", "compile_", is_flag=True, help="torch.compile the model (afresh per point).")
 @click.option("--isolate", is_flag=True, help="Measure every point in a fresh subprocess.")
-@click.option("--in-process", "in_process", is_flag=True,
-              help="CPU: sweep every model in this process (default there: one fresh process per model and mode, "
-                   "so that the order of the models cannot change a memory figure).")
-@click.option("--mode", "modes", default=None,
-              help="inference (eval, inference_mode), autograd (eval, gradients on, as code without no_grad) "
-                   "or train (forward + loss + backward + Adam step); comma-separated for several. "
-                   "[default: a suite entry's modes, else inference]")
-@click.option("--warmup", type=click.IntRange(min=1),
-              help="Untimed iterations per point. [default: 10 cuda, 2 cpu]")
-@click.option("--repeats", type=click.IntRange(min=1),
-              help="Timed iterations per point. [default: 30 cuda, 5 cpu]")
-@click.option("--budget-s", type=click.FloatRange(min=0),
-              help="Per point: stop timing after this many seconds once 3 repeats ran. "
-                   "[default: 30 cuda, 120 cpu]")
-@click.option("--max-memory-mib", type=click.FloatRange(min=0, min_open=True),
-              help="Memory cap that counts as OOM. CUDA: PyTorch allocator cap; CPU: the process's peak RSS. "
-                   "[default: none on cuda; on cpu, current RSS + 40% of MemAvailable]")
+@click.option(
+    "--in-process",
+    "in_process",
+    is_flag=True,
+    help="CPU: sweep every model in this process (default there: one fresh process per model and mode, "
+    "so that the order of the models cannot change a memory figure).",
+)
+@click.option(
+    "--mode",
+    "modes",
+    default=None,
+    help="inference (eval, inference_mode), autograd (eval, gradients on, as code without no_grad) "
+    "or train (forward + loss + backward + Adam step); comma-separated for several. "
+    "[default: a suite entry's modes, else inference]",
+)
+@click.option("--warmup", type=click.IntRange(min=1), help="Untimed iterations per point. [default: 10 cuda, 2 cpu]")
+@click.option("--repeats", type=click.IntRange(min=1), help="Timed iterations per point. [default: 30 cuda, 5 cpu]")
+@click.option(
+    "--budget-s",
+    type=click.FloatRange(min=0),
+    help="Per point: stop timing after this many seconds once 3 repeats ran. [default: 30 cuda, 120 cpu]",
+)
+@click.option(
+    "--max-memory-mib",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Memory cap that counts as OOM. CUDA: PyTorch allocator cap; CPU: the process's peak RSS. "
+    "[default: none on cuda; on cpu, current RSS + 40% of MemAvailable]",
+)
 @click.option("--threads", type=click.IntRange(min=1), help="CPU threads (torch.set_num_threads).")
-@click.option("--cudnn-benchmark/--no-cudnn-benchmark", default=True, show_default=True,
-              help="torch.backends.cudnn.benchmark during the sweep.")
+@click.option(
+    "--cudnn-benchmark/--no-cudnn-benchmark",
+    default=True,
+    show_default=True,
+    help="torch.backends.cudnn.benchmark during the sweep.",
+)
 @click.option("--seed", default=0, show_default=True, help="Seed of the random weights and inputs.")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False),
-              help="Run directory. [default: runs/speed-<what>-<device>-<dtype>-<layout>-pt<torch>-<time>]")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False),
+    help="Run directory. [default: runs/speed-<what>-<device>-<dtype>-<layout>-pt<torch>-<time>]",
+)
 @click.option("--overwrite", is_flag=True, help="Replace speed CSVs already in --out.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress lines (the final table is still printed).")
-def speed_cmd(suite, arch, backbone, options, device, input_size, batch_sizes, max_batch, dtype,
-              channels_last, compile_, isolate, in_process, modes, warmup, repeats, budget_s, max_memory_mib, threads,
-              cudnn_benchmark, seed, out_dir, overwrite, quiet) -> None:
+def speed_cmd(
+    suite,
+    arch,
+    backbone,
+    options,
+    device,
+    input_size,
+    batch_sizes,
+    max_batch,
+    dtype,
+    channels_last,
+    compile_,
+    isolate,
+    in_process,
+    modes,
+    warmup,
+    repeats,
+    budget_s,
+    max_memory_mib,
+    threads,
+    cudnn_benchmark,
+    seed,
+    out_dir,
+    overwrite,
+    quiet,
+) -> None:
     """Fps and memory over batch sizes for every model (the paper's Table 2): speed.csv, speed_summary.csv."""
     import json
     from dataclasses import replace
@@ -435,8 +624,9 @@ def speed_cmd(suite, arch, backbone, options, device, input_size, batch_sizes, m
                 parsed[key] = json.loads(value)
             except json.JSONDecodeError:
                 parsed[key] = value
-        targets = tuple(speed.SpeedTarget(a.strip(), b.strip(), parsed)
-                        for a in arch.split(",") for b in backbone.split(","))
+        targets = tuple(
+            speed.SpeedTarget(a.strip(), b.strip(), parsed) for a in arch.split(",") for b in backbone.split(",")
+        )
     try:
         input_hw = RSIDE_CROP_HW if input_size is None else speed.parse_input_size(input_size)
     except ValueError as e:
@@ -450,14 +640,35 @@ def speed_cmd(suite, arch, backbone, options, device, input_size, batch_sizes, m
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint="--mode") from None
     # what the command line says wins over a suite entry's own batch sizes and modes
-    targets = tuple(replace(t, batch_sizes=None if batch_sizes is not None else t.batch_sizes,
-                            modes=None if modes is not None else t.modes) for t in targets)
+    targets = tuple(
+        replace(
+            t,
+            batch_sizes=None if batch_sizes is not None else t.batch_sizes,
+            modes=None if modes is not None else t.modes,
+        )
+        for t in targets
+    )
     config = speed.SpeedConfig(
-        targets=targets, device=device, input_hw=input_hw, batch_sizes=sizes, max_batch=max_batch, dtype=dtype,
-        channels_last=channels_last, compile=compile_, isolate=isolate, modes=mode_list,
-        isolate_models=False if in_process else None, warmup=warmup, repeats=repeats,
-        budget_s=budget_s, max_memory_mib=max_memory_mib, threads=threads,
-        cudnn_benchmark=cudnn_benchmark, seed=seed, suite=Path(suite).stem if suite else None)
+        targets=targets,
+        device=device,
+        input_hw=input_hw,
+        batch_sizes=sizes,
+        max_batch=max_batch,
+        dtype=dtype,
+        channels_last=channels_last,
+        compile=compile_,
+        isolate=isolate,
+        modes=mode_list,
+        isolate_models=False if in_process else None,
+        warmup=warmup,
+        repeats=repeats,
+        budget_s=budget_s,
+        max_memory_mib=max_memory_mib,
+        threads=threads,
+        cudnn_benchmark=cudnn_benchmark,
+        seed=seed,
+        suite=Path(suite).stem if suite else None,
+    )
     try:
         speed.preflight(config.resolved())  # models, device, dtype: checked again by run_sweep
     except (ValueError, RuntimeError) as e:  # torch.device("cuda:x") raises RuntimeError
@@ -473,41 +684,96 @@ def speed_cmd(suite, arch, backbone, options, device, input_size, batch_sizes, m
     def num(v, fmt):
         return "-" if v is None else format(v, fmt)
 
-    click.echo(f"{'model':<24}{'mode':>10}{'device':>8}{'fps (b 1)':>11}{'fps (max b)':>16}{'max b':>7}"
-               f"{'net RAM':>12}{'peak b1':>12}{'slope/img':>12}{'peak/b max':>12}  source (R^2)")
+    click.echo(
+        f"{'model':<24}{'mode':>10}{'device':>8}{'fps (b 1)':>11}{'fps (max b)':>16}{'max b':>7}"
+        f"{'net RAM':>12}{'peak b1':>12}{'slope/img':>12}{'peak/b max':>12}  source (R^2)"
+    )
     for s in result.summaries:
         fps_max = f"{num(s.fps_max, '.2f')} (b {s.fps_max_batch})" if s.fps_max is not None else "-"
         r2 = num(s.ram_per_img_r2, ".3f")
-        click.echo(f"{s.name:<24}{s.mode:>10}{s.device_kind:>8}{num(s.fps_b1, '.2f'):>11}{fps_max:>16}"
-                   f"{num(s.max_batch_fit, 'd'):>7}{num(s.net_ram_mib, '.1f') + ' MiB':>12}"
-                   f"{num(s.mem_b1_mib, '.1f') + ' MiB':>12}{num(s.ram_per_img_mib, '.1f') + ' MiB':>12}"
-                   f"{num(s.mem_max_b_per_img_mib, '.1f') + ' MiB':>12}  {s.ram_per_img_source} ({r2})")
+        click.echo(
+            f"{s.name:<24}{s.mode:>10}{s.device_kind:>8}{num(s.fps_b1, '.2f'):>11}{fps_max:>16}"
+            f"{num(s.max_batch_fit, 'd'):>7}{num(s.net_ram_mib, '.1f') + ' MiB':>12}"
+            f"{num(s.mem_b1_mib, '.1f') + ' MiB':>12}{num(s.ram_per_img_mib, '.1f') + ' MiB':>12}"
+            f"{num(s.mem_max_b_per_img_mib, '.1f') + ' MiB':>12}  {s.ram_per_img_source} ({r2})"
+        )
     click.echo(f"run directory: {result.out_dir}")
 
 
 # --- bench report (bench/report) -------------------------------------------------------------------------
 @cli.command("report")
-@click.option("--runs", "runs_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("runs"),
-              show_default=True, help="Run directories to read (never written).")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("reports"),
-              show_default=True, help="Where table1-3.csv (and report.html) go.")
-@click.option("--html/--no-html", default=False, show_default=True,
-              help="Also write one self-contained report.html (inline CSS and images).")
-@click.option("--suite", default=None,
-              help="Suite to report (default: the only one in --runs, else 'paper', else the most recent).")
-@click.option("--reduction", type=click.Choice(["rside", "per_image", "pooled"]), default="rside",
-              show_default=True, help="Metric reduction over test frames (bench.metrics).")
-@click.option("--n-boot", type=click.IntRange(100), default=2000, show_default=True,
-              help="Bootstrap resamples for confidence intervals and paired tests.")
+@click.option(
+    "--runs",
+    "runs_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("runs"),
+    show_default=True,
+    help="Run directories to read (never written).",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("reports"),
+    show_default=True,
+    help="Where table1-3.csv (and report.html) go.",
+)
+@click.option(
+    "--html/--no-html",
+    default=False,
+    show_default=True,
+    help="Also write one self-contained report.html (inline CSS and images).",
+)
+@click.option(
+    "--suite",
+    default=None,
+    help="Suite to report (default: the only one in --runs, else 'paper', else the most recent).",
+)
+@click.option(
+    "--reduction",
+    type=click.Choice(["rside", "per_image", "pooled"]),
+    default="rside",
+    show_default=True,
+    help="Metric reduction over test frames (bench.metrics).",
+)
+@click.option(
+    "--n-boot",
+    type=click.IntRange(100),
+    default=2000,
+    show_default=True,
+    help="Bootstrap resamples for confidence intervals and paired tests.",
+)
 @click.option("--seed", type=int, default=0, show_default=True, help="Bootstrap random seed.")
-@click.option("--check-baselines", is_flag=True,
-              help="Compare the suite's metrics with --baselines; exit 1 with a diff if one moved past tolerance.")
-@click.option("--write-baselines", is_flag=True,
-              help="Write --baselines from the suite's runs (keeps per-metric tolerances already in the file).")
-@click.option("--baselines", "baselines_path", type=click.Path(dir_okay=False, path_type=Path),
-              default=Path("tests/baselines/regression.json"), show_default=True, help="Baseline file.")
-def report_cmd(runs_dir: Path, out_dir: Path, html: bool, suite: str | None, reduction: str, n_boot: int,
-               seed: int, check_baselines: bool, write_baselines: bool, baselines_path: Path) -> None:
+@click.option(
+    "--check-baselines",
+    is_flag=True,
+    help="Compare the suite's metrics with --baselines; exit 1 with a diff if one moved past tolerance.",
+)
+@click.option(
+    "--write-baselines",
+    is_flag=True,
+    help="Write --baselines from the suite's runs (keeps per-metric tolerances already in the file).",
+)
+@click.option(
+    "--baselines",
+    "baselines_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("tests/baselines/regression.json"),
+    show_default=True,
+    help="Baseline file.",
+)
+def report_cmd(
+    runs_dir: Path,
+    out_dir: Path,
+    html: bool,
+    suite: str | None,
+    reduction: str,
+    n_boot: int,
+    seed: int,
+    check_baselines: bool,
+    write_baselines: bool,
+    baselines_path: Path,
+) -> None:
     """Turn runs/ into the paper's Tables 1-3 (CSV, and HTML with --html) next to the paper's numbers."""
     from bench import report as rep
     from bench.report.baselines import baseline_suite
@@ -518,8 +784,18 @@ def report_cmd(runs_dir: Path, out_dir: Path, html: bool, suite: str | None, red
     try:
         if check_baselines and suite is None:
             suite = baseline_suite(baselines_path)
-        result = rep.make_report(rep.ReportConfig(runs_dir=runs_dir, out_dir=out_dir, suite=suite, html=html,
-                                                  reduction=reduction, n_boot=n_boot, seed=seed), log=log)
+        result = rep.make_report(
+            rep.ReportConfig(
+                runs_dir=runs_dir,
+                out_dir=out_dir,
+                suite=suite,
+                html=html,
+                reduction=reduction,
+                n_boot=n_boot,
+                seed=seed,
+            ),
+            log=log,
+        )
         runs = result.runset.in_suite(result.suite)
         if write_baselines:
             command = (

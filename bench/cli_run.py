@@ -22,7 +22,7 @@ EXIT_OK, EXIT_FAILED, EXIT_BAD_PLAN = 0, 1, 2
 
 
 def parse_seeds(text: str | None) -> list[int] | None:
-    """"0,1,2" -> [0, 1, 2]; None -> None."""
+    """ "0,1,2" -> [0, 1, 2]; None -> None."""
     if text is None:
         return None
     try:
@@ -34,10 +34,17 @@ def parse_seeds(text: str | None) -> list[int] | None:
     return seeds
 
 
-def plan_from_options(suite: Suite, data_spec: str | None = None, device: str | None = None,
-                      epochs: int | None = None, max_steps: int | None = None, only: str | None = None,
-                      seeds: str | None = None, weights: str | None = None,
-                      workers: int | None = None) -> tuple[list[RunConfig], list[dict[str, Any]]]:
+def plan_from_options(
+    suite: Suite,
+    data_spec: str | None = None,
+    device: str | None = None,
+    epochs: int | None = None,
+    max_steps: int | None = None,
+    only: str | None = None,
+    seeds: str | None = None,
+    weights: str | None = None,
+    workers: int | None = None,
+) -> tuple[list[RunConfig], list[dict[str, Any]]]:
     """(training runs, speed entries) selected and overridden as the command line asks."""
     speed = _select_speed(suite.speed, only)
     runs = list(suite.runs)
@@ -46,13 +53,14 @@ def plan_from_options(suite: Suite, data_spec: str | None = None, device: str | 
             runs = select_runs(runs, only)
         except ConfigError:
             if not speed:
-                raise ConfigError(f"--only {only!r} matches nothing in suite {suite.name}; runs: "
-                                  f"{', '.join(suite.run_names()) or 'none'}; speed: "
-                                  f"{', '.join(s['name'] for s in suite.speed) or 'none'}") from None
+                raise ConfigError(
+                    f"--only {only!r} matches nothing in suite {suite.name}; runs: "
+                    f"{', '.join(suite.run_names()) or 'none'}; speed: "
+                    f"{', '.join(s['name'] for s in suite.speed) or 'none'}"
+                ) from None
             runs = []
     chosen_seeds = parse_seeds(seeds)  # --seeds overrides the suite's seeds
-    runs = with_seeds(runs, chosen_seeds if chosen_seeds is not None else
-                      (list(suite.seeds) if suite.seeds else None))
+    runs = with_seeds(runs, chosen_seeds if chosen_seeds is not None else (list(suite.seeds) if suite.seeds else None))
     changes = {"device": device, "epochs": epochs, "max_steps": max_steps, "num_workers": workers}
     runs = with_overrides(runs, **_cpu_without_amp(changes))
     if data_spec is not None:
@@ -65,12 +73,24 @@ def plan_from_options(suite: Suite, data_spec: str | None = None, device: str | 
     return runs, speed
 
 
-def run_command(suite_name: str, data_spec: str | None = None, device: str | None = None,
-                epochs: int | None = None, max_steps: int | None = None, only: str | None = None,
-                seeds: str | None = None, weights: str | None = None, workers: int | None = None,
-                runs_dir: str | Path = "runs", dry_run: bool = False, resume: bool = False,
-                speed: bool = True, stream: TextIO | None = None, rerun: bool = False,
-                launch: dict[str, Any] | None = None) -> int:
+def run_command(
+    suite_name: str,
+    data_spec: str | None = None,
+    device: str | None = None,
+    epochs: int | None = None,
+    max_steps: int | None = None,
+    only: str | None = None,
+    seeds: str | None = None,
+    weights: str | None = None,
+    workers: int | None = None,
+    runs_dir: str | Path = "runs",
+    dry_run: bool = False,
+    resume: bool = False,
+    speed: bool = True,
+    stream: TextIO | None = None,
+    rerun: bool = False,
+    launch: dict[str, Any] | None = None,
+) -> int:
     """``bench run``; returns the exit code (0 ok, 1 a run failed, 2 the plan cannot run).
 
     ``rerun`` moves the planned runs' existing directories to runs/.old/ first and trains them again.
@@ -81,8 +101,9 @@ def run_command(suite_name: str, data_spec: str | None = None, device: str | Non
     runs_dir = Path(runs_dir)
     try:
         suite = load_suite(suite_name)
-        configs, speed_entries = plan_from_options(suite, data_spec, device, epochs, max_steps, only, seeds,
-                                                   weights, workers)
+        configs, speed_entries = plan_from_options(
+            suite, data_spec, device, epochs, max_steps, only, seeds, weights, workers
+        )
     except (ConfigError, ValueError, KeyError) as exc:
         print(f"error: {exc}", file=out)
         return EXIT_BAD_PLAN
@@ -95,10 +116,21 @@ def run_command(suite_name: str, data_spec: str | None = None, device: str | Non
         from bench.plan import describe_plan
         from bench.runner import check_data
 
-        problems = (preflight(configs, runs_dir, resume, with_data=False, rerun=rerun)
-                    + check_data(configs, generate=False))
-        print(describe_plan(suite.name, suite.description, configs, _defaults_after(suite, configs),
-                            speed_entries, runs_dir, problems), file=out)
+        problems = preflight(configs, runs_dir, resume, with_data=False, rerun=rerun) + check_data(
+            configs, generate=False
+        )
+        print(
+            describe_plan(
+                suite.name,
+                suite.description,
+                configs,
+                _defaults_after(suite, configs),
+                speed_entries,
+                runs_dir,
+                problems,
+            ),
+            file=out,
+        )
         return EXIT_BAD_PLAN if problems else EXIT_OK
     if launch:
         from bench.launch import launch_command
@@ -135,8 +167,9 @@ def run_command(suite_name: str, data_spec: str | None = None, device: str | Non
         shutdown_distributed()
 
 
-def _preflight_in_turn(configs: list[RunConfig], runs_dir: Path, resume: bool, info,
-                       rerun: bool = False) -> tuple[list[str], list[tuple[Path, Path]]]:
+def _preflight_in_turn(
+    configs: list[RunConfig], runs_dir: Path, resume: bool, info, rerun: bool = False
+) -> tuple[list[str], list[tuple[Path, Path]]]:
     """Rank 0 checks (and generates the default synthetic file if needed) and, with ``rerun`` and no problem,
     moves existing run directories aside; every rank gets (problems, moved)."""
     from bench.distributed import on_rank0
@@ -149,8 +182,7 @@ def _preflight_in_turn(configs: list[RunConfig], runs_dir: Path, resume: bool, i
     return on_rank0(info, check)
 
 
-def run_speed(suite: Suite, entries: list[dict[str, Any]], device: str | None, runs_dir: Path,
-              out: TextIO) -> bool:
+def run_speed(suite: Suite, entries: list[dict[str, Any]], device: str | None, runs_dir: Path, out: TextIO) -> bool:
     """The suite's [[speed]] entries through bench.speed (Table 2); False if the sweep failed."""
     from bench import speed as speed_lib
 
@@ -181,9 +213,11 @@ def list_suites() -> str:
         d = suite.defaults
         lines.append(f"{name}  ({len(suite.runs)} run(s), {len(suite.speed)} speed sweep(s))")
         lines += textwrap.wrap(suite.description, width=100, initial_indent="  ", subsequent_indent="  ")
-        lines.append(f"  defaults: data {d.data}{':' + d.data_path if d.data_path else ''}, protocol {d.protocol}, "
-                     f"device {d.device}, weights {d.weights}, {d.epochs} epochs, batch {d.batch_size}, "
-                     f"lr {d.lr:g}, seed {d.seed}")
+        lines.append(
+            f"  defaults: data {d.data}{':' + d.data_path if d.data_path else ''}, protocol {d.protocol}, "
+            f"device {d.device}, weights {d.weights}, {d.epochs} epochs, batch {d.batch_size}, "
+            f"lr {d.lr:g}, seed {d.seed}"
+        )
         for r in suite.runs:
             options = ", ".join(f"{k}={v}" for k, v in r.options.items())
             tables = f"  [{', '.join(r.tables)}]" if r.tables else ""
@@ -203,9 +237,11 @@ def _defaults_after(suite: Suite, configs: list[RunConfig]) -> RunConfig:
     if not configs:
         return suite.defaults
     first = configs[0]
-    shared = {k: getattr(first, k)
-              for k in ("data", "data_path", "device", "weights", "num_workers", "epochs", "max_steps")
-              if all(getattr(c, k) == getattr(first, k) for c in configs)}
+    shared = {
+        k: getattr(first, k)
+        for k in ("data", "data_path", "device", "weights", "num_workers", "epochs", "max_steps")
+        if all(getattr(c, k) == getattr(first, k) for c in configs)
+    }
     return suite.defaults.replace(**_cpu_without_amp(shared))
 
 

@@ -39,8 +39,9 @@ DEVICES = ("cpu", "cuda")
 RETIRED_KEYS = {"optimizer": "adam"}  # only Adam was ever implemented (bench.train.build_optimizer)
 
 # Fields that change how a run is executed or displayed but not its numbers: a resumed run may differ here.
-OPERATIONAL_FIELDS = frozenset({"num_workers", "log_every_steps", "checkpoint_every_steps", "eval_batch_size",
-                                "keep_checkpoints"})
+OPERATIONAL_FIELDS = frozenset(
+    {"num_workers", "log_every_steps", "checkpoint_every_steps", "eval_batch_size", "keep_checkpoints"}
+)
 
 
 class ConfigError(ValueError):
@@ -130,8 +131,9 @@ class RunConfig:
         data = _drop_retired(data, where)
         unknown = [k for k in data if k not in _HINTS]
         if unknown:
-            raise ConfigError(f"{where}: unknown key(s) {', '.join(_with_hint(k) for k in unknown)}; "
-                              f"valid keys: {', '.join(_HINTS)}")
+            raise ConfigError(
+                f"{where}: unknown key(s) {', '.join(_with_hint(k) for k in unknown)}; valid keys: {', '.join(_HINTS)}"
+            )
         try:
             return cls(**data)
         except ConfigError as exc:
@@ -158,8 +160,13 @@ class RunConfig:
 
     # ------------------------------------------------------------------------------------------------
     def _check_values(self) -> None:
-        choices = {"amp": AMP_MODES, "lr_schedule": LR_SCHEDULES, "checkpoint_select": CHECKPOINT_SELECT,
-                   "source": RUN_SOURCES, "device": DEVICES}
+        choices = {
+            "amp": AMP_MODES,
+            "lr_schedule": LR_SCHEDULES,
+            "checkpoint_select": CHECKPOINT_SELECT,
+            "source": RUN_SOURCES,
+            "device": DEVICES,
+        }
         for key, allowed in choices.items():
             if getattr(self, key) not in allowed:
                 raise ConfigError(f"{key} = {getattr(self, key)!r}; expected one of {', '.join(allowed)}")
@@ -178,8 +185,10 @@ class RunConfig:
         if self.epochs == 0 and self.source == "train":
             raise ConfigError("epochs = 0 only makes sense for an imported run (source = 'imported')")
         if not (self.lr > 0 and self.weight_decay >= 0 and 0 < self.lr_gamma <= 1):
-            raise ConfigError(f"need lr > 0, weight_decay >= 0, 0 < lr_gamma <= 1; got lr={self.lr}, "
-                              f"weight_decay={self.weight_decay}, lr_gamma={self.lr_gamma}")
+            raise ConfigError(
+                f"need lr > 0, weight_decay >= 0, 0 < lr_gamma <= 1; got lr={self.lr}, "
+                f"weight_decay={self.weight_decay}, lr_gamma={self.lr_gamma}"
+            )
         if not all(0 <= b < 1 for b in self.betas):
             raise ConfigError(f"betas = {self.betas}: each must be in [0, 1)")
         if self.input_size is not None and min(self.input_size) < 32:
@@ -208,8 +217,9 @@ def _drop_retired(data: dict[str, Any], where: str) -> dict[str, Any]:
     """``data`` without the ``RETIRED_KEYS`` (old config.json files), each checked to hold its one old value."""
     for key, value in RETIRED_KEYS.items():
         if key in data and data[key] != value:
-            raise ConfigError(f"{where}: {key} = {data[key]!r}; {key} is no longer a setting and could only "
-                              f"be {value!r}")
+            raise ConfigError(
+                f"{where}: {key} = {data[key]!r}; {key} is no longer a setting and could only be {value!r}"
+            )
     return {k: v for k, v in data.items() if k not in RETIRED_KEYS}
 
 

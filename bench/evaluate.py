@@ -148,20 +148,28 @@ def check_coverage(seen: Sequence[int], dataset: Dataset) -> None:
         raise CoverageError(
             f"evaluation saw {len(seen)} items for {len(expected)} distinct frames: "
             f"{len(duplicated)} frame(s) seen more than once {duplicated[:10]}, {len(missing)} never seen "
-            f"{missing[:10]}, {len(extra)} not in the split {extra[:10]}")
+            f"{missing[:10]}, {len(extra)} not in the split {extra[:10]}"
+        )
     identity = getattr(dataset, "identity", {}) or {}
-    if (identity.get("source") in ("nyu-labeled", "rside-csv") and identity.get("split") == "test"
-            and not identity.get("subset")):
+    if (
+        identity.get("source") in ("nyu-labeled", "rside-csv")
+        and identity.get("split") == "test"
+        and not identity.get("subset")
+    ):
         if len(counts) != NYU_TEST_FRAMES:
-            raise CoverageError(f"an evaluation over the NYU test split must see {NYU_TEST_FRAMES} frames, "
-                                f"saw {len(counts)}")
+            raise CoverageError(
+                f"an evaluation over the NYU test split must see {NYU_TEST_FRAMES} frames, saw {len(counts)}"
+            )
         if identity.get("official_test_frames") is False:  # RSIDE's nyu2_test.csv names its frames
-            raise CoverageError(f"{identity.get('path')}: its {NYU_TEST_FRAMES} test frames are not the official "
-                                f"test split (splits.mat testNdxs); their names give other frame numbers")
+            raise CoverageError(
+                f"{identity.get('path')}: its {NYU_TEST_FRAMES} test frames are not the official "
+                f"test split (splits.mat testNdxs); their names give other frame numbers"
+            )
 
 
-def network_input(image: torch.Tensor, protocol: Any, geometry: InputGeometry | None,
-                  input_size: tuple[int, int] | None = None) -> torch.Tensor:
+def network_input(
+    image: torch.Tensor, protocol: Any, geometry: InputGeometry | None, input_size: tuple[int, int] | None = None
+) -> torch.Tensor:
     """The tensor the network gets for a batch of preprocessed images (B,3,H,W).
 
     With ``geometry``: the training geometry, checked (``GeometryError`` on a mismatch) and resized
@@ -179,10 +187,18 @@ def network_input(image: torch.Tensor, protocol: Any, geometry: InputGeometry | 
 
 
 @torch.inference_mode()
-def evaluate(model: nn.Module, dataset: Dataset, protocol: Any, device: str | torch.device = "cpu",
-             batch_size: int = 8, input_size: tuple[int, int] | None = None, amp: str = "none",
-             keep_frames: Sequence[int] = (), num_workers: int = 0,
-             geometry: InputGeometry | None = None) -> EvalResult:
+def evaluate(
+    model: nn.Module,
+    dataset: Dataset,
+    protocol: Any,
+    device: str | torch.device = "cpu",
+    batch_size: int = 8,
+    input_size: tuple[int, int] | None = None,
+    amp: str = "none",
+    keep_frames: Sequence[int] = (),
+    num_workers: int = 0,
+    geometry: InputGeometry | None = None,
+) -> EvalResult:
     """Evaluate ``model`` (in eval mode, restored afterwards) on every item of ``dataset`` under ``protocol``.
 
     Items follow the data contract: image (3,H,W) normalised, depth (1,h,w) metres, valid (1,h,w), frame.
@@ -192,13 +208,20 @@ def evaluate(model: nn.Module, dataset: Dataset, protocol: Any, device: str | to
     if geometry is not None:
         check_protocol_geometry(protocol, geometry)
         if input_size is not None and tuple(input_size) != tuple(geometry.net_hw):
-            raise GeometryError(f"input_size {tuple(input_size)} differs from the training geometry's network "
-                                f"input {tuple(geometry.net_hw)}")
+            raise GeometryError(
+                f"input_size {tuple(input_size)} differs from the training geometry's network "
+                f"input {tuple(geometry.net_hw)}"
+            )
     device = torch.device(device)
     was_training = model.training
     model.eval()
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=loader_workers(num_workers),
-                        generator=torch.Generator().manual_seed(0))  # leaves the global RNG alone
+    loader = DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=False,
+        num_workers=loader_workers(num_workers),
+        generator=torch.Generator().manual_seed(0),
+    )  # leaves the global RNG alone
     keep = {int(f) for f in keep_frames}
     frames, stats, boundary = [], [], []
     fed: set[tuple[int, int]] = set()
@@ -240,8 +263,10 @@ def evaluate(model: nn.Module, dataset: Dataset, protocol: Any, device: str | to
         stats=[stats[i] for i in order],
         boundary=[boundary[i] for i in order],
         predictions=predictions,
-        network_input={"geometry": geometry.as_dict() if geometry is not None else None,
-                       "hw": [list(hw) for hw in sorted(fed)]},
+        network_input={
+            "geometry": geometry.as_dict() if geometry is not None else None,
+            "hw": [list(hw) for hw in sorted(fed)],
+        },
     )
 
 
@@ -249,8 +274,7 @@ def _predict(model: nn.Module, x: torch.Tensor, protocol: Any, gt_hw: tuple[int,
     """The model's prediction for ``x``, upsampled to the ground truth's (h, w) and clipped per protocol."""
     with autocast:
         pred = model(x)
-    pred = F.interpolate(pred.float(), size=gt_hw, mode="bilinear",
-                         align_corners=bool(protocol.upsample_align_corners))
+    pred = F.interpolate(pred.float(), size=gt_hw, mode="bilinear", align_corners=bool(protocol.upsample_align_corners))
     if protocol.clamp_prediction and (protocol.min_depth_m, protocol.max_depth_m) != (None, None):
         pred = pred.clamp(min=protocol.min_depth_m, max=protocol.max_depth_m)
     return pred
@@ -284,8 +308,9 @@ def _write_predictions(run_dir: RunDir, arrays: dict[str, np.ndarray], meta: dic
             f.attrs[key] = str(meta.get(key, ""))
 
 
-def _prediction_arrays(image: torch.Tensor, depth: torch.Tensor, valid: torch.Tensor,
-                       pred: torch.Tensor) -> dict[str, np.ndarray]:
+def _prediction_arrays(
+    image: torch.Tensor, depth: torch.Tensor, valid: torch.Tensor, pred: torch.Tensor
+) -> dict[str, np.ndarray]:
     """One frame for predictions.h5: RGB uint8 (de-normalised, at the ground truth's size), depth, mask."""
     mean = torch.tensor(IMAGENET_MEAN, device=image.device).view(3, 1, 1)
     std = torch.tensor(IMAGENET_STD, device=image.device).view(3, 1, 1)

@@ -26,14 +26,22 @@ def imported_config(backbone: str, checkpoint: Path) -> RunConfig:
     """The paper suite's run for rside-<backbone> (or its defaults), marked as imported from ``checkpoint``."""
     loaded = load_suite("paper")
     match = next((r for r in loaded.runs if r.arch == "rside" and r.backbone == backbone), None)
-    base = match or loaded.defaults.replace(name=f"rside-{backbone}", arch="rside", backbone=backbone,
-                                            options={}, tables=())
-    return base.replace(source="imported", weights=str(checkpoint.resolve()), epochs=0, max_steps=None,
-                        seed=0, train_variant=OFFICIAL_TRAIN_VARIANT)
+    base = match or loaded.defaults.replace(
+        name=f"rside-{backbone}", arch="rside", backbone=backbone, options={}, tables=()
+    )
+    return base.replace(
+        source="imported",
+        weights=str(checkpoint.resolve()),
+        epochs=0,
+        max_steps=None,
+        seed=0,
+        train_variant=OFFICIAL_TRAIN_VARIANT,
+    )
 
 
-def import_rside_checkpoint(checkpoint: str | Path, backbone: str, out: str | Path | None = None,
-                            runs_dir: str | Path = DEFAULT_RUNS_DIR) -> RunDir:
+def import_rside_checkpoint(
+    checkpoint: str | Path, backbone: str, out: str | Path | None = None, runs_dir: str | Path = DEFAULT_RUNS_DIR
+) -> RunDir:
     """Write ``out`` (default runs/paper-rside-<backbone>-s0) from a released RSIDE checkpoint."""
     import torch
 
@@ -45,8 +53,7 @@ def import_rside_checkpoint(checkpoint: str | Path, backbone: str, out: str | Pa
     if rd.state() != RunState.ABSENT or rd.last_checkpoint.exists():
         raise RunDirError(f"{rd.root} already holds a run ({rd.state()}); move it away or pass another --out")
     model = load_official_checkpoint(checkpoint, backbone)  # strict: raises CheckpointError on any mismatch
-    payload = {"format": CHECKPOINT_FORMAT, "kind": "imported", "config": config.to_dict(),
-               "model": model.state_dict()}
+    payload = {"format": CHECKPOINT_FORMAT, "kind": "imported", "config": config.to_dict(), "model": model.state_dict()}
     with atomic_path(rd.last_checkpoint) as tmp:
         torch.save(payload, tmp)
     provenance = collect_provenance("cpu", None, None, resolved_model_options(config.arch, config.options))
@@ -57,6 +64,5 @@ def import_rside_checkpoint(checkpoint: str | Path, backbone: str, out: str | Pa
         "origin": "JunjH/Revisiting_Single_Depth_Estimation released weights (Hu et al., WACV 2019)",
     }
     rd.write_config(config, provenance)  # last: its presence marks the import as complete
-    rd.log(f"imported {checkpoint} as rside-{backbone} ({sum(p.numel() for p in model.parameters()):,} "
-           f"parameters)")
+    rd.log(f"imported {checkpoint} as rside-{backbone} ({sum(p.numel() for p in model.parameters()):,} parameters)")
     return rd

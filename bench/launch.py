@@ -95,8 +95,10 @@ def parse_slurm_args(items: Sequence[str]) -> dict[str, str]:
         key, sep, value = item.partition("=")
         key = key.strip().lstrip("-")
         if not sep or not key or not re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]*", key):
-            raise ConfigError(f"--slurm-arg {item!r}: expected KEY=VALUE with an sbatch option name, "
-                              f"e.g. constraint=a100 or exclude=node[01-03]")
+            raise ConfigError(
+                f"--slurm-arg {item!r}: expected KEY=VALUE with an sbatch option name, "
+                f"e.g. constraint=a100 or exclude=node[01-03]"
+            )
         out[key] = value
     return out
 
@@ -109,18 +111,37 @@ def check_options(options: LaunchOptions) -> list[str]:
     if options.mem is not None and not re.fullmatch(r"\d+(\.\d+)?[KMGT]?B?", options.mem, flags=re.I):
         out.append(f"--mem {options.mem!r}: expected a SLURM size such as 64G or 500M")
     if options.launcher == "inline":
-        given = [name for name, value in (("--partition", options.partition), ("--mem", options.mem),
-                                          ("--account", options.account), ("--qos", options.qos),
-                                          ("--time", options.time_min), ("--max-parallel", options.max_parallel))
-                 if value is not None] + (["--slurm-arg"] if options.slurm_args else []) + (
-            ["--wait"] if options.wait else []) + (["--gpus-per-run"] if options.gpus_per_run != 1 else [])
+        given = (
+            [
+                name
+                for name, value in (
+                    ("--partition", options.partition),
+                    ("--mem", options.mem),
+                    ("--account", options.account),
+                    ("--qos", options.qos),
+                    ("--time", options.time_min),
+                    ("--max-parallel", options.max_parallel),
+                )
+                if value is not None
+            ]
+            + (["--slurm-arg"] if options.slurm_args else [])
+            + (["--wait"] if options.wait else [])
+            + (["--gpus-per-run"] if options.gpus_per_run != 1 else [])
+        )
         if given:
             out.append(f"{', '.join(given)} need(s) --launcher local or slurm")
     if options.launcher == "local":
-        slurm_only = [name for name, value in (("--partition", options.partition), ("--mem", options.mem),
-                                               ("--cpus-per-gpu", options.cpus_per_gpu),
-                                               ("--account", options.account), ("--qos", options.qos))
-                      if value is not None] + (["--slurm-arg"] if options.slurm_args else [])
+        slurm_only = [
+            name
+            for name, value in (
+                ("--partition", options.partition),
+                ("--mem", options.mem),
+                ("--cpus-per-gpu", options.cpus_per_gpu),
+                ("--account", options.account),
+                ("--qos", options.qos),
+            )
+            if value is not None
+        ] + (["--slurm-arg"] if options.slurm_args else [])
         if slurm_only:
             out.append(f"{', '.join(slurm_only)} need(s) --launcher slurm")
     if options.launcher == "slurm" and options.max_parallel is not None:
@@ -129,12 +150,15 @@ def check_options(options: LaunchOptions) -> list[str]:
         import importlib.util
 
         if importlib.util.find_spec("submitit") is None:
-            out.append("--launcher local/slurm needs submitit: pip install 'drnet-bench[cluster]' "
-                       "(or pip install 'submitit>=1.5')")
+            out.append(
+                "--launcher local/slurm needs submitit: pip install 'drnet-bench[cluster]' "
+                "(or pip install 'submitit>=1.5')"
+            )
     return out
 
 
 # --- the job ----------------------------------------------------------------------------------------------
+
 
 @dataclass
 class RunJob:
@@ -156,9 +180,15 @@ class RunJob:
         main = int(os.environ.get("RANK", "0")) == 0  # as init_distributed will say
         try:
             if main:
-                _update_record(rd, state="running", host=socket.gethostname(), pid=os.getpid(),
-                               job_id=_current_job_id(), started_utc=_utc_now(),
-                               attempts=int(read_launch_record(rd).get("attempts", 0)) + 1)
+                _update_record(
+                    rd,
+                    state="running",
+                    host=socket.gethostname(),
+                    pid=os.getpid(),
+                    job_id=_current_job_id(),
+                    started_utc=_utc_now(),
+                    attempts=int(read_launch_record(rd).get("attempts", 0)) + 1,
+                )
             info = init_distributed(self.config.device)
             resume = self.resume or self._owns(rd)
             outcome = execute_run(self.config, Path(self.runs_dir), resume, info, sys.stdout)
@@ -168,8 +198,7 @@ class RunJob:
                 print(f"FAILED {self.config.run_id}: {message}", flush=True)
                 if rd.config_path.is_file():
                     rd.log(f"FAILED {self.config.run_id}: {message}")
-                _update_record(rd, state="failed", error=message.strip().splitlines()[-1],
-                               finished_utc=_utc_now())
+                _update_record(rd, state="failed", error=message.strip().splitlines()[-1], finished_utc=_utc_now())
             raise
         finally:
             shutdown_distributed()
@@ -187,8 +216,7 @@ class RunJob:
 
     def _owns(self, rd: RunDir) -> bool:
         """True when an earlier attempt of this very job wrote the directory (a requeue after a hard kill)."""
-        return read_launch_record(rd).get("token") == self.token and rd.state() in (RunState.STARTED,
-                                                                                     RunState.COMPLETE)
+        return read_launch_record(rd).get("token") == self.token and rd.state() in (RunState.STARTED, RunState.COMPLETE)
 
     def _pin_cpus(self) -> None:
         if not self.cpus:
@@ -246,8 +274,16 @@ def _update_record(rd: RunDir, **fields: Any) -> None:
 
 # --- submitting -------------------------------------------------------------------------------------------
 
-def launch_command(suite, configs: Sequence[RunConfig], speed_entries: Sequence[dict[str, Any]], runs_dir: Path,
-                   resume: bool, options: dict[str, Any], out: TextIO) -> int:
+
+def launch_command(
+    suite,
+    configs: Sequence[RunConfig],
+    speed_entries: Sequence[dict[str, Any]],
+    runs_dir: Path,
+    resume: bool,
+    options: dict[str, Any],
+    out: TextIO,
+) -> int:
     """``bench run --launcher local|slurm``: check options and plan once, submit, (wait and) summarise.
 
     Returns the exit code: 0 ok (or submitted), 1 a run failed, 2 the options or the plan cannot run.
@@ -265,8 +301,10 @@ def launch_command(suite, configs: Sequence[RunConfig], speed_entries: Sequence[
 
         missing = [c for c in ("sbatch", "srun") if shutil.which(c) is None]
         if missing:
-            problems.append(f"--launcher slurm: {' and '.join(missing)} not found on PATH; submit from a machine "
-                            f"of the SLURM cluster (a login node), or use --launcher local")
+            problems.append(
+                f"--launcher slurm: {' and '.join(missing)} not found on PATH; submit from a machine "
+                f"of the SLURM cluster (a login node), or use --launcher local"
+            )
     if not problems and launch.launcher != "inline":
         # the jobs, not this process, need the devices (a login node has no GPU)
         problems = preflight(configs, runs_dir, resume, devices=launch.launcher == "local")
@@ -281,8 +319,11 @@ def launch_command(suite, configs: Sequence[RunConfig], speed_entries: Sequence[
     if launch.launcher == "inline":
         return -1  # nothing launcher-specific was asked: the caller runs the plan as always
     if speed_entries:
-        print(f"speed sweeps are not run by --launcher {launch.launcher}; run `bench speed --suite {suite.name}` "
-              f"on the machine to measure", file=out)
+        print(
+            f"speed sweeps are not run by --launcher {launch.launcher}; run `bench speed --suite {suite.name}` "
+            f"on the machine to measure",
+            file=out,
+        )
     try:
         outcomes = launch_plan(configs, runs_dir, resume, launch, out)
     except ConfigError as exc:
@@ -308,24 +349,47 @@ def _check_not_in_flight(configs: Sequence[RunConfig], runs_dir: Path) -> list[s
         live = job_liveness(record, states)
         if live in ("queued", "running"):
             job = f"{record.get('launcher')} job {record.get('job_id', '(not yet started)')}"
-            cancel = f"`scancel {record['job_id']}`" if record.get("launcher") == "slurm" and record.get(
-                "job_id") else "stop it"
+            cancel = (
+                f"`scancel {record['job_id']}`"
+                if record.get("launcher") == "slurm" and record.get("job_id")
+                else "stop it"
+            )
             out.append(f"{runs_dir / run_id}: {job} is {live} for this run; wait for it or {cancel} first")
     return out
 
 
-def launch_options(launcher: str = "inline", gpus_per_run: int = 1, max_parallel: int | None = None,
-                   partition: str | None = None, cpus_per_gpu: int | None = None, mem: str | None = None,
-                   time: str | None = None, account: str | None = None, qos: str | None = None,
-                   slurm_args: Sequence[str] = (), wait: bool = False) -> LaunchOptions:
+def launch_options(
+    launcher: str = "inline",
+    gpus_per_run: int = 1,
+    max_parallel: int | None = None,
+    partition: str | None = None,
+    cpus_per_gpu: int | None = None,
+    mem: str | None = None,
+    time: str | None = None,
+    account: str | None = None,
+    qos: str | None = None,
+    slurm_args: Sequence[str] = (),
+    wait: bool = False,
+) -> LaunchOptions:
     """LaunchOptions from command-line values (--time as SLURM writes it, --slurm-arg KEY=VALUE)."""
-    return LaunchOptions(launcher=launcher, gpus_per_run=gpus_per_run, max_parallel=max_parallel,
-                         partition=partition, cpus_per_gpu=cpus_per_gpu, mem=mem, time_min=parse_time_minutes(time),
-                         account=account, qos=qos, slurm_args=parse_slurm_args(slurm_args), wait=wait)
+    return LaunchOptions(
+        launcher=launcher,
+        gpus_per_run=gpus_per_run,
+        max_parallel=max_parallel,
+        partition=partition,
+        cpus_per_gpu=cpus_per_gpu,
+        mem=mem,
+        time_min=parse_time_minutes(time),
+        account=account,
+        qos=qos,
+        slurm_args=parse_slurm_args(slurm_args),
+        wait=wait,
+    )
 
 
-def launch_plan(configs: Sequence[RunConfig], runs_dir: Path, resume: bool, options: LaunchOptions,
-                out: TextIO) -> list | None:
+def launch_plan(
+    configs: Sequence[RunConfig], runs_dir: Path, resume: bool, options: LaunchOptions, out: TextIO
+) -> list | None:
     """Submit every run of a checked plan; returns RunOutcomes once they ended, or None (slurm without --wait)."""
     from bench.runner import RunOutcome
 
@@ -336,16 +400,23 @@ def launch_plan(configs: Sequence[RunConfig], runs_dir: Path, resume: bool, opti
         rd = RunDir.for_config(config, runs_dir)
         if rd.state() == RunState.COMPLETE:  # the preflight refused it unless its configuration is the same
             metrics = rd.read_metrics()
-            outcomes[config.run_id] = RunOutcome(config.run_id, "reused", config, metrics, None,
-                                                 metrics.get("epoch"), metrics.get("steps"), "already complete")
+            outcomes[config.run_id] = RunOutcome(
+                config.run_id,
+                "reused",
+                config,
+                metrics,
+                None,
+                metrics.get("epoch"),
+                metrics.get("steps"),
+                "already complete",
+            )
             print(f"reusing {rd.root}: complete, same configuration (--rerun trains it again)", file=out)
         else:
             todo.append(config)
     if options.launcher == "slurm":
         jobs = [_submit_slurm(submitit, config, runs_dir, resume, options, out) for config in todo]
         if not options.wait:
-            print(f"\n{len(jobs)} job(s) submitted; `bench status --runs {runs_dir}` shows where they stand",
-                  file=out)
+            print(f"\n{len(jobs)} job(s) submitted; `bench status --runs {runs_dir}` shows where they stand", file=out)
             return None
         print(f"waiting for {len(jobs)} job(s)", file=out, flush=True)
         for config, job in zip(todo, jobs, strict=True):
@@ -363,8 +434,9 @@ def _import_submitit():
     try:
         import submitit
     except ImportError:
-        raise ConfigError("--launcher local/slurm needs submitit: pip install 'drnet-bench[cluster]' "
-                          "(or pip install 'submitit>=1.5')") from None
+        raise ConfigError(
+            "--launcher local/slurm needs submitit: pip install 'drnet-bench[cluster]' (or pip install 'submitit>=1.5')"
+        ) from None
     return submitit
 
 
@@ -372,15 +444,25 @@ def _new_job(config: RunConfig, runs_dir: Path, resume: bool, launcher: str, cpu
     rd = RunDir.for_config(config, runs_dir)
     token = uuid.uuid4().hex
     (rd.root / SUBMITIT_DIR).mkdir(parents=True, exist_ok=True)
-    write_json_atomic(rd.root / LAUNCH_RECORD, {
-        "run_id": config.run_id, "suite": config.suite, "launcher": launcher, "token": token,
-        "state": "queued", "submitted_utc": _utc_now(), "attempts": 0, "logs": SUBMITIT_DIR,
-        "host": socket.gethostname(), "launcher_pid": os.getpid()})
+    write_json_atomic(
+        rd.root / LAUNCH_RECORD,
+        {
+            "run_id": config.run_id,
+            "suite": config.suite,
+            "launcher": launcher,
+            "token": token,
+            "state": "queued",
+            "submitted_utc": _utc_now(),
+            "attempts": 0,
+            "logs": SUBMITIT_DIR,
+            "host": socket.gethostname(),
+            "launcher_pid": os.getpid(),
+        },
+    )
     return RunJob(config, str(runs_dir), resume, token, cpus), rd
 
 
-def _submit_slurm(submitit, config: RunConfig, runs_dir: Path, resume: bool, options: LaunchOptions,
-                  out: TextIO):
+def _submit_slurm(submitit, config: RunConfig, runs_dir: Path, resume: bool, options: LaunchOptions, out: TextIO):
     job_fn, rd = _new_job(config, runs_dir, resume, "slurm")
     executor = submitit.SlurmExecutor(folder=rd.root / SUBMITIT_DIR, max_num_timeout=MAX_TIMEOUT_REQUEUES)
     executor.update_parameters(**slurm_parameters(config, options))
@@ -392,8 +474,7 @@ def _submit_slurm(submitit, config: RunConfig, runs_dir: Path, resume: bool, opt
         _update_record(rd, state="failed", error=f"sbatch refused the job: {message}")
         raise ConfigError(f"sbatch refused {config.run_id}: {str(exc).strip()}") from exc
     _update_record(rd, job_id=str(job.job_id))
-    print(f"submitted {config.run_id}: SLURM job {job.job_id} (logs in {rd.root / SUBMITIT_DIR})", file=out,
-          flush=True)
+    print(f"submitted {config.run_id}: SLURM job {job.job_id} (logs in {rd.root / SUBMITIT_DIR})", file=out, flush=True)
     return job
 
 
@@ -404,14 +485,23 @@ def slurm_parameters(config: RunConfig, options: LaunchOptions) -> dict[str, Any
     if options.mem is not None:
         extra["mem"] = options.mem
     extra.update(options.slurm_args)
-    params: dict[str, Any] = {"job_name": config.run_id, "nodes": 1, "ntasks_per_node": tasks,
-                              "signal_delay_s": SIGNAL_DELAY_S, "additional_parameters": extra,
-                              "setup": [f"export PYTHONPATH={_code_root()}${{PYTHONPATH:+:$PYTHONPATH}}"]}
+    params: dict[str, Any] = {
+        "job_name": config.run_id,
+        "nodes": 1,
+        "ntasks_per_node": tasks,
+        "signal_delay_s": SIGNAL_DELAY_S,
+        "additional_parameters": extra,
+        "setup": [f"export PYTHONPATH={_code_root()}${{PYTHONPATH:+:$PYTHONPATH}}"],
+    }
     if config.device == "cuda":
         params["gres"] = f"gpu:{options.gpus_per_run}"
     params["time"] = options.time_min or DEFAULT_SLURM_TIME_MIN  # submitit times its requeues by it
-    optional = {"partition": options.partition, "cpus_per_task": options.cpus_per_gpu,
-                "account": options.account, "qos": options.qos}
+    optional = {
+        "partition": options.partition,
+        "cpus_per_task": options.cpus_per_gpu,
+        "account": options.account,
+        "qos": options.qos,
+    }
     params.update({k: v for k, v in optional.items() if v is not None})
     return params
 
@@ -437,19 +527,19 @@ def _code_on_pythonpath():
 
 # --- local ------------------------------------------------------------------------------------------------
 
+
 def local_slots(configs: Sequence[RunConfig], options: LaunchOptions) -> list[dict[str, Any]]:
     """Where local jobs run: GPU groups of ``gpus_per_run`` (one per slot), or CPU core sets."""
     n = options.gpus_per_run
     if any(c.device == "cuda" for c in configs):
         gpus = visible_gpus()
-        groups = [tuple(gpus[i:i + n]) for i in range(0, len(gpus) - n + 1, n)]
+        groups = [tuple(gpus[i : i + n]) for i in range(0, len(gpus) - n + 1, n)]
         if not groups:
             raise ConfigError(f"--launcher local: {len(gpus)} visible GPU(s), {n} needed per run (--gpus-per-run)")
-        return [{"gpus": g, "cpus": None} for g in groups[:options.max_parallel or len(groups)]]
+        return [{"gpus": g, "cpus": None} for g in groups[: options.max_parallel or len(groups)]]
     k = options.max_parallel or 1
     cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else list(range(os.cpu_count() or 1))
-    return [{"gpus": (), "cpus": tuple(cores[i::k]) if k <= len(cores) else (cores[i % len(cores)],)}
-            for i in range(k)]
+    return [{"gpus": (), "cpus": tuple(cores[i::k]) if k <= len(cores) else (cores[i % len(cores)],)} for i in range(k)]
 
 
 def visible_gpus() -> list[int]:
@@ -462,8 +552,9 @@ def visible_gpus() -> list[int]:
     return list(range(torch.cuda.device_count()))
 
 
-def _run_local(submitit, configs: Sequence[RunConfig], runs_dir: Path, resume: bool, options: LaunchOptions,
-               out: TextIO) -> dict[str, Any]:
+def _run_local(
+    submitit, configs: Sequence[RunConfig], runs_dir: Path, resume: bool, options: LaunchOptions, out: TextIO
+) -> dict[str, Any]:
     """Run the jobs on this machine, at most one per slot at a time; a job killed outright is started again."""
     slots = local_slots(configs, options)
     pending = [_new_job(config, runs_dir, resume, "local")[0] for config in configs]  # all recorded as queued
@@ -480,8 +571,11 @@ def _run_local(submitit, configs: Sequence[RunConfig], runs_dir: Path, resume: b
             if not job.done():
                 continue
             if not job.task(0).paths.result_pickle.exists() and restarts < LOCAL_RESTARTS:
-                print(f"requeued {fn.config.run_id}: job {job.job_id} was killed; continuing from its last "
-                      f"checkpoint", file=out, flush=True)
+                print(
+                    f"requeued {fn.config.run_id}: job {job.job_id} was killed; continuing from its last checkpoint",
+                    file=out,
+                    flush=True,
+                )
                 running[i] = (fn, _submit_local(submitit, fn, slots[i], options, out), restarts + 1)
                 continue
             outcomes[fn.config.run_id] = _outcome(job, fn.config)
@@ -493,15 +587,22 @@ def _submit_local(submitit, fn: RunJob, slot: dict[str, Any], options: LaunchOpt
     rd = RunDir.for_config(fn.config, fn.runs_dir)
     executor = submitit.LocalExecutor(folder=rd.root / SUBMITIT_DIR, max_num_timeout=MAX_TIMEOUT_REQUEUES)
     tasks = max(len(slot["gpus"]), options.gpus_per_run if fn.config.device != "cuda" else 1)
-    executor.update_parameters(timeout_min=options.time_min or LOCAL_TIMEOUT_MIN, tasks_per_node=tasks,
-                               gpus_per_node=len(slot["gpus"]), visible_gpus=tuple(slot["gpus"]),
-                               signal_delay_s=SIGNAL_DELAY_S)
+    executor.update_parameters(
+        timeout_min=options.time_min or LOCAL_TIMEOUT_MIN,
+        tasks_per_node=tasks,
+        gpus_per_node=len(slot["gpus"]),
+        visible_gpus=tuple(slot["gpus"]),
+        signal_delay_s=SIGNAL_DELAY_S,
+    )
     with _code_on_pythonpath():
         job = executor.submit(fn)
     _update_record(rd, job_id=str(job.job_id))
     where = f"GPU {','.join(map(str, slot['gpus']))}" if slot["gpus"] else f"CPU cores {_ranges(slot['cpus'])}"
-    print(f"started {fn.config.run_id}: local job {job.job_id} on {where} (logs in {rd.root / SUBMITIT_DIR})",
-          file=out, flush=True)
+    print(
+        f"started {fn.config.run_id}: local job {job.job_id} on {where} (logs in {rd.root / SUBMITIT_DIR})",
+        file=out,
+        flush=True,
+    )
     return job
 
 

@@ -40,8 +40,16 @@ __all__ = [
 ]
 
 DEPTH_METRICS = ("rmse", "abs_rel", "sq_rel", "log10", "rmse_log", "delta1", "delta2", "delta3")
-LOWER_IS_BETTER = {"rmse": True, "abs_rel": True, "sq_rel": True, "log10": True, "rmse_log": True,
-                   "delta1": False, "delta2": False, "delta3": False}
+LOWER_IS_BETTER = {
+    "rmse": True,
+    "abs_rel": True,
+    "sq_rel": True,
+    "log10": True,
+    "rmse_log": True,
+    "delta1": False,
+    "delta2": False,
+    "delta3": False,
+}
 REDUCTIONS = ("per_image", "pooled", "rside")
 DELTA_BASE = 1.25
 EDGE_THRESHOLDS = (0.25, 0.5, 1.0)  # RSIDE's Sobel-magnitude thresholds for boundary metrics
@@ -73,8 +81,20 @@ class ImageStats:
 
 # per_image.csv's statistic columns (the keys of ImageStats.as_row()): every reduction and every bootstrap
 # resample derives from them.
-STAT_COLUMNS = ("n", "sum_sq", "sum_abs_rel", "sum_sq_rel", "sum_log10", "sum_sq_log",
-                "lt1", "lt2", "lt3", "le1", "le2", "le3")
+STAT_COLUMNS = (
+    "n",
+    "sum_sq",
+    "sum_abs_rel",
+    "sum_sq_rel",
+    "sum_log10",
+    "sum_sq_log",
+    "lt1",
+    "lt2",
+    "lt3",
+    "le1",
+    "le2",
+    "le3",
+)
 
 
 def image_stats(pred: torch.Tensor, target: torch.Tensor, valid: torch.Tensor | None = None) -> ImageStats:
@@ -100,7 +120,7 @@ def image_stats(pred: torch.Tensor, target: torch.Tensor, valid: torch.Tensor | 
     # a non-positive prediction is never within any threshold (RSIDE's util.py would count it: both of its
     # ratios are negative, hence <= 1.25; that rewards a collapsed network, so it is not reproduced here)
     ratio = torch.where(d > 0, torch.maximum(d / t, t / d), torch.full_like(d, math.inf))
-    thresholds = [DELTA_BASE ** k for k in (1, 2, 3)]
+    thresholds = [DELTA_BASE**k for k in (1, 2, 3)]
     return ImageStats(
         n=n,
         sum_sq=float((err**2).sum()),
@@ -113,8 +133,9 @@ def image_stats(pred: torch.Tensor, target: torch.Tensor, valid: torch.Tensor | 
     )
 
 
-def _metrics_from_means(mse: float, abs_rel: float, sq_rel: float, log10: float, msle: float,
-                        deltas: Sequence[float]) -> dict[str, float]:
+def _metrics_from_means(
+    mse: float, abs_rel: float, sq_rel: float, log10: float, msle: float, deltas: Sequence[float]
+) -> dict[str, float]:
     return {
         "rmse": math.sqrt(mse),
         "abs_rel": abs_rel,
@@ -129,12 +150,19 @@ def _metrics_from_means(mse: float, abs_rel: float, sq_rel: float, log10: float,
 
 def _image_metrics(s: ImageStats, inclusive: bool) -> dict[str, float]:
     counts = s.le if inclusive else s.lt
-    return _metrics_from_means(s.sum_sq / s.n, s.sum_abs_rel / s.n, s.sum_sq_rel / s.n, s.sum_log10 / s.n,
-                               s.sum_sq_log / s.n, [c / s.n for c in counts])
+    return _metrics_from_means(
+        s.sum_sq / s.n,
+        s.sum_abs_rel / s.n,
+        s.sum_sq_rel / s.n,
+        s.sum_log10 / s.n,
+        s.sum_sq_log / s.n,
+        [c / s.n for c in counts],
+    )
 
 
-def depth_metrics(pred: torch.Tensor, target: torch.Tensor, valid: torch.Tensor | None = None,
-                  inclusive_delta: bool = False) -> dict[str, float]:
+def depth_metrics(
+    pred: torch.Tensor, target: torch.Tensor, valid: torch.Tensor | None = None, inclusive_delta: bool = False
+) -> dict[str, float]:
     """Metrics of one image: rmse, abs_rel, sq_rel, log10, rmse_log (m or unitless), delta1..3 (fractions).
 
     inclusive_delta=True counts ``ratio <= 1.25^k`` as RSIDE's util.py does; the paper's eq. 5 uses ``<``.
@@ -151,16 +179,20 @@ def reduce_metrics(stats: Iterable[ImageStats], reduction: str) -> dict[str, flo
         raise ValueError("cannot reduce metrics over an empty test set")
     if reduction == "pooled":
         n = sum(s.n for s in stats)
-        sums = [sum(getattr(s, k) for s in stats) / n
-                for k in ("sum_sq", "sum_abs_rel", "sum_sq_rel", "sum_log10", "sum_sq_log")]
+        sums = [
+            sum(getattr(s, k) for s in stats) / n
+            for k in ("sum_sq", "sum_abs_rel", "sum_sq_rel", "sum_log10", "sum_sq_log")
+        ]
         return _metrics_from_means(*sums, [sum(s.lt[k] for s in stats) / n for k in range(3)])
     if reduction == "per_image":
         rows = [_image_metrics(s, inclusive=False) for s in stats]
         return {k: sum(r[k] for r in rows) / len(rows) for k in DEPTH_METRICS}
     # rside: means of per-image means; RMSE and RMSE_log from the mean of per-image squared errors
     m = len(stats)
-    means = [sum(getattr(s, k) / s.n for s in stats) / m
-             for k in ("sum_sq", "sum_abs_rel", "sum_sq_rel", "sum_log10", "sum_sq_log")]
+    means = [
+        sum(getattr(s, k) / s.n for s in stats) / m
+        for k in ("sum_sq", "sum_abs_rel", "sum_sq_rel", "sum_log10", "sum_sq_log")
+    ]
     return _metrics_from_means(*means, [sum(s.le[k] / s.n for s in stats) / m for k in range(3)])
 
 
@@ -175,8 +207,12 @@ def edge_magnitude(depth: torch.Tensor) -> torch.Tensor:
     return torch.sqrt(g[:, 0] ** 2 + g[:, 1] ** 2).reshape(depth.shape)
 
 
-def boundary_metrics(pred: torch.Tensor, target: torch.Tensor, valid: torch.Tensor | None = None,
-                     thresholds: Sequence[float] = EDGE_THRESHOLDS) -> dict[str, float]:
+def boundary_metrics(
+    pred: torch.Tensor,
+    target: torch.Tensor,
+    valid: torch.Tensor | None = None,
+    thresholds: Sequence[float] = EDGE_THRESHOLDS,
+) -> dict[str, float]:
     """RSIDE's boundary metrics for one image: Sobel edge maps of prediction and target thresholded at t.
 
     Keys ``edge_{acc,precision,recall,f1}@t``. accuracy = agreement over pixels, precision = |E & E*|/|E|,

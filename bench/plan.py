@@ -50,8 +50,7 @@ def dataset_sizes(config: RunConfig) -> tuple[int | None, int | None, str]:
     from architectures.data.synthetic import synthetic_split
 
     try:
-        if (config.data == "synthetic" and config.data_path is None
-                and not data_lib.default_synthetic_path().exists()):
+        if config.data == "synthetic" and config.data_path is None and not data_lib.default_synthetic_path().exists():
             split = synthetic_split(data_lib.DEFAULT_FRAMES)
             sizes = _limit(config, len(split["train"]), len(split["test"]))
             return sizes + ("synthetic file generated on first run",)
@@ -74,8 +73,7 @@ def _limit(config: RunConfig, train: int, test: int) -> tuple[int, int]:
 
 
 @cache
-def forward_gflop(arch: str, backbone: str, options: tuple[tuple[str, Any], ...],
-                  input_size: tuple[int, int]) -> float:
+def forward_gflop(arch: str, backbone: str, options: tuple[tuple[str, Any], ...], input_size: tuple[int, int]) -> float:
     """Forward GFLOP of one image (FLOPs = 2 x multiply-adds), counted on the meta device."""
     from torch.utils.flop_counter import FlopCounterMode
 
@@ -140,8 +138,15 @@ def estimate_cost(config: RunConfig, imported: bool = False) -> CostEstimate:
     return CostEstimate(train_images, eval_images, gflop, total, seconds, note)
 
 
-def describe_plan(suite_name: str, description: str, configs: Sequence[RunConfig], defaults: RunConfig,
-                  speed: Sequence[dict[str, Any]], runs_dir: Path, problems: Sequence[str]) -> str:
+def describe_plan(
+    suite_name: str,
+    description: str,
+    configs: Sequence[RunConfig],
+    defaults: RunConfig,
+    speed: Sequence[dict[str, Any]],
+    runs_dir: Path,
+    problems: Sequence[str],
+) -> str:
     """The text ``--dry-run`` prints."""
     lines = [f"suite {suite_name}: {len(configs)} training run(s), {len(speed)} speed sweep(s)"]
     if description:
@@ -163,8 +168,10 @@ def describe_plan(suite_name: str, description: str, configs: Sequence[RunConfig
         lines.append("")
         lines.append(f"{c.run_id}  [{', '.join(c.tables) or 'no table'}]  -> {rd.root}  ({state})")
         lines.append(f"  model   {c.arch}-{c.backbone} options={dict(c.options)} weights={c.weights}")
-        lines.append(f"  data    {c.data}:{c.data_path or '(default)'} train={c.train_split} test={c.test_split} "
-                     f"protocol={c.protocol}")
+        lines.append(
+            f"  data    {c.data}:{c.data_path or '(default)'} train={c.train_split} test={c.test_split} "
+            f"protocol={c.protocol}"
+        )
         if differ:
             lines.append("  config  " + ", ".join(f"{k}={v!r}" for k, v in sorted(differ.items())))
         lines.append("  cost    " + _cost_text(cost, c))
@@ -194,9 +201,11 @@ def describe_plan(suite_name: str, description: str, configs: Sequence[RunConfig
     lines.append("")
     lines += _seed_lines(configs, total_s)
     if total_s:
-        lines.append(f"estimated time: {format_duration(total_s)}"
-                     + (" + the runs that could not be estimated" if unknown_time else "")
-                     + " (a lower bound: matmul throughput here)")
+        lines.append(
+            f"estimated time: {format_duration(total_s)}"
+            + (" + the runs that could not be estimated" if unknown_time else "")
+            + " (a lower bound: matmul throughput here)"
+        )
     else:
         lines.append("estimated time: not available (no run could be timed on this machine)")
     if unmeasured_gpu_tflop:
@@ -217,8 +226,10 @@ def _seed_lines(configs: Sequence[RunConfig], total_s: float) -> list[str]:
         return []
     counts = sorted({len(v) for v in seeds.values()})
     per_entry = ", ".join(str(n) for n in counts)
-    text = (f"seeds: {len(seeds)} run entr{'y' if len(seeds) == 1 else 'ies'} x {per_entry} seed(s) = "
-            f"{len(configs)} training run(s)")
+    text = (
+        f"seeds: {len(seeds)} run entr{'y' if len(seeds) == 1 else 'ies'} x {per_entry} seed(s) = "
+        f"{len(configs)} training run(s)"
+    )
     if max(counts) > 1 and total_s:
         text += f"; one seed of each would take ~{format_duration(total_s / max(counts))}"
     out = [text]
@@ -229,9 +240,11 @@ def _seed_lines(configs: Sequence[RunConfig], total_s: float) -> list[str]:
 
 def gpu_class_estimates(total_tflop: float) -> list[str]:
     """Lines estimating the GPU time of ``total_tflop`` (TFLOP) per GPU class, at an assumed fraction of peak."""
-    lines = [f"GPU time estimate for the {total_tflop:,.1f} TFLOP planned on cuda (no CUDA device here to "
-             f"time; an estimate at {GPU_ASSUMED_FRACTION:.0%} of each GPU's datasheet peak fp32 rate, not a "
-             f"measurement):"]
+    lines = [
+        f"GPU time estimate for the {total_tflop:,.1f} TFLOP planned on cuda (no CUDA device here to "
+        f"time; an estimate at {GPU_ASSUMED_FRACTION:.0%} of each GPU's datasheet peak fp32 rate, not a "
+        f"measurement):"
+    ]
     for name, peak in GPU_PEAK_FP32_TFLOPS.items():
         seconds = total_tflop / (peak * GPU_ASSUMED_FRACTION)
         lines.append(f"  {name:<9} (peak {peak:g} TFLOP/s fp32): ~{format_duration(seconds)}")
@@ -241,8 +254,11 @@ def gpu_class_estimates(total_tflop: float) -> list[str]:
 def _cost_text(cost: CostEstimate, c: RunConfig) -> str:
     parts = []
     if cost.train_images is not None:
-        parts.append(f"{cost.train_images:,} train images ({c.epochs} epochs"
-                     + (f", <= {c.max_steps} steps" if c.max_steps else "") + f", batch {c.batch_size})")
+        parts.append(
+            f"{cost.train_images:,} train images ({c.epochs} epochs"
+            + (f", <= {c.max_steps} steps" if c.max_steps else "")
+            + f", batch {c.batch_size})"
+        )
     if cost.eval_images is not None:
         parts.append(f"{cost.eval_images:,} eval images")
     if cost.gflop_per_image is not None:
@@ -251,8 +267,9 @@ def _cost_text(cost: CostEstimate, c: RunConfig) -> str:
     if cost.total_tflop is not None:
         parts.append(f"{cost.total_tflop:,.1f} TFLOP")
     if cost.seconds is not None:
-        parts.append(f"~{format_duration(cost.seconds)} on {c.device} "
-                     f"(matmul {matmul_tflops(c.device):.2f} TFLOP/s here)")
+        parts.append(
+            f"~{format_duration(cost.seconds)} on {c.device} (matmul {matmul_tflops(c.device):.2f} TFLOP/s here)"
+        )
     if cost.note:
         parts.append(cost.note)
     return "; ".join(parts) or "unknown"

@@ -53,8 +53,7 @@ class SuiteProgress:
             self.steps_done += steps
             self.seconds_done += seconds
 
-    def later_seconds(self, train_frames: int, run_steps: int, run_seconds: float,
-                      world_size: int = 1) -> float:
+    def later_seconds(self, train_frames: int, run_steps: int, run_seconds: float, world_size: int = 1) -> float:
         """Estimated seconds for the later runs: their planned steps at the pooled seconds per step of
         the earlier runs and this one (``run_steps`` in ``run_seconds``)."""
         steps = self.steps_done + run_steps
@@ -131,8 +130,10 @@ class Progress:
 
     def line(self, epoch: int, step: int, global_step: int, loss: float, lr: float) -> str:
         """``label | epoch e/E | step s/S | loss | lr | img/s | epoch eta | run eta | suite eta``."""
-        head = (f"{self.label} | epoch {epoch + 1}/{self.epochs} | step {step}/{self.steps_per_epoch} | "
-                f"loss {loss:.4f} | lr {lr:.1e}")
+        head = (
+            f"{self.label} | epoch {epoch + 1}/{self.epochs} | step {step}/{self.steps_per_epoch} | "
+            f"loss {loss:.4f} | lr {lr:.1e}"
+        )
         per_step = self.seconds_per_step()
         if per_step is None:
             return f"{head} | warming up (no rate yet)"
@@ -151,10 +152,13 @@ class Progress:
                 run_s += self.evals_left * self.eval_s
         text = f"epoch eta {format_hms(epoch_s)} | run eta {format_hms(run_s)}{evals}"
         if self.suite is not None and self.suite.later:
-            later = self.suite.later_seconds(self.train_frames, self._steps_after_first + 1,
-                                             self.clock() - self._t_start, self.world_size)
-            text += (f" | suite eta ~{format_hms(run_s + later)} (est., {len(self.suite.later)} more "
-                     f"run(s) at this suite's s/step)")
+            later = self.suite.later_seconds(
+                self.train_frames, self._steps_after_first + 1, self.clock() - self._t_start, self.world_size
+            )
+            text += (
+                f" | suite eta ~{format_hms(run_s + later)} (est., {len(self.suite.later)} more "
+                f"run(s) at this suite's s/step)"
+            )
         return text
 
     def close(self) -> None:

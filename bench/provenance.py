@@ -19,8 +19,17 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # imported where used, so that utc_now & co. cost no torch import (bench report)
     import torch
 
-__all__ = ["collect_provenance", "cpu_model", "device_info", "file_fingerprint", "git_info", "library_versions",
-           "model_options_change", "resolved_model_options", "utc_now"]
+__all__ = [
+    "collect_provenance",
+    "cpu_model",
+    "device_info",
+    "file_fingerprint",
+    "git_info",
+    "library_versions",
+    "model_options_change",
+    "resolved_model_options",
+    "utc_now",
+]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 HEADER_BYTES = 1 << 20  # fingerprint the first MiB: identifies a multi-GB .mat without reading it all
@@ -28,6 +37,7 @@ HEADER_BYTES = 1 << 20  # fingerprint the first MiB: identifies a multi-GB .mat 
 
 def git_info(root: Path = REPO_ROOT) -> dict[str, Any]:
     """Commit hash and whether the working tree had uncommitted changes (None outside a git checkout)."""
+
     def git(*args: str) -> str | None:
         try:
             out = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=10)
@@ -42,6 +52,7 @@ def git_info(root: Path = REPO_ROOT) -> dict[str, Any]:
 
 def library_versions() -> dict[str, str | None]:
     """Versions of Python and the libraries that can change a number."""
+
     def version(dist: str) -> str | None:
         try:
             return metadata.version(dist)
@@ -71,8 +82,12 @@ def device_info(device: str | torch.device = "cpu") -> dict[str, Any]:
     info: dict[str, Any] = {"device": str(device), "hostname": socket.gethostname()}
     if device.type == "cuda" and torch.cuda.is_available():
         props = torch.cuda.get_device_properties(device)
-        info.update(name=props.name, total_memory_mib=props.total_memory // 2**20,
-                    capability=f"{props.major}.{props.minor}", driver=_nvidia_driver())
+        info.update(
+            name=props.name,
+            total_memory_mib=props.total_memory // 2**20,
+            capability=f"{props.major}.{props.minor}",
+            driver=_nvidia_driver(),
+        )
     else:
         info.update(name=cpu_model(), threads=torch.get_num_threads())
     return info
@@ -84,8 +99,12 @@ def file_fingerprint(path: str | Path) -> dict[str, Any]:
     stat = path.stat()
     with open(path, "rb") as f:
         head = hashlib.sha256(f.read(HEADER_BYTES)).hexdigest()
-    return {"path": str(path.resolve()), "bytes": stat.st_size, "header_sha256": head,
-            "header_bytes": min(HEADER_BYTES, stat.st_size)}
+    return {
+        "path": str(path.resolve()),
+        "bytes": stat.st_size,
+        "header_sha256": head,
+        "header_bytes": min(HEADER_BYTES, stat.st_size),
+    }
 
 
 def resolved_model_options(arch: str, options: Mapping[str, Any]) -> dict[str, Any]:
@@ -109,14 +128,20 @@ def model_options_change(provenance: Mapping[str, Any], arch: str, options: Mapp
     if not isinstance(recorded, Mapping) or not isinstance(recorded.get("resolved"), Mapping):
         return None
     before, now = recorded["resolved"], resolved_model_options(arch, options)["resolved"]
-    changed = [f"{k} {_show(before, k)} -> {_show(now, k)}" for k in sorted({*before, *now})
-               if before.get(k, _ABSENT) != now.get(k, _ABSENT)]
+    changed = [
+        f"{k} {_show(before, k)} -> {_show(now, k)}"
+        for k in sorted({*before, *now})
+        if before.get(k, _ABSENT) != now.get(k, _ABSENT)
+    ]
     return ", ".join(changed) or None
 
 
-def collect_provenance(device: str | torch.device = "cpu", seed: int | None = None,
-                       data: dict[str, Any] | None = None,
-                       model_options: dict[str, Any] | None = None) -> dict[str, Any]:
+def collect_provenance(
+    device: str | torch.device = "cpu",
+    seed: int | None = None,
+    data: dict[str, Any] | None = None,
+    model_options: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """Everything above in one record, with a UTC timestamp; ``model_options`` (``resolved_model_options``)
     is added when given."""
     record = {

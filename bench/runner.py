@@ -88,8 +88,11 @@ class FrameSubset(Dataset):
     def __init__(self, dataset: Dataset, positions: Sequence[int], how: str):
         self.dataset, self.positions = dataset, list(positions)
         self.frame_indices = [dataset.frame_indices[p] for p in self.positions]
-        self.identity = {**getattr(dataset, "identity", {}), "frames": len(self.positions),
-                         "subset": {"frames": len(self.positions), "of": len(dataset), "how": how}}
+        self.identity = {
+            **getattr(dataset, "identity", {}),
+            "frames": len(self.positions),
+            "subset": {"frames": len(self.positions), "of": len(dataset), "how": how},
+        }
 
     def __len__(self) -> int:
         return len(self.positions)
@@ -100,22 +103,27 @@ class FrameSubset(Dataset):
 
 # --- data, model ------------------------------------------------------------------------------------------
 
-def load_datasets(config: RunConfig, depth_size: tuple[int, int], train: bool = True) -> tuple[Dataset | None,
-                                                                                               Dataset]:
+
+def load_datasets(config: RunConfig, depth_size: tuple[int, int], train: bool = True) -> tuple[Dataset | None, Dataset]:
     """(training set or None, test set) per config, through ``architectures.data.build_dataset``."""
     from architectures.data import build_dataset
 
     train_set = None
     if train:
-        train_set = build_dataset(config.data, config.data_path, config.train_split, train=True,
-                                  protocol=config.protocol, depth_size=tuple(depth_size))
+        train_set = build_dataset(
+            config.data,
+            config.data_path,
+            config.train_split,
+            train=True,
+            protocol=config.protocol,
+            depth_size=tuple(depth_size),
+        )
         if config.train_frames is not None and config.train_frames < len(train_set):
             train_set = FrameSubset(train_set, range(config.train_frames), "first")
             variant = train_set.identity.get("train_variant")
             if variant:  # say that only part of the variant was used: "synthetic-96-first-48"
                 train_set.identity["train_variant"] = f"{variant}-first-{config.train_frames}"
-    test_set = build_dataset(config.data, config.data_path, config.test_split, train=False,
-                             protocol=config.protocol)
+    test_set = build_dataset(config.data, config.data_path, config.test_split, train=False, protocol=config.protocol)
     if config.eval_frames is not None and config.eval_frames < len(test_set):
         positions = prediction_frames(range(len(test_set)), config.eval_frames)
         test_set = FrameSubset(test_set, positions, "evenly spaced")
@@ -139,8 +147,12 @@ def _depth_size(config: RunConfig, model: nn.Module) -> tuple[int, int]:
 def _data_provenance(config: RunConfig, train_set: Dataset | None, test_set: Dataset) -> dict[str, Any]:
     """Source, paths, the datasets' identity and a fingerprint of the data file(s)' header."""
     test_identity = dict(getattr(test_set, "identity", {}))
-    out: dict[str, Any] = {"source": config.data, "path": config.data_path, "test": test_identity,
-                           "train": dict(getattr(train_set, "identity", {})) if train_set is not None else None}
+    out: dict[str, Any] = {
+        "source": config.data,
+        "path": config.data_path,
+        "test": test_identity,
+        "train": dict(getattr(train_set, "identity", {})) if train_set is not None else None,
+    }
     path = Path(test_identity.get("path") or config.data_path or "")
     if path.is_file():
         out["fingerprint"] = file_fingerprint(path)
@@ -151,8 +163,15 @@ def _data_provenance(config: RunConfig, train_set: Dataset | None, test_set: Dat
 
 # --- checks before anything runs ---------------------------------------------------------------------------
 
-def preflight(configs: Sequence[RunConfig], runs_dir: Path, resume: bool, with_data: bool = True,
-              rerun: bool = False, devices: bool = True) -> list[str]:
+
+def preflight(
+    configs: Sequence[RunConfig],
+    runs_dir: Path,
+    resume: bool,
+    with_data: bool = True,
+    rerun: bool = False,
+    devices: bool = True,
+) -> list[str]:
     """Every problem visible before the first run starts, as messages (empty list: good to go).
 
     ``rerun``: existing run directories (except imported ones) will be moved aside, so they are no problem.
@@ -214,8 +233,9 @@ def _run_dir_states(configs: Sequence[RunConfig], runs_dir: Path) -> list[str | 
     return states
 
 
-def _check_run_dirs(configs: Sequence[RunConfig], states: Sequence[str | Exception], runs_dir: Path,
-                    resume: bool, rerun: bool = False) -> list[str]:
+def _check_run_dirs(
+    configs: Sequence[RunConfig], states: Sequence[str | Exception], runs_dir: Path, resume: bool, rerun: bool = False
+) -> list[str]:
     out = []
     ids = [c.run_id for c in configs]
     for dup in sorted({i for i in ids if ids.count(i) > 1}):
@@ -233,11 +253,19 @@ def _check_run_dirs(configs: Sequence[RunConfig], states: Sequence[str | Excepti
         elif state == RunState.COMPLETE:
             diff = stored_diff(rd, c)
             if diff:
-                out.append(_diff_message(rd, diff, "cannot reuse the finished run: the configuration differs",
-                                         "pass --rerun to move it aside and train again"))
+                out.append(
+                    _diff_message(
+                        rd,
+                        diff,
+                        "cannot reuse the finished run: the configuration differs",
+                        "pass --rerun to move it aside and train again",
+                    )
+                )
         elif not resume:
-            out.append(f"{rd.root} already exists (an interrupted run); pass --resume to continue it, or "
-                       f"--rerun to move it aside and start over (runs are never overwritten)")
+            out.append(
+                f"{rd.root} already exists (an interrupted run); pass --resume to continue it, or "
+                f"--rerun to move it aside and start over (runs are never overwritten)"
+            )
         else:
             diff = stored_diff(rd, c)
             if diff:
@@ -293,8 +321,11 @@ def _fp_text(fp: dict[str, Any]) -> str:
 
 def _check_import_matches(config: RunConfig, rd: RunDir) -> list[str]:
     stored, _ = rd.read_config()
-    diff = [(k, getattr(stored, k), getattr(config, k)) for k in ("arch", "backbone", "options")
-            if getattr(stored, k) != getattr(config, k)]
+    diff = [
+        (k, getattr(stored, k), getattr(config, k))
+        for k in ("arch", "backbone", "options")
+        if getattr(stored, k) != getattr(config, k)
+    ]
     return [_diff_message(rd, diff, "imported weights do not fit the planned run")] if diff else []
 
 
@@ -307,8 +338,10 @@ def _diff_message(rd: RunDir, diff: list[tuple[str, Any, Any]], what: str = "", 
 
 def _check_devices(configs: Sequence[RunConfig]) -> list[str]:
     if any(c.device == "cuda" for c in configs) and not torch.cuda.is_available():
-        return ["device 'cuda' is planned but torch sees no CUDA device here; pass --device cpu "
-                "(slow for the paper suite) or run on a GPU machine"]
+        return [
+            "device 'cuda' is planned but torch sees no CUDA device here; pass --device cpu "
+            "(slow for the paper suite) or run on a GPU machine"
+        ]
     return []
 
 
@@ -327,9 +360,11 @@ def _check_weights(configs: Sequence[RunConfig], states: Sequence[str | Exceptio
             cache = imagenet_cache_dir()
             if any((cache / name).is_file() for name in spec.weight_files):
                 continue
-            problem = (f"ImageNet weights for {c.backbone} are not in the local cache and are never downloaded: "
-                       f"place {spec.weight_files[0]} in {cache}/ (set TORCH_HOME for another cache), or pass "
-                       f"--weights none to train from random weights")
+            problem = (
+                f"ImageNet weights for {c.backbone} are not in the local cache and are never downloaded: "
+                f"place {spec.weight_files[0]} in {cache}/ (set TORCH_HOME for another cache), or pass "
+                f"--weights none to train from random weights"
+            )
         elif Path(c.weights).is_file():
             continue
         else:
@@ -351,8 +386,9 @@ def check_data(configs: Sequence[RunConfig], generate: bool = True) -> list[str]
             _generate_default_synthetic()
         group = [c for c in configs if (c.data, c.data_path, c.protocol) == (source, path, protocol)]
         try:
-            train_set, _ = load_datasets(group[0].replace(train_frames=None, eval_frames=None), DEFAULT_INPUT_SIZE,
-                                         train=True)
+            train_set, _ = load_datasets(
+                group[0].replace(train_frames=None, eval_frames=None), DEFAULT_INPUT_SIZE, train=True
+            )
         except Exception as exc:
             out.append(missing_data_message(source, path, exc))
             continue
@@ -373,9 +409,11 @@ def check_train_variant(config: RunConfig, actual: str | None) -> None:
 def _variant_problem(config: RunConfig, actual: str | None) -> str | None:
     if config.train_variant is None or fnmatch.fnmatchcase(actual or "", config.train_variant):
         return None
-    return (f"{config.run_id}: suite {config.suite!r} trains on {config.train_variant!r}, but "
-            f"{config.data}:{config.data_path} is training set {actual!r}; give the suite's data, run the "
-            f"suite meant for this data, or pass --data to run on it anyway (the run records what it used)")
+    return (
+        f"{config.run_id}: suite {config.suite!r} trains on {config.train_variant!r}, but "
+        f"{config.data}:{config.data_path} is training set {actual!r}; give the suite's data, run the "
+        f"suite meant for this data, or pass --data to run on it anyway (the run records what it used)"
+    )
 
 
 def _generate_default_synthetic() -> None:
@@ -427,38 +465,49 @@ def missing_data_message(source: str, path: str | None, exc: BaseException) -> s
         target = download_target(where)
         mkdir = "" if target.parent.is_dir() else f"mkdir -p {target.parent} && "
         if Path(where).exists():  # the user's file is damaged or not the labeled set: never write over it
-            msg += (f"\n  -> {where} is left as it is; download the official labeled NYU Depth v2 file "
-                    f"({NYU_LABELED_BYTES:,} bytes, MATLAB v7.3) to a new path and use that:")
+            msg += (
+                f"\n  -> {where} is left as it is; download the official labeled NYU Depth v2 file "
+                f"({NYU_LABELED_BYTES:,} bytes, MATLAB v7.3) to a new path and use that:"
+            )
         else:
-            msg += (f"\n  -> provide the official labeled NYU Depth v2 file ({NYU_LABELED_BYTES:,} bytes, "
-                    f"MATLAB v7.3):")
-        msg += (f"\n       {mkdir}curl -L --fail -o {target} {NYU_LABELED_URL}"
-                + (f"\n     then pass --data nyu-labeled:{target}" if str(target) != str(where) else "")
-                + "\n     or pass --data nyu-labeled:/path/to/nyu_depth_v2_labeled.mat; "
-                  "or run on the embedded synthetic rooms with --data synthetic")
+            msg += f"\n  -> provide the official labeled NYU Depth v2 file ({NYU_LABELED_BYTES:,} bytes, MATLAB v7.3):"
+        msg += (
+            f"\n       {mkdir}curl -L --fail -o {target} {NYU_LABELED_URL}"
+            + (f"\n     then pass --data nyu-labeled:{target}" if str(target) != str(where) else "")
+            + "\n     or pass --data nyu-labeled:/path/to/nyu_depth_v2_labeled.mat; "
+            "or run on the embedded synthetic rooms with --data synthetic"
+        )
     elif source == "rside-csv":
         where = path or "data"
-        msg += (f"\n  -> the paper regime trains on RSIDE's training set. Fetch RSIDE's pre-processed data (the "
-                f"'Download the data' link in the README of JunjH/Revisiting_Single_Depth_Estimation, "
-                f"{RSIDE_DATA_URL}; DenseDepth's nyu_data.zip holds the same pairs, 4.1 GB zipped) and unpack it "
-                f"so that {where}/ is RSIDE's ./data:\n"
-                f"       {where}/nyu2_train.csv  ~{RSIDE_TRAIN_PAIRS:,} rows 'data/nyu2_train/<scene>_out/<n>.jpg,"
-                f"...<n>.png' (640x480 JPEG; 8-bit PNG depth, metres = value/255*10)\n"
-                f"       {where}/nyu2_test.csv   654 rows 'data/nyu2_test/NNNNN_colors.png,...NNNNN_depth.png' "
-                f"(the official test frames; 16-bit PNG depth in mm)\n"
-                f"       (the CSV paths start with data/, so {where}/ must sit in the directory they are relative "
-                f"to, as in RSIDE's repository)\n"
-                f"     or pass --data rside-csv:/path/to/that/data; or run the cheaper 795-frame variant, which is "
-                f"not the paper's regime: bench run --suite paper-labeled (needs nyu_depth_v2_labeled.mat); "
-                f"or check the pipeline on the embedded synthetic rooms with --data synthetic")
+        msg += (
+            f"\n  -> the paper regime trains on RSIDE's training set. Fetch RSIDE's pre-processed data (the "
+            f"'Download the data' link in the README of JunjH/Revisiting_Single_Depth_Estimation, "
+            f"{RSIDE_DATA_URL}; DenseDepth's nyu_data.zip holds the same pairs, 4.1 GB zipped) and unpack it "
+            f"so that {where}/ is RSIDE's ./data:\n"
+            f"       {where}/nyu2_train.csv  ~{RSIDE_TRAIN_PAIRS:,} rows 'data/nyu2_train/<scene>_out/<n>.jpg,"
+            f"...<n>.png' (640x480 JPEG; 8-bit PNG depth, metres = value/255*10)\n"
+            f"       {where}/nyu2_test.csv   654 rows 'data/nyu2_test/NNNNN_colors.png,...NNNNN_depth.png' "
+            f"(the official test frames; 16-bit PNG depth in mm)\n"
+            f"       (the CSV paths start with data/, so {where}/ must sit in the directory they are relative "
+            f"to, as in RSIDE's repository)\n"
+            f"     or pass --data rside-csv:/path/to/that/data; or run the cheaper 795-frame variant, which is "
+            f"not the paper's regime: bench run --suite paper-labeled (needs nyu_depth_v2_labeled.mat); "
+            f"or check the pipeline on the embedded synthetic rooms with --data synthetic"
+        )
     return msg
 
 
 # --- one run ----------------------------------------------------------------------------------------------
 
-def execute_run(config: RunConfig, runs_dir: Path = DEFAULT_RUNS_DIR, resume: bool = False,
-                info: DistInfo | None = None, stream: TextIO | None = None,
-                suite: SuiteProgress | None = None) -> RunOutcome:
+
+def execute_run(
+    config: RunConfig,
+    runs_dir: Path = DEFAULT_RUNS_DIR,
+    resume: bool = False,
+    info: DistInfo | None = None,
+    stream: TextIO | None = None,
+    suite: SuiteProgress | None = None,
+) -> RunOutcome:
     """Train (or, for an imported directory, only evaluate) one run and write its directory. ``suite`` (the
     runs after this one and the pace so far) gives the progress lines a suite ETA."""
     info = info or DistInfo()
@@ -468,16 +517,35 @@ def execute_run(config: RunConfig, runs_dir: Path = DEFAULT_RUNS_DIR, resume: bo
     if state == RunState.COMPLETE:
         diff = stored_diff(rd, config)
         if diff:
-            raise ConfigError(_diff_message(rd, diff, "cannot reuse the finished run: the configuration differs",
-                                            "pass --rerun to move it aside and train again"))
+            raise ConfigError(
+                _diff_message(
+                    rd,
+                    diff,
+                    "cannot reuse the finished run: the configuration differs",
+                    "pass --rerun to move it aside and train again",
+                )
+            )
         metrics = rd.read_metrics()
         _, prov = rd.read_config()
         say(info, None, stream, f"reusing {rd.root}: complete, same configuration (--rerun trains it again)")
         if changed := model_options_change(prov, config.arch, config.options):
-            say(info, None, stream, f"  note: its model was built with other options ({changed}); the report "
-                                    "keeps it apart from runs built now")
-        return RunOutcome(config.run_id, "reused", config, metrics, prov.get("wall_time_s"),
-                          metrics.get("epoch"), metrics.get("steps"), "already complete")
+            say(
+                info,
+                None,
+                stream,
+                f"  note: its model was built with other options ({changed}); the report "
+                "keeps it apart from runs built now",
+            )
+        return RunOutcome(
+            config.run_id,
+            "reused",
+            config,
+            metrics,
+            prov.get("wall_time_s"),
+            metrics.get("epoch"),
+            metrics.get("steps"),
+            "already complete",
+        )
     if state == RunState.IMPORTED:
         return _evaluate_imported(config, rd, info, stream)
     if state == RunState.STARTED and not resume:
@@ -485,8 +553,9 @@ def execute_run(config: RunConfig, runs_dir: Path = DEFAULT_RUNS_DIR, resume: bo
     return _train_and_evaluate(config, rd, resume and state == RunState.STARTED, info, stream, suite)
 
 
-def _train_and_evaluate(config: RunConfig, rd: RunDir, resume: bool, info: DistInfo,
-                        stream: TextIO, suite: SuiteProgress | None = None) -> RunOutcome:
+def _train_and_evaluate(
+    config: RunConfig, rd: RunDir, resume: bool, info: DistInfo, stream: TextIO, suite: SuiteProgress | None = None
+) -> RunOutcome:
     t0 = time.perf_counter()
     device = resolve_device(config, info)
     model = build_run_model(config, config.weights)
@@ -499,8 +568,10 @@ def _train_and_evaluate(config: RunConfig, rd: RunDir, resume: bool, info: DistI
         if diff:
             raise ConfigError(_diff_message(rd, diff))
         if changed := model_options_change(provenance, config.arch, config.options):
-            raise ConfigError(f"{rd.root} was started with other model options than this code builds ({changed}); "
-                              "resuming would mix two models: pass --rerun to train it again from the start")
+            raise ConfigError(
+                f"{rd.root} was started with other model options than this code builds ({changed}); "
+                "resuming would mix two models: pass --rerun to train it again from the start"
+            )
         if info.is_main:  # who continued the run, where, with which code
             session = collect_provenance(device, config.seed, None)
             resumes = [*provenance.get("resumes", []), {k: session[k] for k in ("created_utc", "git", "device")}]
@@ -509,8 +580,12 @@ def _train_and_evaluate(config: RunConfig, rd: RunDir, resume: bool, info: DistI
         say(info, rd, stream, f"resuming {config.run_id} from {where}")
     else:
         if info.is_main:  # only rank 0 writes: the others need no provenance (git, data fingerprints)
-            provenance = collect_provenance(device, config.seed, _data_provenance(config, train_set, test_set),
-                                            resolved_model_options(config.arch, config.options))
+            provenance = collect_provenance(
+                device,
+                config.seed,
+                _data_provenance(config, train_set, test_set),
+                resolved_model_options(config.arch, config.options),
+            )
             rd.root.mkdir(parents=True, exist_ok=True)
             rd.write_config(config, provenance)
         say(info, rd, stream, f"started {config.run_id} in {rd.root}")
@@ -524,8 +599,19 @@ def _train_and_evaluate(config: RunConfig, rd: RunDir, resume: bool, info: DistI
         last_eval.update(step=state.global_step, result=result)
         return result.headline()
 
-    state = fit(config, model, train_set, rd, evaluate_epoch, info=info, resume=resume, device=device,
-                stream=stream, session_start=t0, suite=suite)
+    state = fit(
+        config,
+        model,
+        train_set,
+        rd,
+        evaluate_epoch,
+        info=info,
+        resume=resume,
+        device=device,
+        stream=stream,
+        session_start=t0,
+        suite=suite,
+    )
     t_trained = time.perf_counter()
     checkpoint_name = "last"
     if config.checkpoint_select == "best" and rd.best_checkpoint.is_file():
@@ -537,8 +623,9 @@ def _train_and_evaluate(config: RunConfig, rd: RunDir, resume: bool, info: DistI
         result = last_eval["result"] if reuse else _evaluate(model, test_set, config, device, keep)
         epoch = state.best_epoch if checkpoint_name == "best" else state.history[-1]["epoch"]
         save_final_weights(rd, config, model, checkpoint_name, epoch, state.global_step)
-        metrics = write_evaluation(rd, result, _metrics_meta(config, checkpoint_name, epoch, state.global_step,
-                                                             test_set))
+        metrics = write_evaluation(
+            rd, result, _metrics_meta(config, checkpoint_name, epoch, state.global_step, test_set)
+        )
         if not config.keep_checkpoints:
             drop_training_state(rd)
         wall = round(state.elapsed_s + time.perf_counter() - t_trained, 3)
@@ -547,18 +634,33 @@ def _train_and_evaluate(config: RunConfig, rd: RunDir, resume: bool, info: DistI
 
     done = on_rank0(info, final)
     say(info, rd, stream, f"finished {config.run_id}: {_headline_text(done['metrics'])}")
-    return RunOutcome(config.run_id, "trained", config, done["metrics"], done["wall"],
-                      state.history[-1]["epoch"] if state.history else None, state.global_step)
+    return RunOutcome(
+        config.run_id,
+        "trained",
+        config,
+        done["metrics"],
+        done["wall"],
+        state.history[-1]["epoch"] if state.history else None,
+        state.global_step,
+    )
 
 
-def save_final_weights(rd: RunDir, config: RunConfig, model: nn.Module, checkpoint: str, epoch: float | None,
-                       steps: int) -> None:
+def save_final_weights(
+    rd: RunDir, config: RunConfig, model: nn.Module, checkpoint: str, epoch: float | None, steps: int
+) -> None:
     """checkpoints/final.pt: the evaluated weights only (no optimiser state), for re-evaluation; atomic."""
     from bench.io import atomic_path
     from bench.train import CHECKPOINT_FORMAT
 
-    payload = {"format": CHECKPOINT_FORMAT, "kind": "final", "config": config.to_dict(),
-               "model": model.state_dict(), "checkpoint": checkpoint, "epoch": epoch, "steps": steps}
+    payload = {
+        "format": CHECKPOINT_FORMAT,
+        "kind": "final",
+        "config": config.to_dict(),
+        "model": model.state_dict(),
+        "checkpoint": checkpoint,
+        "epoch": epoch,
+        "steps": steps,
+    }
     with atomic_path(rd.final_weights) as tmp:
         torch.save(payload, tmp)
 
@@ -577,22 +679,30 @@ def _evaluate_imported(config: RunConfig, rd: RunDir, info: DistInfo, stream: Te
     t0 = time.perf_counter()
     device = resolve_device(config, info)
     stored, provenance = rd.read_config()
-    config = config.replace(source="imported", weights=stored.weights, epochs=0, max_steps=None,
-                            train_variant=stored.train_variant)
+    config = config.replace(
+        source="imported", weights=stored.weights, epochs=0, max_steps=None, train_variant=stored.train_variant
+    )
 
     def work() -> dict[str, Any]:  # rank 0 alone evaluates, so only it loads the weights and the test set
         payload = load_checkpoint(rd.last_checkpoint)
         if payload.get("kind") != "imported":
-            raise RunCheckpointError(f"{rd.last_checkpoint}: expected imported weights, found a "
-                                  f"{payload.get('kind')} checkpoint")
+            raise RunCheckpointError(
+                f"{rd.last_checkpoint}: expected imported weights, found a {payload.get('kind')} checkpoint"
+            )
         model = build_run_model(config, None)
         model.load_state_dict(payload["model"])
         model.to(device)
         _, test_set = load_datasets(config, DEFAULT_INPUT_SIZE, train=False)
         say(info, rd, stream, f"evaluating imported weights in {rd.root} ({stored.weights})")
-        prov = {**collect_provenance(device, config.seed, _data_provenance(config, None, test_set),
-                                     resolved_model_options(config.arch, config.options)),
-                "imported": provenance.get("imported")}
+        prov = {
+            **collect_provenance(
+                device,
+                config.seed,
+                _data_provenance(config, None, test_set),
+                resolved_model_options(config.arch, config.options),
+            ),
+            "imported": provenance.get("imported"),
+        }
         rd.write_config(config, prov)
         result = _evaluate(model, test_set, config, device, prediction_frames(test_set.frame_indices))
         metrics = write_evaluation(rd, result, _metrics_meta(config, "imported", None, 0, test_set))
@@ -622,38 +732,68 @@ def run_geometry(config: RunConfig, test_set: Dataset) -> Any:
     return train_geometry(config.input_size)
 
 
-def _evaluate(model: nn.Module, test_set: Dataset, config: RunConfig, device: str,
-              keep: Sequence[int]) -> EvalResult:
+def _evaluate(model: nn.Module, test_set: Dataset, config: RunConfig, device: str, keep: Sequence[int]) -> EvalResult:
     geometry = run_geometry(config, test_set)
-    return evaluate(model, test_set, resolve_protocol(config.protocol), device=device,
-                    batch_size=config.eval_batch_size, input_size=None if geometry else config.input_size,
-                    amp=config.amp, keep_frames=keep, num_workers=config.num_workers, geometry=geometry)
+    return evaluate(
+        model,
+        test_set,
+        resolve_protocol(config.protocol),
+        device=device,
+        batch_size=config.eval_batch_size,
+        input_size=None if geometry else config.input_size,
+        amp=config.amp,
+        keep_frames=keep,
+        num_workers=config.num_workers,
+        geometry=geometry,
+    )
 
 
-def _metrics_meta(config: RunConfig, checkpoint: str, epoch: float | None, steps: int,
-                  test_set: Dataset) -> dict[str, Any]:
+def _metrics_meta(
+    config: RunConfig, checkpoint: str, epoch: float | None, steps: int, test_set: Dataset
+) -> dict[str, Any]:
     identity = getattr(test_set, "identity", {})
     return {
-        "run_id": config.run_id, "suite": config.suite, "name": config.name, "arch": config.arch,
-        "backbone": config.backbone, "options": dict(config.options), "seed": config.seed,
-        "source": config.source, "tables": list(config.tables), "checkpoint": checkpoint, "epoch": epoch,
+        "run_id": config.run_id,
+        "suite": config.suite,
+        "name": config.name,
+        "arch": config.arch,
+        "backbone": config.backbone,
+        "options": dict(config.options),
+        "seed": config.seed,
+        "source": config.source,
+        "tables": list(config.tables),
+        "checkpoint": checkpoint,
+        "epoch": epoch,
         "steps": steps,
-        "data": {"source": config.data, "path": identity.get("path", config.data_path),
-                 "split": config.test_split, "train_variant": config.train_variant,
-                 "frames": len(test_set), "subset": identity.get("subset")},
+        "data": {
+            "source": config.data,
+            "path": identity.get("path", config.data_path),
+            "split": config.test_split,
+            "train_variant": config.train_variant,
+            "frames": len(test_set),
+            "subset": identity.get("subset"),
+        },
     }
 
 
 def _headline_text(metrics: dict[str, Any]) -> str:
     h = headline_summary(metrics)
-    return (f"rmse {h['rmse']:.4f} m, abs_rel {h['abs_rel']:.4f}, delta1 {h['delta1']:.4f} "
-            f"({metrics.get('headline_reduction')} reduction, {metrics.get('n_frames')} frames)")
+    return (
+        f"rmse {h['rmse']:.4f} m, abs_rel {h['abs_rel']:.4f}, delta1 {h['delta1']:.4f} "
+        f"({metrics.get('headline_reduction')} reduction, {metrics.get('n_frames')} frames)"
+    )
 
 
 # --- a whole plan -----------------------------------------------------------------------------------------
 
-def run_plan(configs: Sequence[RunConfig], runs_dir: Path = DEFAULT_RUNS_DIR, resume: bool = False,
-             info: DistInfo | None = None, stream: TextIO | None = None) -> list[RunOutcome]:
+
+def run_plan(
+    configs: Sequence[RunConfig],
+    runs_dir: Path = DEFAULT_RUNS_DIR,
+    resume: bool = False,
+    info: DistInfo | None = None,
+    stream: TextIO | None = None,
+) -> list[RunOutcome]:
     """Execute every run in order; a failing run is recorded (and logged) and the next one starts."""
     info = info or DistInfo()
     stream = stream if stream is not None else sys.stdout
@@ -680,11 +820,13 @@ def run_plan(configs: Sequence[RunConfig], runs_dir: Path = DEFAULT_RUNS_DIR, re
 
 def runs_to_train(configs: Sequence[RunConfig], runs_dir: Path) -> list[RunConfig]:
     """The runs among ``configs`` that will train (for the suite ETA): not complete, not imported, readable."""
+
     def trains(config: RunConfig) -> bool:
         try:
             return RunDir.for_config(config, runs_dir).state() in (RunState.ABSENT, RunState.STARTED)
         except Exception:  # an unreadable directory fails when its turn comes; it costs no training time
             return False
+
     return [c for c in configs if trains(c)]
 
 
@@ -694,13 +836,20 @@ def summary_table(outcomes: Sequence[RunOutcome]) -> str:
     rows = []
     for o in outcomes:
         h = headline_summary(o.metrics) if o.metrics else {}
-        rows.append([
-            o.run_id, o.status,
-            _num(o.epochs, "{:g}"), _num(o.steps, "{:d}"),
-            _num(h.get("rmse"), "{:.4f}"), _num(h.get("abs_rel"), "{:.4f}"), _num(h.get("delta1"), "{:.4f}"),
-            (o.metrics or {}).get("headline_reduction", "-"), format_duration(o.wall_time_s),
-            format_size(o.size_bytes),
-        ])
+        rows.append(
+            [
+                o.run_id,
+                o.status,
+                _num(o.epochs, "{:g}"),
+                _num(o.steps, "{:d}"),
+                _num(h.get("rmse"), "{:.4f}"),
+                _num(h.get("abs_rel"), "{:.4f}"),
+                _num(h.get("delta1"), "{:.4f}"),
+                (o.metrics or {}).get("headline_reduction", "-"),
+                format_duration(o.wall_time_s),
+                format_size(o.size_bytes),
+            ]
+        )
     widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=False)]
     line = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths, strict=True))  # noqa: E731
     out = [line(header), line(["-" * w for w in widths]), *(line(r) for r in rows)]

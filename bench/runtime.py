@@ -64,6 +64,9 @@ def loader_workers(requested: int, stream: TextIO | None = None) -> int:
         return requested
     if (requested, cap) not in _capped_notices:
         _capped_notices.add((requested, cap))
-        print(f"note: num_workers {requested} capped at {cap}, the CPU cores this process may use",
-              file=stream if stream is not None else sys.stderr, flush=True)
+        print(
+            f"note: num_workers {requested} capped at {cap}, the CPU cores this process may use",
+            file=stream if stream is not None else sys.stderr,
+            flush=True,
+        )
     return cap

@@ -44,15 +44,19 @@ class RunStatus:
 def collect_status(runs_dir: Path, suite_name: str | None = None, now: float | None = None) -> list[RunStatus]:
     """A RunStatus per run directory under ``runs_dir`` (only ``suite_name``'s, plus its runs not started)."""
     now = time.time() if now is None else now
-    dirs = {d.name: RunDir(d) for d in sorted(Path(runs_dir).glob("*/"))
-            if (d / "config.json").is_file() or (d / "launch.json").is_file()}
+    dirs = {
+        d.name: RunDir(d)
+        for d in sorted(Path(runs_dir).glob("*/"))
+        if (d / "config.json").is_file() or (d / "launch.json").is_file()
+    }
     records = {name: _read_record(rd) for name, rd in dirs.items()}
     planned: list[str] = []
     if suite_name is not None:
         suite, planned = _planned(suite_name, dirs, records)
         dirs = {name: rd for name, rd in dirs.items() if _suite_of(rd, records[name]) == suite}
-    slurm_ids = [str(r["job_id"]) for n, r in records.items() if n in dirs and r.get("launcher") == "slurm"
-                 and r.get("job_id")]
+    slurm_ids = [
+        str(r["job_id"]) for n, r in records.items() if n in dirs and r.get("launcher") == "slurm" and r.get("job_id")
+    ]
     states = scheduler_states(slurm_ids)
     rows = {name: _status(rd, records[name], states, now) for name, rd in dirs.items()}
     order = planned + sorted(n for n in rows if n not in planned)
@@ -74,6 +78,7 @@ def status_table(rows: Sequence[RunStatus]) -> str:
 
 
 # --- one directory ----------------------------------------------------------------------------------------
+
 
 def _status(rd: RunDir, record: dict[str, Any], scheduler: dict[str, str] | None, now: float) -> RunStatus:
     name = rd.root.name
@@ -104,8 +109,9 @@ def _status(rd: RunDir, record: dict[str, Any], scheduler: dict[str, str] | None
         return RunStatus(name, "failed", job, _job_error(rd) or "the job ended before the run started")
     if not record and rd.log_path.is_file() and now - rd.log_path.stat().st_mtime < RECENT_LOG_S:
         return RunStatus(name, "running", job, _progress(rd, now))
-    return RunStatus(name, "interrupted", job, f"last checkpoint: {_checkpoint_text(rd)}; `bench run --resume` "
-                                               f"continues it")
+    return RunStatus(
+        name, "interrupted", job, f"last checkpoint: {_checkpoint_text(rd)}; `bench run --resume` continues it"
+    )
 
 
 def _job(record: dict[str, Any]) -> str:
@@ -113,7 +119,7 @@ def _job(record: dict[str, Any]) -> str:
 
 
 def job_liveness(record: dict[str, Any], scheduler: dict[str, str] | None) -> str | None:
-    """"queued", "running", "ended", or None when nobody can tell (no scheduler reachable, another host)."""
+    """ "queued", "running", "ended", or None when nobody can tell (no scheduler reachable, another host)."""
     if not record:
         return None
     if record.get("launcher") == "slurm":
@@ -171,6 +177,7 @@ def _call(command: list[str]) -> str | None:
 
 # --- what a run directory says --------------------------------------------------------------------------------
 
+
 def _read_record(rd: RunDir) -> dict[str, Any]:
     try:
         record = json.loads((rd.root / "launch.json").read_text())
@@ -208,8 +215,10 @@ def _metrics_text(rd: RunDir) -> str:
         from bench.evaluate import headline_summary
 
         h = headline_summary(metrics)
-        return (f"rmse {h['rmse']:.4f} m, abs_rel {h['abs_rel']:.4f}, delta1 {h['delta1']:.4f} "
-                f"({metrics.get('steps')} steps)")
+        return (
+            f"rmse {h['rmse']:.4f} m, abs_rel {h['abs_rel']:.4f}, delta1 {h['delta1']:.4f} "
+            f"({metrics.get('steps')} steps)"
+        )
     except Exception as exc:  # an unexpected metrics layout must not hide the other runs
         return f"metrics.json present ({type(exc).__name__})"
 
@@ -240,7 +249,7 @@ def _log_failure(rd: RunDir) -> str | None:
     marks = [i for i, line in enumerate(lines) if line.startswith("FAILED ")]
     if not marks:
         return None
-    tail = lines[marks[-1]:]
+    tail = lines[marks[-1] :]
     if any(line.startswith(("started ", "resuming ")) for line in tail):
         return None  # a later session continued the run
     last = tail[-1]
@@ -258,7 +267,7 @@ def _job_error(rd: RunDir) -> str | None:
 
 
 def _checkpoint_text(rd: RunDir) -> str:
-    """"step 6 (epoch 2, step 2 of it)" from checkpoints/last.pt (memory-mapped: the weights are not read)."""
+    """ "step 6 (epoch 2, step 2 of it)" from checkpoints/last.pt (memory-mapped: the weights are not read)."""
     if not rd.last_checkpoint.is_file():
         return "none yet (starts from step 0)"
     try:

@@ -26,14 +26,30 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-__all__ = ["PURPOSES", "SPEED_KEYS", "SUITES_DIR", "Suite", "available_suites", "load_suite", "matches",
-           "select_runs", "with_overrides", "with_seeds"]
+__all__ = [
+    "PURPOSES",
+    "SPEED_KEYS",
+    "SUITES_DIR",
+    "Suite",
+    "available_suites",
+    "load_suite",
+    "matches",
+    "select_runs",
+    "with_overrides",
+    "with_seeds",
+]
 
 SUITES_DIR = Path(__file__).resolve().parent / "suites"
 SUITE_KEYS = ("description", "purpose", "seeds", "defaults", "runs", "speed")
 PURPOSES = ("pipeline", "miniature", "paper")  # bench.report.claims judges accuracy claims by these
-SPEED_KEYS = {"name": str, "arch": str, "backbone": str, "options": dict, "batch_sizes": list,
-              "modes": list}  # [[speed]] key -> its type
+SPEED_KEYS = {
+    "name": str,
+    "arch": str,
+    "backbone": str,
+    "options": dict,
+    "batch_sizes": list,
+    "modes": list,
+}  # [[speed]] key -> its type
 SPEED_MODES = ("inference", "autograd", "train")  # the values of a [[speed]] entry's modes (bench.speed.MODES)
 SPEED_REQUIRED = ("name", "arch", "backbone")
 
@@ -69,8 +85,9 @@ def load_suite(name_or_path: str | Path) -> Suite:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
     unknown = [k for k in doc if k not in SUITE_KEYS]
     if unknown:
-        raise ConfigError(f"{path}: unknown top-level key(s) {', '.join(map(repr, unknown))}; "
-                          f"a suite has {', '.join(SUITE_KEYS)}")
+        raise ConfigError(
+            f"{path}: unknown top-level key(s) {', '.join(map(repr, unknown))}; a suite has {', '.join(SUITE_KEYS)}"
+        )
     name = path.stem
     description = doc.get("description", "")
     if not isinstance(description, str):
@@ -80,8 +97,10 @@ def load_suite(name_or_path: str | Path) -> Suite:
         raise ConfigError(f"{path}: [defaults] must be a table")
     for key in ("suite", "name"):
         if key in defaults_table:
-            raise ConfigError(f"{path}: [defaults] may not set {key!r} (the suite name is the file name; "
-                              f"each [[runs]] entry names itself)")
+            raise ConfigError(
+                f"{path}: [defaults] may not set {key!r} (the suite name is the file name; "
+                f"each [[runs]] entry names itself)"
+            )
     defaults = RunConfig.from_dict({**defaults_table, "suite": name}, where=f"{path} [defaults]")
     runs = tuple(_parse_runs(path, name, defaults_table, doc.get("runs", [])))
     speed = tuple(_parse_speed(path, doc.get("speed")))
@@ -90,18 +109,31 @@ def load_suite(name_or_path: str | Path) -> Suite:
     purpose = doc.get("purpose", "paper")
     if purpose not in PURPOSES:
         raise ConfigError(f"{path}: purpose must be one of {', '.join(map(repr, PURPOSES))}, got {purpose!r}")
-    return Suite(name=name, description=description, path=path, defaults=defaults, runs=runs, speed=speed,
-                 purpose=purpose, seeds=_parse_seeds(path, doc.get("seeds")))
+    return Suite(
+        name=name,
+        description=description,
+        path=path,
+        defaults=defaults,
+        runs=runs,
+        speed=speed,
+        purpose=purpose,
+        seeds=_parse_seeds(path, doc.get("seeds")),
+    )
 
 
 def _parse_seeds(path: Path, seeds: Any) -> tuple[int, ...] | None:
     if seeds is None:
         return None
-    if (not isinstance(seeds, list) or not seeds
-            or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds)
-            or len(set(seeds)) != len(seeds)):
-        raise ConfigError(f"{path}: seeds must be a non-empty list of distinct non-negative integers, "
-                          f"e.g. seeds = [0, 1, 2]; got {seeds!r}")
+    if (
+        not isinstance(seeds, list)
+        or not seeds
+        or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds)
+        or len(set(seeds)) != len(seeds)
+    ):
+        raise ConfigError(
+            f"{path}: seeds must be a non-empty list of distinct non-negative integers, "
+            f"e.g. seeds = [0, 1, 2]; got {seeds!r}"
+        )
     return tuple(seeds)
 
 
@@ -149,8 +181,10 @@ def _resolve(name_or_path: str | Path) -> Path:
         return candidate.resolve()
     path = SUITES_DIR / f"{name_or_path}.toml"
     if not path.is_file():
-        raise ConfigError(f"unknown suite {str(name_or_path)!r}; available: {', '.join(available_suites())} "
-                          f"(or give a path to a .toml file)")
+        raise ConfigError(
+            f"unknown suite {str(name_or_path)!r}; available: {', '.join(available_suites())} "
+            f"(or give a path to a .toml file)"
+        )
     return path
 
 
@@ -199,8 +233,7 @@ def _parse_speed(path: Path, entries: Any) -> list[dict[str, Any]]:
         for key, kind in SPEED_KEYS.items():
             if key in entry and not isinstance(entry[key], kind):
                 what = {dict: "table", list: "list", str: "string"}[kind]
-                raise ConfigError(f"{where}: {key!r} must be a {what}, "
-                                  f"got {type(entry[key]).__name__} {entry[key]!r}")
+                raise ConfigError(f"{where}: {key!r} must be a {what}, got {type(entry[key]).__name__} {entry[key]!r}")
         _check_speed_lists(where, entry)
         if entry["name"] in seen:
             raise ConfigError(f"{where}: duplicate name {entry['name']!r}")
@@ -212,12 +245,20 @@ def _parse_speed(path: Path, entries: Any) -> list[dict[str, Any]]:
 def _check_speed_lists(where: str, entry: dict[str, Any]) -> None:
     """A [[speed]] entry's optional batch_sizes and modes: non-empty lists of distinct valid values."""
     sizes = entry.get("batch_sizes")
-    if sizes is not None and (not sizes or len(set(map(repr, sizes))) != len(sizes) or not all(
-            isinstance(b, int) and not isinstance(b, bool) and b >= 1 for b in sizes)):
-        raise ConfigError(f"{where}: batch_sizes must be a non-empty list of distinct positive integers, "
-                          f"e.g. batch_sizes = [1, 2]; got {sizes!r}")
+    if sizes is not None and (
+        not sizes
+        or len(set(map(repr, sizes))) != len(sizes)
+        or not all(isinstance(b, int) and not isinstance(b, bool) and b >= 1 for b in sizes)
+    ):
+        raise ConfigError(
+            f"{where}: batch_sizes must be a non-empty list of distinct positive integers, "
+            f"e.g. batch_sizes = [1, 2]; got {sizes!r}"
+        )
     modes = entry.get("modes")
-    if modes is not None and (not modes or len(set(map(repr, modes))) != len(modes)
-                              or not all(m in SPEED_MODES for m in modes)):
-        raise ConfigError(f"{where}: modes must be a non-empty list of distinct names from "
-                          f"{', '.join(SPEED_MODES)}, e.g. modes = [\"inference\"]; got {modes!r}")
+    if modes is not None and (
+        not modes or len(set(map(repr, modes))) != len(modes) or not all(m in SPEED_MODES for m in modes)
+    ):
+        raise ConfigError(
+            f"{where}: modes must be a non-empty list of distinct names from "
+            f'{", ".join(SPEED_MODES)}, e.g. modes = ["inference"]; got {modes!r}'
+        )

@@ -39,8 +39,9 @@ def tensorboard_available() -> bool:
     return True
 
 
-def write_history_scalars(log_dir: str | Path, rows: Sequence[dict[str, Any]],
-                          notice: Callable[[str], None] = print) -> bool:
+def write_history_scalars(
+    log_dir: str | Path, rows: Sequence[dict[str, Any]], notice: Callable[[str], None] = print
+) -> bool:
     """Write the rows of ``rows`` not yet in ``log_dir``'s events; False (after one ``notice``) without
     tensorboard. Rows need a numeric ``step``; non-numeric or empty cells are skipped."""
     log_dir = Path(log_dir)
@@ -51,8 +52,9 @@ def write_history_scalars(log_dir: str | Path, rows: Sequence[dict[str, Any]],
         return False
     rows = [_plain(r) for r in rows]
     written = _read_written(log_dir)
-    first_new = next((i for i, (a, b) in enumerate(zip(rows, written, strict=False)) if a != b),
-                     min(len(rows), len(written)))
+    first_new = next(
+        (i for i, (a, b) in enumerate(zip(rows, written, strict=False)) if a != b), min(len(rows), len(written))
+    )
     new = rows[first_new:]
     if not new:  # the same rows as written, or a prefix of them (a resumed run before its next epoch)
         return True

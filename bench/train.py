@@ -93,6 +93,7 @@ class TrainState:
 
 # --- seeding and RNG state ------------------------------------------------------------------------------
 
+
 def seed_everything(seed: int) -> None:
     """Seed python, numpy and torch (all devices)."""
     random.seed(seed)
@@ -106,8 +107,13 @@ def capture_rng_state() -> dict[str, Any]:
     py_version, py_state, py_gauss = random.getstate()
     state = {
         "python": [py_version, list(py_state), py_gauss],
-        "numpy": {"kind": kind, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
-                  "has_gauss": int(has_gauss), "cached_gaussian": float(cached)},
+        "numpy": {
+            "kind": kind,
+            "keys": torch.from_numpy(keys.astype(np.int64)),
+            "pos": int(pos),
+            "has_gauss": int(has_gauss),
+            "cached_gaussian": float(cached),
+        },
         "torch": torch.get_rng_state(),
     }
     if torch.cuda.is_available() and torch.cuda.is_initialized():
@@ -119,8 +125,9 @@ def restore_rng_state(state: dict[str, Any]) -> None:
     py_version, py_state, py_gauss = state["python"]
     random.setstate((py_version, tuple(py_state), py_gauss))
     n = state["numpy"]
-    np.random.set_state((n["kind"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"],
-                         n["cached_gaussian"]))
+    np.random.set_state(
+        (n["kind"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached_gaussian"])
+    )
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
@@ -166,8 +173,9 @@ class SeededItems(Dataset):
 
 def epoch_order(n_items: int, seed: int, epoch: int, info: DistInfo) -> list[int]:
     """This process's item order for ``epoch``: DistributedSampler's (seed, epoch) shuffle, padded evenly."""
-    sampler = DistributedSampler(range(n_items), num_replicas=info.world_size, rank=info.rank, shuffle=True,
-                                 seed=seed, drop_last=False)
+    sampler = DistributedSampler(
+        range(n_items), num_replicas=info.world_size, rank=info.rank, shuffle=True, seed=seed, drop_last=False
+    )
     sampler.set_epoch(epoch)
     return list(sampler)
 
@@ -181,11 +189,13 @@ def _worker_init(worker_id: int) -> None:
 
 # --- optimiser, schedule, checkpoints ---------------------------------------------------------------------
 
+
 def build_optimizer(config: RunConfig, params) -> torch.optim.Optimizer:
     """Adam with lr, betas, weight decay and ``amsgrad`` from the config: the DRNet paper uses amsgrad, RSIDE's
     train.py plain Adam (amsgrad=False); a suite picks one for both models of a comparison."""
-    return torch.optim.Adam(params, lr=config.lr, betas=config.betas, weight_decay=config.weight_decay,
-                            amsgrad=config.amsgrad)
+    return torch.optim.Adam(
+        params, lr=config.lr, betas=config.betas, weight_decay=config.weight_decay, amsgrad=config.amsgrad
+    )
 
 
 def build_scheduler(config: RunConfig, optimizer: torch.optim.Optimizer) -> torch.optim.lr_scheduler.StepLR:
@@ -194,8 +204,9 @@ def build_scheduler(config: RunConfig, optimizer: torch.optim.Optimizer) -> torc
     return torch.optim.lr_scheduler.StepLR(optimizer, step_size=config.lr_step_epochs, gamma=gamma)
 
 
-def save_checkpoint(path: Path, config: RunConfig, model: nn.Module, optimizer, scheduler, scaler,
-                    state: TrainState) -> None:
+def save_checkpoint(
+    path: Path, config: RunConfig, model: nn.Module, optimizer, scheduler, scaler, state: TrainState
+) -> None:
     """Everything needed to continue exactly where training stands, written atomically."""
     payload = {
         "format": CHECKPOINT_FORMAT,
@@ -261,15 +272,31 @@ class TrainLoop:
         """Record the elapsed time in ``state`` and (rank 0, with a run directory) save to ``path`` (last.pt)."""
         state.elapsed_s = self.elapsed_s()
         if self.info.is_main and self.run_dir is not None:
-            save_checkpoint(path or self.run_dir.last_checkpoint, self.config, self.model, self.optimizer,
-                            self.scheduler, self.scaler, state)
+            save_checkpoint(
+                path or self.run_dir.last_checkpoint,
+                self.config,
+                self.model,
+                self.optimizer,
+                self.scheduler,
+                self.scaler,
+                state,
+            )
 
 
-def fit(config: RunConfig, model: nn.Module, train_set: Dataset, run_dir: RunDir | None,
-        evaluate_epoch: EvalFn | None = None, info: DistInfo | None = None, resume: bool = False,
-        device: str | torch.device | None = None, stream: TextIO | None = None,
-        loss_fn: Callable[..., torch.Tensor] = multiscale_loss, session_start: float | None = None,
-        suite: SuiteProgress | None = None) -> TrainState:
+def fit(
+    config: RunConfig,
+    model: nn.Module,
+    train_set: Dataset,
+    run_dir: RunDir | None,
+    evaluate_epoch: EvalFn | None = None,
+    info: DistInfo | None = None,
+    resume: bool = False,
+    device: str | torch.device | None = None,
+    stream: TextIO | None = None,
+    loss_fn: Callable[..., torch.Tensor] = multiscale_loss,
+    session_start: float | None = None,
+    suite: SuiteProgress | None = None,
+) -> TrainState:
     """Train ``model`` on ``train_set`` per ``config``; checkpoints and history go to ``run_dir`` (rank 0).
 
     ``evaluate_epoch(model, state)`` (rank 0 only) returns headline test metrics after an epoch (needs
@@ -302,31 +329,67 @@ def fit(config: RunConfig, model: nn.Module, train_set: Dataset, run_dir: RunDir
     steps_per_epoch = math.ceil(len(epoch_order(len(train_set), config.seed, 0, info)) / per_rank_batch)
     progress = _session_progress(config, info, run_dir, stream, len(train_set), steps_per_epoch, suite)
     progress.evals_left = evaluations_due(config, state.epoch, steps_per_epoch) if evaluate_epoch else 0
-    loop = TrainLoop(config=config, model=model, net=net, optimizer=optimizer, scheduler=scheduler, scaler=scaler,
-                     device=device, info=info, autocast=amp_autocast(config.amp, device), loss_fn=loss_fn,
-                     run_dir=run_dir, stream=stream, items=SeededItems(train_set, config.seed),
-                     per_rank_batch=per_rank_batch, steps_per_epoch=steps_per_epoch, session_start=session_start,
-                     elapsed_before=state.elapsed_s, progress=progress)
-    say(info, run_dir, stream,
+    loop = TrainLoop(
+        config=config,
+        model=model,
+        net=net,
+        optimizer=optimizer,
+        scheduler=scheduler,
+        scaler=scaler,
+        device=device,
+        info=info,
+        autocast=amp_autocast(config.amp, device),
+        loss_fn=loss_fn,
+        run_dir=run_dir,
+        stream=stream,
+        items=SeededItems(train_set, config.seed),
+        per_rank_batch=per_rank_batch,
+        steps_per_epoch=steps_per_epoch,
+        session_start=session_start,
+        elapsed_before=state.elapsed_s,
+        progress=progress,
+    )
+    say(
+        info,
+        run_dir,
+        stream,
         f"training {config.run_id}: {len(train_set)} frames, {steps_per_epoch} steps/epoch, "
         f"batch {config.batch_size} ({info.world_size} process(es)), {config.epochs} epochs"
         + (f", at most {config.max_steps} steps" if config.max_steps else "")
-        + (f", resuming in epoch {state.epoch + 1}/{config.epochs} after step {state.step_in_epoch}/"
-           f"{steps_per_epoch}" if state.global_step else ""))  # numbered as the progress lines
+        + (
+            f", resuming in epoch {state.epoch + 1}/{config.epochs} after step {state.step_in_epoch}/{steps_per_epoch}"
+            if state.global_step
+            else ""
+        ),
+    )  # numbered as the progress lines
     while not state.finished:
         train_one_epoch(loop, state)
         end_epoch(loop, state, evaluate_epoch)
     return state
 
 
-def _session_progress(config: RunConfig, info: DistInfo, run_dir: RunDir | None, stream: TextIO | None,
-                      train_frames: int, steps_per_epoch: int, suite: SuiteProgress | None) -> Progress:
+def _session_progress(
+    config: RunConfig,
+    info: DistInfo,
+    run_dir: RunDir | None,
+    stream: TextIO | None,
+    train_frames: int,
+    steps_per_epoch: int,
+    suite: SuiteProgress | None,
+) -> Progress:
     """The session's progress display: rank 0 writes to ``stream`` and the run's log, the others nowhere."""
-    return Progress(config.run_id, config.epochs, steps_per_epoch,
-                    planned_steps(config, train_frames, info.world_size), config.log_every_steps,
-                    stream=stream if info.is_main else _Null(),
-                    log=run_dir.log if run_dir is not None and info.is_main else None,
-                    suite=suite, train_frames=train_frames, world_size=info.world_size)
+    return Progress(
+        config.run_id,
+        config.epochs,
+        steps_per_epoch,
+        planned_steps(config, train_frames, info.world_size),
+        config.log_every_steps,
+        stream=stream if info.is_main else _Null(),
+        log=run_dir.log if run_dir is not None and info.is_main else None,
+        suite=suite,
+        train_frames=train_frames,
+        world_size=info.world_size,
+    )
 
 
 def evaluations_due(config: RunConfig, epochs_done: int, steps_per_epoch: int) -> int:
@@ -353,12 +416,21 @@ def train_one_epoch(loop: TrainLoop, state: TrainState) -> None:
         state.global_step += 1
         state.loss_sum += loss
         state.loss_count += 1
-        progress.update(state.epoch, state.step_in_epoch, state.global_step, loss,
-                        loop.optimizer.param_groups[0]["lr"], len(batch["frame"]) * info.world_size)
+        progress.update(
+            state.epoch,
+            state.step_in_epoch,
+            state.global_step,
+            loss,
+            loop.optimizer.param_groups[0]["lr"],
+            len(batch["frame"]) * info.world_size,
+        )
         if config.max_steps is not None and state.global_step >= config.max_steps:
             break
-        if (config.checkpoint_every_steps and state.global_step % config.checkpoint_every_steps == 0
-                and state.step_in_epoch < loop.steps_per_epoch):
+        if (
+            config.checkpoint_every_steps
+            and state.global_step % config.checkpoint_every_steps == 0
+            and state.step_in_epoch < loop.steps_per_epoch
+        ):
             loop.checkpoint(state)
     progress.close()
 
@@ -368,14 +440,18 @@ def end_epoch(loop: TrainLoop, state: TrainState, evaluate_epoch: EvalFn | None 
     best checkpoint), append the epoch's row to history.csv, print it and save last.pt. Returns the row."""
     config, info, run_dir = loop.config, loop.info, loop.run_dir
     epoch_done = state.step_in_epoch >= loop.steps_per_epoch
-    row = {"epoch": round(state.epoch + state.step_in_epoch / loop.steps_per_epoch, 4),
-           "step": state.global_step, "train_loss": state.loss_sum / max(state.loss_count, 1),
-           "lr": loop.optimizer.param_groups[0]["lr"]}
+    row = {
+        "epoch": round(state.epoch + state.step_in_epoch / loop.steps_per_epoch, 4),
+        "step": state.global_step,
+        "train_loss": state.loss_sum / max(state.loss_count, 1),
+        "lr": loop.optimizer.param_groups[0]["lr"],
+    }
     if epoch_done:
         loop.scheduler.step()
         state.epoch, state.step_in_epoch, state.loss_sum, state.loss_count = state.epoch + 1, 0, 0.0, 0
     state.finished = state.epoch >= config.epochs or (
-        config.max_steps is not None and state.global_step >= config.max_steps)
+        config.max_steps is not None and state.global_step >= config.max_steps
+    )
     due = config.eval_every_epochs and (state.finished or state.epoch % config.eval_every_epochs == 0)
     if evaluate_epoch is not None and due:
         t_eval = time.perf_counter()
@@ -395,15 +471,22 @@ def end_epoch(loop: TrainLoop, state: TrainState, evaluate_epoch: EvalFn | None 
     return row
 
 
-def _epoch_loader(items: SeededItems, config: RunConfig, state: TrainState, info: DistInfo, per_rank_batch: int,
-                  device: torch.device) -> DataLoader:
+def _epoch_loader(
+    items: SeededItems, config: RunConfig, state: TrainState, info: DistInfo, per_rank_batch: int, device: torch.device
+) -> DataLoader:
     """The rest of the current epoch: its (seed, epoch) order minus the batches already trained on."""
     order = epoch_order(len(items), config.seed, state.epoch, info)
     items.epoch = state.epoch
-    return DataLoader(items, batch_size=per_rank_batch, sampler=order[state.step_in_epoch * per_rank_batch:],
-                      num_workers=loader_workers(config.num_workers), worker_init_fn=_worker_init,
-                      generator=torch.Generator().manual_seed(item_seed(config.seed, state.epoch, 0) >> 1),
-                      pin_memory=device.type == "cuda", drop_last=False)
+    return DataLoader(
+        items,
+        batch_size=per_rank_batch,
+        sampler=order[state.step_in_epoch * per_rank_batch :],
+        num_workers=loader_workers(config.num_workers),
+        worker_init_fn=_worker_init,
+        generator=torch.Generator().manual_seed(item_seed(config.seed, state.epoch, 0) >> 1),
+        pin_memory=device.type == "cuda",
+        drop_last=False,
+    )
 
 
 def _train_step(loop: TrainLoop, batch: dict[str, Any], state: TrainState) -> float:
@@ -423,7 +506,8 @@ def _train_step(loop: TrainLoop, batch: dict[str, Any], state: TrainState) -> fl
             f"{config.run_id}: training loss is {value} at epoch {state.epoch + 1}, step "
             f"{state.step_in_epoch + 1} (global step {state.global_step + 1}); stopped before updating the "
             f"weights. The last good checkpoint (checkpoints/last.pt, if one was written) is kept as it was. "
-            f"Lower the lr, set grad_clip_norm, or check the data for invalid depths.")
+            f"Lower the lr, set grad_clip_norm, or check the data for invalid depths."
+        )
     loop.optimizer.zero_grad(set_to_none=True)
     loop.scaler.scale(loss).backward()
     if config.grad_clip_norm is not None:

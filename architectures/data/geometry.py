@@ -37,8 +37,10 @@ class InputGeometry:
         image_hw = (int(image_hw[0]), int(image_hw[1]))
         if image_hw == tuple(self.crop_hw):
             return tuple(self.net_hw)
-        return (round(image_hw[0] * self.net_hw[0] / self.crop_hw[0]),
-                round(image_hw[1] * self.net_hw[1] / self.crop_hw[1]))
+        return (
+            round(image_hw[0] * self.net_hw[0] / self.crop_hw[0]),
+            round(image_hw[1] * self.net_hw[1] / self.crop_hw[1]),
+        )
 
     def check_image(self, image_hw: tuple[int, int], protocol: Any) -> None:
         """Raise GeometryError unless a preprocessed evaluation image of ``image_hw`` is at training scale:
@@ -47,12 +49,16 @@ class InputGeometry:
         image_hw = (int(image_hw[0]), int(image_hw[1]))
         crop = getattr(protocol, "crop_hw", None)
         if crop is not None and image_hw != tuple(self.crop_hw):
-            raise GeometryError(f"protocol {protocol.name!r}: evaluation images are {_hw(image_hw)}, but the "
-                                f"network was trained on {_hw(self.crop_hw)} crops")
+            raise GeometryError(
+                f"protocol {protocol.name!r}: evaluation images are {_hw(image_hw)}, but the "
+                f"network was trained on {_hw(self.crop_hw)} crops"
+            )
         if crop is None and min(image_hw) != self.resize_rows:
-            raise GeometryError(f"protocol {protocol.name!r}: evaluation images are {_hw(image_hw)} (shorter "
-                                f"side {min(image_hw)} px), but training scaled frames to a shorter side of "
-                                f"{self.resize_rows} px: objects would appear at another size than trained on")
+            raise GeometryError(
+                f"protocol {protocol.name!r}: evaluation images are {_hw(image_hw)} (shorter "
+                f"side {min(image_hw)} px), but training scaled frames to a shorter side of "
+                f"{self.resize_rows} px: objects would appear at another size than trained on"
+            )
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready (tuples become lists)."""
@@ -69,11 +75,15 @@ def check_protocol_geometry(protocol: Any, geometry: InputGeometry) -> None:
     or a crop other than the training crop."""
     rows, crop = getattr(protocol, "resize_rows", None), getattr(protocol, "crop_hw", None)
     if rows != geometry.resize_rows:
-        raise GeometryError(f"protocol {protocol.name!r} scales frames to a shorter side of {rows} px, but the "
-                            f"network was trained at {geometry.resize_rows} px (Scale({geometry.resize_rows}))")
+        raise GeometryError(
+            f"protocol {protocol.name!r} scales frames to a shorter side of {rows} px, but the "
+            f"network was trained at {geometry.resize_rows} px (Scale({geometry.resize_rows}))"
+        )
     if crop is not None and tuple(crop) != tuple(geometry.crop_hw):
-        raise GeometryError(f"protocol {protocol.name!r} crops {_hw(crop)}, but the network was trained on "
-                            f"{_hw(geometry.crop_hw)} crops")
+        raise GeometryError(
+            f"protocol {protocol.name!r} crops {_hw(crop)}, but the network was trained on "
+            f"{_hw(geometry.crop_hw)} crops"
+        )
 
 
 def _hw(hw: tuple[int, int]) -> str:

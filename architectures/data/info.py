@@ -53,8 +53,9 @@ class DataInfo:
         return not self.problems
 
 
-def describe(path: str | Path, max_frames: int = DEFAULT_SCAN_FRAMES,
-             progress: Callable[[int, int], None] | None = None) -> list[DataInfo]:
+def describe(
+    path: str | Path, max_frames: int = DEFAULT_SCAN_FRAMES, progress: Callable[[int, int], None] | None = None
+) -> list[DataInfo]:
     """One DataInfo per file: an HDF5 .mat/.h5 file, an RSIDE CSV, or an RSIDE root (both CSVs)."""
     path = Path(path)
     if path.is_dir() or path.suffix.lower() == ".csv":
@@ -74,10 +75,12 @@ def format_info(info: DataInfo) -> str:
         ("source", f"{info.source} ({info.kind})"),
         ("layout", info.layout),
         ("frames", f"{info.frames}{hw}; {splits} ({info.split_origin})"),
-        ("depth", f"{info.depth_min_m:.3f} .. {info.depth_max_m:.3f} m over valid pixels of {info.scanned} "
-                  f"of {info.frames} frames"),
-        ("invalid", f"{bad} pixels ({share:.2f}%), masked: {info.nonfinite_px} NaN/inf, "
-                    f"{info.nonpositive_px} <= 0"),
+        (
+            "depth",
+            f"{info.depth_min_m:.3f} .. {info.depth_max_m:.3f} m over valid pixels of {info.scanned} "
+            f"of {info.frames} frames",
+        ),
+        ("invalid", f"{bad} pixels ({share:.2f}%), masked: {info.nonfinite_px} NaN/inf, {info.nonpositive_px} <= 0"),
     ]
     lines += [("problem", p) for p in info.problems]
     lines.append(("status", "OK" if info.ok else f"{len(info.problems)} problem(s)"))
@@ -92,17 +95,26 @@ def _describe_h5(path: Path, max_frames: int, progress: Callable[[int, int], Non
         origin = "split embedded in the file" if layout.splits is not None else "official split, packaged"
     except DataError:
         with_split, origin = {}, f"no split: not {NYU_FRAMES} frames and none embedded"
-    kind = {"nyu-labeled": "MATLAB 7.3 labeled .mat", "synthetic": "synthetic rooms",
-            "hdf5": "HDF5 in the labeled .mat layout"}[layout.kind]
+    kind = {
+        "nyu-labeled": "MATLAB 7.3 labeled .mat",
+        "synthetic": "synthetic rooms",
+        "hdf5": "HDF5 in the labeled .mat layout",
+    }[layout.kind]
     if layout.kind == "synthetic":
         kind += f", generator v{layout.attrs.get('generator_version')}, seed {layout.attrs.get('seed')}"
     info = DataInfo(
-        path=str(path), source="synthetic" if layout.kind == "synthetic" else "nyu-labeled", kind=kind,
-        layout=(f"images ({layout.frames}, 3, {layout.width}, {layout.height}) uint8, {layout.depth_key} "
-                f"({layout.frames}, {layout.width}, {layout.height}) {layout.depth_dtype}"),
-        frames=layout.frames, frame_hw=(layout.height, layout.width),
+        path=str(path),
+        source="synthetic" if layout.kind == "synthetic" else "nyu-labeled",
+        kind=kind,
+        layout=(
+            f"images ({layout.frames}, 3, {layout.width}, {layout.height}) uint8, {layout.depth_key} "
+            f"({layout.frames}, {layout.width}, {layout.height}) {layout.depth_dtype}"
+        ),
+        frames=layout.frames,
+        frame_hw=(layout.height, layout.width),
         splits={"all": layout.frames, **with_split},
-        split_origin=origin, attrs=layout.attrs,
+        split_origin=origin,
+        attrs=layout.attrs,
     )
     frames = _scan_positions(layout.frames, max_frames)
     with h5py.File(path, "r") as f:  # raw values, before masking, to count what is invalid
@@ -118,8 +130,7 @@ def _describe_h5(path: Path, max_frames: int, progress: Callable[[int, int], Non
     return info
 
 
-def _describe_rside(path: Path, max_frames: int, progress: Callable[[int, int], None] | None
-                    ) -> list[DataInfo]:
+def _describe_rside(path: Path, max_frames: int, progress: Callable[[int, int], None] | None) -> list[DataInfo]:
     if path.is_dir():
         csvs = []
         for split in ("train", "test"):
@@ -135,9 +146,13 @@ def _describe_rside(path: Path, max_frames: int, progress: Callable[[int, int], 
     for csv_path, split in csvs:
         ds = RSIDECSV(csv_path, split=split)
         info = DataInfo(
-            path=str(csv_path), source="rside-csv", kind=f"RSIDE {ds.split} CSV, root {ds.root}",
+            path=str(csv_path),
+            source="rside-csv",
+            kind=f"RSIDE {ds.split} CSV, root {ds.root}",
             layout=f"{len(ds)} rows of image path, depth path; depth {DEPTH_ENCODINGS[ds.split][0]}",
-            frames=len(ds), frame_hw=None, splits={ds.split: len(ds)},
+            frames=len(ds),
+            frame_hw=None,
+            splits={ds.split: len(ds)},
             split_origin=f"train variant {ds.identity['train_variant']}",
         )
         positions = _scan_positions(len(ds), max_frames)
@@ -149,8 +164,9 @@ def _describe_rside(path: Path, max_frames: int, progress: Callable[[int, int], 
                 progress(n, len(positions))
         _summarise(info)
         if ds.split == "test" and not ds.identity.get("official_test_frames"):
-            info.problems.append("test frames are not the official 654 (names NNNNN_colors.png with "
-                                 "NNNNN = official index - 1)")
+            info.problems.append(
+                "test frames are not the official 654 (names NNNNN_colors.png with NNNNN = official index - 1)"
+            )
         infos.append(info)
     return infos
 
@@ -179,8 +195,10 @@ def _accumulate(info: DataInfo, depth: np.ndarray, where: str) -> None:
 
 
 def _summarise(info: DataInfo) -> None:
-    for frames, what in ((info.empty, "without any valid depth pixel"),
-                         (info.above_cap, f"with depth above NYU's {MAX_DEPTH_M:g} m cap")):
+    for frames, what in (
+        (info.empty, "without any valid depth pixel"),
+        (info.above_cap, f"with depth above NYU's {MAX_DEPTH_M:g} m cap"),
+    ):
         if frames:
             more = ", ..." if len(frames) > 5 else ""
             info.problems.append(f"{len(frames)} scanned frame(s) {what}: {', '.join(frames[:5])}{more}")

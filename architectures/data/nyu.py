@@ -93,8 +93,11 @@ def read_layout(path: str | Path, depth_key: str = "depths") -> H5Layout:
         splits = _embedded_split(f, path, n)
         attrs = {k: _plain(v) for k, v in f.attrs.items()}
         depth_dtype = str(depths.dtype)
-    kind = "synthetic" if attrs.get(SYNTHETIC_ATTR) == "synthetic" else (
-        "nyu-labeled" if head.startswith(_MAT73_MAGIC) else "hdf5")
+    kind = (
+        "synthetic"
+        if attrs.get(SYNTHETIC_ATTR) == "synthetic"
+        else ("nyu-labeled" if head.startswith(_MAT73_MAGIC) else "hdf5")
+    )
     return H5Layout(path, kind, n, height, width, depth_key, splits, attrs, depth_dtype)
 
 
@@ -106,8 +109,13 @@ def layout_identity(layout: H5Layout, split: str, frames: int) -> dict[str, Any]
     else:
         variant = f"{source}-all-{layout.frames}"  # no train split: the whole file
     identity: dict[str, Any] = {
-        "source": source, "path": str(layout.path.resolve()), "split": split, "train_variant": variant,
-        "frames": frames, "file_kind": layout.kind, "frame_hw": [layout.height, layout.width],
+        "source": source,
+        "path": str(layout.path.resolve()),
+        "split": split,
+        "train_variant": variant,
+        "frames": frames,
+        "file_kind": layout.kind,
+        "frame_hw": [layout.height, layout.width],
         "depth_key": layout.depth_key,
         "split_origin": "file" if layout.splits is not None else "official splits.mat (packaged)",
     }
@@ -125,8 +133,13 @@ class NYUv2Labeled(Dataset):
     the eigen protocol, as BTS/AdaBins).
     """
 
-    def __init__(self, path: str | Path, split: str = "train",
-                 transform: Callable[[Sample], Any] | None = None, depth_key: str = "depths"):
+    def __init__(
+        self,
+        path: str | Path,
+        split: str = "train",
+        transform: Callable[[Sample], Any] | None = None,
+        depth_key: str = "depths",
+    ):
         self.path = Path(path)
         self.split = split
         self.transform = transform
@@ -188,20 +201,25 @@ def _dataset(f: h5py.File, path: Path, key: str, needs: tuple[str, str]) -> h5py
     if not isinstance(obj, h5py.Dataset):
         have = ", ".join(sorted(k for k in f.keys() if not k.startswith("#")))
         what = "missing" if obj is None else "not a dataset"
-        raise DataError(f"{path}: dataset {key!r} is {what}; the labeled .mat layout needs {needs[0]!r} and "
-                        f"{needs[1]!r} (file has: {have or 'nothing'})")
+        raise DataError(
+            f"{path}: dataset {key!r} is {what}; the labeled .mat layout needs {needs[0]!r} and "
+            f"{needs[1]!r} (file has: {have or 'nothing'})"
+        )
     return obj
 
 
-def _check_shapes(path: Path, images: h5py.Dataset, depths: h5py.Dataset, depth_key: str
-                  ) -> tuple[int, int, int]:
+def _check_shapes(path: Path, images: h5py.Dataset, depths: h5py.Dataset, depth_key: str) -> tuple[int, int, int]:
     if images.ndim != 4 or images.shape[1] != 3 or images.dtype != np.uint8:
-        raise DataError(f"{path}: 'images' is {images.dtype} {images.shape}; expected uint8 (N, 3, W, H), "
-                        f"e.g. (1449, 3, 640, 480) as h5py shows the MATLAB 480x640x3xN array")
+        raise DataError(
+            f"{path}: 'images' is {images.dtype} {images.shape}; expected uint8 (N, 3, W, H), "
+            f"e.g. (1449, 3, 640, 480) as h5py shows the MATLAB 480x640x3xN array"
+        )
     n, _, width, height = images.shape
     if depths.ndim != 3 or depths.shape != (n, width, height) or depths.dtype.kind != "f":
-        raise DataError(f"{path}: {depth_key!r} is {depths.dtype} {depths.shape}; expected float (N, W, H) = "
-                        f"{(n, width, height)} in metres, matching 'images' {images.shape}")
+        raise DataError(
+            f"{path}: {depth_key!r} is {depths.dtype} {depths.shape}; expected float (N, W, H) = "
+            f"{(n, width, height)} in metres, matching 'images' {images.shape}"
+        )
     if n == 0:
         raise DataError(f"{path}: holds no frames")
     return n, height, width
@@ -216,8 +234,7 @@ def _embedded_split(f: h5py.File, path: Path, n: int) -> dict[str, list[int]] | 
     splits = {name: [int(v) for v in np.asarray(f[key]).ravel()] for name, key in SPLIT_KEYS.items()}
     for name, idx in splits.items():
         if idx and (min(idx) < 1 or max(idx) > n or len(set(idx)) != len(idx)):
-            raise DataError(f"{path}: {SPLIT_KEYS[name]!r} must hold distinct 1-based frame numbers "
-                            f"in 1..{n}")
+            raise DataError(f"{path}: {SPLIT_KEYS[name]!r} must hold distinct 1-based frame numbers in 1..{n}")
         splits[name] = sorted(idx)
     if set(splits["train"]) & set(splits["test"]):
         raise DataError(f"{path}: trainNdxs and testNdxs share frames")

@@ -12,8 +12,9 @@ from .nyu import NYUv2Labeled
 __all__ = ["plot_frames"]
 
 
-def plot_frames(path: str | Path, out: str | Path, frames: int = 4, split: str = "all",
-                max_depth_m: float | None = None) -> Path:
+def plot_frames(
+    path: str | Path, out: str | Path, frames: int = 4, split: str = "all", max_depth_m: float | None = None
+) -> Path:
     """Write a PNG of ``frames`` evenly spaced frames of ``split``: RGB row, depth row (one scale, metres).
 
     Invalid depth pixels are grey; the depth scale ends at ``max_depth_m`` (None: the largest shown depth,
@@ -30,8 +31,7 @@ def plot_frames(path: str | Path, out: str | Path, frames: int = 4, split: str =
     depths = [np.ma.masked_where(~s["valid"][0].numpy(), s["depth"][0].numpy()) for s in samples]
     if max_depth_m is None:
         max_depth_m = float(np.ceil(max(float(d.max()) if d.count() else 1.0 for d in depths)))
-    fig, axes = plt.subplots(2, len(picks), figsize=(3.2 * len(picks), 5.0), squeeze=False,
-                             layout="constrained")
+    fig, axes = plt.subplots(2, len(picks), figsize=(3.2 * len(picks), 5.0), squeeze=False, layout="constrained")
     cmap = matplotlib.colormaps["magma_r"].with_extremes(bad="0.6")
     for col, (sample, depth) in enumerate(zip(samples, depths, strict=True)):
         axes[0, col].imshow(sample["image"].permute(1, 2, 0).numpy())

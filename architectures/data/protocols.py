@@ -48,11 +48,14 @@ class Protocol:
 
     def __post_init__(self) -> None:
         if self.ground_truth not in GROUND_TRUTHS:
-            raise ValueError(f"protocol {self.name!r}: ground_truth {self.ground_truth!r}; expected one of "
-                             f"{', '.join(GROUND_TRUTHS)}")
+            raise ValueError(
+                f"protocol {self.name!r}: ground_truth {self.ground_truth!r}; expected one of "
+                f"{', '.join(GROUND_TRUTHS)}"
+            )
         if self.gt_resolution not in ("input", "frame"):
-            raise ValueError(f"protocol {self.name!r}: gt_resolution {self.gt_resolution!r}; expected "
-                             f"'input' or 'frame'")
+            raise ValueError(
+                f"protocol {self.name!r}: gt_resolution {self.gt_resolution!r}; expected 'input' or 'frame'"
+            )
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready: tuples become lists."""
@@ -72,49 +75,62 @@ def get_protocol(name: str | Protocol) -> Protocol:
     return name if isinstance(name, Protocol) else PROTOCOLS[name]
 
 
-RSIDE = register_protocol(Protocol(
-    name="rside",
-    origin=("RSIDE test.py / loaddata.py / util.py (JunjH/Revisiting_Single_Depth_Estimation @ f88c672): "
+RSIDE = register_protocol(
+    Protocol(
+        name="rside",
+        origin=(
+            "RSIDE test.py / loaddata.py / util.py (JunjH/Revisiting_Single_Depth_Estimation @ f88c672): "
             "Scale(240) then CenterCrop 304x228 of image and ground truth, the 114x152 output upsampled "
             "bilinearly to 228x304 (PyTorch 0.3.1 F.upsample = align_corners=True), no depth cap, no Eigen "
             "crop, only NaN ground truth masked; per-image errors averaged, RMSE = sqrt(mean per-image MSE), "
-            "deltas with <="),
-    ground_truth="depths",
-    resize_rows=240,
-    crop_hw=(228, 304),
-    gt_resolution="input",
-    upsample_align_corners=True,
-    eval_crop=None,
-    min_depth_m=None,
-    max_depth_m=None,
-    clamp_prediction=False,
-    reduction="rside",
-    expected_frame_hw=(480, 640),
-))
+            "deltas with <="
+        ),
+        ground_truth="depths",
+        resize_rows=240,
+        crop_hw=(228, 304),
+        gt_resolution="input",
+        upsample_align_corners=True,
+        eval_crop=None,
+        min_depth_m=None,
+        max_depth_m=None,
+        clamp_prediction=False,
+        reduction="rside",
+        expected_frame_hw=(480, 640),
+    )
+)
 
-EIGEN = register_protocol(Protocol(
-    name="eigen",
-    origin=("Eigen et al. NYU protocol as in BTS (cleinc/bts eval_with_pngs.py, bts_eval.py) and AdaBins "
+EIGEN = register_protocol(
+    Protocol(
+        name="eigen",
+        origin=(
+            "Eigen et al. NYU protocol as in BTS (cleinc/bts eval_with_pngs.py, bts_eval.py) and AdaBins "
             "(evaluate.py): ground truth rawDepths (BTS's extractor, 0 = missing) at the full 480x640, eval "
             "mask [45:471, 41:601], valid 1e-3 < gt < 10 m, predictions clipped to [1e-3, 10], per-image "
             "metrics averaged. The network sees the whole frame at the training scale (Scale(240): 240x320, "
             "RSIDE's training crop is 228x304 of it); the prediction is upsampled bilinearly to 480x640 with "
-            "align_corners=True as in the AdaBins/ZoeDepth compute_metrics"),
-    ground_truth="rawDepths",
-    resize_rows=240,
-    crop_hw=None,
-    gt_resolution="frame",
-    upsample_align_corners=True,
-    eval_crop=EIGEN_CROP,
-    min_depth_m=1e-3,
-    max_depth_m=10.0,
-    clamp_prediction=True,
-    reduction="per_image",
-    expected_frame_hw=(480, 640),
-))
+            "align_corners=True as in the AdaBins/ZoeDepth compute_metrics"
+        ),
+        ground_truth="rawDepths",
+        resize_rows=240,
+        crop_hw=None,
+        gt_resolution="frame",
+        upsample_align_corners=True,
+        eval_crop=EIGEN_CROP,
+        min_depth_m=1e-3,
+        max_depth_m=10.0,
+        clamp_prediction=True,
+        reduction="per_image",
+        expected_frame_hw=(480, 640),
+    )
+)
 
 for _base in (RSIDE, EIGEN):  # flip-averaged test-time prediction (AdaBins evaluate.py), opt-in by name
-    register_protocol(replace(
-        _base, name=f"{_base.name}-flip", flip_tta=True,
-        origin=f"{_base.name} with the prediction averaged with that of the mirrored input, flipped back "
-               f"(AdaBins evaluate.py: each clipped, then averaged); not part of {_base.name}'s published protocol"))
+    register_protocol(
+        replace(
+            _base,
+            name=f"{_base.name}-flip",
+            flip_tta=True,
+            origin=f"{_base.name} with the prediction averaged with that of the mirrored input, flipped back "
+            f"(AdaBins evaluate.py: each clipped, then averaged); not part of {_base.name}'s published protocol",
+        )
+    )

@@ -47,8 +47,13 @@ class RSIDECSV(Dataset):
     split: "train" or "test" (which depth encoding to expect); None -> from the file name.
     """
 
-    def __init__(self, csv_path: str | Path, root: str | Path | None = None, split: str | None = None,
-                 transform: Callable[[Sample], Any] | None = None):
+    def __init__(
+        self,
+        csv_path: str | Path,
+        root: str | Path | None = None,
+        split: str | None = None,
+        transform: Callable[[Sample], Any] | None = None,
+    ):
         self.csv_path = Path(csv_path)
         self.split = split or _split_from_name(self.csv_path)
         if self.split not in DEPTH_ENCODINGS:
@@ -60,9 +65,13 @@ class RSIDECSV(Dataset):
         _check_files(self.csv_path, self.rows)
         self.frame_indices: list[int] = _frames(self.csv_path, self.split, rows)
         self.identity: dict[str, Any] = {
-            "source": "rside-csv", "path": str(self.csv_path.resolve()), "root": str(self.root.resolve()),
-            "split": self.split, "train_variant": _train_variant(self.csv_path, self.split, len(rows)),
-            "frames": len(rows), "depth_encoding": DEPTH_ENCODINGS[self.split][0],
+            "source": "rside-csv",
+            "path": str(self.csv_path.resolve()),
+            "root": str(self.root.resolve()),
+            "split": self.split,
+            "train_variant": _train_variant(self.csv_path, self.split, len(rows)),
+            "frames": len(rows),
+            "depth_encoding": DEPTH_ENCODINGS[self.split][0],
         }
         if self.split == "test":
             self.identity["official_test_frames"] = set(self.frame_indices) == set(official_split("test"))
@@ -75,9 +84,11 @@ class RSIDECSV(Dataset):
         image = read_rgb(image_path)
         depth = decode_depth_png(depth_path, self.split)
         if depth.shape != image.shape[1:]:
-            raise DataError(f"{depth_path}: depth is {depth.shape[1]}x{depth.shape[0]} but its image "
-                            f"{image_path.name} is {image.shape[2]}x{image.shape[1]} "
-                            f"(row {index + 1} of {self.csv_path})")
+            raise DataError(
+                f"{depth_path}: depth is {depth.shape[1]}x{depth.shape[0]} but its image "
+                f"{image_path.name} is {image.shape[2]}x{image.shape[1]} "
+                f"(row {index + 1} of {self.csv_path})"
+            )
         sample = make_sample(image, depth, self.frame_indices[index])
         return self.transform(sample) if self.transform is not None else sample
 
@@ -94,8 +105,7 @@ def find_csv(path: str | Path, split: str) -> Path:
             raise DataError(f"{path}: looks like the {other} CSV, but the {split} split was asked for")
         return path
     if not path.exists():
-        raise DataError(f"{path}: no such file or directory (expected an RSIDE root with "
-                        f"data/nyu2_{split}.csv)")
+        raise DataError(f"{path}: no such file or directory (expected an RSIDE root with data/nyu2_{split}.csv)")
     for candidate in (path / "data" / f"nyu2_{split}.csv", path / f"nyu2_{split}.csv"):
         if candidate.is_file():
             return candidate
@@ -112,8 +122,10 @@ def read_rows(csv_path: Path) -> list[tuple[str, str]]:
             if not row or all(not cell.strip() for cell in row):
                 continue
             if len(row) != 2 or not row[0].strip() or not row[1].strip():
-                raise DataError(f"{csv_path}: row {n} has {len(row)} column(s) {row!r}; expected 2: "
-                                f"image path, depth path (no header)")
+                raise DataError(
+                    f"{csv_path}: row {n} has {len(row)} column(s) {row!r}; expected 2: "
+                    f"image path, depth path (no header)"
+                )
             rows.append((row[0].strip(), row[1].strip()))
     if not rows:
         raise DataError(f"{csv_path}: has no rows")
@@ -131,8 +143,10 @@ def decode_depth_png(path: Path, split: str) -> np.ndarray:
     what, modes, scale = DEPTH_ENCODINGS[split]
     with _open_image(path) as im:
         if im.mode not in modes:
-            raise DataError(f"{path}: depth PNG has mode {im.mode!r}; the RSIDE {split} encoding is {what} "
-                            f"(PIL mode {' or '.join(modes)})")
+            raise DataError(
+                f"{path}: depth PNG has mode {im.mode!r}; the RSIDE {split} encoding is {what} "
+                f"(PIL mode {' or '.join(modes)})"
+            )
         value = np.asarray(im)
     return (value.astype(np.float64) * scale).astype(np.float32)
 
@@ -172,7 +186,7 @@ def _check_files(csv_path: Path, rows: list[tuple[Path, Path]]) -> None:
 
 
 def _train_variant(csv_path: Path, split: str, rows: int) -> str | None:
-    """"rside-<train CSV rows>": this CSV's rows, or for a test CSV those of the train CSV beside it."""
+    """ "rside-<train CSV rows>": this CSV's rows, or for a test CSV those of the train CSV beside it."""
     if split == "train":
         return f"rside-{rows}"
     train_csv = csv_path.with_name(csv_path.name.replace("test", "train"))
@@ -189,16 +203,24 @@ def _frames(csv_path: Path, split: str, rows: list[tuple[str, str]]) -> list[int
     for n, (image, _) in enumerate(rows, start=1):
         m = _TEST_NAME.search(image)
         if m is None:
-            raise DataError(f"{csv_path}: row {n} image {image!r} is not named NNNNN_colors.png, so its NYU "
-                            f"frame number is unknown")
+            raise DataError(
+                f"{csv_path}: row {n} image {image!r} is not named NNNNN_colors.png, so its NYU frame number is unknown"
+            )
         frames.append(int(m.group(1)) + 1)
     if len(set(frames)) != len(frames):
         raise DataError(f"{csv_path}: lists some test frames more than once")
     return frames
 
 
-def write_rside_fixture(root: str | Path, train_rows: int = 64, test_names: tuple[int, ...] = (0, 1, 8),
-                        height: int = 480, width: int = 640, seed: int = 0, noise: float = 3.0) -> Path:
+def write_rside_fixture(
+    root: str | Path,
+    train_rows: int = 64,
+    test_names: tuple[int, ...] = (0, 1, 8),
+    height: int = 480,
+    width: int = 640,
+    seed: int = 0,
+    noise: float = 3.0,
+) -> Path:
     """RSIDE's data layout under ``root`` (``data/nyu2_*.csv`` and their files) at realistic image sizes, for
     throughput checks: synthetic rooms with sensor-like noise (``noise``, std in 8-bit levels) as 640x480 JPEG
     (quality FIXTURE_JPEG_QUALITY) + 8-bit depth PNG (metres * 25.5) for train, PNG + 16-bit mm PNG for test.

@@ -63,9 +63,11 @@ def _open_rside_csv(path: str | Path | None, split: str, transform, protocol: Pr
         raise DataError("rside-csv needs a path (an RSIDE root with data/nyu2_*.csv, or a CSV file)")
     ground_truth = _ground_truth(protocol)
     if ground_truth != "depths":
-        raise DataError(f"protocol {protocol.name!r} scores against {ground_truth} (0 = missing), but RSIDE's "
-                        f"nyu2_test PNGs under {path} hold the in-painted depths; evaluate it on the "
-                        f"labeled file (nyu-labeled:nyu_depth_v2_labeled.mat) or use protocol 'rside'")
+        raise DataError(
+            f"protocol {protocol.name!r} scores against {ground_truth} (0 = missing), but RSIDE's "
+            f"nyu2_test PNGs under {path} hold the in-painted depths; evaluate it on the "
+            f"labeled file (nyu-labeled:nyu_depth_v2_labeled.mat) or use protocol 'rside'"
+        )
     return RSIDECSV(find_csv(path, split), split=split, transform=transform)
 
 
@@ -84,16 +86,24 @@ def parse_data_spec(spec: str) -> tuple[str, str | None]:
     source, sep, path = spec.partition(":")
     source = source.strip()
     if source not in SOURCES:
-        raise ValueError(f"unknown data source {source!r} in {spec!r}; available: {', '.join(SOURCES)} "
-                         f"(written <source>:<path>, or 'synthetic' for the embedded default)")
+        raise ValueError(
+            f"unknown data source {source!r} in {spec!r}; available: {', '.join(SOURCES)} "
+            f"(written <source>:<path>, or 'synthetic' for the embedded default)"
+        )
     path = path.strip() or None
     if path is None and source != "synthetic":
         raise ValueError(f"data spec {spec!r} needs a path: {source}:<path>")
     return source, path
 
 
-def build_dataset(source: str, path: str | Path | None, split: str, train: bool = False,
-                  protocol: str = "rside", depth_size: tuple[int, int] = RSIDE_DEPTH_HW) -> Dataset:
+def build_dataset(
+    source: str,
+    path: str | Path | None,
+    split: str,
+    train: bool = False,
+    protocol: str = "rside",
+    depth_size: tuple[int, int] = RSIDE_DEPTH_HW,
+) -> Dataset:
     """The ``split`` of a data source with RSIDE's random training transform (``train=True``; depth target at
     ``depth_size`` (h, w), the model's output size) or the ``protocol``'s evaluation preprocessing.
 
@@ -107,9 +117,12 @@ def build_dataset(source: str, path: str | Path | None, split: str, train: bool 
     transform = rside_train_transform(tuple(depth_size)) if train else eval_transform(prot)
     eval_protocol = None if train else prot
     dataset = data_source.open(path, split, transform, eval_protocol)
-    dataset.identity.update(train=train, protocol=None if train else prot.name,
-                            ground_truth=_ground_truth(eval_protocol),
-                            transform=transform.describe())
+    dataset.identity.update(
+        train=train,
+        protocol=None if train else prot.name,
+        ground_truth=_ground_truth(eval_protocol),
+        transform=transform.describe(),
+    )
     return dataset
 
 
@@ -118,8 +131,7 @@ def _ground_truth(protocol: Protocol | None) -> str:
     return "depths" if protocol is None else protocol.ground_truth
 
 
-def _open_labeled_layout(file: Path, split: str, transform, protocol: Protocol | None,
-                         synthetic: bool) -> NYUv2Labeled:
+def _open_labeled_layout(file: Path, split: str, transform, protocol: Protocol | None, synthetic: bool) -> NYUv2Labeled:
     """A file in the labeled .mat layout, checked to be (or not be) synthetic rooms as its source says, and
     (for evaluation) to have the frame size ``protocol`` crops."""
     dataset = NYUv2Labeled(file, split, transform, depth_key=_ground_truth(protocol))
@@ -138,7 +150,9 @@ def _check_frame_size(file: Path, frame_hw: tuple[int, int], protocol: Protocol)
     if protocol.expected_frame_hw is None or protocol.eval_crop is None:
         return
     if tuple(frame_hw) != tuple(protocol.expected_frame_hw):
-        raise DataError(f"{file}: frames are {frame_hw[0]}x{frame_hw[1]}, but protocol {protocol.name!r} "
-                        f"crops "
-                        f"{protocol.eval_crop} of a {protocol.expected_frame_hw[0]}x"
-                        f"{protocol.expected_frame_hw[1]} frame")
+        raise DataError(
+            f"{file}: frames are {frame_hw[0]}x{frame_hw[1]}, but protocol {protocol.name!r} "
+            f"crops "
+            f"{protocol.eval_crop} of a {protocol.expected_frame_hw[0]}x"
+            f"{protocol.expected_frame_hw[1]} frame"
+        )

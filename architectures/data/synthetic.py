@@ -67,8 +67,7 @@ _KEEP_OUT_M = 1.2  # no box comes closer to the camera than this (horizontally)
 _CORNER_MIN_Z_M = 0.05  # boxes with a corner nearer than this in z are tested over the whole frame
 
 # material parameter rows (per surface): base colour, texture amplitudes and frequencies
-(_R, _G, _B, _CHECK_AMP, _CHECK_FREQ, _STRIPE_AMP, _STRIPE_FU, _STRIPE_FV,
- _GRAIN_AMP, _GRAIN_F1, _GRAIN_F2) = range(11)
+(_R, _G, _B, _CHECK_AMP, _CHECK_FREQ, _STRIPE_AMP, _STRIPE_FU, _STRIPE_FV, _GRAIN_AMP, _GRAIN_F1, _GRAIN_F2) = range(11)
 _N_MAT = 11
 
 
@@ -138,7 +137,7 @@ def raw_depth(depth: np.ndarray) -> np.ndarray:
     height, width = depth.shape
     r0, r1, c0, c1 = RAW_BORDER_480x640
     valid = np.zeros(depth.shape, dtype=bool)
-    valid[round(r0 * height / 480):round(r1 * height / 480), round(c0 * width / 640):round(c1 * width / 640)] = True
+    valid[round(r0 * height / 480) : round(r1 * height / 480), round(c0 * width / 640) : round(c1 * width / 640)] = True
     step = np.zeros(depth.shape, dtype=bool)
     step[:, 1:] = (depth[:, 1:] - depth[:, :-1]) > RAW_SHADOW_JUMP_M  # far surface right of a near one
     band = max(1, round(RAW_SHADOW_PX_640 * width / 640))
@@ -160,15 +159,31 @@ def synthetic_split(frames: int) -> dict[str, list[int]]:
 def generator_params(frames: int, seed: int, height: int, width: int) -> dict[str, object]:
     """The generator settings written as file attributes and recorded in a data set's identity."""
     fx, fy, cx, cy = intrinsics(height, width)
-    return {"generator": "drnet-bench synthetic rooms", "generator_version": GENERATOR_VERSION,
-            "frames": frames, "seed": seed, "height": height, "width": width,
-            "fx": fx, "fy": fy, "cx": cx, "cy": cy, "min_depth_m": MIN_DEPTH_M, "max_depth_m": MAX_DEPTH_M,
-            "test_every": TEST_EVERY}
+    return {
+        "generator": "drnet-bench synthetic rooms",
+        "generator_version": GENERATOR_VERSION,
+        "frames": frames,
+        "seed": seed,
+        "height": height,
+        "width": width,
+        "fx": fx,
+        "fy": fy,
+        "cx": cx,
+        "cy": cy,
+        "min_depth_m": MIN_DEPTH_M,
+        "max_depth_m": MAX_DEPTH_M,
+        "test_every": TEST_EVERY,
+    }
 
 
-def write_synthetic(path: str | Path, frames: int = DEFAULT_FRAMES, seed: int = DEFAULT_SEED,
-                    height: int = DEFAULT_HW[0], width: int = DEFAULT_HW[1],
-                    progress: Callable[[int, int], None] | None = None) -> Path:
+def write_synthetic(
+    path: str | Path,
+    frames: int = DEFAULT_FRAMES,
+    seed: int = DEFAULT_SEED,
+    height: int = DEFAULT_HW[0],
+    width: int = DEFAULT_HW[1],
+    progress: Callable[[int, int], None] | None = None,
+) -> Path:
     """Render ``frames`` rooms into ``path`` in the labeled .mat layout, atomically (temp file + rename).
 
     images (N,3,W,H) uint8, depths and rawDepths (N,W,H) float32 metres (h5py's view of MATLAB arrays;
@@ -180,12 +195,9 @@ def write_synthetic(path: str | Path, frames: int = DEFAULT_FRAMES, seed: int = 
     path = Path(path)
     with atomic_path(path) as tmp, h5py.File(tmp, "w", track_order=True) as f:
         opts = {"compression": "gzip", "compression_opts": 1, "shuffle": True}
-        images = f.create_dataset("images", (frames, 3, width, height), np.uint8,
-                                  chunks=(1, 3, width, height), **opts)
-        depths = f.create_dataset("depths", (frames, width, height), np.float32,
-                                  chunks=(1, width, height), **opts)
-        raw = f.create_dataset("rawDepths", (frames, width, height), np.float32,
-                               chunks=(1, width, height), **opts)
+        images = f.create_dataset("images", (frames, 3, width, height), np.uint8, chunks=(1, 3, width, height), **opts)
+        depths = f.create_dataset("depths", (frames, width, height), np.float32, chunks=(1, width, height), **opts)
+        raw = f.create_dataset("rawDepths", (frames, width, height), np.float32, chunks=(1, width, height), **opts)
         for name, idx in synthetic_split(frames).items():
             f.create_dataset(SPLIT_KEYS[name], data=np.asarray(idx, dtype=np.uint32))
         f.attrs[SYNTHETIC_ATTR] = "synthetic"
@@ -201,16 +213,22 @@ def write_synthetic(path: str | Path, frames: int = DEFAULT_FRAMES, seed: int = 
     return path
 
 
-def default_synthetic_path(seed: int = DEFAULT_SEED, frames: int = DEFAULT_FRAMES,
-                           height: int = DEFAULT_HW[0], width: int = DEFAULT_HW[1]) -> Path:
+def default_synthetic_path(
+    seed: int = DEFAULT_SEED, frames: int = DEFAULT_FRAMES, height: int = DEFAULT_HW[0], width: int = DEFAULT_HW[1]
+) -> Path:
     """``$DRNET_BENCH_DATA/synthetic-s{seed}-n{frames}.h5`` (./data by default; -HxW added if not 480x640)."""
     size = "" if (height, width) == DEFAULT_HW else f"-{height}x{width}"
     return Path(os.environ.get(DATA_DIR_ENV) or "data") / f"synthetic-s{seed}-n{frames}{size}.h5"
 
 
-def ensure_synthetic(path: str | Path | None = None, frames: int | None = None, seed: int | None = None,
-                     height: int = DEFAULT_HW[0], width: int = DEFAULT_HW[1],
-                     progress: Callable[[int, int], None] | None = None) -> Path:
+def ensure_synthetic(
+    path: str | Path | None = None,
+    frames: int | None = None,
+    seed: int | None = None,
+    height: int = DEFAULT_HW[0],
+    width: int = DEFAULT_HW[1],
+    progress: Callable[[int, int], None] | None = None,
+) -> Path:
     """Return a synthetic file with these settings, writing it first if it is missing.
 
     path None -> ``default_synthetic_path(...)``. An existing file is reused only if its generator settings
@@ -239,6 +257,7 @@ def ensure_synthetic(path: str | Path | None = None, frames: int | None = None, 
 
 # --- scene sampling ---------------------------------------------------------------------------------------
 
+
 def _camera_rotation(yaw: float, pitch: float, roll: float) -> np.ndarray:
     """Columns: camera right, down, forward in world coordinates (y up); pitch < 0 looks down."""
     forward = np.array([math.sin(yaw) * math.cos(pitch), math.sin(pitch), math.cos(yaw) * math.cos(pitch)])
@@ -249,8 +268,9 @@ def _camera_rotation(yaw: float, pitch: float, roll: float) -> np.ndarray:
     return np.stack([c * right + s * down, -s * right + c * down, forward], axis=1)
 
 
-def _sample_boxes(rng: np.random.Generator, room: tuple[float, float, float],
-                  origin: tuple[float, float, float]) -> np.ndarray:
+def _sample_boxes(
+    rng: np.random.Generator, room: tuple[float, float, float], origin: tuple[float, float, float]
+) -> np.ndarray:
     """Furniture (cabinets, tables, beds, shelves) and thin wall panels, none near the camera."""
     x_room, y_room, z_room = room
     boxes = []
@@ -277,8 +297,9 @@ def _sample_boxes(rng: np.random.Generator, room: tuple[float, float, float],
     return np.array(boxes, dtype=np.float64).reshape(-1, 2, 3)
 
 
-def _place(rng: np.random.Generator, wall: int, w: float, d: float, room: tuple[float, float, float]
-           ) -> tuple[tuple[float, float], tuple[float, float]]:
+def _place(
+    rng: np.random.Generator, wall: int, w: float, d: float, room: tuple[float, float, float]
+) -> tuple[tuple[float, float], tuple[float, float]]:
     """Footprint (x, z) corners of a w x d box at ``wall`` (0: x=0, 1: x=X, 2: z=0, 3: z=Z) or free (4)."""
     x_room, _, z_room = room
     w = min(w, 0.9 * x_room, 0.9 * z_room)
@@ -316,10 +337,9 @@ def _box_materials(rng: np.random.Generator, n: int) -> np.ndarray:
     return np.stack(rows) if rows else np.zeros((0, _N_MAT))
 
 
-def _material(rng: np.random.Generator, rgb: np.ndarray, floor: bool = False, plain: bool = False
-              ) -> np.ndarray:
+def _material(rng: np.random.Generator, rgb: np.ndarray, floor: bool = False, plain: bool = False) -> np.ndarray:
     m = np.zeros(_N_MAT)
-    m[_R:_B + 1] = np.clip(rgb, 0.0, 1.0)
+    m[_R : _B + 1] = np.clip(rgb, 0.0, 1.0)
     if plain:
         return m
     # 0 checker / tiles, 1 stripes, 2 wood grain
@@ -342,8 +362,8 @@ def _hsv(h: float, s: float, v: float) -> np.ndarray:
 
 # --- ray casting -------------------------------------------------------------------------------------------
 
-def _cast_room(room: tuple[float, float, float], o: list, inv: list
-               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+
+def _cast_room(room: tuple[float, float, float], o: list, inv: list) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Exit distance from inside the room box, surface id (0 floor, 1 ceiling, 2..5 walls), face axis."""
     t = sid = face = None
     for axis, ids in ((0, (2, 3)), (1, (0, 1)), (2, (4, 5))):
@@ -360,8 +380,15 @@ def _cast_room(room: tuple[float, float, float], o: list, inv: list
     return t, sid, face
 
 
-def _cast_box(lo: np.ndarray, hi: np.ndarray, o: list, inv: list, rect: tuple[int, int, int, int],
-              hits: tuple[np.ndarray, np.ndarray, np.ndarray], surface: int) -> None:
+def _cast_box(
+    lo: np.ndarray,
+    hi: np.ndarray,
+    o: list,
+    inv: list,
+    rect: tuple[int, int, int, int],
+    hits: tuple[np.ndarray, np.ndarray, np.ndarray],
+    surface: int,
+) -> None:
     """Slab test of one axis-aligned box over ``rect`` of the frame; where it is nearer, updates the hit
     distance, surface id and face axis in ``hits`` = (t, sid, axis) in place."""
     t, sid, face = hits
@@ -384,8 +411,9 @@ def _cast_box(lo: np.ndarray, hi: np.ndarray, o: list, inv: list, rect: tuple[in
     face[window] = np.where(hit, entry, face[window])
 
 
-def _screen_rect(scene: Scene, b: int, height: int, width: int, k: tuple[float, float, float, float]
-                 ) -> tuple[int, int, int, int] | None:
+def _screen_rect(
+    scene: Scene, b: int, height: int, width: int, k: tuple[float, float, float, float]
+) -> tuple[int, int, int, int] | None:
     """Pixel rectangle (row0, row1, col0, col1) containing box ``b``'s image; None if behind the camera."""
     fx, fy, cx, cy = k
     lo, hi = scene.boxes[b]
@@ -403,6 +431,7 @@ def _screen_rect(scene: Scene, b: int, height: int, width: int, k: tuple[float, 
 
 
 # --- shading -----------------------------------------------------------------------------------------------
+
 
 def _shade(scene: Scene, o: list, d: list, t: np.ndarray, sid: np.ndarray, axis: np.ndarray) -> np.ndarray:
     """Textured Lambertian shading with one point light; RGB uint8 (3,H,W)."""

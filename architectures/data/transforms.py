@@ -122,6 +122,7 @@ def eval_transform(protocol: Protocol) -> Compose:
 
 # --- geometric steps (image, depth and valid together) ------------------------------------------------------
 
+
 def scale_shorter_side(sample: Sample, size: int = RSIDE_SCALE_ROWS, image_only: bool = False) -> Sample:
     """Resize so the shorter side is ``size`` (aspect kept, PIL's rounding): image bilinear with PIL-style
     antialiasing, depth and valid nearest (RSIDE ``Scale``); ``image_only`` leaves depth and valid as they are."""
@@ -142,8 +143,7 @@ def random_horizontal_flip(sample: Sample, p: float = 0.5) -> Sample:
     """Mirror image, depth and valid left-right with probability ``p``."""
     if torch.rand(()) >= p:
         return sample
-    return _with(sample, image=sample["image"].flip(-1), depth=sample["depth"].flip(-1),
-                 valid=sample["valid"].flip(-1))
+    return _with(sample, image=sample["image"].flip(-1), depth=sample["depth"].flip(-1), valid=sample["valid"].flip(-1))
 
 
 def random_rotate(sample: Sample, max_degrees: float = RSIDE_ROTATE_DEG) -> Sample:
@@ -179,8 +179,7 @@ def center_crop(sample: Sample, size: tuple[int, int] = RSIDE_CROP_HW, image_onl
     window = (..., slice(top, top + th), slice(left, left + tw))
     if image_only:
         return _with(sample, image=sample["image"][window])
-    return _with(sample, image=sample["image"][window], depth=sample["depth"][window],
-                 valid=sample["valid"][window])
+    return _with(sample, image=sample["image"][window], depth=sample["depth"][window], valid=sample["valid"][window])
 
 
 def resize_depth(sample: Sample, size: tuple[int, int] = RSIDE_DEPTH_HW) -> Sample:
@@ -191,6 +190,7 @@ def resize_depth(sample: Sample, size: tuple[int, int] = RSIDE_DEPTH_HW) -> Samp
 
 
 # --- photometric steps (image only) -------------------------------------------------------------------------
+
 
 def to_float_image(sample: Sample) -> Sample:
     """uint8 image -> float32 in [0, 1] (ToTensor)."""
@@ -208,13 +208,17 @@ def lighting(sample: Sample, alphastd: float = LIGHTING_STD, alpha: torch.Tensor
     return _with(sample, image=sample["image"] + offset.view(3, 1, 1))
 
 
-def color_jitter(sample: Sample, brightness: float = JITTER, contrast: float = JITTER,
-                 saturation: float = JITTER) -> Sample:
+def color_jitter(
+    sample: Sample, brightness: float = JITTER, contrast: float = JITTER, saturation: float = JITTER
+) -> Sample:
     """RSIDE's ColorJitter: brightness, contrast, saturation in random order, each ``img.lerp(target, a)``
     with a ~ U(-var, var); targets: black, the grey image's mean, the grey image. No clamping, as upstream."""
     image = sample["image"]
-    ops = [(name, var) for name, var in (("brightness", brightness), ("contrast", contrast),
-                                         ("saturation", saturation)) if var != 0]
+    ops = [
+        (name, var)
+        for name, var in (("brightness", brightness), ("contrast", contrast), ("saturation", saturation))
+        if var != 0
+    ]
     for k in torch.randperm(len(ops)).tolist():
         name, var = ops[k]
         alpha = float((torch.rand(()) * 2.0 - 1.0) * var)
@@ -222,8 +226,7 @@ def color_jitter(sample: Sample, brightness: float = JITTER, contrast: float = J
     return _with(sample, image=image)
 
 
-def normalize(sample: Sample, mean: Sequence[float] = IMAGENET_MEAN,
-              std: Sequence[float] = IMAGENET_STD) -> Sample:
+def normalize(sample: Sample, mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD) -> Sample:
     """(image - mean) / std per channel (ImageNet statistics)."""
     mean_t = torch.tensor(mean, dtype=sample["image"].dtype).view(3, 1, 1)
     std_t = torch.tensor(std, dtype=sample["image"].dtype).view(3, 1, 1)
@@ -231,6 +234,7 @@ def normalize(sample: Sample, mean: Sequence[float] = IMAGENET_MEAN,
 
 
 # --- helpers -----------------------------------------------------------------------------------------------
+
 
 def _jitter_target(image: torch.Tensor, name: str) -> torch.Tensor:
     if name == "brightness":

@@ -25,8 +25,18 @@ from bench.report.runs import RunGroup, RunSet, SpeedSweep, load_runs
 from bench.report.stats import BOOTSTRAP_SEED, CI_LEVEL, N_BOOTSTRAP
 from bench.report.tables import HARNESS_ARCHS, MISSING, Tables, build_tables, pretty_arch, table2_modes
 
-__all__ = ["NoUsableRunsError", "ReportConfig", "ReportResult", "check_usable", "choose_suite", "make_report",
-           "missing_runs", "provenance_table", "suite_choice_note", "suite_purpose"]
+__all__ = [
+    "NoUsableRunsError",
+    "ReportConfig",
+    "ReportResult",
+    "check_usable",
+    "choose_suite",
+    "make_report",
+    "missing_runs",
+    "provenance_table",
+    "suite_choice_note",
+    "suite_purpose",
+]
 
 GRID_BACKBONE_ORDER = ("resnet50", "densenet161", "senet154", "resnet152")  # the paper's pairs first
 
@@ -76,8 +86,9 @@ def make_report(cfg: ReportConfig, log: Callable[[str], None] = print) -> Report
     purpose = suite_purpose(suite, log)
     claims = evaluate_claims(tables, purpose)
     missing = missing_runs(tables, runset, suite)
-    result = ReportResult(suite, runset, tables, claims, missing, purpose=purpose,
-                          suite_note=suite_choice_note(runset, cfg.suite, suite))
+    result = ReportResult(
+        suite, runset, tables, claims, missing, purpose=purpose, suite_note=suite_choice_note(runset, cfg.suite, suite)
+    )
     out = Path(cfg.out_dir)
     csvs = {
         "table1.csv": tables.table1,
@@ -105,8 +116,10 @@ def suite_purpose(suite: str | None, log: Callable[[str], None] = print) -> str 
 
     if suite is None or suite not in available_suites():
         if suite is not None:
-            log(f"report: suite {suite!r} is not a shipped suite; its purpose is unknown, so verdicts are "
-                "scoped by the runs' regimes only")
+            log(
+                f"report: suite {suite!r} is not a shipped suite; its purpose is unknown, so verdicts are "
+                "scoped by the runs' regimes only"
+            )
         return None
     try:
         return load_suite(suite).purpose
@@ -121,11 +134,15 @@ def check_usable(runset: RunSet) -> None:
     if runset.evals or runset.sweeps:
         return
     if not runset.problems:
-        raise NoUsableRunsError(f"nothing to report: {runset.root} holds no run directories "
-                                "(run `bench run --suite smoke` first, or pass --runs DIR)")
+        raise NoUsableRunsError(
+            f"nothing to report: {runset.root} holds no run directories "
+            "(run `bench run --suite smoke` first, or pass --runs DIR)"
+        )
     listed = "\n".join(f"  {p.path.name}: {p.problem}" for p in runset.problems)
-    raise NoUsableRunsError(f"nothing to report: none of the {len(runset.problems)} run directories in "
-                            f"{runset.root} could be read:\n{listed}")
+    raise NoUsableRunsError(
+        f"nothing to report: none of the {len(runset.problems)} run directories in "
+        f"{runset.root} could be read:\n{listed}"
+    )
 
 
 def suite_choice_note(runset: RunSet, asked: str | None, chosen: str | None) -> str:
@@ -134,8 +151,10 @@ def suite_choice_note(runset: RunSet, asked: str | None, chosen: str | None) -> 
     if asked is not None or len(runset.suites) <= 1:
         return ""
     why = "the paper suite is preferred" if chosen == "paper" else "the most recently evaluated"
-    return (f"{runset.root} holds {len(runset.suites)} suites ({', '.join(runset.suites)}); reporting "
-            f"{chosen!r} ({why}); pass --suite NAME for another")
+    return (
+        f"{runset.root} holds {len(runset.suites)} suites ({', '.join(runset.suites)}); reporting "
+        f"{chosen!r} ({why}); pass --suite NAME for another"
+    )
 
 
 def choose_suite(runset: RunSet, suite: str | None, log: Callable[[str], None] = print) -> str | None:
@@ -401,15 +420,18 @@ def _grid(tables: Tables) -> tuple[Figure | None, str]:
         f"prediction ({', '.join(g.first.run_id for g in groups)}), then each model's error map |pred - gt| "
         "(metres, its own colour bar). One depth colour scale per row, with its colour bar, set from the ground "
         "truth's valid range (min to max, metres); predictions outside it are clipped to its ends. "
-        + grid_clipping_text(grid.clipped) + " Per-image RMSE from per_image.csv."
+        + grid_clipping_text(grid.clipped)
+        + " Per-image RMSE from per_image.csv."
     )
     return Figure("Table 4: predictions", png, caption), ""
 
 
 def grid_clipping_text(clipped: dict[str, tuple[int, int]]) -> str:
     """``Clipped: RSIDE resnet18 12 of 5,000 valid pixels (0.2%); ...`` for the Table 4 caption."""
-    parts = [f"{label} {n:,} of {total:,} valid pixels ({100 * n / total:.1f}%)" if total else f"{label} -"
-             for label, (n, total) in clipped.items()]
+    parts = [
+        f"{label} {n:,} of {total:,} valid pixels ({100 * n / total:.1f}%)" if total else f"{label} -"
+        for label, (n, total) in clipped.items()
+    ]
     return "Clipped prediction pixels: " + "; ".join(parts) + "."
 
 

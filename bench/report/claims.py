@@ -284,8 +284,9 @@ def _measured_drnet(tables: Tables, col: str) -> pd.DataFrame:
 def _paper_ratio_text(tables: Tables, paper_col: str, what: str = "") -> str:
     t2 = tables.table2
     rows = t2[t2["arch"] == "drnet"].drop_duplicates("backbone")
-    text = ", ".join(f"{r[0]} {r[1]:.1f}x" for r in zip(rows["backbone"], rows[paper_col], strict=True)
-                     if not math.isnan(r[1]))
+    text = ", ".join(
+        f"{r[0]} {r[1]:.1f}x" for r in zip(rows["backbone"], rows[paper_col], strict=True) if not math.isnan(r[1])
+    )
     return f"{PAPER_TABLE2_DEVICE}: {text}{what}"
 
 
@@ -293,29 +294,51 @@ def _ratio_verdict(value: float, target: float) -> str:
     return REPRODUCED if value >= target * (1 - RATIO_REL_TOL) else NOT_REPRODUCED
 
 
-def _ratio_rows(claim: str, rows: pd.DataFrame, col: str, paper_col: str, target: float, paper_text: str,
-                what: str, mode: str) -> list[Claim]:
+def _ratio_rows(
+    claim: str, rows: pd.DataFrame, col: str, paper_col: str, target: float, paper_text: str, what: str, mode: str
+) -> list[Claim]:
     """Headline (largest ratio over the paper's backbones against ``target``) and one row per measurement,
     all of one sweep mode; every scope names the backbone, the device (and that it is a CPU) and the mode."""
     in_paper = rows[rows[paper_col].notna()]
     if in_paper.empty:
-        out = [Claim(claim, f"paper backbones · {mode}", paper_text,
-                     "only backbones the paper did not run were measured (see the rows below)", NOT_MEASURED)]
+        out = [
+            Claim(
+                claim,
+                f"paper backbones · {mode}",
+                paper_text,
+                "only backbones the paper did not run were measured (see the rows below)",
+                NOT_MEASURED,
+            )
+        ]
     else:
         best = in_paper.loc[in_paper[col].idxmax()].to_dict()
         value = best[col]
-        out = [Claim(claim, f"{best['backbone']} · {_device(best)} · {mode}", paper_text,
-                     f"largest ratio {value:.1f}x ({what}; {best['backbone']}, sweep {best['sweep']}, "
-                     f"{best['device_kind']} {best['device_name']}, {best['dtype']}, input {best['input']}, "
-                     f"{mode} mode)", _ratio_verdict(value, target))]
+        out = [
+            Claim(
+                claim,
+                f"{best['backbone']} · {_device(best)} · {mode}",
+                paper_text,
+                f"largest ratio {value:.1f}x ({what}; {best['backbone']}, sweep {best['sweep']}, "
+                f"{best['device_kind']} {best['device_name']}, {best['dtype']}, input {best['input']}, "
+                f"{mode} mode)",
+                _ratio_verdict(value, target),
+            )
+        ]
     for r in rows.to_dict("records"):
         value, paper_ratio = r[col], r[paper_col]
         text = f"{value:.2f}x ({what}, sweep {r['sweep']}, {r['device_kind']} {r['device_name']}, {mode} mode)"
         if math.isnan(paper_ratio):
             out.append(Claim(claim, f"{r['backbone']} (not in paper) · {mode}", "—", text, NOT_JUDGED))
         else:
-            out.append(Claim(claim, f"{r['backbone']} · {_device(r)} · {mode}",
-                             f"{paper_ratio:.1f}x ({PAPER_TABLE2_DEVICE})", text, _ratio_verdict(value, paper_ratio)))
+            out.append(
+                Claim(
+                    claim,
+                    f"{r['backbone']} · {_device(r)} · {mode}",
+                    f"{paper_ratio:.1f}x ({PAPER_TABLE2_DEVICE})",
+                    text,
+                    _ratio_verdict(value, paper_ratio),
+                )
+            )
     return out
 
 
@@ -324,14 +347,21 @@ def _speed_claims(tables: Tables) -> list[Claim]:
     paper_text = _paper_ratio_text(tables, "speedup_b1_paper")
     measured = _measured_drnet(tables, "speedup_b1_measured")
     if measured.empty:
-        return [Claim(claim, "paper backbones", paper_text,
-                      "no sweep measured a DRNet and an RSIDE model with the same backbone on the same device",
-                      NOT_MEASURED)]
+        return [
+            Claim(
+                claim,
+                "paper backbones",
+                paper_text,
+                "no sweep measured a DRNet and an RSIDE model with the same backbone on the same device",
+                NOT_MEASURED,
+            )
+        ]
     out = []
     for mode in _mode_order(measured["mode"]):
         rows = measured[measured["mode"] == mode]
-        out += _ratio_rows(claim, rows, "speedup_b1_measured", "speedup_b1_paper", SPEED_CLAIM_RATIO_B1,
-                           paper_text, "fps_b1", mode)
+        out += _ratio_rows(
+            claim, rows, "speedup_b1_measured", "speedup_b1_paper", SPEED_CLAIM_RATIO_B1, paper_text, "fps_b1", mode
+        )
     return out
 
 
@@ -342,12 +372,19 @@ def _memory_claims(tables: Tables) -> list[Claim]:
     paper_text = _paper_ratio_text(tables, "mem_ratio_paper", " ('RAM / img', never defined)")
     ratio_cols = [ratio for ratio, _ in MEMORY_DEFINITIONS.values()]
     t2 = tables.table2
-    measured = t2[(t2["arch"] == "drnet") & t2["status"].isin([MEASURED, NO_PAPER])
-                  & t2[ratio_cols].notna().any(axis=1)]
+    measured = t2[
+        (t2["arch"] == "drnet") & t2["status"].isin([MEASURED, NO_PAPER]) & t2[ratio_cols].notna().any(axis=1)
+    ]
     if measured.empty:
-        return [Claim(claim, "paper backbones", paper_text,
-                      "no sweep measured a DRNet and an RSIDE model with the same backbone on the same device",
-                      NOT_MEASURED)]
+        return [
+            Claim(
+                claim,
+                "paper backbones",
+                paper_text,
+                "no sweep measured a DRNet and an RSIDE model with the same backbone on the same device",
+                NOT_MEASURED,
+            )
+        ]
     out = []
     for mode in _mode_order(measured["mode"]):
         rows = measured[measured["mode"] == mode]
@@ -355,18 +392,42 @@ def _memory_claims(tables: Tables) -> list[Claim]:
         for ratio_col, label in MEMORY_DEFINITIONS.values():
             with_ratio = rows[rows[ratio_col].notna()]
             if with_ratio.empty:
-                per_definition.append((label, [Claim(f"{claim}: {label}", f"paper backbones · {mode}", paper_text,
-                                                     f"{label} not measured in these sweeps", NOT_MEASURED)]))
+                per_definition.append(
+                    (
+                        label,
+                        [
+                            Claim(
+                                f"{claim}: {label}",
+                                f"paper backbones · {mode}",
+                                paper_text,
+                                f"{label} not measured in these sweeps",
+                                NOT_MEASURED,
+                            )
+                        ],
+                    )
+                )
                 continue
-            per_definition.append((label, _ratio_rows(f"{claim}: {label}", with_ratio, ratio_col, "mem_ratio_paper",
-                                                      MEMORY_CLAIM_RATIO, paper_text, label, mode)))
+            per_definition.append(
+                (
+                    label,
+                    _ratio_rows(
+                        f"{claim}: {label}",
+                        with_ratio,
+                        ratio_col,
+                        "mem_ratio_paper",
+                        MEMORY_CLAIM_RATIO,
+                        paper_text,
+                        label,
+                        mode,
+                    ),
+                )
+            )
         out.append(_memory_overall(claim, paper_text, mode, per_definition))
         out += [c for _, claims in per_definition for c in claims]
     return out
 
 
-def _memory_overall(claim: str, paper_text: str, mode: str,
-                    per_definition: list[tuple[str, list[Claim]]]) -> Claim:
+def _memory_overall(claim: str, paper_text: str, mode: str, per_definition: list[tuple[str, list[Claim]]]) -> Claim:
     """The memory claim over all three definitions of one mode, from each definition's headline."""
     by_outcome: dict[str, list[str]] = {}
     measured = []
@@ -388,8 +449,14 @@ def _memory_overall(claim: str, paper_text: str, mode: str,
     rest = [label for o, labels in by_outcome.items() if o not in (REPRODUCED, NOT_REPRODUCED) for label in labels]
     if rest:
         verdict += f" ({', '.join(rest)}: not judged)"
-    return Claim(claim, f"all three definitions · {mode}", paper_text,
-                 "largest RSIDE / DRNet ratio per definition: " + "; ".join(measured), verdict, outcome)
+    return Claim(
+        claim,
+        f"all three definitions · {mode}",
+        paper_text,
+        "largest RSIDE / DRNet ratio per definition: " + "; ".join(measured),
+        verdict,
+        outcome,
+    )
 
 
 def _real_time(tables: Tables) -> list[Claim]:
@@ -400,20 +467,37 @@ def _real_time(tables: Tables) -> list[Claim]:
     paper_row = t2[(t2["arch"] == arch) & (t2["backbone"] == backbone)]
     paper_fps = float(paper_row["fps_b1_paper"].iloc[0]) if len(paper_row) else math.nan
     paper_text = f"{PAPER_TABLE2_DEVICE}: {paper_fps:g} images/s at batch 1"
-    rows = paper_row[paper_row["status"].isin([MEASURED, NO_PAPER]) & paper_row["fps_b1_measured"].notna()
-                     & (paper_row["mode"] == "inference")]
+    rows = paper_row[
+        paper_row["status"].isin([MEASURED, NO_PAPER])
+        & paper_row["fps_b1_measured"].notna()
+        & (paper_row["mode"] == "inference")
+    ]
     if rows.empty:
-        return [Claim(claim, f"{backbone} · inference", paper_text,
-                      f"no inference-mode sweep of DRNet {backbone}", NOT_MEASURED)]
+        return [
+            Claim(
+                claim,
+                f"{backbone} · inference",
+                paper_text,
+                f"no inference-mode sweep of DRNet {backbone}",
+                NOT_MEASURED,
+            )
+        ]
     out = []
     for r in rows.to_dict("records"):
         fps = float(r["fps_b1_measured"])
         outcome = REPRODUCED if fps >= REAL_TIME_FPS else NOT_REPRODUCED
         sign = ">=" if fps >= REAL_TIME_FPS else "<"
-        out.append(Claim(claim, f"{backbone} · {_device(r)} · inference", paper_text,
-                         f"{fps:.2f} images/s at batch 1 on {r['device_kind']} {r['device_name']} (sweep "
-                         f"{r['sweep']}, {r['dtype']}, input {r['input']})",
-                         f"{outcome} on {_device(r)}: {fps:.2f} {sign} {REAL_TIME_FPS:g}", outcome))
+        out.append(
+            Claim(
+                claim,
+                f"{backbone} · {_device(r)} · inference",
+                paper_text,
+                f"{fps:.2f} images/s at batch 1 on {r['device_kind']} {r['device_name']} (sweep "
+                f"{r['sweep']}, {r['dtype']}, input {r['input']})",
+                f"{outcome} on {_device(r)}: {fps:.2f} {sign} {REAL_TIME_FPS:g}",
+                outcome,
+            )
+        )
     return out
 
 
@@ -468,8 +552,10 @@ def _ablations(tables: Tables, purpose: str | None) -> list[Claim]:
             continue
         r = got[name]
         lo, hi, d = r.rmse_vs_full_rel_ci_low, r.rmse_vs_full_rel_ci_high, r.rmse_vs_full_rel
-        text = (f"RMSE change {d:+.1%} [{lo:+.1%}, {hi:+.1%}], {_p(r.rmse_vs_full_p)}; "
-                f"{_seeds(r.vs_full_seeds)} per model (fewest); regime {r.regime}")
+        text = (
+            f"RMSE change {d:+.1%} [{lo:+.1%}, {hi:+.1%}], {_p(r.rmse_vs_full_p)}; "
+            f"{_seeds(r.vs_full_seeds)} per model (fewest); regime {r.regime}"
+        )
         m = EQUIVALENCE_MARGIN_REL
         involved = [got[k] for k in got] if name == "second_branch" else [r]
         gate = accuracy_gate(

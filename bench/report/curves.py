@@ -84,9 +84,13 @@ def convergence_note(curve: RunCurve) -> str:
     evals = curve.evals
     change = relative_tail_change(evals["test_rmse"].tolist())
     if change is None:
-        return (f"{curve.run_id}: {len(evals)} test evaluation(s) in history.csv, fewer than "
-                f"{MIN_EVALS_FOR_CHECK}: no convergence check")
+        return (
+            f"{curve.run_id}: {len(evals)} test evaluation(s) in history.csv, fewer than "
+            f"{MIN_EVALS_FOR_CHECK}: no convergence check"
+        )
     rel, k = change
     steps = evals["step"].tolist()
-    return (f"{curve.run_id}: test RMSE {evals['test_rmse'].iloc[-k]:.3f} -> {evals['test_rmse'].iloc[-1]:.3f} m "
-            f"({rel:+.1%}) over its last {k} of {len(evals)} evaluations (steps {int(steps[-k])}-{int(steps[-1])})")
+    return (
+        f"{curve.run_id}: test RMSE {evals['test_rmse'].iloc[-k]:.3f} -> {evals['test_rmse'].iloc[-1]:.3f} m "
+        f"({rel:+.1%}) over its last {k} of {len(evals)} evaluations (steps {int(steps[-k])}-{int(steps[-1])})"
+    )

@@ -228,8 +228,11 @@ def _display_speed(df: pd.DataFrame) -> dict[str, Any]:
             ("net RAM MB", ""),
             ("RAM/img MB", "the paper's 'RAM / img', never defined"),
             ("device", ""),
-            ("mode", "inference: eval, inference_mode; autograd: eval, gradients on; train: forward + loss + "
-                     "backward + Adam step"),
+            (
+                "mode",
+                "inference: eval, inference_mode; autograd: eval, gradients on; train: forward + loss + "
+                "backward + Adam step",
+            ),
             ("fps b1", ""),
             ("fps max (b)", ""),
             ("max b fits", ""),
@@ -293,17 +296,36 @@ def _display_speed(df: pd.DataFrame) -> dict[str, Any]:
 
 def _display_modes(df: pd.DataFrame) -> dict[str, Any]:
     """Which sweep mode's ratios come closest to the paper's (table2_modes.csv)."""
-    head = [_cell(c) for c in ("backbone", "device", "sweep", "ratio", "mode", "measured", "paper",
-                               "|ln(measured / paper)|", "closest mode")]
+    head = [
+        _cell(c)
+        for c in (
+            "backbone",
+            "device",
+            "sweep",
+            "ratio",
+            "mode",
+            "measured",
+            "paper",
+            "|ln(measured / paper)|",
+            "closest mode",
+        )
+    ]
     rows = []
     for r in df.to_dict("records"):
         closest = r["mode"] == r["closest_mode"]
-        rows.append([
-            _cell(r["backbone"]), _cell(f"{r['device_name']} ({r['device_kind']})"), _cell(r["sweep"]),
-            _cell(r["quantity"]), _cell(r["mode"], "ok" if closest else ""),
-            _cell(_ratio(r["measured"]), "measured"), _cell(_ratio(r["paper"]), "paper"),
-            _cell(_num(r["log_distance"], 2)), _cell(r["closest_mode"]),
-        ])
+        rows.append(
+            [
+                _cell(r["backbone"]),
+                _cell(f"{r['device_name']} ({r['device_kind']})"),
+                _cell(r["sweep"]),
+                _cell(r["quantity"]),
+                _cell(r["mode"], "ok" if closest else ""),
+                _cell(_ratio(r["measured"]), "measured"),
+                _cell(_ratio(r["paper"]), "paper"),
+                _cell(_num(r["log_distance"], 2)),
+                _cell(r["closest_mode"]),
+            ]
+        )
     return {"id": "table2_modes", "head": [head], "rows": rows}
 
 

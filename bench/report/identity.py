@@ -82,9 +82,13 @@ def identity_of(run: EvalRun) -> ModelIdentity:
     record = run.provenance.get("model_options") if isinstance(run.provenance, Mapping) else None
     resolved = record.get("resolved") if isinstance(record, Mapping) else None
     defaults = record.get("defaults") if isinstance(record, Mapping) else None
-    return ModelIdentity(run.arch, run.backbone, run.options,
-                         dict(resolved) if isinstance(resolved, Mapping) else None,
-                         dict(defaults) if isinstance(defaults, Mapping) else None)
+    return ModelIdentity(
+        run.arch,
+        run.backbone,
+        run.options,
+        dict(resolved) if isinstance(resolved, Mapping) else None,
+        dict(defaults) if isinstance(defaults, Mapping) else None,
+    )
 
 
 def differing_options(a: ModelIdentity, b: ModelIdentity, skip: Iterable[str] = ()) -> dict[str, tuple[Any, Any]]:
@@ -133,8 +137,11 @@ def options_label(group: RunGroup) -> str:
             parts.insert(0, f"options not recorded: {', '.join(ident.unknown)} unknown")
         return ", ".join(parts)
     defaults, earlier = ident.defaults or {}, CHANGED_DEFAULTS.get(ident.arch, {})
-    shown = [f"{k}={_plain(v)}" for k, v in sorted(ident.resolved.items())
-             if k not in _SWITCHES and (k not in defaults or v != defaults[k] or v in earlier.get(k, ()))]
+    shown = [
+        f"{k}={_plain(v)}"
+        for k, v in sorted(ident.resolved.items())
+        if k not in _SWITCHES and (k not in defaults or v != defaults[k] or v in earlier.get(k, ()))
+    ]
     return ", ".join(shown)
 
 
@@ -164,8 +171,9 @@ def split_notes(groups: Sequence[RunGroup]) -> list[str]:
         if len(parts) > 1:
             diffs = model_option_differences(*parts) or ["model options"]
             seeds = " and ".join(f"seed(s) {','.join(str(r.seed) for r in p.runs)}" for p in parts)
-            notes.append(f"{suite}-{name}: {seeds} were built with different models ({'; '.join(diffs)}); "
-                         "they are not pooled")
+            notes.append(
+                f"{suite}-{name}: {seeds} were built with different models ({'; '.join(diffs)}); they are not pooled"
+            )
     return notes
 
 

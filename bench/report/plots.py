@@ -28,8 +28,16 @@ from matplotlib.figure import Figure as MplFigure  # noqa: E402
 from bench.report.curves import RunCurve  # noqa: E402
 from bench.report.runs import is_default_options  # noqa: E402
 
-__all__ = ["GridColumn", "PredictionGrid", "curves_axes", "curves_figure", "memory_column", "predictions_figure",
-           "predictions_grid", "speed_figure"]
+__all__ = [
+    "GridColumn",
+    "PredictionGrid",
+    "curves_axes",
+    "curves_figure",
+    "memory_column",
+    "predictions_figure",
+    "predictions_grid",
+    "speed_figure",
+]
 
 DPI = 110
 LOSS_LINTHRESH = 0.01  # train-loss axis: log above |0.01|, linear below (RSIDE's loss can be negative)
@@ -100,11 +108,13 @@ def curves_axes(curves: Sequence[RunCurve], title: str = "") -> MplFigure:
         labelled.add(c.model)
         h = c.history.sort_values("step")
         gid = c.run_id
-        ax_loss.plot(h["step"], h["train_loss"], color=colours[c.model], lw=1, marker=".", ms=3, alpha=0.8, label=label,
-                     gid=gid)
+        ax_loss.plot(
+            h["step"], h["train_loss"], color=colours[c.model], lw=1, marker=".", ms=3, alpha=0.8, label=label, gid=gid
+        )
         ev = c.evals
-        ax_rmse.plot(ev["step"], ev["test_rmse"], color=colours[c.model], lw=1, marker="o", ms=2, alpha=0.8,
-                     label=label, gid=gid)
+        ax_rmse.plot(
+            ev["step"], ev["test_rmse"], color=colours[c.model], lw=1, marker="o", ms=2, alpha=0.8, label=label, gid=gid
+        )
     for ax, ylabel in ((ax_loss, "train loss (epoch mean)"), (ax_rmse, "test RMSE (m)")):
         ax.set_xlabel("optimiser step")
         ax.set_ylabel(ylabel)
@@ -160,8 +170,14 @@ def predictions_figure(columns: Sequence[GridColumn]) -> PredictionGrid:
     if not frames:
         raise ValueError("the predictions.h5 files share no frame; nothing to show side by side")
     n_cols = 2 + 2 * len(columns)
-    fig, axes = plt.subplots(len(frames), n_cols, figsize=(2.3 * n_cols + 1.2, 2.0 * len(frames)), dpi=DPI,
-                             squeeze=False, layout="constrained")
+    fig, axes = plt.subplots(
+        len(frames),
+        n_cols,
+        figsize=(2.3 * n_cols + 1.2, 2.0 * len(frames)),
+        dpi=DPI,
+        squeeze=False,
+        layout="constrained",
+    )
     clipped = {c.label: (0, 0) for c in columns}
     for i, frame in enumerate(frames):
         row_clipped = _grid_row(fig, axes[i], int(frame), columns, files, first=i == 0)
@@ -170,8 +186,9 @@ def predictions_figure(columns: Sequence[GridColumn]) -> PredictionGrid:
     return PredictionGrid(fig, [int(f) for f in frames], clipped)
 
 
-def _grid_row(fig: MplFigure, axes: Sequence, frame: int, columns: Sequence[GridColumn], files: Sequence[dict],
-              first: bool) -> dict[str, tuple[int, int]]:
+def _grid_row(
+    fig: MplFigure, axes: Sequence, frame: int, columns: Sequence[GridColumn], files: Sequence[dict], first: bool
+) -> dict[str, tuple[int, int]]:
     """Draw one frame's row; returns column label -> (clipped, valid) prediction pixels."""
     ref = files[0]
     k = ref["index"][frame]
@@ -189,7 +206,7 @@ def _grid_row(fig: MplFigure, axes: Sequence, frame: int, columns: Sequence[Grid
         n_out = int(((pred[valid] < vmin) | (pred[valid] > vmax)).sum())
         clipped[c.label] = (n_out, int(valid.sum()))
         _panel(axes[2 + j], pred, _prediction_title(c, frame, n_out, int(valid.sum())), vmin=vmin, vmax=vmax)
-    fig.colorbar(depth_im, ax=list(axes[1:2 + len(columns)]), label="depth (m)", shrink=0.9, pad=0.01)
+    fig.colorbar(depth_im, ax=list(axes[1 : 2 + len(columns)]), label="depth (m)", shrink=0.9, pad=0.01)
     for j, (c, err) in enumerate(zip(columns, errors, strict=True)):
         ax = axes[2 + len(columns) + j]
         im = _panel(ax, err, f"|{c.label} - gt|" if first else "", vmin=0.0, vmax=_top(err), cmap=ERROR_CMAP)
@@ -212,8 +229,15 @@ def _top(values: np.ndarray) -> float:
     return float(finite.max()) if finite.size and finite.max() > 0 else 1.0
 
 
-def _panel(ax, data: np.ndarray, title: str, vmin: float | None = None, vmax: float | None = None,
-           cmap: str = DEPTH_CMAP, ylabel: str = ""):
+def _panel(
+    ax,
+    data: np.ndarray,
+    title: str,
+    vmin: float | None = None,
+    vmax: float | None = None,
+    cmap: str = DEPTH_CMAP,
+    ylabel: str = "",
+):
     """One image panel without ticks; an RGB image as is, a 2-D map with ``cmap`` on [vmin, vmax]."""
     im = ax.imshow(data) if data.ndim == 3 else ax.imshow(data, cmap=cmap, vmin=vmin, vmax=vmax)
     ax.set_xticks([])

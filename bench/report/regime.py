@@ -80,8 +80,9 @@ def regime_of(run: EvalRun) -> Regime:
     data = m.get("data") if isinstance(m.get("data"), Mapping) else {}
     source = str(m.get("source") or cfg.get("source") or "train")
     cfg_data = cfg.get("data")
-    data_source = str(data.get("source") or (cfg_data.get("source") if isinstance(cfg_data, Mapping) else cfg_data)
-                      or "?")
+    data_source = str(
+        data.get("source") or (cfg_data.get("source") if isinstance(cfg_data, Mapping) else cfg_data) or "?"
+    )
     weights = cfg.get("weights")
     if source == "imported":
         init = "official checkpoint"
@@ -120,8 +121,9 @@ def regime_of(run: EvalRun) -> Regime:
 
 def regime_differences(a: Regime, b: Regime) -> list[str]:
     """Fields where two regimes differ, as 'field a vs b' (empty: comparable)."""
-    return [f"{f} {_show(getattr(a, f))} vs {_show(getattr(b, f))}" for f in REGIME_FIELDS
-            if getattr(a, f) != getattr(b, f)]
+    return [
+        f"{f} {_show(getattr(a, f))} vs {_show(getattr(b, f))}" for f in REGIME_FIELDS if getattr(a, f) != getattr(b, f)
+    ]
 
 
 def group_regime_differences(*groups: RunGroup) -> list[str]:
@@ -179,8 +181,9 @@ def _short_regime(group: RunGroup) -> str:
     if r.source == "imported":
         base = "imported official" if r.train_variant == IMPORTED_OFFICIAL else f"imported {r.train_variant}"
         return base if n == 1 else f"{base}, {seeds}"
-    steps = "? steps" if r.steps is None else (f"{r.steps / 1000:.1f}k steps" if r.steps >= 1000
-                                               else f"{r.steps} steps")
+    steps = (
+        "? steps" if r.steps is None else (f"{r.steps / 1000:.1f}k steps" if r.steps >= 1000 else f"{r.steps} steps")
+    )
     return f"{_data_label(r)}, {steps}, {seeds}"
 
 

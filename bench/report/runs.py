@@ -257,8 +257,11 @@ def group_runs(runs: Iterable[EvalRun]) -> list[RunGroup]:
     groups: dict[tuple[str, str], list[EvalRun]] = defaultdict(list)
     for run in runs:
         groups[(run.suite, run.name)].append(run)
-    return [RunGroup(tuple(sorted(part, key=lambda r: r.seed))) for k in sorted(groups)
-            for part in split_by_model(groups[k])]
+    return [
+        RunGroup(tuple(sorted(part, key=lambda r: r.seed)))
+        for k in sorted(groups)
+        for part in split_by_model(groups[k])
+    ]
 
 
 def switches_of(options: Mapping[str, Any]) -> tuple[bool, bool, bool]:

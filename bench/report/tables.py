@@ -371,8 +371,9 @@ def paired_table(sel: Selection, est: _Estimator) -> pd.DataFrame:
             t = res[(m, False)]
             row.update({f"{m}_diff": t.diff, f"{m}_ci_low": t.ci_low, f"{m}_ci_high": t.ci_high, f"{m}_p": t.p_value})
         rel = res[("rmse", True)]
-        row.update(rmse_rel_diff=rel.diff, rmse_rel_ci_low=rel.ci_low, rmse_rel_ci_high=rel.ci_high,
-                   ci_covers=rel.covers)
+        row.update(
+            rmse_rel_diff=rel.diff, rmse_rel_ci_low=rel.ci_low, rmse_rel_ci_high=rel.ci_high, ci_covers=rel.covers
+        )
         row["rmse_drnet"], row["rmse_rside"] = _rmse_pair(est, d, r, common)
         rows.append(row)
     columns = [
@@ -448,11 +449,23 @@ SUMMARY_MEMORY = {  # speed_summary.csv column -> table2 column, per definition
 DEFAULT_MODE = "inference"  # sweeps written before modes existed measured under inference_mode
 MODE_QUANTITIES = {  # table2_modes: the ratio compared with the paper's, measured column -> paper column
     "speedup_b1_measured": ("speedup_b1_paper", "DRNet / RSIDE fps at batch 1"),
-    **{ratio: ("mem_ratio_paper", f"RSIDE / DRNet memory per image: {label}")
-       for ratio, label in MEMORY_DEFINITIONS.values()},
+    **{
+        ratio: ("mem_ratio_paper", f"RSIDE / DRNet memory per image: {label}")
+        for ratio, label in MEMORY_DEFINITIONS.values()
+    },
 }
-TABLE2_MODES_COLUMNS = ("backbone", "sweep", "device_kind", "device_name", "quantity", "mode", "measured",
-                        "paper", "log_distance", "closest_mode")
+TABLE2_MODES_COLUMNS = (
+    "backbone",
+    "sweep",
+    "device_kind",
+    "device_name",
+    "quantity",
+    "mode",
+    "measured",
+    "paper",
+    "log_distance",
+    "closest_mode",
+)
 
 
 def table2(sweeps: Sequence[SpeedSweep]) -> pd.DataFrame:
@@ -515,8 +528,7 @@ def _speed_rows(sweeps: Sequence[SpeedSweep]) -> list[dict]:
                 & (df["mode"] == r["mode"])
             ]
             rside = same[same["arch"] == "rside"]
-            ratios = {"speedup_b1_measured": math.nan,
-                      **{ratio: math.nan for ratio, _ in MEMORY_DEFINITIONS.values()}}
+            ratios = {"speedup_b1_measured": math.nan, **{ratio: math.nan for ratio, _ in MEMORY_DEFINITIONS.values()}}
             if r["arch"] == "drnet" and len(rside):
                 rs = rside.iloc[0]
                 ratios["speedup_b1_measured"] = _ratio(r["fps_b1"], rs["fps_b1"])
@@ -560,17 +572,28 @@ def table2_modes(t2: pd.DataFrame) -> pd.DataFrame:
             measured, paper = _float(r.get(measured_col)), _float(r.get(paper_col))
             if math.isnan(measured) or math.isnan(paper) or measured <= 0 or paper <= 0:
                 continue
-            rows.append({"backbone": r["backbone"], "sweep": r["sweep"], "device_kind": r["device_kind"],
-                         "device_name": r["device_name"], "quantity": label, "mode": r["mode"],
-                         "measured": measured, "paper": paper, "log_distance": abs(math.log(measured / paper))})
+            rows.append(
+                {
+                    "backbone": r["backbone"],
+                    "sweep": r["sweep"],
+                    "device_kind": r["device_kind"],
+                    "device_name": r["device_name"],
+                    "quantity": label,
+                    "mode": r["mode"],
+                    "measured": measured,
+                    "paper": paper,
+                    "log_distance": abs(math.log(measured / paper)),
+                }
+            )
     out = pd.DataFrame(rows, columns=TABLE2_MODES_COLUMNS)
     if out.empty:
         return out
     keys = ["sweep", "backbone", "quantity"]
     best = out.loc[out.groupby(keys, sort=False)["log_distance"].idxmin(), [*keys, "mode"]]
     closest = {tuple(k): m for *k, m in best.itertuples(index=False)}
-    out["closest_mode"] = [closest[(a, b, c)] for a, b, c in zip(out["sweep"], out["backbone"], out["quantity"],
-                                                                  strict=True)]
+    out["closest_mode"] = [
+        closest[(a, b, c)] for a, b, c in zip(out["sweep"], out["backbone"], out["quantity"], strict=True)
+    ]
     return out
 
 

@@ -32,7 +32,6 @@ bisection, ``--isolate`` subprocess), ``output`` (``run_sweep``, environment, fi
 throughput, ``bench data bench``).
 """
 
-
 from __future__ import annotations
 
 from bench.speed.measure import MIN_REPEATS, SlopeFit, Timing, fit_slope, median_iqr, time_repeats, time_steps

@@ -56,14 +56,27 @@ def synth_speed(frames: int = 20, height: int = 480, width: int = 640, seed: int
     return SynthSpeed(frames, seconds, frames / seconds, height, width)
 
 
-def loader_speed(data: str = "synthetic", workers: int = 2, batch_size: int = 8, batches: int = 30,
-                 warmup: int = 2, depth_size: tuple[int, int] = RSIDE_DEPTH_HW, seed: int = 0) -> LoaderSpeed:
+def loader_speed(
+    data: str = "synthetic",
+    workers: int = 2,
+    batch_size: int = 8,
+    batches: int = 30,
+    warmup: int = 2,
+    depth_size: tuple[int, int] = RSIDE_DEPTH_HW,
+    seed: int = 0,
+) -> LoaderSpeed:
     """Iterate the train split with RSIDE's random transforms through a DataLoader; images/s after warm-up."""
     source, path = parse_data_spec(data)
     dataset = build_dataset(source, path, "train", train=True, depth_size=depth_size)
     torch.manual_seed(seed)
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=True, num_workers=workers, drop_last=True,
-                        persistent_workers=workers > 0)
+    loader = DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=True,
+        num_workers=workers,
+        drop_last=True,
+        persistent_workers=workers > 0,
+    )
     threads = torch.get_num_threads()
     if workers == 0:
         torch.set_num_threads(1)  # one core, like one worker
@@ -82,15 +95,19 @@ def loader_speed(data: str = "synthetic", workers: int = 2, batch_size: int = 8,
 
 
 def format_speeds(synth: SynthSpeed, loaders: list[LoaderSpeed]) -> str:
-    lines = [f"machine: {cpu_model()}, {os.cpu_count()} logical CPUs, torch {torch.__version__}",
-             f"synthetic rendering {synth.width}x{synth.height}, 1 thread: "
-             f"{synth.fps:.1f} frames/s ({synth.frames} frames in {synth.seconds:.2f} s)"]
+    lines = [
+        f"machine: {cpu_model()}, {os.cpu_count()} logical CPUs, torch {torch.__version__}",
+        f"synthetic rendering {synth.width}x{synth.height}, 1 thread: "
+        f"{synth.fps:.1f} frames/s ({synth.frames} frames in {synth.seconds:.2f} s)",
+    ]
     image = f"{RSIDE_CROP_HW[0]}x{RSIDE_CROP_HW[1]}"
     for s in loaders:
         depth = f"{s.depth_size[0]}x{s.depth_size[1]}"
-        lines.append(f"DataLoader {s.data} train, RSIDE transforms (image {image}, depth {depth}), batch "
-                     f"{s.batch_size}, {s.workers} worker(s): {s.images_per_s:.1f} images/s "
-                     f"({s.images} images in {s.seconds:.2f} s)")
+        lines.append(
+            f"DataLoader {s.data} train, RSIDE transforms (image {image}, depth {depth}), batch "
+            f"{s.batch_size}, {s.workers} worker(s): {s.images_per_s:.1f} images/s "
+            f"({s.images} images in {s.seconds:.2f} s)"
+        )
     return "\n".join(lines)
 
 

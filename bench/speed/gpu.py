@@ -66,7 +66,8 @@ class Nvml:
         power_mw = self._get(n.nvmlDeviceGetPowerUsage, h)
         used = self._get(n.nvmlDeviceGetMemoryInfo, h)
         reasons = getattr(n, "nvmlDeviceGetCurrentClocksEventReasons", None) or getattr(
-            n, "nvmlDeviceGetCurrentClocksThrottleReasons", None)
+            n, "nvmlDeviceGetCurrentClocksThrottleReasons", None
+        )
         return {
             "time_unix": round(time.time(), 3),
             "temperature_c": self._get(n.nvmlDeviceGetTemperature, h, n.NVML_TEMPERATURE_GPU),
@@ -85,8 +86,10 @@ class Nvml:
             fn = getattr(self.nvml, query, None)
             for proc in (self._get(fn, self.handle) if fn is not None else None) or []:
                 used = getattr(proc, "usedGpuMemory", None)
-                found[int(proc.pid)] = {"pid": int(proc.pid),
-                                        "used_mib": round(used / MIB, 1) if isinstance(used, int) else None}
+                found[int(proc.pid)] = {
+                    "pid": int(proc.pid),
+                    "used_mib": round(used / MIB, 1) if isinstance(used, int) else None,
+                }
         return list(found.values())
 
     def other_processes(self) -> list[dict[str, Any]]:
@@ -151,4 +154,3 @@ def _resolve_handle(pynvml: Any, cuda_index: int) -> tuple[Any, str]:
 def _text(value: Any) -> Any:
     """Older pynvml returns bytes for strings."""
     return value.decode() if isinstance(value, bytes) else value
-

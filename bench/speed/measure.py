@@ -51,6 +51,7 @@ TARGET_DEPTH_M = (0.5, 10.0)  # train mode's random targets: uniform depths in m
 
 # --------------------------------------------------------------------------------------------- timing core
 
+
 @dataclass(frozen=True)
 class Timing:
     """Per-repeat wall times of one forward pass (s): median, interquartile range, count."""
@@ -67,8 +68,13 @@ def median_iqr(values: Sequence[float]) -> tuple[float, float]:
     return float(q50), float(q75 - q25)
 
 
-def time_steps(steps: Mapping[str, Callable[[], object]], sync: Callable[[], None] | None, repeats: int,
-               budget_s: float = math.inf, clock: Callable[[], float] = time.perf_counter) -> dict[str, Timing]:
+def time_steps(
+    steps: Mapping[str, Callable[[], object]],
+    sync: Callable[[], None] | None,
+    repeats: int,
+    budget_s: float = math.inf,
+    clock: Callable[[], float] = time.perf_counter,
+) -> dict[str, Timing]:
     """Time every step ``repeats`` times, the steps taking turns so that load drift hits all of them alike.
 
     ``sync`` (CUDA: ``torch.cuda.synchronize``; None on CPU) runs before and after each timed call, since CUDA
@@ -91,13 +97,19 @@ def time_steps(steps: Mapping[str, Callable[[], object]], sync: Callable[[], Non
     return {name: Timing(*median_iqr(s), len(s), tuple(s)) for name, s in samples.items()}
 
 
-def time_repeats(step: Callable[[], object], sync: Callable[[], None] | None, repeats: int,
-                 budget_s: float = math.inf, clock: Callable[[], float] = time.perf_counter) -> Timing:
+def time_repeats(
+    step: Callable[[], object],
+    sync: Callable[[], None] | None,
+    repeats: int,
+    budget_s: float = math.inf,
+    clock: Callable[[], float] = time.perf_counter,
+) -> Timing:
     """``time_steps`` for a single step: median, IQR and n of its per-repeat times (s)."""
     return time_steps({"step": step}, sync, repeats, budget_s, clock)["step"]
 
 
 # ------------------------------------------------------------------------------------------------ the fit
+
 
 @dataclass(frozen=True)
 class SlopeFit:
@@ -129,6 +141,7 @@ def fit_slope(batches: Sequence[float], memory_mib: Sequence[float]) -> SlopeFit
 
 # ------------------------------------------------------------------------------------------ one model, many b
 
+
 def classify(exc: BaseException) -> tuple[str, str]:
     """(status, note) for an exception raised while measuring a point: "oom" or "error" and a short message."""
     message = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"[:400]
@@ -151,8 +164,14 @@ class ModelSession:
     ``inference`` and ``autograd`` put the model in eval mode, ``train`` in train mode (see MODES).
     """
 
-    def __init__(self, config: SpeedConfig, target: SpeedTarget, nvml: Nvml | None = None,
-                 nvml_baseline: int | None = None, mode: str = "inference"):
+    def __init__(
+        self,
+        config: SpeedConfig,
+        target: SpeedTarget,
+        nvml: Nvml | None = None,
+        nvml_baseline: int | None = None,
+        mode: str = "inference",
+    ):
         from architectures import build_model
 
         if mode not in MODES:
@@ -170,14 +189,15 @@ class ModelSession:
             self.device_name = torch.cuda.get_device_name(self.device)
             if nvml is not None and not _same_gpu(nvml, self.device):
                 nvml_baseline = None
-                self.note = (f"NVML {nvml.selector} is not torch's {self.device} (UUIDs differ; set "
-                             "CUDA_DEVICE_ORDER=PCI_BUS_ID): nvml_used_mib left empty")
+                self.note = (
+                    f"NVML {nvml.selector} is not torch's {self.device} (UUIDs differ; set "
+                    "CUDA_DEVICE_ORDER=PCI_BUS_ID): nvml_used_mib left empty"
+                )
             self.memory: MemoryProbe = CudaMemory(self.device, nvml, nvml_baseline)
             self.sync = lambda: torch.cuda.synchronize(self.device)
             if config.max_memory_mib is not None:
                 total = torch.cuda.get_device_properties(self.device).total_memory
-                torch.cuda.set_per_process_memory_fraction(min(1.0, config.max_memory_mib * MIB / total),
-                                                           self.device)
+                torch.cuda.set_per_process_memory_fraction(min(1.0, config.max_memory_mib * MIB / total), self.device)
         else:
             self.device_name = cpu_model()
             self.memory = CpuMemory(config.max_memory_mib)
@@ -192,14 +212,12 @@ class ModelSession:
         grown = torch.cuda.memory_allocated(self.device) - allocated0 if cuda else None
         self.net_ram_allocated_mib = grown / MIB if grown is not None else None
         self.rss_loaded_mib = rss_bytes() / MIB
-        self.net_ram_loaded_mib = (self.net_ram_allocated_mib if cuda
-                                   else self.rss_loaded_mib - self.rss_baseline_mib)
+        self.net_ram_loaded_mib = self.net_ram_allocated_mib if cuda else self.rss_loaded_mib - self.rss_baseline_mib
         self.model = model
 
     def measure(self, batch: int, phase: str) -> SpeedPoint:
         """One point; OOM and other errors become the row's status, never an exception."""
-        point = blank_point(self.config, self.target, batch, phase, self.device_name, note=self.note,
-                            mode=self.mode)
+        point = blank_point(self.config, self.target, batch, phase, self.device_name, note=self.note, mode=self.mode)
         point.net_ram_mib = self.net_ram_mib
         point.net_ram_allocated_mib = self.net_ram_allocated_mib
         point.net_ram_loaded_mib = self.net_ram_loaded_mib
@@ -282,8 +300,10 @@ class ModelSession:
 
 def _same_gpu(nvml: Nvml, device: torch.device) -> bool:
     """Whether the NVML handle and torch's device are one GPU (UUIDs compared without GPU-/MIG- prefix)."""
+
     def bare(uuid: object) -> str:
         return re.sub(r"^(GPU|MIG)-", "", str(uuid)).lower()
+
     try:
         torch_uuid = torch.cuda.get_device_properties(device).uuid
     except AttributeError:  # older torch: nothing to compare, trust CUDA_VISIBLE_DEVICES

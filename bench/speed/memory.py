@@ -76,6 +76,7 @@ def heap_for_timing() -> bool:
 
 # ----------------------------------------------------------------------------------------------- /proc
 
+
 def _proc_bytes(key: str, path: str = "/proc/self/status") -> int | None:
     """The ``key:`` line of a /proc file (given in kB) in bytes; None where the file or the key is missing."""
     try:
@@ -122,6 +123,7 @@ def rss_method() -> str:
 
 
 # ----------------------------------------------------------------------------------------------- sampler
+
 
 class PeakSampler:
     """Samples ``read()`` (bytes) on a background thread every ``interval_s`` and keeps the maximum.
@@ -174,6 +176,7 @@ class PeakSampler:
 
 
 # ------------------------------------------------------------------------------------------------ probes
+
 
 class MemoryProbe(Protocol):
     """Watches one point's memory: ``begin``, passes (``after_pass`` each), ``read_peaks``, ``end``."""
@@ -246,8 +249,9 @@ class CpuMemory:
             return
         peak_mib = self.peak_bytes() / MIB
         if peak_mib > self.limit_mib:
-            raise torch.OutOfMemoryError(f"CPU memory limit: peak RSS {peak_mib:.1f} MiB > "
-                                         f"--max-memory-mib {self.limit_mib:.1f}")
+            raise torch.OutOfMemoryError(
+                f"CPU memory limit: peak RSS {peak_mib:.1f} MiB > --max-memory-mib {self.limit_mib:.1f}"
+            )
 
     def read_peaks(self) -> dict[str, Any]:
         peak = self._measured_peak if self._measured_peak is not None else self.peak_bytes()

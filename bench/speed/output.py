@@ -51,8 +51,12 @@ def load_average() -> list[float] | None:
         return None
 
 
-def run_sweep(config: SpeedConfig, out_dir: str | Path | None = None,
-              progress: Callable[[str], None] | None = None, overwrite: bool = False) -> SpeedResult:
+def run_sweep(
+    config: SpeedConfig,
+    out_dir: str | Path | None = None,
+    progress: Callable[[str], None] | None = None,
+    overwrite: bool = False,
+) -> SpeedResult:
     """Sweep every target of ``config``; write speed.csv, speed_summary.csv, speed_columns.md, config.json.
 
     ``out_dir`` None: ``runs/<default_run_id>``. speed.csv is rewritten (atomically) after every point and
@@ -71,8 +75,10 @@ def run_sweep(config: SpeedConfig, out_dir: str | Path | None = None,
         if available is not None:
             limit = (rss_bytes() + CPU_DEFAULT_LIMIT_FRACTION * available) / MIB
             config = replace(config, max_memory_mib=round(limit, 1))
-            notes.append(f"CPU memory cap defaulted to current RSS + {CPU_DEFAULT_LIMIT_FRACTION:.0%} of "
-                         f"MemAvailable = {limit:.0f} MiB (set --max-memory-mib to change)")
+            notes.append(
+                f"CPU memory cap defaulted to current RSS + {CPU_DEFAULT_LIMIT_FRACTION:.0%} of "
+                f"MemAvailable = {limit:.0f} MiB (set --max-memory-mib to change)"
+            )
 
     gpu_name = nvml.name() if nvml is not None else None
     out = Path(out_dir) if out_dir is not None else REPO_ROOT / "runs" / default_run_id(config, gpu_name)
@@ -92,24 +98,27 @@ def run_sweep(config: SpeedConfig, out_dir: str | Path | None = None,
         # With children (--isolate, per-model processes) the parent never touches CUDA (its context would sit
         # on the GPU the children measure); provenance then describes the GPU from NVML.
         children = config.process != "shared"
-        provenance = collect_provenance("cpu" if kind == "cuda" and children else config.device,
-                                        seed=config.seed)
+        provenance = collect_provenance("cpu" if kind == "cuda" and children else config.device, seed=config.seed)
         if kind == "cuda" and children:
-            provenance["device"] = {"device": config.device, **(environment.get("gpu") or {}),
-                                    "source": "nvml (the parent of the measuring processes keeps CUDA uninitialised)"}
-        record = {"kind": "speed", "config": config.to_dict(), "provenance": provenance,
-                  "environment": environment}
+            provenance["device"] = {
+                "device": config.device,
+                **(environment.get("gpu") or {}),
+                "source": "nvml (the parent of the measuring processes keeps CUDA uninitialised)",
+            }
+        record = {"kind": "speed", "config": config.to_dict(), "provenance": provenance, "environment": environment}
         write_json_atomic(config_path, record)
         write_text_atomic(out / "speed_columns.md", columns_markdown())
         for warning in environment["warnings"] + notes:
             say(f"note: {warning}")
         device_label = gpu_name if kind == "cuda" else environment.get("cpu")
         batches = _batches_text(config)
-        say(f"speed: {len(config.targets)} model(s) on {config.device} ({device_label or 'unknown'}), "
+        say(
+            f"speed: {len(config.targets)} model(s) on {config.device} ({device_label or 'unknown'}), "
             f"{config.dtype}, input {config.input_hw[0]}x{config.input_hw[1]}, batches {batches}, "
             f"warmup {config.warmup}, repeats {config.repeats}, modes {_modes_text(config)}, process "
             f"{config.process} "
-            f"-> {out}")
+            f"-> {out}"
+        )
         say(f"{nvml_note}")
 
         points: list[SpeedPoint] = []
@@ -125,8 +134,10 @@ def run_sweep(config: SpeedConfig, out_dir: str | Path | None = None,
         jobs = [(target, mode) for target in config.targets for mode in config.modes_of(target)]
         for i, (target, mode) in enumerate(jobs, 1):
             options = json.dumps(dict(target.options), sort_keys=True)
-            say(f"[{i}/{len(jobs)}] {target.label} ({target.arch}, {target.backbone}, options {options}), "
-                f"mode {mode}, process: {config.process}")
+            say(
+                f"[{i}/{len(jobs)}] {target.label} ({target.arch}, {target.backbone}, options {options}), "
+                f"mode {mode}, process: {config.process}"
+            )
             model_points, stop = sweep_target(config, target, nvml, baseline, gpu_name, emit, say, mode)
             summaries.append(summarize(model_points, stop))
             write_csv_atomic(out / "speed_summary.csv", _rows(summaries), columns=list(SUMMARY_COLUMNS))
@@ -149,8 +160,14 @@ def run_sweep(config: SpeedConfig, out_dir: str | Path | None = None,
 def _tf32_and_cudnn(kind: str) -> dict[str, Any]:
     if kind != "cuda":
         na = "N/A (cpu)"
-        return {"cudnn_version": na, "cudnn_benchmark": na, "cudnn_deterministic": na, "tf32_matmul": na,
-                "tf32_cudnn": na, "float32_matmul_precision": torch.get_float32_matmul_precision()}
+        return {
+            "cudnn_version": na,
+            "cudnn_benchmark": na,
+            "cudnn_deterministic": na,
+            "tf32_matmul": na,
+            "tf32_cudnn": na,
+            "float32_matmul_precision": torch.get_float32_matmul_precision(),
+        }
     return {
         "cudnn_version": torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
         "cudnn_benchmark": torch.backends.cudnn.benchmark,
@@ -165,20 +182,31 @@ def sweep_environment(config: SpeedConfig, nvml: Nvml | None, nvml_note: str) ->
     """The machine state a sweep ran in (start); ``run_sweep`` adds the end state. Never initialises CUDA."""
     kind = config.device_kind
     env: dict[str, Any] = {
-        "device_kind": kind, "device": config.device, "torch": torch.__version__,
+        "device_kind": kind,
+        "device": config.device,
+        "torch": torch.__version__,
         "cuda_runtime": torch.version.cuda,
-        "torch_threads": torch.get_num_threads(), "torch_interop_threads": torch.get_num_interop_threads(),
-        **_tf32_and_cudnn(kind), "nvml": nvml_note, "warnings": [],
+        "torch_threads": torch.get_num_threads(),
+        "torch_interop_threads": torch.get_num_interop_threads(),
+        **_tf32_and_cudnn(kind),
+        "nvml": nvml_note,
+        "warnings": [],
     }
     if kind == "cpu":
         available = mem_available_bytes()
-        env.update(cpu=cpu_model(), cpu_count=os.cpu_count(),
-                   mem_available_mib=round(available / MIB, 1) if available else None,
-                   rss_method=rss_method(), load_average=load_average())
+        env.update(
+            cpu=cpu_model(),
+            cpu_count=os.cpu_count(),
+            mem_available_mib=round(available / MIB, 1) if available else None,
+            rss_method=rss_method(),
+            load_average=load_average(),
+        )
         busy = env["load_average"] and env["load_average"][0] > BUSY_LOAD_PER_CPU * (os.cpu_count() or 1)
         if busy:
-            env["warnings"].append(f"load average {env['load_average'][0]:.1f} on {os.cpu_count()} CPUs: other work "
-                                   "shares the cores, so CPU timings (and DRNet / RSIDE fps ratios) are disturbed")
+            env["warnings"].append(
+                f"load average {env['load_average'][0]:.1f} on {os.cpu_count()} CPUs: other work "
+                "shares the cores, so CPU timings (and DRNet / RSIDE fps ratios) are disturbed"
+            )
         return env
     if nvml is not None:
         env["gpu"] = nvml.static_info()
@@ -187,8 +215,9 @@ def sweep_environment(config: SpeedConfig, nvml: Nvml | None, nvml_note: str) ->
         env["other_processes"] = others
         if others:
             pids = ", ".join(str(p["pid"]) for p in others)
-            env["warnings"].append(f"{len(others)} other process(es) on the GPU (pids {pids}): timings and "
-                                   "NVML memory may be disturbed")
+            env["warnings"].append(
+                f"{len(others)} other process(es) on the GPU (pids {pids}): timings and NVML memory may be disturbed"
+            )
     return env
 
 
@@ -228,10 +257,14 @@ def preflight(config: SpeedConfig) -> None:
     if kind not in ("cuda", "cpu"):
         raise ValueError(f"device must be cuda, cuda:N, cpu or auto, got {config.device!r}")
     if kind == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {config.device!r} requested but torch.cuda.is_available() is False "
-                         "(use --device cpu)")
-    for name, value, minimum in (("warmup", config.warmup, 1), ("repeats", config.repeats, 1),
-                                 ("max_batch", config.max_batch, 1)):
+        raise ValueError(
+            f"device {config.device!r} requested but torch.cuda.is_available() is False (use --device cpu)"
+        )
+    for name, value, minimum in (
+        ("warmup", config.warmup, 1),
+        ("repeats", config.repeats, 1),
+        ("max_batch", config.max_batch, 1),
+    ):
         if value is None or value < minimum:
             raise ValueError(f"{name} must be >= {minimum}, got {value}")
     for target in config.targets:
@@ -239,8 +272,11 @@ def preflight(config: SpeedConfig) -> None:
             parse_modes(modes)  # ValueError naming the known modes
     if config.max_memory_mib is not None and config.max_memory_mib <= 0:
         raise ValueError(f"max_memory_mib must be positive, got {config.max_memory_mib}")
-    problems = [f"{t.label}: {problem}" for t in config.targets
-                if (problem := model_problem(t.arch, t.backbone, t.options)) is not None]
+    problems = [
+        f"{t.label}: {problem}"
+        for t in config.targets
+        if (problem := model_problem(t.arch, t.backbone, t.options)) is not None
+    ]
     if problems:
         raise ValueError("cannot sweep:\n  " + "\n  ".join(problems))
 
@@ -263,22 +299,31 @@ def _rows(records: Sequence[SpeedPoint | SpeedSummary]) -> list[dict[str, Any]]:
         if isinstance(v, float):
             return None if math.isnan(v) else float(f"{v:.7g}")  # 7 significant digits
         return v
+
     return [{k: clean(v) for k, v in asdict(r).items()} for r in records]
 
 
 def _batches_text(config: SpeedConfig) -> str:
     """The batch sizes of a sweep for its header line: the config's, or each model's own (suite entries)."""
+
     def text(sizes: tuple[int, ...] | None) -> str:
         return ",".join(map(str, sizes)) if sizes else f"auto (max {config.max_batch})"
+
     own = {text(config.batch_sizes_of(t)) for t in config.targets}
-    return own.pop() if len(own) == 1 else "per model: " + "; ".join(
-        f"{t.label} {text(config.batch_sizes_of(t))}" for t in config.targets)
+    return (
+        own.pop()
+        if len(own) == 1
+        else "per model: " + "; ".join(f"{t.label} {text(config.batch_sizes_of(t))}" for t in config.targets)
+    )
 
 
 def _modes_text(config: SpeedConfig) -> str:
     own = {",".join(config.modes_of(t)) for t in config.targets}
-    return own.pop() if len(own) == 1 else "per model: " + "; ".join(
-        f"{t.label} {','.join(config.modes_of(t))}" for t in config.targets)
+    return (
+        own.pop()
+        if len(own) == 1
+        else "per model: " + "; ".join(f"{t.label} {','.join(config.modes_of(t))}" for t in config.targets)
+    )
 
 
 def _describe_point(p: SpeedPoint) -> str:
@@ -290,15 +335,19 @@ def _describe_point(p: SpeedPoint) -> str:
         memory = f"allocated {p.peak_allocated_mib:.0f} / reserved {p.peak_reserved_mib:.0f}{nvml} MiB"
     else:
         memory = f"rss peak {p.rss_peak_mib:.0f} MiB"
-    return (f"{head} {p.fps_median:9.3f} img/s (IQR {p.fps_iqr:.3f}, n={p.n_repeats}, "
-            f"{p.time_median_ms:.1f} ms)  {memory}")
+    return (
+        f"{head} {p.fps_median:9.3f} img/s (IQR {p.fps_iqr:.3f}, n={p.n_repeats}, {p.time_median_ms:.1f} ms)  {memory}"
+    )
 
 
 def _describe_summary(s: SpeedSummary) -> str:
     def num(v: float | None, fmt: str = ".2f") -> str:
         return "-" if v is None else format(v, fmt)
-    return (f"  -> {s.mode}: fps b1 {num(s.fps_b1)}, fps max {num(s.fps_max)} (b {s.fps_max_batch}), largest "
-            f"fit {s.max_batch_fit} ({s.sweep_stop}), net {num(s.net_ram_mib, '.1f')} MiB (loaded "
-            f"+{num(s.net_ram_loaded_mib, '.1f')}); per image: peak b1 {num(s.mem_b1_mib, '.1f')}, slope "
-            f"{num(s.ram_per_img_mib, '.1f')} ({s.ram_per_img_source}, R^2 {num(s.ram_per_img_r2, '.4f')}), "
-            f"peak b{s.mem_max_b_batch}/b {num(s.mem_max_b_per_img_mib, '.1f')} MiB")
+
+    return (
+        f"  -> {s.mode}: fps b1 {num(s.fps_b1)}, fps max {num(s.fps_max)} (b {s.fps_max_batch}), largest "
+        f"fit {s.max_batch_fit} ({s.sweep_stop}), net {num(s.net_ram_mib, '.1f')} MiB (loaded "
+        f"+{num(s.net_ram_loaded_mib, '.1f')}); per image: peak b1 {num(s.mem_b1_mib, '.1f')}, slope "
+        f"{num(s.ram_per_img_mib, '.1f')} ({s.ram_per_img_source}, R^2 {num(s.ram_per_img_r2, '.4f')}), "
+        f"peak b{s.mem_max_b_batch}/b {num(s.mem_max_b_per_img_mib, '.1f')} MiB"
+    )

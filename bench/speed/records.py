@@ -47,9 +47,9 @@ __all__ = [
 MODES = {  # what one timed step of a sweep does (--mode; every row says which)
     "inference": "eval mode, torch.inference_mode(): forward only (what deployment runs)",
     "autograd": "eval mode, gradients enabled: forward only, but the autograd graph and its saved activations"
-                " are kept, as code of the paper's era did without volatile=True / torch.no_grad()",
+    " are kept, as code of the paper's era did without volatile=True / torch.no_grad()",
     "train": "train mode: forward + the training loss (multiscale_loss, DRNet's eq. 1) on random targets +"
-             " backward + one Adam step (images/s and memory of a training step)",
+    " backward + one Adam step (images/s and memory of a training step)",
 }
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 DEFAULT_MAX_BATCH = {"cuda": 1024, "cpu": 32}  # auto sweeps stop doubling here (CPU: minutes per point)
@@ -57,12 +57,15 @@ DEFAULT_WARMUP = {"cuda": 10, "cpu": 2}  # iterations; the first absorb cuDNN au
 DEFAULT_REPEATS = {"cuda": 30, "cpu": 5}  # timed iterations per point
 DEFAULT_BUDGET_S = {"cuda": 30.0, "cpu": 120.0}  # per point: stop repeating after this, once MIN_REPEATS ran
 SLOPE_SOURCES = {  # ram_per_img_<source>_*: the speed.csv column whose slope against batch size they give
-    "allocated": "peak_allocated_mib", "reserved": "peak_reserved_mib", "nvml": "nvml_used_mib",
+    "allocated": "peak_allocated_mib",
+    "reserved": "peak_reserved_mib",
+    "nvml": "nvml_used_mib",
     "rss": "rss_peak_mib",
 }
 
 
 # --------------------------------------------------------------------------------------------------- config
+
 
 @dataclass(frozen=True)
 class SpeedTarget:
@@ -121,10 +124,13 @@ class SpeedConfig:
         if dev.type == "cuda" and dev.index is None:
             device = "cuda:0"
         kind = torch.device(device).type
-        pick = {"max_batch": DEFAULT_MAX_BATCH, "warmup": DEFAULT_WARMUP, "repeats": DEFAULT_REPEATS,
-                "budget_s": DEFAULT_BUDGET_S}
-        filled = {k: (getattr(self, k) if getattr(self, k) is not None else table[kind])
-                  for k, table in pick.items()}
+        pick = {
+            "max_batch": DEFAULT_MAX_BATCH,
+            "warmup": DEFAULT_WARMUP,
+            "repeats": DEFAULT_REPEATS,
+            "budget_s": DEFAULT_BUDGET_S,
+        }
+        filled = {k: (getattr(self, k) if getattr(self, k) is not None else table[kind]) for k, table in pick.items()}
         isolate_models = self.isolate_models if self.isolate_models is not None else kind == "cpu"
         return replace(self, device=device, isolate_models=isolate_models, **filled)
 
@@ -143,7 +149,7 @@ class SpeedConfig:
 
     @property
     def device_kind(self) -> str:
-        """"cuda" or "cpu": the type of ``device`` (of a resolved config; "auto" has none)."""
+        """ "cuda" or "cpu": the type of ``device`` (of a resolved config; "auto" has none)."""
         return torch.device(self.device).type
 
     def to_dict(self) -> dict[str, Any]:
@@ -162,7 +168,7 @@ class SpeedConfig:
 
 
 def parse_input_size(text: str, minimum: int = 1) -> tuple[int, int]:
-    """"228x304" -> (228, 304): rows x cols, as the paper writes its 304x228 crop turned to HxW.
+    """ "228x304" -> (228, 304): rows x cols, as the paper writes its 304x228 crop turned to HxW.
 
     Both sides must be integers >= ``minimum`` pixels; anything else is a ValueError saying what was expected.
     """
@@ -176,7 +182,7 @@ def parse_input_size(text: str, minimum: int = 1) -> tuple[int, int]:
 
 
 def parse_batch_sizes(text: str) -> tuple[int, ...] | None:
-    """"auto" -> None; "1,2,4" -> (1, 2, 4) (positive, distinct)."""
+    """ "auto" -> None; "1,2,4" -> (1, 2, 4) (positive, distinct)."""
     if text.strip().lower() == "auto":
         return None
     try:
@@ -189,7 +195,7 @@ def parse_batch_sizes(text: str) -> tuple[int, ...] | None:
 
 
 def parse_modes(text: str | Sequence[str]) -> tuple[str, ...]:
-    """"inference,train" (or a list) -> ("inference", "train"): known MODES, distinct, at least one."""
+    """ "inference,train" (or a list) -> ("inference", "train"): known MODES, distinct, at least one."""
     items = text.split(",") if isinstance(text, str) else list(text)
     modes = tuple(str(m).strip() for m in items if str(m).strip())
     unknown = [m for m in modes if m not in MODES]
@@ -207,15 +213,24 @@ def speed_targets(suite: Suite | str | Path) -> tuple[SpeedTarget, ...]:
     """
     loaded = suite if isinstance(suite, Suite) else load_suite(suite)
     if not loaded.speed:
-        raise ConfigError(f"{loaded.path}: no [[speed]] entries (expected an array of tables with keys "
-                          f"{', '.join(SPEED_KEYS)})")
-    return tuple(SpeedTarget(arch=e["arch"], backbone=e["backbone"], options=dict(e.get("options", {})),
-                             name=e["name"],
-                             batch_sizes=tuple(e["batch_sizes"]) if "batch_sizes" in e else None,
-                             modes=tuple(e["modes"]) if "modes" in e else None) for e in loaded.speed)
+        raise ConfigError(
+            f"{loaded.path}: no [[speed]] entries (expected an array of tables with keys {', '.join(SPEED_KEYS)})"
+        )
+    return tuple(
+        SpeedTarget(
+            arch=e["arch"],
+            backbone=e["backbone"],
+            options=dict(e.get("options", {})),
+            name=e["name"],
+            batch_sizes=tuple(e["batch_sizes"]) if "batch_sizes" in e else None,
+            modes=tuple(e["modes"]) if "modes" in e else None,
+        )
+        for e in loaded.speed
+    )
 
 
 # ------------------------------------------------------------------------------------------------- records
+
 
 def _column(doc: str, default: Any = MISSING) -> Any:
     """A dataclass field that is a CSV column defined by ``doc`` (speed_columns.md, README)."""
@@ -238,17 +253,23 @@ class _SweepIdentity:
     channels_last: bool = _column("NHWC memory format for weights and input")
     compile: bool = _column("model wrapped in torch.compile")
     isolated: bool = _column("point measured in a fresh subprocess (--isolate)")
-    process: str = _column("where the point ran: point (its own fresh process, --isolate), model (one fresh"
-                           " process per model and mode: the default on CPU), shared (the sweep's process)")
+    process: str = _column(
+        "where the point ran: point (its own fresh process, --isolate), model (one fresh"
+        " process per model and mode: the default on CPU), shared (the sweep's process)"
+    )
 
 
 _NET_RAM_ALLOCATED_DOC = "CUDA: torch.cuda.memory_allocated growth when the model moved to the GPU, MiB"
-_NET_RAM_LOADED_DOC = ("net RAM the second way: memory from the pre-model baseline to the model loaded (CPU:"
-                       " rss_loaded_mib - rss_baseline_mib; CUDA: net_ram_allocated_mib), MiB")
-_PEAK_ABOVE_BASELINE_DOC = ("the point's peak memory above the pre-model baseline, MiB: CPU rss_peak_mib -"
-                            " rss_baseline_mib; CUDA nvml_used_mib (above the device's use before this"
-                            " process's CUDA context), else peak_reserved_mib. Weights + activations (+ in"
-                            " train mode gradients and optimiser state)")
+_NET_RAM_LOADED_DOC = (
+    "net RAM the second way: memory from the pre-model baseline to the model loaded (CPU:"
+    " rss_loaded_mib - rss_baseline_mib; CUDA: net_ram_allocated_mib), MiB"
+)
+_PEAK_ABOVE_BASELINE_DOC = (
+    "the point's peak memory above the pre-model baseline, MiB: CPU rss_peak_mib -"
+    " rss_baseline_mib; CUDA nvml_used_mib (above the device's use before this"
+    " process's CUDA context), else peak_reserved_mib. Weights + activations (+ in"
+    " train mode gradients and optimiser state)"
+)
 
 
 @dataclass
@@ -256,47 +277,60 @@ class SpeedPoint(_SweepIdentity):
     """One (model, batch size) measurement: a row of speed.csv (see POINT_COLUMNS)."""
 
     batch: int = _column("batch size B (images per forward pass)")
-    phase: str = _column("how the batch was chosen: double (1,2,4,...), bisect (after an OOM), list"
-                         " (--batch-sizes)")
+    phase: str = _column("how the batch was chosen: double (1,2,4,...), bisect (after an OOM), list (--batch-sizes)")
     status: str = _column("ok | oom (out of memory: torch.OutOfMemoryError or a memory limit) | error (see note)")
     fps_median: float | None = _column("median over timed repeats of B / forward time, images/s", None)
     fps_iqr: float | None = _column("interquartile range (q75 - q25) of the per-repeat fps, images/s", None)
     n_repeats: int | None = _column("number of timed repeats behind the median", None)
-    time_median_ms: float | None = _column("median synchronised wall time of one forward pass of the batch, ms",
-                                           None)
+    time_median_ms: float | None = _column("median synchronised wall time of one forward pass of the batch, ms", None)
     time_iqr_ms: float | None = _column("interquartile range of that time, ms", None)
-    warmup: int | None = _column("untimed iterations before timing (the last one after the memory peaks were"
-                                 " reset)", None)
-    peak_allocated_mib: float | None = _column("CUDA: torch.cuda.max_memory_allocated after"
-                                               " reset_peak_memory_stats, MiB (tensors)", None)
-    peak_reserved_mib: float | None = _column("CUDA: torch.cuda.max_memory_reserved, MiB (tensors + PyTorch's"
-                                              " cache)", None)
-    nvml_used_mib: float | None = _column("CUDA: peak device memory used (NVML, sampled every 10 ms) minus the"
-                                          " device's use before this process created its CUDA context, MiB"
-                                          " (adds context and workspaces)", None)
+    warmup: int | None = _column(
+        "untimed iterations before timing (the last one after the memory peaks were reset)", None
+    )
+    peak_allocated_mib: float | None = _column(
+        "CUDA: torch.cuda.max_memory_allocated after reset_peak_memory_stats, MiB (tensors)", None
+    )
+    peak_reserved_mib: float | None = _column(
+        "CUDA: torch.cuda.max_memory_reserved, MiB (tensors + PyTorch's cache)", None
+    )
+    nvml_used_mib: float | None = _column(
+        "CUDA: peak device memory used (NVML, sampled every 10 ms) minus the"
+        " device's use before this process created its CUDA context, MiB"
+        " (adds context and workspaces)",
+        None,
+    )
     nvml_samples: int | None = _column("CUDA: NVML samples behind nvml_used_mib", None)
-    rss_peak_mib: float | None = _column("CPU: the process's peak resident set size during the point, MiB"
-                                         " (absolute)", None)
-    rss_baseline_mib: float | None = _column("CPU: the process's resident set before the model was built, MiB",
-                                             None)
-    rss_loaded_mib: float | None = _column("CPU: the process's resident set once the model was built and on"
-                                           " the device, before any pass, MiB", None)
+    rss_peak_mib: float | None = _column(
+        "CPU: the process's peak resident set size during the point, MiB (absolute)", None
+    )
+    rss_baseline_mib: float | None = _column("CPU: the process's resident set before the model was built, MiB", None)
+    rss_loaded_mib: float | None = _column(
+        "CPU: the process's resident set once the model was built and on the device, before any pass, MiB", None
+    )
     peak_above_baseline_mib: float | None = _column(_PEAK_ABOVE_BASELINE_DOC, None)
-    rss_method: str | None = _column("CPU: how the per-point RSS peak was taken: clear_refs (VmHWM reset at"
-                                     " point start), sampled (10 ms thread) or lifetime (ru_maxrss, the"
-                                     " process's whole life)", None)
-    net_ram_mib: float | None = _column("bytes of the model's parameters and buffers on the device (in dtype),"
-                                        " MiB", None)
+    rss_method: str | None = _column(
+        "CPU: how the per-point RSS peak was taken: clear_refs (VmHWM reset at"
+        " point start), sampled (10 ms thread) or lifetime (ru_maxrss, the"
+        " process's whole life)",
+        None,
+    )
+    net_ram_mib: float | None = _column(
+        "bytes of the model's parameters and buffers on the device (in dtype), MiB", None
+    )
     net_ram_allocated_mib: float | None = _column(_NET_RAM_ALLOCATED_DOC, None)
     net_ram_loaded_mib: float | None = _column(_NET_RAM_LOADED_DOC, None)
-    memory_limit_mib: float | None = _column("memory cap in force (CUDA: allocator fraction; CPU: peak RSS),"
-                                             " MiB; empty if none", None)
+    memory_limit_mib: float | None = _column(
+        "memory cap in force (CUDA: allocator fraction; CPU: peak RSS), MiB; empty if none", None
+    )
     note: str = _column("OOM or error message; other remarks", "")
 
 
 def _slope_column(source: str, part: str) -> Any:
-    doc = (f"slope of peak {source} memory against batch size, MiB per image" if part == "mib"
-           else f"R^2 of the {source} slope")
+    doc = (
+        f"slope of peak {source} memory against batch size, MiB per image"
+        if part == "mib"
+        else f"R^2 of the {source} slope"
+    )
     return _column(doc, None)
 
 
@@ -306,29 +340,37 @@ class SpeedSummary(_SweepIdentity):
 
     fps_b1: float | None = _column("Table 2 'fps (b 1)': fps_median at batch 1, images/s")
     fps_b1_iqr: float | None = _column("fps_iqr at batch 1, images/s")
-    fps_max: float | None = _column("Table 2 'fps (max b)': highest fps_median over the measured batch sizes,"
-                                    " images/s")
+    fps_max: float | None = _column("Table 2 'fps (max b)': highest fps_median over the measured batch sizes, images/s")
     fps_max_batch: int | None = _column("the batch size that gave fps_max")
-    max_batch_fit: int | None = _column("largest batch that ran without OOM (exact after bisection when"
-                                        " sweep_stop is oom in auto mode; a lower bound when sweep_stop is"
-                                        " max_batch or list_end)")
+    max_batch_fit: int | None = _column(
+        "largest batch that ran without OOM (exact after bisection when"
+        " sweep_stop is oom in auto mode; a lower bound when sweep_stop is"
+        " max_batch or list_end)"
+    )
     sweep_stop: str = _column("why the sweep ended: oom | max_batch (auto cap reached) | list_end | error")
     net_ram_mib: float | None = _column("Table 2 'net RAM': weights and buffers on the device, MiB")
     net_ram_allocated_mib: float | None = _column(_NET_RAM_ALLOCATED_DOC)
     net_ram_loaded_mib: float | None = _column(_NET_RAM_LOADED_DOC)
-    mem_b1_mib: float | None = _column("memory per image, definition 1 (peak at batch 1): peak_above_baseline_mib"
-                                       " at batch 1, MiB (weights included: a total for one image)")
-    ram_per_img_mib: float | None = _column("memory per image, definition 2 (marginal): least-squares slope of"
-                                            " peak memory (ram_per_img_source) against batch size over the ok"
-                                            " points, MiB per image (weights excluded: what one more image"
-                                            " costs)")
+    mem_b1_mib: float | None = _column(
+        "memory per image, definition 1 (peak at batch 1): peak_above_baseline_mib"
+        " at batch 1, MiB (weights included: a total for one image)"
+    )
+    ram_per_img_mib: float | None = _column(
+        "memory per image, definition 2 (marginal): least-squares slope of"
+        " peak memory (ram_per_img_source) against batch size over the ok"
+        " points, MiB per image (weights excluded: what one more image"
+        " costs)"
+    )
     ram_per_img_r2: float | None = _column("R^2 of that fit")
-    mem_max_b_per_img_mib: float | None = _column("memory per image, definition 3 (peak at the largest batch /"
-                                                  " that batch): peak_above_baseline_mib at mem_max_b_batch"
-                                                  " divided by it, MiB per image (weights shared out)")
+    mem_max_b_per_img_mib: float | None = _column(
+        "memory per image, definition 3 (peak at the largest batch /"
+        " that batch): peak_above_baseline_mib at mem_max_b_batch"
+        " divided by it, MiB per image (weights shared out)"
+    )
     mem_max_b_batch: int | None = _column("the largest ok batch size, behind mem_max_b_per_img_mib")
-    ram_per_img_source: str = _column("memory measure behind ram_per_img_mib: nvml on CUDA (reserved when NVML"
-                                      " is unavailable), rss on CPU")
+    ram_per_img_source: str = _column(
+        "memory measure behind ram_per_img_mib: nvml on CUDA (reserved when NVML is unavailable), rss on CPU"
+    )
     ram_per_img_n: int = _column("number of points (ok, distinct batch sizes >= 2) in that fit")
     ram_per_img_allocated_mib: float | None = _slope_column("allocated", "mib")
     ram_per_img_allocated_r2: float | None = _slope_column("allocated", "r2")
@@ -359,25 +401,52 @@ class SpeedResult:
     environment: dict[str, Any]
 
 
-def blank_point(config: SpeedConfig, target: SpeedTarget, batch: int, phase: str, device_name: str | None,
-                status: str = "ok", note: str = "", mode: str = "inference") -> SpeedPoint:
+def blank_point(
+    config: SpeedConfig,
+    target: SpeedTarget,
+    batch: int,
+    phase: str,
+    device_name: str | None,
+    status: str = "ok",
+    note: str = "",
+    mode: str = "inference",
+) -> SpeedPoint:
     """A speed.csv row with the identity columns of ``target`` in ``mode`` under ``config``, no measurements."""
     return SpeedPoint(
-        name=target.label, arch=target.arch, backbone=target.backbone,
+        name=target.label,
+        arch=target.arch,
+        backbone=target.backbone,
         options=json.dumps(dict(target.options), sort_keys=True),
         device_kind=config.device_kind,
-        device_name=device_name, dtype=config.dtype, input=f"{config.input_hw[0]}x{config.input_hw[1]}",
-        mode=mode, channels_last=config.channels_last, compile=config.compile, isolated=config.isolate,
-        process=config.process, batch=batch,
-        phase=phase, status=status, warmup=config.warmup, memory_limit_mib=config.max_memory_mib, note=note)
+        device_name=device_name,
+        dtype=config.dtype,
+        input=f"{config.input_hw[0]}x{config.input_hw[1]}",
+        mode=mode,
+        channels_last=config.channels_last,
+        compile=config.compile,
+        isolated=config.isolate,
+        process=config.process,
+        batch=batch,
+        phase=phase,
+        status=status,
+        warmup=config.warmup,
+        memory_limit_mib=config.max_memory_mib,
+        note=note,
+    )
 
 
 def columns_markdown() -> str:
     """speed_columns.md: the definitions of every column of speed.csv and speed_summary.csv."""
-    lines = ["# Columns of speed.csv and speed_summary.csv (bench speed)", "",
-             "Memory in MiB (2^20 bytes), speed in images/s, times in ms. Empty cells: not applicable.", ""]
-    for title, columns in (("speed.csv (one row per model and batch size)", POINT_COLUMNS),
-                           ("speed_summary.csv (Table 2: one row per model)", SUMMARY_COLUMNS)):
+    lines = [
+        "# Columns of speed.csv and speed_summary.csv (bench speed)",
+        "",
+        "Memory in MiB (2^20 bytes), speed in images/s, times in ms. Empty cells: not applicable.",
+        "",
+    ]
+    for title, columns in (
+        ("speed.csv (one row per model and batch size)", POINT_COLUMNS),
+        ("speed_summary.csv (Table 2: one row per model)", SUMMARY_COLUMNS),
+    ):
         lines += [f"## {title}", "", "| column | meaning |", "|---|---|"]
         lines += [f"| `{k}` | {v} |" for k, v in columns.items()]
         lines.append("")

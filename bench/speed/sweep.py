@@ -34,16 +34,27 @@ from bench.speed.records import (
     peak_above_baseline_mib,
 )
 
-__all__ = ["POINT_PREFIX", "REPO_ROOT", "STOP_PREFIX", "child_env", "model_main",
-           "nvml_with_baseline", "point_main", "summarize", "sweep_batches", "sweep_target"]
+__all__ = [
+    "POINT_PREFIX",
+    "REPO_ROOT",
+    "STOP_PREFIX",
+    "child_env",
+    "model_main",
+    "nvml_with_baseline",
+    "point_main",
+    "summarize",
+    "sweep_batches",
+    "sweep_target",
+]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 POINT_PREFIX = "SPEEDPOINT "  # the line a child prints each of its rows on
 STOP_PREFIX = "SPEEDSTOP "  # the line a model child prints why its sweep stopped on
 
 
-def sweep_batches(measure: Callable[[int, str], SpeedPoint], batch_sizes: Sequence[int] | None,
-                  max_batch: int) -> tuple[list[SpeedPoint], str]:
+def sweep_batches(
+    measure: Callable[[int, str], SpeedPoint], batch_sizes: Sequence[int] | None, max_batch: int
+) -> tuple[list[SpeedPoint], str]:
     """Measure one model over batch sizes; returns the points and why the sweep stopped.
 
     ``batch_sizes`` None: 1, 2, 4, ... (capped at ``max_batch``) until the first OOM, then bisection between
@@ -112,19 +123,28 @@ def summarize(points: Sequence[SpeedPoint], sweep_stop: str) -> SpeedSummary:
     identity["device_name"] = next((p.device_name for p in points if p.device_name), None)
     return SpeedSummary(
         **identity,
-        fps_b1=b1.fps_median if b1 else None, fps_b1_iqr=b1.fps_iqr if b1 else None,
-        fps_max=best.fps_median if best else None, fps_max_batch=best.batch if best else None,
-        max_batch_fit=max_fit, sweep_stop=sweep_stop,
+        fps_b1=b1.fps_median if b1 else None,
+        fps_b1_iqr=b1.fps_iqr if b1 else None,
+        fps_max=best.fps_median if best else None,
+        fps_max_batch=best.batch if best else None,
+        max_batch_fit=max_fit,
+        sweep_stop=sweep_stop,
         net_ram_mib=net.net_ram_mib if net else None,
         net_ram_allocated_mib=net.net_ram_allocated_mib if net else None,
         net_ram_loaded_mib=net.net_ram_loaded_mib if net else None,
         mem_b1_mib=above_b1,
-        ram_per_img_mib=main.slope if main else None, ram_per_img_r2=main.r2 if main else None,
+        ram_per_img_mib=main.slope if main else None,
+        ram_per_img_r2=main.r2 if main else None,
         mem_max_b_per_img_mib=above_max / largest.batch if above_max is not None and largest else None,
         mem_max_b_batch=largest.batch if largest else None,
-        ram_per_img_source=source, ram_per_img_n=main.n if main else 0,
-        n_points=len(points), n_ok=len(ok), n_oom=sum(p.status == "oom" for p in points),
-        n_error=sum(p.status == "error" for p in points), **extra)
+        ram_per_img_source=source,
+        ram_per_img_n=main.n if main else 0,
+        n_points=len(points),
+        n_ok=len(ok),
+        n_oom=sum(p.status == "oom" for p in points),
+        n_error=sum(p.status == "error" for p in points),
+        **extra,
+    )
 
 
 def _above_baseline(point: SpeedPoint | None) -> float | None:
@@ -135,23 +155,40 @@ def _above_baseline(point: SpeedPoint | None) -> float | None:
     return peak_above_baseline_mib(point)  # rows written before the column existed
 
 
-def sweep_target(config: SpeedConfig, target: SpeedTarget, nvml: Nvml | None, baseline: int | None,
-                 gpu_name: str | None, emit: Callable[[SpeedPoint], SpeedPoint],
-                 say: Callable[[str], None], mode: str = "inference") -> tuple[list[SpeedPoint], str]:
+def sweep_target(
+    config: SpeedConfig,
+    target: SpeedTarget,
+    nvml: Nvml | None,
+    baseline: int | None,
+    gpu_name: str | None,
+    emit: Callable[[SpeedPoint], SpeedPoint],
+    say: Callable[[str], None],
+    mode: str = "inference",
+) -> tuple[list[SpeedPoint], str]:
     """One model's sweep in one mode: in this process, one subprocess per point (``isolate``) or one fresh
     subprocess for the whole model (``isolate_models``); every point goes through ``emit``."""
     batch_sizes = config.batch_sizes_of(target)
     if config.isolate:
-        return sweep_batches(lambda b, phase: emit(measure_isolated(config, target, b, phase, gpu_name, mode)),
-                             batch_sizes, config.max_batch)
+        return sweep_batches(
+            lambda b, phase: emit(measure_isolated(config, target, b, phase, gpu_name, mode)),
+            batch_sizes,
+            config.max_batch,
+        )
     if config.isolate_models:
         return sweep_in_child(config, target, mode, gpu_name, emit)
     return sweep_here(config, target, nvml, baseline, gpu_name, emit, say, mode)
 
 
-def sweep_here(config: SpeedConfig, target: SpeedTarget, nvml: Nvml | None, baseline: int | None,
-               gpu_name: str | None, emit: Callable[[SpeedPoint], SpeedPoint], say: Callable[[str], None],
-               mode: str = "inference") -> tuple[list[SpeedPoint], str]:
+def sweep_here(
+    config: SpeedConfig,
+    target: SpeedTarget,
+    nvml: Nvml | None,
+    baseline: int | None,
+    gpu_name: str | None,
+    emit: Callable[[SpeedPoint], SpeedPoint],
+    say: Callable[[str], None],
+    mode: str = "inference",
+) -> tuple[list[SpeedPoint], str]:
     """One model's sweep in one mode in this process, one ``ModelSession`` for all its points."""
     batch_sizes = config.batch_sizes_of(target)
     try:
@@ -161,9 +198,13 @@ def sweep_here(config: SpeedConfig, target: SpeedTarget, nvml: Nvml | None, base
         # (an empty batch_sizes tuple sweeps like auto here, as this path always did)
         return sweep_batches(
             lambda b, phase: emit(blank_point(config, target, b, phase, gpu_name, *failed, mode=mode)),
-            batch_sizes or None, config.max_batch)
-    say(f"  net RAM {session.net_ram_mib:.1f} MiB (weights and buffers, {config.dtype}); model loaded: "
-        f"+{session.net_ram_loaded_mib or 0:.1f} MiB; mode {mode}")
+            batch_sizes or None,
+            config.max_batch,
+        )
+    say(
+        f"  net RAM {session.net_ram_mib:.1f} MiB (weights and buffers, {config.dtype}); model loaded: "
+        f"+{session.net_ram_loaded_mib or 0:.1f} MiB; mode {mode}"
+    )
     try:
         return sweep_batches(lambda b, phase: emit(session.measure(b, phase)), batch_sizes, config.max_batch)
     finally:
@@ -185,36 +226,58 @@ def _child_failure(returncode: int, stderr: str) -> str:
     return f"{why}; {tail}"
 
 
-def measure_isolated(config: SpeedConfig, target: SpeedTarget, batch: int, phase: str,
-                     device_name: str | None, mode: str = "inference") -> SpeedPoint:
+def measure_isolated(
+    config: SpeedConfig, target: SpeedTarget, batch: int, phase: str, device_name: str | None, mode: str = "inference"
+) -> SpeedPoint:
     """One point in a fresh ``python -m bench.speed --point`` process; a crash becomes an error row."""
     spec = {"config": config.to_dict(), "target": asdict(target), "batch": batch, "phase": phase, "mode": mode}
-    proc = subprocess.run([sys.executable, "-m", "bench.speed", "--point", json.dumps(spec)],
-                          capture_output=True, text=True, env=child_env())
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.speed", "--point", json.dumps(spec)],
+        capture_output=True,
+        text=True,
+        env=child_env(),
+    )
     for line in reversed(proc.stdout.splitlines()):
         if line.startswith(POINT_PREFIX):
-            return SpeedPoint(**json.loads(line[len(POINT_PREFIX):]))
-    return blank_point(config, target, batch, phase, device_name, "error",
-                       f"isolated point process failed: {_child_failure(proc.returncode, proc.stderr)}"[:400],
-                       mode=mode)
+            return SpeedPoint(**json.loads(line[len(POINT_PREFIX) :]))
+    return blank_point(
+        config,
+        target,
+        batch,
+        phase,
+        device_name,
+        "error",
+        f"isolated point process failed: {_child_failure(proc.returncode, proc.stderr)}"[:400],
+        mode=mode,
+    )
 
 
-def sweep_in_child(config: SpeedConfig, target: SpeedTarget, mode: str, device_name: str | None,
-                   emit: Callable[[SpeedPoint], SpeedPoint]) -> tuple[list[SpeedPoint], str]:
+def sweep_in_child(
+    config: SpeedConfig,
+    target: SpeedTarget,
+    mode: str,
+    device_name: str | None,
+    emit: Callable[[SpeedPoint], SpeedPoint],
+) -> tuple[list[SpeedPoint], str]:
     """One model's sweep in one mode in a fresh ``python -m bench.speed --model`` process, its rows emitted as
     they arrive; a child that dies leaves an error row for the point it was measuring."""
     spec = {"config": config.to_dict(), "target": asdict(target), "mode": mode}
     points: list[SpeedPoint] = []
     stop = ""
     with tempfile.TemporaryFile("w+") as err:
-        proc = subprocess.Popen([sys.executable, "-m", "bench.speed", "--model", json.dumps(spec)],
-                                stdout=subprocess.PIPE, stderr=err, text=True, env=child_env())
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "bench.speed", "--model", json.dumps(spec)],
+            stdout=subprocess.PIPE,
+            stderr=err,
+            text=True,
+            env=child_env(),
+        )
         assert proc.stdout is not None
         for line in proc.stdout:
             if line.startswith(POINT_PREFIX):
-                points.append(emit(SpeedPoint(**json.loads(line[len(POINT_PREFIX):]))))
+                points.append(emit(SpeedPoint(**json.loads(line[len(POINT_PREFIX) :]))))
             elif line.startswith(STOP_PREFIX):
-                stop = line[len(STOP_PREFIX):].strip()
+                stop = line[len(STOP_PREFIX) :].strip()
         returncode = proc.wait()
         err.seek(0)
         stderr = err.read()
@@ -284,7 +347,6 @@ def model_main(spec_json: str) -> int:
         print(POINT_PREFIX + json.dumps(asdict(point)), flush=True)
         return point
 
-    _, stop = sweep_here(config, target, nvml, baseline, None, emit, lambda _msg: None,
-                         spec.get("mode", "inference"))
+    _, stop = sweep_here(config, target, nvml, baseline, None, emit, lambda _msg: None, spec.get("mode", "inference"))
     print(STOP_PREFIX + stop, flush=True)
     return 0

@@ -19,12 +19,21 @@ def test_unknown_backbone_lists_the_valid_ones():
 
 
 def test_available_backbones():
-    assert set(available_backbones()) == {"resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
-                                          "densenet161", "senet154"}
+    assert set(available_backbones()) == {
+        "resnet18",
+        "resnet34",
+        "resnet50",
+        "resnet101",
+        "resnet152",
+        "densenet161",
+        "senet154",
+    }
 
 
-@pytest.mark.parametrize("name", ["resnet18", pytest.param("densenet161", marks=pytest.mark.slow),
-                                  pytest.param("senet154", marks=pytest.mark.slow)])
+@pytest.mark.parametrize(
+    "name",
+    ["resnet18", pytest.param("densenet161", marks=pytest.mark.slow), pytest.param("senet154", marks=pytest.mark.slow)],
+)
 def test_stages_have_documented_channels_and_strides(name):
     model = create_classifier(name).eval()
     x = torch.zeros(1, 3, 128, 160)

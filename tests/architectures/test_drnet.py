@@ -18,8 +18,14 @@ CEIL_228x304 = [(228, 304), (57, 76), (57, 76), (29, 38), (15, 19), (8, 10)]
 FLOOR_228x304 = [(228, 304), (57, 76), (57, 76), (28, 38), (14, 19), (7, 9)]
 ALL_480x640 = [(480, 640), (120, 160), (120, 160), (60, 80), (30, 40), (15, 20)]
 EXPECTED_LEVELS = {"resnet": CEIL_228x304, "senet": CEIL_228x304, "densenet": FLOOR_228x304}
-FAMILY = {"resnet18": "resnet", "resnet34": "resnet", "resnet50": "resnet", "resnet152": "resnet",
-          "densenet161": "densenet", "senet154": "senet"}
+FAMILY = {
+    "resnet18": "resnet",
+    "resnet34": "resnet",
+    "resnet50": "resnet",
+    "resnet152": "resnet",
+    "densenet161": "densenet",
+    "senet154": "senet",
+}
 TINY = {"up_channels": (4, 8, 8, 16, 32)}  # narrow decoder for the fast tests
 
 
@@ -43,24 +49,31 @@ def r18():
 
 # --- registry and model convention ------------------------------------------------------------------------
 
+
 def test_factory_lists_switches_and_readings():
     opts = model_options("drnet")
     assert {k: opts[k] for k in ("diagonal", "aux_losses", "second_branch")} == {
-        "diagonal": True, "aux_losses": True, "second_branch": True}
+        "diagonal": True,
+        "aux_losses": True,
+        "second_branch": True,
+    }
     assert opts["up_channels"] is None and opts["diagonal_target"] == "up1"
     assert opts["level_sizes"] == "paper" and opts["size_mode"] == "crop"
     assert opts["up2_init"] == "zero" and opts["shuffle_init"] == "default"
 
 
-@pytest.mark.parametrize("bad, match", [
-    ({"diagonal_target": "down"}, "diagonal_target must be one of"),
-    ({"level_sizes": "half"}, "level_sizes must be one of"),
-    ({"size_mode": "pad"}, "size_mode must be one of"),
-    ({"up_channels": (4, 8, 8)}, "up_channels must be 5 positive integers"),
-    ({"diagonal": "no"}, "diagonal must be True or False"),
-    ({"up2_init": "small"}, "up2_init must be one of"),
-    ({"shuffle_init": "nearest"}, "shuffle_init must be one of"),
-])
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        ({"diagonal_target": "down"}, "diagonal_target must be one of"),
+        ({"level_sizes": "half"}, "level_sizes must be one of"),
+        ({"size_mode": "pad"}, "size_mode must be one of"),
+        ({"up_channels": (4, 8, 8)}, "up_channels must be 5 positive integers"),
+        ({"diagonal": "no"}, "diagonal must be True or False"),
+        ({"up2_init": "small"}, "up2_init must be one of"),
+        ({"shuffle_init": "nearest"}, "shuffle_init must be one of"),
+    ],
+)
 def test_bad_options_are_named(bad, match):
     with pytest.raises((ValueError, TypeError), match=match):
         build_model("drnet", "resnet18", **bad)
@@ -87,6 +100,7 @@ def test_default_widths_follow_the_documented_rule(r18):
 
 # --- shapes for every backbone -----------------------------------------------------------------------------
 
+
 def check_both_sizes(backbone: str) -> None:
     """One forward per size (inference mode, batch 1): output and every level at 228x304 and 480x640."""
     model = build_model("drnet", backbone).eval()
@@ -110,6 +124,7 @@ def test_shapes_paper_backbones(backbone):
 
 
 # --- level sizes and inputs not divisible by 32 ------------------------------------------------------------
+
 
 def test_pow2_levels_halve_at_every_step():
     model = build_model("drnet", "resnet18", level_sizes="pow2", **TINY).eval()
@@ -159,11 +174,14 @@ def test_fit_to_crops_and_replicates_bottom_right():
 
 # --- Table 3 switches ------------------------------------------------------------------------------------
 
+
 def up1_outputs(model: nn.Module, x: torch.Tensor, coarse_bias: float) -> list[torch.Tensor]:
     """Outputs of the up I blocks (levels 0..4) after setting up II_5's bias: which ones depend on up II?"""
     captured: dict[int, torch.Tensor] = {}
-    hooks = [blk.register_forward_hook(lambda m, i, o, k=k: captured.__setitem__(k, o.clone()))
-             for k, blk in enumerate(model.up1)]
+    hooks = [
+        blk.register_forward_hook(lambda m, i, o, k=k: captured.__setitem__(k, o.clone()))
+        for k, blk in enumerate(model.up1)
+    ]
     with torch.no_grad():
         model.up2.coarse.bias.fill_(coarse_bias)
         model(x)
@@ -210,8 +228,9 @@ def test_aux_losses_switch_changes_the_training_outputs_only():
         # eq. 1 with every level vs the finest alone: independent sums over the same predictions
         levels = on.forward_levels(x)
         loss_fn = DepthLoss()
-        expected = sum(loss_fn(d, nn.functional.interpolate(target, size=d.shape[-2:], mode="bilinear"))
-                       for d in levels)
+        expected = sum(
+            loss_fn(d, nn.functional.interpolate(target, size=d.shape[-2:], mode="bilinear")) for d in levels
+        )
         torch.testing.assert_close(multiscale_loss(on(x, levels=True), target), expected)
         torch.testing.assert_close(multiscale_loss(off(x, levels=True), target), loss_fn(levels[0], target))
 
@@ -233,6 +252,7 @@ def test_second_branch_switch_removes_up2():
 
 
 # --- gradients --------------------------------------------------------------------------------------------
+
 
 def test_every_level_and_parameter_gets_gradient():
     torch.manual_seed(0)  # the wiring, not the init: with up2_init="zero" only up II learns in the first step
@@ -258,11 +278,12 @@ def test_up1_branch_alone_carries_gradient_to_the_backbone():
 
 # --- training --------------------------------------------------------------------------------------------
 
+
 def synthetic_room(h: int = 64, w: int = 96) -> tuple[torch.Tensor, torch.Tensor]:
     """A sloped floor-to-wall depth (1..3.5 m) with a box in front, and an image that shows it."""
     yy, xx = torch.meshgrid(torch.linspace(0, 1, h), torch.linspace(0, 1, w), indexing="ij")
     depth = 1.0 + 2.0 * yy + 0.5 * xx
-    depth[h // 3: 2 * h // 3, w // 3: 2 * w // 3] = 1.5
+    depth[h // 3 : 2 * h // 3, w // 3 : 2 * w // 3] = 1.5
     image = torch.stack([depth / 3.5, xx, yy]) * 2 - 1
     return image[None] + 0.1 * torch.randn(1, 3, h, w), depth[None, None]
 
@@ -284,6 +305,7 @@ def test_tiny_drnet_overfits_one_image():
 
 
 # --- initialisation (issue 17) ----------------------------------------------------------------------------
+
 
 def test_depth_branch_starts_at_zero_like_rside():
     """Default up2_init="zero": at init every level predicts 0 m in train and eval mode (RSIDE starts near 0
@@ -325,8 +347,10 @@ def test_icnr_shuffle_starts_as_nearest_upsampling():
     plain = build_model("drnet", "resnet18", **TINY).eval()
     for model, blocky in ((icnr, True), (plain, False)):
         out = {}
-        hooks = [b.register_forward_hook(lambda m, i, o, k=k, out=out: out.__setitem__(k, o))
-                 for k, b in enumerate(model.up1)]
+        hooks = [
+            b.register_forward_hook(lambda m, i, o, k=k, out=out: out.__setitem__(k, o))
+            for k, b in enumerate(model.up1)
+        ]
         with torch.no_grad():
             model(x)
         for h in hooks:

@@ -17,7 +17,7 @@ def naive_sobel(d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     gx, gy = np.zeros_like(d), np.zeros_like(d)
     for i in range(d.shape[0]):
         for j in range(d.shape[1]):
-            window = p[i:i + 3, j:j + 3]
+            window = p[i : i + 3, j : j + 3]
             gx[i, j], gy[i, j] = (window * kx).sum(), (window * ky).sum()
     return gx, gy
 
@@ -29,8 +29,12 @@ def naive_rside_loss(o: np.ndarray, g: np.ndarray) -> float:
     n_o = np.stack([-ox, -oy, np.ones_like(o)])
     n_g = np.stack([-gx, -gy, np.ones_like(g)])
     cos = (n_o * n_g).sum(0) / (np.linalg.norm(n_o, axis=0) * np.linalg.norm(n_g, axis=0))
-    return (np.log(np.abs(o - g) + 0.5).mean() + np.abs(1 - cos).mean()
-            + np.log(np.abs(ox - gx) + 0.5).mean() + np.log(np.abs(oy - gy) + 0.5).mean())
+    return (
+        np.log(np.abs(o - g) + 0.5).mean()
+        + np.abs(1 - cos).mean()
+        + np.log(np.abs(ox - gx) + 0.5).mean()
+        + np.log(np.abs(oy - gy) + 0.5).mean()
+    )
 
 
 def test_sobel_matches_naive_loops():
@@ -43,8 +47,9 @@ def test_sobel_matches_naive_loops():
 def test_loss_matches_an_independent_numpy_computation():
     torch.manual_seed(0)
     o, g = torch.rand(1, 1, 9, 11) * 5 + 0.5, torch.rand(1, 1, 9, 11) * 5 + 0.5
-    assert DepthLoss()(o, g).item() == pytest.approx(naive_rside_loss(o[0, 0].double().numpy(),
-                                                                      g[0, 0].double().numpy()), rel=1e-5)
+    assert DepthLoss()(o, g).item() == pytest.approx(
+        naive_rside_loss(o[0, 0].double().numpy(), g[0, 0].double().numpy()), rel=1e-5
+    )
 
 
 def test_perfect_prediction_gives_the_minimum_3_ln_half():
@@ -89,8 +94,7 @@ def test_multiscale_loss_sums_over_levels_with_bilinear_targets():
     target = torch.rand(2, 1, 16, 20) + 1
     preds = [torch.rand(2, 1, 16, 20) + 1, torch.rand(2, 1, 8, 10) + 1, torch.rand(2, 1, 4, 5) + 1]
     expected = sum(
-        DepthLoss()(p, torch.nn.functional.interpolate(target, size=p.shape[-2:], mode="bilinear",
-                                                       align_corners=False))
+        DepthLoss()(p, torch.nn.functional.interpolate(target, size=p.shape[-2:], mode="bilinear", align_corners=False))
         for p in preds
     )
     assert multiscale_loss(preds, target).item() == pytest.approx(expected.item(), rel=1e-6)

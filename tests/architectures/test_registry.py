@@ -38,14 +38,23 @@ def test_model_options_and_build():
 
 def test_drnet_options_come_from_its_config_dataclass():
     assert model_options("drnet") == {
-        "diagonal": True, "aux_losses": True, "second_branch": True, "diagonal_target": "up1",
-        "level_sizes": "paper", "size_mode": "crop", "up_channels": None, "up2_init": "zero",
-        "shuffle_init": "default", "provider": "timm"}
+        "diagonal": True,
+        "aux_losses": True,
+        "second_branch": True,
+        "diagonal_target": "up1",
+        "level_sizes": "paper",
+        "size_mode": "crop",
+        "up_channels": None,
+        "up2_init": "zero",
+        "shuffle_init": "default",
+        "provider": "timm",
+    }
     with pytest.raises(TypeError, match="drnet got unknown option\\(s\\) diagonl; valid options: diagonal=True"):
         build_model("drnet", "resnet18", diagonl=False)
 
 
 # --- the Registry class behind models, protocols and data sources ------------------------------------------
+
 
 def test_registry_registers_by_decorator_and_by_call_in_order():
     reg = Registry("widget")

@@ -46,11 +46,17 @@ def test_big_backbones_match_the_official_names_and_shapes(backbone):
 
 
 def test_densenet_names_map_both_ways():
-    official = {"module.E.features.denseblock1.denselayer3.norm.2.running_var": torch.ones(1),
-                "module.E.features.transition1.norm.weight": torch.ones(1), "module.R.conv2.bias": torch.ones(1)}
+    official = {
+        "module.E.features.denseblock1.denselayer3.norm.2.running_var": torch.ones(1),
+        "module.E.features.transition1.norm.weight": torch.ones(1),
+        "module.R.conv2.bias": torch.ones(1),
+    }
     ours = from_official_state_dict(official)
-    assert list(ours) == ["E.features.denseblock1.denselayer3.norm2.running_var",
-                          "E.features.transition1.norm.weight", "R.conv2.bias"]
+    assert list(ours) == [
+        "E.features.denseblock1.denselayer3.norm2.running_var",
+        "E.features.transition1.norm.weight",
+        "R.conv2.bias",
+    ]
 
 
 @pytest.mark.parametrize("backbone", ["resnet18", "resnet34", "resnet50"])
@@ -97,8 +103,9 @@ class _Py2Pickler(pickle._Pickler):
     dispatch[str] = save_str
 
 
-_PY2_PICKLE = types.SimpleNamespace(Pickler=_Py2Pickler, __name__="py2pickle",
-                                    dump=lambda obj, f, protocol=2: _Py2Pickler(f, protocol).dump(obj))
+_PY2_PICKLE = types.SimpleNamespace(
+    Pickler=_Py2Pickler, __name__="py2pickle", dump=lambda obj, f, protocol=2: _Py2Pickler(f, protocol).dump(obj)
+)
 
 
 def save_like_released(state: dict, path: Path) -> None:

@@ -14,8 +14,9 @@ def tiny_data(monkeypatch):
     import bench.runner as runner
 
     def load(config: RunConfig, depth_size, train: bool = True):
-        train_set = TinyDepthSet(list(range(1, 7)), depth_size=tuple(depth_size), train=True, split="train") \
-            if train else None
+        train_set = (
+            TinyDepthSet(list(range(1, 7)), depth_size=tuple(depth_size), train=True, split="train") if train else None
+        )
         test_set = TinyDepthSet([2, 5, 9, 11])
         return train_set, test_set
 

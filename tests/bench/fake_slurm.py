@@ -14,7 +14,7 @@ import os
 import sys
 from pathlib import Path
 
-COMMON = r'''
+COMMON = r"""
 import os, re, signal, subprocess, sys, time
 from pathlib import Path
 STATE = Path(os.environ["FAKE_SLURM_DIR"])
@@ -31,9 +31,11 @@ def ids(args):
 def state(jid):
     p = STATE / f"{jid}.state"
     return p.read_text().strip() if p.exists() else None
-'''
+"""
 
-SBATCH = COMMON + r'''
+SBATCH = (
+    COMMON
+    + r"""
 script = Path(sys.argv[-1])
 counter = STATE / "counter"
 jid = str(int(counter.read_text()) + 1 if counter.exists() else 1001)
@@ -44,9 +46,12 @@ subprocess.Popen([sys.executable, str(Path(__file__).with_name("fake_slurm_job")
                  start_new_session=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                  stderr=subprocess.DEVNULL)
 print(f"Submitted batch job {jid}")
-'''
+"""
+)
 
-JOB = COMMON + r'''
+JOB = (
+    COMMON
+    + r"""
 jid, script = sys.argv[1], sys.argv[2]
 o = opts(Path(script).read_text())
 env = {**os.environ, "SLURM_JOB_ID": jid, "SLURM_NTASKS": o.get("ntasks-per-node") or "1",
@@ -69,9 +74,12 @@ for attempt in range(10):
         continue
     (STATE / f"{jid}.state").write_text("COMPLETED" if rc == 0 else "FAILED")
     break
-'''
+"""
+)
 
-SRUN = COMMON + r'''
+SRUN = (
+    COMMON
+    + r"""
 args, i, files = sys.argv[1:], 0, {}
 while i < len(args) and args[i].startswith("--"):
     if args[i] in ("--output", "--error"):
@@ -96,9 +104,12 @@ for s in (signal.SIGUSR2, signal.SIGTERM, signal.SIGINT):
     signal.signal(s, forward)
 codes = [t.wait() for t in tasks]
 sys.exit(137 if -9 in codes else max(c if c >= 0 else 128 - c for c in codes))
-'''
+"""
+)
 
-SACCT = COMMON + r'''
+SACCT = (
+    COMMON
+    + r"""
 args = sys.argv[1:]
 fields = args[args.index("-o") + 1].split(",") if "-o" in args else ["JobID", "State"]
 if "-n" not in args and "--noheader" not in args:
@@ -107,15 +118,21 @@ for jid in ids(args):
     if state(jid) is not None:
         values = {"JobID": jid, "State": state(jid), "NodeList": "localhost"}
         print("|".join(values.get(f, "") for f in fields))
-'''
+"""
+)
 
-SQUEUE = COMMON + r'''
+SQUEUE = (
+    COMMON
+    + r"""
 for jid in ids(sys.argv[1:]):
     if state(jid) in ("PENDING", "RUNNING", "REQUEUED"):
         print(f"{jid}|{state(jid)}")
-'''
+"""
+)
 
-SCANCEL = COMMON + r'''
+SCANCEL = (
+    COMMON
+    + r"""
 args = sys.argv[1:]
 jid = next(a for a in args if a.isdigit())
 sig = next((a.split("=", 1)[1] for a in args if a.startswith("--signal=")), None)
@@ -130,15 +147,26 @@ for pid in (STATE / f"{jid}.pids").read_text().split():
         os.kill(int(pid), signum)
     except ProcessLookupError:
         pass
-'''
+"""
+)
 
-SCONTROL = COMMON + r'''
+SCONTROL = (
+    COMMON
+    + r"""
 if sys.argv[1] == "requeue":
     (STATE / f"{sys.argv[2]}.requeue").touch()
-'''
+"""
+)
 
-SCRIPTS = {"sbatch": SBATCH, "fake_slurm_job": JOB, "srun": SRUN, "sacct": SACCT, "squeue": SQUEUE,
-           "scancel": SCANCEL, "scontrol": SCONTROL}
+SCRIPTS = {
+    "sbatch": SBATCH,
+    "fake_slurm_job": JOB,
+    "srun": SRUN,
+    "sacct": SACCT,
+    "squeue": SQUEUE,
+    "scancel": SCANCEL,
+    "scontrol": SCONTROL,
+}
 
 
 def install(tmp_path: Path) -> dict[str, str]:
@@ -150,8 +178,7 @@ def install(tmp_path: Path) -> dict[str, str]:
         path = bin_dir / name
         path.write_text(f"#!{sys.executable}\n{body}")
         path.chmod(0o755)
-    return {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
-            "FAKE_SLURM_DIR": str(state)}
+    return {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}", "FAKE_SLURM_DIR": str(state)}
 
 
 def submitted_script(env: dict[str, str], job_id: str) -> str:

@@ -18,8 +18,16 @@ from torch.utils.data import Dataset
 from bench.config import RunConfig
 
 RSIDE_LIKE_PROTOCOL = SimpleNamespace(
-    name="tiny-rside", origin="test fixture", resize_rows=None, crop_hw=None, upsample_align_corners=True,
-    eval_crop=None, min_depth_m=None, max_depth_m=None, clamp_prediction=False, reduction="rside",
+    name="tiny-rside",
+    origin="test fixture",
+    resize_rows=None,
+    crop_hw=None,
+    upsample_align_corners=True,
+    eval_crop=None,
+    min_depth_m=None,
+    max_depth_m=None,
+    clamp_prediction=False,
+    reduction="rside",
 )
 RSIDE_LIKE_PROTOCOL.as_dict = lambda: {k: v for k, v in vars(RSIDE_LIKE_PROTOCOL).items() if k != "as_dict"}
 
@@ -27,12 +35,24 @@ RSIDE_LIKE_PROTOCOL.as_dict = lambda: {k: v for k, v in vars(RSIDE_LIKE_PROTOCOL
 class TinyDepthSet(Dataset):
     """``n`` frames of smooth random rooms; frame numbers ``frames`` (1-based, like NYU's)."""
 
-    def __init__(self, frames: list[int], hw: tuple[int, int] = (64, 80), depth_size: tuple[int, int] | None = None,
-                 train: bool = False, source: str = "tiny", split: str = "test"):
+    def __init__(
+        self,
+        frames: list[int],
+        hw: tuple[int, int] = (64, 80),
+        depth_size: tuple[int, int] | None = None,
+        train: bool = False,
+        source: str = "tiny",
+        split: str = "test",
+    ):
         self.frame_indices = list(frames)
         self.hw, self.depth_size, self.train = hw, depth_size or hw, train
-        self.identity: dict[str, Any] = {"source": source, "path": None, "split": split,
-                                         "train_variant": f"tiny-{len(frames)}", "frames": len(frames)}
+        self.identity: dict[str, Any] = {
+            "source": source,
+            "path": None,
+            "split": split,
+            "train_variant": f"tiny-{len(frames)}",
+            "frames": len(frames),
+        }
 
     def __len__(self) -> int:
         return len(self.frame_indices)
@@ -62,8 +82,9 @@ class TinyNet(nn.Module):
 
     def __init__(self, width: int = 8):
         super().__init__()
-        self.body = nn.Sequential(nn.Conv2d(3, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU(),
-                                  nn.Conv2d(width, 1, 3, padding=1))
+        self.body = nn.Sequential(
+            nn.Conv2d(3, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU(), nn.Conv2d(width, 1, 3, padding=1)
+        )
 
     def forward(self, x: torch.Tensor, levels: bool = False):
         out = 2.0 + self.body(x)
@@ -75,17 +96,34 @@ def register_tiny_model() -> str:
     from architectures.registry import available_models, register_model
 
     if "tiny-test" not in available_models():
+
         @register_model("tiny-test", backbones=("none",))
         def tiny_test(backbone: str, weights: str | None = None, width: int = 8) -> nn.Module:
             return TinyNet(width)
+
     return "tiny-test"
 
 
 def tiny_config(**changes: Any) -> RunConfig:
     """The registered tiny-test network on 64x80 inputs, a few steps: well under a second of compute."""
-    base = dict(suite="test", name="tiny", arch=register_tiny_model(), backbone="none", data="synthetic",
-                device="cpu",
-                input_size=(64, 80), epochs=2, batch_size=2, eval_batch_size=4, lr=1e-3, lr_schedule="step",
-                lr_step_epochs=1, lr_gamma=0.5, checkpoint_every_steps=2, log_every_steps=1, seed=0)
+    base = dict(
+        suite="test",
+        name="tiny",
+        arch=register_tiny_model(),
+        backbone="none",
+        data="synthetic",
+        device="cpu",
+        input_size=(64, 80),
+        epochs=2,
+        batch_size=2,
+        eval_batch_size=4,
+        lr=1e-3,
+        lr_schedule="step",
+        lr_step_epochs=1,
+        lr_gamma=0.5,
+        checkpoint_every_steps=2,
+        log_every_steps=1,
+        seed=0,
+    )
     base.update(changes)
     return RunConfig(**base)

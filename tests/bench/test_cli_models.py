@@ -8,8 +8,24 @@ from bench.cli import cli
 
 
 def test_models_prints_params_flops_time_and_ratio():
-    result = CliRunner().invoke(cli, ["models", "--backbones", "resnet18", "--flops", "--time", "--repeats", "1",
-                                      "--warmup", "0", "--size", "64x96", "--threads", "1"])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "models",
+            "--backbones",
+            "resnet18",
+            "--flops",
+            "--time",
+            "--repeats",
+            "1",
+            "--warmup",
+            "0",
+            "--size",
+            "64x96",
+            "--threads",
+            "1",
+        ],
+    )
     assert result.exit_code == 0, result.output
     out = result.output
     assert re.search(r"rside-resnet18\s+14,883,825\s+\(1, 1, 32, 48\)", out)

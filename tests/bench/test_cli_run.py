@@ -50,10 +50,14 @@ def test_paper_dry_run_lists_table1_and_table3_and_says_which_file_to_provide(tm
     assert result.exit_code == 2, result.output  # it lists problems (no data file here): usable as a check
     out = result.output
     assert "problem(s) to fix before this can run" in out
-    assert "Table 1: 7 run(s): rside-resnet50, rside-densenet161, rside-senet154, drnet-resnet50, " \
-           "drnet-resnet152, drnet-densenet161, drnet-senet154" in out
-    assert "Table 3: 4 run(s): drnet-resnet152, drnet-resnet152-no-diagonal, drnet-resnet152-no-aux-losses, " \
-           "drnet-resnet152-no-second-branch" in out
+    assert (
+        "Table 1: 7 run(s): rside-resnet50, rside-densenet161, rside-senet154, drnet-resnet50, "
+        "drnet-resnet152, drnet-densenet161, drnet-senet154" in out
+    )
+    assert (
+        "Table 3: 4 run(s): drnet-resnet152, drnet-resnet152-no-diagonal, drnet-resnet152-no-aux-losses, "
+        "drnet-resnet152-no-second-branch" in out
+    )
     for run in ("paper-rside-senet154-s0", "paper-drnet-resnet152-no-second-branch-s0"):
         assert run in out
     # the paper regime trains on RSIDE's data: without it the plan says what to fetch and where to put it
@@ -79,8 +83,20 @@ def test_paper_labeled_dry_run_says_which_file_to_provide(tmp_path):
 def test_paper_run_without_rside_data_stops_in_the_preflight(tmp_path, monkeypatch):
     pytest.importorskip("architectures.data")
     monkeypatch.chdir(tmp_path)  # no ./data here
-    result = invoke("run", "--suite", "paper", "--only", "rside-resnet50", "--device", "cpu", "--weights", "none",
-                    "--runs-dir", str(tmp_path / "runs"), "--no-speed")
+    result = invoke(
+        "run",
+        "--suite",
+        "paper",
+        "--only",
+        "rside-resnet50",
+        "--device",
+        "cpu",
+        "--weights",
+        "none",
+        "--runs-dir",
+        str(tmp_path / "runs"),
+        "--no-speed",
+    )
     assert result.exit_code == 2 and "nothing was run" in result.output
     out = result.output
     assert "data rside-csv:data cannot be used: data: no such file or directory" in out
@@ -93,13 +109,15 @@ def test_paper_labeled_suite_is_the_795_frame_variant_with_a_step_budget():
     suite = load_suite("paper-labeled")
     assert "NOT the paper's training regime" in suite.description and "31,680" in suite.description
     assert {r.train_variant for r in suite.runs} == {"nyu-labeled-795"}
-    assert {(r.data, r.max_steps, r.lr_schedule, r.lr, r.batch_size) for r in suite.runs} == \
-        {("nyu-labeled", 31680, "constant", 1e-4, 8)}
+    assert {(r.data, r.max_steps, r.lr_schedule, r.lr, r.batch_size) for r in suite.runs} == {
+        ("nyu-labeled", 31680, "constant", 1e-4, 8)
+    }
     assert suite.runs[0].max_steps == 5 * 50688 // 8  # RSIDE's optimiser steps at lr 1e-4 (its first 5 epochs)
     assert suite.run_names() == load_suite("paper").run_names()  # the same Table 1 / Table 3 rows
     paper = load_suite("paper")
-    assert {(r.data, r.train_variant, r.epochs, r.lr_schedule) for r in paper.runs} == \
-        {("rside-csv", "rside-*", 20, "step")}
+    assert {(r.data, r.train_variant, r.epochs, r.lr_schedule) for r in paper.runs} == {
+        ("rside-csv", "rside-*", 20, "step")
+    }
     for s in (suite, paper, load_suite("ablations")):  # one optimiser recipe per paired comparison
         assert {r.amsgrad for r in s.runs} == {True}
 
@@ -131,8 +149,20 @@ def test_gpu_class_estimate_is_flops_over_the_stated_fraction_of_peak():
 
 def test_dry_run_with_synthetic_data_and_seeds(tmp_path):
     pytest.importorskip("architectures.data")
-    result = invoke("run", "--suite", "paper", "--dry-run", "--data", "synthetic", "--only", "rside-resnet50",
-                    "--seeds", "0,1,2", "--runs-dir", str(tmp_path))
+    result = invoke(
+        "run",
+        "--suite",
+        "paper",
+        "--dry-run",
+        "--data",
+        "synthetic",
+        "--only",
+        "rside-resnet50",
+        "--seeds",
+        "0,1,2",
+        "--runs-dir",
+        str(tmp_path),
+    )
     assert result.exit_code == 2 and "ImageNet weights for resnet50 are not in the local cache" in result.output
     assert all(f"paper-rside-resnet50-s{s}" in result.output for s in (0, 1, 2))
     assert "nyu_depth_v2_labeled.mat" not in result.output
@@ -141,23 +171,35 @@ def test_dry_run_with_synthetic_data_and_seeds(tmp_path):
 
 def test_device_cpu_turns_amp_off_in_the_runs_and_the_dry_run_defaults(tmp_path):
     suite = tmp_path / "amp.toml"
-    suite.write_text(f'[defaults]\narch = "{register_tiny_model()}"\nbackbone = "none"\ndevice = "cuda"\n'
-                     'amp = "bf16"\ninput_size = [64, 80]\n[[runs]]\nname = "a"\n'
-                     '[[runs]]\nname = "b"\ndevice = "cpu"\namp = "none"\n')
+    suite.write_text(
+        f'[defaults]\narch = "{register_tiny_model()}"\nbackbone = "none"\ndevice = "cuda"\n'
+        'amp = "bf16"\ninput_size = [64, 80]\n[[runs]]\nname = "a"\n'
+        '[[runs]]\nname = "b"\ndevice = "cpu"\namp = "none"\n'
+    )
     runs, _ = plan_from_options(load_suite(suite), device="cpu")
     assert [(r.device, r.amp) for r in runs] == [("cpu", "none"), ("cpu", "none")]
     for only in ([], ["--only", "b"]):  # --device cpu; or every planned run on the CPU by itself
-        result = invoke("run", "--suite", str(suite), "--dry-run", *only, "--runs-dir", str(tmp_path / "runs"),
-                        *([] if only else ["--device", "cpu"]))
+        result = invoke(
+            "run",
+            "--suite",
+            str(suite),
+            "--dry-run",
+            *only,
+            "--runs-dir",
+            str(tmp_path / "runs"),
+            *([] if only else ["--device", "cpu"]),
+        )
         assert result.exit_code == 0, result.output
         assert "  amp = 'none'" in result.output and "  device = 'cpu'" in result.output
 
 
 def test_run_a_suite_file_prints_a_summary(tmp_path, tiny_data):
     suite = tmp_path / "mini.toml"
-    suite.write_text(f'description = "two tiny runs"\n[defaults]\narch = "{register_tiny_model()}"\n'
-                     'backbone = "none"\ndevice = "cpu"\ninput_size = [64, 80]\nepochs = 1\nbatch_size = 2\n'
-                     '[[runs]]\nname = "a"\n[[runs]]\nname = "b"\noptions = {width = 4}\n')
+    suite.write_text(
+        f'description = "two tiny runs"\n[defaults]\narch = "{register_tiny_model()}"\n'
+        'backbone = "none"\ndevice = "cpu"\ninput_size = [64, 80]\nepochs = 1\nbatch_size = 2\n'
+        '[[runs]]\nname = "a"\n[[runs]]\nname = "b"\noptions = {width = 4}\n'
+    )
     result = invoke("run", "--suite", str(suite), "--runs-dir", str(tmp_path / "runs"), "--seeds", "3")
     assert result.exit_code == 0, result.output
     assert "summary (headline = the protocol's own reduction)" in result.output
@@ -172,8 +214,10 @@ def test_run_a_suite_file_prints_a_summary(tmp_path, tiny_data):
 def mini_suite(tmp_path: Path) -> Path:
     """One tiny-test run (the runner's data routed to TinyDepthSet by the tiny_data fixture), 1 epoch."""
     suite = tmp_path / "mini.toml"
-    suite.write_text(f'[defaults]\narch = "{register_tiny_model()}"\nbackbone = "none"\ndevice = "cpu"\n'
-                     'input_size = [64, 80]\nepochs = 1\nbatch_size = 2\n[[runs]]\nname = "a"\n')
+    suite.write_text(
+        f'[defaults]\narch = "{register_tiny_model()}"\nbackbone = "none"\ndevice = "cpu"\n'
+        'input_size = [64, 80]\nepochs = 1\nbatch_size = 2\n[[runs]]\nname = "a"\n'
+    )
     return suite
 
 
@@ -264,22 +308,40 @@ def test_speed_entries_go_through_the_speed_api(tmp_path, monkeypatch):
 def test_import_reports_a_bad_checkpoint_cleanly(tmp_path):
     bad = tmp_path / "model_resnet"
     bad.write_bytes(b"not a checkpoint")
-    result = CliRunner().invoke(cli, ["import", "rside-checkpoint", str(bad), "--backbone", "resnet50",
-                                      "--runs-dir", str(tmp_path / "runs")])
+    result = CliRunner().invoke(
+        cli, ["import", "rside-checkpoint", str(bad), "--backbone", "resnet50", "--runs-dir", str(tmp_path / "runs")]
+    )
     assert result.exit_code == 1 and "cannot read checkpoint" in result.output
     assert not (tmp_path / "runs" / "paper-rside-resnet50-s0" / "config.json").exists()
 
 
 # --- real processes ---------------------------------------------------------------------------------------
 
+
 def tiny_suite(tmp_path: Path, **extra: object) -> Path:
     """RSIDE-ResNet-18 on 48x64 inputs, 8 synthetic training frames, 2 epochs of 4 steps."""
     data = pytest.importorskip("architectures.data")
     synthetic = data.ensure_synthetic(tmp_path / "rooms.h5", frames=16, seed=0)
-    defaults = {"data": "synthetic", "data_path": str(synthetic), "arch": "rside", "backbone": "resnet18",
-                "device": "cpu", "input_size": [48, 64], "train_frames": 8, "eval_frames": 4, "epochs": 2,
-                "batch_size": 2, "eval_batch_size": 4, "lr_schedule": "step", "lr_step_epochs": 1, "lr": 1e-3,
-                "checkpoint_every_steps": 2, "log_every_steps": 1, "seed": 0, **extra}
+    defaults = {
+        "data": "synthetic",
+        "data_path": str(synthetic),
+        "arch": "rside",
+        "backbone": "resnet18",
+        "device": "cpu",
+        "input_size": [48, 64],
+        "train_frames": 8,
+        "eval_frames": 4,
+        "epochs": 2,
+        "batch_size": 2,
+        "eval_batch_size": 4,
+        "lr_schedule": "step",
+        "lr_step_epochs": 1,
+        "lr": 1e-3,
+        "checkpoint_every_steps": 2,
+        "log_every_steps": 1,
+        "seed": 0,
+        **extra,
+    }
     body = "\n".join(f"{k} = {json.dumps(v)}" for k, v in defaults.items())
     path = tmp_path / "k.toml"
     path.write_text(f'[defaults]\n{body}\n[[runs]]\nname = "r"\n')
@@ -291,8 +353,15 @@ def env() -> dict[str, str]:
 
 
 def bench(*args: str, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "bench", *args], cwd=REPO, env=env(), capture_output=True,
-                          text=True, timeout=600, **kwargs)
+    return subprocess.run(
+        [sys.executable, "-m", "bench", *args],
+        cwd=REPO,
+        env=env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        **kwargs,
+    )
 
 
 def history_without_time(path: Path) -> list[dict[str, str]]:
@@ -308,8 +377,13 @@ def test_kill_and_resume_gives_the_same_metrics(tmp_path):
 
     cut_dir = tmp_path / "cut"
     log = cut_dir / "k-r-s0" / "log.txt"
-    proc = subprocess.Popen([sys.executable, "-m", "bench", "run", "--suite", str(suite), "--runs-dir", str(cut_dir)],
-                            cwd=REPO, env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bench", "run", "--suite", str(suite), "--runs-dir", str(cut_dir)],
+        cwd=REPO,
+        env=env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.time() + 300
         # step 3 of epoch 2 logged => the checkpoint of global step 6 (mid-epoch 2) is on disk
@@ -339,7 +413,8 @@ def test_kill_and_resume_gives_the_same_metrics(tmp_path):
     assert a == b  # exact: same weights to the bit, same evaluation
     assert (tmp_path / "ref" / "k-r-s0" / "per_image.csv").read_bytes() == (run_dir / "per_image.csv").read_bytes()
     assert history_without_time(tmp_path / "ref" / "k-r-s0" / "history.csv") == history_without_time(
-        run_dir / "history.csv")
+        run_dir / "history.csv"
+    )
     provenance = json.loads((run_dir / "config.json").read_text())["provenance"]
     assert provenance["sessions"] == 2 and provenance["wall_time_s"] > 0
     assert len(provenance["resumes"]) == 1 and "git" in provenance["resumes"][0]
@@ -349,8 +424,21 @@ def test_kill_and_resume_gives_the_same_metrics(tmp_path):
 def test_two_process_ddp_on_cpu_writes_one_run_directory(tmp_path):
     suite = tiny_suite(tmp_path, epochs=1)
     runs = tmp_path / "runs"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           "-m", "bench", "run", "--suite", str(suite), "--runs-dir", str(runs)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "bench",
+        "run",
+        "--suite",
+        str(suite),
+        "--runs-dir",
+        str(runs),
+    ]
     proc = subprocess.run(cmd, cwd=REPO, env=env(), capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     assert [p.name for p in runs.iterdir()] == ["k-r-s0"]
@@ -366,8 +454,9 @@ def test_regression_suite_is_deterministic(tmp_path):
     data = pytest.importorskip("architectures.data")
     rooms = data.ensure_synthetic(tmp_path / "rooms.h5", frames=16, seed=0)
     for out in ("a", "b"):
-        result = invoke("run", "--suite", "regression", "--data", f"synthetic:{rooms}",
-                        "--runs-dir", str(tmp_path / out))
+        result = invoke(
+            "run", "--suite", "regression", "--data", f"synthetic:{rooms}", "--runs-dir", str(tmp_path / out)
+        )
         assert result.exit_code == 0, result.output
     for run in ("regression-rside-resnet18-s0", "regression-drnet-resnet18-s0"):
         a = json.loads((tmp_path / "a" / run / "metrics.json").read_text())

@@ -33,20 +33,30 @@ print(json.dumps({"code": code, "heavy": sorted(m for m in ("torch", "torchvisio
 def probe(*args: str) -> tuple[dict, str]:
     """(exit code and heavy modules imported, the whole stdout) of ``bench *args`` in a fresh process."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
-    proc = subprocess.run([sys.executable, "-c", PROBE, json.dumps(list(args))], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", PROBE, json.dumps(list(args))],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout.strip().splitlines()[-1]), proc.stdout
 
 
-@pytest.mark.parametrize("args", [
-    ("--help",),
-    ("list",),
-    ("run", "--help"),
-    ("report", "--help"),
-    ("speed", "--help"),
-    ("import", "rside-checkpoint", "--help"),
-], ids=" ".join)
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("--help",),
+        ("list",),
+        ("run", "--help"),
+        ("report", "--help"),
+        ("speed", "--help"),
+        ("import", "rside-checkpoint", "--help"),
+    ],
+    ids=" ".join,
+)
 def test_help_and_list_do_not_import_torch(args):
     result, out = probe(*args)
     assert result == {"code": 0, "heavy": []}, out

@@ -15,8 +15,17 @@ def test_defaults_follow_the_paper_recipe():
 
 
 def test_round_trip_through_json(tmp_path):
-    c = RunConfig(suite="s", name="n", arch="drnet", backbone="resnet152", options={"diagonal": False},
-                  input_size=(120, 160), tables=("table1", "table3"), max_steps=7, grad_clip_norm=1.0)
+    c = RunConfig(
+        suite="s",
+        name="n",
+        arch="drnet",
+        backbone="resnet152",
+        options={"diagonal": False},
+        input_size=(120, 160),
+        tables=("table1", "table3"),
+        max_steps=7,
+        grad_clip_norm=1.0,
+    )
     path = tmp_path / "config.json"
     path.write_text(json.dumps({"config": c.to_dict(), "provenance": {}}))
     back = RunConfig.from_json_file(path)
@@ -42,23 +51,26 @@ def test_unknown_key_is_an_error_with_a_hint():
         RunConfig().replace(learning_rate=1.0)
 
 
-@pytest.mark.parametrize("bad, message", [
-    ({"epochs": "3"}, "epochs = '3': expected an integer"),
-    ({"epochs": 2.5}, "expected an integer"),
-    ({"lr": True}, "lr = True: expected a number"),
-    ({"amsgrad": 1}, "expected true or false"),
-    ({"input_size": [1, 2, 3]}, "expected 2 values"),
-    ({"options": [1]}, "expected a table"),
-    ({"weights": 3}, "expected a string"),
-    ({"amp": "bf16"}, "needs device = 'cuda'"),
-    ({"amp": "int8", "device": "cuda"}, "amp = 'int8'; expected one of none, bf16, fp16"),
-    ({"batch_size": 0}, "batch_size = 0 must be positive"),
-    ({"epochs": 0}, "only makes sense for an imported run"),
-    ({"max_steps": 0}, "max_steps = 0 must be positive"),
-    ({"name": "a b"}, "without spaces or slashes"),
-    ({"betas": [0.9, 1.0]}, r"betas = \(0.9, 1.0\)"),
-    ({"input_size": [16, 16]}, ">= 32 pixels"),
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        ({"epochs": "3"}, "epochs = '3': expected an integer"),
+        ({"epochs": 2.5}, "expected an integer"),
+        ({"lr": True}, "lr = True: expected a number"),
+        ({"amsgrad": 1}, "expected true or false"),
+        ({"input_size": [1, 2, 3]}, "expected 2 values"),
+        ({"options": [1]}, "expected a table"),
+        ({"weights": 3}, "expected a string"),
+        ({"amp": "bf16"}, "needs device = 'cuda'"),
+        ({"amp": "int8", "device": "cuda"}, "amp = 'int8'; expected one of none, bf16, fp16"),
+        ({"batch_size": 0}, "batch_size = 0 must be positive"),
+        ({"epochs": 0}, "only makes sense for an imported run"),
+        ({"max_steps": 0}, "max_steps = 0 must be positive"),
+        ({"name": "a b"}, "without spaces or slashes"),
+        ({"betas": [0.9, 1.0]}, r"betas = \(0.9, 1.0\)"),
+        ({"input_size": [16, 16]}, ">= 32 pixels"),
+    ],
+)
 def test_bad_values_are_rejected(bad, message):
     with pytest.raises(ConfigError, match=message):
         RunConfig.from_dict(bad)
@@ -69,8 +81,10 @@ def test_int_is_accepted_for_float_fields():
 
 
 def test_run_id():
-    assert RunConfig(suite="paper", name="drnet-resnet152-no-diagonal", seed=2).run_id == \
-        "paper-drnet-resnet152-no-diagonal-s2"
+    assert (
+        RunConfig(suite="paper", name="drnet-resnet152-no-diagonal", seed=2).run_id
+        == "paper-drnet-resnet152-no-diagonal-s2"
+    )
 
 
 def test_imported_runs_may_have_zero_epochs():

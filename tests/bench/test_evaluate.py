@@ -57,8 +57,12 @@ def protocol(**changes):
 def numpy_metrics(pred: float, depth: np.ndarray, valid: np.ndarray) -> dict[str, float]:
     d = depth[valid].astype(np.float64)
     ratio = np.maximum(pred / d, d / pred)
-    return {"rmse": math.sqrt(np.mean((pred - d) ** 2)), "abs_rel": float(np.mean(np.abs(pred - d) / d)),
-            "delta1": float(np.mean(ratio < 1.25)), "mse": float(np.mean((pred - d) ** 2))}
+    return {
+        "rmse": math.sqrt(np.mean((pred - d) ** 2)),
+        "abs_rel": float(np.mean(np.abs(pred - d) / d)),
+        "delta1": float(np.mean(ratio < 1.25)),
+        "mse": float(np.mean((pred - d) ** 2)),
+    }
 
 
 def test_metrics_match_an_independent_numpy_computation():
@@ -223,8 +227,11 @@ def test_real_protocols_on_synthetic_rooms(tmp_path):
     r0, r1, c0, c1 = eigen.eval_crop
     for i, s in enumerate(result.stats):
         item = test[i]
-        inside = item["valid"][0, r0:r1, c0:c1] & (item["depth"][0, r0:r1, c0:c1] > 1e-3) \
+        inside = (
+            item["valid"][0, r0:r1, c0:c1]
+            & (item["depth"][0, r0:r1, c0:c1] > 1e-3)
             & (item["depth"][0, r0:r1, c0:c1] < 10.0)
+        )
         assert s.n == int(inside.sum()) > 0
     rside = data.build_dataset("synthetic", rooms, "test", protocol="rside")
     result = evaluate(ConstantModel(3.0), rside, data.get_protocol("rside"), keep_frames=[rside.frame_indices[0]])
@@ -232,6 +239,7 @@ def test_real_protocols_on_synthetic_rooms(tmp_path):
 
 
 # --- the eigen protocol against BTS's compute_errors --------------------------------------------------------
+
 
 def bts_compute_errors(gt: np.ndarray, pred: np.ndarray) -> dict[str, float]:
     """BTS's compute_errors (cleinc/bts pytorch/bts_eval.py), written from its published formulas."""
@@ -300,13 +308,21 @@ def test_eigen_protocol_matches_bts_compute_errors():
     from architectures.data.geometry import train_geometry
 
     data = RawDepthSet([3, 11, 17, 29])
-    result = evaluate(ImageDrivenModel(), data, get_protocol("eigen"), geometry=train_geometry(),
-                      keep_frames=data.frame_indices, batch_size=3)
+    result = evaluate(
+        ImageDrivenModel(),
+        data,
+        get_protocol("eigen"),
+        geometry=train_geometry(),
+        keep_frames=data.frame_indices,
+        batch_size=3,
+    )
     preds = result.predictions
     assert preds["pred"].shape == (4, 480, 640)  # upsampled to the ground truth's size
     assert preds["pred"].min() == pytest.approx(1e-3) and preds["pred"].max() == pytest.approx(10.0)
-    bts = [bts_eval_nyu(preds["pred"][i], data[data.frame_indices.index(f)]["depth"][0].numpy())
-           for i, f in enumerate(preds["frame"].tolist())]
+    bts = [
+        bts_eval_nyu(preds["pred"][i], data[data.frame_indices.index(f)]["depth"][0].numpy())
+        for i, f in enumerate(preds["frame"].tolist())
+    ]
     ours = result.reductions()["per_image"]  # the eigen protocol's headline: per-image metrics averaged
     assert result.headline() == ours
     diffs = {k: abs(ours[k] - float(np.mean([b[k] for b in bts]))) for k in ours}

@@ -39,6 +39,7 @@ def fake_pynvml(used_mib=(1000,), processes=(), fail_init=False, unsupported=())
             if name in unsupported:
                 raise NVMLError("Not Supported")
             return result(*args) if callable(result) else result
+
         setattr(m, name, fn)
 
     def init():
@@ -69,8 +70,10 @@ def fake_pynvml(used_mib=(1000,), processes=(), fail_init=False, unsupported=())
     api("nvmlDeviceGetPowerUsage", 71234)
     api("nvmlDeviceGetPerformanceState", 0)
     api("nvmlDeviceGetCurrentClocksEventReasons", 0)
-    api("nvmlDeviceGetComputeRunningProcesses", [SimpleNamespace(pid=p, usedGpuMemory=mib * MIB)
-                                                 for p, mib in processes])
+    api(
+        "nvmlDeviceGetComputeRunningProcesses",
+        [SimpleNamespace(pid=p, usedGpuMemory=mib * MIB) for p, mib in processes],
+    )
     api("nvmlDeviceGetGraphicsRunningProcesses", [])
     m.state = state
     return m
@@ -101,8 +104,9 @@ def test_open_nvml_reads_static_and_dynamic_state(monkeypatch, no_visible_device
 
 
 def test_unsupported_queries_become_none_not_errors(monkeypatch, no_visible_devices):
-    fake = fake_pynvml(unsupported={"nvmlDeviceGetPowerUsage", "nvmlDeviceGetTemperature",
-                                    "nvmlDeviceGetComputeRunningProcesses"})
+    fake = fake_pynvml(
+        unsupported={"nvmlDeviceGetPowerUsage", "nvmlDeviceGetTemperature", "nvmlDeviceGetComputeRunningProcesses"}
+    )
     monkeypatch.setitem(sys.modules, "pynvml", fake)
     nvml, _ = open_nvml(0)
     state = nvml.dynamic_info()
@@ -110,11 +114,14 @@ def test_unsupported_queries_become_none_not_errors(monkeypatch, no_visible_devi
     assert nvml.other_processes() == []
 
 
-@pytest.mark.parametrize("visible, index, expected", [
-    ("GPU-abcd,GPU-ef01", 1, ("nvmlDeviceGetHandleByUUID", ("GPU-ef01",))),
-    ("3,1", 0, ("nvmlDeviceGetHandleByIndex", (3,))),
-    ("MIG-9999", 0, ("nvmlDeviceGetHandleByUUID", ("MIG-9999",))),
-])
+@pytest.mark.parametrize(
+    "visible, index, expected",
+    [
+        ("GPU-abcd,GPU-ef01", 1, ("nvmlDeviceGetHandleByUUID", ("GPU-ef01",))),
+        ("3,1", 0, ("nvmlDeviceGetHandleByIndex", (3,))),
+        ("MIG-9999", 0, ("nvmlDeviceGetHandleByUUID", ("MIG-9999",))),
+    ],
+)
 def test_handle_follows_cuda_visible_devices(monkeypatch, visible, index, expected):
     fake = fake_pynvml()
     monkeypatch.setitem(sys.modules, "pynvml", fake)
@@ -179,12 +186,20 @@ def test_sweep_environment_records_gpu_state_and_warns_about_other_processes(mon
 
 # --- on a real GPU ------------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("isolate", [False, True])
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_cuda_sweep_reports_three_memory_numbers(tmp_path, isolate):
-    config = SpeedConfig(targets=(SpeedTarget("rside", "resnet18"),), device="cuda", input_hw=(64, 96),
-                         batch_sizes=(1, 2, 4), warmup=3, repeats=5, isolate=isolate)
+    config = SpeedConfig(
+        targets=(SpeedTarget("rside", "resnet18"),),
+        device="cuda",
+        input_hw=(64, 96),
+        batch_sizes=(1, 2, 4),
+        warmup=3,
+        repeats=5,
+        isolate=isolate,
+    )
     result = run_sweep(config, tmp_path)
     assert all(p.status == "ok" and p.device_kind == "cuda" for p in result.points)
     for p in result.points:
@@ -200,8 +215,15 @@ def test_cuda_sweep_reports_three_memory_numbers(tmp_path, isolate):
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_cuda_allocator_cap_turns_into_an_oom_and_bisection(tmp_path):
-    config = SpeedConfig(targets=(SpeedTarget("rside", "resnet18"),), device="cuda", input_hw=(228, 304),
-                         warmup=2, repeats=3, max_memory_mib=600, max_batch=256)
+    config = SpeedConfig(
+        targets=(SpeedTarget("rside", "resnet18"),),
+        device="cuda",
+        input_hw=(228, 304),
+        warmup=2,
+        repeats=3,
+        max_memory_mib=600,
+        max_batch=256,
+    )
     result = run_sweep(config, tmp_path)
     (s,) = result.summaries
     assert s.sweep_stop == "oom" and s.n_oom >= 1 and s.max_batch_fit >= 1

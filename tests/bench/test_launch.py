@@ -30,7 +30,13 @@ def invoke(*args: str):
 
 def test_time_limits_parse_like_slurm():
     assert [parse_time_minutes(t) for t in ("90", "1:30:00", "45:30", "2-00:00:00", "1-12", "0-0:0:1")] == [
-        90, 90, 46, 2880, 2160, 1]
+        90,
+        90,
+        46,
+        2880,
+        2160,
+        1,
+    ]
     assert parse_time_minutes(None) is None
     for bad in ("abc", "1:2:3:4", "0"):
         with pytest.raises(ConfigError, match="--time"):
@@ -38,8 +44,10 @@ def test_time_limits_parse_like_slurm():
 
 
 def test_slurm_args_parse_and_bad_ones_are_named():
-    assert parse_slurm_args(["constraint=a100", "--exclude=node[01-03]"]) == {"constraint": "a100",
-                                                                             "exclude": "node[01-03]"}
+    assert parse_slurm_args(["constraint=a100", "--exclude=node[01-03]"]) == {
+        "constraint": "a100",
+        "exclude": "node[01-03]",
+    }
     with pytest.raises(ConfigError, match="--slurm-arg 'constraint'"):
         parse_slurm_args(["constraint"])
 
@@ -48,14 +56,34 @@ def test_the_sbatch_script_asks_for_what_the_options_say(tmp_path):
     from submitit.slurm.slurm import _make_sbatch_string
 
     config = RunConfig(suite="paper", name="drnet-resnet50", arch="drnet", backbone="resnet50", device="cuda")
-    options = LaunchOptions(launcher="slurm", gpus_per_run=4, partition="gpu", cpus_per_gpu=8, mem="200G",
-                            time_min=parse_time_minutes("2-00:00:00"), account="lab", qos="high",
-                            slurm_args={"constraint": "a100"})
-    script = _make_sbatch_string(command="python -u -m submitit.core._submit X", folder=tmp_path,
-                                 **slurm_parameters(config, options))
-    for line in ("--gres=gpu:4", "--ntasks-per-node=4", "--cpus-per-task=8", "--mem=200G", "--time=2880",
-                 "--partition=gpu", "--account=lab", "--qos=high", "--constraint=a100", "--requeue",
-                 "--job-name=paper-drnet-resnet50-s0", "--signal=USR2@120"):
+    options = LaunchOptions(
+        launcher="slurm",
+        gpus_per_run=4,
+        partition="gpu",
+        cpus_per_gpu=8,
+        mem="200G",
+        time_min=parse_time_minutes("2-00:00:00"),
+        account="lab",
+        qos="high",
+        slurm_args={"constraint": "a100"},
+    )
+    script = _make_sbatch_string(
+        command="python -u -m submitit.core._submit X", folder=tmp_path, **slurm_parameters(config, options)
+    )
+    for line in (
+        "--gres=gpu:4",
+        "--ntasks-per-node=4",
+        "--cpus-per-task=8",
+        "--mem=200G",
+        "--time=2880",
+        "--partition=gpu",
+        "--account=lab",
+        "--qos=high",
+        "--constraint=a100",
+        "--requeue",
+        "--job-name=paper-drnet-resnet50-s0",
+        "--signal=USR2@120",
+    ):
         assert f"#SBATCH {line}\n" in script
     cpu = slurm_parameters(config.replace(device="cpu", amp="none"), LaunchOptions(launcher="slurm"))
     assert "gres" not in cpu and cpu["ntasks_per_node"] == 1 and cpu["time"] == 24 * 60
@@ -66,8 +94,9 @@ def test_launcher_options_without_a_launcher_are_refused(tmp_path):
     assert result.exit_code == 2
     assert "--partition, --wait need(s) --launcher local or slurm" in result.output
     assert not (tmp_path / "r").exists()
-    result = invoke("run", "--suite", "regression", "--launcher", "local", "--partition", "gpu", "--runs-dir",
-                    str(tmp_path / "r"))
+    result = invoke(
+        "run", "--suite", "regression", "--launcher", "local", "--partition", "gpu", "--runs-dir", str(tmp_path / "r")
+    )
     assert result.exit_code == 2 and "--partition need(s) --launcher slurm" in result.output
 
 
@@ -94,17 +123,34 @@ def test_the_plan_is_checked_before_anything_is_submitted(tmp_path, monkeypatch)
 
 # --- real jobs (CPU) --------------------------------------------------------------------------------------
 
+
 def tiny_suite(tmp_path: Path, epochs: int = 3) -> Path:
     """RSIDE-ResNet-18 on 48x64 inputs, 8 synthetic frames: `epochs` epochs of 4 steps, checkpoints every 2."""
     data = pytest.importorskip("architectures.data")
     rooms = data.ensure_synthetic(tmp_path / "rooms.h5", frames=16, seed=0)
-    defaults = {"data": "synthetic", "data_path": str(rooms), "arch": "rside", "backbone": "resnet18",
-                "device": "cpu", "input_size": [48, 64], "train_frames": 8, "eval_frames": 4, "epochs": epochs,
-                "batch_size": 2, "eval_batch_size": 4, "lr_schedule": "step", "lr_step_epochs": 1, "lr": 1e-3,
-                "checkpoint_every_steps": 2, "log_every_steps": 1, "seed": 0}
+    defaults = {
+        "data": "synthetic",
+        "data_path": str(rooms),
+        "arch": "rside",
+        "backbone": "resnet18",
+        "device": "cpu",
+        "input_size": [48, 64],
+        "train_frames": 8,
+        "eval_frames": 4,
+        "epochs": epochs,
+        "batch_size": 2,
+        "eval_batch_size": 4,
+        "lr_schedule": "step",
+        "lr_step_epochs": 1,
+        "lr": 1e-3,
+        "checkpoint_every_steps": 2,
+        "log_every_steps": 1,
+        "seed": 0,
+    }
     path = tmp_path / "k.toml"
-    path.write_text("[defaults]\n" + "\n".join(f"{k} = {json.dumps(v)}" for k, v in defaults.items())
-                    + '\n[[runs]]\nname = "r"\n')
+    path.write_text(
+        "[defaults]\n" + "\n".join(f"{k} = {json.dumps(v)}" for k, v in defaults.items()) + '\n[[runs]]\nname = "r"\n'
+    )
     return path
 
 
@@ -113,13 +159,25 @@ def env_for(extra: dict[str, str] | None = None) -> dict[str, str]:
 
 
 def bench(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "bench", *args], cwd=REPO, env=env or env_for(),
-                          capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "bench", *args],
+        cwd=REPO,
+        env=env or env_for(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def start(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "bench", *args], cwd=REPO, env=env or env_for(),
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "bench", *args],
+        cwd=REPO,
+        env=env or env_for(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def wait_for_log(proc: subprocess.Popen, log: Path, text: str, timeout_s: float = 300) -> None:
@@ -168,8 +226,21 @@ def test_a_preempted_slurm_job_is_requeued_and_ends_with_the_same_metrics(tmp_pa
     suite, ref = reference
     env = fake_slurm.install(tmp_path)
     runs = tmp_path / "runs"
-    proc = start("run", "--suite", str(suite), "--runs-dir", str(runs), "--launcher", "slurm", "--partition",
-                 "gpu", "--time", "1:00:00", "--wait", env=env_for(env))
+    proc = start(
+        "run",
+        "--suite",
+        str(suite),
+        "--runs-dir",
+        str(runs),
+        "--launcher",
+        "slurm",
+        "--partition",
+        "gpu",
+        "--time",
+        "1:00:00",
+        "--wait",
+        env=env_for(env),
+    )
     try:
         wait_for_log(proc, runs / "k-r-s0" / "log.txt", "epoch 2/3 | step 1/4")
         job_id = json.loads((runs / "k-r-s0" / "launch.json").read_text())["job_id"]
@@ -215,8 +286,20 @@ def test_slurm_submission_returns_with_job_ids_and_status_follows_the_job(tmp_pa
     env = fake_slurm.install(tmp_path)
     suite = tiny_suite(tmp_path, epochs=1)
     runs = tmp_path / "runs"
-    done = bench("run", "--suite", str(suite), "--runs-dir", str(runs), "--launcher", "slurm", "--device", "cuda",
-                 "--gpus-per-run", "2", env=env_for(env))
+    done = bench(
+        "run",
+        "--suite",
+        str(suite),
+        "--runs-dir",
+        str(runs),
+        "--launcher",
+        "slurm",
+        "--device",
+        "cuda",
+        "--gpus-per-run",
+        "2",
+        env=env_for(env),
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "submitted k-r-s0: SLURM job 1001" in done.stdout
     assert "summary" not in done.stdout  # returns after submitting
@@ -239,8 +322,21 @@ def test_gpus_per_run_above_one_trains_one_run_with_ddp(tmp_path):
     data = pytest.importorskip("architectures.data")
     rooms = data.ensure_synthetic(tmp_path / "rooms.h5", frames=16, seed=0)
     runs = tmp_path / "runs"
-    done = bench("run", "--suite", "regression", "--only", "rside-resnet18", "--data", f"synthetic:{rooms}",
-                 "--runs-dir", str(runs), "--launcher", "local", "--gpus-per-run", "2")  # on the CPU: 2 gloo tasks
+    done = bench(
+        "run",
+        "--suite",
+        "regression",
+        "--only",
+        "rside-resnet18",
+        "--data",
+        f"synthetic:{rooms}",
+        "--runs-dir",
+        str(runs),
+        "--launcher",
+        "local",
+        "--gpus-per-run",
+        "2",
+    )  # on the CPU: 2 gloo tasks
     assert done.returncode == 0, done.stdout + done.stderr
     run = runs / "regression-rside-resnet18-s0"
     assert "batch 2 (2 process(es))" in (run / "log.txt").read_text()  # bench.distributed, as under torchrun

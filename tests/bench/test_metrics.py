@@ -102,9 +102,12 @@ def test_boundary_metrics_on_a_step_edge():
 
 def test_undefined_precision_is_nan_and_skipped_in_the_mean():
     target = torch.ones(6, 6)
-    rows = [boundary_metrics(torch.ones(6, 6), target, valid=torch.zeros(6, 6, dtype=torch.bool) | True,
-                             thresholds=(100.0,)),
-            {"edge_acc@100": 1.0, "edge_precision@100": 0.5, "edge_recall@100": 0.5, "edge_f1@100": 0.5}]
+    rows = [
+        boundary_metrics(
+            torch.ones(6, 6), target, valid=torch.zeros(6, 6, dtype=torch.bool) | True, thresholds=(100.0,)
+        ),
+        {"edge_acc@100": 1.0, "edge_precision@100": 0.5, "edge_recall@100": 0.5, "edge_f1@100": 0.5},
+    ]
     assert math.isnan(rows[0]["edge_precision@100"])
     assert reduce_boundary(rows)["edge_precision@100"] == 0.5
 

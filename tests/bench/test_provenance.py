@@ -45,8 +45,10 @@ def test_resume_refuses_a_run_started_with_other_resolved_options(tmp_path, tiny
     config = tiny_config(epochs=1)
     rd = RunDir.for_config(config, tmp_path)
     rd.root.mkdir(parents=True)
-    rd.write_config(config.replace(train_variant="tiny-6"),
-                    {"model_options": {"resolved": {"width": 16}, "defaults": {"width": 16}}})
+    rd.write_config(
+        config.replace(train_variant="tiny-6"),
+        {"model_options": {"resolved": {"width": 16}, "defaults": {"width": 16}}},
+    )
     with pytest.raises(ConfigError, match=r"other model options than this code builds \(width 16 -> 8\)"):
         execute_run(config, tmp_path, resume=True, stream=io.StringIO())
 

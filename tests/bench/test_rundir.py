@@ -58,11 +58,20 @@ def test_run_directory_layout(tmp_path, tiny_data):
     rd = RunDir(tmp_path / "test-tiny-s0")
     files = sorted(str(p.relative_to(rd.root)) for p in rd.root.rglob("*") if p.is_file())
     events = [f for f in files if f.startswith("tensorboard/")]
-    assert events == (["tensorboard/" + next(rd.tensorboard_dir.glob("events.out.tfevents.*")).name,
-                       "tensorboard/written.json"] if tensorboard_available() else [])
+    assert events == (
+        ["tensorboard/" + next(rd.tensorboard_dir.glob("events.out.tfevents.*")).name, "tensorboard/written.json"]
+        if tensorboard_available()
+        else []
+    )
     assert [f for f in files if f not in events] == [
-        "checkpoints/final.pt", "config.json", "history.csv", "log.txt", "metrics.json", "per_image.csv",
-        "predictions.h5"]  # last.pt (with the optimiser state) is dropped
+        "checkpoints/final.pt",
+        "config.json",
+        "history.csv",
+        "log.txt",
+        "metrics.json",
+        "per_image.csv",
+        "predictions.h5",
+    ]  # last.pt (with the optimiser state) is dropped
     doc = json.loads(rd.config_path.read_text())
     assert set(doc) == {"config", "provenance"}
     assert RunConfig.from_dict(doc["config"]) == config.replace(train_variant="tiny-6")
@@ -72,8 +81,23 @@ def test_run_directory_layout(tmp_path, tiny_data):
     assert "commit" in prov["git"] and prov["seed"] == 0 and prov["wall_time_s"] > 0
     assert prov["data"]["source"] == "synthetic" and prov["data"]["test"]["frames"] == 4
     metrics = json.loads(rd.metrics_path.read_text())
-    for key in ("run_id", "suite", "name", "arch", "backbone", "options", "seed", "checkpoint", "epoch",
-                "protocol", "data", "n_frames", "reductions", "boundary", "headline_reduction"):
+    for key in (
+        "run_id",
+        "suite",
+        "name",
+        "arch",
+        "backbone",
+        "options",
+        "seed",
+        "checkpoint",
+        "epoch",
+        "protocol",
+        "data",
+        "n_frames",
+        "reductions",
+        "boundary",
+        "headline_reduction",
+    ):
         assert key in metrics, key
     assert metrics["run_id"] == "test-tiny-s0" and metrics["checkpoint"] == "last" and metrics["n_frames"] == 4
     assert metrics["data"]["train_variant"] == "tiny-6"

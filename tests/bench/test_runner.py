@@ -78,11 +78,15 @@ def test_a_failing_run_is_reported_and_the_next_one_runs(tmp_path, tiny_data, mo
 
 def test_preflight_names_unknown_models_options_and_missing_weights(tmp_path, tiny_data, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "hub"))
-    problems = preflight([
-        tiny_config(name="a", arch="nonet"),
-        tiny_config(name="b", options={"widht": 3}),
-        tiny_config(name="c", arch="rside", backbone="resnet50", weights="imagenet"),
-    ], tmp_path, resume=False)
+    problems = preflight(
+        [
+            tiny_config(name="a", arch="nonet"),
+            tiny_config(name="b", options={"widht": 3}),
+            tiny_config(name="c", arch="rside", backbone="resnet50", weights="imagenet"),
+        ],
+        tmp_path,
+        resume=False,
+    )
     text = "\n".join(problems)
     assert "test-a-s0: unknown architecture 'nonet'; registered:" in text
     assert "test-b-s0: tiny-test has no option(s) widht; valid: width" in text
@@ -103,17 +107,27 @@ def test_imported_rside_checkpoint_is_evaluated_without_training(tmp_path, tiny_
     with pytest.raises(RunDirError, match="already holds a run"):
         import_rside_checkpoint(official, "resnet18", runs_dir=tmp_path / "runs")
 
-    planned = load_suite("paper").defaults.replace(name="rside-resnet18", arch="rside", backbone="resnet18",
-                                                   device="cpu", weights=None, input_size=(64, 80),
-                                                   num_workers=0)
+    planned = load_suite("paper").defaults.replace(
+        name="rside-resnet18",
+        arch="rside",
+        backbone="resnet18",
+        device="cpu",
+        weights=None,
+        input_size=(64, 80),
+        num_workers=0,
+    )
     assert preflight([planned], tmp_path / "runs", resume=False, with_data=False) == []
     outcome = execute_run(planned, tmp_path / "runs", stream=quiet())
     assert outcome.status == "evaluated" and outcome.steps == 0
     assert not rd.history_path.exists()  # nothing was trained
     metrics = json.loads(rd.metrics_path.read_text())
     assert metrics["checkpoint"] == "imported" and metrics["source"] == "imported"
-    direct = evaluate(load_official_checkpoint(official, "resnet18"), TinyDepthSet([2, 5, 9, 11]),
-                      RSIDE_LIKE_PROTOCOL, input_size=(64, 80))
+    direct = evaluate(
+        load_official_checkpoint(official, "resnet18"),
+        TinyDepthSet([2, 5, 9, 11]),
+        RSIDE_LIKE_PROTOCOL,
+        input_size=(64, 80),
+    )
     for reduction, values in direct.reductions().items():
         for key, value in values.items():  # JSON has null where the metric is NaN (negative predictions)
             assert metrics["reductions"][reduction][key] == (None if math.isnan(value) else pytest.approx(value))

@@ -47,14 +47,19 @@ from bench.speed.records import blank_point
 MIB = 2**20
 REPO = Path(__file__).resolve().parents[2]
 # The columns the report relies on (the contract in runs/README.md and the issue).
-CONTRACT_POINT = ("arch backbone options device_kind device_name dtype input batch status fps_median fps_iqr "
-                  "n_repeats time_median_ms peak_allocated_mib peak_reserved_mib nvml_used_mib "
-                  "rss_peak_mib").split()
-CONTRACT_SUMMARY = ("arch backbone options device_kind device_name dtype input fps_b1 fps_max fps_max_batch "
-                    "max_batch_fit net_ram_mib ram_per_img_mib ram_per_img_r2 ram_per_img_source").split()
+CONTRACT_POINT = (
+    "arch backbone options device_kind device_name dtype input batch status fps_median fps_iqr "
+    "n_repeats time_median_ms peak_allocated_mib peak_reserved_mib nvml_used_mib "
+    "rss_peak_mib"
+).split()
+CONTRACT_SUMMARY = (
+    "arch backbone options device_kind device_name dtype input fps_b1 fps_max fps_max_batch "
+    "max_batch_fit net_ram_mib ram_per_img_mib ram_per_img_r2 ram_per_img_source"
+).split()
 
 
 # --- tiny models registered for these tests ---------------------------------------------------------------
+
 
 class FakeAllocator:
     """Stands in for a device allocator: raises the real OOM exception beyond ``capacity`` images."""
@@ -64,8 +69,10 @@ class FakeAllocator:
 
     def allocate(self, images: int) -> None:
         if images * MIB > self.capacity_bytes:
-            raise torch.OutOfMemoryError(f"CUDA out of memory. Tried to allocate {images} MiB "
-                                         f"(fake allocator, capacity {self.capacity_bytes // MIB} MiB)")
+            raise torch.OutOfMemoryError(
+                f"CUDA out of memory. Tried to allocate {images} MiB "
+                f"(fake allocator, capacity {self.capacity_bytes // MIB} MiB)"
+            )
 
 
 class OomNet(nn.Module):
@@ -103,7 +110,8 @@ def tiny_models():
     """Register the tiny models for this module only (other modules' "every model" tests never see them)."""
     register_model("test-speed-oom", backbones=("none", "other"))(lambda backbone, weights=None, fit=11: OomNet(fit))
     register_model("test-speed-rss", backbones=("none",))(
-        lambda backbone, weights=None, mib_per_image=32: RssNet(mib_per_image))
+        lambda backbone, weights=None, mib_per_image=32: RssNet(mib_per_image)
+    )
     yield
     for name in ("test-speed-oom", "test-speed-rss"):
         registry.unregister_model(name)
@@ -122,6 +130,7 @@ def read_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
 
 
 # --- timing core and fit ----------------------------------------------------------------------------------
+
 
 def test_time_repeats_synchronises_each_repeat_and_reports_median_iqr_n():
     durations = [0.5, 0.1, 0.3, 0.2, 0.4]
@@ -148,6 +157,7 @@ def test_time_steps_interleaves_the_steps_and_times_each():
         def run():
             calls.append(name)
             now[0] += seconds
+
         return run
 
     timings = time_steps({"a": step("a", 0.1), "b": step("b", 0.3)}, None, repeats=4, clock=lambda: now[0])
@@ -198,16 +208,15 @@ def test_fit_slope_edge_cases():
 
 # --- the sweep (pure) -------------------------------------------------------------------------------------
 
+
 def fake_measure(fit: int | None, error_at: int | None = None):
     """measure(b, phase) that fits up to ``fit`` images (None: everything) and records the calls."""
     calls = []
 
     def measure(batch: int, phase: str) -> SpeedPoint:
         calls.append((batch, phase))
-        status = ("error" if batch == error_at else
-                  "oom" if fit is not None and batch > fit else "ok")
-        p = blank_point(tiny_config([SpeedTarget("a", "b")]), SpeedTarget("a", "b"), batch, phase, "x",
-                        status)
+        status = "error" if batch == error_at else "oom" if fit is not None and batch > fit else "ok"
+        p = blank_point(tiny_config([SpeedTarget("a", "b")]), SpeedTarget("a", "b"), batch, phase, "x", status)
         if status == "ok":
             p.fps_median = float(batch)
         return p
@@ -215,13 +224,16 @@ def fake_measure(fit: int | None, error_at: int | None = None):
     return measure, calls
 
 
-@pytest.mark.parametrize("fit, expected, stop", [
-    (11, [1, 2, 4, 8, 16, 12, 10, 11], "oom"),
-    (8, [1, 2, 4, 8, 16, 12, 10, 9], "oom"),
-    (1, [1, 2], "oom"),
-    (0, [1], "oom"),
-    (None, [1, 2, 4, 8, 16, 24], "max_batch"),
-])
+@pytest.mark.parametrize(
+    "fit, expected, stop",
+    [
+        (11, [1, 2, 4, 8, 16, 12, 10, 11], "oom"),
+        (8, [1, 2, 4, 8, 16, 12, 10, 9], "oom"),
+        (1, [1, 2], "oom"),
+        (0, [1], "oom"),
+        (None, [1, 2, 4, 8, 16, 24], "max_batch"),
+    ],
+)
 def test_auto_sweep_doubles_then_bisects_to_the_largest_batch_that_fits(fit, expected, stop):
     measure, calls = fake_measure(fit)
     points, why = sweep_batches(measure, None, max_batch=24)
@@ -302,8 +314,10 @@ def test_three_memory_definitions_on_synthetic_points():
 
 def test_suite_speed_entries_take_batch_sizes_and_modes(tmp_path):
     path = tmp_path / "mine.toml"
-    path.write_text('[[speed]]\nname = "a"\narch = "rside"\nbackbone = "resnet50"\nbatch_sizes = [1, 2]\n'
-                    'modes = ["inference", "train"]\n')
+    path.write_text(
+        '[[speed]]\nname = "a"\narch = "rside"\nbackbone = "resnet50"\nbatch_sizes = [1, 2]\n'
+        'modes = ["inference", "train"]\n'
+    )
     (target,) = speed_targets(path)
     assert target.batch_sizes == (1, 2) and target.modes == ("inference", "train")
     config = SpeedConfig(targets=(target,), batch_sizes=(4,), modes=("autograd",))
@@ -311,16 +325,21 @@ def test_suite_speed_entries_take_batch_sizes_and_modes(tmp_path):
     assert SpeedConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config  # what a child receives
     smoke = speed_targets("smoke")
     assert [(t.arch, t.backbone, t.batch_sizes, t.modes) for t in smoke] == [
-        ("rside", "resnet50", (1, 2), ("inference",)), ("drnet", "resnet50", (1, 2), ("inference",))]
+        ("rside", "resnet50", (1, 2), ("inference",)),
+        ("drnet", "resnet50", (1, 2), ("inference",)),
+    ]
 
 
-@pytest.mark.parametrize("line, message", [
-    ("batch_sizes = [1, 1]", "batch_sizes must be a non-empty list of distinct positive integers"),
-    ("batch_sizes = [0]", "batch_sizes must be"),
-    ("batch_sizes = 2", "'batch_sizes' must be a list"),
-    ('modes = ["fast"]', "modes must be a non-empty list of distinct names from inference, autograd, train"),
-    ("modes = []", "modes must be"),
-])
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        ("batch_sizes = [1, 1]", "batch_sizes must be a non-empty list of distinct positive integers"),
+        ("batch_sizes = [0]", "batch_sizes must be"),
+        ("batch_sizes = 2", "'batch_sizes' must be a list"),
+        ('modes = ["fast"]', "modes must be a non-empty list of distinct names from inference, autograd, train"),
+        ("modes = []", "modes must be"),
+    ],
+)
 def test_suite_speed_batch_sizes_and_modes_errors(tmp_path, line, message):
     path = tmp_path / "mine.toml"
     path.write_text(f'[[speed]]\nname = "a"\narch = "rside"\nbackbone = "resnet50"\n{line}\n')
@@ -339,12 +358,22 @@ def test_suite_modes_are_the_sweep_modes():
 
 def test_each_mode_labels_its_rows_and_autograd_keeps_the_activations(tmp_path):
     """One fresh process per model and mode (the CPU default); a real DRNet with activations worth keeping."""
-    config = SpeedConfig(targets=(SpeedTarget("drnet", "resnet18"),), device="cpu", input_hw=(128, 160),
-                         batch_sizes=(2,), warmup=1, repeats=1, modes=("inference", "autograd", "train"))
+    config = SpeedConfig(
+        targets=(SpeedTarget("drnet", "resnet18"),),
+        device="cpu",
+        input_hw=(128, 160),
+        batch_sizes=(2,),
+        warmup=1,
+        repeats=1,
+        modes=("inference", "autograd", "train"),
+    )
     result = run_sweep(config, tmp_path)
     _, rows = read_csv(tmp_path / "speed.csv")
     assert [(r["mode"], r["status"], r["process"]) for r in rows] == [
-        ("inference", "ok", "model"), ("autograd", "ok", "model"), ("train", "ok", "model")]
+        ("inference", "ok", "model"),
+        ("autograd", "ok", "model"),
+        ("train", "ok", "model"),
+    ]
     assert [s.mode for s in result.summaries] == ["inference", "autograd", "train"]
     peak = {r["mode"]: float(r["peak_above_baseline_mib"]) for r in rows}
     # seen on a loaded 2-core machine: inference 74, autograd 95, train 287 MiB (the activations kept for the
@@ -356,10 +385,12 @@ def test_each_mode_labels_its_rows_and_autograd_keeps_the_activations(tmp_path):
 
 def test_the_order_of_the_models_does_not_change_their_memory(tmp_path):
     """Each CPU model in its own fresh process: DRNet's RAM/img after RSIDE equals DRNet's first."""
+
     def drnet_slope(archs: str, out: Path) -> float:
         targets = tuple(SpeedTarget(a, "resnet18") for a in archs.split(","))
-        config = SpeedConfig(targets=targets, device="cpu", input_hw=(160, 208), batch_sizes=(1, 2, 4),
-                             warmup=1, repeats=1)
+        config = SpeedConfig(
+            targets=targets, device="cpu", input_hw=(160, 208), batch_sizes=(1, 2, 4), warmup=1, repeats=1
+        )
         result = run_sweep(config, out)
         (drnet,) = [s for s in result.summaries if s.arch == "drnet"]
         assert drnet.process == "model" and drnet.ram_per_img_r2 > 0.9, drnet
@@ -372,13 +403,21 @@ def test_the_order_of_the_models_does_not_change_their_memory(tmp_path):
 
 # --- run_sweep end to end on CPU --------------------------------------------------------------------------
 
+
 def test_fake_allocator_oom_stops_the_real_sweep_at_the_right_batch(tmp_path):
     target = SpeedTarget("test-speed-oom", "none", {"fit": 11})
     result = run_sweep(tiny_config([target]), tmp_path)
     _, rows = read_csv(tmp_path / "speed.csv")
     assert [(int(r["batch"]), r["phase"], r["status"]) for r in rows] == [
-        (1, "double", "ok"), (2, "double", "ok"), (4, "double", "ok"), (8, "double", "ok"),
-        (16, "double", "oom"), (12, "bisect", "oom"), (10, "bisect", "ok"), (11, "bisect", "ok")]
+        (1, "double", "ok"),
+        (2, "double", "ok"),
+        (4, "double", "ok"),
+        (8, "double", "ok"),
+        (16, "double", "oom"),
+        (12, "bisect", "oom"),
+        (10, "bisect", "ok"),
+        (11, "bisect", "ok"),
+    ]
     oom = rows[4]
     assert oom["fps_median"] == "" and "OutOfMemoryError" in oom["note"] and "16 MiB" in oom["note"]
     _, (summary,) = read_csv(tmp_path / "speed_summary.csv")
@@ -397,7 +436,13 @@ def test_cpu_memory_limit_is_an_oom_and_rss_slope_recovers_the_bytes_per_image(t
     run_sweep(tiny_config([target], max_memory_mib=limit, warmup=2), out)
     _, rows = read_csv(out / "speed.csv")
     assert [(int(r["batch"]), r["status"]) for r in rows] == [
-        (1, "ok"), (2, "ok"), (4, "ok"), (8, "oom"), (6, "oom"), (5, "ok")]
+        (1, "ok"),
+        (2, "ok"),
+        (4, "ok"),
+        (8, "oom"),
+        (6, "oom"),
+        (5, "ok"),
+    ]
     assert "CPU memory limit" in rows[3]["note"]
     assert {r["rss_method"] for r in rows if r["status"] == "ok"} == {"clear_refs"}
     _, (summary,) = read_csv(out / "speed_summary.csv")
@@ -421,16 +466,16 @@ def test_sweep_of_rside_writes_both_csvs_with_the_documented_columns(tmp_path):
         assert r["device_kind"] == "cpu" and r["input"] == "64x96" and r["dtype"] == "fp32"
         assert r["peak_allocated_mib"] == r["peak_reserved_mib"] == r["nvml_used_mib"] == ""  # CUDA only
         assert float(r["rss_peak_mib"]) > 0 and float(r["fps_median"]) > 0 and int(r["n_repeats"]) == 3
-        assert float(r["time_median_ms"]) == pytest.approx(1e3 * int(r["batch"]) / float(r["fps_median"]),
-                                                          rel=1e-5)  # odd n: median commutes with B / t
+        assert float(r["time_median_ms"]) == pytest.approx(
+            1e3 * int(r["batch"]) / float(r["fps_median"]), rel=1e-5
+        )  # odd n: median commutes with B / t
     assert json.loads(rows[0]["options"]) == {} and rows[0]["name"] == "rside-r18"
 
     header, summaries = read_csv(out / "speed_summary.csv")
     assert header == list(SUMMARY_COLUMNS) and set(CONTRACT_SUMMARY) <= set(header)
     s = summaries[0]
     weights = build_model("rside", "resnet18").state_dict().values()
-    assert float(s["net_ram_mib"]) == pytest.approx(sum(t.numel() * t.element_size() for t in weights) / MIB,
-                                                    rel=1e-6)
+    assert float(s["net_ram_mib"]) == pytest.approx(sum(t.numel() * t.element_size() for t in weights) / MIB, rel=1e-6)
     assert s["fps_b1"] == rows[0]["fps_median"] and s["ram_per_img_source"] == "rss"
     assert s["max_batch_fit"] == "2" and s["sweep_stop"] == "list_end"
 
@@ -447,8 +492,9 @@ def test_sweep_of_rside_writes_both_csvs_with_the_documented_columns(tmp_path):
 
 
 def test_dtype_and_channels_last_reach_the_model(tmp_path):
-    config = tiny_config([SpeedTarget("test-speed-oom", "none", {"fit": 100})], batch_sizes=(1, 2),
-                         dtype="bf16", channels_last=True)
+    config = tiny_config(
+        [SpeedTarget("test-speed-oom", "none", {"fit": 100})], batch_sizes=(1, 2), dtype="bf16", channels_last=True
+    )
     result = run_sweep(config, tmp_path)
     assert all(p.status == "ok" and p.dtype == "bf16" and p.channels_last for p in result.points)
     assert result.summaries[0].net_ram_mib == pytest.approx(4 * 2 / MIB)  # 1x1 conv 3->1: 4 bf16 values
@@ -456,8 +502,9 @@ def test_dtype_and_channels_last_reach_the_model(tmp_path):
 
 @pytest.mark.slow
 def test_compile_on_cpu(tmp_path):
-    config = tiny_config([SpeedTarget("test-speed-oom", "none", {"fit": 100})], batch_sizes=(1, 2),
-                         compile=True, warmup=2)
+    config = tiny_config(
+        [SpeedTarget("test-speed-oom", "none", {"fit": 100})], batch_sizes=(1, 2), compile=True, warmup=2
+    )
     result = run_sweep(config, tmp_path)
     assert [p.status for p in result.points] == ["ok", "ok"], [p.note for p in result.points]
     assert all(p.compile for p in result.points)
@@ -487,8 +534,7 @@ def test_preflight_names_what_is_wrong_before_measuring(tmp_path):
 
 
 def test_isolated_point_runs_in_a_fresh_process(tmp_path):
-    config = tiny_config([SpeedTarget("rside", "resnet18")], input_hw=(64, 96), batch_sizes=(1,),
-                         isolate=True)
+    config = tiny_config([SpeedTarget("rside", "resnet18")], input_hw=(64, 96), batch_sizes=(1,), isolate=True)
     result = run_sweep(config, tmp_path)
     (point,) = result.points
     assert point.status == "ok" and point.isolated and point.fps_median > 0 and point.net_ram_mib > 0
@@ -513,6 +559,7 @@ def test_isolated_child_killed_by_a_signal_is_recorded(monkeypatch, tmp_path):
 
 # --- config, names, suites ---------------------------------------------------------------------------------
 
+
 def test_parsers():
     assert parse_input_size("228x304") == (228, 304)
     assert parse_batch_sizes("auto") is None and parse_batch_sizes("1, 2,8") == (1, 2, 8)
@@ -531,43 +578,55 @@ def test_input_size_parser_enforces_a_minimum():
 
 
 def test_config_round_trips_through_json():
-    config = SpeedConfig(targets=(SpeedTarget("drnet", "resnet50", {"diagonal": False}, "x"),), device="cpu",
-                         batch_sizes=(1, 3)).resolved()
+    config = SpeedConfig(
+        targets=(SpeedTarget("drnet", "resnet50", {"diagonal": False}, "x"),), device="cpu", batch_sizes=(1, 3)
+    ).resolved()
     again = SpeedConfig.from_dict(json.loads(json.dumps(config.to_dict())))
     assert again == config and again.max_batch == 32 and again.warmup == 2
 
 
 def test_default_run_id_names_the_setup():
-    config = SpeedConfig(targets=(SpeedTarget("rside", "resnet50"),), device="cpu", dtype="bf16",
-                         channels_last=True)
+    config = SpeedConfig(targets=(SpeedTarget("rside", "resnet50"),), device="cpu", dtype="bf16", channels_last=True)
     now = datetime(2025, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
     torch_tag = "pt" + "".join(torch.__version__.split("+")[0].split(".")[:3])
     expected = f"speed-rside-resnet50-cpu-bf16-nhwc-{torch_tag}-20250102T030405Z"
     assert default_run_id(config, now=now) == expected
     gpu = SpeedConfig(targets=(), device="cuda:0", suite="paper", compile=True)
     assert default_run_id(gpu, "NVIDIA H100 80GB HBM3", now) == (
-        f"speed-paper-cuda-h100-80gb-hbm3-fp32-nchw-compile-{torch_tag}-20250102T030405Z")
+        f"speed-paper-cuda-h100-80gb-hbm3-fp32-nchw-compile-{torch_tag}-20250102T030405Z"
+    )
 
 
 def test_paper_suite_lists_the_seven_table2_models():
     targets = speed_targets("paper")
     assert [(t.arch, t.backbone) for t in targets] == [
-        ("rside", "resnet50"), ("rside", "densenet161"), ("rside", "senet154"), ("drnet", "resnet50"),
-        ("drnet", "resnet152"), ("drnet", "densenet161"), ("drnet", "senet154")]
+        ("rside", "resnet50"),
+        ("rside", "densenet161"),
+        ("rside", "senet154"),
+        ("drnet", "resnet50"),
+        ("drnet", "resnet152"),
+        ("drnet", "densenet161"),
+        ("drnet", "senet154"),
+    ]
     assert len({t.name for t in targets}) == 7
 
 
-@pytest.mark.parametrize("body, message", [
-    ('[[speed]]\nname = "a"\narch = "rside"\n', "entry 1 ('a'): missing required key 'backbone'"),
-    ('[[speed]]\nname = "a"\narch = "rside"\nbackbone = "resnet50"\nfoo = 1\n', "unknown key(s) foo"),
-    ('[[speed]]\nname = "a"\narch = "rside"\nbackbone = 50\n', "'backbone' must be a string"),
-    ('[[speed]]\nname = "a"\narch = "rside"\nbackbone = "r"\noptions = 3\n', "'options' must be a table"),
-    ('[[speed]]\nname = "a"\narch = "x"\nbackbone = "y"\n[[speed]]\nname = "a"\narch = "x"\nbackbone = "y"\n',
-     "entry 2 ('a'): duplicate name 'a'"),
-    ('[defaults]\nepochs = 1\n', "no [[speed]] entries"),
-    ('speed = 3\n', "non-empty array of tables"),
-    ('[[speed]\n', "not valid TOML"),
-])
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        ('[[speed]]\nname = "a"\narch = "rside"\n', "entry 1 ('a'): missing required key 'backbone'"),
+        ('[[speed]]\nname = "a"\narch = "rside"\nbackbone = "resnet50"\nfoo = 1\n', "unknown key(s) foo"),
+        ('[[speed]]\nname = "a"\narch = "rside"\nbackbone = 50\n', "'backbone' must be a string"),
+        ('[[speed]]\nname = "a"\narch = "rside"\nbackbone = "r"\noptions = 3\n', "'options' must be a table"),
+        (
+            '[[speed]]\nname = "a"\narch = "x"\nbackbone = "y"\n[[speed]]\nname = "a"\narch = "x"\nbackbone = "y"\n',
+            "entry 2 ('a'): duplicate name 'a'",
+        ),
+        ("[defaults]\nepochs = 1\n", "no [[speed]] entries"),
+        ("speed = 3\n", "non-empty array of tables"),
+        ("[[speed]\n", "not valid TOML"),
+    ],
+)
 def test_speed_targets_errors_name_file_entry_and_key(tmp_path, body, message):
     path = tmp_path / "mine.toml"
     path.write_text(body)
@@ -604,12 +663,34 @@ def test_the_suite_runner_sweeps_speed_entries_through_this_module(tmp_path, mon
 
 # --- CLI and docs -----------------------------------------------------------------------------------------
 
+
 def test_cli_speed_prints_table2_and_writes_the_run(tmp_path):
     out = tmp_path / "run"
-    result = CliRunner().invoke(cli, ["speed", "--arch", "test-speed-oom", "--backbone", "none", "--option",
-                                      "fit=3", "--device", "cpu", "--input", "8x8", "--warmup", "1",
-                                      "--repeats", "3", "--max-memory-mib", "100000", "--out", str(out),
-                                      "--in-process"])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "speed",
+            "--arch",
+            "test-speed-oom",
+            "--backbone",
+            "none",
+            "--option",
+            "fit=3",
+            "--device",
+            "cpu",
+            "--input",
+            "8x8",
+            "--warmup",
+            "1",
+            "--repeats",
+            "3",
+            "--max-memory-mib",
+            "100000",
+            "--out",
+            str(out),
+            "--in-process",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "fps (b 1)" in result.output and "test-speed-oom-none" in result.output
     _, (summary,) = read_csv(out / "speed_summary.csv")
@@ -617,28 +698,53 @@ def test_cli_speed_prints_table2_and_writes_the_run(tmp_path):
 
 
 def test_cli_speed_sweeps_every_arch_backbone_pair_in_one_run(tmp_path):
-    result = CliRunner().invoke(cli, ["speed", "--arch", "test-speed-oom", "--backbone", "none,other",
-                                      "--device", "cpu", "--input", "8x8", "--batch-sizes", "1", "--warmup", "1",
-                                      "--repeats", "3", "--out", str(tmp_path), "--quiet", "--in-process"])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "speed",
+            "--arch",
+            "test-speed-oom",
+            "--backbone",
+            "none,other",
+            "--device",
+            "cpu",
+            "--input",
+            "8x8",
+            "--batch-sizes",
+            "1",
+            "--warmup",
+            "1",
+            "--repeats",
+            "3",
+            "--out",
+            str(tmp_path),
+            "--quiet",
+            "--in-process",
+        ],
+    )
     assert result.exit_code == 0, result.output
     _, summaries = read_csv(tmp_path / "speed_summary.csv")
     assert [s["backbone"] for s in summaries] == ["none", "other"]
-    assert default_run_id(SpeedConfig(targets=(SpeedTarget("rside", "resnet50"), SpeedTarget("drnet", "resnet50")),
-                                      device="cpu")).startswith("speed-rside-resnet50-drnet-resnet50-cpu-fp32-")
+    assert default_run_id(
+        SpeedConfig(targets=(SpeedTarget("rside", "resnet50"), SpeedTarget("drnet", "resnet50")), device="cpu")
+    ).startswith("speed-rside-resnet50-drnet-resnet50-cpu-fp32-")
 
 
-@pytest.mark.parametrize("args, message", [
-    ([], "either --suite or --arch"),
-    (["--suite", "paper", "--arch", "rside"], "either --suite or --arch"),
-    (["--arch", "rside"], "--arch needs --backbone"),
-    (["--arch", "rside", "--backbone", "resnet18", "--input", "228"], "HxW"),
-    (["--arch", "rside", "--backbone", "resnet18", "--option", "novalue"], "KEY=VALUE"),
-    (["--suite", "nope"], "unknown suite 'nope'"),
-    (["--arch", "rside", "--backbone", "resnet18", "--batch-sizes", "1,x"], "--batch-sizes"),
-    (["--arch", "nope", "--backbone", "resnet18", "--device", "cpu"], "unknown architecture 'nope'"),
-    (["--arch", "rside", "--backbone", "resnet18", "--device", "tpu"], "device"),
-    (["--arch", "rside", "--backbone", "resnet18", "--mode", "inference,fast"], "--mode"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        ([], "either --suite or --arch"),
+        (["--suite", "paper", "--arch", "rside"], "either --suite or --arch"),
+        (["--arch", "rside"], "--arch needs --backbone"),
+        (["--arch", "rside", "--backbone", "resnet18", "--input", "228"], "HxW"),
+        (["--arch", "rside", "--backbone", "resnet18", "--option", "novalue"], "KEY=VALUE"),
+        (["--suite", "nope"], "unknown suite 'nope'"),
+        (["--arch", "rside", "--backbone", "resnet18", "--batch-sizes", "1,x"], "--batch-sizes"),
+        (["--arch", "nope", "--backbone", "resnet18", "--device", "cpu"], "unknown architecture 'nope'"),
+        (["--arch", "rside", "--backbone", "resnet18", "--device", "tpu"], "device"),
+        (["--arch", "rside", "--backbone", "resnet18", "--mode", "inference,fast"], "--mode"),
+    ],
+)
 def test_cli_speed_usage_errors(args, message):
     result = CliRunner().invoke(cli, ["speed", *args])
     assert result.exit_code == 2 and message in result.output  # click's exit code for usage errors
@@ -646,7 +752,7 @@ def test_cli_speed_usage_errors(args, message):
 
 def test_readme_documents_every_column():
     readme = (REPO / "README.md").read_text()
-    section = readme[readme.index("## Speed and memory (Table 2)"):]
+    section = readme[readme.index("## Speed and memory (Table 2)") :]
     missing = [c for c in (*POINT_COLUMNS, *SUMMARY_COLUMNS) if f"`{c}`" not in section]
     assert not missing, f"README's speed section does not document: {missing}"
 

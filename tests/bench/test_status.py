@@ -25,8 +25,10 @@ NAMES = ("done", "cut", "live", "local", "queued", "requeued", "broken", "node-f
 
 def suite_file(tmp_path: Path) -> Path:
     path = tmp_path / "st.toml"
-    path.write_text(f'[defaults]\narch = "{register_tiny_model()}"\nbackbone = "none"\ndevice = "cpu"\n'
-                    + "".join(f'[[runs]]\nname = "{n}"\n' for n in NAMES))
+    path.write_text(
+        f'[defaults]\narch = "{register_tiny_model()}"\nbackbone = "none"\ndevice = "cpu"\n'
+        + "".join(f'[[runs]]\nname = "{n}"\n' for n in NAMES)
+    )
     return path
 
 
@@ -62,8 +64,14 @@ def test_status_shows_every_state(tmp_path, tiny_data, monkeypatch):
     interrupted(runs, "cut")
     live = interrupted(runs, "live", age_s=0)
     live.log("st-live-s0 | epoch 2/2 | step 1/3 | loss 0.41 | lr 1.0e-03 | 3.1 img/s | eta 0:02")
-    record(interrupted(runs, "local"), launcher="local", state="running", job_id="4242", pid=os.getpid(),
-           host=socket.gethostname())
+    record(
+        interrupted(runs, "local"),
+        launcher="local",
+        state="running",
+        job_id="4242",
+        pid=os.getpid(),
+        host=socket.gethostname(),
+    )
     queued = RunDir(runs / "st-queued-s0")
     record(queued, launcher="slurm", state="queued", job_id="1001")
     record(interrupted(runs, "requeued"), launcher="slurm", state="requeued", job_id="1002")
@@ -81,10 +89,15 @@ def test_status_shows_every_state(tmp_path, tiny_data, monkeypatch):
     assert list(rows) == [f"st-{n}-s0" for n in NAMES]
     state = {name.split("-", 1)[1][:-3]: (r.state, r.job) for name, r in rows.items()}
     assert state == {
-        "done": ("complete", "-"), "cut": ("interrupted", "-"), "live": ("running", "-"),
-        "local": ("running", "local 4242"), "queued": ("queued", "slurm 1001"),
-        "requeued": ("queued", "slurm 1002"), "broken": ("failed", "-"),
-        "node-fail": ("interrupted", "slurm 1003"), "never": ("not started", "-"),
+        "done": ("complete", "-"),
+        "cut": ("interrupted", "-"),
+        "live": ("running", "-"),
+        "local": ("running", "local 4242"),
+        "queued": ("queued", "slurm 1001"),
+        "requeued": ("queued", "slurm 1002"),
+        "broken": ("failed", "-"),
+        "node-fail": ("interrupted", "slurm 1003"),
+        "never": ("not started", "-"),
     }
     steps = 6  # 6 frames, batch 2, 2 epochs: the last checkpoint is at step 6
     assert rows["st-done-s0"].detail.startswith("rmse ") and f"({steps} steps)" in rows["st-done-s0"].detail

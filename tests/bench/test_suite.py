@@ -18,9 +18,17 @@ def test_paper_has_table1_and_table3_runs_with_the_paper_recipe():
     paper = load_suite("paper")
     table1 = [r for r in paper.runs if "table1" in r.tables]
     table3 = [r for r in paper.runs if "table3" in r.tables]
-    assert sorted((r.arch, r.backbone) for r in table1) == sorted([
-        ("rside", "resnet50"), ("rside", "densenet161"), ("rside", "senet154"), ("drnet", "resnet50"),
-        ("drnet", "resnet152"), ("drnet", "densenet161"), ("drnet", "senet154")])
+    assert sorted((r.arch, r.backbone) for r in table1) == sorted(
+        [
+            ("rside", "resnet50"),
+            ("rside", "densenet161"),
+            ("rside", "senet154"),
+            ("drnet", "resnet50"),
+            ("drnet", "resnet152"),
+            ("drnet", "densenet161"),
+            ("drnet", "senet154"),
+        ]
+    )
     assert len(table3) == 4 and all((r.arch, r.backbone) == ("drnet", "resnet152") for r in table3)
     switches = sorted(tuple(sorted(r.options.items())) for r in table3)
     assert len(set(switches)) == 4  # the full model and each switch off once
@@ -59,18 +67,36 @@ def test_mini_is_tables_1_and_3_in_miniature_on_one_recipe():
     table1 = sorted(r.arch for r in suite.runs if "table1" in r.tables)
     assert table1 == ["drnet", "rside"]
     table3 = [r for r in suite.runs if "table3" in r.tables]
-    off = sorted(tuple(k for k in ("diagonal", "aux_losses", "second_branch") if not r.options.get(k, True))
-                 for r in table3)
+    off = sorted(
+        tuple(k for k in ("diagonal", "aux_losses", "second_branch") if not r.options.get(k, True)) for r in table3
+    )
     assert off == [(), ("aux_losses",), ("diagonal",), ("second_branch",)]  # full model + each switch off once
-    recipes = {(r.lr, r.betas, r.weight_decay, r.amsgrad, r.lr_schedule, r.lr_step_epochs, r.lr_gamma, r.epochs,
-                r.batch_size, r.input_size, r.train_frames, r.eval_frames) for r in suite.runs}
+    recipes = {
+        (
+            r.lr,
+            r.betas,
+            r.weight_decay,
+            r.amsgrad,
+            r.lr_schedule,
+            r.lr_step_epochs,
+            r.lr_gamma,
+            r.epochs,
+            r.batch_size,
+            r.input_size,
+            r.train_frames,
+            r.eval_frames,
+        )
+        for r in suite.runs
+    }
     assert len(recipes) == 1 and next(iter(recipes))[3] is True  # one recipe, Adam with amsgrad
     for r in suite.runs:
         assert r.device == "cpu" and r.weights is None and r.data == "synthetic"
         assert r.input_size[0] % 32 == 0 and r.input_size[1] % 32 == 0  # DRNet's down branch
         assert r.eval_every_epochs == 1  # a test RMSE per epoch for the report's curves
     assert [(s["name"], s["arch"], s["backbone"]) for s in suite.speed] == [
-        ("rside-resnet50", "rside", "resnet50"), ("drnet-resnet50", "drnet", "resnet50")]
+        ("rside-resnet50", "rside", "resnet50"),
+        ("drnet-resnet50", "drnet", "resnet50"),
+    ]
 
 
 def write(tmp_path, text):
@@ -91,7 +117,7 @@ def test_unknown_keys_name_the_file_and_the_run(tmp_path):
     with pytest.raises(ConfigError, match="each run needs a name"):
         load_suite(write(tmp_path, '[[runs]]\narch = "rside"\n'))
     with pytest.raises(ConfigError, match="not valid TOML"):
-        load_suite(write(tmp_path, '[[runs]\n'))
+        load_suite(write(tmp_path, "[[runs]\n"))
     with pytest.raises(ConfigError, match="unknown suite 'nope'; available: .*smoke"):
         load_suite("nope")
 
@@ -106,8 +132,13 @@ def test_speed_entries_are_validated(tmp_path):
 
 
 def test_options_merge_over_defaults(tmp_path):
-    suite = load_suite(write(tmp_path, '[defaults]\narch = "drnet"\noptions = {diagonal = true, aux_losses = true}\n'
-                                       '[[runs]]\nname = "a"\noptions = {diagonal = false}\n'))
+    suite = load_suite(
+        write(
+            tmp_path,
+            '[defaults]\narch = "drnet"\noptions = {diagonal = true, aux_losses = true}\n'
+            '[[runs]]\nname = "a"\noptions = {diagonal = false}\n',
+        )
+    )
     assert suite.runs[0].options == {"diagonal": False, "aux_losses": True}
 
 

@@ -17,8 +17,7 @@ import h5py
 import numpy as np
 from PIL import Image
 
-MAT73_HEADER = (b"MATLAB 7.3 MAT-file, Platform: GLNXA64, "
-                b"Created on: Mon Jan  1 00:00:00 2024 HDF5 schema 1.00 .")
+MAT73_HEADER = b"MATLAB 7.3 MAT-file, Platform: GLNXA64, Created on: Mon Jan  1 00:00:00 2024 HDF5 schema 1.00 ."
 NYU_H, NYU_W, NYU_N = 480, 640, 1449
 MARKED_FRAMES = (1, 2, 3, 9, 1440, 1449)  # 1-based frames that get a marker depth in the full-index fixture
 
@@ -33,10 +32,8 @@ def write_full_index_mat(path: Path) -> Path:
     """1449 frames of 640x480 in the real layout; only MARKED_FRAMES hold data (a constant marker depth)."""
     with h5py.File(path, "w", userblock_size=512) as f:
         opts = {"compression": "gzip", "compression_opts": 1}
-        images = f.create_dataset("images", (NYU_N, 3, NYU_W, NYU_H), np.uint8, chunks=(1, 3, NYU_W, NYU_H),
-                                  **opts)
-        depths = f.create_dataset("depths", (NYU_N, NYU_W, NYU_H), np.float32, chunks=(1, NYU_W, NYU_H),
-                                  **opts)
+        images = f.create_dataset("images", (NYU_N, 3, NYU_W, NYU_H), np.uint8, chunks=(1, 3, NYU_W, NYU_H), **opts)
+        depths = f.create_dataset("depths", (NYU_N, NYU_W, NYU_H), np.float32, chunks=(1, NYU_W, NYU_H), **opts)
         raw = f.create_dataset("rawDepths", (NYU_N, NYU_W, NYU_H), np.float32, chunks=(1, NYU_W, NYU_H), **opts)
         for frame in MARKED_FRAMES:
             images[frame - 1] = np.full((3, NYU_W, NYU_H), frame % 256, np.uint8)
@@ -50,8 +47,15 @@ def marker_depth_m(frame: int) -> float:
     """The constant depth written into marked frame ``frame`` of the full-index fixture."""
     return 0.5 + frame / 1000.0
 
-def write_labeled_file(path: Path, images_hwc: np.ndarray, depths_hw: np.ndarray, depth_key: str = "depths",
-                       matlab_header: bool = True, **extra: np.ndarray) -> Path:
+
+def write_labeled_file(
+    path: Path,
+    images_hwc: np.ndarray,
+    depths_hw: np.ndarray,
+    depth_key: str = "depths",
+    matlab_header: bool = True,
+    **extra: np.ndarray,
+) -> Path:
     """Write frames given in the natural (N,H,W,3) / (N,H,W) order the way MATLAB v7.3 stores them."""
     with h5py.File(path, "w", userblock_size=512 if matlab_header else 0) as f:
         images = f.create_dataset("images", data=images_hwc.transpose(0, 3, 2, 1))  # (N,3,W,H)
@@ -64,6 +68,7 @@ def write_labeled_file(path: Path, images_hwc: np.ndarray, depths_hw: np.ndarray
         write_matlab_header(path)
     return path
 
+
 def smooth_rgb(h: int, w: int, seed: int) -> np.ndarray:
     """A smooth random-ish RGB image (compresses well, survives JPEG nearly unchanged)."""
     rng = np.random.default_rng(seed)
@@ -72,8 +77,10 @@ def smooth_rgb(h: int, w: int, seed: int) -> np.ndarray:
     rgb = [127 + 100 * np.sin(x / (7 + 3 * c) + y / (11 + c) + phase[c]) for c in range(3)]
     return np.stack(rgb, axis=-1).astype(np.uint8)
 
-def make_rside_root(root: Path, h: int = 12, w: int = 16, train_rows: int = 3,
-                    test_names: tuple[int, ...] = (0, 1, 8)) -> dict[str, list]:
+
+def make_rside_root(
+    root: Path, h: int = 12, w: int = 16, train_rows: int = 3, test_names: tuple[int, ...] = (0, 1, 8)
+) -> dict[str, list]:
     """RSIDE's layout under ``root``; returns the encoded depth values per split (row order) for checking."""
     rng = np.random.default_rng(1)
     data = root / "data"

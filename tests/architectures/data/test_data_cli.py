@@ -13,8 +13,9 @@ from bench.cli import cli
 def test_synth_then_info(tmp_path):
     out = tmp_path / "s.h5"
     runner = CliRunner()
-    result = runner.invoke(cli, ["data", "synth", "--out", str(out), "--frames", "4", "--seed", "3",
-                                 "--height", "48", "--width", "64"])
+    result = runner.invoke(
+        cli, ["data", "synth", "--out", str(out), "--frames", "4", "--seed", "3", "--height", "48", "--width", "64"]
+    )
     assert result.exit_code == 0, result.output
     assert f"rendering {out}: 4/4" in result.output
     assert f"wrote {out}: 4 frames of 48x64, seed 3" in result.output
@@ -43,10 +44,13 @@ def test_info_fails_on_problems(tmp_path, write_labeled, tiny_frames):
 def test_preview_writes_a_png(tmp_path):
     runner = CliRunner()
     data = tmp_path / "s.h5"
-    assert runner.invoke(cli, ["data", "synth", "--out", str(data), "--frames", "3", "--height", "24",
-                               "--width", "32"]).exit_code == 0
-    result = runner.invoke(cli, ["data", "preview", str(data), "--out", str(tmp_path / "p.png"),
-                                 "--frames", "2"])
+    assert (
+        runner.invoke(
+            cli, ["data", "synth", "--out", str(data), "--frames", "3", "--height", "24", "--width", "32"]
+        ).exit_code
+        == 0
+    )
+    result = runner.invoke(cli, ["data", "preview", str(data), "--out", str(tmp_path / "p.png"), "--frames", "2"])
     assert result.exit_code == 0, result.output
     assert (tmp_path / "p.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -54,10 +58,29 @@ def test_preview_writes_a_png(tmp_path):
 def test_bench_prints_both_figures(tmp_path):
     data = tmp_path / "s.h5"
     runner = CliRunner()
-    assert runner.invoke(cli, ["data", "synth", "--out", str(data), "--frames", "4", "--height", "240",
-                               "--width", "320"]).exit_code == 0
-    result = runner.invoke(cli, ["data", "bench", "--data", f"synthetic:{data}", "--frames", "1",
-                                 "--workers", "0", "--batch-size", "1", "--batches", "2"])
+    assert (
+        runner.invoke(
+            cli, ["data", "synth", "--out", str(data), "--frames", "4", "--height", "240", "--width", "320"]
+        ).exit_code
+        == 0
+    )
+    result = runner.invoke(
+        cli,
+        [
+            "data",
+            "bench",
+            "--data",
+            f"synthetic:{data}",
+            "--frames",
+            "1",
+            "--workers",
+            "0",
+            "--batch-size",
+            "1",
+            "--batches",
+            "2",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "synthetic rendering 640x480, 1 thread:" in result.output and "frames/s" in result.output
     assert "batch 1, 0 worker(s):" in result.output and "images/s" in result.output

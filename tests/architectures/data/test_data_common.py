@@ -48,8 +48,9 @@ def test_split_coverage_passes_exactly_once():
     check_split_coverage([1, 2, 9], [9, 1, 2])
 
 
-@pytest.mark.parametrize("seen, what", [([1, 2, 2, 9], "more than once"), ([1, 2], "missing"),
-                                        ([1, 2, 9, 4], "not in")])
+@pytest.mark.parametrize(
+    "seen, what", [([1, 2, 2, 9], "more than once"), ([1, 2], "missing"), ([1, 2, 9, 4], "not in")]
+)
 def test_split_coverage_catches_duplicates_missing_and_extra(seen, what):
     with pytest.raises(AssertionError, match=what):
         check_split_coverage([1, 2, 9], seen)

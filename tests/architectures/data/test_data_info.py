@@ -36,8 +36,10 @@ def test_problems_are_reported(tmp_path, write_labeled, tiny_frames):
     depths[2, 1, 1] = 12.0
     (info,) = describe(write_labeled(tmp_path / "x.mat", images, depths))
     assert not info.ok
-    assert info.problems == ["1 scanned frame(s) without any valid depth pixel: frame 1",
-                             "1 scanned frame(s) with depth above NYU's 10 m cap: frame 3"]
+    assert info.problems == [
+        "1 scanned frame(s) without any valid depth pixel: frame 1",
+        "1 scanned frame(s) with depth above NYU's 10 m cap: frame 3",
+    ]
     assert "status   2 problem(s)" in format_info(info)
 
 
@@ -54,8 +56,9 @@ def test_rside_root_gives_one_summary_per_csv(rside_root):
     assert train.nonpositive_px == sum(int((v == 0).sum()) for v in values["train"])
     assert test.nonpositive_px == sum(int((v == 0).sum()) for v in values["test"])
     assert train.depth_max_m <= 10.0 and test.frame_hw == (12, 16)
-    assert test.problems == ["test frames are not the official 654 (names NNNNN_colors.png with "
-                             "NNNNN = official index - 1)"]
+    assert test.problems == [
+        "test frames are not the official 654 (names NNNNN_colors.png with NNNNN = official index - 1)"
+    ]
 
 
 def test_bad_files_raise(tmp_path):

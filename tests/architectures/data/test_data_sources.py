@@ -105,5 +105,3 @@ def test_unknown_source_and_split():
         build_dataset("kitti", None, "test")
     with pytest.raises(ValueError, match="has no split 'val'"):
         build_dataset("synthetic", None, "val")
-
-

@@ -90,6 +90,7 @@ def test_dataset_pickles_without_its_handle(tmp_path, write_labeled, tiny_frames
 
 # --- bad input ---------------------------------------------------------------------------------------------
 
+
 def test_missing_file(tmp_path):
     with pytest.raises(DataError, match=r"nope\.mat: no such file"):
         NYUv2Labeled(tmp_path / "nope.mat")
@@ -130,18 +131,22 @@ def test_missing_images_names_both_datasets_the_layout_needs(tmp_path):
         f.create_dataset("depths", (2, 8, 6), np.float32)
     with pytest.raises(DataError) as err:
         NYUv2Labeled(path, "all")
-    assert "dataset 'images' is missing; the labeled .mat layout needs 'images' and 'depths' (file has: depths)" \
-        in str(err.value)
+    assert "dataset 'images' is missing; the labeled .mat layout needs 'images' and 'depths' (file has: depths)" in str(
+        err.value
+    )
     with pytest.raises(DataError, match="needs 'images' and 'rawDepths'"):
         NYUv2Labeled(path, "all", depth_key="rawDepths")
 
 
-@pytest.mark.parametrize("images, depths, match", [
-    (((2, 3, 8, 6), np.float32), ((2, 8, 6), np.float32), "'images' is float32"),
-    (((2, 8, 6, 3), np.uint8), ((2, 8, 6), np.float32), r"'images' is uint8 \(2, 8, 6, 3\)"),
-    (((2, 3, 8, 6), np.uint8), ((2, 6, 8), np.float32), r"'depths' is float32 \(2, 6, 8\); expected float"),
-    (((2, 3, 8, 6), np.uint8), ((2, 8, 6), np.uint16), "'depths' is uint16"),
-])
+@pytest.mark.parametrize(
+    "images, depths, match",
+    [
+        (((2, 3, 8, 6), np.float32), ((2, 8, 6), np.float32), "'images' is float32"),
+        (((2, 8, 6, 3), np.uint8), ((2, 8, 6), np.float32), r"'images' is uint8 \(2, 8, 6, 3\)"),
+        (((2, 3, 8, 6), np.uint8), ((2, 6, 8), np.float32), r"'depths' is float32 \(2, 6, 8\); expected float"),
+        (((2, 3, 8, 6), np.uint8), ((2, 8, 6), np.uint16), "'depths' is uint16"),
+    ],
+)
 def test_wrong_shapes_and_types(tmp_path, images, depths, match):
     path = tmp_path / "x.mat"
     with h5py.File(path, "w") as f:
@@ -160,8 +165,7 @@ def test_train_split_needs_1449_frames_or_an_embedded_split(tmp_path, write_labe
 def test_embedded_split_is_used_and_checked(tmp_path, write_labeled, tiny_frames):
     ok = write_labeled(tmp_path / "ok.mat", *tiny_frames, trainNdxs=np.array([1, 3]), testNdxs=np.array([2]))
     assert NYUv2Labeled(ok, "train").frame_indices == [1, 3] and NYUv2Labeled(ok, "test")[0]["frame"] == 2
-    bad = write_labeled(tmp_path / "bad.mat", *tiny_frames, trainNdxs=np.array([1, 4]),
-                        testNdxs=np.array([2]))
+    bad = write_labeled(tmp_path / "bad.mat", *tiny_frames, trainNdxs=np.array([1, 4]), testNdxs=np.array([2]))
     with pytest.raises(DataError, match=r"'trainNdxs' must hold distinct 1-based frame numbers"):
         NYUv2Labeled(bad, "train")
 

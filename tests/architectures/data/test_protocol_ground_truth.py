@@ -43,8 +43,9 @@ def labeled(tmp_path_factory) -> tuple:
     raw[:, HOLE[0], HOLE[1]] = 0.0
     raw[:, :20, :] = 0.0
     raw[:, 300, 300] = 12.0
-    path = write_labeled_file(tmp_path_factory.mktemp("gt") / "labeled.mat", images, depths,
-                              rawDepths=raw.transpose(0, 2, 1))
+    path = write_labeled_file(
+        tmp_path_factory.mktemp("gt") / "labeled.mat", images, depths, rawDepths=raw.transpose(0, 2, 1)
+    )
     return path, depths, raw
 
 
@@ -80,10 +81,20 @@ def test_evaluation_feeds_the_training_geometry(labeled, input_size):
     geometry = train_geometry(input_size)
 
     rside_model, eigen_model = Recorder(), Recorder()
-    evaluate(rside_model, build_dataset("nyu-labeled", path, "all", protocol="rside"), get_protocol("rside"),
-             geometry=geometry, batch_size=FRAMES)
-    evaluate(eigen_model, build_dataset("nyu-labeled", path, "all", protocol="eigen"), get_protocol("eigen"),
-             geometry=geometry, batch_size=FRAMES)
+    evaluate(
+        rside_model,
+        build_dataset("nyu-labeled", path, "all", protocol="rside"),
+        get_protocol("rside"),
+        geometry=geometry,
+        batch_size=FRAMES,
+    )
+    evaluate(
+        eigen_model,
+        build_dataset("nyu-labeled", path, "all", protocol="eigen"),
+        get_protocol("eigen"),
+        geometry=geometry,
+        batch_size=FRAMES,
+    )
     (rside_x,), (eigen_x,) = rside_model.inputs, eigen_model.inputs
     assert tuple(rside_x.shape[-2:]) == net_hw  # exactly the training input
     # eigen: the whole frame at the training scale, so the training crop's window is the very same pixels
@@ -98,8 +109,9 @@ def test_a_geometry_mismatch_is_an_error(labeled):
     eigen_items = build_dataset("nyu-labeled", path, "all", protocol="eigen")
     with pytest.raises(GeometryError, match="trained at 480 px"):
         evaluate(Recorder(), eigen_items, get_protocol("eigen"), geometry=InputGeometry(resize_rows=480))
-    with pytest.raises(GeometryError, match="evaluation images are 240x320, but the network was trained on "
-                                            "228x304 crops"):
+    with pytest.raises(
+        GeometryError, match="evaluation images are 240x320, but the network was trained on 228x304 crops"
+    ):
         evaluate(Recorder(), eigen_items, get_protocol("rside"), geometry=train_geometry())
     with pytest.raises(GeometryError, match="input_size"):
         evaluate(Recorder(), eigen_items, get_protocol("eigen"), geometry=train_geometry(), input_size=(64, 80))

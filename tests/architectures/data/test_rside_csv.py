@@ -50,11 +50,15 @@ def test_find_csv_accepts_root_data_dir_or_file(rside_root):
 
 # --- bad input ---------------------------------------------------------------------------------------------
 
+
 def test_rows_pointing_at_missing_files_are_named(rside_root):
     root, _ = rside_root
     (root / "data/nyu2_train/living_room_0001_out/1.png").unlink()
-    with pytest.raises(DataError, match=r"nyu2_train\.csv: 1 file\(s\) it lists are missing: row 2: .*/1\.png"
-                                        r"$"):
+    with pytest.raises(
+        DataError,
+        match=r"nyu2_train\.csv: 1 file\(s\) it lists are missing: row 2: .*/1\.png"
+        r"$",
+    ):
         RSIDECSV(root / "data" / "nyu2_train.csv")
 
 
@@ -71,8 +75,11 @@ def test_truncated_png_is_named(rside_root):
 def test_depth_in_the_wrong_encoding_is_refused(rside_root):
     root, _ = rside_root
     Image.fromarray(np.full((12, 16), 100, np.uint8)).save(root / "data/nyu2_test/00001_depth.png")
-    with pytest.raises(DataError, match=r"00001_depth\.png: depth PNG has mode 'L'; the RSIDE test "
-                                        r"encoding is 16-bit PNG, millimetres"):
+    with pytest.raises(
+        DataError,
+        match=r"00001_depth\.png: depth PNG has mode 'L'; the RSIDE test "
+        r"encoding is 16-bit PNG, millimetres",
+    ):
         RSIDECSV(root / "data" / "nyu2_test.csv")[1]
 
 

@@ -94,8 +94,9 @@ def test_written_depth_is_byte_identical_for_a_seed(tmp_path):
 
 def test_progress_is_reported(tmp_path):
     seen = []
-    write_synthetic(tmp_path / "s.h5", frames=3, height=16, width=16,
-                    progress=lambda done, total: seen.append((done, total)))
+    write_synthetic(
+        tmp_path / "s.h5", frames=3, height=16, width=16, progress=lambda done, total: seen.append((done, total))
+    )
     assert seen == [(1, 3), (2, 3), (3, 3)]
 
 

@@ -42,8 +42,11 @@ def tables(paired=(), t2=None, t3=()) -> Tables:
     )
     # comparable runs, 3 seeds per model, miniature-free regime (the verdict gates are tested in test_verdicts.py)
     t3_df = t3_df.assign(
-        variant=[f"v{i}" for i in range(len(t3_df))], vs_full_not_comparable="", vs_full_seeds=3,
-        regime="synthetic, 12 steps, 3 seeds", paper_regime="differs: synthetic",
+        variant=[f"v{i}" for i in range(len(t3_df))],
+        vs_full_not_comparable="",
+        vs_full_seeds=3,
+        regime="synthetic, 12 steps, 3 seeds",
+        paper_regime="differs: synthetic",
     )
     return Tables(
         table1=pd.DataFrame(),
@@ -68,10 +71,18 @@ def paired_row(backbone, rel, lo, hi):
         "rmse_rel_diff": rel,
         "rmse_rel_ci_low": lo,
         "rmse_rel_ci_high": hi,
-        "log10_diff": 0.0, "log10_ci_low": -0.01, "log10_ci_high": 0.01,
-        "delta1_diff": 0.0, "delta1_ci_low": -0.01, "delta1_ci_high": 0.01,
-        "not_comparable": "", "paper_regime": "matches", "seeds_drnet": 3, "seeds_rside": 3,
-        "ci_covers": "training seeds and test frames", "drnet_regime": "rside-50k, 126.7k steps, 3 seeds",
+        "log10_diff": 0.0,
+        "log10_ci_low": -0.01,
+        "log10_ci_high": 0.01,
+        "delta1_diff": 0.0,
+        "delta1_ci_low": -0.01,
+        "delta1_ci_high": 0.01,
+        "not_comparable": "",
+        "paper_regime": "matches",
+        "seeds_drnet": 3,
+        "seeds_rside": 3,
+        "ci_covers": "training seeds and test frames",
+        "drnet_regime": "rside-50k, 126.7k steps, 3 seeds",
         "rside_regime": "rside-50k, 126.7k steps, 3 seeds",
     }
 
@@ -92,8 +103,11 @@ def test_parity_is_two_sided():
     )
     claims = {c.scope.split(" ")[0]: c for c in by_claim(evaluate_claims(t), "Accuracy parity")}
     assert {b: c.outcome for b, c in claims.items()} == {
-        "resnet50": REPRODUCED, "senet154": NOT_REPRODUCED, "densenet161": INCONCLUSIVE,
-        "resnet152": BETTER_THAN_MARGIN, "resnet34": INCONCLUSIVE,
+        "resnet50": REPRODUCED,
+        "senet154": NOT_REPRODUCED,
+        "densenet161": INCONCLUSIVE,
+        "resnet152": BETTER_THAN_MARGIN,
+        "resnet34": INCONCLUSIVE,
     }
     assert "check the RSIDE run" in claims["resnet152"].verdict
     assert "the paper's regime" in claims["resnet50"].scope
@@ -144,8 +158,10 @@ def test_per_backbone_speed_ratio_against_the_papers_ratio(runs_dir, make_speed_
     )
     speed = by_claim(evaluate_claims(tables(t2=table2(load_runs(runs_dir).sweeps))), "Up to 15x")
     per = {c.scope: c.verdict for c in speed[1:]}
-    assert per == {"resnet50 · Fixture CPU (cpu) · inference": REPRODUCED,
-                   "resnet50 · Other (cpu) · inference": NOT_REPRODUCED}
+    assert per == {
+        "resnet50 · Fixture CPU (cpu) · inference": REPRODUCED,
+        "resnet50 · Other (cpu) · inference": NOT_REPRODUCED,
+    }
     assert speed[0].verdict == REPRODUCED  # largest ratio 14.5 >= 12
 
 
@@ -213,51 +229,82 @@ def test_p_values_read_as_one_relation():
 def modes_sweep(runs_dir, make_speed_sweep, values, device_name="Fixture CPU"):
     """A resnet50 sweep with one summary row per (arch, mode): values[(arch, mode)] = (fps_b1, peak at b1,
     slope, peak at the largest batch / batch), memory in MiB."""
-    path = make_speed_sweep(runs_dir, "modes", {("rside", "resnet50"): (1.0, 1.0), ("drnet", "resnet50"): (1.0, 1.0)},
-                            device_name=device_name)
+    path = make_speed_sweep(
+        runs_dir,
+        "modes",
+        {("rside", "resnet50"): (1.0, 1.0), ("drnet", "resnet50"): (1.0, 1.0)},
+        device_name=device_name,
+    )
     base = pd.read_csv(path / "speed_summary.csv").set_index("arch")
     rows = []
     for (arch, mode), (fps, b1, slope, max_b) in values.items():
-        rows.append({**base.loc[arch].to_dict(), "arch": arch, "mode": mode, "fps_b1": fps, "mem_b1_mib": b1,
-                     "ram_per_img_mib": slope, "mem_max_b_per_img_mib": max_b, "mem_max_b_batch": 8})
+        rows.append(
+            {
+                **base.loc[arch].to_dict(),
+                "arch": arch,
+                "mode": mode,
+                "fps_b1": fps,
+                "mem_b1_mib": b1,
+                "ram_per_img_mib": slope,
+                "mem_max_b_per_img_mib": max_b,
+                "mem_max_b_batch": 8,
+            }
+        )
     pd.DataFrame(rows).to_csv(path / "speed_summary.csv", index=False)
     return table2(load_runs(runs_dir).sweeps)
 
 
 def test_memory_is_judged_per_definition_and_says_which_reproduce(runs_dir, make_speed_sweep):
     # paper resnet50: 21000 / 2000 = 10.5x; a definition reproduces it from 8.4x on
-    t2 = modes_sweep(runs_dir, make_speed_sweep, {
-        ("rside", "inference"): (2.0, 3500.0, 1030.0, 1800.0),
-        ("drnet", "inference"): (30.0, 1000.0, 100.0, 400.0),
-    })
+    t2 = modes_sweep(
+        runs_dir,
+        make_speed_sweep,
+        {
+            ("rside", "inference"): (2.0, 3500.0, 1030.0, 1800.0),
+            ("drnet", "inference"): (30.0, 1000.0, 100.0, 400.0),
+        },
+    )
     drnet = t2[(t2["arch"] == "drnet") & (t2["status"] == "measured")].iloc[0]
     ratios = drnet[["mem_ratio_b1_measured", "mem_ratio_measured", "mem_ratio_max_b_measured"]].tolist()
     assert ratios == pytest.approx([3.5, 10.3, 4.5])
     claims = by_claim(evaluate_claims(tables(t2=t2)), "10x less memory")
     overall = claims[0]
     assert overall.outcome == DEPENDS_ON_DEFINITION
-    assert overall.verdict == ("reproduced by marginal slope; not by peak at batch 1, peak at the largest "
-                               "batch / batch")
-    verdicts = {c.claim.split(": ")[-1]: c.verdict for c in claims[1:] if "(" not in c.scope.split(" · ")[0]
-                and c.scope.startswith("resnet50") and "largest ratio" in c.measured}
-    assert verdicts == {"peak at batch 1": NOT_REPRODUCED, "marginal slope": REPRODUCED,
-                        "peak at the largest batch / batch": NOT_REPRODUCED}
+    assert overall.verdict == (
+        "reproduced by marginal slope; not by peak at batch 1, peak at the largest batch / batch"
+    )
+    verdicts = {
+        c.claim.split(": ")[-1]: c.verdict
+        for c in claims[1:]
+        if "(" not in c.scope.split(" · ")[0] and c.scope.startswith("resnet50") and "largest ratio" in c.measured
+    }
+    assert verdicts == {
+        "peak at batch 1": NOT_REPRODUCED,
+        "marginal slope": REPRODUCED,
+        "peak at the largest batch / batch": NOT_REPRODUCED,
+    }
 
 
 def test_ratios_are_taken_within_one_mode_and_each_mode_gets_its_verdicts(runs_dir, make_speed_sweep):
-    t2 = modes_sweep(runs_dir, make_speed_sweep, {
-        ("rside", "inference"): (2.0, 3000.0, 1000.0, 1500.0),
-        ("drnet", "inference"): (30.0, 1000.0, 100.0, 400.0),
-        ("rside", "train"): (0.5, 9000.0, 3000.0, 4000.0),
-        ("drnet", "train"): (4.0, 3000.0, 1000.0, 1000.0),
-    })
+    t2 = modes_sweep(
+        runs_dir,
+        make_speed_sweep,
+        {
+            ("rside", "inference"): (2.0, 3000.0, 1000.0, 1500.0),
+            ("drnet", "inference"): (30.0, 1000.0, 100.0, 400.0),
+            ("rside", "train"): (0.5, 9000.0, 3000.0, 4000.0),
+            ("drnet", "train"): (4.0, 3000.0, 1000.0, 1000.0),
+        },
+    )
     drnet = t2[(t2["arch"] == "drnet") & (t2["status"] == "measured")].set_index("mode")
     assert drnet.loc["inference", "speedup_b1_measured"] == pytest.approx(15.0)  # 30 / 2, never 30 / 0.5
     assert drnet.loc["train", "speedup_b1_measured"] == pytest.approx(8.0)
     speed = by_claim(evaluate_claims(tables(t2=t2)), "Up to 15x")
     headlines = [c for c in speed if "largest ratio" in c.measured]
     assert [(c.scope.split(" · ")[-1], c.verdict) for c in headlines] == [
-        ("inference", REPRODUCED), ("train", NOT_REPRODUCED)]
+        ("inference", REPRODUCED),
+        ("train", NOT_REPRODUCED),
+    ]
     modes = table2_modes(t2)
     speed_rows = modes[modes["quantity"] == "DRNet / RSIDE fps at batch 1"].set_index("mode")
     assert speed_rows.loc["inference", "log_distance"] == pytest.approx(abs(math.log(15 / 18)))
@@ -267,10 +314,17 @@ def test_ratios_are_taken_within_one_mode_and_each_mode_gets_its_verdicts(runs_d
 
 
 def test_real_time_fps_names_the_device_and_needs_inference_mode(runs_dir, make_speed_sweep):
-    t2 = modes_sweep(runs_dir, make_speed_sweep, {
-        ("rside", "inference"): (0.2, 1.0, 1.0, 1.0), ("drnet", "inference"): (3.0, 1.0, 1.0, 1.0),
-        ("rside", "train"): (0.1, 1.0, 1.0, 1.0), ("drnet", "train"): (30.0, 1.0, 1.0, 1.0),
-    }, device_name="Slow CPU")
+    t2 = modes_sweep(
+        runs_dir,
+        make_speed_sweep,
+        {
+            ("rside", "inference"): (0.2, 1.0, 1.0, 1.0),
+            ("drnet", "inference"): (3.0, 1.0, 1.0, 1.0),
+            ("rside", "train"): (0.1, 1.0, 1.0, 1.0),
+            ("drnet", "train"): (30.0, 1.0, 1.0, 1.0),
+        },
+        device_name="Slow CPU",
+    )
     (claim,) = by_claim(evaluate_claims(tables(t2=t2)), "Real-time fps")
     assert claim.outcome == NOT_REPRODUCED and claim.verdict.startswith(f"{NOT_REPRODUCED} on Slow CPU (cpu)")
     assert "3.00 images/s" in claim.measured and claim.paper.endswith("36 images/s at batch 1")

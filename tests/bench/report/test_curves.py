@@ -91,8 +91,10 @@ def test_report_has_curves_section_with_notes(runs_dir, make_eval_run, tmp_path)
         for seed in (0, 1):
             path = make_eval_run(runs_dir, "mini", f"{arch}-resnet18", arch, "resnet18", seed=seed)
             write_history(path, [3.0, 2.5, 2.2, 2.1, 2.05, 2.04, 2.03, 2.03])
-    res = make_report(ReportConfig(runs_dir=runs_dir, out_dir=tmp_path / "rep", suite="mini", html=True, n_boot=50),
-                      log=lambda _: None)
+    res = make_report(
+        ReportConfig(runs_dir=runs_dir, out_dir=tmp_path / "rep", suite="mini", html=True, n_boot=50),
+        log=lambda _: None,
+    )
     html = (tmp_path / "rep" / "report.html").read_text()
     assert 'id="curves-section"' in html and 'alt="Training curves"' in html
     assert "mini-drnet-resnet18-s1: test RMSE 2.040 -&gt; 2.030 m (-0.5%) over its last 3 of 8" in html
@@ -101,7 +103,9 @@ def test_report_has_curves_section_with_notes(runs_dir, make_eval_run, tmp_path)
 
 def test_report_without_history_says_so(runs_dir, make_eval_run, tmp_path):
     make_eval_run(runs_dir, "smoke", "rside-resnet18", "rside", "resnet18")
-    make_report(ReportConfig(runs_dir=runs_dir, out_dir=tmp_path / "rep", suite="smoke", html=True, n_boot=50),
-                log=lambda _: None)
+    make_report(
+        ReportConfig(runs_dir=runs_dir, out_dir=tmp_path / "rep", suite="smoke", html=True, n_boot=50),
+        log=lambda _: None,
+    )
     html = (tmp_path / "rep" / "report.html").read_text()
     assert "No run of this suite has a history.csv" in html

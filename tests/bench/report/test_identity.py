@@ -35,8 +35,10 @@ def test_seeds_without_a_record_are_not_pooled_with_recorded_drnet_seeds(runs_di
     sel = build_tables(load_runs(runs_dir).evals, [], n_boot=N_BOOT).selection
     assert sel.table1[("drnet", "resnet50")] is not None
     assert [r.seed for r in sel.table1[("drnet", "resnet50")].runs] == [1, 2]
-    assert any("seed(s) 1,2 and seed(s) 0 were built with different models (model option up2_init zero vs "
-               "not recorded)" in n for n in sel.notes)
+    assert any(
+        "seed(s) 1,2 and seed(s) 0 were built with different models (model option up2_init zero vs not recorded)" in n
+        for n in sel.notes
+    )
 
 
 def test_recorded_seeds_that_resolved_a_changed_default_differently_are_split(runs_dir, make_eval_run):
@@ -51,14 +53,18 @@ def test_what_is_known_without_a_record_is_pooled(runs_dir, make_eval_run):
     # RSIDE has no option whose default changed; a DRNet that set up2_init in its suite fixed it.
     make_eval_run(runs_dir, "s", "rside-resnet50", "rside", "resnet50", seed=0, model_options=None)
     make_eval_run(runs_dir, "s", "rside-resnet50", "rside", "resnet50", seed=1)
-    make_eval_run(runs_dir, "s", "drnet-zero", "drnet", "resnet50", seed=0, options={"up2_init": "zero"},
-                  model_options=None)
+    make_eval_run(
+        runs_dir, "s", "drnet-zero", "drnet", "resnet50", seed=0, options={"up2_init": "zero"}, model_options=None
+    )
     make_eval_run(runs_dir, "s", "drnet-zero", "drnet", "resnet50", seed=1, options={"up2_init": "zero"})
     make_eval_run(runs_dir, "s", "drnet-old", "drnet", "resnet50", seed=0, model_options=None)
     make_eval_run(runs_dir, "s", "drnet-old", "drnet", "resnet50", seed=1, model_options=None)
     groups = {g.first.name: g for g in groups_of(runs_dir)}
     assert {k: [r.seed for r in g.runs] for k, g in groups.items()} == {
-        "rside-resnet50": [0, 1], "drnet-zero": [0, 1], "drnet-old": [0, 1]}
+        "rside-resnet50": [0, 1],
+        "drnet-zero": [0, 1],
+        "drnet-old": [0, 1],
+    }
     assert options_label(groups["rside-resnet50"]) == ""
     assert options_label(groups["drnet-zero"]) == ""  # seed 1's record speaks: today's default
     assert options_label(groups["drnet-old"]) == "options not recorded: up2_init unknown"
@@ -67,8 +73,9 @@ def test_what_is_known_without_a_record_is_pooled(runs_dir, make_eval_run):
 def test_identity_rule_pairwise(runs_dir, make_eval_run):
     old = identity_of(load_eval(make_eval_run(runs_dir, "s", "a", "drnet", "resnet50", model_options=None)))
     new = identity_of(load_eval(make_eval_run(runs_dir, "s", "b", "drnet", "resnet50")))
-    then = identity_of(load_eval(make_eval_run(runs_dir, "s", "c", "drnet", "resnet50",
-                                               model_options=old_default_record())))
+    then = identity_of(
+        load_eval(make_eval_run(runs_dir, "s", "c", "drnet", "resnet50", model_options=old_default_record()))
+    )
     assert not old.recorded and old.unknown == ("up2_init",) and new.recorded and new.unknown == ()
     assert not same_model(old, new) and not same_model(old, then) and not same_model(new, then)
     assert same_model(old, old) and same_model(new, new)
@@ -76,8 +83,15 @@ def test_identity_rule_pairwise(runs_dir, make_eval_run):
 
 def test_an_ablation_with_other_options_than_the_full_model_is_not_comparable(runs_dir, make_eval_run):
     make_eval_run(runs_dir, "s", "drnet-resnet50", "drnet", "resnet50")
-    make_eval_run(runs_dir, "s", "drnet-resnet50-no-diagonal", "drnet", "resnet50", options={"diagonal": False},
-                  model_options=None)
+    make_eval_run(
+        runs_dir,
+        "s",
+        "drnet-resnet50-no-diagonal",
+        "drnet",
+        "resnet50",
+        options={"diagonal": False},
+        model_options=None,
+    )
     make_eval_run(runs_dir, "s", "drnet-resnet50-no-aux", "drnet", "resnet50", options={"aux_losses": False})
     t3 = build_tables(load_runs(runs_dir).evals, [], n_boot=N_BOOT).table3
     rows = {r["variant"]: r for _, r in t3[t3["run"] != ""].iterrows()}
@@ -97,11 +111,15 @@ def load_eval(path):
 def test_curves_give_seeds_of_another_model_their_own_colour(runs_dir, make_eval_run):
     from bench.report.curves import load_curves
 
-    paths = [make_eval_run(runs_dir, "s", "drnet-resnet50", "drnet", "resnet50", seed=0, model_options=None),
-             make_eval_run(runs_dir, "s", "drnet-resnet50", "drnet", "resnet50", seed=1)]
+    paths = [
+        make_eval_run(runs_dir, "s", "drnet-resnet50", "drnet", "resnet50", seed=0, model_options=None),
+        make_eval_run(runs_dir, "s", "drnet-resnet50", "drnet", "resnet50", seed=1),
+    ]
     for p in paths:
         (p / "history.csv").write_text("epoch,step,train_loss,test_rmse\n1,4,2.0,1.5\n")
     curves, problems = load_curves(groups_of(runs_dir))
     assert problems == []
     assert {c.seed: c.model for c in curves} == {
-        0: "drnet-resnet50 (options not recorded: up2_init unknown)", 1: "drnet-resnet50"}
+        0: "drnet-resnet50 (options not recorded: up2_init unknown)",
+        1: "drnet-resnet50",
+    }

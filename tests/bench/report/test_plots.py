@@ -49,8 +49,9 @@ def test_predictions_grid_uses_common_frames(runs_dir, make_eval_run):
 
 def six_frame_columns(runs_dir, make_eval_run, drnet_bias=0.0):
     a = make_eval_run(runs_dir, "s", "rside-resnet18", "rside", "resnet18", frames=range(1, 9), prediction_frames=6)
-    b = make_eval_run(runs_dir, "s", "drnet-resnet18", "drnet", "resnet18", frames=range(1, 9), prediction_frames=6,
-                      bias=drnet_bias)
+    b = make_eval_run(
+        runs_dir, "s", "drnet-resnet18", "drnet", "resnet18", frames=range(1, 9), prediction_frames=6, bias=drnet_bias
+    )
     return [GridColumn("RSIDE", a / "predictions.h5", {}), GridColumn("DRNet", b / "predictions.h5", {})]
 
 

@@ -214,8 +214,13 @@ def test_seed_and_frame_interval_covers_the_true_difference(n_seeds):
     g = np.random.default_rng(100 + n_seeds)
     shared = g.normal(0, 0.2, (n_exp, 1, n_frames))  # frame difficulty, common to both models
     frame_diff = g.normal(0, frame_sd, (n_exp, 1, n_frames))
-    a = mu_a + shared + frame_diff + g.normal(0, seed_sd, (n_exp, n_seeds, 1)) \
+    a = (
+        mu_a
+        + shared
+        + frame_diff
+        + g.normal(0, seed_sd, (n_exp, n_seeds, 1))
         + g.normal(0, inter_sd, (n_exp, n_seeds, n_frames))
+    )
     b = mu_b + shared + g.normal(0, seed_sd, (n_exp, n_seeds, 1)) + g.normal(0, inter_sd, (n_exp, n_seeds, n_frames))
     va, vb = a.mean(axis=2), b.mean(axis=2)  # (E, k): each seed's metric on the test frames
     counts = resample_counts(n_frames, n_boot, np.random.default_rng(1)) / n_frames  # (B, N)
@@ -223,13 +228,17 @@ def test_seed_and_frame_interval_covers_the_true_difference(n_seeds):
     truths = {False: mu_a - mu_b, True: mu_a / mu_b - 1}
     for relative, truth in truths.items():
         boot = boot_a / boot_b - 1 if relative else boot_a - boot_b
-        hits = np.array([
-            (lambda iv: iv.ci_low <= truth <= iv.ci_high)(seed_frame_interval(va[e], vb[e], boot[e], relative))
-            for e in range(n_exp)
-        ])
+        hits = np.array(
+            [
+                (lambda iv: iv.ci_low <= truth <= iv.ci_high)(seed_frame_interval(va[e], vb[e], boot[e], relative))
+                for e in range(n_exp)
+            ]
+        )
         lo, hi = np.quantile(boot, [0.025, 0.975], axis=1)
         frames_only = np.mean((lo <= truth) & (truth <= hi))
-        print(f"{n_seeds} seeds, {'relative' if relative else 'absolute'}: coverage {hits.mean():.3f} "
-              f"(frames-only bootstrap: {frames_only:.3f}) over {n_exp} experiments")
+        print(
+            f"{n_seeds} seeds, {'relative' if relative else 'absolute'}: coverage {hits.mean():.3f} "
+            f"(frames-only bootstrap: {frames_only:.3f}) over {n_exp} experiments"
+        )
         assert 0.90 <= hits.mean() <= 0.99
         assert frames_only < 0.85

@@ -24,28 +24,77 @@ from bench.report.tables import build_tables
 N_BOOT = 300
 FRAMES = tuple(range(1, 41))
 TRAINED_795 = {
-    "metrics_extra": {"source": "train", "steps": 2000, "epoch": 20,
-                      "data": {"source": "nyu-labeled", "split": "test", "train_variant": "nyu-labeled-795",
-                               "frames": len(FRAMES)}},
-    "config_extra": {"source": "train", "weights": "imagenet", "batch_size": 8, "epochs": 20,
-                     "lr_schedule": "step", "amsgrad": True},
+    "metrics_extra": {
+        "source": "train",
+        "steps": 2000,
+        "epoch": 20,
+        "data": {"source": "nyu-labeled", "split": "test", "train_variant": "nyu-labeled-795", "frames": len(FRAMES)},
+    },
+    "config_extra": {
+        "source": "train",
+        "weights": "imagenet",
+        "batch_size": 8,
+        "epochs": 20,
+        "lr_schedule": "step",
+        "amsgrad": True,
+    },
 }
 IMPORTED = {
-    "metrics_extra": {"source": "imported", "steps": 0, "epoch": 0, "checkpoint": "imported",
-                      "data": {"source": "nyu-labeled", "split": "test", "train_variant": "rside-official",
-                               "frames": len(FRAMES)}},
-    "config_extra": {"source": "imported", "weights": "/ckpt/model_resnet.pth.tar", "batch_size": 8,
-                     "epochs": 0, "lr_schedule": "step", "amsgrad": True},
+    "metrics_extra": {
+        "source": "imported",
+        "steps": 0,
+        "epoch": 0,
+        "checkpoint": "imported",
+        "data": {"source": "nyu-labeled", "split": "test", "train_variant": "rside-official", "frames": len(FRAMES)},
+    },
+    "config_extra": {
+        "source": "imported",
+        "weights": "/ckpt/model_resnet.pth.tar",
+        "batch_size": 8,
+        "epochs": 0,
+        "lr_schedule": "step",
+        "amsgrad": True,
+    },
 }
 
 
-def write_pair(runs_dir, make_eval_run, seeds, drnet_noise=0.1, rside_noise=0.1, rside_bias=0.0,
-               drnet_regime=TRAINED_795, rside_regime=TRAINED_795, suite="paper"):
+def write_pair(
+    runs_dir,
+    make_eval_run,
+    seeds,
+    drnet_noise=0.1,
+    rside_noise=0.1,
+    rside_bias=0.0,
+    drnet_regime=TRAINED_795,
+    rside_regime=TRAINED_795,
+    suite="paper",
+):
     for s in seeds:
-        make_eval_run(runs_dir, suite, "drnet-resnet50", "drnet", "resnet50", seed=s, frames=FRAMES,
-                      noise=drnet_noise, predictions=False, **drnet_regime)
-        make_eval_run(runs_dir, suite, "rside-resnet50", "rside", "resnet50", seed=s, frames=FRAMES,
-                      noise=rside_noise, bias=rside_bias, predictions=False, **rside_regime)
+        make_eval_run(
+            runs_dir,
+            suite,
+            "drnet-resnet50",
+            "drnet",
+            "resnet50",
+            seed=s,
+            frames=FRAMES,
+            noise=drnet_noise,
+            predictions=False,
+            **drnet_regime,
+        )
+        make_eval_run(
+            runs_dir,
+            suite,
+            "rside-resnet50",
+            "rside",
+            "resnet50",
+            seed=s,
+            frames=FRAMES,
+            noise=rside_noise,
+            bias=rside_bias,
+            predictions=False,
+            **rside_regime,
+        )
 
 
 def parity(runs_dir, purpose=None):
@@ -62,8 +111,12 @@ def test_imported_official_rside_vs_drnet_trained_on_795_frames_is_not_comparabl
     row = tables.paired.iloc[0]
     assert row["rmse_rel_diff"] < -0.5  # the numbers are still shown
     assert claim.outcome == NOT_COMPARABLE and claim.verdict.startswith("not comparable: ")
-    for field in ("source train vs imported", "train_variant nyu-labeled-795 vs rside-official", "steps 2000 vs 0",
-                  "init imagenet vs official checkpoint"):
+    for field in (
+        "source train vs imported",
+        "train_variant nyu-labeled-795 vs rside-official",
+        "steps 2000 vs 0",
+        "init imagenet vs official checkpoint",
+    ):
         assert field in claim.verdict
     assert row["rside_regime"] == "imported official"
     assert row["drnet_regime"] == "labeled-795, 2.0k steps, 1 seed"
@@ -71,8 +124,7 @@ def test_imported_official_rside_vs_drnet_trained_on_795_frames_is_not_comparabl
 
 def test_summary_csv_and_html_show_not_comparable(runs_dir, make_eval_run, tmp_path):
     write_pair(runs_dir, make_eval_run, [0], rside_bias=1.5, rside_regime=IMPORTED)
-    make_report(ReportConfig(runs_dir=runs_dir, out_dir=tmp_path / "out", html=True, n_boot=N_BOOT),
-                log=lambda _: None)
+    make_report(ReportConfig(runs_dir=runs_dir, out_dir=tmp_path / "out", html=True, n_boot=N_BOOT), log=lambda _: None)
     summary = pd.read_csv(tmp_path / "out" / "summary.csv")
     parity_row = summary[summary["claim"].str.startswith("Accuracy parity")].iloc[0]
     assert parity_row["outcome"] == NOT_COMPARABLE and "steps 2000 vs 0" in parity_row["verdict"]
@@ -122,11 +174,29 @@ def test_pipeline_suites_do_not_judge_accuracy(runs_dir, make_eval_run):
 
 def test_ablation_vs_full_model_needs_a_matching_regime_and_three_seeds(runs_dir, make_eval_run):
     for s in (0, 1, 2):
-        make_eval_run(runs_dir, "ablations", "drnet-resnet152", "drnet", "resnet152", seed=s, predictions=False,
-                      options={"diagonal": True}, **TRAINED_795)
+        make_eval_run(
+            runs_dir,
+            "ablations",
+            "drnet-resnet152",
+            "drnet",
+            "resnet152",
+            seed=s,
+            predictions=False,
+            options={"diagonal": True},
+            **TRAINED_795,
+        )
         steps = {**TRAINED_795, "metrics_extra": {**TRAINED_795["metrics_extra"], "steps": 500}}
-        make_eval_run(runs_dir, "ablations", "drnet-resnet152-no-diagonal", "drnet", "resnet152", seed=s,
-                      predictions=False, options={"diagonal": False}, **steps)
+        make_eval_run(
+            runs_dir,
+            "ablations",
+            "drnet-resnet152-no-diagonal",
+            "drnet",
+            "resnet152",
+            seed=s,
+            predictions=False,
+            options={"diagonal": False},
+            **steps,
+        )
     tables = build_tables(load_runs(runs_dir).evals, [], n_boot=N_BOOT)
     row = tables.table3[~tables.table3["diagonal"].astype(bool)].iloc[0]
     assert row["vs_full_not_comparable"] == "steps 500 vs 2000"
@@ -143,16 +213,23 @@ def test_regime_columns_and_the_papers_regime(runs_dir, make_eval_run):
     assert "40 test frames (paper: NYU 654)" in row["paper_regime"]
     group = group_runs(load_runs(runs_dir).evals)[0]
     regime = regime_of(group.first)
-    paper_like = Regime(**{**regime.__dict__, "data": "rside-csv", "train_variant": "rside-50688",
-                           "steps": 126_720})
+    paper_like = Regime(**{**regime.__dict__, "data": "rside-csv", "train_variant": "rside-50688", "steps": 126_720})
     assert paper_differences(paper_like, 654) == []
     assert paper_differences(regime_of(group.first).__class__(**{**paper_like.__dict__, "batch": 4}), 654) == [
-        "batch 4 (paper: 8)"]
+        "batch 4 (paper: 8)"
+    ]
     assert short_regime(group).endswith("3 seeds")
 
 
 def test_tolerance_block_states_every_rule():
     text = " ".join(TOLERANCES)
-    for needle in ("[-5%, +5%]", "not comparable", ">= 3 seeds", "Welch-Satterthwaite", "pipeline check",
-                   "in miniature", BETTER_THAN_MARGIN):
+    for needle in (
+        "[-5%, +5%]",
+        "not comparable",
+        ">= 3 seeds",
+        "Welch-Satterthwaite",
+        "pipeline check",
+        "in miniature",
+        BETTER_THAN_MARGIN,
+    ):
         assert needle in text, needle
