@@ -26,9 +26,10 @@ def tests(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
-    """ruff over the whole project."""
+    """ruff over the whole project: lint rules, then the formatter in check mode (CI runs both)."""
     session.install("ruff>=0.4")
     session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
 
 
 # --- end-to-end sessions: bench run + bench report (README "Reproducing the paper's tables") ---------------
