@@ -299,15 +299,18 @@ def run_cmd(
     raise SystemExit(code)
 
 
-@cli.command("status")
-@click.option(
+runs_to_read_option = click.option(
     "--runs",
     "runs_dir",
     type=click.Path(file_okay=False, path_type=Path),
     default=Path("runs"),
     show_default=True,
     help="Run directories to read (never written).",
-)
+)  # bench status and bench report
+
+
+@cli.command("status")
+@runs_to_read_option
 @click.option(
     "--suite",
     "suite_name",
@@ -702,14 +705,7 @@ def speed_cmd(
 
 # --- bench report (bench/report) -------------------------------------------------------------------------
 @cli.command("report")
-@click.option(
-    "--runs",
-    "runs_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("runs"),
-    show_default=True,
-    help="Run directories to read (never written).",
-)
+@runs_to_read_option
 @click.option(
     "--out",
     "out_dir",

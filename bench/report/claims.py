@@ -342,20 +342,23 @@ def _ratio_rows(
     return out
 
 
+def _no_pair_measured(claim: str, paper_text: str) -> Claim:
+    """The Table 2 claim row when no sweep measured both networks on one backbone and device."""
+    return Claim(
+        claim,
+        "paper backbones",
+        paper_text,
+        "no sweep measured a DRNet and an RSIDE model with the same backbone on the same device",
+        NOT_MEASURED,
+    )
+
+
 def _speed_claims(tables: Tables) -> list[Claim]:
     claim = f"Up to {SPEED_CLAIM_RATIO_B1:g}x faster per image at batch 1 (Table 2)"
     paper_text = _paper_ratio_text(tables, "speedup_b1_paper")
     measured = _measured_drnet(tables, "speedup_b1_measured")
     if measured.empty:
-        return [
-            Claim(
-                claim,
-                "paper backbones",
-                paper_text,
-                "no sweep measured a DRNet and an RSIDE model with the same backbone on the same device",
-                NOT_MEASURED,
-            )
-        ]
+        return [_no_pair_measured(claim, paper_text)]
     out = []
     for mode in _mode_order(measured["mode"]):
         rows = measured[measured["mode"] == mode]
@@ -376,15 +379,7 @@ def _memory_claims(tables: Tables) -> list[Claim]:
         (t2["arch"] == "drnet") & t2["status"].isin([MEASURED, NO_PAPER]) & t2[ratio_cols].notna().any(axis=1)
     ]
     if measured.empty:
-        return [
-            Claim(
-                claim,
-                "paper backbones",
-                paper_text,
-                "no sweep measured a DRNet and an RSIDE model with the same backbone on the same device",
-                NOT_MEASURED,
-            )
-        ]
+        return [_no_pair_measured(claim, paper_text)]
     out = []
     for mode in _mode_order(measured["mode"]):
         rows = measured[measured["mode"] == mode]
