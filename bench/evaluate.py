@@ -87,6 +87,18 @@ class EvalResult:
     boundary: list[dict[str, float]]
     predictions: dict[str, np.ndarray] | None = None
     network_input: dict[str, Any] | None = None  # training geometry and the (h, w) the network was fed
+    depth_moments: tuple[float, float, int] = (0.0, 0.0, 0)  # sum d*, sum d*^2 (m, m^2), count over scored pixels
+
+    def constant_reference(self) -> dict[str, float | None]:
+        """The best constant prediction's pooled RMSE: one depth (the scored pixels' own mean, m) everywhere.
+
+        A network whose pooled RMSE is not below it has learned nothing of the scene (the report's
+        convergence check uses it); None without scored pixels."""
+        total, total_sq, n = self.depth_moments
+        if n == 0:
+            return {"constant_depth_m": None, "constant_rmse": None}
+        mean = total / n
+        return {"constant_depth_m": mean, "constant_rmse": max(total_sq / n - mean * mean, 0.0) ** 0.5}
 
     def reductions(self) -> dict[str, dict[str, float]]:
         return {r: reduce_metrics(self.stats, r) for r in REDUCTIONS}
@@ -224,6 +236,7 @@ def evaluate(
     )  # leaves the global RNG alone
     keep = {int(f) for f in keep_frames}
     frames, stats, boundary = [], [], []
+    moments = [0.0, 0.0, 0]  # sum d*, sum d*^2, count over the protocol's scored pixels (float64 sums)
     fed: set[tuple[int, int]] = set()
     kept: dict[int, dict[str, np.ndarray]] = {}
     autocast = amp_autocast(amp, device)
@@ -238,6 +251,10 @@ def evaluate(
                 mirrored = _predict(model, x.flip(-1), protocol, tuple(depth.shape[-2:]), autocast).flip(-1)
                 pred = (pred + mirrored) / 2
             mask = protocol_mask(depth, valid, protocol)
+            scored = depth[mask].double()
+            moments[0] += float(scored.sum())
+            moments[1] += float(scored.square().sum())
+            moments[2] += int(scored.numel())
             for i, frame in enumerate(batch["frame"].tolist()):
                 try:
                     stats.append(image_stats(pred[i], depth[i], mask[i]))
@@ -267,6 +284,7 @@ def evaluate(
             "geometry": geometry.as_dict() if geometry is not None else None,
             "hw": [list(hw) for hw in sorted(fed)],
         },
+        depth_moments=(moments[0], moments[1], moments[2]),
     )
 
 
@@ -293,6 +311,7 @@ def write_evaluation(run_dir: RunDir, result: EvalResult, meta: dict[str, Any]) 
         "n_frames": len(result.frames),
         "reductions": result.reductions(),
         "boundary": result.boundary_summary(),
+        "reference": result.constant_reference(),
     }
     write_json_atomic(run_dir.metrics_path, metrics)
     return metrics

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from bench.report.curves import STILL_MOVING_REL
 from bench.report.paper import PAPER_TABLE2_DEVICE, paper_table1
 from bench.report.tables import (
     FULL_SWITCHES,
@@ -93,6 +94,12 @@ TOLERANCES = (
     f"seed-to-seed variance of each model's mean to the frame-bootstrap variance (Welch-Satterthwaite df); with "
     f"one seed it is the frame bootstrap only. Accuracy verdicts (parity and the three Table 3 findings) need "
     f">= {MIN_SEEDS} seeds per compared model, else '{INCONCLUSIVE}: n seed(s), {MIN_SEEDS} needed'.",
+    f"Convergence (a heuristic): an accuracy verdict is '{NOT_JUDGED}: not converged' when any run it rests on "
+    f"either still changed its test RMSE by more than {STILL_MOVING_REL:.0%} over the last quarter of its "
+    "evaluations (history.csv; the curves figure shows them), or scores a pooled RMSE no better than one "
+    "constant depth everywhere (the test pixels' own mean: metrics.json reference.constant_rmse), i.e. has "
+    "learned nothing of the scene. A comparison with such a run measures how far training got, not the "
+    "architecture.",
     f"Accuracy parity (per backbone, two-sided): reproduced if the 95 % CI of (RMSE_DRNet - RMSE_RSIDE) / "
     f"RMSE_RSIDE lies inside [-{PARITY_MARGIN_REL:.0%}, +{PARITY_MARGIN_REL:.0%}]; not reproduced if it lies "
     f"entirely above +{PARITY_MARGIN_REL:.0%}; '{BETTER_THAN_MARGIN}' if it lies entirely below "
@@ -169,12 +176,17 @@ def evaluate_claims(tables: Tables, purpose: str | None = None) -> list[Claim]:
     ]
 
 
-def accuracy_gate(not_comparable: str, purpose: str | None, n_seeds: int) -> tuple[str, str] | None:
-    """(verdict, outcome) when an accuracy comparison may not be judged on its numbers, else None."""
+def accuracy_gate(
+    not_comparable: str, purpose: str | None, n_seeds: int, not_converged: str = ""
+) -> tuple[str, str] | None:
+    """(verdict, outcome) when an accuracy comparison may not be judged on its numbers, else None: runs trained
+    differently, a pipeline check, a run that has not converged (bench.report.curves), too few seeds."""
     if not_comparable:
         return f"{NOT_COMPARABLE}: {not_comparable}", NOT_COMPARABLE
     if purpose == PIPELINE:
         return PIPELINE_VERDICT, NOT_JUDGED
+    if not_converged:
+        return f"{NOT_JUDGED}: not converged: {not_converged}", NOT_JUDGED
     if n_seeds < MIN_SEEDS:
         return f"{INCONCLUSIVE}: {n_seeds} seed(s), {MIN_SEEDS} needed", INCONCLUSIVE
     return None
@@ -230,7 +242,7 @@ def _parity(tables: Tables, purpose: str | None) -> list[Claim]:
             continue
         lo, hi = r.rmse_rel_ci_low, r.rmse_rel_ci_high
         seeds = min(int(r.seeds_drnet), int(r.seeds_rside))
-        gate = accuracy_gate(r.not_comparable, purpose, seeds)
+        gate = accuracy_gate(r.not_comparable, purpose, seeds, _text(getattr(r, "not_converged", "")))
         if gate is not None:
             verdict, outcome = gate
         else:
@@ -557,6 +569,11 @@ def _ablations(tables: Tables, purpose: str | None) -> list[Claim]:
             "; ".join(f"{x.variant}: {x.vs_full_not_comparable}" for x in involved if x.vs_full_not_comparable),
             purpose,
             min(int(x.vs_full_seeds) for x in involved),
+            "; ".join(
+                dict.fromkeys(
+                    p for x in involved for p in _text(getattr(x, "vs_full_not_converged", "")).split("; ") if p
+                )
+            ),
         )
         if gate is not None:
             if name == "second_branch":
@@ -596,6 +613,11 @@ def _paper_ablation(rows: pd.DataFrame, sw: tuple[bool, bool, bool]) -> str:
 def _with_switches(rows: pd.DataFrame, sw: tuple[bool, bool, bool]) -> pd.DataFrame:
     """The Table 3 rows whose (diagonal, aux_losses, second_branch) equal ``sw``."""
     return rows[(rows["diagonal"] == sw[0]) & (rows["aux_losses"] == sw[1]) & (rows["second_branch"] == sw[2])]
+
+
+def _text(value) -> str:
+    """A text cell of a table read back from CSV: NaN (an empty cell) is ''."""
+    return "" if value is None or (isinstance(value, float) and math.isnan(value)) else str(value)
 
 
 def _seeds(n) -> str:

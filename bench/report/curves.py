@@ -3,7 +3,10 @@ optimiser steps, grouped by model (one curve per seed), and a one-line convergen
 
 The convergence check is a heuristic, labelled as such in the report: the relative change of test RMSE over
 the last quarter of the run's evaluations. It says whether the curve was still moving when training stopped,
-not whether the network reached its best.
+not whether the network reached its best. ``convergence_problems`` turns it into the gate that accuracy
+verdicts pass through (bench.report.claims): a run still moving by more than ``STILL_MOVING_REL``, or one
+whose pooled RMSE is no better than predicting one constant depth everywhere (``reference.constant_rmse`` of
+metrics.json), has not converged, and no claim is judged on it.
 """
 
 from __future__ import annotations
@@ -17,12 +20,22 @@ import numpy as np
 import pandas as pd
 
 from bench.report.identity import options_label
-from bench.report.runs import RunFormatError, RunGroup, read_csv_checked
+from bench.report.runs import EvalRun, RunFormatError, RunGroup, read_csv_checked
 
-__all__ = ["HISTORY_COLUMNS", "RunCurve", "convergence_note", "load_curves", "read_history", "relative_tail_change"]
+__all__ = [
+    "HISTORY_COLUMNS",
+    "STILL_MOVING_REL",
+    "RunCurve",
+    "convergence_note",
+    "convergence_problems",
+    "load_curves",
+    "read_history",
+    "relative_tail_change",
+]
 
 HISTORY_COLUMNS = ("step", "train_loss")  # required; test_rmse is empty on epochs without an evaluation
 MIN_EVALS_FOR_CHECK = 4  # fewer test evaluations than this: no convergence check (a quarter would be < 1 point)
+STILL_MOVING_REL = 0.10  # |test RMSE change| over the last quarter of evaluations above this: not converged
 
 
 @dataclass(frozen=True)
@@ -90,7 +103,48 @@ def convergence_note(curve: RunCurve) -> str:
         )
     rel, k = change
     steps = evals["step"].tolist()
+    verdict = "" if abs(rel) <= STILL_MOVING_REL else f": still moving (> +-{STILL_MOVING_REL:.0%}), not converged"
     return (
         f"{curve.run_id}: test RMSE {evals['test_rmse'].iloc[-k]:.3f} -> {evals['test_rmse'].iloc[-1]:.3f} m "
         f"({rel:+.1%}) over its last {k} of {len(evals)} evaluations (steps {int(steps[-k])}-{int(steps[-1])})"
+        f"{verdict}"
     )
+
+
+def convergence_problems(*groups: RunGroup) -> list[str]:
+    """Why some run of these groups has not converged (one line per run), empty when none is known not to.
+
+    Two signs: the test RMSE still changed by more than STILL_MOVING_REL over the last quarter of its
+    evaluations (history.csv), or the run's pooled RMSE is not below the best constant prediction's
+    (metrics.json ``reference.constant_rmse``). Runs without either record are not flagged."""
+    out = []
+    for group in groups:
+        for run in group.runs:
+            out += _run_problems(run)
+    return out
+
+
+def _run_problems(run: EvalRun) -> list[str]:
+    out = []
+    path = run.path / "history.csv"
+    if path.is_file():
+        try:
+            evals = read_history(path).dropna(subset=["test_rmse"])
+        except RunFormatError:
+            evals = None
+        change = relative_tail_change(evals["test_rmse"].tolist()) if evals is not None else None
+        if change is not None and not abs(change[0]) <= STILL_MOVING_REL:
+            rmse = evals["test_rmse"].tolist()
+            out.append(
+                f"{run.run_id}: test RMSE still moving, {rmse[-change[1]]:.3f} -> {rmse[-1]:.3f} m "
+                f"({change[0]:+.1%}) over its last {change[1]} of {len(rmse)} evaluations (limit "
+                f"+-{STILL_MOVING_REL:.0%})"
+            )
+    constant = (run.metrics.get("reference") or {}).get("constant_rmse")
+    pooled = ((run.metrics.get("reductions") or {}).get("pooled") or {}).get("rmse")
+    if constant is not None and pooled is not None and not pooled < constant:
+        out.append(
+            f"{run.run_id}: pooled RMSE {pooled:.3f} m is no better than one constant depth everywhere "
+            f"({constant:.3f} m): the network has not learned the scene"
+        )
+    return out

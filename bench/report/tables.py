@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from bench.report.curves import convergence_problems
 from bench.report.identity import split_notes
 from bench.report.paper import PAPER_TABLE2_DEVICE, paper_table1, paper_table2, paper_table3
 from bench.report.regime import group_regime_differences, paper_differences, regime_of, short_regime
@@ -273,6 +274,7 @@ def table3(sel: Selection, est: _Estimator) -> pd.DataFrame:
 VS_FULL_COLUMNS = (
     "rmse_vs_full_paper",
     "vs_full_not_comparable",
+    "vs_full_not_converged",
     "vs_full_seeds",
     "rmse_vs_full_measured",
     "rmse_vs_full_ci_low",
@@ -287,10 +289,11 @@ VS_FULL_COLUMNS = (
 
 def _vs_full(group: RunGroup | None, full: RunGroup | None, sw, est: _Estimator) -> dict[str, float]:
     out = dict.fromkeys(VS_FULL_COLUMNS[1:], math.nan)
-    out["vs_full_not_comparable"] = ""
+    out["vs_full_not_comparable"] = out["vs_full_not_converged"] = ""
     if group is None or full is None or sw == FULL_SWITCHES:
         return out
     out["vs_full_not_comparable"] = "; ".join(group_regime_differences(group, full))
+    out["vs_full_not_converged"] = "; ".join(convergence_problems(group, full))
     out["vs_full_seeds"] = min(len(group.runs), len(full.runs))
     try:
         res = est.paired(group, full, [("rmse", False), ("rmse", True)])
@@ -318,6 +321,7 @@ PAIRED_FIRST = (
     "drnet_regime",
     "rside_regime",
     "not_comparable",
+    "not_converged",
     "paper_regime",
     "seeds_drnet",
     "seeds_rside",
@@ -349,6 +353,7 @@ def paired_table(sel: Selection, est: _Estimator) -> pd.DataFrame:
             "drnet_regime": short_regime(d),
             "rside_regime": short_regime(r),
             "not_comparable": "; ".join(group_regime_differences(d, r)),
+            "not_converged": "; ".join(convergence_problems(d, r)),
             "paper_regime": _pair_paper_regime(d, r),
             "seeds_drnet": len(d.runs),
             "seeds_rside": len(r.runs),

@@ -84,6 +84,20 @@ def test_metrics_match_an_independent_numpy_computation():
     assert result.headline() == red["rside"] and result.headline_reduction == "rside"
 
 
+def test_constant_reference_is_the_scored_pixels_mean_and_std_and_no_constant_beats_it():
+    data = TinyDepthSet([3, 1, 7, 4])
+    depths = np.concatenate([data[i]["depth"][0].numpy()[data[i]["valid"][0].numpy()] for i in range(len(data))])
+    ref = evaluate(ConstantModel(2.5), data, protocol(), batch_size=3).constant_reference()
+    assert ref["constant_depth_m"] == pytest.approx(depths.astype(np.float64).mean(), rel=1e-9)
+    assert ref["constant_rmse"] == pytest.approx(depths.astype(np.float64).std(), rel=1e-9)
+    # the pooled RMSE of any constant prediction is at least the reference, equal at the mean
+    for value in (0.5, ref["constant_depth_m"], 4.0):
+        pooled = evaluate(ConstantModel(float(value)), data, protocol()).reductions()["pooled"]["rmse"]
+        assert pooled >= ref["constant_rmse"] * (1 - 1e-6)
+    at_mean = evaluate(ConstantModel(float(ref["constant_depth_m"])), data, protocol()).reductions()["pooled"]
+    assert at_mean["rmse"] == pytest.approx(ref["constant_rmse"], rel=1e-5)
+
+
 def test_input_size_resizes_the_network_input_and_prediction_returns_to_gt_size():
     model = ConstantModel(2.0)
     result = evaluate(model, TinyDepthSet([1, 2]), protocol(), input_size=(32, 40), keep_frames=[2])
@@ -181,6 +195,7 @@ def test_write_evaluation_files(tmp_path):
     assert set(metrics["reductions"]) == {"per_image", "pooled", "rside"}
     assert metrics["protocol"]["name"] == "tiny-rside" and metrics["n_frames"] == 4
     assert "edge_f1@0.25" in metrics["boundary"]
+    assert metrics["reference"] == result.constant_reference() and metrics["reference"]["constant_rmse"] > 0
     header = rd.per_image_path.read_text().splitlines()[0].split(",")
     assert header == per_image_columns()
     assert header[:9] == ["frame", "rmse", "abs_rel", "sq_rel", "log10", "rmse_log", "delta1", "delta2", "delta3"]

@@ -54,7 +54,10 @@ def test_convergence_note_says_steps_and_change(tmp_path):
     curve = RunCurve("drnet", "s-drnet-s0", 0, read_history(tmp_path / "history.csv"))
     note = convergence_note(curve)
     # 4 evaluations (steps 10, 30, 40, 50): k = 2, from 2.0 to 1.0 m = -50%
-    assert note == "s-drnet-s0: test RMSE 2.000 -> 1.000 m (-50.0%) over its last 2 of 4 evaluations (steps 40-50)"
+    assert note == (
+        "s-drnet-s0: test RMSE 2.000 -> 1.000 m (-50.0%) over its last 2 of 4 evaluations (steps 40-50): "
+        "still moving (> +-10%), not converged"
+    )
     short = RunCurve("drnet", "s-drnet-s1", 1, read_history(tmp_path / "history.csv").iloc[:2])
     assert "fewer than 4: no convergence check" in convergence_note(short)
 

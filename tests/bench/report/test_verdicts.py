@@ -3,6 +3,8 @@ seeds, suite purpose, and the regime columns of Tables 1 and 3."""
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 import pytest
 
@@ -233,3 +235,68 @@ def test_tolerance_block_states_every_rule():
         BETTER_THAN_MARGIN,
     ):
         assert needle in text, needle
+
+
+def write_history(run_dir, rmse_per_epoch, steps_per_epoch=12):
+    lines = ["epoch,step,train_loss,test_rmse"]
+    lines += [f"{e},{e * steps_per_epoch},1.0,{r}" for e, r in enumerate(rmse_per_epoch, start=1)]
+    (run_dir / "history.csv").write_text("\n".join(lines) + "\n")
+
+
+def test_a_run_still_moving_or_no_better_than_a_constant_is_not_judged(runs_dir, make_eval_run):
+    write_pair(runs_dir, make_eval_run, [0, 1, 2], suite="mini")
+    flat = [1.0, 0.5, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3]
+    for path in sorted(runs_dir.iterdir()):
+        write_history(path, flat)
+    _, claim = parity(runs_dir, "miniature")
+    assert claim.outcome == REPRODUCED  # flat curves, no reference recorded: judged as before
+
+    write_history(runs_dir / "mini-rside-resnet50-s1", [1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.33])
+    tables, claim = parity(runs_dir, "miniature")
+    assert claim.outcome == NOT_JUDGED and claim.verdict.startswith("not judged: not converged: mini-rside-resnet50-s1")
+    assert "still moving, 0.500 -> 0.330 m (-34.0%) over its last 3 of 8 evaluations" in claim.verdict
+    assert "RMSE" in claim.measured  # the numbers are still shown
+    assert tables.paired.iloc[0]["not_converged"].startswith("mini-rside-resnet50-s1")
+
+
+def test_a_run_no_better_than_one_constant_depth_is_not_judged(runs_dir, make_eval_run):
+    write_pair(runs_dir, make_eval_run, [0, 1, 2], suite="mini")
+    metrics_path = runs_dir / "mini-drnet-resnet50-s2" / "metrics.json"
+    metrics = json.loads(metrics_path.read_text())
+    pooled = metrics["reductions"]["pooled"]["rmse"]
+    metrics["reference"] = {"constant_depth_m": 2.5, "constant_rmse": pooled * 0.99}
+    metrics_path.write_text(json.dumps(metrics))
+    _, claim = parity(runs_dir, "miniature")
+    assert claim.outcome == NOT_JUDGED
+    assert "mini-drnet-resnet50-s2: pooled RMSE" in claim.verdict and "constant depth" in claim.verdict
+
+    metrics["reference"]["constant_rmse"] = pooled * 1.5  # a network that beats the constant: judged
+    metrics_path.write_text(json.dumps(metrics))
+    _, claim = parity(runs_dir, "miniature")
+    assert claim.outcome == REPRODUCED
+
+
+def test_the_second_branch_claim_is_not_judged_when_its_ablation_did_not_learn(runs_dir, make_eval_run):
+    variants = {
+        "drnet-resnet18": {},
+        "drnet-resnet18-no-diagonal": {"diagonal": False},
+        "drnet-resnet18-no-aux-losses": {"aux_losses": False},
+        "drnet-resnet18-no-second-branch": {"second_branch": False},
+    }
+    for s in (0, 1, 2):
+        for name, options in variants.items():
+            noise = 0.5 if "second" in name else 0.1
+            path = make_eval_run(
+                runs_dir, "mini", name, "drnet", "resnet18", seed=s, predictions=False, options=options, noise=noise
+            )
+            if "second" in name:  # the 4-channel head still far from the depths: worse than a constant
+                metrics = json.loads((path / "metrics.json").read_text())
+                metrics["reference"] = {"constant_depth_m": 2.0, "constant_rmse": 0.1}
+                (path / "metrics.json").write_text(json.dumps(metrics))
+    tables = build_tables(load_runs(runs_dir).evals, [], n_boot=N_BOOT)
+    claims = {c.claim: c for c in evaluate_claims(tables, "miniature") if c.claim.startswith("Table 3")}
+    second = claims["Table 3: the second upsampling branch gives the largest improvement"]
+    assert second.outcome == NOT_JUDGED and "not converged" in second.verdict
+    assert second.verdict.count("no better than one constant depth") == 3  # one line per seed, not repeated
+    aux = claims["Table 3: auxiliary losses improve the result a bit"]
+    assert aux.outcome != NOT_JUDGED  # the other ablations converged: still judged
