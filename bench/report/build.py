@@ -21,7 +21,7 @@ from bench.report.curves import convergence_note, load_curves
 from bench.report.html import Figure, ReportPage, render_html
 from bench.report.paper import PAPER_SOURCES
 from bench.report.plots import GridColumn, curves_figure, memory_column, predictions_grid, speed_figure
-from bench.report.runs import RunGroup, RunSet, SpeedSweep, load_runs
+from bench.report.runs import RunGroup, RunSet, SpeedSweep, latest_sweeps, load_runs
 from bench.report.stats import BOOTSTRAP_SEED, CI_LEVEL, N_BOOTSTRAP
 from bench.report.tables import HARNESS_ARCHS, MISSING, Tables, build_tables, pretty_arch, table2_modes
 
@@ -68,6 +68,8 @@ class ReportResult:
     written: list[Path] = field(default_factory=list)
     purpose: str | None = None  # the suite's declared purpose (pipeline, miniature, paper); None: unknown
     suite_note: str = ""  # which suites exist and which one was chosen, when there was a choice
+    sweeps: list[SpeedSweep] = field(default_factory=list)  # the sweeps used: the latest of each setup
+    sweep_notes: list[str] = field(default_factory=list)  # one line per older sweep of a setup, not used
 
 
 def make_report(cfg: ReportConfig, log: Callable[[str], None] = print) -> ReportResult:
@@ -78,16 +80,32 @@ def make_report(cfg: ReportConfig, log: Callable[[str], None] = print) -> Report
     for problem in runset.problems:
         log(f"report: unusable run directory {problem.path.name}: {problem.problem}")
     runs = runset.in_suite(suite)
+    sweeps, superseded = latest_sweeps(runset.sweeps)
+    sweep_notes = [
+        f"speed sweep {old.sweep_id} not used: {new.sweep_id} measured the same setup later (a verdict rests on "
+        "the latest sweep of each setup, never on the best of several)"
+        for old, new in superseded
+    ]
+    for note in sweep_notes:
+        log(f"report: {note}")
     log(
         f"report: {len(runs)} evaluated run(s) of suite {suite or '(none)'}, "
-        f"{len(runset.sweeps)} speed sweep(s), {len(runset.problems)} unusable dir(s) in {cfg.runs_dir}"
+        f"{len(sweeps)} speed sweep(s) used, {len(runset.problems)} unusable dir(s) in {cfg.runs_dir}"
     )
-    tables = build_tables(runs, runset.sweeps, cfg.reduction, cfg.n_boot, cfg.seed)
+    tables = build_tables(runs, sweeps, cfg.reduction, cfg.n_boot, cfg.seed)
     purpose = suite_purpose(suite, log)
     claims = evaluate_claims(tables, purpose)
     missing = missing_runs(tables, runset, suite)
     result = ReportResult(
-        suite, runset, tables, claims, missing, purpose=purpose, suite_note=suite_choice_note(runset, cfg.suite, suite)
+        suite,
+        runset,
+        tables,
+        claims,
+        missing,
+        purpose=purpose,
+        suite_note=suite_choice_note(runset, cfg.suite, suite),
+        sweeps=sweeps,
+        sweep_notes=sweep_notes,
     )
     out = Path(cfg.out_dir)
     csvs = {
@@ -287,9 +305,9 @@ def provenance_table(groups: list[RunGroup], sweeps: list[SpeedSweep]) -> pd.Dat
 
 
 def _page(cfg: ReportConfig, result: ReportResult) -> ReportPage:
-    tables, runset = result.tables, result.runset
+    tables = result.tables
     sweeps = []
-    for sw in runset.sweeps:
+    for sw in result.sweeps:
         if sw.points is None or sw.points.empty:
             continue
         kind = str(sw.points["device_kind"].iloc[0])
@@ -334,6 +352,7 @@ def _page(cfg: ReportConfig, result: ReportResult) -> ReportPage:
         title="drnet-bench: DRNet vs RSIDE, the paper's claims checked",
         suite=result.suite,
         suite_note=result.suite_note,
+        sweep_notes=result.sweep_notes,
         generated_utc=utc_now(),
         settings=settings,
         claims=result.claims,
@@ -345,7 +364,7 @@ def _page(cfg: ReportConfig, result: ReportResult) -> ReportPage:
         paired=tables.paired,
         missing=result.missing,
         notes=tables.selection.notes,
-        provenance=provenance_table(tables.selection.groups, runset.sweeps),
+        provenance=provenance_table(tables.selection.groups, result.sweeps),
         sweeps=sweeps,
         grid=grid,
         grid_note=grid_note,

@@ -92,6 +92,7 @@ class ReportPage:
     curves: Figure | None = None  # training curves from history.csv (train loss, test RMSE vs steps)
     curve_notes: Sequence[str] = ()  # one convergence-check line per run, then any unreadable history.csv
     suite_note: str = ""  # which suites runs/ holds and which one this page reports, when there was a choice
+    sweep_notes: Sequence[str] = ()  # older sweeps of a setup measured again later: listed, not used
 
 
 def data_uri(png: bytes) -> str:

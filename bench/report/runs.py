@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,9 +33,11 @@ __all__ = [
     "SpeedSweep",
     "group_runs",
     "is_default_options",
+    "latest_sweeps",
     "load_eval_run",
     "load_runs",
     "load_speed_sweep",
+    "sweep_setup",
     "switches_of",
 ]
 
@@ -247,6 +250,33 @@ def load_speed_sweep(path: str | Path) -> SpeedSweep:
             df["options"] = [_parse_options(v, file) for v in df["options"]]
     config = _read_json(path / "config.json") if (path / "config.json").is_file() else {}
     return SpeedSweep(path=path, summary=summary, points=points, config=config)
+
+
+SWEEP_STAMP = re.compile(r"-\d{8}T\d{6}Z$")  # the UTC time that ends a bench speed run id
+
+
+def sweep_setup(sweep: SpeedSweep) -> tuple[str, tuple[str, ...]]:
+    """What makes two sweeps repeated measurements of one setup: the run id without its UTC time (suite or
+    models, device kind, dtype, layout, torch) and the devices measured (two CPUs share the id's "cpu")."""
+    names = sweep.summary["device_name"] if "device_name" in sweep.summary else []
+    return SWEEP_STAMP.sub("", sweep.sweep_id), tuple(sorted({str(n) for n in names}))
+
+
+def latest_sweeps(sweeps: Sequence[SpeedSweep]) -> tuple[list[SpeedSweep], list[tuple[SpeedSweep, SpeedSweep]]]:
+    """The newest sweep of each setup (by the time in its id), and (older, newest) for each one it replaces.
+
+    Repeated sweeps of one setup (the quickstart run twice) are neither pooled nor searched for their best
+    ratio: a verdict rests on one measurement, the latest; the older ones are listed, not used."""
+    by_setup: dict[tuple[str, tuple[str, ...]], list[SpeedSweep]] = defaultdict(list)
+    for sweep in sweeps:
+        by_setup[sweep_setup(sweep)].append(sweep)
+    kept, superseded = [], []
+    for group in by_setup.values():
+        group = sorted(group, key=lambda sw: sw.sweep_id)  # ids differ only in their UTC time: sorts by time
+        kept.append(group[-1])
+        superseded += [(old, group[-1]) for old in group[:-1]]
+    order = {id(sw): i for i, sw in enumerate(sweeps)}
+    return sorted(kept, key=lambda sw: order[id(sw)]), superseded
 
 
 def group_runs(runs: Iterable[EvalRun]) -> list[RunGroup]:

@@ -6,7 +6,15 @@ import json
 
 import pytest
 
-from bench.report.runs import RunFormatError, group_runs, is_default_options, load_eval_run, load_runs, switches_of
+from bench.report.runs import (
+    RunFormatError,
+    group_runs,
+    is_default_options,
+    latest_sweeps,
+    load_eval_run,
+    load_runs,
+    switches_of,
+)
 
 
 def test_load_runs_finds_evals_sweeps_and_problems(runs_dir, make_eval_run, make_speed_sweep):
@@ -85,3 +93,21 @@ def test_nan_error_sums_are_allowed_but_nan_counts_are_not(runs_dir, make_eval_r
     (path / "per_image.csv").write_text("\n".join([csv[0], ",".join(row), *csv[2:]]) + "\n")
     with pytest.raises(RunFormatError, match="empty value.*count column.*lt1"):
         load_eval_run(path)
+
+
+def test_latest_sweeps_keeps_the_newest_of_each_setup_and_device(runs_dir, make_speed_sweep):
+    models = {("rside", "resnet18"): (10.0, 50.0)}
+    ids = [
+        "speed-smoke-cpu-fp32-nchw-pt2141-20261202T011643Z",
+        "speed-smoke-cpu-fp32-nchw-pt2141-20261201T230000Z",
+        "speed-smoke-cpu-fp32-nchw-pt2141-20261202T011540Z",
+    ]
+    for sweep_id in ids:
+        make_speed_sweep(runs_dir, sweep_id, models)
+    other_cpu = make_speed_sweep(runs_dir, ids[2] + "-x", models, device_name="Other CPU").name  # not a stamp end
+    make_speed_sweep(runs_dir, "speed-smoke-cpu-fp32-nchw-pt2141-20261202T020000Z", models, device_name="Other CPU")
+    kept, superseded = latest_sweeps(load_runs(runs_dir).sweeps)
+    assert sorted(sw.sweep_id for sw in kept) == sorted(
+        [ids[0], other_cpu, "speed-smoke-cpu-fp32-nchw-pt2141-20261202T020000Z"]
+    )
+    assert sorted((old.sweep_id, new.sweep_id) for old, new in superseded) == [(ids[1], ids[0]), (ids[2], ids[0])]
