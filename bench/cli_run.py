@@ -156,7 +156,7 @@ def run_command(
             if info.enabled:
                 print("speed sweeps are not run under torchrun; run `bench speed` in one process", file=out)
             else:
-                speed_ok = run_speed(suite, speed_entries, device, runs_dir, out)
+                speed_ok = run_speed(suite, speed_entries, device, runs_dir, out, rerun)
         if info.is_main:
             if outcomes:
                 print("\nsummary (headline = the protocol's own reduction)", file=out)
@@ -182,8 +182,13 @@ def _preflight_in_turn(
     return on_rank0(info, check)
 
 
-def run_speed(suite: Suite, entries: list[dict[str, Any]], device: str | None, runs_dir: Path, out: TextIO) -> bool:
-    """The suite's [[speed]] entries through bench.speed (Table 2); False if the sweep failed."""
+def run_speed(
+    suite: Suite, entries: list[dict[str, Any]], device: str | None, runs_dir: Path, out: TextIO, rerun: bool = False
+) -> bool:
+    """The suite's [[speed]] entries through bench.speed (Table 2); False if the sweep failed.
+
+    A complete CPU sweep of the same setup on this CPU is reused, as complete training runs are, unless
+    ``rerun``: then a new sweep is measured beside it, and the report uses the latest of the two."""
     from bench import speed as speed_lib
 
     names = [e["name"] for e in entries]
@@ -192,6 +197,12 @@ def run_speed(suite: Suite, entries: list[dict[str, Any]], device: str | None, r
     try:
         targets = tuple(t for t in speed_lib.speed_targets(suite) if t.label in names)  # the parsed entries
         config = speed_lib.SpeedConfig(targets=targets, device=device or "auto", suite=suite.name)
+        found = None if rerun else speed_lib.reusable_sweep(config, runs_dir)
+        if found is not None:
+            print(
+                f"reusing {found}: complete, same settings on this CPU (--rerun measures again)", file=out, flush=True
+            )
+            return True
         out_dir = runs_dir / speed_lib.default_run_id(config)
         speed_lib.run_sweep(config, out_dir, progress=lambda msg: print(msg, file=out, flush=True))
     except Exception as exc:

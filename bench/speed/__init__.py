@@ -36,7 +36,7 @@ from __future__ import annotations
 
 from bench.speed.measure import MIN_REPEATS, SlopeFit, Timing, fit_slope, median_iqr, time_repeats, time_steps
 from bench.speed.memory import rss_bytes
-from bench.speed.output import default_run_id, preflight, run_sweep, sweep_environment
+from bench.speed.output import default_run_id, preflight, reusable_sweep, run_sweep, sweep_environment
 from bench.speed.records import (
     MODES,
     POINT_COLUMNS,
@@ -75,6 +75,7 @@ __all__ = [
     "parse_input_size",
     "parse_modes",
     "rss_bytes",
+    "reusable_sweep",
     "run_sweep",
     "speed_targets",
     "summarize",

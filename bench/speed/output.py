@@ -6,6 +6,7 @@ speed_columns.md and config.json (``{"kind": "speed", "config", "provenance", "e
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 import os
@@ -219,6 +220,42 @@ def sweep_environment(config: SpeedConfig, nvml: Nvml | None, nvml_note: str) ->
                 f"{len(others)} other process(es) on the GPU (pids {pids}): timings and NVML memory may be disturbed"
             )
     return env
+
+
+def reusable_sweep(config: SpeedConfig, runs_dir: str | Path) -> Path | None:
+    """The newest complete sweep under ``runs_dir`` of exactly this setup on this CPU, for ``bench run`` to reuse
+    when a suite is run again; None if there is none (or on CUDA, whose GPU identity needs NVML: re-measured).
+
+    Same setup: every setting equal (the CPU memory cap aside when ``config`` leaves it to the default, which
+    follows the RSS of the moment), and the same CPU model and core count. Complete: one speed_summary.csv row
+    per model and mode."""
+    config = config.resolved()
+    if config.device_kind != "cpu":
+        return None
+    wanted = _comparable(config.to_dict(), ignore_memory_cap=config.max_memory_mib is None)
+    jobs = sum(len(config.modes_of(t)) for t in config.targets)
+    base = re.sub(r"-\d{8}T\d{6}Z$", "", default_run_id(config))
+    for path in sorted(Path(runs_dir).glob(f"{base}-*"), reverse=True):
+        try:
+            record = json.loads((path / "config.json").read_text())
+            env = record.get("environment") or {}
+            same_cpu = (env.get("cpu"), env.get("cpu_count")) == (cpu_model(), os.cpu_count())
+            same = _comparable(record["config"], config.max_memory_mib is None) == wanted
+            with open(path / "speed_summary.csv", newline="") as f:
+                complete = sum(1 for _ in csv.DictReader(f)) == jobs
+        except (OSError, ValueError, KeyError, TypeError, csv.Error):
+            continue
+        if same and same_cpu and complete:
+            return path
+    return None
+
+
+def _comparable(config: dict[str, Any], ignore_memory_cap: bool) -> dict[str, Any]:
+    """A sweep config as JSON would hold it (tuples as lists), without the memory cap when it was a default."""
+    plain = json.loads(json.dumps(config))
+    if ignore_memory_cap:
+        plain.pop("max_memory_mib", None)
+    return plain
 
 
 def default_run_id(config: SpeedConfig, gpu_name: str | None = None, now: datetime | None = None) -> str:

@@ -297,12 +297,21 @@ def test_speed_entries_go_through_the_speed_api(tmp_path, monkeypatch):
     fake.SpeedConfig = lambda **kw: calls.setdefault("config", kw) or kw
     fake.default_run_id = lambda config: "speed-paper-cpu"
     fake.run_sweep = lambda config, out_dir, progress=None: calls.update(out_dir=out_dir)
+    fake.reusable_sweep = lambda config, runs_dir: calls.get("done")
     monkeypatch.setitem(sys.modules, "bench.speed", fake)
     monkeypatch.setattr(bench_package, "speed", fake, raising=False)  # `from bench import speed` reads it
     entries = [{"name": "drnet-resnet50", "arch": "drnet", "backbone": "resnet50"}]
     assert run_speed(load_suite("paper"), entries, "cpu", tmp_path, io.StringIO())
     assert [t.label for t in calls["config"]["targets"]] == ["drnet-resnet50"]
     assert calls["config"]["suite"] == "paper" and calls["out_dir"] == tmp_path / "speed-paper-cpu"
+
+    # run again: a complete sweep of the same setup is reused, unless --rerun
+    calls.update(done=tmp_path / "speed-paper-cpu", out_dir=None)
+    out = io.StringIO()
+    assert run_speed(load_suite("paper"), entries, "cpu", tmp_path, out)
+    assert calls["out_dir"] is None and f"reusing {tmp_path / 'speed-paper-cpu'}: complete" in out.getvalue()
+    assert run_speed(load_suite("paper"), entries, "cpu", tmp_path, io.StringIO(), rerun=True)
+    assert calls["out_dir"] == tmp_path / "speed-paper-cpu"
 
 
 def test_import_reports_a_bad_checkpoint_cleanly(tmp_path):

@@ -7,6 +7,7 @@ import json
 import math
 import re
 import subprocess
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from architectures.registry import register_model
 from bench import speed
 from bench.cli import cli
 from bench.config import ConfigError
+from bench.provenance import cpu_model
 from bench.speed import (
     MIN_REPEATS,
     POINT_COLUMNS,
@@ -456,6 +458,26 @@ def test_cpu_memory_limit_is_an_oom_and_rss_slope_recovers_the_bytes_per_image(t
     # at 38 MiB for 32 MiB touched per image, so allow 25% (it still tells 32 from 0, 16 or 64)
     assert float(summary["ram_per_img_mib"]) == pytest.approx(per_image, rel=0.25)
     assert float(summary["ram_per_img_r2"]) > 0.95
+
+
+def test_a_complete_sweep_of_the_same_setup_on_this_cpu_is_found_for_reuse(tmp_path):
+    config = tiny_config([SpeedTarget("test-speed-oom", "none")], batch_sizes=(1, 2), suite="mini")
+    runs = tmp_path / "runs"
+    assert speed.reusable_sweep(config, runs) is None  # nothing measured yet
+    first = runs / speed.default_run_id(config)
+    run_sweep(config, first)
+    assert speed.reusable_sweep(config, runs) == first
+    assert speed.reusable_sweep(replace(config, repeats=4), runs) is None  # another setting: measure again
+    assert speed.reusable_sweep(replace(config, batch_sizes=(1,)), runs) is None
+    record = json.loads((first / "config.json").read_text())
+    record["environment"]["cpu"] = "Another CPU"
+    (first / "config.json").write_text(json.dumps(record))
+    assert speed.reusable_sweep(config, runs) is None  # another machine's sweep is not this CPU's
+    record["environment"]["cpu"] = cpu_model()
+    (first / "config.json").write_text(json.dumps(record))
+    summary = (first / "speed_summary.csv").read_text().splitlines()
+    (first / "speed_summary.csv").write_text("\n".join(summary[:1]) + "\n")  # interrupted before its summary
+    assert speed.reusable_sweep(config, runs) is None
 
 
 def test_sweep_of_rside_writes_both_csvs_with_the_documented_columns(tmp_path):
