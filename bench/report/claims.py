@@ -95,9 +95,10 @@ TOLERANCES = (
     f"one seed it is the frame bootstrap only. Accuracy verdicts (parity and the three Table 3 findings) need "
     f">= {MIN_SEEDS} seeds per compared model, else '{INCONCLUSIVE}: n seed(s), {MIN_SEEDS} needed'.",
     f"Convergence (a heuristic): an accuracy verdict is '{NOT_JUDGED}: not converged' when any run it rests on "
-    f"either still changed its test RMSE by more than {STILL_MOVING_REL:.0%} over the last quarter of its "
-    "evaluations (history.csv; the curves figure shows them), or scores a pooled RMSE no better than one "
-    "constant depth everywhere (the test pixels' own mean: metrics.json reference.constant_rmse), i.e. has "
+    f"either ends with a test RMSE more than {STILL_MOVING_REL:.0%} from the median of the last quarter of its "
+    "evaluations (history.csv; the curves figure shows them; the median ignores one noisy evaluation), or "
+    "scores a pooled RMSE no better than one constant depth everywhere (the test pixels' own mean: "
+    "metrics.json reference.constant_rmse), i.e. has "
     "learned nothing of the scene. A comparison with such a run measures how far training got, not the "
     "architecture.",
     f"Accuracy parity (per backbone, two-sided): reproduced if the 95 % CI of (RMSE_DRNet - RMSE_RSIDE) / "

@@ -45,7 +45,10 @@ def test_relative_tail_change_matches_hand_computation():
     rmse = [4.0, 3.0, 2.5, 2.2, 2.1, 2.05, 2.0, 1.9]  # n = 8: last quarter = 2 evals, plus the one before
     rel, k = relative_tail_change(rmse)
     assert k == 3
-    assert rel == pytest.approx(1.9 / 2.05 - 1)
+    assert rel == pytest.approx(1.9 / 2.0 - 1)  # the last against the median of 2.05, 2.0, 1.9
+    # one noisy evaluation in the window does not count; a curve still falling does
+    assert relative_tail_change([1.0] * 9 + [1.4, 1.0, 1.0, 1.0])[0] == pytest.approx(0.0)
+    assert relative_tail_change([1.0 - 0.02 * i for i in range(20)])[0] < -0.05
     assert relative_tail_change([1.0, 2.0, float("nan")]) is None  # too few finite evaluations
 
 
@@ -53,10 +56,10 @@ def test_convergence_note_says_steps_and_change(tmp_path):
     write_history(tmp_path, [4.0, None, 3.0, 2.0, 1.0])
     curve = RunCurve("drnet", "s-drnet-s0", 0, read_history(tmp_path / "history.csv"))
     note = convergence_note(curve)
-    # 4 evaluations (steps 10, 30, 40, 50): k = 2, from 2.0 to 1.0 m = -50%
+    # 4 evaluations (steps 10, 30, 40, 50): k = 2, median of 2.0 and 1.0 = 1.5 m, 1.0 / 1.5 - 1 = -33.3%
     assert note == (
-        "s-drnet-s0: test RMSE 2.000 -> 1.000 m (-50.0%) over its last 2 of 4 evaluations (steps 40-50): "
-        "still moving (> +-10%), not converged"
+        "s-drnet-s0: test RMSE 1.000 m at the end, -33.3% from 1.500 m, the median of its last 2 of 4 evaluations "
+        "(steps 40-50): still moving (> +-5%), not converged"
     )
     short = RunCurve("drnet", "s-drnet-s1", 1, read_history(tmp_path / "history.csv").iloc[:2])
     assert "fewer than 4: no convergence check" in convergence_note(short)
@@ -100,7 +103,10 @@ def test_report_has_curves_section_with_notes(runs_dir, make_eval_run, tmp_path)
     )
     html = (tmp_path / "rep" / "report.html").read_text()
     assert 'id="curves-section"' in html and 'alt="Training curves"' in html
-    assert "mini-drnet-resnet18-s1: test RMSE 2.040 -&gt; 2.030 m (-0.5%) over its last 3 of 8" in html
+    assert (
+        "mini-drnet-resnet18-s1: test RMSE 2.030 m at the end, +0.0% from 2.030 m, the median of its last 3 of 8"
+        in html
+    )
     assert len(group_runs(load_runs(runs_dir).evals)) == 2 and res.suite == "mini"
 
 
