@@ -434,6 +434,8 @@ TABLE2_COLUMNS = (
     "mem_max_b_batch_measured",
     "speedup_b1_paper",
     "speedup_b1_measured",
+    "speedup_b1_low",
+    "speedup_b1_high",
     "mem_ratio_paper",
     "mem_ratio_b1_measured",
     "mem_ratio_measured",
@@ -533,10 +535,16 @@ def _speed_rows(sweeps: Sequence[SpeedSweep]) -> list[dict]:
                 & (df["mode"] == r["mode"])
             ]
             rside = same[same["arch"] == "rside"]
-            ratios = {"speedup_b1_measured": math.nan, **{ratio: math.nan for ratio, _ in MEMORY_DEFINITIONS.values()}}
+            ratios = {
+                "speedup_b1_measured": math.nan,
+                "speedup_b1_low": math.nan,
+                "speedup_b1_high": math.nan,
+                **{ratio: math.nan for ratio, _ in MEMORY_DEFINITIONS.values()},
+            }
             if r["arch"] == "drnet" and len(rside):
                 rs = rside.iloc[0]
                 ratios["speedup_b1_measured"] = _ratio(r["fps_b1"], rs["fps_b1"])
+                ratios["speedup_b1_low"], ratios["speedup_b1_high"] = _speedup_range(sw, r, rs)
                 for summary_col, table_col in SUMMARY_MEMORY.items():
                     ratios[MEMORY_DEFINITIONS[table_col][0]] = _ratio(rs[summary_col], r[summary_col])
             rows.append(
@@ -563,6 +571,41 @@ def _speed_rows(sweeps: Sequence[SpeedSweep]) -> list[dict]:
                 }
             )
     return rows
+
+
+def _speedup_range(sweep: SpeedSweep, drnet: dict, rside: pd.Series) -> tuple[float, float]:
+    """DRNet / RSIDE fps at batch 1 between the quartiles of the two timings: (DRNet's lower quartile / RSIDE's
+    upper, DRNet's upper / RSIDE's lower), each quartile taken as median -+ IQR / 2 (speed.csv); NaN where
+    speed.csv has no batch-1 IQR for either. On a shared CPU the repeats of one point spread by 10-20 %, and
+    a verdict must hold over that spread, not only at the medians."""
+    spreads = [_b1_fps_spread(sweep, row) for row in (drnet, rside)]  # None also where speed.csv disagrees
+    if any(sp is None for sp in spreads):
+        return math.nan, math.nan
+    (d_lo, d_hi), (r_lo, r_hi) = spreads
+    return _ratio(d_lo, r_hi), (_ratio(d_hi, r_lo) if r_lo > 0 else math.inf)
+
+
+def _b1_fps_spread(sweep: SpeedSweep, row) -> tuple[float, float] | None:
+    """(median - IQR/2, median + IQR/2) of the fps at batch 1 of ``row``'s model, mode and device; None if absent."""
+    pts = sweep.points
+    if pts is None or "fps_iqr" not in pts:
+        return None
+    mode = pts["mode"].fillna(DEFAULT_MODE) if "mode" in pts else pd.Series(DEFAULT_MODE, index=pts.index)
+    hit = pts[
+        (pts["arch"] == row["arch"])
+        & (pts["backbone"] == row["backbone"])
+        & (pts["device_name"] == row["device_name"])
+        & (mode == row["mode"])
+        & (pd.to_numeric(pts["batch"], errors="coerce") == 1)
+        & (pts["status"] == "ok")
+        & pd.Series([is_default_options(o) for o in pts["options"]], index=pts.index)
+    ]
+    if hit.empty:
+        return None
+    median, iqr = _float(hit.iloc[0]["fps_median"]), _float(hit.iloc[0]["fps_iqr"])
+    if math.isnan(median) or math.isnan(iqr) or not math.isclose(median, _float(row["fps_b1"]), rel_tol=1e-6):
+        return None  # not the point the summary's fps_b1 came from
+    return max(median - iqr / 2, 0.0), median + iqr / 2
 
 
 def table2_modes(t2: pd.DataFrame) -> pd.DataFrame:

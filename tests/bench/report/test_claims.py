@@ -151,10 +151,11 @@ def test_speed_and_memory_ratios_from_one_sweep(runs_dir, make_speed_sweep):
 
 
 def test_per_backbone_speed_ratio_against_the_papers_ratio(runs_dir, make_speed_sweep):
-    # paper resnet50: 36 / 2 = 18x; tolerance 20 % -> at least 14.4x
-    make_speed_sweep(runs_dir, "a", {("rside", "resnet50"): (1.0, 10.0), ("drnet", "resnet50"): (14.5, 1.0)})
+    # paper resnet50: 36 / 2 = 18x; tolerance 20 % -> at least 14.4x, over the range between the quartiles of
+    # the two timings (the fixture's IQR is 1 % of each fps: 15x spans 14.85-15.15x, 14x 13.86-14.14x)
+    make_speed_sweep(runs_dir, "a", {("rside", "resnet50"): (1.0, 10.0), ("drnet", "resnet50"): (15.0, 1.0)})
     make_speed_sweep(
-        runs_dir, "b", {("rside", "resnet50"): (1.0, 10.0), ("drnet", "resnet50"): (14.3, 1.0)}, device_name="Other"
+        runs_dir, "b", {("rside", "resnet50"): (1.0, 10.0), ("drnet", "resnet50"): (14.0, 1.0)}, device_name="Other"
     )
     speed = by_claim(evaluate_claims(tables(t2=table2(load_runs(runs_dir).sweeps))), "Up to 15x")
     headlines = [c for c in speed if c.measured.startswith("largest ratio")]
@@ -163,11 +164,27 @@ def test_per_backbone_speed_ratio_against_the_papers_ratio(runs_dir, make_speed_
         "resnet50 · Fixture CPU (cpu) · inference": REPRODUCED,
         "resnet50 · Other (cpu) · inference": NOT_REPRODUCED,
     }
-    # one headline per device, each its own largest ratio (14.5 and 14.3, both >= 15 x 0.8 = 12)
+    # one headline per device, each its own largest ratio (15 and 14, both >= 15 x 0.8 = 12)
     assert [(c.scope, c.verdict) for c in headlines] == [
         ("resnet50 · Fixture CPU (cpu) · inference", REPRODUCED),
         ("resnet50 · Other (cpu) · inference", REPRODUCED),
     ]
+
+
+def test_a_speed_ratio_whose_timing_spread_straddles_the_target_is_inconclusive(runs_dir, make_speed_sweep):
+    path = make_speed_sweep(runs_dir, "a", {("rside", "resnet50"): (1.0, 10.0), ("drnet", "resnet50"): (12.5, 1.0)})
+    points = pd.read_csv(path / "speed.csv")
+    points.loc[points["batch"] == 1, "fps_iqr"] = [0.2, 2.0]  # RSIDE 0.9-1.1, DRNet 11.5-13.5 images/s
+    points.to_csv(path / "speed.csv", index=False)
+    t2 = table2(load_runs(runs_dir).sweeps)
+    drnet = t2[(t2["arch"] == "drnet") & (t2["status"] == "measured")].iloc[0]
+    assert (drnet["speedup_b1_low"], drnet["speedup_b1_high"]) == pytest.approx((11.5 / 1.1, 13.5 / 0.9))
+    speed = by_claim(evaluate_claims(tables(t2=t2)), "Up to 15x")
+    # 12.5x at the medians would pass the headline's 12x; 10.5-15.0x straddles it
+    assert speed[0].verdict == INCONCLUSIVE and "10.5-15.0x between the quartiles of the two timings" in (
+        speed[0].measured
+    )
+    assert speed[1].verdict == INCONCLUSIVE  # against the paper's 18x (14.4x needed): also straddled
 
 
 def test_the_headline_is_per_device_never_the_best_of_two_devices(runs_dir, make_speed_sweep):
