@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import platform
+import re
 import socket
 import subprocess
 from collections.abc import Mapping
@@ -28,7 +29,9 @@ __all__ = [
     "library_versions",
     "model_options_change",
     "resolved_model_options",
+    "UTC_STAMP_SUFFIX",
     "utc_now",
+    "utc_stamp",
 ]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -156,6 +159,15 @@ def collect_provenance(
     if model_options is not None:
         record["model_options"] = model_options
     return record
+
+
+UTC_STAMP_FORMAT = "%Y%m%dT%H%M%SZ"  # the UTC time that ends speed-sweep ids and moved-aside run directories
+UTC_STAMP_SUFFIX = re.compile(r"-\d{8}T\d{6}Z$")  # that time at the end of a name, with its dash
+
+
+def utc_stamp(now: datetime | None = None) -> str:
+    """``now`` (default: the current time) as a compact UTC stamp for names, e.g. ``20261202T015918Z``."""
+    return (now or datetime.now(timezone.utc)).strftime(UTC_STAMP_FORMAT)
 
 
 def utc_now() -> str:

@@ -14,6 +14,7 @@ from typing import Any
 
 from bench.config import ConfigError, RunConfig
 from bench.io import write_csv_atomic, write_json_atomic
+from bench.provenance import utc_stamp
 from bench.tensorboard_log import TENSORBOARD_DIR, write_history_scalars
 
 __all__ = ["DEFAULT_RUNS_DIR", "MOVED_ASIDE_DIR", "RunDir", "RunDirError", "RunState", "directory_bytes"]
@@ -79,7 +80,7 @@ class RunDir:
 
     def move_aside(self, now: datetime | None = None) -> Path:
         """Rename the directory to ``<runs>/.old/<run-id>.old-<UTC stamp>`` (never onto an existing path)."""
-        stamp = (now or datetime.now(timezone.utc)).strftime("%Y%m%dT%H%M%SZ")
+        stamp = utc_stamp(now)
         aside = self.root.parent / MOVED_ASIDE_DIR
         aside.mkdir(exist_ok=True)
         target = aside / f"{self.root.name}.old-{stamp}"

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from typing import Any
 import pandas as pd
 
 from bench.metrics import STAT_COLUMNS
+from bench.provenance import UTC_STAMP_SUFFIX
 
 __all__ = [
     "ABLATION_SWITCHES",
@@ -252,14 +252,11 @@ def load_speed_sweep(path: str | Path) -> SpeedSweep:
     return SpeedSweep(path=path, summary=summary, points=points, config=config)
 
 
-SWEEP_STAMP = re.compile(r"-\d{8}T\d{6}Z$")  # the UTC time that ends a bench speed run id
-
-
 def sweep_setup(sweep: SpeedSweep) -> tuple[str, tuple[str, ...]]:
     """What makes two sweeps repeated measurements of one setup: the run id without its UTC time (suite or
     models, device kind, dtype, layout, torch) and the devices measured (two CPUs share the id's "cpu")."""
     names = sweep.summary["device_name"] if "device_name" in sweep.summary else []
-    return SWEEP_STAMP.sub("", sweep.sweep_id), tuple(sorted({str(n) for n in names}))
+    return UTC_STAMP_SUFFIX.sub("", sweep.sweep_id), tuple(sorted({str(n) for n in names}))
 
 
 def latest_sweeps(sweeps: Sequence[SpeedSweep]) -> tuple[list[SpeedSweep], list[tuple[SpeedSweep, SpeedSweep]]]:

@@ -14,7 +14,7 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, replace
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,7 @@ import torch
 
 from bench.config import model_problem
 from bench.io import write_csv_atomic, write_json_atomic, write_text_atomic
-from bench.provenance import collect_provenance, cpu_model
+from bench.provenance import UTC_STAMP_SUFFIX, collect_provenance, cpu_model, utc_stamp
 from bench.speed.gpu import Nvml
 from bench.speed.memory import MIB, mem_available_bytes, rss_bytes, rss_method
 from bench.speed.records import (
@@ -234,7 +234,7 @@ def reusable_sweep(config: SpeedConfig, runs_dir: str | Path) -> Path | None:
         return None
     wanted = _comparable(config.to_dict(), ignore_memory_cap=config.max_memory_mib is None)
     jobs = sum(len(config.modes_of(t)) for t in config.targets)
-    base = re.sub(r"-\d{8}T\d{6}Z$", "", default_run_id(config))
+    base = UTC_STAMP_SUFFIX.sub("", default_run_id(config))
     for path in sorted(Path(runs_dir).glob(f"{base}-*"), reverse=True):
         try:
             record = json.loads((path / "config.json").read_text())
@@ -273,7 +273,7 @@ def default_run_id(config: SpeedConfig, gpu_name: str | None = None, now: dateti
     kind = c.device_kind
     device = kind if kind == "cpu" or not gpu_name else f"cuda-{_slug(gpu_name)}"
     torch_tag = "pt" + "".join(re.findall(r"\d+", torch.__version__.split("+")[0])[:3])
-    stamp = (now or datetime.now(timezone.utc)).strftime("%Y%m%dT%H%M%SZ")
+    stamp = utc_stamp(now)
     parts = ["speed", _slug(what), device, c.dtype, "nhwc" if c.channels_last else "nchw"]
     parts += ["compile"] if c.compile else []
     return "-".join(parts + [torch_tag, stamp])
