@@ -161,7 +161,7 @@ def test_preflight_lists_a_damaged_run_directory_of_a_run_with_weights(tmp_path,
 
 
 def test_missing_data_message_never_suggests_writing_over_a_file(tmp_path, monkeypatch):
-    from bench.runner import NYU_LABELED_URL, missing_data_message
+    from architectures.data.downloads import NYU_LABELED_URL, missing_data_message
 
     monkeypatch.chdir(tmp_path)
     err = OSError("not an HDF5 / MATLAB v7.3 file")
