@@ -254,10 +254,13 @@ class ModelSession:
             step = self._step(model, x, g)
             with torch.inference_mode() if self.mode == "inference" else torch.enable_grad():
                 for i in range(c.warmup):
-                    if i == c.warmup - 1:
+                    measured = i >= c.warmup - c.memory_passes  # the last memory_passes passes
+                    if measured:
                         self.memory.reset_peaks()
                     step()
                     self.memory.after_pass()
+                    if measured:
+                        self.memory.end_pass()
                 self.memory.before_timing()
                 timing = time_repeats(step, self.sync, c.repeats, c.budget_s)
             self.memory.after_pass()

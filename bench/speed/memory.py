@@ -11,6 +11,7 @@ import ctypes
 import ctypes.util
 import os
 import resource
+import statistics
 import sys
 import threading
 from collections.abc import Callable
@@ -190,6 +191,9 @@ class MemoryProbe(Protocol):
     def after_pass(self) -> None:
         """After every untimed forward pass and after timing: wait for the device, enforce the memory cap."""
 
+    def end_pass(self) -> None:
+        """After a memory pass (one of the last warm-up passes, each after ``reset_peaks``): record its peak."""
+
     def before_timing(self) -> None:
         """Between the memory pass and the timed passes (CPU: the peak is taken here, the heap made fast)."""
 
@@ -203,10 +207,11 @@ class MemoryProbe(Protocol):
 class CpuMemory:
     """Per-point peak RSS: VmHWM reset at the point's start (Linux), else a sampling thread.
 
-    The peak is that of the memory pass (the last warm-up pass, after ``reset_peaks``), run with glibc set to
-    mmap large blocks and return them when freed (``heap_for_measuring``); the timed passes that follow run
-    with the heap reusing them (``heap_for_timing``), since an mmap per tensor costs time. Without glibc both
-    are no-ops and the peak covers the timed passes too.
+    The peak is the median over the memory passes (the last ``memory_passes`` warm-up passes, each after
+    ``reset_peaks``; ``spread_bytes`` is their max - min), run with glibc set to mmap large blocks and return
+    them when freed (``heap_for_measuring``); the timed passes that follow run with the heap reusing them
+    (``heap_for_timing``), since an mmap per tensor costs time. Without glibc both are no-ops and the peak
+    covers the timed passes too.
 
     ``limit_mib`` (the CPU's --max-memory-mib) makes ``after_pass`` raise ``torch.OutOfMemoryError`` once the
     point's peak RSS passed it, so a CPU sweep stops at a memory cap like a GPU one.
@@ -216,11 +221,13 @@ class CpuMemory:
         self.limit_mib = limit_mib
         self.method = rss_method()
         self._sampler: PeakSampler | None = None
-        self._measured_peak: int | None = None  # bytes: the memory pass's peak, once timing began
+        self._pass_peaks: list[int] = []  # bytes: each memory pass's peak
+        self._measured_peak: int | None = None  # bytes: the memory passes' median peak, once timing began
 
     def begin(self) -> None:
         if self.method == "sampled":
             self._sampler = PeakSampler(rss_bytes).start()
+        self._pass_peaks = []
         self.reset_peaks()
 
     def reset_peaks(self) -> None:
@@ -231,9 +238,17 @@ class CpuMemory:
         elif self._sampler is not None:
             self._sampler.reset()
 
+    def end_pass(self) -> None:
+        self._pass_peaks.append(self.peak_bytes())
+
     def before_timing(self) -> None:
         if heap_for_timing():
-            self._measured_peak = self.peak_bytes()
+            self._measured_peak = int(statistics.median(self._pass_peaks)) if self._pass_peaks else self.peak_bytes()
+
+    @property
+    def spread_bytes(self) -> int | None:
+        """max - min of the memory passes' peaks (bytes); None with fewer than two passes."""
+        return max(self._pass_peaks) - min(self._pass_peaks) if len(self._pass_peaks) > 1 else None
 
     def peak_bytes(self) -> int:
         """The point's peak RSS so far (bytes)."""
@@ -255,7 +270,12 @@ class CpuMemory:
 
     def read_peaks(self) -> dict[str, Any]:
         peak = self._measured_peak if self._measured_peak is not None else self.peak_bytes()
-        return {"rss_peak_mib": peak / MIB, "rss_method": self.method}
+        spread = self.spread_bytes
+        return {
+            "rss_peak_mib": peak / MIB,
+            "rss_peak_spread_mib": spread / MIB if spread is not None else None,
+            "rss_method": self.method,
+        }
 
     def end(self) -> None:
         heap_for_timing()
@@ -292,6 +312,9 @@ class CudaMemory:
 
     def after_pass(self) -> None:
         torch.cuda.synchronize(self.device)
+
+    def end_pass(self) -> None:
+        """Nothing: the allocator's peaks (and NVML's) run on to the end of the timed passes."""
 
     def before_timing(self) -> None:
         """Nothing: on CUDA the peaks cover the timed passes as well."""

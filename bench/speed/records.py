@@ -22,6 +22,7 @@ from bench.suite import SPEED_KEYS, Suite, load_suite
 __all__ = [
     "DEFAULT_BUDGET_S",
     "DEFAULT_MAX_BATCH",
+    "DEFAULT_MEMORY_PASSES",
     "DEFAULT_REPEATS",
     "DEFAULT_WARMUP",
     "DTYPES",
@@ -53,7 +54,12 @@ MODES = {  # what one timed step of a sweep does (--mode; every row says which)
 }
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 DEFAULT_MAX_BATCH = {"cuda": 1024, "cpu": 32}  # auto sweeps stop doubling here (CPU: minutes per point)
-DEFAULT_WARMUP = {"cuda": 10, "cpu": 2}  # iterations; the first absorb cuDNN autotuning, allocator growth
+DEFAULT_WARMUP = {"cuda": 10, "cpu": 4}  # iterations; the first absorb cuDNN autotuning, allocator growth
+# untimed passes at the end of the warm-up whose memory peaks are measured (each after a reset): the point's peak
+# is their median. One on CUDA, where the allocator's peaks are exact and cover the timed passes too; three on
+# CPU, where one pass in a few peaks ~1-2 MiB above the others (RSS of DRNet-R18 at 160x208, batch 2: 83.6 vs
+# 85.2 MiB), enough to move a 3-point slope by 4%.
+DEFAULT_MEMORY_PASSES = {"cuda": 1, "cpu": 3}
 DEFAULT_REPEATS = {"cuda": 30, "cpu": 5}  # timed iterations per point
 DEFAULT_BUDGET_S = {"cuda": 30.0, "cpu": 120.0}  # per point: stop repeating after this, once MIN_REPEATS ran
 SLOPE_SOURCES = {  # ram_per_img_<source>_*: the speed.csv column whose slope against batch size they give
@@ -106,7 +112,8 @@ class SpeedConfig:
     isolate: bool = False  # every point in a fresh subprocess (clean allocator, context and RSS)
     isolate_models: bool | None = None  # every (model, mode) in a fresh subprocess; None: on CPU only
     modes: tuple[str, ...] = ("inference",)  # MODES measured for every model (a target's own modes win)
-    warmup: int | None = None  # untimed iterations (>= 1); the last runs after the memory peaks reset
+    warmup: int | None = None  # untimed iterations (>= 1); the last memory_passes run after a peak reset each
+    memory_passes: int | None = None  # untimed passes measured for memory (median), after >= 1 warm-up; None: default
     repeats: int | None = None  # timed iterations per point
     budget_s: float | None = None  # per point: stop timing after this many seconds once MIN_REPEATS ran
     max_memory_mib: float | None = None  # CUDA: allocator cap; CPU: cap on the process's peak RSS (MiB)
@@ -129,9 +136,12 @@ class SpeedConfig:
             "warmup": DEFAULT_WARMUP,
             "repeats": DEFAULT_REPEATS,
             "budget_s": DEFAULT_BUDGET_S,
+            "memory_passes": DEFAULT_MEMORY_PASSES,
         }
         filled = {k: (getattr(self, k) if getattr(self, k) is not None else table[kind]) for k, table in pick.items()}
         isolate_models = self.isolate_models if self.isolate_models is not None else kind == "cpu"
+        # at least one pure warm-up pass before the measured ones (the first pass allocates lazily), when there are 2+
+        filled["memory_passes"] = max(1, min(filled["memory_passes"], filled["warmup"] - 1))
         return replace(self, device=device, isolate_models=isolate_models, **filled)
 
     def modes_of(self, target: SpeedTarget) -> tuple[str, ...]:
@@ -285,7 +295,12 @@ class SpeedPoint(_SweepIdentity):
     time_median_ms: float | None = _column("median synchronised wall time of one forward pass of the batch, ms", None)
     time_iqr_ms: float | None = _column("interquartile range of that time, ms", None)
     warmup: int | None = _column(
-        "untimed iterations before timing (the last one after the memory peaks were reset)", None
+        "untimed iterations before timing (the last memory_passes of them each after the memory peaks were reset)",
+        None,
+    )
+    memory_passes: int | None = _column(
+        "untimed passes whose memory peaks were measured, each after a reset; CPU: rss_peak_mib is their median",
+        None,
     )
     peak_allocated_mib: float | None = _column(
         "CUDA: torch.cuda.max_memory_allocated after reset_peak_memory_stats, MiB (tensors)", None
@@ -301,7 +316,12 @@ class SpeedPoint(_SweepIdentity):
     )
     nvml_samples: int | None = _column("CUDA: NVML samples behind nvml_used_mib", None)
     rss_peak_mib: float | None = _column(
-        "CPU: the process's peak resident set size during the point, MiB (absolute)", None
+        "CPU: the process's peak resident set size during the point, MiB (absolute): the median over the memory passes",
+        None,
+    )
+    rss_peak_spread_mib: float | None = _column(
+        "CPU: max - min of the memory passes' peak RSS, MiB: how far one point's peak moved between identical passes",
+        None,
     )
     rss_baseline_mib: float | None = _column("CPU: the process's resident set before the model was built, MiB", None)
     rss_loaded_mib: float | None = _column(
@@ -372,6 +392,11 @@ class SpeedSummary(_SweepIdentity):
         "memory measure behind ram_per_img_mib: nvml on CUDA (reserved when NVML is unavailable), rss on CPU"
     )
     ram_per_img_n: int = _column("number of points (ok, distinct batch sizes >= 2) in that fit")
+    rss_peak_spread_max_mib: float | None = _column(
+        "CPU: the largest rss_peak_spread_mib over the ok points, MiB: the measured spread of one point's peak"
+        " between identical passes, against which the memory columns can be read",
+        None,
+    )
     ram_per_img_allocated_mib: float | None = _slope_column("allocated", "mib")
     ram_per_img_allocated_r2: float | None = _slope_column("allocated", "r2")
     ram_per_img_reserved_mib: float | None = _slope_column("reserved", "mib")
@@ -430,6 +455,7 @@ def blank_point(
         phase=phase,
         status=status,
         warmup=config.warmup,
+        memory_passes=config.memory_passes,
         memory_limit_mib=config.max_memory_mib,
         note=note,
     )

@@ -115,6 +115,7 @@ def summarize(points: Sequence[SpeedPoint], sweep_stop: str) -> SpeedSummary:
     for s, fit in fits.items():
         extra[f"ram_per_img_{s}_mib"] = fit.slope if fit else None
         extra[f"ram_per_img_{s}_r2"] = fit.r2 if fit else None
+    spreads = [p.rss_peak_spread_mib for p in ok if p.rss_peak_spread_mib is not None]
     net = next((p for p in points if p.net_ram_mib is not None), None)
     largest = max(ok, key=lambda p: p.batch) if ok else None
     above_b1 = _above_baseline(b1)
@@ -143,6 +144,7 @@ def summarize(points: Sequence[SpeedPoint], sweep_stop: str) -> SpeedSummary:
         n_ok=len(ok),
         n_oom=sum(p.status == "oom" for p in points),
         n_error=sum(p.status == "error" for p in points),
+        rss_peak_spread_max_mib=max(spreads) if spreads else None,
         **extra,
     )
 
