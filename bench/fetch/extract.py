@@ -67,9 +67,9 @@ def extract_zip(
             shown = ", ".join(f"{name!r} ({why})" for name, why in bad[:_SHOWN])
             more = f" and {len(bad) - _SHOWN} more" if len(bad) > _SHOWN else ""
             raise UnsafeArchiveError(
-                f"refusing to unpack {archive}: {len(bad)} entr{'y' if len(bad) == 1 else 'ies'} would land outside "
-                f"the target or {'is' if len(bad) == 1 else 'are'} not plain files: {shown}{more}; nothing was "
-                f"extracted (the archive is kept for inspection)"
+                f"refusing to unpack {archive}: {len(bad)} unsafe entr{'y' if len(bad) == 1 else 'ies'} (a path "
+                f"outside the target, or not a plain file or folder): {shown}{more}; nothing was extracted (the "
+                f"archive is kept for inspection)"
             )
         total = sum(i.file_size for i in infos if not i.is_dir())
         into.mkdir(parents=True, exist_ok=True)

@@ -363,7 +363,7 @@ def test_zip_with_dotdot_absolute_or_link_entries_is_refused_before_extracting_a
     with pytest.raises(UnsafeArchiveError) as err:
         extract_zip(archive, into, stream=io.StringIO(), tty=False)
     msg = str(err.value)
-    for part in ("4 entries", "'data/../../evil.txt' ('..' component)", "'/etc/evil' (absolute path)",
+    for part in ("4 unsafe entries", "'data/../../evil.txt' ('..' component)", "'/etc/evil' (absolute path)",
                  "('..' component)", "'data/link' (symbolic link)", "nothing was extracted"):  # fmt: skip
         assert part in msg
     assert not into.exists() and not (tmp_path / "evil.txt").exists() and archive.exists()
@@ -510,17 +510,37 @@ def test_plan_for_configs_lists_only_what_the_runs_read_and_is_missing(tmp_path,
     assert [t.target for t in tasks.plan_for_configs([labeled])] == [tmp_path / "x.mat"]
 
 
+def test_fetch_for_configs_fetches_what_is_missing_once(server, tmp_path, monkeypatch):
+    from bench.config import RunConfig
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    name = f"resnet18-{sha(PAYLOAD)[:8]}.pth"
+    server.files[f"/{name}"] = PAYLOAD
+    monkeypatch.setitem(catalog.WEIGHTS, "resnet18", (server.url(f"/{name}"), "test server", len(PAYLOAD), ""))
+    configs = [RunConfig(name=f"r{s}", arch="drnet", backbone="resnet18", weights="imagenet", seed=s) for s in (0, 1)]
+    out: list[str] = []
+    report = tasks.fetch_for_configs(configs, echo=out.append, stream=io.StringIO(), tty=False, backoff_s=0.0)
+    assert [t.item.name for t in report.present] == ["weights:resnet18"] and len(server.requests) == 1
+    out.clear()
+    tasks.fetch_for_configs(configs, echo=out.append)
+    assert out == ["fetch: every input of these runs is present"]
+
+
 def test_catalog_matches_torchvision_timm_and_the_names_backbones_accept():
-    import timm
+    import importlib.util
+
     import torchvision
 
     from architectures.backbones import BACKBONES
+
+    timm_models = Path(importlib.util.find_spec("timm").origin).parent / "models"  # read, not imported: faster
+    senet_cfgs = (timm_models / "senet.py").read_text()
 
     assert set(catalog.WEIGHTS) == set(BACKBONES)
     for backbone, (url, *_rest) in catalog.WEIGHTS.items():
         assert url.rsplit("/", 1)[1] == BACKBONES[backbone].weight_files[0]
         if backbone == "senet154":
-            assert timm.models.get_pretrained_cfg("legacy_senet154.in1k").url == url
+            assert re.search(rf"'legacy_senet154\.in1k': _cfg\(\s*url='{re.escape(url)}'", senet_cfgs)
         else:
             enum = {"densenet161": "DenseNet161"}.get(backbone, backbone.replace("resnet", "ResNet"))
             assert torchvision.models.get_weight(f"{enum}_Weights.IMAGENET1K_V1").url == url
