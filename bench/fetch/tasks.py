@@ -254,13 +254,10 @@ def _totals(tasks: Sequence[Task]) -> str:
     text = f"to download: {len(tasks)} item(s), ~{human_bytes(max(known, 0))}"
     if unknown:
         text += f" + {', '.join(unknown)} (size not published)"
-    free = []
-    for where in dict.fromkeys(_existing_parent(t.download) for t in tasks):
-        free.append(f"{human_bytes(shutil.disk_usage(where).free)} free on {where}")
-    unpacked = [t for t in tasks if t.item.unpack == "rside-data"]
-    if unpacked:
+    if any(t.item.unpack == "rside-data" for t in tasks):
         text += "; unpacking rside-data needs about as much space again (the zip is deleted afterwards)"
-    return text + " (" + ", ".join(free) + ")"
+    wheres = dict.fromkeys(_existing_parent(t.download) for t in tasks)
+    return text + "\nfree: " + ", ".join(f"{human_bytes(shutil.disk_usage(w).free)} on {w}" for w in wheres)
 
 
 def _next_steps(tasks: Sequence[Task], heading: str) -> list[str]:
