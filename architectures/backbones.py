@@ -3,7 +3,8 @@
 Every backbone is the stock classifier from torchvision (ResNet, DenseNet) or timm (SENet-154, as
 ``legacy_senet154``; pretrainedmodels' ``senet154`` is an optional provider with the same module names).
 Weights are never downloaded here: ``weights="imagenet"`` reads the file from the torch hub cache
-(``$TORCH_HOME/hub/checkpoints``) and fails with a message naming the file to place there.
+(``$TORCH_HOME/hub/checkpoints``) and fails with a message giving the ``bench fetch weights --backbone NAME``
+command that puts it there (``missing_weights_message``).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ __all__ = [
     "create_classifier",
     "imagenet_cache_dir",
     "load_state_dict_file",
+    "missing_weights_message",
     "stages",
 ]
 
@@ -191,16 +193,25 @@ def _instantiate(spec: BackboneSpec, provider: str) -> nn.Module:
     return timm.create_model("legacy_senet154", pretrained=False)
 
 
+def missing_weights_message(name: str) -> str:
+    """What to do when ``weights="imagenet"`` finds nothing cached for backbone ``name``: the one ``bench fetch``
+    command that fills this cache (verified download), or where to put the file by hand."""
+    spec = backbone_spec(name)
+    cache = imagenet_cache_dir()
+    others = f" (or one of: {', '.join(spec.weight_files[1:])})" if len(spec.weight_files) > 1 else ""
+    return (
+        f"ImageNet weights for {name} are not in the local cache ({cache}/) and are never downloaded at run time: "
+        f"run `bench fetch weights --backbone {name}` (verified download into that cache; it follows TORCH_HOME), "
+        f"or place {spec.weight_files[0]}{others} there yourself, or pass weights=PATH to a state_dict file"
+    )
+
+
 def _imagenet_file(spec: BackboneSpec) -> Path:
     cache = imagenet_cache_dir()
     for name in spec.weight_files:
         if (cache / name).is_file():
             return cache / name
-    raise WeightsError(
-        f"ImageNet weights for {spec.name} are not in the local cache and are never downloaded at run time. "
-        f"Place {spec.weight_files[0]} (any of: {', '.join(spec.weight_files)}) in {cache}/ "
-        f"(set TORCH_HOME to use another cache), or pass weights=PATH to a state_dict file."
-    )
+    raise WeightsError(missing_weights_message(spec.name))
 
 
 def _load_lenient_head(model: nn.Module, state: dict[str, torch.Tensor]) -> tuple[list[str], list[str]]:

@@ -809,5 +809,51 @@ def report_cmd(
         raise click.ClickException(str(err)) from err
 
 
+# --- fetch: verified, resumable downloads of the data, encoder weights and checkpoints (bench/fetch) -----------
+
+
+@cli.command("fetch")
+@click.argument("targets", nargs=-1, metavar="[TARGET]...")
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default="data",
+    show_default=True,
+    help="Where the data sets and RSIDE's networks go (rside-data: read as --data rside-csv:DIR).",
+)
+@click.option(
+    "--backbone",
+    "backbones",
+    metavar="NAME[,NAME]",
+    help="Encoders whose ImageNet weights to fetch (weights, paper, all) [default: the paper suite's].",
+)
+@click.option("--dry-run", is_flag=True, help="List each URL, size, hash, destination and status; download nothing.")
+@click.option("--keep-archives", is_flag=True, help="Keep the downloaded zips after unpacking them.")
+def fetch_cmd(
+    targets: tuple[str, ...], data_dir: Path, backbones: str | None, dry_run: bool, keep_archives: bool
+) -> None:
+    """Download what the paper regime reads, verified and resumable; never called by a run.
+
+    TARGET: paper (the default: rside-data, the paper suite's encoder weights, rside-checkpoints), all (paper +
+    nyu-labeled), nyu-labeled, rside-data, weights, rside-checkpoints. Weights go to the torch hub cache that
+    weights = "imagenet" reads ($TORCH_HOME/hub/checkpoints). An interrupted download resumes when the same
+    command runs again.
+    """
+    from bench.fetch import FetchConfig, FetchError, fetch
+
+    names = tuple(b.strip() for b in backbones.split(",") if b.strip()) if backbones is not None else None
+    config = FetchConfig(tuple(targets), data_dir, names, dry_run, keep_archives)
+    try:
+        fetch(config, echo=click.echo)
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="TARGET / --backbone") from None
+    except FetchError as e:
+        raise click.ClickException(str(e)) from None
+    except KeyboardInterrupt:
+        raise click.ClickException(
+            "interrupted: partial downloads are kept and resume on the next bench fetch"
+        ) from None
+
+
 def main() -> None:
     cli()
