@@ -35,7 +35,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from architectures.losses import multiscale_loss
 from bench.config import RunConfig
 from bench.distributed import DistInfo, all_mean, on_rank0
-from bench.io import atomic_path
+from bench.io import torch_save_atomic
 from bench.progress import Progress, SuiteProgress, planned_steps
 from bench.rundir import RunDir
 from bench.runtime import amp_autocast, loader_workers, resolve_device, say
@@ -219,8 +219,7 @@ def save_checkpoint(
         "rng": capture_rng_state(),
         "state": asdict(state),
     }
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
+    torch_save_atomic(payload, path)  # DiskFullError (one line: file, bytes needed, bytes free) if it cannot fit
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
@@ -309,27 +308,56 @@ def fit(
     device = torch.device(device or resolve_device(config, info))
     _configure_backends(config, device)
     model.to(device)
-    optimizer = build_optimizer(config, model.parameters())
-    scheduler = build_scheduler(config, optimizer)
-    scaler = torch.amp.GradScaler("cuda", enabled=config.amp == "fp16" and device.type == "cuda")
-    state = TrainState()
-    if resume:
-        state = _restore(run_dir, config, model, optimizer, scheduler, scaler)
+    optim = _optimisation(config, model, device)
+    state = _restore(run_dir, config, model, *optim) if resume else TrainState()
     state.sessions += 1
     session_start = time.perf_counter() if session_start is None else session_start
     if state.finished:
         say(info, run_dir, stream, f"training already finished at epoch {state.epoch}, step {state.global_step}")
         return state
+    loop = _session_loop(
+        config, model, train_set, optim, device, info, run_dir, stream, loss_fn, suite, session_start, state.elapsed_s
+    )
+    loop.progress.evals_left = evaluations_due(config, state.epoch, loop.steps_per_epoch) if evaluate_epoch else 0
+    say(info, run_dir, stream, _session_line(loop, state, len(train_set)))  # numbered as the progress lines
+    while not state.finished:
+        train_one_epoch(loop, state)
+        end_epoch(loop, state, evaluate_epoch)
+    return state
+
+
+def _optimisation(config: RunConfig, model: nn.Module, device: torch.device) -> tuple[Any, Any, Any]:
+    """(optimizer, scheduler, grad scaler) for ``model``; the scaler is active only with fp16 on CUDA."""
+    optimizer = build_optimizer(config, model.parameters())
+    scheduler = build_scheduler(config, optimizer)
+    return optimizer, scheduler, torch.amp.GradScaler("cuda", enabled=config.amp == "fp16" and device.type == "cuda")
+
+
+def _session_loop(
+    config: RunConfig,
+    model: nn.Module,
+    train_set: Dataset,
+    optim: tuple[Any, Any, Any],
+    device: torch.device,
+    info: DistInfo,
+    run_dir: RunDir | None,
+    stream: TextIO | None,
+    loss_fn: Callable[..., torch.Tensor],
+    suite: SuiteProgress | None,
+    session_start: float,
+    elapsed_before: float,
+) -> TrainLoop:
+    """The session's TrainLoop: the model (DDP-wrapped across processes), how batches split over ranks, the
+    progress display."""
+    if config.batch_size % info.world_size:
+        raise ValueError(f"batch_size {config.batch_size} does not split over {info.world_size} processes")
     net = model
     if info.enabled:
         net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    if config.batch_size % info.world_size:
-        raise ValueError(f"batch_size {config.batch_size} does not split over {info.world_size} processes")
     per_rank_batch = config.batch_size // info.world_size
     steps_per_epoch = math.ceil(len(epoch_order(len(train_set), config.seed, 0, info)) / per_rank_batch)
-    progress = _session_progress(config, info, run_dir, stream, len(train_set), steps_per_epoch, suite)
-    progress.evals_left = evaluations_due(config, state.epoch, steps_per_epoch) if evaluate_epoch else 0
-    loop = TrainLoop(
+    optimizer, scheduler, scaler = optim
+    return TrainLoop(
         config=config,
         model=model,
         net=net,
@@ -346,26 +374,26 @@ def fit(
         per_rank_batch=per_rank_batch,
         steps_per_epoch=steps_per_epoch,
         session_start=session_start,
-        elapsed_before=state.elapsed_s,
-        progress=progress,
+        elapsed_before=elapsed_before,
+        progress=_session_progress(config, info, run_dir, stream, len(train_set), steps_per_epoch, suite),
     )
-    say(
-        info,
-        run_dir,
-        stream,
-        f"training {config.run_id}: {len(train_set)} frames, {steps_per_epoch} steps/epoch, "
+
+
+def _session_line(loop: TrainLoop, state: TrainState, train_frames: int) -> str:
+    """What this session trains, and where it resumes."""
+    config, info = loop.config, loop.info
+    line = (
+        f"training {config.run_id}: {train_frames} frames, {loop.steps_per_epoch} steps/epoch, "
         f"batch {config.batch_size} ({info.world_size} process(es)), {config.epochs} epochs"
-        + (f", at most {config.max_steps} steps" if config.max_steps else "")
-        + (
-            f", resuming in epoch {state.epoch + 1}/{config.epochs} after step {state.step_in_epoch}/{steps_per_epoch}"
-            if state.global_step
-            else ""
-        ),
-    )  # numbered as the progress lines
-    while not state.finished:
-        train_one_epoch(loop, state)
-        end_epoch(loop, state, evaluate_epoch)
-    return state
+    )
+    if config.max_steps:
+        line += f", at most {config.max_steps} steps"
+    if state.global_step:
+        line += (
+            f", resuming in epoch {state.epoch + 1}/{config.epochs} after step "
+            f"{state.step_in_epoch}/{loop.steps_per_epoch}"
+        )
+    return line
 
 
 def _session_progress(
