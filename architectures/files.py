@@ -46,13 +46,15 @@ class DiskFullError(OSError):
         code: int = errno.ENOSPC,
         before: bool = False,
         at_least: bool = False,
+        kept: str | None = None,
     ):
         self.path, self.needed_bytes, self.free_bytes = Path(path), int(needed_bytes), int(free)
         what = "disk quota exceeded" if code == errno.EDQUOT else "no space left on device"
         if before:
             what = "not enough free space"
         needs = f"more than {format_bytes(needed_bytes)}" if at_least else f"about {format_bytes(needed_bytes)}"
-        kept = f"the previous {self.path.name} is unchanged" if self.path.exists() else "nothing was written"
+        if kept is None:  # what is left of the file: an atomic write leaves it as it was
+            kept = f"the previous {self.path.name} is unchanged" if self.path.exists() else "nothing was written"
         self.message = f"{what} for {self.path}: it needs {needs}, {format_bytes(free)} free on its filesystem; {kept}"
         super().__init__(code, self.message, str(self.path))
 
