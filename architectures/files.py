@@ -13,6 +13,7 @@ import errno
 import os
 import re
 import tempfile
+import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -31,7 +32,9 @@ DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)  # no space left on the device; 
 NEARLY_FULL_BYTES = 4 * 2**20  # a writer's error counts as "disk full" when less than this is left (bytes)
 # torch.save reports a short write of its zip stream as a RuntimeError, not as an OSError with errno 28
 # (issue 25: "[enforce fail at inline_container.cc:672] . unexpected pos 35369664 vs 35369560")
-WRITE_FAILED = re.compile(r"unexpected pos|PytorchStreamWriter failed|file write failed|No space left", re.I)
+WRITE_FAILED = re.compile(
+    r"unexpected pos|PytorchStreamWriter failed|file write failed|iostream error|No space left", re.IGNORECASE
+)
 
 
 class DiskFullError(OSError):
@@ -113,11 +116,9 @@ def atomic_path(path: str | Path, expected_bytes: int | None = None) -> Iterator
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the mode a plain open() would
         os.replace(tmp, path)
     except BaseException as exc:
-        disk_full = _disk_full(exc, path, tmp, expected_bytes)
-        if tmp is not None:
-            tmp.unlink(missing_ok=True)
+        disk_full = _clean_up(exc, path, tmp, expected_bytes)
         if disk_full is not None:
-            raise disk_full(free_bytes(path.parent)) from exc
+            raise disk_full from exc
         raise
     for directory in [path.parent, *(d.parent for d in created)]:
         fsync_directory(directory)
@@ -139,6 +140,25 @@ def fsync_directory(directory: str | Path) -> None:
         os.close(fd)
 
 
+def _clean_up(exc: BaseException, path: Path, tmp: Path | None, expected_bytes: int | None) -> DiskFullError | None:
+    """After a failed write: remove the temp file, whatever else fails; the DiskFullError to raise instead of
+    ``exc`` when it was a write that failed for lack of space, else None (``exc`` goes on as it is)."""
+    make = None
+    try:
+        make = _disk_full(exc, path, tmp, expected_bytes)
+        if make is not None:
+            _let_go_of_writers(exc)
+    except Exception:  # judging the error must never hide it
+        make = None
+    finally:
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
+    try:
+        return make(free_bytes(path.parent)) if make is not None else None
+    except OSError:
+        return None
+
+
 def _disk_full(exc: BaseException, path: Path, tmp: Path | None, expected_bytes: int | None):
     """A factory ``free -> DiskFullError`` when ``exc`` is a write that failed for lack of space, else None.
     Decided before the temp file is removed: its blocks still count, so the filesystem still looks full."""
@@ -156,6 +176,16 @@ def _disk_full(exc: BaseException, path: Path, tmp: Path | None, expected_bytes:
         return None
     needed, at_least = (max(expected_bytes, written), False) if expected_bytes else (written, True)
     return lambda free: DiskFullError(path, needed, free, code, at_least=at_least)
+
+
+def _let_go_of_writers(exc: BaseException) -> None:
+    """Clear the local variables of the finished frames in ``exc``'s tracebacks (and its context's): torch.save's
+    writer sits there with the temp file open, and removing an open file frees no space."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        traceback.clear_frames(exc.__traceback__)
+        exc = exc.__cause__ or exc.__context__
 
 
 def _make_parents(directory: Path) -> list[Path]:

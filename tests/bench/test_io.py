@@ -210,3 +210,42 @@ def test_sha256_of_a_file(tmp_path):
     data = os.urandom(3 * 2**20 + 5)
     (tmp_path / "f").write_bytes(data)
     assert sha256_file(tmp_path / "f") == hashlib.sha256(data).hexdigest()
+
+
+def test_the_free_space_is_measured_once_the_failed_writer_has_let_go_of_the_temp_file(tmp_path, monkeypatch):
+    """torch.save's writer stays referenced from the traceback; a removed but open file frees no space."""
+    import weakref
+
+    import torch
+
+    writers, seen = [], []
+
+    def save(obj, f, *args, **kwargs):
+        writer = open(f, "wb")  # noqa: SIM115 - left open, as torch's C++ writer is when it fails
+        writer.write(b"\0" * 1024)
+        writers.append(weakref.ref(writer))
+        raise RuntimeError(TORCH_SHORT_WRITE)
+
+    def free(path):
+        seen.append(writers[0]() is None)
+        return 0
+
+    monkeypatch.setattr(torch, "save", save)
+    monkeypatch.setattr(files, "free_bytes", free)
+    monkeypatch.setattr(io_module, "check_free_space", lambda path, needed: None)
+    with pytest.raises(DiskFullError, match=", 0 bytes free on its filesystem; nothing was written"):
+        torch_save_atomic({"w": torch.zeros(10)}, tmp_path / "last.pt")
+    assert seen == [False, True]  # still open while judging the error, closed before the free space is reported
+    assert only_file(tmp_path) == []
+
+
+def test_an_error_while_judging_a_failed_write_still_removes_the_temp_file(tmp_path, monkeypatch):
+    def broken(path):
+        raise PermissionError("statvfs refused")
+
+    monkeypatch.setattr(files, "free_bytes", broken)
+    with pytest.raises(RuntimeError, match="unexpected pos"):  # the writer's own error, unchanged
+        with atomic_path(tmp_path / "x.pt") as tmp:
+            tmp.write_bytes(b"half")
+            raise RuntimeError(TORCH_SHORT_WRITE)
+    assert only_file(tmp_path) == []
