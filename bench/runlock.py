@@ -3,9 +3,11 @@
 The lock of run ``<run-id>`` is ``runs/.locks/<run-id>.lock``, outside the run directory: it names the run,
 not a directory, so the holder can move ``runs/<run-id>`` aside (``--rerun``) and write a new one without
 letting go, and nobody can move a directory another process is writing (``RunDir.move_aside`` takes the
-lock first). The file stays when the lock is released (deleting a lock file races with the next locker);
-its content is the holder, written after locking and cleared on release:
-``{"host", "pid", "since" (UTC), "command", "job_id", "run_id"}``.
+lock first). Its content is the holder, written after locking:
+``{"host", "pid", "since" (UTC), "command", "job_id", "run_id"}``. The holder removes the file (and an empty
+``.locks/``) before letting go, so a runs directory keeps no trace of finished runs; a locker checks after
+locking that the path still names the file it locked, else takes the new one. A holder that crashed leaves
+its file, unlocked: a record nobody holds, which ``read_lock`` does not report and the next locker reuses.
 
 Why fcntl record locks, and not ``flock`` or a pid file:
 
@@ -43,6 +45,7 @@ __all__ = ["LOCKS_DIR", "LockedBy", "RunLock", "RunLockError", "held_here", "rea
 
 LOCKS_DIR = ".locks"  # runs/.locks/<run-id>.lock: hidden, as runs/.old/, so no reader takes it for a run
 
+LOCK_ATTEMPTS = 20  # tries before giving up on a lock that keeps changing hands under us
 _held: dict[str, RunLock] = {}  # lock files this process holds, by real path
 
 
@@ -80,16 +83,21 @@ class RunLock:
         return self._fd is not None
 
     def release(self) -> None:
-        """Clear the holder record and let the lock go (closing the descriptor releases it)."""
+        """Remove the lock file while still holding it, then let the lock go (closing the descriptor releases
+        it) and remove ``.locks/`` if no other run's lock is in it."""
         if self._fd is None:
             return
-        fd, self._fd = self._fd, None
-        _held.pop(_key(self.path), None)
+        key, fd, self._fd = _key(self.path), self._fd, None
+        _held.pop(key, None)
         try:
-            os.ftruncate(fd, 0)
+            os.unlink(self.path)  # whoever opened it meanwhile finds it gone once it gets the lock, and retries
         except OSError:
             pass  # the lock goes with the close below either way
         os.close(fd)
+        try:
+            self.path.parent.rmdir()
+        except OSError:
+            pass  # other runs' locks are in it
 
     def __enter__(self) -> RunLock:
         return self
@@ -114,21 +122,25 @@ def try_lock(path: str | Path, run_id: str | None = None, command: str | None = 
     path = Path(path)
     if held_here(path):
         raise RunLockError(f"{path} is already held by this process ({_held[_key(path)].holder.describe()})")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    for _ in range(3):  # a holder that lets go between our attempt and our look is no holder: try again
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    for _ in range(LOCK_ATTEMPTS):  # a holder letting go (removing the file) while we look: look again
         try:
-            if _lock(fd):
-                break
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        except FileNotFoundError:  # .locks/ was removed by a holder letting go, between our mkdir and open
+            continue
+        try:
+            got = _lock(fd)
         except OSError as exc:
             os.close(fd)
             raise RunLockError(f"cannot lock {path}: {exc} (does this filesystem support fcntl locks?)") from exc
+        if got and _names(path, fd):
+            break
         os.close(fd)
-        holder = read_lock(path)
+        holder = None if got else read_lock(path)  # got a file its holder removed as it let go: try the path again
         if holder is not None:
             return holder
     else:
-        return LockedBy(None, None, None)
+        raise RunLockError(f"cannot lock {path}: other processes keep taking and letting go of it")
     holder = LockedBy(
         host=socket.gethostname(),
         pid=os.getpid(),
@@ -144,6 +156,16 @@ def try_lock(path: str | Path, run_id: str | None = None, command: str | None = 
     lock = RunLock(path, fd, holder)
     _held[_key(path)] = lock
     return lock
+
+
+def _names(path: Path, fd: int) -> bool:
+    """Whether ``path`` still names the file open as ``fd`` (not removed, not replaced by a new one)."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return False
+    own = os.fstat(fd)
+    return (st.st_dev, st.st_ino) == (own.st_dev, own.st_ino)
 
 
 def held_here(path: str | Path) -> bool:

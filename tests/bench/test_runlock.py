@@ -76,7 +76,7 @@ def test_a_second_process_is_refused_and_told_who_holds_the_lock(tmp_path, holde
     assert since.tzinfo is not None and abs((datetime.now(timezone.utc) - since).total_seconds()) < 60
     assert got.describe() == f"locked by {socket.gethostname()}:{other.proc.pid} since {got.since}"
     other.done()  # released at the end of the run
-    assert read_lock(path) is None and path.read_text() == ""  # the record goes with the lock
+    assert read_lock(path) is None and not path.parent.exists()  # the file goes with the lock, and .locks/ too
     mine = try_lock(path, run_id="paper-drnet-s0", command="bench run")
     assert isinstance(mine, RunLock) and mine.held
     assert json.loads(path.read_text())["pid"] == os.getpid()  # reading the file here does not let go of it
@@ -95,8 +95,26 @@ def test_a_holder_killed_outright_leaves_no_lock_behind(tmp_path, holder):
     assert json.loads(path.read_text())["pid"] == other.proc.pid
     assert read_lock(path) is None  # a record without a holder is no holder
     with try_lock(path) as mine:
-        assert isinstance(mine, RunLock) and held_here(path)
-    assert not held_here(path)
+        assert isinstance(mine, RunLock) and held_here(path)  # the stale file is reused
+    assert not held_here(path) and not path.exists()
+
+
+def test_a_lock_file_removed_by_its_releaser_while_we_took_it_is_not_ours(tmp_path, monkeypatch):
+    """The holder removes the file as it lets go: a locker that opened the old file must lock the new one."""
+    import bench.runlock as runlock
+
+    path = run_lock_path(tmp_path, "r")
+    real_lock, calls = runlock._lock, []
+
+    def lock_after_a_release(fd):
+        calls.append(fd)
+        if len(calls) == 1:  # as if the previous holder removed the file just before we locked our copy of it
+            path.unlink()
+        return real_lock(fd)
+
+    monkeypatch.setattr(runlock, "_lock", lock_after_a_release)
+    with try_lock(path) as mine:
+        assert len(calls) == 2 and os.path.samestat(os.stat(path), os.fstat(mine._fd))
 
 
 def test_the_holder_reading_its_own_lock_keeps_it(tmp_path, holder):
