@@ -16,9 +16,17 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from architectures.files import DiskFullError, atomic_path, check_free_space, format_bytes, free_bytes
+from architectures.files import (
+    DISK_FULL_ERRNOS,
+    DiskFullError,
+    atomic_path,
+    check_free_space,
+    format_bytes,
+    free_bytes,
+)
 
 __all__ = [
+    "DISK_FULL_ERRNOS",
     "DiskFullError",
     "TORCH_SAVE_OVERHEAD_BYTES",
     "atomic_path",

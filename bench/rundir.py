@@ -10,7 +10,6 @@ metrics.json recorded for it; ``run_footprint`` / ``disk_space_warning`` estimat
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 from collections.abc import Iterator, Sequence
@@ -21,7 +20,15 @@ from pathlib import Path
 from typing import Any
 
 from bench.config import ConfigError, RunConfig
-from bench.io import DiskFullError, format_bytes, free_bytes, sha256_file, write_csv_atomic, write_json_atomic
+from bench.io import (
+    DISK_FULL_ERRNOS,
+    DiskFullError,
+    format_bytes,
+    free_bytes,
+    sha256_file,
+    write_csv_atomic,
+    write_json_atomic,
+)
 from bench.provenance import utc_stamp
 from bench.runlock import LockedBy, RunLock, held_here, read_lock, run_lock_path, try_lock
 from bench.tensorboard_log import TENSORBOARD_DIR, write_history_scalars
@@ -177,7 +184,7 @@ class RunDir:
             with open(self.log_path, "a", encoding="utf-8") as f:
                 f.write(text)
         except OSError as exc:
-            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            if exc.errno in DISK_FULL_ERRNOS:
                 free, kept = free_bytes(self.root), "its earlier lines are kept"
                 raise DiskFullError(self.log_path, len(text.encode()), free, exc.errno, kept=kept) from exc
             raise

@@ -310,6 +310,24 @@ def test_a_signal_mid_epoch_saves_every_finished_step_and_the_resumed_run_is_ide
     assert same_weights(resumed, reference) and strip_time(state.history) == strip_time(ref_state.history)
 
 
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_a_signal_while_training_on_cuda_saves_and_resumes(tmp_path):
+    """The same stop on a GPU: the step's kernels finish before last.pt is saved (its CUDA RNG state too)."""
+    cfg = config(device="cuda", checkpoint_every_steps=0)
+    _, reference, _ = run(tmp_path, "ref", cfg)
+    rd = RunDir(tmp_path / "cut")
+    rd.root.mkdir()
+    with pytest.raises(RunInterrupted, match=r"after global step 5 \(epoch 2/2, step 2/3\)"):
+        fit(cfg, make(), train_set(), rd, stream=io.StringIO(), loss_fn=signalling_loss(5, signal.SIGTERM))
+    payload = load_checkpoint(rd.last_checkpoint)
+    assert payload["state"]["global_step"] == 5 and "cuda" in payload["rng"]
+    _, resumed, state = run(tmp_path, "cut", cfg, resume=True, model=make(seed=77))
+    assert state.global_step == 6 and next(resumed.parameters()).is_cuda
+    for (name, a), b in zip(reference.state_dict().items(), resumed.state_dict().values(), strict=True):
+        assert torch.allclose(a.float(), b.float(), rtol=1e-4, atol=1e-5), name  # cuDNN may pick other kernels
+
+
 def test_a_signal_during_the_epochs_evaluation_stops_after_it(tmp_path):
     cfg = config(checkpoint_every_steps=0)
     evaluated = []
