@@ -141,10 +141,10 @@ import os, sys, time
 from bench.runlock import try_lock
 got = try_lock(sys.argv[1])
 child = os.fork()
-if child == 0:  # a DataLoader worker, say
+if child == 0:  # a DataLoader worker, say; the fork hooks have run once it runs its own code
+    print(os.getpid(), flush=True)
     time.sleep(60)
     os._exit(0)
-print(child, flush=True)
 sys.stdin.readline()
 """
 
@@ -159,7 +159,7 @@ def test_a_forked_child_does_not_keep_a_dead_holders_lock(tmp_path):
         stdout=subprocess.PIPE,
         text=True,
     )
-    child = int(proc.stdout.readline())
+    child = int(proc.stdout.readline())  # written by the child
     try:
         assert read_lock(path).pid == proc.pid
         proc.send_signal(signal.SIGKILL)
