@@ -102,6 +102,7 @@ class RunInterrupted(SystemExit):
     def __init__(self, signal_name: str, run_id: str, global_step: int, where: str, checkpoint: Path | None):
         super().__init__(EXIT_INTERRUPTED)
         self.signal_name, self.run_id, self.global_step, self.checkpoint = signal_name, run_id, global_step, checkpoint
+        self.where = where
         kept = (
             f"{checkpoint} holds every finished step; continue with `bench run --resume`"
             if checkpoint is not None
@@ -114,6 +115,9 @@ class RunInterrupted(SystemExit):
 
     def __str__(self) -> str:
         return self.message
+
+    def __reduce__(self):  # picklable (multiprocessing, job results) despite its own constructor
+        return type(self), (self.signal_name, self.run_id, self.global_step, self.where, self.checkpoint)
 
 
 @dataclass

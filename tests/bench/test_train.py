@@ -4,6 +4,7 @@ import csv
 import io
 import json
 import os
+import pickle
 import random
 import signal
 import subprocess
@@ -301,6 +302,8 @@ def test_a_signal_mid_epoch_saves_every_finished_step_and_the_resumed_run_is_ide
         f"every finished step; continue with `bench run --resume` (exit code 75: interrupted, resumable)"
     )
     assert str(caught.value) in out.getvalue() and str(caught.value) in rd.log_path.read_text()
+    again = pickle.loads(pickle.dumps(caught.value))
+    assert (str(again), again.code, again.global_step) == (str(caught.value), 75, at_step)
     assert (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)) == handlers  # put back
     saved = load_checkpoint(rd.last_checkpoint)["state"]
     assert saved["global_step"] == at_step and saved["epoch"] * 3 + saved["step_in_epoch"] == at_step
