@@ -2,29 +2,70 @@
 
 Every file here is written atomically (``bench.io``); ``log.txt`` is appended line by line. The state of a
 directory decides what ``bench run`` does with it: start, resume, evaluate an import, or leave it alone.
+
+A run has one writer at a time: its lock, ``runs/.locks/<run-id>.lock`` (``bench.runlock``), and nobody moves
+a directory another process holds. ``final_weights_problem`` checks checkpoints/final.pt against the sha256
+metrics.json recorded for it; ``run_footprint`` / ``disk_space_warning`` estimate what planned runs write.
 """
 
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from bench.config import ConfigError, RunConfig
-from bench.io import write_csv_atomic, write_json_atomic
+from bench.io import (
+    DISK_FULL_ERRNOS,
+    DiskFullError,
+    format_bytes,
+    free_bytes,
+    sha256_file,
+    write_csv_atomic,
+    write_json_atomic,
+)
 from bench.provenance import utc_stamp
+from bench.runlock import LockedBy, RunLock, held_here, read_lock, run_lock_path, try_lock
 from bench.tensorboard_log import TENSORBOARD_DIR, write_history_scalars
 
-__all__ = ["DEFAULT_RUNS_DIR", "MOVED_ASIDE_DIR", "RunDir", "RunDirError", "RunState", "directory_bytes"]
+__all__ = [
+    "DEFAULT_RUNS_DIR",
+    "FINAL_WEIGHTS_KEY",
+    "MOVED_ASIDE_DIR",
+    "REPORT_BYTES",
+    "RESULTS_BYTES",
+    "RunDir",
+    "RunDirError",
+    "RunFootprint",
+    "RunLockedError",
+    "RunState",
+    "directory_bytes",
+    "disk_space_warning",
+    "model_tensor_bytes",
+    "planned_bytes",
+    "run_footprint",
+]
 
 DEFAULT_RUNS_DIR = Path("runs")
+FINAL_WEIGHTS_KEY = "final_weights"  # metrics.json: {"path", "bytes", "sha256"} of checkpoints/final.pt
 MOVED_ASIDE_DIR = ".old"  # runs/.old/<run-id>.old-<UTC stamp>: hidden, so `bench report` never reads them as runs
 
 
 class RunDirError(RuntimeError):
     """A run directory is in a state that does not allow the requested action."""
+
+
+class RunLockedError(RunDirError):
+    """Another process holds the run's lock (``holder`` says who): the directory is not touched."""
+
+    def __init__(self, message: str, holder: LockedBy):
+        super().__init__(message)
+        self.holder = holder
 
 
 class RunState:
@@ -79,16 +120,18 @@ class RunDir:
         return state
 
     def move_aside(self, now: datetime | None = None) -> Path:
-        """Rename the directory to ``<runs>/.old/<run-id>.old-<UTC stamp>`` (never onto an existing path)."""
-        stamp = utc_stamp(now)
-        aside = self.root.parent / MOVED_ASIDE_DIR
-        aside.mkdir(exist_ok=True)
-        target = aside / f"{self.root.name}.old-{stamp}"
-        n = 1
-        while target.exists():
-            n += 1
-            target = aside / f"{self.root.name}.old-{stamp}-{n}"
-        os.rename(self.root, target)  # atomic on one filesystem; refuses to replace a non-empty directory
+        """Rename the directory to ``<runs>/.old/<run-id>.old-<UTC stamp>`` (never onto an existing path).
+        Under the run's lock: RunLockedError, and nothing moved, while another process holds it."""
+        with self.locked_for("moved aside"):
+            stamp = utc_stamp(now)
+            aside = self.root.parent / MOVED_ASIDE_DIR
+            aside.mkdir(exist_ok=True)
+            target = aside / f"{self.root.name}.old-{stamp}"
+            n = 1
+            while target.exists():
+                n += 1
+                target = aside / f"{self.root.name}.old-{stamp}-{n}"
+            os.rename(self.root, target)  # atomic on one filesystem; refuses to replace a non-empty directory
         return target
 
     def size_bytes(self) -> int:
@@ -133,12 +176,83 @@ class RunDir:
             write_history_scalars(self.tensorboard_dir, rows, notice=self.log)
 
     def log(self, message: str) -> None:
-        """Append one timestamped line to log.txt."""
+        """Append one timestamped line to log.txt (DiskFullError, naming log.txt, when there is no room)."""
         self.root.mkdir(parents=True, exist_ok=True)
         stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-        with open(self.log_path, "a", encoding="utf-8") as f:
-            for line in message.splitlines() or [""]:
-                f.write(f"{stamp} {line}\n")
+        text = "".join(f"{stamp} {line}\n" for line in message.splitlines() or [""])
+        try:
+            with open(self.log_path, "a", encoding="utf-8") as f:
+                f.write(text)
+        except OSError as exc:
+            if exc.errno in DISK_FULL_ERRNOS:
+                free, kept = free_bytes(self.root), "its earlier lines are kept"
+                raise DiskFullError(self.log_path, len(text.encode()), free, exc.errno, kept=kept) from exc
+            raise
+
+    # --- one writer, intact weights (issue 25) -----------------------------------------------------------
+    lock_path = property(lambda self: run_lock_path(self.root.parent, self.root.name))  # runs/.locks/<id>.lock
+
+    def try_lock(self, command: str | None = None) -> RunLock | LockedBy:
+        """Take this run's lock for the life of the run (``bench.runlock.try_lock``): a RunLock to release at
+        the end, or LockedBy naming the process that holds it (host, pid, since)."""
+        return try_lock(self.lock_path, run_id=self.root.name, command=command)
+
+    def lock_holder(self) -> LockedBy | None:
+        """Who holds this run's lock now (``bench status``: "locked by host:pid since ..."), or None."""
+        return read_lock(self.lock_path)
+
+    @contextmanager
+    def locked_for(self, action: str) -> Iterator[None]:
+        """Hold this run's lock for the block (already held by this process: keep holding it); RunLockedError
+        naming the holder, before anything is done, while another process holds it."""
+        if held_here(self.lock_path):
+            yield
+            return
+        got = self.try_lock()
+        if isinstance(got, LockedBy):
+            raise RunLockedError(f"{self.root} is in use, not {action}: {got.describe()}", got)
+        with got:
+            yield
+
+    def final_weights_record(self) -> dict[str, Any]:
+        """What metrics.json keeps about checkpoints/final.pt (as ``final_weights``) to verify it later:
+        {"path": "checkpoints/final.pt", "bytes", "sha256"} of the file as it is now."""
+        return {
+            "path": self.final_weights.relative_to(self.root).as_posix(),
+            "bytes": self.final_weights.stat().st_size,
+            "sha256": sha256_file(self.final_weights),
+        }
+
+    def final_weights_problem(self) -> str | None:
+        """None when checkpoints/final.pt is what metrics.json recorded (size, then sha256), or when it recorded
+        nothing (runs finished before the record existed); else one line naming the file, expected and found,
+        and the way out: re-evaluate from the training checkpoint if it was kept, or ``--rerun``."""
+        record = self.read_metrics().get(FINAL_WEIGHTS_KEY)
+        if not isinstance(record, dict) or not record.get("sha256"):
+            return None
+        path, want_bytes, want = self.final_weights, record.get("bytes"), str(record["sha256"])
+        if not path.is_file():
+            found = "missing"
+        elif want_bytes is not None and path.stat().st_size != want_bytes:
+            found = f"{path.stat().st_size:,} bytes, metrics.json recorded {want_bytes:,} (sha256 {want[:16]}...)"
+        else:
+            got = sha256_file(path)
+            if got == want:
+                return None
+            found = f"sha256 {got[:16]}..., metrics.json recorded {want[:16]}... ({path.stat().st_size:,} bytes)"
+        return f"{path} is damaged ({found}); {self._final_way_out()}"
+
+    def _final_way_out(self) -> str:
+        metrics = self.read_metrics()
+        source = self.best_checkpoint if metrics.get("checkpoint") == "best" else self.last_checkpoint
+        rerun = "`bench run --rerun` trains it again"
+        if source.is_file():
+            return (
+                f"re-evaluate it from {source.relative_to(self.root).as_posix()}, which was kept (move "
+                f"metrics.json aside and run `bench run --resume`: training is complete there, so it only "
+                f"evaluates and writes final.pt again), or {rerun}"
+            )
+        return f"{rerun} ({source.relative_to(self.root).as_posix()} was not kept)"
 
 
 def directory_bytes(root: str | Path) -> int:
@@ -150,3 +264,87 @@ def directory_bytes(root: str | Path) -> int:
             if path.is_file() and not path.is_symlink():
                 total += path.stat().st_size
     return total
+
+
+# --- the disk space runs need (issue 25) --------------------------------------------------------------------
+
+RESULTS_BYTES = 32 * 2**20  # per run: metrics.json, per_image.csv, predictions.h5 (6 frames at 480x640),
+# history.csv, log.txt, tensorboard/ (an allowance, bytes)
+REPORT_BYTES = 64 * 2**20  # reports/: tables, figures and report.html with its image grid (an allowance, bytes)
+CHECKPOINT_EXTRA_BYTES = 256 * 2**10  # beyond the tensors: config, RNG states, zip and pickle records (bytes)
+
+
+@dataclass(frozen=True)
+class RunFootprint:
+    """Bytes one run writes under runs/<run-id>/, estimated from its model's tensors (fp32 as trained)."""
+
+    run_id: str
+    final_bytes: int  # checkpoints/final.pt: weights and buffers, kept
+    last_bytes: int  # checkpoints/last.pt: weights + Adam's two moments (+ amsgrad's max) per parameter
+    results_bytes: int  # RESULTS_BYTES
+    peak_bytes: int  # the most at once: last.pt and its next version during a save (+ best.pt), final.pt, results
+    kept_bytes: int  # what stays: final.pt and results (+ last.pt, best.pt with keep_checkpoints)
+
+
+def model_tensor_bytes(config: RunConfig) -> tuple[int, int]:
+    """(bytes of the parameters, bytes of the buffers) of the config's model, built on torch's meta device
+    (no memory, no weights read: a second for SENet-154)."""
+    import torch
+
+    from architectures import build_model
+
+    with torch.device("meta"):
+        model = build_model(config.arch, config.backbone, weights=None, **config.options)
+    params = sum(p.numel() * p.element_size() for p in model.parameters())
+    return params, sum(b.numel() * b.element_size() for b in model.buffers())
+
+
+def run_footprint(config: RunConfig, param_bytes: int, buffer_bytes: int) -> RunFootprint:
+    """What ``config``'s run writes, given its model's tensor sizes (``model_tensor_bytes``)."""
+    weights = param_bytes + buffer_bytes + CHECKPOINT_EXTRA_BYTES
+    moments = 3 if config.amsgrad else 2  # Adam: exp_avg, exp_avg_sq (+ max_exp_avg_sq)
+    last = weights + moments * param_bytes
+    best = last if config.checkpoint_select == "best" else 0
+    peak = 2 * last + best + weights + RESULTS_BYTES
+    kept = weights + RESULTS_BYTES + (last + best if config.keep_checkpoints else 0)
+    return RunFootprint(config.run_id, weights, last, RESULTS_BYTES, peak, kept)
+
+
+def planned_bytes(
+    configs: Sequence[RunConfig], runs_dir: str | Path = DEFAULT_RUNS_DIR, parallel: int = 1
+) -> tuple[int, list[RunFootprint]]:
+    """(bytes the plan still needs at its peak, footprints of the runs that will write): what the finished
+    runs keep, plus the largest transient (``parallel`` runs at once) and the report. Complete runs need
+    nothing; a started run is credited with what its directory already holds."""
+    sizes: dict[tuple[str, str, str], tuple[int, int]] = {}
+    prints, extra = [], []
+    for c in configs:
+        rd = RunDir.for_config(c, runs_dir)
+        if rd.metrics_path.is_file() or c.source == "imported":
+            continue
+        key = (c.arch, c.backbone, json.dumps(c.options, sort_keys=True))
+        if key not in sizes:
+            sizes[key] = model_tensor_bytes(c)
+        fp = run_footprint(c, *sizes[key])
+        prints.append(fp)
+        extra.append(max(fp.peak_bytes - fp.kept_bytes - rd.size_bytes(), 0))
+    kept = sum(fp.kept_bytes for fp in prints)
+    return kept + sum(sorted(extra, reverse=True)[: max(parallel, 1)]) + REPORT_BYTES, prints
+
+
+def disk_space_warning(
+    configs: Sequence[RunConfig], runs_dir: str | Path = DEFAULT_RUNS_DIR, parallel: int = 1
+) -> str | None:
+    """For the preflight: one line when the filesystem of ``runs_dir`` has less free space than the planned
+    runs will write (``planned_bytes``), else None."""
+    needed, prints = planned_bytes(configs, runs_dir, parallel)
+    free = free_bytes(runs_dir)
+    if not prints or free >= needed:
+        return None
+    biggest = max(prints, key=lambda fp: fp.last_bytes)
+    return (
+        f"{Path(runs_dir)} has {format_bytes(free)} free; the {len(prints)} run(s) to train will need about "
+        f"{format_bytes(needed)} (final.pt per run, last.pt while training: up to "
+        f"{format_bytes(biggest.last_bytes)} for {biggest.run_id}, and the report). A run that fills the disk "
+        f"stops with its checkpoint intact; free space or pass --runs-dir on a larger filesystem"
+    )

@@ -11,6 +11,11 @@ Determinism (what makes a killed-and-resumed run end with the same metrics as an
 
 A non-finite loss (averaged over processes, checked before the backward pass) stops the run with
 ``NonFiniteLossError``; the weights are not updated and the last good checkpoint stays as it was.
+
+The first SIGTERM or SIGINT (a scheduler's preemption or time limit, Ctrl-C) lets the current optimiser step
+finish, writes checkpoints/last.pt with the position inside the epoch and raises ``RunInterrupted`` (a
+``SystemExit`` with code ``EXIT_INTERRUPTED`` = 75: interrupted, resumable); a second one stops at once.
+Resuming from that checkpoint ends with the same metrics as an uninterrupted run.
 """
 
 from __future__ import annotations
@@ -18,8 +23,11 @@ from __future__ import annotations
 import math
 import os
 import random
+import signal
+import threading
 import time
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -27,6 +35,7 @@ from typing import Any, TextIO
 
 import numpy as np
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
@@ -34,16 +43,19 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from architectures.losses import multiscale_loss
 from bench.config import RunConfig
-from bench.distributed import DistInfo, all_mean, on_rank0
-from bench.io import atomic_path
+from bench.distributed import DistInfo, all_mean, barrier, on_rank0
+from bench.io import torch_save_atomic
 from bench.progress import Progress, SuiteProgress, planned_steps
 from bench.rundir import RunDir
 from bench.runtime import amp_autocast, loader_workers, resolve_device, say
 
 __all__ = [
     "CHECKPOINT_FORMAT",
+    "EXIT_INTERRUPTED",
+    "GracefulStop",
     "NonFiniteLossError",
     "RunCheckpointError",
+    "RunInterrupted",
     "SeededItems",
     "TrainLoop",
     "TrainState",
@@ -54,14 +66,21 @@ __all__ = [
     "epoch_order",
     "evaluations_due",
     "fit",
+    "graceful_stop",
     "load_checkpoint",
     "restore_rng_state",
     "save_checkpoint",
     "seed_everything",
+    "stop_requested",
     "train_one_epoch",
 ]
 
 CHECKPOINT_FORMAT = 1  # bump when the checkpoint layout changes
+EXIT_INTERRUPTED = 75  # exit code of a run stopped by SIGTERM/SIGINT with its checkpoint written: EX_TEMPFAIL
+# (sysexits.h, "try again later"), apart from 0 done, 1 a run failed, 2 bad options or plan; resume it
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)  # a scheduler's preemption or time limit; Ctrl-C
+REPEAT_WINDOW_S = 1.0  # the same signal again within this time is the same request (torchrun's agent forwards
+# the SIGTERM/SIGINT it got to workers that got it too), not the second one that stops at once (seconds)
 EPOCH_LINE_KEYS = ("epoch", "step", "train_loss", "lr", "test_rmse", "test_abs_rel", "test_delta1", "elapsed_s")
 
 
@@ -72,6 +91,33 @@ class NonFiniteLossError(RuntimeError):
 class RunCheckpointError(RuntimeError):
     """A run directory's checkpoint (ours: training state or imported weights) is missing, unreadable or of
     the wrong kind. Not ``architectures.rside.CheckpointError``, which is about official RSIDE release files."""
+
+
+class RunInterrupted(SystemExit):
+    """Training stopped on SIGTERM/SIGINT after finishing its current step; checkpoints/last.pt holds every
+    finished step, so the run resumes exactly. A ``SystemExit`` with code ``EXIT_INTERRUPTED``, so that
+    handlers that go on with the next run on ``Exception`` let it through, and a caller that does not catch
+    it still exits 75 (the message was already printed and logged by ``fit``)."""
+
+    def __init__(self, signal_name: str, run_id: str, global_step: int, where: str, checkpoint: Path | None):
+        super().__init__(EXIT_INTERRUPTED)
+        self.signal_name, self.run_id, self.global_step, self.checkpoint = signal_name, run_id, global_step, checkpoint
+        self.where = where
+        kept = (
+            f"{checkpoint} holds every finished step; continue with `bench run --resume`"
+            if checkpoint is not None
+            else "no run directory, nothing saved"
+        )
+        self.message = (
+            f"{run_id}: interrupted by {signal_name} after global step {global_step} ({where}); {kept} "
+            f"(exit code {EXIT_INTERRUPTED}: interrupted, resumable)"
+        )
+
+    def __str__(self) -> str:
+        return self.message
+
+    def __reduce__(self):  # picklable (multiprocessing, job results) despite its own constructor
+        return type(self), (self.signal_name, self.run_id, self.global_step, self.where, self.checkpoint)
 
 
 @dataclass
@@ -181,10 +227,15 @@ def epoch_order(n_items: int, seed: int, epoch: int, info: DistInfo) -> list[int
 
 
 def _worker_init(worker_id: int) -> None:
-    """Seed each worker's numpy/python from torch's per-worker seed (itself from the loader's generator)."""
+    """Seed each worker's numpy/python from torch's per-worker seed (itself from the loader's generator), and
+    leave SIGTERM/SIGINT to the main process: sent to the whole process group (SLURM, a terminal's Ctrl-C)
+    they would kill the worker (torch installs a dying SIGTERM handler in it), and torch would then fail the
+    main process while it finishes its step and saves. The main process stops its workers itself."""
     seed = torch.initial_seed() % 2**32
     np.random.seed(seed)
     random.seed(seed)
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, signal.SIG_IGN)
 
 
 # --- optimiser, schedule, checkpoints ---------------------------------------------------------------------
@@ -219,8 +270,7 @@ def save_checkpoint(
         "rng": capture_rng_state(),
         "state": asdict(state),
     }
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
+    torch_save_atomic(payload, path)  # DiskFullError (one line: file, bytes needed, bytes free) if it cannot fit
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
@@ -234,6 +284,84 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT or "model" not in payload:
         raise RunCheckpointError(f"{path} is not a drnet-bench checkpoint of format {CHECKPOINT_FORMAT}")
     return payload
+
+
+# --- stopping on SIGTERM / SIGINT ------------------------------------------------------------------------
+
+
+class GracefulStop:
+    """Turns the first SIGTERM/SIGINT into a request that the training loop honours at the end of its current
+    step; a second one (``REPEAT_WINDOW_S`` or more later) restores the previous handlers and raises
+    KeyboardInterrupt at once. A signal whose handler was SIG_IGN (a background job's SIGINT) stays ignored.
+
+    Only SIGTERM and SIGINT are taken: submitit's USR2 handler (preemption / time limit: checkpoint and
+    requeue, ``bench.launch``) stays in place. The training loader's workers ignore both (``_worker_init``);
+    other processes forked meanwhile inherit this handler and only note the first signal.
+    """
+
+    def __init__(self) -> None:
+        self.signum: int | None = None  # the first signal received, if any
+        self._at = 0.0
+        self._pid = os.getpid()
+        self._previous: dict[int, Any] = {}
+
+    @property
+    def requested(self) -> str | None:
+        """The name of the signal that asked to stop ("SIGTERM"), or None."""
+        return signal.Signals(self.signum).name if self.signum is not None else None
+
+    def install(self, signals: Sequence[int] = STOP_SIGNALS) -> bool:
+        """Take ``signals`` over (main thread only: signal handlers cannot be set elsewhere); False if not."""
+        if threading.current_thread() is not threading.main_thread():
+            return False
+        for sig in signals:
+            if signal.getsignal(sig) is not signal.SIG_IGN:
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return True
+
+    def restore(self) -> None:
+        """Put back the handlers ``install`` replaced."""
+        while self._previous:
+            sig, handler = self._previous.popitem()
+            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        name, now, main = signal.Signals(signum).name, time.monotonic(), os.getpid() == self._pid
+        if self.signum is None:
+            self.signum, self._at = signum, now
+            if main:  # not print(): the handler may run inside a write to the same stream
+                os.write(
+                    2,
+                    f"\n{name}: finishing the current step, then saving checkpoints/last.pt "
+                    f"({name} again stops at once)\n".encode(),
+                )
+            return
+        if now - self._at < REPEAT_WINDOW_S:
+            return  # the same request delivered twice
+        if main:
+            self.restore()
+        raise KeyboardInterrupt(f"second {name}: stopped at once")
+
+
+_active_stops: list[GracefulStop] = []
+
+
+@contextmanager
+def graceful_stop(signals: Sequence[int] = STOP_SIGNALS) -> Iterator[GracefulStop]:
+    """Install a ``GracefulStop`` for the block (where signals can be handled) and restore the handlers after."""
+    stop = GracefulStop()
+    stop.install(signals)
+    _active_stops.append(stop)
+    try:
+        yield stop
+    finally:
+        _active_stops.remove(stop)
+        stop.restore()
+
+
+def stop_requested() -> str | None:
+    """The signal ("SIGTERM", "SIGINT") that asked the running ``fit`` of this process to stop, or None."""
+    return next((s.requested for s in reversed(_active_stops) if s.requested), None)
 
 
 # --- the loop ---------------------------------------------------------------------------------------------
@@ -263,6 +391,7 @@ class TrainLoop:
     session_start: float  # time.perf_counter() when this session started
     elapsed_before: float  # seconds spent on the run in earlier sessions
     progress: Progress  # the session's progress lines and ETAs
+    stop: GracefulStop = field(default_factory=GracefulStop)  # SIGTERM/SIGINT seen (``fit`` installs it)
 
     def elapsed_s(self) -> float:
         """Seconds spent on the run so far, all sessions."""
@@ -304,32 +433,65 @@ def fit(
     Returns the final state; the trained weights are in ``model`` and in checkpoints/last.pt.
     ``session_start`` (time.perf_counter) makes ``elapsed_s`` include the caller's setup time; ``suite``
     (the runs after this one and the pace so far) adds a suite ETA to the progress lines.
+    The first SIGTERM/SIGINT during training raises ``RunInterrupted`` once last.pt holds the finished steps.
     """
     info = info or DistInfo()
     device = torch.device(device or resolve_device(config, info))
     _configure_backends(config, device)
     model.to(device)
-    optimizer = build_optimizer(config, model.parameters())
-    scheduler = build_scheduler(config, optimizer)
-    scaler = torch.amp.GradScaler("cuda", enabled=config.amp == "fp16" and device.type == "cuda")
-    state = TrainState()
-    if resume:
-        state = _restore(run_dir, config, model, optimizer, scheduler, scaler)
+    optim = _optimisation(config, model, device)
+    state = _restore(run_dir, config, model, *optim) if resume else TrainState()
     state.sessions += 1
     session_start = time.perf_counter() if session_start is None else session_start
     if state.finished:
         say(info, run_dir, stream, f"training already finished at epoch {state.epoch}, step {state.global_step}")
         return state
+    loop = _session_loop(
+        config, model, train_set, optim, device, info, run_dir, stream, loss_fn, suite, session_start, state.elapsed_s
+    )
+    loop.progress.evals_left = evaluations_due(config, state.epoch, loop.steps_per_epoch) if evaluate_epoch else 0
+    say(info, run_dir, stream, _session_line(loop, state, len(train_set)))  # numbered as the progress lines
+    with graceful_stop() as loop.stop:
+        while not state.finished:
+            train_one_epoch(loop, state)
+            end_epoch(loop, state, evaluate_epoch)
+            if _stop_agreed(loop):
+                raise _interrupted(loop, state, save=False)  # end_epoch has just saved last.pt
+    return state
+
+
+def _optimisation(config: RunConfig, model: nn.Module, device: torch.device) -> tuple[Any, Any, Any]:
+    """(optimizer, scheduler, grad scaler) for ``model``; the scaler is active only with fp16 on CUDA."""
+    optimizer = build_optimizer(config, model.parameters())
+    scheduler = build_scheduler(config, optimizer)
+    return optimizer, scheduler, torch.amp.GradScaler("cuda", enabled=config.amp == "fp16" and device.type == "cuda")
+
+
+def _session_loop(
+    config: RunConfig,
+    model: nn.Module,
+    train_set: Dataset,
+    optim: tuple[Any, Any, Any],
+    device: torch.device,
+    info: DistInfo,
+    run_dir: RunDir | None,
+    stream: TextIO | None,
+    loss_fn: Callable[..., torch.Tensor],
+    suite: SuiteProgress | None,
+    session_start: float,
+    elapsed_before: float,
+) -> TrainLoop:
+    """The session's TrainLoop: the model (DDP-wrapped across processes), how batches split over ranks, the
+    progress display."""
+    if config.batch_size % info.world_size:
+        raise ValueError(f"batch_size {config.batch_size} does not split over {info.world_size} processes")
     net = model
     if info.enabled:
         net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    if config.batch_size % info.world_size:
-        raise ValueError(f"batch_size {config.batch_size} does not split over {info.world_size} processes")
     per_rank_batch = config.batch_size // info.world_size
     steps_per_epoch = math.ceil(len(epoch_order(len(train_set), config.seed, 0, info)) / per_rank_batch)
-    progress = _session_progress(config, info, run_dir, stream, len(train_set), steps_per_epoch, suite)
-    progress.evals_left = evaluations_due(config, state.epoch, steps_per_epoch) if evaluate_epoch else 0
-    loop = TrainLoop(
+    optimizer, scheduler, scaler = optim
+    return TrainLoop(
         config=config,
         model=model,
         net=net,
@@ -346,26 +508,26 @@ def fit(
         per_rank_batch=per_rank_batch,
         steps_per_epoch=steps_per_epoch,
         session_start=session_start,
-        elapsed_before=state.elapsed_s,
-        progress=progress,
+        elapsed_before=elapsed_before,
+        progress=_session_progress(config, info, run_dir, stream, len(train_set), steps_per_epoch, suite),
     )
-    say(
-        info,
-        run_dir,
-        stream,
-        f"training {config.run_id}: {len(train_set)} frames, {steps_per_epoch} steps/epoch, "
+
+
+def _session_line(loop: TrainLoop, state: TrainState, train_frames: int) -> str:
+    """What this session trains, and where it resumes."""
+    config, info = loop.config, loop.info
+    line = (
+        f"training {config.run_id}: {train_frames} frames, {loop.steps_per_epoch} steps/epoch, "
         f"batch {config.batch_size} ({info.world_size} process(es)), {config.epochs} epochs"
-        + (f", at most {config.max_steps} steps" if config.max_steps else "")
-        + (
-            f", resuming in epoch {state.epoch + 1}/{config.epochs} after step {state.step_in_epoch}/{steps_per_epoch}"
-            if state.global_step
-            else ""
-        ),
-    )  # numbered as the progress lines
-    while not state.finished:
-        train_one_epoch(loop, state)
-        end_epoch(loop, state, evaluate_epoch)
-    return state
+    )
+    if config.max_steps:
+        line += f", at most {config.max_steps} steps"
+    if state.global_step:
+        line += (
+            f", resuming in epoch {state.epoch + 1}/{config.epochs} after step "
+            f"{state.step_in_epoch}/{loop.steps_per_epoch}"
+        )
+    return line
 
 
 def _session_progress(
@@ -405,7 +567,8 @@ def evaluations_due(config: RunConfig, epochs_done: int, steps_per_epoch: int) -
 
 def train_one_epoch(loop: TrainLoop, state: TrainState) -> None:
     """Train on the rest of epoch ``state.epoch`` (from batch ``state.step_in_epoch``), stopping early at
-    ``max_steps``; checkpoints every ``checkpoint_every_steps`` inside the epoch. Updates ``state``."""
+    ``max_steps``; checkpoints every ``checkpoint_every_steps`` inside the epoch. Updates ``state``.
+    After a SIGTERM/SIGINT (``loop.stop``) it saves last.pt after the current step and raises RunInterrupted."""
     config, info = loop.config, loop.info
     loader = _epoch_loader(loop.items, config, state, info, loop.per_rank_batch, loop.device)
     progress = loop.progress
@@ -426,6 +589,9 @@ def train_one_epoch(loop: TrainLoop, state: TrainState) -> None:
         )
         if config.max_steps is not None and state.global_step >= config.max_steps:
             break
+        if _stop_agreed(loop):
+            progress.close()
+            raise _interrupted(loop, state)
         if (
             config.checkpoint_every_steps
             and state.global_step % config.checkpoint_every_steps == 0
@@ -447,7 +613,11 @@ def end_epoch(loop: TrainLoop, state: TrainState, evaluate_epoch: EvalFn | None 
         "lr": loop.optimizer.param_groups[0]["lr"],
     }
     if epoch_done:
-        loop.scheduler.step()
+        # a session resumed after a signal at an epoch's last step steps the schedule before its first optimiser
+        # step; over the run the order is the usual one, so torch's warning about it does not apply
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "Detected call of `lr_scheduler.step", UserWarning)
+            loop.scheduler.step()
         state.epoch, state.step_in_epoch, state.loss_sum, state.loss_count = state.epoch + 1, 0, 0.0, 0
     state.finished = state.epoch >= config.epochs or (
         config.max_steps is not None and state.global_step >= config.max_steps
@@ -469,6 +639,42 @@ def end_epoch(loop: TrainLoop, state: TrainState, evaluate_epoch: EvalFn | None 
         run_dir.write_history(state.history)
     loop.checkpoint(state)
     return row
+
+
+def _stop_agreed(loop: TrainLoop) -> bool:
+    """Whether to stop now: this process got SIGTERM/SIGINT, or, across processes, any of them did (one
+    all_reduce of a flag per step, so that every rank stops after the same step)."""
+    asked = loop.stop.signum is not None
+    if not loop.info.enabled:
+        return asked
+    flag = torch.tensor([float(asked)], device=loop.device)
+    dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+    return bool(flag.item())
+
+
+def _interrupted(loop: TrainLoop, state: TrainState, save: bool = True) -> RunInterrupted:
+    """Save last.pt (rank 0; ``save``) holding every finished step and the position inside the epoch, wait
+    until it is on disk on every rank, say so, and return the RunInterrupted to raise."""
+    if save:
+        loop.checkpoint(state)
+    barrier(loop.info)  # no rank may exit before rank 0 has saved: torchrun stops the others when one exits
+    run_dir = loop.run_dir
+    exc = RunInterrupted(
+        loop.stop.requested or "a signal to another process",
+        loop.config.run_id,
+        state.global_step,
+        _position(loop, state),
+        run_dir.last_checkpoint if run_dir is not None else None,
+    )
+    say(loop.info, run_dir, loop.stream, str(exc))
+    return exc
+
+
+def _position(loop: TrainLoop, state: TrainState) -> str:
+    """Where training stands, as the progress lines number it: "epoch 2/3, step 5/12" or "end of epoch 2/3"."""
+    if state.step_in_epoch == 0 and state.epoch > 0:
+        return f"end of epoch {state.epoch}/{loop.config.epochs}"
+    return f"epoch {state.epoch + 1}/{loop.config.epochs}, step {state.step_in_epoch}/{loop.steps_per_epoch}"
 
 
 def _epoch_loader(

@@ -2,7 +2,15 @@ from __future__ import annotations
 
 import csv
 import io
+import json
+import os
+import pickle
 import random
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,11 +18,14 @@ import torch
 from runner_fixtures import TinyDepthSet, TinyNet, tiny_config
 from torch import nn
 
+import bench.train as train_module
 from architectures.losses import multiscale_loss
 from bench.distributed import DistInfo
 from bench.rundir import RunDir
 from bench.train import (
+    EXIT_INTERRUPTED,
     NonFiniteLossError,
+    RunInterrupted,
     SeededItems,
     capture_rng_state,
     epoch_order,
@@ -242,3 +253,235 @@ def test_fit_logs_run_eta_and_warming_up(tmp_path):
     lines = [line for line in out.getvalue().splitlines() if line.startswith("test-tiny-s0 | epoch ")]
     assert lines[0].endswith("warming up (no rate yet)")
     assert all("run eta" in line for line in lines[1:]) and "nan" not in out.getvalue()
+
+
+# --- SIGTERM / SIGINT: finish the step, save last.pt, exit resumable (issue 25, item 2) -----------------------
+
+
+def signalling_loss(at_step: int, *signals: int):
+    """The loss of step ``at_step`` sends ``signals`` to this process, each once the previous one was handled."""
+    calls = {"n": 0}
+
+    def loss(preds, target, valid=None):
+        calls["n"] += 1
+        if calls["n"] == at_step:
+            for sig in signals:
+                os.kill(os.getpid(), sig)
+                while train_module.stop_requested() is None:  # the handler runs at the next bytecode
+                    pass
+        return multiscale_loss(preds, target, valid=valid)
+
+    return loss
+
+
+def strip_time(history):
+    return [{k: v for k, v in row.items() if k != "elapsed_s"} for row in history]
+
+
+@pytest.mark.parametrize(
+    ("sig", "at_step", "where"),
+    [
+        (signal.SIGTERM, 5, "epoch 2/2, step 2/3"),
+        (signal.SIGINT, 3, "epoch 1/2, step 3/3"),  # the last step of an epoch: the epoch's end comes on resume
+    ],
+    ids=["SIGTERM-mid-epoch-2", "SIGINT-at-the-end-of-epoch-1"],
+)
+def test_a_signal_mid_epoch_saves_every_finished_step_and_the_resumed_run_is_identical(tmp_path, sig, at_step, where):
+    cfg = config(checkpoint_every_steps=0)  # without the signal, last.pt is saved at epoch ends only
+    _, reference, ref_state = run(tmp_path, "ref", cfg)
+    handlers = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
+    out = io.StringIO()
+    rd = RunDir(tmp_path / "cut")
+    rd.root.mkdir()
+    with pytest.raises(RunInterrupted) as caught:
+        fit(cfg, make(), train_set(), rd, stream=out, loss_fn=signalling_loss(at_step, sig))
+    name = signal.Signals(sig).name
+    assert caught.value.code == EXIT_INTERRUPTED == 75 and isinstance(caught.value, SystemExit)
+    assert str(caught.value) == (
+        f"test-tiny-s0: interrupted by {name} after global step {at_step} ({where}); {rd.last_checkpoint} holds "
+        f"every finished step; continue with `bench run --resume` (exit code 75: interrupted, resumable)"
+    )
+    assert str(caught.value) in out.getvalue() and str(caught.value) in rd.log_path.read_text()
+    again = pickle.loads(pickle.dumps(caught.value))
+    assert (str(again), again.code, again.global_step) == (str(caught.value), 75, at_step)
+    assert (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)) == handlers  # put back
+    saved = load_checkpoint(rd.last_checkpoint)["state"]
+    assert saved["global_step"] == at_step and saved["epoch"] * 3 + saved["step_in_epoch"] == at_step
+    torch.manual_seed(4321)  # a resumed process starts with other RNG states
+    _, resumed, state = run(tmp_path, "cut", cfg, resume=True, model=make(seed=77))
+    assert state.global_step == ref_state.global_step == 6 and state.sessions == 2
+    assert same_weights(resumed, reference) and strip_time(state.history) == strip_time(ref_state.history)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_a_signal_while_training_on_cuda_saves_and_resumes(tmp_path):
+    """The same stop on a GPU: the step's kernels finish before last.pt is saved (its CUDA RNG state too)."""
+    cfg = config(device="cuda", checkpoint_every_steps=0)
+    _, reference, _ = run(tmp_path, "ref", cfg)
+    rd = RunDir(tmp_path / "cut")
+    rd.root.mkdir()
+    with pytest.raises(RunInterrupted, match=r"after global step 5 \(epoch 2/2, step 2/3\)"):
+        fit(cfg, make(), train_set(), rd, stream=io.StringIO(), loss_fn=signalling_loss(5, signal.SIGTERM))
+    payload = load_checkpoint(rd.last_checkpoint)
+    assert payload["state"]["global_step"] == 5 and "cuda" in payload["rng"]
+    _, resumed, state = run(tmp_path, "cut", cfg, resume=True, model=make(seed=77))
+    assert state.global_step == 6 and next(resumed.parameters()).is_cuda
+    for (name, a), b in zip(reference.state_dict().items(), resumed.state_dict().values(), strict=True):
+        assert torch.allclose(a.float(), b.float(), rtol=1e-4, atol=1e-5), name  # cuDNN may pick other kernels
+
+
+def test_a_signal_during_the_epochs_evaluation_stops_after_it(tmp_path):
+    cfg = config(checkpoint_every_steps=0)
+    evaluated = []
+
+    def evaluate_and_get_signal(model, state):
+        evaluated.append(state.epoch)
+        if state.epoch == 1:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return {"rmse": 1.0}
+
+    rd = RunDir(tmp_path / "e")
+    rd.root.mkdir()
+    with pytest.raises(RunInterrupted, match=r"after global step 3 \(end of epoch 1/2\)"):
+        fit(cfg, make(), train_set(), rd, evaluate_epoch=evaluate_and_get_signal, stream=io.StringIO())
+    assert evaluated == [1]  # the evaluation ran to its end; epoch 2 did not start
+    assert load_checkpoint(rd.last_checkpoint)["state"]["global_step"] == 3
+
+
+def test_a_second_signal_stops_at_once_and_keeps_the_last_checkpoint(tmp_path, monkeypatch):
+    monkeypatch.setattr(train_module, "REPEAT_WINDOW_S", 0.0)  # not a repeat of the first: a second request
+    rd = RunDir(tmp_path / "twice")
+    rd.root.mkdir()
+    handler = signal.getsignal(signal.SIGINT)
+    with pytest.raises(KeyboardInterrupt, match="second SIGINT: stopped at once"):
+        fit(
+            config(checkpoint_every_steps=0),
+            make(),
+            train_set(),
+            rd,
+            stream=io.StringIO(),
+            loss_fn=signalling_loss(5, signal.SIGINT, signal.SIGINT),
+        )
+    assert load_checkpoint(rd.last_checkpoint)["state"]["global_step"] == 3  # from the end of epoch 1, as it was
+    assert not list(rd.checkpoints.glob(".*.tmp")) and signal.getsignal(signal.SIGINT) is handler
+
+
+def test_a_repeat_of_the_same_signal_within_the_window_is_the_same_request(tmp_path):
+    rd = RunDir(tmp_path / "repeat")
+    rd.root.mkdir()
+    with pytest.raises(RunInterrupted, match="after global step 2"):  # torchrun forwards what its workers got
+        fit(config(), make(), train_set(), rd, stream=io.StringIO(), loss_fn=signalling_loss(2, *[signal.SIGTERM] * 2))
+
+
+def test_an_ignored_signal_stays_ignored_and_other_handlers_come_back(tmp_path):
+    seen = []
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN)  # a background job's SIGINT
+    previous_term = signal.signal(signal.SIGTERM, lambda s, f: seen.append(s))
+    try:
+        calls = {"n": 0}
+
+        def loss(preds, target, valid=None):
+            calls["n"] += 1
+            if calls["n"] == 2:
+                os.kill(os.getpid(), signal.SIGINT)
+            return multiscale_loss(preds, target, valid=valid)
+
+        _, _, state = run(tmp_path, "ign", config(), loss_fn=loss)
+        assert state.finished and state.global_step == 6
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+        os.kill(os.getpid(), signal.SIGTERM)
+        assert seen == [signal.SIGTERM]  # the caller's own SIGTERM handler is back
+    finally:
+        signal.signal(signal.SIGINT, before)
+        signal.signal(signal.SIGTERM, previous_term)
+
+
+def test_fit_outside_the_main_thread_trains_without_handlers(tmp_path):
+    handlers = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
+    result = {}
+    worker = threading.Thread(target=lambda: result.update(state=run(tmp_path, "t", config(epochs=1))[2]))
+    worker.start()
+    worker.join()
+    assert result["state"].finished and (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)) == handlers
+
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def one_thread():
+    """torch on one thread, as the separate processes of a test run (the same float sums in both)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_sigterm_to_a_real_process_mid_epoch_then_resume_gives_identical_metrics(tmp_path, one_thread):
+    """As the kill -9 test, with SIGTERM to the process group (SLURM, a terminal) in step 5 of epoch 2 and
+    checkpoint_every_steps = 0: before, the process died (-15) and last.pt held epoch 1 only (5 steps lost)."""
+    import interruptible_run
+
+    ref = interruptible_run.main(tmp_path / "ref", stream=io.StringIO())
+    cut = RunDir(tmp_path / "cut")
+    proc = subprocess.Popen(
+        [sys.executable, str(Path(interruptible_run.__file__)), str(cut.root), "--wait-at", "11"],
+        cwd=REPO,
+        env={**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group, as a job step or a terminal's foreground job
+    )
+    try:
+        for line in proc.stdout:
+            if line.startswith("at step 11"):  # in step 5 of epoch 2 (6 steps per epoch)
+                break
+        os.killpg(proc.pid, signal.SIGTERM)  # the main process and its DataLoader worker
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == EXIT_INTERRUPTED, out + err
+    assert "interrupted by SIGTERM after global step 11 (epoch 2/2, step 5/6)" in out
+    assert "SIGTERM: finishing the current step, then saving checkpoints/last.pt" in err
+    saved = load_checkpoint(cut.last_checkpoint)["state"]
+    assert (saved["epoch"], saved["step_in_epoch"], saved["global_step"]) == (1, 5, 11)  # every finished step
+    assert not cut.metrics_path.exists()
+    interruptible_run.main(cut.root, resume=True, stream=io.StringIO())
+    assert json.loads(cut.metrics_path.read_text()) == json.loads(ref.metrics_path.read_text())
+    assert cut.per_image_path.read_bytes() == ref.per_image_path.read_bytes()
+    assert cut.metrics_path.read_bytes() == ref.metrics_path.read_bytes()
+
+
+def ddp_rank(rank: int, root: str, at_step: int) -> None:
+    """One of two gloo processes training the tiny run; only rank 1 gets a SIGTERM, in step ``at_step``."""
+    import datetime
+
+    import torch.distributed as dist
+
+    torch.set_num_threads(1)
+    rendezvous, timeout = f"file://{root}/rendezvous", datetime.timedelta(seconds=60)  # a hang fails in a minute
+    dist.init_process_group("gloo", init_method=rendezvous, rank=rank, world_size=2, timeout=timeout)
+    rd = RunDir(Path(root) / "ddp")
+    loss = signalling_loss(at_step, signal.SIGTERM) if rank == 1 else multiscale_loss
+    try:
+        fit(config(), make(), train_set(), rd, info=DistInfo(rank, 2, rank), stream=io.StringIO(), loss_fn=loss)
+        outcome = "finished"
+    except RunInterrupted as exc:
+        outcome = f"{exc.global_step} {exc.signal_name}"
+    finally:
+        dist.destroy_process_group()
+    (Path(root) / f"rank{rank}.txt").write_text(outcome)
+
+
+@pytest.mark.slow
+def test_across_ddp_processes_every_rank_stops_after_the_same_step(tmp_path):
+    import torch.multiprocessing as mp
+
+    (tmp_path / "ddp").mkdir()
+    mp.spawn(ddp_rank, args=(str(tmp_path), 2), nprocs=2, join=True)  # 3 steps per epoch of 1 frame per rank
+    outcomes = [(tmp_path / f"rank{r}.txt").read_text() for r in (0, 1)]
+    assert outcomes == ["2 a signal to another process", "2 SIGTERM"]
+    assert load_checkpoint(RunDir(tmp_path / "ddp").last_checkpoint)["state"]["global_step"] == 2  # by rank 0
