@@ -590,12 +590,12 @@ class ProvenanceRow:
 
 # ------------------------------------------------------------------------------------------- reference
 
-REPORT_CSVS: dict[str, tuple[type, str]] = {  # file -> (record, what a row is)
+REPORT_CSVS: dict[str, tuple[type, str]] = {  # file -> (record, what a row is), in the order bench report writes
     "table1.csv": (Table1Row, "Table 1 (accuracy): one row per paper method, then measured rows the paper lacks"),
-    "paired.csv": (PairedRow, "DRNet vs RSIDE, one row per backbone both were run on (paired bootstrap)"),
     "table2.csv": (Table2Row, "Table 2 (speed, memory): one row per model and sweep mode"),
     "table2_modes.csv": (Table2ModeRow, "which sweep mode's ratios come closest to the paper's"),
     "table3.csv": (Table3Row, "Table 3 (ablations): one row per backbone and switch combination"),
+    "paired.csv": (PairedRow, "DRNet vs RSIDE, one row per backbone both were run on (paired bootstrap)"),
     "summary.csv": (Claim, "the paper's claims with their verdicts"),
     "missing_runs.csv": (MissingRow, "table rows no run fills, and unreadable run directories"),
 }

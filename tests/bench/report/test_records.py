@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from bench.report import records
+from bench.report.build import ReportConfig, make_report
 from bench.report.records import (
     REPORT_CSVS,
     Claim,
@@ -18,6 +19,7 @@ from bench.report.records import (
     ProvenanceRow,
     RelativeCells,
     Table1Row,
+    Table2Row,
     Table3Row,
     column_of,
     columns,
@@ -27,6 +29,15 @@ from bench.report.records import (
     from_frame,
     from_values,
     row_values,
+)
+from bench.report.runs import ABLATION_SWITCHES
+from bench.report.tables import (
+    ABLATIONS,
+    MEMORY_DEFINITIONS,
+    MODE_QUANTITIES,
+    TABLE3_VARIANTS,
+    ablated,
+    variant_name,
 )
 
 REFERENCE = Path(records.__file__).with_name("report_columns.md")
@@ -94,3 +105,31 @@ def test_from_values_inverts_row_values_and_rejects_unknown_columns():
 def test_claim_outcome_defaults_to_its_verdict():
     assert Claim("c", "s", "p", "m", "not measured here").outcome == "not measured here"
     assert [c.name for c in columns(Claim)] == ["claim", "scope", "paper", "measured", "verdict", "outcome"]
+
+
+def test_table2_definitions_name_table2_fields():
+    names = {c.name for c in columns(Table2Row)}
+    for d in MEMORY_DEFINITIONS:
+        assert {d.value, d.ratio} <= names, d
+    for _, measured, paper in MODE_QUANTITIES:
+        assert {measured, paper} <= names
+
+
+def test_one_switch_map_names_every_table3_variant():
+    assert tuple(ABLATIONS) == ABLATION_SWITCHES  # the order of switches_of's tuples
+    assert ablated("second_branch") == (True, True, False)
+    assert TABLE3_VARIANTS[ablated("diagonal")] == "no diagonal connections"
+    assert variant_name((False, False, True)) == "no diagonal, no aux losses"
+    assert variant_name((True, True, True)) == "DRNet (all elements)"
+    with pytest.raises(KeyError, match="switches: diagonal"):
+        ablated("decoder")
+
+
+def test_html_headers_carry_the_column_definitions(runs_dir, tmp_path, make_eval_run, make_speed_sweep):
+    make_eval_run(runs_dir, "smoke", "rside-resnet18", "rside", "resnet18", frames=range(1, 6))
+    make_speed_sweep(runs_dir, "smoke-speed", {("rside", "resnet18"): (5.0, 80.0), ("drnet", "resnet18"): (20.0, 9.0)})
+    make_report(ReportConfig(runs_dir=runs_dir, out_dir=tmp_path / "out", html=True, n_boot=50), log=lambda _: None)
+    html = (tmp_path / "out" / "report.html").read_text()
+    slope = column_of(Table2Row, "ram_per_img_measured_mib")
+    assert f'title="ram_per_img_measured_mib: {slope.tooltip}; ram_per_img_source: ' in html
+    assert ">slope MiB/img</th>" in html
