@@ -186,9 +186,9 @@ def csv_text(rows: Iterable[Any], record: type) -> str:
 METRIC_INFO = {  # metric -> (what it is, unit, report.html group header)
     "rmse": ("RMSE, root mean squared depth error", "m", "RMSE (m)"),
     "log10": ("log10 error, mean |log10(pred) - log10(gt)|", "", "log10"),
-    "delta1": ("delta1, share of pixels with max(pred/gt, gt/pred) < 1.25", "fraction", "δ<1.25"),
-    "delta2": ("delta2, share of pixels with max(pred/gt, gt/pred) < 1.25^2", "fraction", "δ<1.25²"),
-    "delta3": ("delta3, share of pixels with max(pred/gt, gt/pred) < 1.25^3", "fraction", "δ<1.25³"),
+    "delta1": ("delta1, share of pixels with max(pred/gt, gt/pred) within 1.25", "fraction", "δ<1.25"),
+    "delta2": ("delta2, share of pixels with max(pred/gt, gt/pred) within 1.25^2", "fraction", "δ<1.25²"),
+    "delta3": ("delta3, share of pixels with max(pred/gt, gt/pred) within 1.25^3", "fraction", "δ<1.25³"),
 }
 METRIC_LABELS = {m: label for m, (_, _, label) in METRIC_INFO.items()} | {"abs_rel": "AbsRel"}
 
@@ -344,7 +344,7 @@ class Table3Row:
     vs_full_not_converged: str = column(
         "runs of the pair that had not converged (bench.report.curves); empty: none", default=""
     )
-    vs_full_seeds: float = column("seeds of the pair's model with the fewest", default=NAN)
+    vs_full_seeds: float = column("seeds of whichever of the two models (variant, full) has fewer", default=NAN)
     rmse_vs_full_measured: float = column(
         "RMSE(variant) - RMSE(full model) on their common frames (paired; each model's mean over seeds)",
         "m",
@@ -593,11 +593,11 @@ class ProvenanceRow:
 REPORT_CSVS: dict[str, tuple[type, str]] = {  # file -> (record, what a row is), in the order bench report writes
     "table1.csv": (Table1Row, "Table 1 (accuracy): one row per paper method, then measured rows the paper lacks"),
     "table2.csv": (Table2Row, "Table 2 (speed, memory): one row per model and sweep mode"),
-    "table2_modes.csv": (Table2ModeRow, "which sweep mode's ratios come closest to the paper's"),
+    "table2_modes.csv": (Table2ModeRow, "Which sweep mode's ratios come closest to the paper's"),
     "table3.csv": (Table3Row, "Table 3 (ablations): one row per backbone and switch combination"),
     "paired.csv": (PairedRow, "DRNet vs RSIDE, one row per backbone both were run on (paired bootstrap)"),
-    "summary.csv": (Claim, "the paper's claims with their verdicts"),
-    "missing_runs.csv": (MissingRow, "table rows no run fills, and unreadable run directories"),
+    "summary.csv": (Claim, "The paper's claims with their verdicts"),
+    "missing_runs.csv": (MissingRow, "Table rows no run fills, and unreadable run directories"),
 }
 
 
