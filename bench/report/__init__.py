@@ -1,7 +1,8 @@
 """The report: runs/ -> the paper's Tables 1-3 (CSV), report.html, verdicts on the paper's claims.
 
 Modules, in data-flow order: ``runs`` (read run directories), ``paper`` (the paper's values), ``stats``
-(bootstrap), ``tables`` (Tables 1-3 and paired tests), ``claims`` (verdicts), ``plots`` (matplotlib),
+(bootstrap), ``records`` (the tables' typed rows: one documented field per CSV column, report_columns.md),
+``tables`` (Tables 1-3 and paired tests, as those rows), ``claims`` (verdicts), ``plots`` (matplotlib),
 ``html`` (jinja2), ``build`` (the ``bench report`` pipeline), ``baselines`` (regression checks).
 """
 

@@ -1,6 +1,7 @@
 """``bench report``: runs/ -> reports/ (table1-3.csv, paired.csv, summary.csv, missing_runs.csv, report.html).
 
-The report reads run directories only; it never trains or runs a model. Every file is written atomically.
+The report reads run directories only; it never trains or runs a model. Every file is written atomically; every
+CSV has the columns of its record in ``bench.report.records`` (report_columns.md defines them).
 """
 
 from __future__ import annotations
@@ -12,8 +13,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 from bench.io import write_text_atomic
 from bench.provenance import utc_now
 from bench.report.claims import TOLERANCES, Claim, evaluate_claims
@@ -21,9 +20,10 @@ from bench.report.curves import convergence_note, load_curves
 from bench.report.html import Figure, ReportPage, render_html
 from bench.report.paper import PAPER_SOURCES
 from bench.report.plots import GridColumn, curves_figure, memory_column, predictions_grid, speed_figure
-from bench.report.runs import RunGroup, RunSet, SpeedSweep, latest_sweeps, load_runs
+from bench.report.records import REPORT_CSVS, MissingRow, ProvenanceRow, csv_text
+from bench.report.runs import EvalRun, RunGroup, RunSet, SpeedSweep, latest_sweeps, load_runs
 from bench.report.stats import BOOTSTRAP_SEED, CI_LEVEL, N_BOOTSTRAP
-from bench.report.tables import HARNESS_ARCHS, MISSING, Tables, build_tables, pretty_arch, table2_modes
+from bench.report.tables import HARNESS_ARCHS, MISSING, Tables, build_tables, pretty_arch
 
 __all__ = [
     "NoUsableRunsError",
@@ -36,6 +36,7 @@ __all__ = [
     "provenance_table",
     "suite_choice_note",
     "suite_purpose",
+    "write_csvs",
 ]
 
 GRID_BACKBONE_ORDER = ("resnet50", "densenet161", "senet154", "resnet152")  # the paper's pairs first
@@ -64,7 +65,7 @@ class ReportResult:
     runset: RunSet
     tables: Tables
     claims: list[Claim]
-    missing: list[tuple[str, str]]
+    missing: list[MissingRow]
     written: list[Path] = field(default_factory=list)
     purpose: str | None = None  # the suite's declared purpose (pipeline, miniature, paper); None: unknown
     suite_note: str = ""  # which suites exist and which one was chosen, when there was a choice
@@ -80,14 +81,7 @@ def make_report(cfg: ReportConfig, log: Callable[[str], None] = print) -> Report
     for problem in runset.problems:
         log(f"report: unusable run directory {problem.path.name}: {problem.problem}")
     runs = runset.in_suite(suite)
-    sweeps, superseded = latest_sweeps(runset.sweeps)
-    sweep_notes = [
-        f"speed sweep {old.sweep_id} not used: {new.sweep_id} measured the same setup later (a verdict rests on "
-        "the latest sweep of each setup, never on the best of several)"
-        for old, new in superseded
-    ]
-    for note in sweep_notes:
-        log(f"report: {note}")
+    sweeps, sweep_notes = _sweeps_used(runset, log)
     log(
         f"report: {len(runs)} evaluated run(s) of suite {suite or '(none)'}, "
         f"{len(sweeps)} speed sweep(s) used, {len(runset.problems)} unusable dir(s) in {cfg.runs_dir}"
@@ -95,36 +89,51 @@ def make_report(cfg: ReportConfig, log: Callable[[str], None] = print) -> Report
     tables = build_tables(runs, sweeps, cfg.reduction, cfg.n_boot, cfg.seed)
     purpose = suite_purpose(suite, log)
     claims = evaluate_claims(tables, purpose)
-    missing = missing_runs(tables, runset, suite)
     result = ReportResult(
         suite,
         runset,
         tables,
         claims,
-        missing,
+        missing_runs(tables, runset, suite),
         purpose=purpose,
         suite_note=suite_choice_note(runset, cfg.suite, suite),
         sweeps=sweeps,
         sweep_notes=sweep_notes,
     )
-    out = Path(cfg.out_dir)
-    csvs = {
-        "table1.csv": tables.table1,
-        "table2.csv": tables.table2,
-        "table2_modes.csv": table2_modes(tables.table2),
-        "table3.csv": tables.table3,
-        "paired.csv": tables.paired,
-        "summary.csv": pd.DataFrame([c.__dict__ for c in claims]),
-        "missing_runs.csv": pd.DataFrame(missing, columns=["where", "what"]),
-    }
-    for name, df in csvs.items():
-        result.written.append(write_text_atomic(out / name, df.to_csv(index=False)))
+    result.written += write_csvs(Path(cfg.out_dir), tables, claims, result.missing)
     if cfg.html:
         html = render_html(_page(cfg, result))
-        result.written.append(write_text_atomic(out / "report.html", html))
+        result.written.append(write_text_atomic(Path(cfg.out_dir) / "report.html", html))
     for path in result.written:
         log(f"report: wrote {path}")
     return result
+
+
+def write_csvs(out: Path, tables: Tables, claims: list[Claim], missing: list[MissingRow]) -> list[Path]:
+    """The CSVs of ``REPORT_CSVS`` in ``out``, each with its record's columns; returns the paths written."""
+    rows = {
+        "table1.csv": tables.table1,
+        "table2.csv": tables.table2,
+        "table2_modes.csv": tables.table2_modes,
+        "table3.csv": tables.table3,
+        "paired.csv": tables.paired,
+        "summary.csv": claims,
+        "missing_runs.csv": missing,
+    }
+    return [write_text_atomic(out / name, csv_text(rows[name], record)) for name, (record, _) in REPORT_CSVS.items()]
+
+
+def _sweeps_used(runset: RunSet, log: Callable[[str], None]) -> tuple[list[SpeedSweep], list[str]]:
+    """The latest sweep of each setup, and one note (logged) per older sweep of a setup that is not used."""
+    sweeps, superseded = latest_sweeps(runset.sweeps)
+    notes = [
+        f"speed sweep {old.sweep_id} not used: {new.sweep_id} measured the same setup later (a verdict rests on "
+        "the latest sweep of each setup, never on the best of several)"
+        for old, new in superseded
+    ]
+    for note in notes:
+        log(f"report: {note}")
+    return sweeps, notes
 
 
 def suite_purpose(suite: str | None, log: Callable[[str], None] = print) -> str | None:
@@ -196,143 +205,141 @@ def choose_suite(runset: RunSet, suite: str | None, log: Callable[[str], None] =
     return chosen
 
 
-def missing_runs(tables: Tables, runset: RunSet, suite: str | None) -> list[tuple[str, str]]:
-    """(where, what) for every table row without a run, every unusable run dir and the Table 4 grid."""
+def missing_runs(tables: Tables, runset: RunSet, suite: str | None) -> list[MissingRow]:
+    """A row for every table row without a run or sweep, and for every unusable run directory."""
     where_suite = f"suite '{suite}'" if suite else "runs/"
-    out = []
-    for r in tables.table1[tables.table1["status"] == MISSING].itertuples(index=False):
-        out.append(
-            (
-                f"Table 1 · {r.method} [{r.source}]",
-                f"no run with arch={r.arch}, backbone={r.backbone} and default options in {where_suite}",
-            )
+    out = [
+        MissingRow(
+            f"Table 1 · {r.method} [{r.source}]",
+            f"no run with arch={r.arch}, backbone={r.backbone} and default options in {where_suite}",
         )
-    for r in tables.table3[tables.table3["status"] == MISSING].itertuples(index=False):
-        out.append(
-            (
-                f"Table 3 · {r.backbone} · {r.variant}",
-                f"no DRNet run with backbone={r.backbone}, diagonal={r.diagonal}, aux_losses={r.aux_losses}, "
-                f"second_branch={r.second_branch} in {where_suite}",
-            )
+        for r in tables.table1
+        if r.status == MISSING
+    ]
+    out += [
+        MissingRow(
+            f"Table 3 · {r.backbone} · {r.variant}",
+            f"no DRNet run with backbone={r.backbone}, diagonal={r.diagonal}, aux_losses={r.aux_losses}, "
+            f"second_branch={r.second_branch} in {where_suite}",
         )
-    for r in tables.table2[tables.table2["status"] == MISSING].itertuples(index=False):
-        out.append(
-            (
-                f"Table 2 · {r.method}",
-                f"no speed_summary.csv row for arch={r.arch}, backbone={r.backbone} "
-                f"with default options under {runset.root} (bench speed)",
-            )
+        for r in tables.table3
+        if r.status == MISSING
+    ]
+    out += [
+        MissingRow(
+            f"Table 2 · {r.method}",
+            f"no speed_summary.csv row for arch={r.arch}, backbone={r.backbone} "
+            f"with default options under {runset.root} (bench speed)",
         )
-    for p in runset.problems:
-        out.append((f"unusable run directory {p.path.name}", p.problem))
-    return out
+        for r in tables.table2
+        if r.status == MISSING
+    ]
+    return out + [MissingRow(f"unusable run directory {p.path.name}", p.problem) for p in runset.problems]
 
 
-def provenance_table(groups: list[RunGroup], sweeps: list[SpeedSweep]) -> pd.DataFrame:
+def provenance_table(groups: list[RunGroup], sweeps: list[SpeedSweep]) -> list[ProvenanceRow]:
     """One row per run and per sweep: what produced it (commit, versions, device, data, protocol, seed)."""
-    rows = []
-    for g in groups:
-        for run in g.runs:
-            prov = run.provenance
-            m = run.metrics
-            data = m.get("data") or {}
-            fingerprint = _find(prov.get("data"), "header_sha256") or _find(data, "header_sha256")
-            rows.append(
-                {
-                    "run": run.run_id,
-                    "arch": run.arch,
-                    "backbone": run.backbone,
-                    "options": json.dumps(run.options, sort_keys=True),
-                    "seed": run.seed,
-                    "commit": _commit(prov),
-                    "torch": (prov.get("versions") or {}).get("torch", ""),
-                    "device": _device(prov),
-                    "data": " · ".join(
-                        str(x) for x in (data.get("source"), data.get("train_variant"), data.get("split")) if x
-                    )
-                    + (f" (sha256 {fingerprint[:12]}…)" if fingerprint else ""),
-                    "protocol": (m.get("protocol") or {}).get("name", "")
-                    if isinstance(m.get("protocol"), dict)
-                    else str(m.get("protocol", "")),
-                    "checkpoint": f"{m.get('checkpoint', '')} (epoch {_g(m.get('epoch', '?'))})",
-                    "frames": m.get("n_frames"),
-                    "created (UTC)": prov.get("created_utc", ""),
-                    "wall time (s)": _round(prov.get("wall_time_s")),
-                }
-            )
-    for sw in sweeps:
-        prov = sw.provenance
-        s = sw.summary
-        rows.append(
-            {
-                "run": sw.sweep_id,
-                "arch": ", ".join(sorted(set(s["arch"]))),
-                "backbone": ", ".join(sorted(set(s["backbone"]))),
-                "options": "speed sweep",
-                "seed": prov.get("seed", ""),
-                "commit": _commit(prov),
-                "torch": (prov.get("versions") or {}).get("torch", ""),
-                "device": ", ".join(
-                    sorted({f"{k} {n}" for k, n in zip(s["device_kind"], s["device_name"], strict=True)})
-                ),
-                "data": "none (random input)",
-                "protocol": ", ".join(sorted({f"{d} {i}" for d, i in zip(s["dtype"], s["input"], strict=True)})),
-                "checkpoint": "",
-                "frames": "",
-                "created (UTC)": prov.get("created_utc", ""),
-                "wall time (s)": _round(prov.get("wall_time_s")),
-            }
-        )
-    return pd.DataFrame(
-        rows,
-        columns=[
-            "run",
-            "arch",
-            "backbone",
-            "options",
-            "seed",
-            "commit",
-            "torch",
-            "device",
-            "data",
-            "protocol",
-            "checkpoint",
-            "frames",
-            "created (UTC)",
-            "wall time (s)",
-        ],
+    return [_run_provenance(run) for g in groups for run in g.runs] + [_sweep_provenance(sw) for sw in sweeps]
+
+
+def _run_provenance(run: EvalRun) -> ProvenanceRow:
+    prov, m = run.provenance, run.metrics
+    data = m.get("data") or {}
+    fingerprint = _find(prov.get("data"), "header_sha256") or _find(data, "header_sha256")
+    described = " · ".join(str(x) for x in (data.get("source"), data.get("train_variant"), data.get("split")) if x)
+    protocol = m.get("protocol")
+    return ProvenanceRow(
+        run=run.run_id,
+        arch=run.arch,
+        backbone=run.backbone,
+        options=json.dumps(run.options, sort_keys=True),
+        seed=run.seed,
+        commit=_commit(prov),
+        torch=(prov.get("versions") or {}).get("torch", ""),
+        device=_device(prov),
+        data=described + (f" (sha256 {fingerprint[:12]}…)" if fingerprint else ""),
+        protocol=(protocol or {}).get("name", "") if isinstance(protocol, dict) else str(m.get("protocol", "")),
+        checkpoint=f"{m.get('checkpoint', '')} (epoch {_g(m.get('epoch', '?'))})",
+        frames=m.get("n_frames"),
+        created_utc=prov.get("created_utc", ""),
+        wall_time_s=_round(prov.get("wall_time_s")),
+    )
+
+
+def _sweep_provenance(sw: SpeedSweep) -> ProvenanceRow:
+    prov, s = sw.provenance, sw.summary
+    return ProvenanceRow(
+        run=sw.sweep_id,
+        arch=", ".join(sorted(set(s["arch"]))),
+        backbone=", ".join(sorted(set(s["backbone"]))),
+        options="speed sweep",
+        seed=prov.get("seed", ""),
+        commit=_commit(prov),
+        torch=(prov.get("versions") or {}).get("torch", ""),
+        device=", ".join(sorted({f"{k} {n}" for k, n in zip(s["device_kind"], s["device_name"], strict=True)})),
+        data="none (random input)",
+        protocol=", ".join(sorted({f"{d} {i}" for d, i in zip(s["dtype"], s["input"], strict=True)})),
+        checkpoint="",
+        frames="",
+        created_utc=prov.get("created_utc", ""),
+        wall_time_s=_round(prov.get("wall_time_s")),
     )
 
 
 def _page(cfg: ReportConfig, result: ReportResult) -> ReportPage:
     tables = result.tables
-    sweeps = []
-    for sw in result.sweeps:
-        if sw.points is None or sw.points.empty:
-            continue
-        kind = str(sw.points["device_kind"].iloc[0])
-        sources = sorted(set(sw.summary["ram_per_img_source"].dropna().astype(str)))
-        source = sources[0] if len(sources) == 1 else None
-        devices = sorted(
-            {f"{n} ({k})" for k, n in zip(sw.points["device_kind"], sw.points["device_name"], strict=True)}
-        )
-        device = ", ".join(devices)
-        title = f"{device} · {', '.join(sorted(set(sw.points['dtype'].astype(str))))} · sweep {sw.sweep_id}"
-        caption = (
-            f"fps (median over repeats, bars: IQR) and {memory_column(kind, source)[1]} against batch size, from "
-            f"{sw.path.name}/speed.csv. A batch marked x ran out of memory."
-        )
-        sweeps.append(
-            {
-                "sweep": sw.sweep_id,
-                "device": device,
-                "figure": Figure(title, speed_figure(sw.points, title, source), caption),
-            }
-        )
     grid, grid_note = _grid(tables)
     curves, curve_notes = _curves(tables.selection.groups)
     evidence = _evidence(tables.selection.groups)
-    settings = {
+    return ReportPage(
+        title="drnet-bench: DRNet vs RSIDE, the paper's claims checked",
+        suite=result.suite,
+        suite_note=result.suite_note,
+        sweep_notes=result.sweep_notes,
+        generated_utc=utc_now(),
+        settings=_settings(cfg, result),
+        claims=result.claims,
+        tolerances=TOLERANCES,
+        table1=tables.table1,
+        table2=tables.table2,
+        table2_modes=tables.table2_modes,
+        table3=tables.table3,
+        paired=tables.paired,
+        missing=result.missing,
+        notes=tables.selection.notes,
+        provenance=provenance_table(tables.selection.groups, result.sweeps),
+        sweeps=[_sweep_figure(sw) for sw in result.sweeps if sw.points is not None and not sw.points.empty],
+        grid=grid,
+        grid_note=grid_note,
+        sources=PAPER_SOURCES,
+        evidence=evidence + (f"; suite purpose: {result.purpose}" if result.purpose else ""),
+        curves=curves,
+        curve_notes=curve_notes,
+    )
+
+
+def _sweep_figure(sw: SpeedSweep) -> dict[str, Any]:
+    """The page's entry for one sweep: its id, its device(s) and its fps / memory figure."""
+    kind = str(sw.points["device_kind"].iloc[0])
+    sources = sorted(set(sw.summary["ram_per_img_source"].dropna().astype(str)))
+    source = sources[0] if len(sources) == 1 else None
+    devices = sorted({f"{n} ({k})" for k, n in zip(sw.points["device_kind"], sw.points["device_name"], strict=True)})
+    device = ", ".join(devices)
+    title = f"{device} · {', '.join(sorted(set(sw.points['dtype'].astype(str))))} · sweep {sw.sweep_id}"
+    caption = (
+        f"fps (median over repeats, bars: IQR) and {memory_column(kind, source)[1]} against batch size, from "
+        f"{sw.path.name}/speed.csv. A batch marked x ran out of memory."
+    )
+    return {
+        "sweep": sw.sweep_id,
+        "device": device,
+        "figure": Figure(title, speed_figure(sw.points, title, source), caption),
+    }
+
+
+def _settings(cfg: ReportConfig, result: ReportResult) -> dict[str, Any]:
+    """The page's "Method and settings": what every number was computed with."""
+    return {
         "runs directory": str(cfg.runs_dir),
         "suite": result.suite or "all",
         "reduction": cfg.reduction,
@@ -348,31 +355,6 @@ def _page(cfg: ReportConfig, result: ReportResult) -> ReportPage:
         "units": "depth errors in metres; deltas are fractions; fps in images/s; measured memory in MiB",
         "models in this harness": ", ".join(HARNESS_ARCHS),
     }
-    return ReportPage(
-        title="drnet-bench: DRNet vs RSIDE, the paper's claims checked",
-        suite=result.suite,
-        suite_note=result.suite_note,
-        sweep_notes=result.sweep_notes,
-        generated_utc=utc_now(),
-        settings=settings,
-        claims=result.claims,
-        tolerances=TOLERANCES,
-        table1=tables.table1,
-        table2=tables.table2,
-        table2_modes=table2_modes(tables.table2),
-        table3=tables.table3,
-        paired=tables.paired,
-        missing=result.missing,
-        notes=tables.selection.notes,
-        provenance=provenance_table(tables.selection.groups, result.sweeps),
-        sweeps=sweeps,
-        grid=grid,
-        grid_note=grid_note,
-        sources=PAPER_SOURCES,
-        evidence=evidence + (f"; suite purpose: {result.purpose}" if result.purpose else ""),
-        curves=curves,
-        curve_notes=curve_notes,
-    )
 
 
 def _curves(groups: list[RunGroup]) -> tuple[Figure | None, list[str]]:

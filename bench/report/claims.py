@@ -18,22 +18,28 @@ category (for colour and counts); ``Claim.verdict`` the text, possibly with its 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import pandas as pd
 
 from bench.report.curves import STILL_MOVING_REL
 from bench.report.paper import PAPER_TABLE2_DEVICE, paper_table1
+from bench.report.records import Claim, PairedRow, Table2Row, Table3Row
 from bench.report.tables import (
+    ABLATIONS,
     FULL_SWITCHES,
     MEASURED,
     MEMORY_DEFINITIONS,
     NO_PAPER,
     PAPER_ABLATION_BACKBONE,
+    MemoryDefinition,
     Tables,
+    ablated,
 )
 
 __all__ = [
+    "ABLATION_CLAIMS",
     "BETTER_THAN_MARGIN",
     "DEPENDS_ON_DEFINITION",
     "EQUIVALENCE_MARGIN_REL",
@@ -52,9 +58,13 @@ __all__ = [
     "SPEED_CLAIM_RATIO_B1",
     "TOLERANCES",
     "Claim",
+    "RatioClaim",
     "accuracy_gate",
+    "equivalence_outcome",
     "evaluate_claims",
+    "improvement_outcome",
     "parity_outcome",
+    "ratio_outcome",
     "scope_label",
 ]
 
@@ -151,24 +161,13 @@ TOLERANCES = (
 )
 
 
-@dataclass(frozen=True)
-class Claim:
-    """One row of the reproducibility summary."""
-
-    claim: str  # the paper's statement
-    scope: str  # backbone / device / data the evidence is about
-    paper: str  # the paper's evidence
-    measured: str  # what was measured here
-    verdict: str  # the verdict's text, e.g. "not comparable: steps 2000 vs 126700"
-    outcome: str = ""  # its category (REPRODUCED, NOT_COMPARABLE, ...); defaults to the verdict
-
-    def __post_init__(self) -> None:
-        if not self.outcome:
-            object.__setattr__(self, "outcome", self.verdict)
-
-
 def evaluate_claims(tables: Tables, purpose: str | None = None) -> list[Claim]:
-    """All claims, in the order of the summary; ``purpose`` is the suite's (None: judged by regime only)."""
+    """All claims, in the order of the summary; ``purpose`` is the suite's (None: judged by regime only).
+
+    Each claim is one function of the typed tables returning its rows (headline first); a new claim is one more
+    function here. They share the judges below: ``accuracy_gate`` (may an accuracy comparison be judged on its
+    numbers at all?), ``parity_outcome``, ``ratio_outcome`` (a measured ratio against a claimed one),
+    ``improvement_outcome`` and ``equivalence_outcome`` (an interval against zero and a margin)."""
     if purpose is not None and purpose not in PURPOSES:
         raise ValueError(f"unknown suite purpose {purpose!r}; expected one of {', '.join(PURPOSES)}")
     return [
@@ -178,6 +177,9 @@ def evaluate_claims(tables: Tables, purpose: str | None = None) -> list[Claim]:
         *_real_time(tables),
         *_ablations(tables, purpose),
     ]
+
+
+# ------------------------------------------------------------------------------------------------ judges
 
 
 def accuracy_gate(
@@ -207,6 +209,38 @@ def parity_outcome(lo: float, hi: float, margin: float = PARITY_MARGIN_REL) -> s
     return INCONCLUSIVE
 
 
+def improvement_outcome(lo: float, hi: float, margin: float = EQUIVALENCE_MARGIN_REL) -> str:
+    """ "X helps" from the CI [lo, hi] of the relative RMSE change when X is removed: reproduced if it lies above
+    zero; not reproduced if it lies below zero or within +-``margin`` (no effect); inconclusive otherwise."""
+    if lo > 0:
+        return REPRODUCED
+    if hi < 0 or (lo >= -margin and hi <= margin):
+        return NOT_REPRODUCED
+    return INCONCLUSIVE
+
+
+def equivalence_outcome(lo: float, hi: float, margin: float = EQUIVALENCE_MARGIN_REL) -> str:
+    """ "X has no effect" from the CI [lo, hi] of a relative change: reproduced if it lies within +-``margin``,
+    not reproduced if it lies entirely outside, inconclusive otherwise."""
+    if lo >= -margin and hi <= margin:
+        return REPRODUCED
+    if lo > margin or hi < -margin:
+        return NOT_REPRODUCED
+    return INCONCLUSIVE
+
+
+def ratio_outcome(value: float, target: float, low: float = math.nan, high: float = math.nan) -> str:
+    """Reproduced when the ratio reaches (1 - RATIO_REL_TOL) of ``target``; with a range [low, high] (fps at
+    batch 1: between the quartiles of the two timings) the whole range must reach it, and a range that
+    straddles it is inconclusive."""
+    need = target * (1 - RATIO_REL_TOL)
+    if math.isnan(low) or math.isnan(high):
+        return REPRODUCED if value >= need else NOT_REPRODUCED
+    if low >= need:
+        return REPRODUCED
+    return NOT_REPRODUCED if high < need else INCONCLUSIVE
+
+
 def scope_label(purpose: str | None, paper_regime: str) -> str:
     """What an accuracy verdict is about: the pipeline, a miniature, the paper, or another regime."""
     if purpose == PIPELINE:
@@ -218,54 +252,46 @@ def scope_label(purpose: str | None, paper_regime: str) -> str:
     return "not the paper's regime (" + paper_regime.removeprefix("differs: ") + ")"
 
 
+# ---------------------------------------------------------------------------------------- accuracy parity
+
+PARITY_CLAIM = "Accuracy parity: DRNet matches RSIDE (Table 1)"
+
+
 def _parity(tables: Tables, purpose: str | None) -> list[Claim]:
-    claim = "Accuracy parity: DRNet matches RSIDE (Table 1)"
+    """One row per backbone with both models (paired.csv), judged two-sided on the relative RMSE difference."""
     paper = paper_table1().set_index(["arch", "backbone", "source"])["rmse"]
-    if tables.paired.empty:
-        return [
-            Claim(
-                claim,
-                "any backbone",
-                _paper_parity(paper, None),
-                "no backbone with both an RSIDE and a DRNet run in this suite",
-                NOT_MEASURED,
-            )
-        ]
-    out = []
-    for r in tables.paired.itertuples(index=False):
-        if r.frames_common == 0:
-            out.append(
-                Claim(
-                    claim,
-                    r.backbone,
-                    _paper_parity(paper, r.backbone),
-                    "the two runs share no evaluated frame",
-                    NOT_MEASURED,
-                )
-            )
-            continue
-        lo, hi = r.rmse_rel_ci_low, r.rmse_rel_ci_high
-        seeds = min(int(r.seeds_drnet), int(r.seeds_rside))
-        gate = accuracy_gate(r.not_comparable, purpose, seeds, _text(getattr(r, "not_converged", "")))
-        if gate is not None:
-            verdict, outcome = gate
-        else:
-            outcome = parity_outcome(lo, hi)
-            verdict = f"{outcome}: {CHECK_RSIDE_HINT}" if outcome == BETTER_THAN_MARGIN else outcome
-        frames = f"{r.frames_common} common frames" + (
-            "" if r.same_frames else f" (DRNet {r.frames_drnet}, RSIDE {r.frames_rside})"
-        )
-        measured = (
-            f"RMSE {r.rmse_drnet:.3f} vs {r.rmse_rside:.3f} m: {r.rmse_rel_diff:+.1%} "
-            f"[{lo:+.1%}, {hi:+.1%}], {_p(r.rmse_p)}; log10 {r.log10_diff:+.4f} "
-            f"[{r.log10_ci_low:+.4f}, {r.log10_ci_high:+.4f}]; delta1 {r.delta1_diff:+.4f} "
-            f"[{r.delta1_ci_low:+.4f}, {r.delta1_ci_high:+.4f}]; {frames}; seeds DRNet {r.seeds_drnet}, "
-            f"RSIDE {r.seeds_rside} (CI covers {r.ci_covers}); regimes: DRNet {r.drnet_regime}, "
-            f"RSIDE {r.rside_regime}"
-        )
-        scope = f"{r.backbone} · {r.data} · {scope_label(purpose, r.paper_regime)}"
-        out.append(Claim(claim, scope, _paper_parity(paper, r.backbone), measured, verdict, outcome))
-    return out
+    if not tables.paired:
+        measured = "no backbone with both an RSIDE and a DRNet run in this suite"
+        return [Claim(PARITY_CLAIM, "any backbone", _paper_parity(paper, None), measured, NOT_MEASURED)]
+    return [_parity_row(r, purpose, _paper_parity(paper, r.backbone)) for r in tables.paired]
+
+
+def _parity_row(r: PairedRow, purpose: str | None, paper_text: str) -> Claim:
+    if r.frames_common == 0:
+        return Claim(PARITY_CLAIM, r.backbone, paper_text, "the two runs share no evaluated frame", NOT_MEASURED)
+    gate = accuracy_gate(r.not_comparable, purpose, min(r.seeds_drnet, r.seeds_rside), r.not_converged)
+    if gate is not None:
+        verdict, outcome = gate
+    else:
+        outcome = parity_outcome(r.rmse_rel.ci_low, r.rmse_rel.ci_high)
+        verdict = f"{outcome}: {CHECK_RSIDE_HINT}" if outcome == BETTER_THAN_MARGIN else outcome
+    scope = f"{r.backbone} · {r.data} · {scope_label(purpose, r.paper_regime)}"
+    return Claim(PARITY_CLAIM, scope, paper_text, _parity_measured(r), verdict, outcome)
+
+
+def _parity_measured(r: PairedRow) -> str:
+    frames = f"{r.frames_common} common frames" + (
+        "" if r.same_frames else f" (DRNet {r.frames_drnet}, RSIDE {r.frames_rside})"
+    )
+    rel = r.rmse_rel
+    return (
+        f"RMSE {r.rmse_drnet:.3f} vs {r.rmse_rside:.3f} m: {rel.diff:+.1%} "
+        f"[{rel.ci_low:+.1%}, {rel.ci_high:+.1%}], {_p(r.rmse.p)}; log10 {r.log10.diff:+.4f} "
+        f"[{r.log10.ci_low:+.4f}, {r.log10.ci_high:+.4f}]; delta1 {r.delta1.diff:+.4f} "
+        f"[{r.delta1.ci_low:+.4f}, {r.delta1.ci_high:+.4f}]; {frames}; seeds DRNet {r.seeds_drnet}, "
+        f"RSIDE {r.seeds_rside} (CI covers {r.ci_covers}); regimes: DRNet {r.drnet_regime}, "
+        f"RSIDE {r.rside_regime}"
+    )
 
 
 def _paper_parity(paper: pd.Series, backbone: str | None) -> str:
@@ -281,214 +307,81 @@ def _paper_parity(paper: pd.Series, backbone: str | None) -> str:
     return text
 
 
-def _mode_order(modes) -> list[str]:
-    """Modes in MODE_ORDER first (inference, autograd, train), any other after, each once."""
-    seen = list(dict.fromkeys(str(m) for m in modes))
-    return [m for m in MODE_ORDER if m in seen] + [m for m in seen if m not in MODE_ORDER]
+# ------------------------------------------------------------------------------ Table 2: ratios per sweep
 
 
-def _by_mode_and_sweep(measured: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
-    """(mode, rows) per sweep mode and sweep: a headline ("up to 15x") is the largest ratio over the backbones
-    of one sweep in one mode, never the best of several sweeps (of one device under other suite names, or of
-    a CPU and a GPU)."""
-    out = []
-    for mode in _mode_order(measured["mode"]):
-        rows = measured[measured["mode"] == mode]
-        for _, sweep_rows in rows.groupby("sweep", sort=False):
-            out.append((mode, sweep_rows))
-    return out
+@dataclass(frozen=True)
+class RatioClaim:
+    """A Table 2 claim judged on a DRNet-vs-RSIDE ratio (a Table2Row of a DRNet model) per sweep and mode: the
+    headline is the largest ratio over the paper's backbones against ``target``; each backbone against the
+    paper's own ratio."""
 
+    claim: str
+    target: float  # the claimed ratio ("up to 15x")
+    paper_text: str  # the paper's evidence
+    what: str  # what the ratio is of, in the measured text
+    measured: Callable[[Table2Row], float]  # the measured ratio of a row
+    paper: Callable[[Table2Row], float]  # the paper's ratio of a row (NaN: a backbone the paper did not run)
+    spread: Callable[[Table2Row], tuple[float, float]] | None = None  # its range, when it has one
 
-def _device(r) -> str:
-    return f"{r['device_name']} ({r['device_kind']})"
-
-
-def _measured_drnet(tables: Tables, col: str) -> pd.DataFrame:
-    t2 = tables.table2
-    drnet = t2[t2["arch"] == "drnet"]
-    return drnet[drnet["status"].isin([MEASURED, NO_PAPER]) & drnet[col].notna()]
-
-
-def _paper_ratio_text(tables: Tables, paper_col: str, what: str = "") -> str:
-    t2 = tables.table2
-    rows = t2[t2["arch"] == "drnet"].drop_duplicates("backbone")
-    text = ", ".join(
-        f"{r[0]} {r[1]:.1f}x" for r in zip(rows["backbone"], rows[paper_col], strict=True) if not math.isnan(r[1])
-    )
-    return f"{PAPER_TABLE2_DEVICE}: {text}{what}"
-
-
-def _ratio_verdict(value: float, target: float, low: float = math.nan, high: float = math.nan) -> str:
-    """Reproduced when the ratio reaches (1 - RATIO_REL_TOL) of ``target``; with a range [low, high] (fps at
-    batch 1: between the quartiles of the two timings) the whole range must reach it, and a range that
-    straddles it is inconclusive."""
-    need = target * (1 - RATIO_REL_TOL)
-    if math.isnan(low) or math.isnan(high):
-        return REPRODUCED if value >= need else NOT_REPRODUCED
-    if low >= need:
-        return REPRODUCED
-    return NOT_REPRODUCED if high < need else INCONCLUSIVE
-
-
-def _range(r: dict, range_cols: tuple[str, str] | None) -> tuple[float, float]:
-    if range_cols is None:
-        return math.nan, math.nan
-    low, high = (float(r.get(c, math.nan)) for c in range_cols)
-    return low, high
-
-
-def _range_text(low: float, high: float) -> str:
-    if math.isnan(low) or math.isnan(high):
-        return ""
-    return f", {low:.1f}-{high:.1f}x between the quartiles of the two timings"
-
-
-def _ratio_rows(
-    claim: str,
-    rows: pd.DataFrame,
-    col: str,
-    paper_col: str,
-    target: float,
-    paper_text: str,
-    what: str,
-    mode: str,
-    range_cols: tuple[str, str] | None = None,
-) -> list[Claim]:
-    """Headline (largest ratio over the paper's backbones against ``target``) and one row per measurement,
-    all of one sweep mode; every scope names the backbone, the device (and that it is a CPU) and the mode.
-    ``range_cols``: table2 columns of the ratio's low and high end, judged as ``_ratio_verdict`` says."""
-    in_paper = rows[rows[paper_col].notna()]
-    if in_paper.empty:
-        out = [
-            Claim(
-                claim,
-                f"paper backbones · {mode}",
-                paper_text,
-                "only backbones the paper did not run were measured (see the rows below)",
-                NOT_MEASURED,
-            )
-        ]
-    else:
-        best = in_paper.loc[in_paper[col].idxmax()].to_dict()
-        value = best[col]
-        low, high = _range(best, range_cols)
-        out = [
-            Claim(
-                claim,
-                f"{best['backbone']} · {_device(best)} · {mode}",
-                paper_text,
-                f"largest ratio {value:.1f}x ({what}{_range_text(low, high)}; {best['backbone']}, sweep "
-                f"{best['sweep']}, {best['device_kind']} {best['device_name']}, {best['dtype']}, input "
-                f"{best['input']}, {mode} mode)",
-                _ratio_verdict(value, target, low, high),
-            )
-        ]
-    for r in rows.to_dict("records"):
-        value, paper_ratio = r[col], r[paper_col]
-        low, high = _range(r, range_cols)
-        text = (
-            f"{value:.2f}x ({what}{_range_text(low, high)}, sweep {r['sweep']}, {r['device_kind']} "
-            f"{r['device_name']}, {mode} mode)"
-        )
-        if math.isnan(paper_ratio):
-            out.append(Claim(claim, f"{r['backbone']} (not in paper) · {mode}", "—", text, NOT_JUDGED))
-        else:
-            out.append(
-                Claim(
-                    claim,
-                    f"{r['backbone']} · {_device(r)} · {mode}",
-                    f"{paper_ratio:.1f}x ({PAPER_TABLE2_DEVICE})",
-                    text,
-                    _ratio_verdict(value, paper_ratio, low, high),
-                )
-            )
-    return out
-
-
-def _no_pair_measured(claim: str, paper_text: str) -> Claim:
-    """The Table 2 claim row when no sweep measured both networks on one backbone and device."""
-    return Claim(
-        claim,
-        "paper backbones",
-        paper_text,
-        "no sweep measured a DRNet and an RSIDE model with the same backbone on the same device",
-        NOT_MEASURED,
-    )
+    def range(self, row: Table2Row) -> tuple[float, float]:
+        """(low, high) of the measured ratio; NaN, NaN without a range."""
+        low, high = self.spread(row) if self.spread is not None else (math.nan, math.nan)
+        return float(low), float(high)
 
 
 def _speed_claims(tables: Tables) -> list[Claim]:
-    claim = f"Up to {SPEED_CLAIM_RATIO_B1:g}x faster per image at batch 1 (Table 2)"
-    paper_text = _paper_ratio_text(tables, "speedup_b1_paper")
-    measured = _measured_drnet(tables, "speedup_b1_measured")
-    if measured.empty:
-        return [_no_pair_measured(claim, paper_text)]
-    out = []
-    for mode, rows in _by_mode_and_sweep(measured):
-        out += _ratio_rows(
-            claim,
-            rows,
-            "speedup_b1_measured",
-            "speedup_b1_paper",
-            SPEED_CLAIM_RATIO_B1,
-            paper_text,
-            "fps_b1",
-            mode,
-            ("speedup_b1_low", "speedup_b1_high"),
-        )
-    return out
+    """DRNet / RSIDE fps at batch 1 per sweep and mode, judged over the range between the timings' quartiles."""
+    spec = RatioClaim(
+        claim=f"Up to {SPEED_CLAIM_RATIO_B1:g}x faster per image at batch 1 (Table 2)",
+        target=SPEED_CLAIM_RATIO_B1,
+        paper_text=_paper_ratio_text(tables, lambda r: r.speedup_b1_paper),
+        what="fps_b1",
+        measured=lambda r: r.speedup_b1_measured,
+        paper=lambda r: r.speedup_b1_paper,
+        spread=lambda r: (r.speedup_b1_low, r.speedup_b1_high),
+    )
+    rows = _measured_drnet(tables, spec.measured)
+    if not rows:
+        return [_no_pair_measured(spec.claim, spec.paper_text)]
+    return [c for mode, sweep_rows in _by_mode_and_sweep(rows) for c in _ratio_rows(spec, mode, sweep_rows)]
 
 
 def _memory_claims(tables: Tables) -> list[Claim]:
     """Per sweep mode: one row over the three memory definitions ("reproduced by peak at batch 1, not by
     marginal slope"), then each definition's headline and per-backbone rows."""
     claim = f"{MEMORY_CLAIM_RATIO:g}x less memory per image (Table 2)"
-    paper_text = _paper_ratio_text(tables, "mem_ratio_paper", " ('RAM / img', never defined)")
-    ratio_cols = [ratio for ratio, _ in MEMORY_DEFINITIONS.values()]
-    t2 = tables.table2
-    measured = t2[
-        (t2["arch"] == "drnet") & t2["status"].isin([MEASURED, NO_PAPER]) & t2[ratio_cols].notna().any(axis=1)
-    ]
-    if measured.empty:
+    paper_text = _paper_ratio_text(tables, lambda r: r.mem_ratio_paper, " ('RAM / img', never defined)")
+    rows = [r for r in _measured_drnet(tables) if any(not _isnan(d.ratio_of(r)) for d in MEMORY_DEFINITIONS)]
+    if not rows:
         return [_no_pair_measured(claim, paper_text)]
     out = []
-    for mode, rows in _by_mode_and_sweep(measured):
-        per_definition: list[tuple[str, list[Claim]]] = []
-        for ratio_col, label in MEMORY_DEFINITIONS.values():
-            with_ratio = rows[rows[ratio_col].notna()]
-            if with_ratio.empty:
-                per_definition.append(
-                    (
-                        label,
-                        [
-                            Claim(
-                                f"{claim}: {label}",
-                                f"paper backbones · {mode}",
-                                paper_text,
-                                f"{label} not measured in these sweeps",
-                                NOT_MEASURED,
-                            )
-                        ],
-                    )
-                )
-                continue
-            per_definition.append(
-                (
-                    label,
-                    _ratio_rows(
-                        f"{claim}: {label}",
-                        with_ratio,
-                        ratio_col,
-                        "mem_ratio_paper",
-                        MEMORY_CLAIM_RATIO,
-                        paper_text,
-                        label,
-                        mode,
-                    ),
-                )
-            )
+    for mode, sweep_rows in _by_mode_and_sweep(rows):
+        per_definition = [
+            (d.label, _memory_definition(claim, paper_text, mode, sweep_rows, d)) for d in MEMORY_DEFINITIONS
+        ]
         out.append(_memory_overall(claim, paper_text, mode, per_definition))
         out += [c for _, claims in per_definition for c in claims]
     return out
+
+
+def _memory_definition(
+    claim: str, paper_text: str, mode: str, rows: list[Table2Row], definition: MemoryDefinition
+) -> list[Claim]:
+    """The claim under one memory definition: its headline and per-backbone rows (RSIDE / DRNet)."""
+    spec = RatioClaim(
+        claim=f"{claim}: {definition.label}",
+        target=MEMORY_CLAIM_RATIO,
+        paper_text=paper_text,
+        what=definition.label,
+        measured=definition.ratio_of,
+        paper=lambda r: r.mem_ratio_paper,
+    )
+    with_ratio = [r for r in rows if not _isnan(definition.ratio_of(r))]
+    if not with_ratio:
+        measured = f"{definition.label} not measured in these sweeps"
+        return [Claim(spec.claim, f"paper backbones · {mode}", paper_text, measured, NOT_MEASURED)]
+    return _ratio_rows(spec, mode, with_ratio)
 
 
 def _memory_overall(claim: str, paper_text: str, mode: str, per_definition: list[tuple[str, list[Claim]]]) -> Claim:
@@ -523,143 +416,244 @@ def _memory_overall(claim: str, paper_text: str, mode: str, per_definition: list
     )
 
 
+def _ratio_rows(spec: RatioClaim, mode: str, rows: list[Table2Row]) -> list[Claim]:
+    """Headline and one row per measurement, all of one sweep mode; every scope names the backbone, the device
+    (and that it is a CPU) and the mode."""
+    return [_ratio_headline(spec, mode, rows), *(_ratio_row(spec, mode, r) for r in rows)]
+
+
+def _ratio_headline(spec: RatioClaim, mode: str, rows: list[Table2Row]) -> Claim:
+    """The largest ratio over the paper's backbones (the first of equal ones) against the claimed ratio."""
+    in_paper = [r for r in rows if not math.isnan(spec.paper(r))]
+    if not in_paper:
+        measured = "only backbones the paper did not run were measured (see the rows below)"
+        return Claim(spec.claim, f"paper backbones · {mode}", spec.paper_text, measured, NOT_MEASURED)
+    best = max(in_paper, key=spec.measured)
+    value = spec.measured(best)
+    low, high = spec.range(best)
+    measured = (
+        f"largest ratio {value:.1f}x ({spec.what}{_range_text(low, high)}; {best.backbone}, sweep "
+        f"{best.sweep}, {best.device_kind} {best.device_name}, {best.dtype}, input "
+        f"{best.input}, {mode} mode)"
+    )
+    scope = f"{best.backbone} · {_device(best)} · {mode}"
+    return Claim(spec.claim, scope, spec.paper_text, measured, ratio_outcome(value, spec.target, low, high))
+
+
+def _ratio_row(spec: RatioClaim, mode: str, r: Table2Row) -> Claim:
+    """One backbone's ratio against the paper's ratio for it ('not judged' on a backbone the paper lacks)."""
+    value, paper_ratio = spec.measured(r), spec.paper(r)
+    low, high = spec.range(r)
+    text = (
+        f"{value:.2f}x ({spec.what}{_range_text(low, high)}, sweep {r.sweep}, {r.device_kind} "
+        f"{r.device_name}, {mode} mode)"
+    )
+    if math.isnan(paper_ratio):
+        return Claim(spec.claim, f"{r.backbone} (not in paper) · {mode}", "—", text, NOT_JUDGED)
+    return Claim(
+        spec.claim,
+        f"{r.backbone} · {_device(r)} · {mode}",
+        f"{paper_ratio:.1f}x ({PAPER_TABLE2_DEVICE})",
+        text,
+        ratio_outcome(value, paper_ratio, low, high),
+    )
+
+
+def _range_text(low: float, high: float) -> str:
+    if math.isnan(low) or math.isnan(high):
+        return ""
+    return f", {low:.1f}-{high:.1f}x between the quartiles of the two timings"
+
+
+def _no_pair_measured(claim: str, paper_text: str) -> Claim:
+    """The Table 2 claim row when no sweep measured both networks on one backbone and device."""
+    return Claim(
+        claim,
+        "paper backbones",
+        paper_text,
+        "no sweep measured a DRNet and an RSIDE model with the same backbone on the same device",
+        NOT_MEASURED,
+    )
+
+
+def _measured_drnet(tables: Tables, value: Callable[[Table2Row], float] | None = None) -> list[Table2Row]:
+    """The measured DRNet rows of Table 2 (those with ``value``, when given)."""
+    return [
+        r
+        for r in tables.table2
+        if r.arch == "drnet" and r.status in (MEASURED, NO_PAPER) and (value is None or not _isnan(value(r)))
+    ]
+
+
+def _mode_order(modes: Iterable[str]) -> list[str]:
+    """Modes in MODE_ORDER first (inference, autograd, train), any other after, each once."""
+    seen = list(dict.fromkeys(str(m) for m in modes))
+    return [m for m in MODE_ORDER if m in seen] + [m for m in seen if m not in MODE_ORDER]
+
+
+def _by_mode_and_sweep(rows: Sequence[Table2Row]) -> list[tuple[str, list[Table2Row]]]:
+    """(mode, rows) per sweep mode and sweep: a headline ("up to 15x") is the largest ratio over the backbones
+    of one sweep in one mode, never the best of several sweeps (of one device under other suite names, or of
+    a CPU and a GPU)."""
+    out = []
+    for mode in _mode_order(r.mode for r in rows):
+        by_sweep: dict[str, list[Table2Row]] = {}
+        for r in rows:
+            if r.mode == mode:
+                by_sweep.setdefault(r.sweep, []).append(r)
+        out += [(mode, sweep_rows) for sweep_rows in by_sweep.values()]
+    return out
+
+
+def _paper_ratio_text(tables: Tables, paper_ratio: Callable[[Table2Row], float], what: str = "") -> str:
+    """The paper's ratio per backbone (its first DRNet row of each), e.g. 'Tesla P40: resnet50 18.0x, ...'."""
+    first: dict[str, Table2Row] = {}
+    for r in tables.table2:
+        if r.arch == "drnet":
+            first.setdefault(r.backbone, r)
+    text = ", ".join(f"{b} {paper_ratio(r):.1f}x" for b, r in first.items() if not math.isnan(paper_ratio(r)))
+    return f"{PAPER_TABLE2_DEVICE}: {text}{what}"
+
+
+def _device(r: Table2Row) -> str:
+    return f"{r.device_name} ({r.device_kind})"
+
+
+# ----------------------------------------------------------------------------------------------- real time
+
+
 def _real_time(tables: Tables) -> list[Claim]:
     """The summary's "Real-Time fps rate": DRNet-R50 fps at batch 1 >= REAL_TIME_FPS on the measured device."""
     arch, backbone = REAL_TIME_MODEL
     claim = f"Real-time fps rate: DRNet {backbone} at batch 1 >= {REAL_TIME_FPS:g} images/s (summary)"
-    t2 = tables.table2
-    paper_row = t2[(t2["arch"] == arch) & (t2["backbone"] == backbone)]
-    paper_fps = float(paper_row["fps_b1_paper"].iloc[0]) if len(paper_row) else math.nan
+    model_rows = [r for r in tables.table2 if (r.arch, r.backbone) == (arch, backbone)]
+    paper_fps = float(model_rows[0].fps_b1_paper) if model_rows else math.nan
     paper_text = f"{PAPER_TABLE2_DEVICE}: {paper_fps:g} images/s at batch 1"
-    rows = paper_row[
-        paper_row["status"].isin([MEASURED, NO_PAPER])
-        & paper_row["fps_b1_measured"].notna()
-        & (paper_row["mode"] == "inference")
+    rows = [
+        r
+        for r in model_rows
+        if r.status in (MEASURED, NO_PAPER) and not _isnan(r.fps_b1_measured) and r.mode == "inference"
     ]
-    if rows.empty:
-        return [
-            Claim(
-                claim,
-                f"{backbone} · inference",
-                paper_text,
-                f"no inference-mode sweep of DRNet {backbone}",
-                NOT_MEASURED,
-            )
-        ]
-    out = []
-    for r in rows.to_dict("records"):
-        fps = float(r["fps_b1_measured"])
-        outcome = REPRODUCED if fps >= REAL_TIME_FPS else NOT_REPRODUCED
-        sign = ">=" if fps >= REAL_TIME_FPS else "<"
-        out.append(
-            Claim(
-                claim,
-                f"{backbone} · {_device(r)} · inference",
-                paper_text,
-                f"{fps:.2f} images/s at batch 1 on {r['device_kind']} {r['device_name']} (sweep "
-                f"{r['sweep']}, {r['dtype']}, input {r['input']})",
-                f"{outcome} on {_device(r)}: {fps:.2f} {sign} {REAL_TIME_FPS:g}",
-                outcome,
-            )
-        )
-    return out
+    if not rows:
+        measured = f"no inference-mode sweep of DRNet {backbone}"
+        return [Claim(claim, f"{backbone} · inference", paper_text, measured, NOT_MEASURED)]
+    return [_real_time_row(claim, backbone, paper_text, r) for r in rows]
 
 
-ABLATION_CLAIMS = {
+def _real_time_row(claim: str, backbone: str, paper_text: str, r: Table2Row) -> Claim:
+    fps = float(r.fps_b1_measured)
+    outcome = REPRODUCED if fps >= REAL_TIME_FPS else NOT_REPRODUCED
+    sign = ">=" if fps >= REAL_TIME_FPS else "<"
+    return Claim(
+        claim,
+        f"{backbone} · {_device(r)} · inference",
+        paper_text,
+        f"{fps:.2f} images/s at batch 1 on {r.device_kind} {r.device_name} (sweep "
+        f"{r.sweep}, {r.dtype}, input {r.input})",
+        f"{outcome} on {_device(r)}: {fps:.2f} {sign} {REAL_TIME_FPS:g}",
+        outcome,
+    )
+
+
+# ------------------------------------------------------------------------------------ Table 3 findings
+
+ABLATION_CLAIMS = {  # Table 3 switch -> the paper's finding about it
     "second_branch": "Table 3: the second upsampling branch gives the largest improvement",
     "aux_losses": "Table 3: auxiliary losses improve the result a bit",
     "diagonal": "Table 3: diagonal connections may be useless",
 }
 
 
+@dataclass(frozen=True)
+class _AblationEvidence:
+    """What the Table 3 findings are judged on: one backbone's ablations, each against its full model."""
+
+    rows: dict[str, Table3Row]  # switch turned off -> its row, where it has a paired change vs the full model
+    scope: str  # the backbone (and the paper's, when it is another) and what the verdicts are about
+    paper_rows: list[Table3Row]  # the paper's backbone's rows: the paper's values
+
+
 def _ablations(tables: Tables, purpose: str | None) -> list[Claim]:
-    t3 = tables.table3
-    variants = {
-        "diagonal": (False, True, True),
-        "aux_losses": (True, False, True),
-        "second_branch": (True, True, False),
-    }
-    by_backbone = {}
-    for backbone, rows in t3.groupby("backbone", sort=False):
-        got = {}
-        for name, sw in variants.items():
-            hit = _with_switches(rows, sw)
-            hit = hit[hit["rmse_vs_full_rel"].notna()]
-            if len(hit):
-                got[name] = hit.iloc[0]
-        by_backbone[backbone] = got
+    """The three Table 3 findings, judged on the backbone with the most ablations (the paper's on a tie)."""
+    evidence = _ablation_evidence(tables.table3, purpose)
+    return [_ablation_claim(switch, claim, evidence, purpose) for switch, claim in ABLATION_CLAIMS.items()]
+
+
+def _ablation_evidence(t3: Sequence[Table3Row], purpose: str | None) -> _AblationEvidence:
+    by_backbone: dict[str, dict[str, Table3Row]] = {r.backbone: {} for r in t3}  # first-appearance order
+    for backbone, got in by_backbone.items():
+        for switch in ABLATIONS:
+            rows = (r for r in t3 if r.backbone == backbone and r.switches == ablated(switch))
+            hit = next((r for r in rows if not _isnan(r.rmse_vs_full_rel)), None)
+            if hit is not None:
+                got[switch] = hit
     backbone = max(by_backbone, key=lambda b: (len(by_backbone[b]), b == PAPER_ABLATION_BACKBONE), default=None)
-    got = by_backbone.get(backbone, {})
-    paper_rows = t3[t3["backbone"] == PAPER_ABLATION_BACKBONE]
+    if backbone is None:
+        return _AblationEvidence({}, PAPER_ABLATION_BACKBONE, [])
     scope = backbone if backbone == PAPER_ABLATION_BACKBONE else f"{backbone} (paper: {PAPER_ABLATION_BACKBONE})"
-    full = _with_switches(t3[t3["backbone"] == backbone], FULL_SWITCHES) if backbone is not None else t3.iloc[:0]
-    paper_regime = str(full.iloc[0]["paper_regime"]) if len(full) else ""
-    scope = f"{scope} · {scope_label(purpose, paper_regime)}" if len(full) else scope
-    out = []
-    for name, claim in ABLATION_CLAIMS.items():
-        paper_text = _paper_ablation(paper_rows, variants[name])
-        if name not in got or (name == "second_branch" and len(got) < 3):
-            need = (
-                "all three ablations and the full model"
-                if name == "second_branch"
-                else f"the full DRNet and the {name} ablation"
-            )
-            out.append(
-                Claim(
-                    claim,
-                    scope or PAPER_ABLATION_BACKBONE,
-                    paper_text,
-                    f"needs {need} in this suite",
-                    NOT_MEASURED,
-                )
-            )
-            continue
-        r = got[name]
-        lo, hi, d = r.rmse_vs_full_rel_ci_low, r.rmse_vs_full_rel_ci_high, r.rmse_vs_full_rel
-        text = (
-            f"RMSE change {d:+.1%} [{lo:+.1%}, {hi:+.1%}], {_p(r.rmse_vs_full_p)}; "
-            f"{_seeds(r.vs_full_seeds)} per model (fewest); regime {r.regime}"
-        )
-        m = EQUIVALENCE_MARGIN_REL
-        involved = [got[k] for k in got] if name == "second_branch" else [r]
-        gate = accuracy_gate(
-            "; ".join(f"{x.variant}: {x.vs_full_not_comparable}" for x in involved if x.vs_full_not_comparable),
-            purpose,
-            min(int(x.vs_full_seeds) for x in involved),
-            "; ".join(
-                dict.fromkeys(
-                    p for x in involved for p in _text(getattr(x, "vs_full_not_converged", "")).split("; ") if p
-                )
-            ),
-        )
-        if gate is not None:
-            if name == "second_branch":
-                text += "; others: " + ", ".join(
-                    f"{k} {got[k].rmse_vs_full_rel:+.1%}" for k in ("aux_losses", "diagonal")
-                )
-            out.append(Claim(claim, scope, paper_text, text, *gate))
-            continue
-        if name == "second_branch":
-            others = [got[k] for k in ("aux_losses", "diagonal")]
-            if lo > 0 and all(lo > o.rmse_vs_full_rel_ci_high for o in others):
-                verdict = REPRODUCED
-            elif d <= max(o.rmse_vs_full_rel for o in others):
-                verdict = NOT_REPRODUCED
-            else:
-                verdict = INCONCLUSIVE
-            text += "; others: " + ", ".join(f"{k} {got[k].rmse_vs_full_rel:+.1%}" for k in ("aux_losses", "diagonal"))
-        elif name == "aux_losses":
-            verdict = REPRODUCED if lo > 0 else NOT_REPRODUCED if (hi < 0 or (lo >= -m and hi <= m)) else INCONCLUSIVE
-        else:
-            verdict = REPRODUCED if (lo >= -m and hi <= m) else NOT_REPRODUCED if (lo > m or hi < -m) else INCONCLUSIVE
-        out.append(Claim(claim, scope, paper_text, text, verdict))
-    return out
+    full = [r for r in t3 if r.backbone == backbone and r.switches == FULL_SWITCHES]
+    if full:
+        scope = f"{scope} · {scope_label(purpose, str(full[0].paper_regime))}"
+    paper_rows = [r for r in t3 if r.backbone == PAPER_ABLATION_BACKBONE]
+    return _AblationEvidence(by_backbone[backbone], scope, paper_rows)
 
 
-def _paper_ablation(rows: pd.DataFrame, sw: tuple[bool, bool, bool]) -> str:
+def _ablation_claim(switch: str, claim: str, evidence: _AblationEvidence, purpose: str | None) -> Claim:
+    """One finding: 'not measured' without its rows, else the gate (comparable, converged, seeds), else its rule."""
+    paper_text = _paper_ablation(evidence.paper_rows, ablated(switch))
+    rows = evidence.rows
+    r = rows.get(switch)
+    if r is None or (switch == "second_branch" and len(rows) < 3):
+        need = (
+            "all three ablations and the full model"
+            if switch == "second_branch"
+            else f"the full DRNet and the {switch} ablation"
+        )
+        return Claim(claim, evidence.scope, paper_text, f"needs {need} in this suite", NOT_MEASURED)
+    involved = list(rows.values()) if switch == "second_branch" else [r]
+    text = (
+        f"RMSE change {r.rmse_vs_full_rel:+.1%} [{r.rmse_vs_full_rel_ci_low:+.1%}, {r.rmse_vs_full_rel_ci_high:+.1%}], "
+        f"{_p(r.rmse_vs_full_p)}; {_seeds(r.vs_full_seeds)} per model (fewest); regime {r.regime}"
+    )
+    if switch == "second_branch":
+        text += "; others: " + ", ".join(f"{k} {rows[k].rmse_vs_full_rel:+.1%}" for k in ("aux_losses", "diagonal"))
+    gate = _ablation_gate(involved, purpose)
+    if gate is not None:
+        return Claim(claim, evidence.scope, paper_text, text, *gate)
+    return Claim(claim, evidence.scope, paper_text, text, ABLATION_RULES[switch](r, rows))
+
+
+def _ablation_gate(involved: Sequence[Table3Row], purpose: str | None) -> tuple[str, str] | None:
+    """``accuracy_gate`` over every ablation a finding rests on, each against its full model."""
+    return accuracy_gate(
+        "; ".join(f"{x.variant}: {x.vs_full_not_comparable}" for x in involved if x.vs_full_not_comparable),
+        purpose,
+        min(int(x.vs_full_seeds) for x in involved),
+        "; ".join(dict.fromkeys(p for x in involved for p in x.vs_full_not_converged.split("; ") if p)),
+    )
+
+
+def _second_branch_outcome(r: Table3Row, rows: dict[str, Table3Row]) -> str:
+    """Largest improvement: its CI above zero and above the other two CIs; not reproduced if not the largest."""
+    others = [rows[k] for k in ("aux_losses", "diagonal")]
+    lo = r.rmse_vs_full_rel_ci_low
+    if lo > 0 and all(lo > o.rmse_vs_full_rel_ci_high for o in others):
+        return REPRODUCED
+    if r.rmse_vs_full_rel <= max(o.rmse_vs_full_rel for o in others):
+        return NOT_REPRODUCED
+    return INCONCLUSIVE
+
+
+ABLATION_RULES: dict[str, Callable[[Table3Row, dict[str, Table3Row]], str]] = {  # switch -> its finding's rule
+    "second_branch": _second_branch_outcome,
+    "aux_losses": lambda r, _: improvement_outcome(r.rmse_vs_full_rel_ci_low, r.rmse_vs_full_rel_ci_high),
+    "diagonal": lambda r, _: equivalence_outcome(r.rmse_vs_full_rel_ci_low, r.rmse_vs_full_rel_ci_high),
+}
+
+
+def _paper_ablation(rows: Sequence[Table3Row], sw: tuple[bool, bool, bool]) -> str:
     def pick(s):
-        hit = _with_switches(rows, s)
-        return hit.iloc[0]["rmse_paper"] if len(hit) else math.nan
+        return next((r.rmse.paper for r in rows if r.switches == s), math.nan)
 
     v, f = pick(sw), pick(FULL_SWITCHES)
     if math.isnan(v) or math.isnan(f):
@@ -667,14 +661,15 @@ def _paper_ablation(rows: pd.DataFrame, sw: tuple[bool, bool, bool]) -> str:
     return f"RMSE {v:.3f} vs {f:.3f} m ({(v - f) / f:+.1%}, no CI given)"
 
 
-def _with_switches(rows: pd.DataFrame, sw: tuple[bool, bool, bool]) -> pd.DataFrame:
-    """The Table 3 rows whose (diagonal, aux_losses, second_branch) equal ``sw``."""
-    return rows[(rows["diagonal"] == sw[0]) & (rows["aux_losses"] == sw[1]) & (rows["second_branch"] == sw[2])]
+# ------------------------------------------------------------------------------------------------ helpers
 
 
-def _text(value) -> str:
-    """A text cell of a table read back from CSV: NaN (an empty cell) is ''."""
-    return "" if value is None or (isinstance(value, float) and math.isnan(value)) else str(value)
+def _isnan(value) -> bool:
+    """A missing number: NaN, or None."""
+    try:
+        return math.isnan(float(value))
+    except (TypeError, ValueError):
+        return value is None
 
 
 def _seeds(n) -> str:

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import jinja2
-import pandas as pd
 
 from bench.metrics import LOWER_IS_BETTER
 from bench.report.claims import (
@@ -27,9 +26,24 @@ from bench.report.claims import (
     NOT_MEASURED,
     NOT_REPRODUCED,
     REPRODUCED,
-    Claim,
 )
-from bench.report.tables import TABLE1_METRICS, TABLE3_METRICS
+from bench.report.records import (
+    METRIC_LABELS,
+    MISSING_ROW,
+    TABLE1_METRICS,
+    TABLE3_METRICS,
+    Claim,
+    MissingRow,
+    PairedRow,
+    ProvenanceRow,
+    Table1Row,
+    Table2ModeRow,
+    Table2Row,
+    Table3Row,
+    column_of,
+    columns,
+    row_values,
+)
 
 __all__ = ["Figure", "ReportPage", "data_uri", "render_html"]
 
@@ -42,14 +56,6 @@ VERDICT_CLASS = {
     NOT_COMPARABLE: "na",
     DEPENDS_ON_DEFINITION: "warn",  # memory: some definitions reproduce the claim, others do not
     BETTER_THAN_MARGIN: "warn",  # amber: the paper claims equality, so a much better DRNet questions the RSIDE run
-}
-METRIC_LABEL = {
-    "rmse": "RMSE (m)",
-    "log10": "log10",
-    "delta1": "δ<1.25",
-    "delta2": "δ<1.25²",
-    "delta3": "δ<1.25³",
-    "abs_rel": "AbsRel",
 }
 
 
@@ -76,14 +82,14 @@ class ReportPage:
     settings: dict[str, Any]
     claims: Sequence[Claim]
     tolerances: Sequence[str]
-    table1: pd.DataFrame
-    table2: pd.DataFrame
-    table2_modes: pd.DataFrame
-    table3: pd.DataFrame
-    paired: pd.DataFrame
-    missing: Sequence[tuple[str, str]]  # (where, what)
+    table1: Sequence[Table1Row]
+    table2: Sequence[Table2Row]
+    table2_modes: Sequence[Table2ModeRow]
+    table3: Sequence[Table3Row]
+    paired: Sequence[PairedRow]
+    missing: Sequence[MissingRow]
     notes: Sequence[str]
-    provenance: pd.DataFrame
+    provenance: Sequence[ProvenanceRow]
     sweeps: Sequence[dict[str, Any]]  # sweep id, device text, figure
     grid: Figure | None
     grid_note: str
@@ -109,30 +115,38 @@ def render_html(page: ReportPage) -> str:
     )
     counts = {v: sum(c.outcome == v for c in page.claims) for v in VERDICT_CLASS}
     missing_counts: dict[str, int] = {}
-    for where, _ in page.missing:
-        key = where.split(" · ")[0] if " · " in where else "unusable run directories"
+    for m in page.missing:
+        key = m.where.split(" · ")[0] if " · " in m.where else "unusable run directories"
         missing_counts[key] = missing_counts.get(key, 0) + 1
     return env.get_template("report.html.j2").render(
         page=page,
         verdict_class=VERDICT_CLASS,
         verdict_counts=counts,
         missing_counts=missing_counts,
-        table1=_display_accuracy(page.table1, TABLE1_METRICS, ("method", "source"), "table1"),
-        table3=_display_accuracy(
-            page.table3, TABLE3_METRICS, ("variant", "backbone", "source"), "table3", vs_full=True
-        ),
+        table1=_display_accuracy(page.table1, Table1Row, TABLE1_METRICS, ("method", "source"), "table1"),
+        table3=_display_accuracy(page.table3, Table3Row, TABLE3_METRICS, ("variant", "backbone", "source"), "table3"),
         table2=_display_speed(page.table2),
         table2_modes=_display_modes(page.table2_modes),
         paired=_display_paired(page.paired),
-        provenance=_display_plain(page.provenance, "provenance"),
+        provenance=_display_records(page.provenance, ProvenanceRow, "provenance"),
     )
 
 
 # ---- display tables ---------------------------------------------------------------------------------
+# A header cell's text is its column's label and its tooltip the column's definition (bench.report.records),
+# so the page and the CSVs describe a column in the same words.
 
 
 def _cell(text: Any, cls: str = "", colspan: int = 1, rowspan: int = 1, title: str = "") -> dict[str, Any]:
     return {"text": text, "cls": cls, "colspan": colspan, "rowspan": rowspan, "title": title}
+
+
+def _head(record: type, *names: str, label: str | None = None, **kw: Any) -> dict[str, Any]:
+    """A header cell over the columns ``names`` of ``record``: the first one's label (or ``label``), and as
+    tooltip each column's name and definition."""
+    cols = [column_of(record, n) for n in names]
+    title = "; ".join(f"{c.name}: {c.tooltip}" for c in cols)
+    return _cell(cols[0].label if label is None else label, title=title, **kw)
 
 
 def _num(v: Any, digits: int = 3, signed: bool = False) -> str:
@@ -155,222 +169,226 @@ UNMEASURED = {  # status -> (cell text, CSS class, tooltip)
     "not in harness": ("—", "na", "quoted from the paper; not implemented in this harness"),
     "error": ("error", "bad", ""),
 }
+VS_FULL_LABEL = "RMSE change when removed (vs full model, paired)"
 
 
 def _display_accuracy(
-    df: pd.DataFrame, metrics: Sequence[str], first: Sequence[str], table_id: str, vs_full: bool = False
+    rows: Sequence[Table1Row | Table3Row], record: type, metrics: Sequence[str], first: Sequence[str], table_id: str
 ) -> dict[str, Any]:
     """Per metric: paper | measured | Δ | 95% CI. Table 3 adds the paired change vs the full model after RMSE."""
-    sub = ("paper", "measured", "Δ", "95% CI")
-    vs_sub = ("paper", "measured", "95% CI", "p")
-    groups: list[tuple[str, Sequence[str]]] = [(METRIC_LABEL.get(m, m), sub) for m in metrics]
+    vs_full = record is Table3Row
+    head1 = [_head(record, c, rowspan=2) for c in (*first, "run", "regime", "paper_regime")]
+    head1 += [_head(record, m, cls="group", colspan=4) for m in metrics]
+    head2 = [h for m in metrics for h in _metric_head(record, m)]
     if vs_full:
-        groups.insert(1, ("RMSE change when removed (vs full model, paired)", vs_sub))
-    head1 = [_cell(c, rowspan=2) for c in (*first, "run", "regime", "paper's regime?")]
-    head1 += [_cell(label, "group", colspan=len(subs)) for label, subs in groups]
-    head2 = [_cell(s, "sub") for _, subs in groups for s in subs]
-    rows = []
-    for r in df.to_dict("records"):
-        cells = [_cell(r[c]) for c in first]
-        run_title = f"{r['seeds']} seed(s), {_num(r['n_frames'], 0)} frames" if r["run"] else ""
-        cells.append(_cell(r["run"], "run", title=run_title))
-        cells.append(_cell(r["regime"], "run", title=f"CI covers: {r['ci_covers']}" if r["ci_covers"] else ""))
-        differs = str(r["paper_regime"]).startswith("differs")
-        cells.append(_cell(r["paper_regime"], "warn" if differs else ""))
+        title = column_of(record, "rmse_vs_full_measured").tooltip
+        head1.insert(len(first) + 4, _cell(VS_FULL_LABEL, "group", colspan=4, title=title))
+        head2[4:4] = _vs_full_head()
+    body = []
+    for r in rows:
         per_metric = [_metric_cells(r, m) for m in metrics]
         if vs_full:
             per_metric.insert(1, _vs_full_cells(r))
-        rows.append(cells + [c for group in per_metric for c in group])
-    return {"id": table_id, "head": [head1, head2], "rows": rows}
+        body.append(_run_cells(r, first) + [c for group in per_metric for c in group])
+    return {"id": table_id, "head": [head1, head2], "rows": body}
 
 
-def _metric_cells(r: dict[str, Any], m: str) -> list[dict[str, Any]]:
-    paper = _cell(_num(r[f"{m}_paper"]), "paper")
-    if r["status"] in UNMEASURED:
-        text, cls, title = UNMEASURED[r["status"]]
-        return [paper, _cell(text, cls, title=title or r["note"]), _cell(""), _cell("")]
-    std = r[f"{m}_seed_std"]
-    measured = _num(r[f"{m}_measured"]) + (f" ± {_num(std)}" if not _isnan(std) else "")
+def _metric_head(record: type, m: str) -> list[dict[str, Any]]:
+    return [
+        _head(record, *(f"{m}_{cell}" for cell in cells), cls="sub")
+        for cells in (("paper",), ("measured", "seed_std"), ("diff",), ("ci_low", "ci_high"))
+    ]
+
+
+def _vs_full_head() -> list[dict[str, Any]]:
+    names = (("paper",), ("measured",), ("ci_low", "ci_high"), ("p",))
+    return [_head(Table3Row, *(f"rmse_vs_full_{n}" for n in cells), cls="sub") for cells in names]
+
+
+def _run_cells(r: Table1Row | Table3Row, first: Sequence[str]) -> list[dict[str, Any]]:
+    """The row's identity cells, then run, regime and paper's regime?"""
+    cells = [_cell(getattr(r, c)) for c in first]
+    run_title = f"{r.seeds} seed(s), {_num(r.n_frames, 0)} frames" if r.run else ""
+    cells.append(_cell(r.run, "run", title=run_title))
+    cells.append(_cell(r.regime, "run", title=f"CI covers: {r.ci_covers}" if r.ci_covers else ""))
+    differs = str(r.paper_regime).startswith("differs")
+    cells.append(_cell(r.paper_regime, "warn" if differs else ""))
+    return cells
+
+
+def _metric_cells(r: Table1Row | Table3Row, m: str) -> list[dict[str, Any]]:
+    c = r.metric(m)
+    paper = _cell(_num(c.paper), "paper")
+    if r.status in UNMEASURED:
+        text, cls, title = UNMEASURED[r.status]
+        return [paper, _cell(text, cls, title=title or r.note), _cell(""), _cell("")]
+    std = c.seed_std
+    measured = _num(c.measured) + (f" ± {_num(std)}" if not _isnan(std) else "")
     return [
         paper,
         _cell(measured, "measured", title="mean ± std over seeds" if not _isnan(std) else ""),
-        _cell(_num(r[f"{m}_diff"], signed=True), _diff_class(m, r[f"{m}_diff"])),
-        _cell(_ci(r[f"{m}_ci_low"], r[f"{m}_ci_high"]), "ci"),
+        _cell(_num(c.diff, signed=True), _diff_class(m, c.diff)),
+        _cell(_ci(c.ci_low, c.ci_high), "ci"),
     ]
 
 
-def _vs_full_cells(r: dict[str, Any]) -> list[dict[str, Any]]:
+def _vs_full_cells(r: Table3Row) -> list[dict[str, Any]]:
     return [
-        _cell(_num(r.get("rmse_vs_full_paper"), signed=True), "paper"),
-        _cell(
-            _num(r.get("rmse_vs_full_measured"), signed=True),
-            _diff_class("rmse", r.get("rmse_vs_full_measured")),
-        ),
-        _cell(_ci(r.get("rmse_vs_full_ci_low"), r.get("rmse_vs_full_ci_high")), "ci"),
-        _cell(_p(r.get("rmse_vs_full_p")), "sig" if _sig(r.get("rmse_vs_full_p")) else ""),
+        _cell(_num(r.rmse_vs_full_paper, signed=True), "paper"),
+        _cell(_num(r.rmse_vs_full_measured, signed=True), _diff_class("rmse", r.rmse_vs_full_measured)),
+        _cell(_ci(r.rmse_vs_full_ci_low, r.rmse_vs_full_ci_high), "ci"),
+        _cell(_p(r.rmse_vs_full_p), "sig" if _sig(r.rmse_vs_full_p) else ""),
     ]
 
 
-def _display_speed(df: pd.DataFrame) -> dict[str, Any]:
+# Table 2's columns: the paper's (field, digits), the measured ones' header columns, the ratios (field, class).
+SPEED_PAPER = (
+    ("fps_b1_paper", 1),
+    ("fps_max_paper", 1),
+    ("fps_max_batch_paper", 0),
+    ("net_ram_paper_mb", 0),
+    ("ram_per_img_paper_mb", 0),
+)
+SPEED_MEASURED = (
+    ("device_name", "device_kind", "dtype", "input", "sweep"),
+    ("mode",),
+    ("fps_b1_measured",),
+    ("fps_max_measured", "fps_max_batch_measured"),
+    ("max_batch_fit_measured",),
+    ("net_ram_measured_mib",),
+    ("net_ram_loaded_measured_mib",),
+    ("mem_b1_measured_mib",),
+    ("ram_per_img_measured_mib", "ram_per_img_source"),
+    ("ram_per_img_r2",),
+    ("mem_max_b_per_img_measured_mib", "mem_max_b_batch_measured"),
+)
+SPEED_RATIOS = (
+    ("speedup_b1_paper", "paper"),
+    ("speedup_b1_measured", "measured"),
+    ("mem_ratio_paper", "paper"),
+    ("mem_ratio_b1_measured", "measured"),
+    ("mem_ratio_measured", "measured"),
+    ("mem_ratio_max_b_measured", "measured"),
+)
+
+
+def _display_speed(rows: Sequence[Table2Row]) -> dict[str, Any]:
+    """Table 2: the paper's Tesla P40 values | what one sweep measured | the DRNet-vs-RSIDE ratios."""
     head1 = [
-        _cell("method", rowspan=2),
-        _cell("source", rowspan=2),
-        _cell("paper (Tesla P40)", "group", colspan=5),
-        _cell("measured here", "group", colspan=12),
+        _head(Table2Row, "method", rowspan=2),
+        _head(Table2Row, "source", rowspan=2),
+        _cell("paper (Tesla P40)", "group", colspan=len(SPEED_PAPER)),
+        _cell("measured here", "group", colspan=len(SPEED_MEASURED)),
         _cell("DRNet / RSIDE fps, batch 1", "group", colspan=2),
         _cell("RSIDE / DRNet RAM per image", "group", colspan=4),
     ]
-    head2 = [
-        _cell(s, "sub", title=title)
-        for s, title in (
-            ("fps b1", ""),
-            ("fps max", ""),
-            ("at b", ""),
-            ("net RAM MB", ""),
-            ("RAM/img MB", "the paper's 'RAM / img', never defined"),
-            ("device", ""),
-            (
-                "mode",
-                "inference: eval, inference_mode; autograd: eval, gradients on; train: forward + loss + "
-                "backward + Adam step",
-            ),
-            ("fps b1", ""),
-            ("fps max (b)", ""),
-            ("max b fits", ""),
-            ("net RAM MiB", "weights and buffers"),
-            ("loaded MiB", "memory increase from the pre-model baseline to the model loaded"),
-            ("peak b1 MiB", "per image (1): peak at batch 1 above the pre-model baseline"),
-            ("slope MiB/img", "per image (2): marginal slope of peak memory against batch size"),
-            ("R²", "R² of that slope"),
-            ("peak/b MiB (b)", "per image (3): peak at the largest batch / that batch"),
-            ("paper", ""),
-            ("measured", ""),
-            ("paper", "from the paper's 'RAM / img'"),
-            ("peak b1", ""),
-            ("slope", ""),
-            ("peak/b", ""),
-        )
+    names = [*((n,) for n, _ in SPEED_PAPER), *SPEED_MEASURED, *((n,) for n, _ in SPEED_RATIOS)]
+    head2 = [_head(Table2Row, *n, cls="sub") for n in names]
+    return {"id": "table2", "head": [head1, head2], "rows": [_speed_cells(r) for r in rows]}
+
+
+def _speed_cells(r: Table2Row) -> list[dict[str, Any]]:
+    cells = [_cell(r.method), _cell(r.source)]
+    cells += [_cell(_num(getattr(r, name), digits), "paper") for name, digits in SPEED_PAPER]
+    if r.status == MISSING_ROW:
+        cells.append(_cell("missing sweep", "missing", colspan=len(SPEED_MEASURED), title="no speed_summary.csv row"))
+    else:
+        cells += _speed_measured_cells(r)
+    return cells + [_cell(_ratio(getattr(r, name)), cls) for name, cls in SPEED_RATIOS]
+
+
+def _speed_measured_cells(r: Table2Row) -> list[dict[str, Any]]:
+    """The cells of SPEED_MEASURED, in its order."""
+    max_b = _num(r.mem_max_b_per_img_measured_mib, 0)
+    return [
+        _cell(f"{r.device_name} ({r.device_kind}, {r.dtype}, {r.input})", "run", title=f"sweep {r.sweep}"),
+        _cell(r.mode),
+        _cell(_num(r.fps_b1_measured, 1), "measured"),
+        _cell(f"{_num(r.fps_max_measured, 1)} ({_num(r.fps_max_batch_measured, 0)})", "measured"),
+        _cell(_num(r.max_batch_fit_measured, 0)),
+        _cell(_num(r.net_ram_measured_mib, 0), "measured"),
+        _cell(_num(r.net_ram_loaded_measured_mib, 0), "measured"),
+        _cell(_num(r.mem_b1_measured_mib, 0), "measured"),
+        _cell(_num(r.ram_per_img_measured_mib, 0), "measured", title=f"source: {r.ram_per_img_source}"),
+        _cell(_num(r.ram_per_img_r2, 3)),
+        _cell(f"{max_b} ({_num(r.mem_max_b_batch_measured, 0)})" if max_b else "", "measured"),
     ]
-    rows = []
-    for r in df.to_dict("records"):
-        cells = [_cell(r["method"]), _cell(r["source"])]
-        cells += [
-            _cell(_num(r["fps_b1_paper"], 1), "paper"),
-            _cell(_num(r["fps_max_paper"], 1), "paper"),
-            _cell(_num(r["fps_max_batch_paper"], 0), "paper"),
-            _cell(_num(r["net_ram_paper_mb"], 0), "paper"),
-            _cell(_num(r["ram_per_img_paper_mb"], 0), "paper"),
-        ]
-        if r["status"] == "missing":
-            cells += [_cell("missing sweep", "missing", colspan=12, title="no speed_summary.csv row")]
-        else:
-            device = f"{r['device_name']} ({r['device_kind']}, {r['dtype']}, {r['input']})"
-            max_b = _num(r["mem_max_b_per_img_measured_mib"], 0)
-            cells += [
-                _cell(device, "run", title=f"sweep {r['sweep']}"),
-                _cell(r["mode"]),
-                _cell(_num(r["fps_b1_measured"], 1), "measured"),
-                _cell(f"{_num(r['fps_max_measured'], 1)} ({_num(r['fps_max_batch_measured'], 0)})", "measured"),
-                _cell(_num(r["max_batch_fit_measured"], 0)),
-                _cell(_num(r["net_ram_measured_mib"], 0), "measured"),
-                _cell(_num(r["net_ram_loaded_measured_mib"], 0), "measured"),
-                _cell(_num(r["mem_b1_measured_mib"], 0), "measured"),
-                _cell(
-                    _num(r["ram_per_img_measured_mib"], 0),
-                    "measured",
-                    title=f"source: {r['ram_per_img_source']}",
-                ),
-                _cell(_num(r["ram_per_img_r2"], 3)),
-                _cell(f"{max_b} ({_num(r['mem_max_b_batch_measured'], 0)})" if max_b else "", "measured"),
-            ]
-        cells += [
-            _cell(_ratio(r["speedup_b1_paper"]), "paper"),
-            _cell(_ratio(r["speedup_b1_measured"]), "measured"),
-            _cell(_ratio(r["mem_ratio_paper"]), "paper"),
-            _cell(_ratio(r["mem_ratio_b1_measured"]), "measured"),
-            _cell(_ratio(r["mem_ratio_measured"]), "measured"),
-            _cell(_ratio(r["mem_ratio_max_b_measured"]), "measured"),
-        ]
-        rows.append(cells)
-    return {"id": "table2", "head": [head1, head2], "rows": rows}
 
 
-def _display_modes(df: pd.DataFrame) -> dict[str, Any]:
+def _display_modes(rows: Sequence[Table2ModeRow]) -> dict[str, Any]:
     """Which sweep mode's ratios come closest to the paper's (table2_modes.csv)."""
-    head = [
-        _cell(c)
-        for c in (
-            "backbone",
-            "device",
-            "sweep",
-            "ratio",
-            "mode",
-            "measured",
-            "paper",
-            "|ln(measured / paper)|",
-            "closest mode",
-        )
-    ]
-    rows = []
-    for r in df.to_dict("records"):
-        closest = r["mode"] == r["closest_mode"]
-        rows.append(
-            [
-                _cell(r["backbone"]),
-                _cell(f"{r['device_name']} ({r['device_kind']})"),
-                _cell(r["sweep"]),
-                _cell(r["quantity"]),
-                _cell(r["mode"], "ok" if closest else ""),
-                _cell(_ratio(r["measured"]), "measured"),
-                _cell(_ratio(r["paper"]), "paper"),
-                _cell(_num(r["log_distance"], 2)),
-                _cell(r["closest_mode"]),
-            ]
-        )
-    return {"id": "table2_modes", "head": [head], "rows": rows}
-
-
-def _display_paired(df: pd.DataFrame) -> dict[str, Any]:
-    head1 = [
-        _cell(c, rowspan=2)
-        for c in ("backbone", "data", "DRNet run", "RSIDE run", "regimes (DRNet / RSIDE)", "comparable?", "frames")
-    ]
-    head1 += [_cell(f"{METRIC_LABEL.get(m, m)}: DRNet − RSIDE", "group", colspan=3) for m in TABLE1_METRICS]
-    head1.append(_cell("relative RMSE", "group", colspan=2))
-    head2 = [_cell(s, "sub") for _ in TABLE1_METRICS for s in ("Δ", "95% CI", "p")]
-    head2 += [_cell(s, "sub") for s in ("Δ / RSIDE", "95% CI")]
-    rows = []
-    for r in df.to_dict("records"):
-        frames = str(r["frames_common"])
-        if not r["same_frames"]:
-            frames += f" common (DRNet {r['frames_drnet']}, RSIDE {r['frames_rside']})"
-        cells = [
-            _cell(r["backbone"]),
-            _cell(r["data"]),
-            _cell(r["drnet_run"], "run"),
-            _cell(r["rside_run"], "run"),
-            _cell(f"{r['drnet_regime']} / {r['rside_regime']}", "run"),
-            _cell(f"no: {r['not_comparable']}" if r["not_comparable"] else "yes", "bad" if r["not_comparable"] else ""),
-            _cell(frames, "" if r["same_frames"] else "warn"),
+    names = ("backbone", "device_name", "sweep", "quantity", "mode", "measured", "paper", "log_distance")
+    head = [_head(Table2ModeRow, n) for n in (*names, "closest_mode")]
+    body = [
+        [
+            _cell(r.backbone),
+            _cell(f"{r.device_name} ({r.device_kind})"),
+            _cell(r.sweep),
+            _cell(r.quantity),
+            _cell(r.mode, "ok" if r.mode == r.closest_mode else ""),
+            _cell(_ratio(r.measured), "measured"),
+            _cell(_ratio(r.paper), "paper"),
+            _cell(_num(r.log_distance, 2)),
+            _cell(r.closest_mode),
         ]
-        for m in TABLE1_METRICS:
-            cells += [
-                _cell(_num(r.get(f"{m}_diff"), 4, signed=True), _diff_class(m, r.get(f"{m}_diff"))),
-                _cell(_ci(r.get(f"{m}_ci_low"), r.get(f"{m}_ci_high"), 4), "ci"),
-                _cell(_p(r.get(f"{m}_p")), "sig" if _sig(r.get(f"{m}_p")) else ""),
-            ]
+        for r in rows
+    ]
+    return {"id": "table2_modes", "head": [head], "rows": body}
+
+
+PAIRED_FIRST = (  # header columns before the metrics
+    ("backbone",),
+    ("data",),
+    ("drnet_run",),
+    ("rside_run",),
+    ("drnet_regime", "rside_regime"),
+    ("not_comparable",),
+    ("frames_common", "frames_drnet", "frames_rside", "same_frames"),
+)
+
+
+def _display_paired(rows: Sequence[PairedRow]) -> dict[str, Any]:
+    head1 = [_head(PairedRow, *names, rowspan=2) for names in PAIRED_FIRST]
+    head1 += [
+        _head(PairedRow, m, label=f"{METRIC_LABELS.get(m, m)}: DRNet − RSIDE", cls="group", colspan=3)
+        for m in TABLE1_METRICS
+    ]
+    head1.append(_head(PairedRow, "rmse_rel", cls="group", colspan=2))
+    sub = (("diff",), ("ci_low", "ci_high"), ("p",))
+    head2 = [_head(PairedRow, *(f"{m}_{c}" for c in cells), cls="sub") for m in TABLE1_METRICS for cells in sub]
+    head2 += [_head(PairedRow, *(f"rmse_rel_{c}" for c in cells), cls="sub") for cells in sub[:2]]
+    return {"id": "paired", "head": [head1, head2], "rows": [_paired_cells(r) for r in rows]}
+
+
+def _paired_cells(r: PairedRow) -> list[dict[str, Any]]:
+    frames = str(r.frames_common)
+    if not r.same_frames:
+        frames += f" common (DRNet {r.frames_drnet}, RSIDE {r.frames_rside})"
+    cells = [
+        _cell(r.backbone),
+        _cell(r.data),
+        _cell(r.drnet_run, "run"),
+        _cell(r.rside_run, "run"),
+        _cell(f"{r.drnet_regime} / {r.rside_regime}", "run"),
+        _cell(f"no: {r.not_comparable}" if r.not_comparable else "yes", "bad" if r.not_comparable else ""),
+        _cell(frames, "" if r.same_frames else "warn"),
+    ]
+    for m in TABLE1_METRICS:
+        c = r.metric(m)
         cells += [
-            _cell(_pct(r.get("rmse_rel_diff"))),
-            _cell(f"[{_pct(r.get('rmse_rel_ci_low'))}, {_pct(r.get('rmse_rel_ci_high'))}]", "ci"),
+            _cell(_num(c.diff, 4, signed=True), _diff_class(m, c.diff)),
+            _cell(_ci(c.ci_low, c.ci_high, 4), "ci"),
+            _cell(_p(c.p), "sig" if _sig(c.p) else ""),
         ]
-        rows.append(cells)
-    return {"id": "paired", "head": [head1, head2], "rows": rows}
+    rel = r.rmse_rel
+    return cells + [_cell(_pct(rel.diff)), _cell(f"[{_pct(rel.ci_low)}, {_pct(rel.ci_high)}]", "ci")]
 
 
-def _display_plain(df: pd.DataFrame, table_id: str) -> dict[str, Any]:
-    head = [[_cell(c) for c in df.columns]]
-    rows = [[_cell("" if _isnan(v) else v, "text") for v in r] for r in df.itertuples(index=False)]
-    return {"id": table_id, "head": head, "rows": rows}
+def _display_records(rows: Sequence[Any], record: type, table_id: str) -> dict[str, Any]:
+    """A plain table of ``record`` rows: one header per column, every value as text."""
+    head = [[_head(record, c.name) for c in columns(record)]]
+    body = [[_cell("" if _isnan(v) else v, "text") for v in row_values(r).values()] for r in rows]
+    return {"id": table_id, "head": head, "rows": body}
 
 
 def _diff_class(metric: str, diff: Any) -> str:

@@ -1,4 +1,5 @@
-"""The paper's Tables 1-3 as pandas DataFrames: paper value, measured value, difference, bootstrap CI.
+"""The paper's Tables 1-3 as typed rows (``bench.report.records``): paper value, measured value, difference,
+bootstrap CI.
 
 Which run fills which row:
 - Table 1: runs of the chosen suite with default options (no Table 3 switch off), keyed by (arch, backbone).
@@ -22,7 +23,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import cached_property
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -30,13 +33,39 @@ import pandas as pd
 from bench.report.curves import convergence_problems
 from bench.report.identity import split_notes
 from bench.report.paper import PAPER_TABLE2_DEVICE, paper_table1, paper_table2, paper_table3
+from bench.report.records import (
+    ERROR,
+    MEASURED,
+    NO_PAPER,
+    NOT_IN_HARNESS,
+    TABLE1_METRICS,
+    TABLE3_METRICS,
+    MetricCells,
+    PairedCells,
+    PairedRow,
+    RelativeCells,
+    Table1Row,
+    Table2ModeRow,
+    Table2Row,
+    Table3Row,
+)
+from bench.report.records import MISSING_ROW as MISSING
 from bench.report.regime import group_regime_differences, paper_differences, regime_of, short_regime
-from bench.report.runs import EvalRun, RunGroup, SpeedSweep, group_runs, is_default_options, switches_of
+from bench.report.runs import (
+    ABLATION_SWITCHES,
+    EvalRun,
+    RunGroup,
+    SpeedSweep,
+    group_runs,
+    is_default_options,
+    switches_of,
+)
 from bench.report.stats import (
     BOOTSTRAP_SEED,
     N_BOOTSTRAP,
     Estimate,
     FrameStats,
+    PairedDifference,
     bootstrap_estimate,
     common_frames,
     frame_stats,
@@ -45,39 +74,96 @@ from bench.report.stats import (
 )
 
 __all__ = [
+    "ABLATIONS",
+    "ERROR",
+    "FULL_SWITCHES",
     "HARNESS_ARCHS",
+    "MEASURED",
+    "MEMORY_DEFINITIONS",
+    "MISSING",
+    "MODE_QUANTITIES",
+    "NOT_IN_HARNESS",
+    "NO_PAPER",
+    "PAPER_ABLATION_BACKBONE",
     "TABLE1_METRICS",
     "TABLE3_METRICS",
+    "TABLE3_VARIANTS",
     "EstimateError",
+    "MemoryDefinition",
     "Selection",
     "Tables",
+    "ablated",
     "build_tables",
     "paired_table",
+    "pretty_arch",
     "select_runs",
     "table1",
     "table2",
     "table2_modes",
     "table3",
+    "variant_name",
 ]
 
 HARNESS_ARCHS = ("rside", "drnet")  # what this harness implements; other Table 1 rows are quoted only
-TABLE1_METRICS = ("rmse", "log10", "delta1", "delta2", "delta3")
-TABLE3_METRICS = ("rmse", "delta1", "delta2", "delta3")
 FULL_SWITCHES = (True, True, True)
+# Table 3 switch turned off -> (the paper's row name, its short name in combined names); ABLATION_SWITCHES order
+ABLATIONS = {
+    "diagonal": ("no diagonal connections", "diagonal"),
+    "aux_losses": ("no auxiliary losses", "aux losses"),
+    "second_branch": ("no second branch", "second branch"),
+}
+
+
+def ablated(switch: str) -> tuple[bool, bool, bool]:
+    """DRNet's switches (diagonal, aux_losses, second_branch) with only ``switch`` turned off."""
+    if switch not in ABLATIONS:
+        raise KeyError(f"unknown Table 3 switch {switch!r}; switches: {', '.join(ABLATIONS)}")
+    return tuple(s != switch for s in ABLATION_SWITCHES)  # type: ignore[return-value]
+
+
 TABLE3_VARIANTS = {  # (diagonal, aux_losses, second_branch) -> the paper's row name
-    (True, True, True): "DRNet (all elements)",
-    (False, True, True): "no diagonal connections",
-    (True, False, True): "no auxiliary losses",
-    (True, True, False): "no second branch",
+    FULL_SWITCHES: "DRNet (all elements)",
+    **{ablated(s): row for s, (row, _) in ABLATIONS.items()},
 }
 PAPER_ABLATION_BACKBONE = "resnet152"
-# Status of a table row.
-MEASURED, MISSING, NOT_IN_HARNESS, NO_PAPER, ERROR = (
-    "measured",
-    "missing",
-    "not in harness",
-    "no paper value",
-    "error",
+
+
+def variant_name(sw: tuple[bool, bool, bool]) -> str:
+    """The paper's row name of a switch combination, else 'no <element>, no <element>' of those turned off."""
+    if sw in TABLE3_VARIANTS:
+        return TABLE3_VARIANTS[sw]
+    off = [ABLATIONS[s][1] for s, on in zip(ABLATION_SWITCHES, sw, strict=True) if not on]
+    return "no " + ", no ".join(off)
+
+
+@dataclass(frozen=True)
+class MemoryDefinition:
+    """One of the three definitions of memory per image (the paper never says which its "RAM / img" is)."""
+
+    label: str  # how verdicts and table2_modes.csv name it
+    summary_column: str  # speed_summary.csv column of the measured value
+    value: str  # Table2Row field of the measured value
+    ratio: str  # Table2Row field of the RSIDE / DRNet ratio
+
+    def ratio_of(self, row: Table2Row) -> float:
+        """RSIDE / DRNet of ``row`` (a DRNet row) under this definition."""
+        return getattr(row, self.ratio)
+
+
+MEMORY_DEFINITIONS = (  # the slope keeps the historical column names
+    MemoryDefinition("peak at batch 1", "mem_b1_mib", "mem_b1_measured_mib", "mem_ratio_b1_measured"),
+    MemoryDefinition("marginal slope", "ram_per_img_mib", "ram_per_img_measured_mib", "mem_ratio_measured"),
+    MemoryDefinition(
+        "peak at the largest batch / batch",
+        "mem_max_b_per_img_mib",
+        "mem_max_b_per_img_measured_mib",
+        "mem_ratio_max_b_measured",
+    ),
+)
+DEFAULT_MODE = "inference"  # sweeps written before modes existed measured under inference_mode
+MODE_QUANTITIES = (  # table2_modes: (quantity, Table2Row field of the measured ratio, of the paper's)
+    ("DRNet / RSIDE fps at batch 1", "speedup_b1_measured", "speedup_b1_paper"),
+    *((f"RSIDE / DRNet memory per image: {d.label}", d.ratio, "mem_ratio_paper") for d in MEMORY_DEFINITIONS),
 )
 
 
@@ -110,13 +196,18 @@ class Selection:
 
 @dataclass
 class Tables:
-    """Everything the CSVs and the HTML show."""
+    """Everything the CSVs and the HTML show, as typed rows (``bench.report.records``)."""
 
-    table1: pd.DataFrame
-    table2: pd.DataFrame
-    table3: pd.DataFrame
-    paired: pd.DataFrame
+    table1: list[Table1Row]
+    table2: list[Table2Row]
+    table3: list[Table3Row]
+    paired: list[PairedRow]
     selection: Selection
+
+    @cached_property
+    def table2_modes(self) -> list[Table2ModeRow]:
+        """``table2_modes(self.table2)``."""
+        return table2_modes(self.table2)
 
 
 def select_runs(runs: Iterable[EvalRun]) -> Selection:
@@ -211,34 +302,34 @@ class _Estimator:
                 )
 
 
-def table1(sel: Selection, est: _Estimator) -> pd.DataFrame:
+# ------------------------------------------------------------------------------------------ Tables 1 and 3
+
+
+def table1(sel: Selection, est: _Estimator) -> list[Table1Row]:
     """Table 1 rows: every paper row (quoted methods marked 'not in harness'), then measured-only rows."""
     paper = paper_table1()
     rows = []
     for p in paper.itertuples(index=False):
-        key = (p.arch, p.backbone)
-        row = {"method": p.method, "arch": p.arch, "backbone": p.backbone, "source": p.source}
         paper_vals = {m: getattr(p, m) for m in TABLE1_METRICS}
-        if p.arch not in HARNESS_ARCHS:
-            rows.append(_metric_row(row, NOT_IN_HARNESS, None, paper_vals, None, TABLE1_METRICS))
-        else:
-            rows.append(_measured_row(row, sel.table1.get(key), paper_vals, est, TABLE1_METRICS))
+        group = sel.table1.get((p.arch, p.backbone))
+        acc = _accuracy(group, paper_vals, est, TABLE1_METRICS, quoted=p.arch not in HARNESS_ARCHS)
+        rows.append(Table1Row(method=p.method, arch=p.arch, backbone=p.backbone, source=p.source, **acc))
     in_paper = {(p.arch, p.backbone) for p in paper.itertuples(index=False)}
     for (arch, backbone), g in sorted(sel.table1.items()):
         if (arch, backbone) not in in_paper:
-            row = {"method": f"{pretty_arch(arch)} {backbone}", "arch": arch, "backbone": backbone, "source": ""}
-            rows.append(_measured_row(row, g, {m: math.nan for m in TABLE1_METRICS}, est, TABLE1_METRICS))
-    return pd.DataFrame(rows, columns=_metric_columns(TABLE1_METRICS))
+            acc = _accuracy(g, dict.fromkeys(TABLE1_METRICS, math.nan), est, TABLE1_METRICS)
+            method = f"{pretty_arch(arch)} {backbone}"
+            rows.append(Table1Row(method=method, arch=arch, backbone=backbone, source="", **acc))
+    return rows
 
 
-def table3(sel: Selection, est: _Estimator) -> pd.DataFrame:
+def table3(sel: Selection, est: _Estimator) -> list[Table3Row]:
     """Table 3 rows per ablated backbone (ResNet-152 always): the four paper variants, then other combos."""
     paper = {switches_of(p._asdict()): p for p in paper_table3().itertuples(index=False)}
     backbones = sorted(
         {b for b, sw in sel.table3 if sw != FULL_SWITCHES} | {PAPER_ABLATION_BACKBONE},
         key=lambda b: (b != PAPER_ABLATION_BACKBONE, b),
     )
-    full_paper = paper.get(FULL_SWITCHES)
     rows = []
     for backbone in backbones:
         full = sel.table3.get((backbone, FULL_SWITCHES))
@@ -247,146 +338,164 @@ def table3(sel: Selection, est: _Estimator) -> pd.DataFrame:
         )
         for sw in combos:
             p = paper.get(sw) if backbone == PAPER_ABLATION_BACKBONE else None
-            row = {
-                "variant": TABLE3_VARIANTS.get(sw, _variant_name(sw)),
-                "arch": "drnet",
-                "backbone": backbone,
-                "diagonal": sw[0],
-                "aux_losses": sw[1],
-                "second_branch": sw[2],
-                "source": p.source if p is not None else "",
-            }
-            paper_vals = {m: (getattr(p, m) if p is not None else math.nan) for m in TABLE3_METRICS}
             group = sel.table3.get((backbone, sw))
-            out = _measured_row(row, group, paper_vals, est, TABLE3_METRICS)
-            out["rmse_vs_full_paper"] = (
-                (p.rmse - full_paper.rmse) if p is not None and sw != FULL_SWITCHES else math.nan
-            )
-            out.update(_vs_full(group, full, sw, est))
-            rows.append(out)
-    columns = _metric_columns(
-        TABLE3_METRICS,
-        first=("variant", "arch", "backbone", "diagonal", "aux_losses", "second_branch", "source"),
+            rows.append(_table3_row(backbone, sw, p, paper.get(FULL_SWITCHES), group, full, est))
+    return rows
+
+
+def _table3_row(backbone: str, sw, p, full_paper, group: RunGroup | None, full: RunGroup | None, est) -> Table3Row:
+    """One Table 3 row: ``p`` is the paper's row of ``sw`` (None off ResNet-152), ``full_paper`` its full model."""
+    paper_vals = {m: (getattr(p, m) if p is not None else math.nan) for m in TABLE3_METRICS}
+    return Table3Row(
+        variant=variant_name(sw),
+        backbone=backbone,
+        diagonal=sw[0],
+        aux_losses=sw[1],
+        second_branch=sw[2],
+        source=p.source if p is not None else "",
+        **_accuracy(group, paper_vals, est, TABLE3_METRICS),
+        rmse_vs_full_paper=(p.rmse - full_paper.rmse) if p is not None and sw != FULL_SWITCHES else math.nan,
+        **_vs_full(group, full, sw, est),
     )
-    return pd.DataFrame(rows, columns=[*columns, *VS_FULL_COLUMNS])
 
 
-VS_FULL_COLUMNS = (
-    "rmse_vs_full_paper",
-    "vs_full_not_comparable",
-    "vs_full_not_converged",
-    "vs_full_seeds",
-    "rmse_vs_full_measured",
-    "rmse_vs_full_ci_low",
-    "rmse_vs_full_ci_high",
-    "rmse_vs_full_p",
-    "rmse_vs_full_rel",
-    "rmse_vs_full_rel_ci_low",
-    "rmse_vs_full_rel_ci_high",
-    "rmse_vs_full_frames",
-)
-
-
-def _vs_full(group: RunGroup | None, full: RunGroup | None, sw, est: _Estimator) -> dict[str, float]:
-    out = dict.fromkeys(VS_FULL_COLUMNS[1:], math.nan)
-    out["vs_full_not_comparable"] = out["vs_full_not_converged"] = ""
+def _vs_full(group: RunGroup | None, full: RunGroup | None, sw, est: _Estimator) -> dict[str, Any]:
+    """The Table3Row fields of the paired change against the full model (none where there is no pair)."""
     if group is None or full is None or sw == FULL_SWITCHES:
-        return out
-    out["vs_full_not_comparable"] = "; ".join(group_regime_differences(group, full))
-    out["vs_full_not_converged"] = "; ".join(convergence_problems(group, full))
-    out["vs_full_seeds"] = min(len(group.runs), len(full.runs))
+        return {}
+    out: dict[str, Any] = {
+        "vs_full_not_comparable": "; ".join(group_regime_differences(group, full)),
+        "vs_full_not_converged": "; ".join(convergence_problems(group, full)),
+        "vs_full_seeds": min(len(group.runs), len(full.runs)),
+    }
     try:
         res = est.paired(group, full, [("rmse", False), ("rmse", True)])
     except ValueError:
         return out
     d, r = res[("rmse", False)], res[("rmse", True)]
-    out.update(
-        rmse_vs_full_measured=d.diff,
-        rmse_vs_full_ci_low=d.ci_low,
-        rmse_vs_full_ci_high=d.ci_high,
-        rmse_vs_full_p=d.p_value,
-        rmse_vs_full_rel=r.diff,
-        rmse_vs_full_rel_ci_low=r.ci_low,
-        rmse_vs_full_rel_ci_high=r.ci_high,
-        rmse_vs_full_frames=d.n_frames,
+    return {
+        **out,
+        "rmse_vs_full_measured": d.diff,
+        "rmse_vs_full_ci_low": d.ci_low,
+        "rmse_vs_full_ci_high": d.ci_high,
+        "rmse_vs_full_p": d.p_value,
+        "rmse_vs_full_rel": r.diff,
+        "rmse_vs_full_rel_ci_low": r.ci_low,
+        "rmse_vs_full_rel_ci_high": r.ci_high,
+        "rmse_vs_full_frames": d.n_frames,
+    }
+
+
+def _accuracy(
+    group: RunGroup | None, paper_vals: dict, est: _Estimator, metrics: Sequence[str], quoted: bool = False
+) -> dict[str, Any]:
+    """The fields Table 1 and Table 3 rows share (status, run, seeds, ..., one MetricCells per metric, note):
+    ``group``'s estimates next to ``paper_vals``; ``quoted``: a method this harness does not implement."""
+    if quoted:
+        return _accuracy_fields(NOT_IN_HARNESS, None, paper_vals, None, metrics)
+    if group is None:
+        return _accuracy_fields(MISSING, None, paper_vals, None, metrics)
+    try:
+        estimates = est.estimates(group)
+    except EstimateError as err:
+        return {**_accuracy_fields(ERROR, group, paper_vals, None, metrics), "note": str(err)}
+    has_paper = any(not _isnan(v) for v in paper_vals.values())
+    return _accuracy_fields(MEASURED if has_paper else NO_PAPER, group, paper_vals, estimates, metrics)
+
+
+def _accuracy_fields(
+    status: str,
+    group: RunGroup | None,
+    paper_vals: dict,
+    estimates: dict[str, Estimate] | None,
+    metrics: Sequence[str],
+) -> dict[str, Any]:
+    first = next(iter(estimates.values())) if estimates else None
+    return {
+        "status": status,
+        "run": group.label if group else "",
+        "seeds": len(group.runs) if group else 0,
+        "n_frames": first.n_frames if first else math.nan,
+        "regime": short_regime(group) if group else "",
+        "paper_regime": _paper_regime(group) if group else "",
+        "ci_covers": first.covers if first else "",
+        "note": "",
+        **{m: _metric_cells(paper_vals[m], estimates.get(m) if estimates else None) for m in metrics},
+    }
+
+
+def _metric_cells(paper: float, e: Estimate | None) -> MetricCells:
+    value = e.value if e else math.nan
+    return MetricCells(
+        paper=paper,
+        measured=value,
+        diff=value - paper,
+        ci_low=e.ci_low if e else math.nan,
+        ci_high=e.ci_high if e else math.nan,
+        seed_std=e.seed_std if e else math.nan,
     )
-    return out
 
 
-PAIRED_FIRST = (
-    "backbone",
-    "data",
-    "drnet_run",
-    "rside_run",
-    "drnet_regime",
-    "rside_regime",
-    "not_comparable",
-    "not_converged",
-    "paper_regime",
-    "seeds_drnet",
-    "seeds_rside",
-    "ci_covers",
-    "frames_common",
-    "frames_drnet",
-    "frames_rside",
-    "same_frames",
-    "rmse_drnet",
-    "rmse_rside",
-    "rmse_diff_paper",
-)
-PAIRED_REL = ("rmse_rel_diff", "rmse_rel_ci_low", "rmse_rel_ci_high")
+# -------------------------------------------------------------------------------------- DRNet vs RSIDE
 
 
-def paired_table(sel: Selection, est: _Estimator) -> pd.DataFrame:
+def paired_table(sel: Selection, est: _Estimator) -> list[PairedRow]:
     """DRNet minus RSIDE per backbone both were run on, paired on common frames (paired bootstrap)."""
     paper = paper_table1().set_index(["arch", "backbone", "source"])
-    rows = []
-    for backbone in sorted({b for a, b in sel.table1 if a == "drnet"} & {b for a, b in sel.table1 if a == "rside"}):
-        d, r = sel.table1[("drnet", backbone)], sel.table1[("rside", backbone)]
-        sd, sr = sel.stats(d), sel.stats(r)
-        common = common_frames([*sd, *sr])
-        row = {
-            "backbone": backbone,
-            "data": _data_source(d, r),
-            "drnet_run": d.label,
-            "rside_run": r.label,
-            "drnet_regime": short_regime(d),
-            "rside_regime": short_regime(r),
-            "not_comparable": "; ".join(group_regime_differences(d, r)),
-            "not_converged": "; ".join(convergence_problems(d, r)),
-            "paper_regime": _pair_paper_regime(d, r),
-            "seeds_drnet": len(d.runs),
-            "seeds_rside": len(r.runs),
-            "frames_common": len(common),
-            "frames_drnet": len(sd[0].frames),
-            "frames_rside": len(sr[0].frames),
-            "same_frames": len(common) == len(sd[0].frames) == len(sr[0].frames),
-        }
-        try:
-            pd_paper = paper.loc[("drnet", backbone, "drnet-paper"), "rmse"]
-            pr_paper = paper.loc[("rside", backbone, "rside-paper"), "rmse"]
-            row["rmse_diff_paper"] = float(pd_paper - pr_paper)
-        except KeyError:
-            row["rmse_diff_paper"] = math.nan
-        if len(common) == 0:
-            rows.append(row)
-            continue
-        res = est.paired(d, r, [*((m, False) for m in TABLE1_METRICS), ("rmse", True)])
-        for m in TABLE1_METRICS:
-            t = res[(m, False)]
-            row.update({f"{m}_diff": t.diff, f"{m}_ci_low": t.ci_low, f"{m}_ci_high": t.ci_high, f"{m}_p": t.p_value})
-        rel = res[("rmse", True)]
-        row.update(
-            rmse_rel_diff=rel.diff, rmse_rel_ci_low=rel.ci_low, rmse_rel_ci_high=rel.ci_high, ci_covers=rel.covers
-        )
-        row["rmse_drnet"], row["rmse_rside"] = _rmse_pair(est, d, r, common)
-        rows.append(row)
-    columns = [
-        *PAIRED_FIRST,
-        *(f"{m}_{s}" for m in TABLE1_METRICS for s in ("diff", "ci_low", "ci_high", "p")),
-        *PAIRED_REL,
-    ]
-    return pd.DataFrame(rows, columns=columns)
+    backbones = sorted({b for a, b in sel.table1 if a == "drnet"} & {b for a, b in sel.table1 if a == "rside"})
+    return [_paired_row(sel, est, paper, backbone) for backbone in backbones]
+
+
+def _paired_row(sel: Selection, est: _Estimator, paper: pd.DataFrame, backbone: str) -> PairedRow:
+    d, r = sel.table1[("drnet", backbone)], sel.table1[("rside", backbone)]
+    sd, sr = sel.stats(d), sel.stats(r)
+    common = common_frames([*sd, *sr])
+    row = PairedRow(
+        backbone=backbone,
+        data=_data_source(d, r),
+        drnet_run=d.label,
+        rside_run=r.label,
+        drnet_regime=short_regime(d),
+        rside_regime=short_regime(r),
+        not_comparable="; ".join(group_regime_differences(d, r)),
+        not_converged="; ".join(convergence_problems(d, r)),
+        paper_regime=_pair_paper_regime(d, r),
+        seeds_drnet=len(d.runs),
+        seeds_rside=len(r.runs),
+        frames_common=len(common),
+        frames_drnet=len(sd[0].frames),
+        frames_rside=len(sr[0].frames),
+        same_frames=len(common) == len(sd[0].frames) == len(sr[0].frames),
+        rmse_diff_paper=_paper_rmse_diff(paper, backbone),
+    )
+    if len(common) == 0:
+        return row
+    res = est.paired(d, r, [*((m, False) for m in TABLE1_METRICS), ("rmse", True)])
+    diffs = {m: _paired_cells(res[(m, False)]) for m in TABLE1_METRICS}
+    rel = res[("rmse", True)]
+    rmse_drnet, rmse_rside = _rmse_pair(est, d, r, common)
+    return replace(
+        row,
+        **diffs,
+        rmse_rel=RelativeCells(rel.diff, rel.ci_low, rel.ci_high),
+        ci_covers=rel.covers,
+        rmse_drnet=rmse_drnet,
+        rmse_rside=rmse_rside,
+    )
+
+
+def _paired_cells(t: PairedDifference) -> PairedCells:
+    return PairedCells(diff=t.diff, ci_low=t.ci_low, ci_high=t.ci_high, p=t.p_value)
+
+
+def _paper_rmse_diff(paper: pd.DataFrame, backbone: str) -> float:
+    """The paper's DRNet RMSE minus its RSIDE RMSE on ``backbone`` (Table 1); NaN where it lacks either."""
+    try:
+        pd_paper = paper.loc[("drnet", backbone, "drnet-paper"), "rmse"]
+        pr_paper = paper.loc[("rside", backbone, "rside-paper"), "rmse"]
+    except KeyError:
+        return math.nan
+    return float(pd_paper - pr_paper)
 
 
 def _data_source(*groups: RunGroup) -> str:
@@ -402,80 +511,10 @@ def _rmse_pair(est: _Estimator, d: RunGroup, r: RunGroup, frames: np.ndarray) ->
     return mean_rmse(d), mean_rmse(r)
 
 
-TABLE2_COLUMNS = (
-    "method",
-    "arch",
-    "backbone",
-    "source",
-    "status",
-    "sweep",
-    "device_kind",
-    "device_name",
-    "dtype",
-    "input",
-    "mode",
-    "paper_device",
-    "fps_b1_paper",
-    "fps_b1_measured",
-    "fps_max_paper",
-    "fps_max_measured",
-    "fps_max_batch_paper",
-    "fps_max_batch_measured",
-    "max_batch_fit_measured",
-    "net_ram_paper_mb",
-    "net_ram_measured_mib",
-    "net_ram_loaded_measured_mib",
-    "ram_per_img_paper_mb",
-    "mem_b1_measured_mib",
-    "ram_per_img_measured_mib",
-    "ram_per_img_r2",
-    "ram_per_img_source",
-    "mem_max_b_per_img_measured_mib",
-    "mem_max_b_batch_measured",
-    "speedup_b1_paper",
-    "speedup_b1_measured",
-    "speedup_b1_low",
-    "speedup_b1_high",
-    "mem_ratio_paper",
-    "mem_ratio_b1_measured",
-    "mem_ratio_measured",
-    "mem_ratio_max_b_measured",
-)
-# Memory per image, three definitions (the paper never says which its "RAM / img" is): table2 column of the
-# measured value -> (column of the RSIDE / DRNet ratio, label). The slope keeps the historical column names.
-MEMORY_DEFINITIONS = {
-    "mem_b1_measured_mib": ("mem_ratio_b1_measured", "peak at batch 1"),
-    "ram_per_img_measured_mib": ("mem_ratio_measured", "marginal slope"),
-    "mem_max_b_per_img_measured_mib": ("mem_ratio_max_b_measured", "peak at the largest batch / batch"),
-}
-SUMMARY_MEMORY = {  # speed_summary.csv column -> table2 column, per definition
-    "mem_b1_mib": "mem_b1_measured_mib",
-    "ram_per_img_mib": "ram_per_img_measured_mib",
-    "mem_max_b_per_img_mib": "mem_max_b_per_img_measured_mib",
-}
-DEFAULT_MODE = "inference"  # sweeps written before modes existed measured under inference_mode
-MODE_QUANTITIES = {  # table2_modes: the ratio compared with the paper's, measured column -> paper column
-    "speedup_b1_measured": ("speedup_b1_paper", "DRNet / RSIDE fps at batch 1"),
-    **{
-        ratio: ("mem_ratio_paper", f"RSIDE / DRNet memory per image: {label}")
-        for ratio, label in MEMORY_DEFINITIONS.values()
-    },
-}
-TABLE2_MODES_COLUMNS = (
-    "backbone",
-    "sweep",
-    "device_kind",
-    "device_name",
-    "quantity",
-    "mode",
-    "measured",
-    "paper",
-    "log_distance",
-    "closest_mode",
-)
+# --------------------------------------------------------------------------------------------- Table 2
 
 
-def table2(sweeps: Sequence[SpeedSweep]) -> pd.DataFrame:
+def table2(sweeps: Sequence[SpeedSweep]) -> list[Table2Row]:
     """Table 2 rows: each paper model with every sweep that measured it (or 'missing'), then the rest.
 
     speedup_b1 = fps_b1(DRNet X) / fps_b1(RSIDE X) and memory ratios RSIDE X / DRNet X, on DRNet rows: from
@@ -487,90 +526,107 @@ def table2(sweeps: Sequence[SpeedSweep]) -> pd.DataFrame:
     measured = _speed_rows(sweeps)
     rows = []
     for p in paper.itertuples(index=False):
-        base = {
-            "method": p.method,
-            "arch": p.arch,
-            "backbone": p.backbone,
-            "source": p.source,
-            "paper_device": PAPER_TABLE2_DEVICE,
-            "fps_b1_paper": p.fps_b1,
-            "fps_max_paper": p.fps_max,
-            "fps_max_batch_paper": p.max_fps_batch,
-            "net_ram_paper_mb": p.net_ram_mb,
-            "ram_per_img_paper_mb": p.ram_per_img_mb,
-            **_paper_ratios(p, paper_by),
-        }
-        matches = [m for m in measured if (m["arch"], m["backbone"]) == (p.arch, p.backbone)]
-        rows += [{**base, **m, "status": MEASURED} for m in matches] or [{**base, "status": MISSING}]
-    for m in measured:
-        if (m["arch"], m["backbone"]) not in paper_by:
-            rows.append({"method": f"{pretty_arch(m['arch'])} {m['backbone']}", "source": "", **m, "status": NO_PAPER})
-    return pd.DataFrame(rows, columns=TABLE2_COLUMNS)
+        quoted = _paper_speed(p, paper_by)
+        matches = [m for m in measured if (m.arch, m.backbone) == (p.arch, p.backbone)]
+        rows += [replace(m, **quoted, status=MEASURED) for m in matches] or [Table2Row(**quoted, status=MISSING)]
+    return rows + [m for m in measured if (m.arch, m.backbone) not in paper_by]
 
 
-def _paper_ratios(p, paper_by) -> dict[str, float]:
+def _paper_speed(p, paper_by) -> dict[str, Any]:
+    """The Table2Row fields the paper's row ``p`` fills (its method, values and, on DRNet rows, its ratios)."""
     rside = paper_by.get(("rside", p.backbone))
-    if p.arch != "drnet" or rside is None:
-        return {"speedup_b1_paper": math.nan, "mem_ratio_paper": math.nan}
+    is_pair = p.arch == "drnet" and rside is not None
     return {
-        "speedup_b1_paper": p.fps_b1 / rside.fps_b1,
-        "mem_ratio_paper": rside.ram_per_img_mb / p.ram_per_img_mb,
+        "method": p.method,
+        "arch": p.arch,
+        "backbone": p.backbone,
+        "source": p.source,
+        "paper_device": PAPER_TABLE2_DEVICE,
+        "fps_b1_paper": p.fps_b1,
+        "fps_max_paper": p.fps_max,
+        "fps_max_batch_paper": p.max_fps_batch,
+        "net_ram_paper_mb": p.net_ram_mb,
+        "ram_per_img_paper_mb": p.ram_per_img_mb,
+        "speedup_b1_paper": p.fps_b1 / rside.fps_b1 if is_pair else math.nan,
+        "mem_ratio_paper": rside.ram_per_img_mb / p.ram_per_img_mb if is_pair else math.nan,
     }
 
 
-def _speed_rows(sweeps: Sequence[SpeedSweep]) -> list[dict]:
+def _speed_rows(sweeps: Sequence[SpeedSweep]) -> list[Table2Row]:
+    """One row per model (default options) and mode of each sweep, status 'no paper value' until ``table2``
+    matches it with the paper's row; DRNet rows carry their ratios to the sweep's RSIDE (``_speed_ratios``)."""
     rows = []
     for sw in sweeps:
-        df = sw.summary[[is_default_options(o) for o in sw.summary["options"]]].copy()
-        df["mode"] = df["mode"].fillna(DEFAULT_MODE) if "mode" in df else DEFAULT_MODE
-        for column in (*SUMMARY_MEMORY, "net_ram_loaded_mib", "mem_max_b_batch"):
-            if column not in df:
-                df[column] = math.nan  # sweeps written before the column existed
-        for r in df.to_dict("records"):
-            same = df[
-                (df["backbone"] == r["backbone"])
-                & (df["device_name"] == r["device_name"])
-                & (df["dtype"] == r["dtype"])
-                & (df["input"] == r["input"])
-                & (df["mode"] == r["mode"])
-            ]
-            rside = same[same["arch"] == "rside"]
-            ratios = {
-                "speedup_b1_measured": math.nan,
-                "speedup_b1_low": math.nan,
-                "speedup_b1_high": math.nan,
-                **{ratio: math.nan for ratio, _ in MEMORY_DEFINITIONS.values()},
-            }
-            if r["arch"] == "drnet" and len(rside):
-                rs = rside.iloc[0]
-                ratios["speedup_b1_measured"] = _ratio(r["fps_b1"], rs["fps_b1"])
-                ratios["speedup_b1_low"], ratios["speedup_b1_high"] = _speedup_range(sw, r, rs)
-                for summary_col, table_col in SUMMARY_MEMORY.items():
-                    ratios[MEMORY_DEFINITIONS[table_col][0]] = _ratio(rs[summary_col], r[summary_col])
+        summary = _default_summary(sw)
+        for r in summary.to_dict("records"):
             rows.append(
-                {
-                    "arch": r["arch"],
-                    "backbone": r["backbone"],
-                    "sweep": sw.sweep_id,
-                    "device_kind": r["device_kind"],
-                    "device_name": r["device_name"],
-                    "dtype": r["dtype"],
-                    "input": r["input"],
-                    "mode": r["mode"],
-                    "fps_b1_measured": r["fps_b1"],
-                    "fps_max_measured": r["fps_max"],
-                    "fps_max_batch_measured": r["fps_max_batch"],
-                    "max_batch_fit_measured": r["max_batch_fit"],
-                    "net_ram_measured_mib": r["net_ram_mib"],
-                    "net_ram_loaded_measured_mib": r["net_ram_loaded_mib"],
-                    **{table_col: r[summary_col] for summary_col, table_col in SUMMARY_MEMORY.items()},
-                    "ram_per_img_r2": r["ram_per_img_r2"],
-                    "ram_per_img_source": r["ram_per_img_source"],
-                    "mem_max_b_batch_measured": r["mem_max_b_batch"],
-                    **ratios,
-                }
+                Table2Row(
+                    method=f"{pretty_arch(r['arch'])} {r['backbone']}",
+                    source="",
+                    status=NO_PAPER,
+                    **_speed_measured(sw.sweep_id, r),
+                    **_speed_ratios(sw, summary, r),
+                )
             )
     return rows
+
+
+def _default_summary(sweep: SpeedSweep) -> pd.DataFrame:
+    """The sweep's speed_summary.csv rows with default options; ``mode`` filled and columns added (NaN) that
+    sweeps written before them lack."""
+    df = sweep.summary[[is_default_options(o) for o in sweep.summary["options"]]].copy()
+    df["mode"] = df["mode"].fillna(DEFAULT_MODE) if "mode" in df else DEFAULT_MODE
+    for column in (*(d.summary_column for d in MEMORY_DEFINITIONS), "net_ram_loaded_mib", "mem_max_b_batch"):
+        if column not in df:
+            df[column] = math.nan
+    return df
+
+
+def _speed_measured(sweep_id: str, r: dict) -> dict[str, Any]:
+    """The Table2Row fields one speed_summary.csv row fills, its values as read."""
+    return {
+        "arch": r["arch"],
+        "backbone": r["backbone"],
+        "sweep": sweep_id,
+        "device_kind": r["device_kind"],
+        "device_name": r["device_name"],
+        "dtype": r["dtype"],
+        "input": r["input"],
+        "mode": r["mode"],
+        "fps_b1_measured": r["fps_b1"],
+        "fps_max_measured": r["fps_max"],
+        "fps_max_batch_measured": r["fps_max_batch"],
+        "max_batch_fit_measured": r["max_batch_fit"],
+        "net_ram_measured_mib": r["net_ram_mib"],
+        "net_ram_loaded_measured_mib": r["net_ram_loaded_mib"],
+        **{d.value: r[d.summary_column] for d in MEMORY_DEFINITIONS},
+        "ram_per_img_r2": r["ram_per_img_r2"],
+        "ram_per_img_source": r["ram_per_img_source"],
+        "mem_max_b_batch_measured": r["mem_max_b_batch"],
+    }
+
+
+def _speed_ratios(sweep: SpeedSweep, summary: pd.DataFrame, r: dict) -> dict[str, float]:
+    """DRNet / RSIDE fps at batch 1 (with its range) and RSIDE / DRNet memory per definition, for a DRNet row
+    whose sweep measured RSIDE on the same backbone, device, dtype, input and mode; none otherwise."""
+    same = summary[
+        (summary["backbone"] == r["backbone"])
+        & (summary["device_name"] == r["device_name"])
+        & (summary["dtype"] == r["dtype"])
+        & (summary["input"] == r["input"])
+        & (summary["mode"] == r["mode"])
+    ]
+    rside = same[same["arch"] == "rside"]
+    if r["arch"] != "drnet" or not len(rside):
+        return {}
+    rs = rside.iloc[0]
+    low, high = _speedup_range(sweep, r, rs)
+    return {
+        "speedup_b1_measured": _ratio(r["fps_b1"], rs["fps_b1"]),
+        "speedup_b1_low": low,
+        "speedup_b1_high": high,
+        **{d.ratio: _ratio(rs[d.summary_column], r[d.summary_column]) for d in MEMORY_DEFINITIONS},
+    }
 
 
 def _speedup_range(sweep: SpeedSweep, drnet: dict, rside: pd.Series) -> tuple[float, float]:
@@ -608,41 +664,41 @@ def _b1_fps_spread(sweep: SpeedSweep, row) -> tuple[float, float] | None:
     return max(median - iqr / 2, 0.0), median + iqr / 2
 
 
-def table2_modes(t2: pd.DataFrame) -> pd.DataFrame:
+def table2_modes(t2: Sequence[Table2Row]) -> list[Table2ModeRow]:
     """Which sweep mode's DRNet-vs-RSIDE ratios come closest to the paper's: one row per (sweep, backbone,
     quantity, mode) with the measured and the paper's ratio and their distance |ln(measured / paper)|;
     ``closest_mode`` names, on every row of a (sweep, backbone, quantity), the mode with the smallest distance.
     """
     rows = []
-    drnet = t2[(t2["arch"] == "drnet") & t2["status"].isin([MEASURED, NO_PAPER])]
-    for r in drnet.to_dict("records"):
-        for measured_col, (paper_col, label) in MODE_QUANTITIES.items():
-            measured, paper = _float(r.get(measured_col)), _float(r.get(paper_col))
+    for r in t2:
+        if r.arch != "drnet" or r.status not in (MEASURED, NO_PAPER):
+            continue
+        for quantity, measured_field, paper_field in MODE_QUANTITIES:
+            measured, paper = _float(getattr(r, measured_field)), _float(getattr(r, paper_field))
             if math.isnan(measured) or math.isnan(paper) or measured <= 0 or paper <= 0:
                 continue
             rows.append(
-                {
-                    "backbone": r["backbone"],
-                    "sweep": r["sweep"],
-                    "device_kind": r["device_kind"],
-                    "device_name": r["device_name"],
-                    "quantity": label,
-                    "mode": r["mode"],
-                    "measured": measured,
-                    "paper": paper,
-                    "log_distance": abs(math.log(measured / paper)),
-                }
+                Table2ModeRow(
+                    backbone=r.backbone,
+                    sweep=r.sweep,
+                    device_kind=r.device_kind,
+                    device_name=r.device_name,
+                    quantity=quantity,
+                    mode=r.mode,
+                    measured=measured,
+                    paper=paper,
+                    log_distance=abs(math.log(measured / paper)),
+                )
             )
-    out = pd.DataFrame(rows, columns=TABLE2_MODES_COLUMNS)
-    if out.empty:
-        return out
-    keys = ["sweep", "backbone", "quantity"]
-    best = out.loc[out.groupby(keys, sort=False)["log_distance"].idxmin(), [*keys, "mode"]]
-    closest = {tuple(k): m for *k, m in best.itertuples(index=False)}
-    out["closest_mode"] = [
-        closest[(a, b, c)] for a, b, c in zip(out["sweep"], out["backbone"], out["quantity"], strict=True)
-    ]
-    return out
+    closest: dict[tuple[str, str, str], Table2ModeRow] = {}
+    for row in rows:  # the first of equally close modes, as pandas' idxmin
+        key = (row.sweep, row.backbone, row.quantity)
+        if key not in closest or row.log_distance < closest[key].log_distance:
+            closest[key] = row
+    return [replace(row, closest_mode=closest[(row.sweep, row.backbone, row.quantity)].mode) for row in rows]
+
+
+# ------------------------------------------------------------------------------------------------ helpers
 
 
 def _float(v) -> float:
@@ -658,61 +714,6 @@ def _ratio(a, b) -> float:
     except (TypeError, ValueError):
         return math.nan
     return a / b if b > 0 and math.isfinite(a) and math.isfinite(b) else math.nan
-
-
-def _measured_row(row: dict, group: RunGroup | None, paper_vals: dict, est: _Estimator, metrics: Sequence[str]) -> dict:
-    if group is None:
-        return _metric_row(row, MISSING, None, paper_vals, None, metrics)
-    try:
-        estimates = est.estimates(group)
-    except EstimateError as err:
-        out = _metric_row(row, ERROR, group, paper_vals, None, metrics)
-        out["note"] = str(err)
-        return out
-    has_paper = any(not _isnan(v) for v in paper_vals.values())
-    return _metric_row(row, MEASURED if has_paper else NO_PAPER, group, paper_vals, estimates, metrics)
-
-
-def _metric_row(
-    row: dict,
-    status: str,
-    group: RunGroup | None,
-    paper_vals: dict,
-    estimates: dict[str, Estimate] | None,
-    metrics: Sequence[str],
-) -> dict:
-    out = {
-        **row,
-        "status": status,
-        "run": group.label if group else "",
-        "seeds": len(group.runs) if group else 0,
-        "n_frames": next(iter(estimates.values())).n_frames if estimates else math.nan,
-        "regime": short_regime(group) if group else "",
-        "paper_regime": _paper_regime(group) if group else "",
-        "ci_covers": next(iter(estimates.values())).covers if estimates else "",
-        "note": "",
-    }
-    for m in metrics:
-        e = estimates.get(m) if estimates else None
-        value = e.value if e else math.nan
-        out.update(
-            {
-                f"{m}_paper": paper_vals[m],
-                f"{m}_measured": value,
-                f"{m}_diff": value - paper_vals[m],
-                f"{m}_ci_low": e.ci_low if e else math.nan,
-                f"{m}_ci_high": e.ci_high if e else math.nan,
-                f"{m}_seed_std": e.seed_std if e else math.nan,
-            }
-        )
-    return out
-
-
-def _metric_columns(metrics: Sequence[str], first: Sequence[str] = ("method", "arch", "backbone", "source")):
-    cols = [*first, "status", "run", "seeds", "n_frames", "regime", "paper_regime", "ci_covers"]
-    for m in metrics:
-        cols += [f"{m}_paper", f"{m}_measured", f"{m}_diff", f"{m}_ci_low", f"{m}_ci_high", f"{m}_seed_std"]
-    return [*cols, "note"]
 
 
 def _paper_regime(group: RunGroup) -> str:
@@ -738,11 +739,6 @@ def _claim(table: dict, key, group: RunGroup, canonical: str, notes: list[str], 
     )
     table[key] = keep
     notes.append(f"{what}: {drop.label} matches the same row as {keep.label}; using {keep.label}")
-
-
-def _variant_name(sw: tuple[bool, bool, bool]) -> str:
-    off = [n for n, on in zip(("diagonal", "aux losses", "second branch"), sw, strict=True) if not on]
-    return "no " + ", no ".join(off)
 
 
 def pretty_arch(arch: str) -> str:

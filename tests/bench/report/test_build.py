@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from bench.report.build import ReportConfig, choose_suite, make_report
+from bench.report.records import Table1Row, Table2Row, Table3Row, frame
 from bench.report.runs import load_runs
 
 FRAMES = range(1, 21)
@@ -51,7 +52,7 @@ def test_smoke_report_writes_three_tables_and_a_self_contained_html(
 def test_a_run_missing_from_runs_appears_as_missing(runs_dir, tmp_path, make_eval_run):
     make_eval_run(runs_dir, "paper", "rside-resnet50", "rside", "resnet50", frames=FRAMES)
     res = report(runs_dir, tmp_path, suite="paper", html=True)
-    t1 = res.tables.table1.set_index(["arch", "backbone", "source"])
+    t1 = frame(res.tables.table1, Table1Row).set_index(["arch", "backbone", "source"])
     assert t1.loc[("rside", "resnet50", "rside-paper"), "status"] == "measured"
     row = t1.loc[("drnet", "resnet50", "drnet-paper")]
     assert row["status"] == "missing" and row["rmse_paper"] == 0.587 and pd.isna(row["rmse_measured"])
@@ -77,7 +78,7 @@ def test_measured_values_are_the_runs_metrics_and_diff_is_measured_minus_paper(r
             ReportConfig(runs_dir=runs_dir, out_dir=tmp_path / reduction, reduction=reduction, n_boot=N_BOOT),
             log=lambda _: None,
         )
-        row = res.tables.table1.set_index(["arch", "backbone"]).loc[("drnet", "resnet50")]
+        row = frame(res.tables.table1, Table1Row).set_index(["arch", "backbone"]).loc[("drnet", "resnet50")]
         for m in ("rmse", "log10", "delta1"):
             assert row[f"{m}_measured"] == pytest.approx(written[reduction][m], rel=1e-9)
             assert row[f"{m}_diff"] == pytest.approx(written[reduction][m] - row[f"{m}_paper"], rel=1e-9)
@@ -94,7 +95,7 @@ def test_several_seeds_show_mean_and_std(runs_dir, tmp_path, make_eval_run):
         ]
         for s in range(3)
     ]
-    row = res.tables.table1.set_index(["arch", "backbone"]).loc[("drnet", "resnet152")]
+    row = frame(res.tables.table1, Table1Row).set_index(["arch", "backbone"]).loc[("drnet", "resnet152")]
     assert row["seeds"] == 3 and row["run"] == "paper-drnet-resnet152-s{0,1,2}"
     assert row["rmse_measured"] == pytest.approx(sum(values) / 3)
     assert row["rmse_seed_std"] == pytest.approx(pd.Series(values).std(ddof=1))
@@ -113,7 +114,7 @@ def test_table3_rows_come_from_option_switches(runs_dir, tmp_path, make_eval_run
         options={"second_branch": False},
     )
     res = report(runs_dir, tmp_path)
-    t3 = res.tables.table3
+    t3 = frame(res.tables.table3, Table3Row)
     assert set(t3["backbone"]) == {"resnet152", "resnet18"}
     paper_rows = t3[t3["backbone"] == "resnet152"]
     assert (paper_rows["status"] == "missing").all() and paper_rows["rmse_paper"].tolist() == [0.528, 0.533, 0.544, 1.9]
@@ -124,7 +125,10 @@ def test_table3_rows_come_from_option_switches(runs_dir, tmp_path, make_eval_run
     assert ours.loc["no second branch", "rmse_vs_full_ci_low"] > 0
     assert ours.loc["no diagonal connections", "status"] == "missing"
     # the full model also fills Table 1
-    assert res.tables.table1.set_index(["arch", "backbone"]).loc[("drnet", "resnet18"), "status"] == "no paper value"
+    assert (
+        frame(res.tables.table1, Table1Row).set_index(["arch", "backbone"]).loc[("drnet", "resnet18"), "status"]
+        == "no paper value"
+    )
 
 
 def test_table2_ratios_only_inside_one_sweep(runs_dir, tmp_path, make_speed_sweep):
@@ -132,7 +136,7 @@ def test_table2_ratios_only_inside_one_sweep(runs_dir, tmp_path, make_speed_swee
     make_speed_sweep(runs_dir, "sweep-b", {("drnet", "senet154"): (6.0, 100.0)}, device_name="Other CPU")
     make_speed_sweep(runs_dir, "sweep-c", {("rside", "senet154"): (1.0, 1000.0)}, device_name="Other CPU")
     res = report(runs_dir, tmp_path)
-    t2 = res.tables.table2.set_index(["arch", "backbone"])
+    t2 = frame(res.tables.table2, Table2Row).set_index(["arch", "backbone"])
     assert t2.loc[("drnet", "resnet50"), "speedup_b1_measured"] == pytest.approx(15.0)
     assert t2.loc[("drnet", "resnet50"), "mem_ratio_measured"] == pytest.approx(10.0)
     assert t2.loc[("drnet", "resnet50"), "speedup_b1_paper"] == pytest.approx(18.0)
@@ -151,7 +155,7 @@ def test_a_setup_swept_twice_is_judged_on_its_latest_sweep_never_the_best(runs_d
     messages = []
     res = make_report(ReportConfig(runs_dir=runs_dir, out_dir=tmp_path / "out", n_boot=50, html=True), messages.append)
     assert [sw.sweep_id for sw in res.sweeps] == [new.replace("smoke", "mini"), new]
-    assert set(res.tables.table2["sweep"].dropna()) == {new, new.replace("smoke", "mini")}
+    assert {r.sweep for r in res.tables.table2 if r.sweep} == {new, new.replace("smoke", "mini")}
     headlines = [c for c in res.claims if c.claim.startswith("Up to 15x") and "largest ratio" in c.measured]
     # one headline per sweep used (mini's 9.5x, smoke's latest 9.0x); the older smoke sweep's 14x is in none
     assert [h.measured.split(" (")[0] for h in headlines] == ["largest ratio 9.5x", "largest ratio 9.0x"]

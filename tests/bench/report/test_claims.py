@@ -18,6 +18,7 @@ from bench.report.claims import (
     TOLERANCES,
     evaluate_claims,
 )
+from bench.report.records import PairedRow, Table2ModeRow, Table2Row, Table3Row, frame, from_frame, from_values
 from bench.report.runs import load_runs
 from bench.report.tables import Selection, Tables, table2, table2_modes
 
@@ -25,7 +26,6 @@ NAN = math.nan
 
 
 def tables(paired=(), t2=None, t3=()) -> Tables:
-    paired_df = pd.DataFrame(list(paired))
     t3_df = pd.DataFrame(
         list(t3),
         columns=[
@@ -48,11 +48,15 @@ def tables(paired=(), t2=None, t3=()) -> Tables:
         regime="synthetic, 12 steps, 3 seeds",
         paper_regime="differs: synthetic",
     )
+    if t2 is None:
+        t2 = table2([])
+    elif isinstance(t2, pd.DataFrame):  # a table the test edited as a frame
+        t2 = from_frame(t2, Table2Row)
     return Tables(
-        table1=pd.DataFrame(),
-        table2=t2 if t2 is not None else table2([]),
-        table3=t3_df,
-        paired=paired_df,
+        table1=[],
+        table2=t2,
+        table3=from_frame(t3_df, Table3Row),
+        paired=[from_values(PairedRow, p) for p in paired],
         selection=Selection(),
     )
 
@@ -176,7 +180,7 @@ def test_a_speed_ratio_whose_timing_spread_straddles_the_target_is_inconclusive(
     points = pd.read_csv(path / "speed.csv")
     points.loc[points["batch"] == 1, "fps_iqr"] = [0.2, 2.0]  # RSIDE 0.9-1.1, DRNet 11.5-13.5 images/s
     points.to_csv(path / "speed.csv", index=False)
-    t2 = table2(load_runs(runs_dir).sweeps)
+    t2 = frame(table2(load_runs(runs_dir).sweeps), Table2Row)
     drnet = t2[(t2["arch"] == "drnet") & (t2["status"] == "measured")].iloc[0]
     assert (drnet["speedup_b1_low"], drnet["speedup_b1_high"]) == pytest.approx((11.5 / 1.1, 13.5 / 0.9))
     speed = by_claim(evaluate_claims(tables(t2=t2)), "Up to 15x")
@@ -296,7 +300,7 @@ def modes_sweep(runs_dir, make_speed_sweep, values, device_name="Fixture CPU"):
             }
         )
     pd.DataFrame(rows).to_csv(path / "speed_summary.csv", index=False)
-    return table2(load_runs(runs_dir).sweeps)
+    return frame(table2(load_runs(runs_dir).sweeps), Table2Row)
 
 
 def test_memory_is_judged_per_definition_and_says_which_reproduce(runs_dir, make_speed_sweep):
@@ -350,7 +354,7 @@ def test_ratios_are_taken_within_one_mode_and_each_mode_gets_its_verdicts(runs_d
         ("inference", REPRODUCED),
         ("train", NOT_REPRODUCED),
     ]
-    modes = table2_modes(t2)
+    modes = frame(table2_modes(from_frame(t2, Table2Row)), Table2ModeRow)
     speed_rows = modes[modes["quantity"] == "DRNet / RSIDE fps at batch 1"].set_index("mode")
     assert speed_rows.loc["inference", "log_distance"] == pytest.approx(abs(math.log(15 / 18)))
     assert set(speed_rows["closest_mode"]) == {"inference"}  # 15x is nearer the paper's 18x than 8x

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bench.provenance import resolved_model_options
 from bench.report.identity import identity_of, options_label, same_model
+from bench.report.records import Table3Row, frame
 from bench.report.regime import short_regime
 from bench.report.runs import group_runs, load_runs
 from bench.report.tables import build_tables
@@ -93,7 +94,7 @@ def test_an_ablation_with_other_options_than_the_full_model_is_not_comparable(ru
         model_options=None,
     )
     make_eval_run(runs_dir, "s", "drnet-resnet50-no-aux", "drnet", "resnet50", options={"aux_losses": False})
-    t3 = build_tables(load_runs(runs_dir).evals, [], n_boot=N_BOOT).table3
+    t3 = frame(build_tables(load_runs(runs_dir).evals, [], n_boot=N_BOOT).table3, Table3Row)
     rows = {r["variant"]: r for _, r in t3[t3["run"] != ""].iterrows()}
     no_diag, no_aux = rows["no diagonal connections"], rows["no auxiliary losses"]
     assert no_diag["vs_full_not_comparable"] == "model option up2_init not recorded vs zero"

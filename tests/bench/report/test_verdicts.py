@@ -19,6 +19,7 @@ from bench.report.claims import (
     TOLERANCES,
     evaluate_claims,
 )
+from bench.report.records import PairedRow, Table1Row, Table3Row, frame
 from bench.report.regime import Regime, paper_differences, regime_of, short_regime
 from bench.report.runs import group_runs, load_runs
 from bench.report.tables import build_tables
@@ -110,7 +111,7 @@ def test_imported_official_rside_vs_drnet_trained_on_795_frames_is_not_comparabl
     """The issue's case: a far better 'DRNet' against imported weights, silently paired before."""
     write_pair(runs_dir, make_eval_run, [0], rside_bias=1.5, rside_regime=IMPORTED)
     tables, claim = parity(runs_dir)
-    row = tables.paired.iloc[0]
+    row = frame(tables.paired, PairedRow).iloc[0]
     assert row["rmse_rel_diff"] < -0.5  # the numbers are still shown
     assert claim.outcome == NOT_COMPARABLE and claim.verdict.startswith("not comparable: ")
     for field in (
@@ -139,7 +140,7 @@ def test_summary_csv_and_html_show_not_comparable(runs_dir, make_eval_run, tmp_p
 def test_drnet_twenty_percent_better_is_not_reproduced(runs_dir, make_eval_run):
     write_pair(runs_dir, make_eval_run, [0, 1, 2], drnet_noise=0.08, rside_noise=0.1)
     tables, claim = parity(runs_dir)
-    assert tables.paired.iloc[0]["rmse_rel_diff"] == pytest.approx(-0.2, abs=0.03)
+    assert frame(tables.paired, PairedRow).iloc[0]["rmse_rel_diff"] == pytest.approx(-0.2, abs=0.03)
     assert claim.outcome == BETTER_THAN_MARGIN and claim.outcome != REPRODUCED
     assert "check the RSIDE run" in claim.verdict
 
@@ -149,7 +150,7 @@ def test_pair_within_margin_with_three_seeds_is_reproduced_and_with_one_seed_inc
 ):
     write_pair(runs_dir, make_eval_run, [0, 1, 2])
     tables, claim = parity(runs_dir)
-    row = tables.paired.iloc[0]
+    row = frame(tables.paired, PairedRow).iloc[0]
     assert -0.05 < row["rmse_rel_ci_low"] < row["rmse_rel_ci_high"] < 0.05
     assert row["ci_covers"] == "training seeds and test frames"
     assert claim.outcome == REPRODUCED and claim.verdict == REPRODUCED
@@ -200,7 +201,8 @@ def test_ablation_vs_full_model_needs_a_matching_regime_and_three_seeds(runs_dir
             **steps,
         )
     tables = build_tables(load_runs(runs_dir).evals, [], n_boot=N_BOOT)
-    row = tables.table3[~tables.table3["diagonal"].astype(bool)].iloc[0]
+    t3 = frame(tables.table3, Table3Row)
+    row = t3[~t3["diagonal"].astype(bool)].iloc[0]
     assert row["vs_full_not_comparable"] == "steps 500 vs 2000"
     claim = [c for c in evaluate_claims(tables, "paper") if "diagonal" in c.claim][0]
     assert claim.outcome == NOT_COMPARABLE and "steps 500 vs 2000" in claim.verdict
@@ -209,7 +211,8 @@ def test_ablation_vs_full_model_needs_a_matching_regime_and_three_seeds(runs_dir
 def test_regime_columns_and_the_papers_regime(runs_dir, make_eval_run):
     write_pair(runs_dir, make_eval_run, [0, 1, 2])
     tables = build_tables(load_runs(runs_dir).evals, [], n_boot=N_BOOT)
-    row = tables.table1[(tables.table1["arch"] == "drnet") & (tables.table1["backbone"] == "resnet50")].iloc[0]
+    t1 = frame(tables.table1, Table1Row)
+    row = t1[(t1["arch"] == "drnet") & (t1["backbone"] == "resnet50")].iloc[0]
     assert row["regime"] == "labeled-795, 2.0k steps, 3 seeds"
     assert row["paper_regime"].startswith("differs: trained on labeled-795 (paper: rside-csv ~50k frames)")
     assert "40 test frames (paper: NYU 654)" in row["paper_regime"]
@@ -258,7 +261,7 @@ def test_a_run_still_moving_or_no_better_than_a_constant_is_not_judged(runs_dir,
         claim.verdict
     )
     assert "RMSE" in claim.measured  # the numbers are still shown
-    assert tables.paired.iloc[0]["not_converged"].startswith("mini-rside-resnet50-s1")
+    assert frame(tables.paired, PairedRow).iloc[0]["not_converged"].startswith("mini-rside-resnet50-s1")
 
 
 def test_a_run_no_better_than_one_constant_depth_is_not_judged(runs_dir, make_eval_run):
