@@ -262,7 +262,7 @@ FIELD_ROLES: dict[str, Role] = {
     # augmentations are drawn per item from (seed, epoch, index) (train.SeededItems) and the loaders have their
     # own generators, so the worker count changes no random draw and no order; 0 vs >= 1 workers only moves the
     # augmentation's CPU reductions (the contrast jitter's grey mean) between the main process's threads and
-    # one worker thread: rounding
+    # one worker thread: rounding (measured: 9 of 48 augmented frames differ by <= 1e-6; 1 vs 2 identical)
     "num_workers": OPERATIONAL,
     # eval mode: BatchNorm uses running statistics and every frame is predicted on its own (no padding, no
     # sampler): the batch shape only changes which kernel runs, rounding (~1e-7 m on RSIDE's outputs, 1 vs 4)
