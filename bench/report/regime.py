@@ -7,7 +7,8 @@ compared here without a change), the number of training processes, and the code 
 (``COMPARED_AS``): the data file by its content fingerprint (the same file at another path matches), epochs
 and max_steps by the epochs trained and the optimiser steps taken, eval_frames by the set of frames
 evaluated, the protocol by all its settings, weights as the encoder init. A config.json without a field
-(older runs) counts as that field's default, as ``RunConfig.from_dict`` reads it.
+(written before the field existed) has it "unrecorded", which differs from every recorded value: nobody can
+say which value an older version used.
 
 A paired comparison is judged only between runs whose regimes match (``compare_groups``,
 ``group_regime_differences``, ``regime_differences``): every difference is named, "lr 0.001 vs 0.0001".
@@ -33,7 +34,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from bench.codeprint import fingerprint_changes
-from bench.config import REGIME_CONFIG_FIELDS, RunConfig
+from bench.config import REGIME_CONFIG_FIELDS
 from bench.report.identity import model_option_differences, options_label
 from bench.report.runs import EvalRun, RunGroup
 
@@ -51,7 +52,9 @@ __all__ = [
     "RECIPE_FIELDS",
     "REGIME_FIELDS",
     "Regime",
+    "UNRECORDED",
     "compare_groups",
+    "compare_regimes",
     "group_regime_differences",
     "paper_differences",
     "regime_of",
@@ -94,7 +97,6 @@ if set(_RECORDED_AS) - set(REGIME_CONFIG_FIELDS):
 RECIPE_FIELDS = tuple(f for f in REGIME_CONFIG_FIELDS if f not in _RECORDED_AS)
 # Every regime field of RunConfig -> the name a difference in it is reported under.
 COMPARED_AS: dict[str, str] = {f: _RECORDED_AS.get(f, f) for f in REGIME_CONFIG_FIELDS}
-_CONFIG_DEFAULTS = RunConfig().to_dict()
 _NONE_MEANS = {"train_frames": "all", "grad_clip_norm": "none", "max_steps": "none", "eval_frames": "all"}
 
 
@@ -189,7 +191,7 @@ def regime_of(run: EvalRun) -> Regime:
         init=init,
         protocol=protocol_key,
         eval_frames=f"{len(frames)} frames #{_hash(','.join(map(str, frames)))}",
-        recipe=tuple((f, _hashable(cfg.get(f, _CONFIG_DEFAULTS[f]))) for f in RECIPE_FIELDS),
+        recipe=tuple((f, _hashable(cfg.get(f, UNRECORDED))) for f in RECIPE_FIELDS),
         processes=int(processes) if isinstance(processes, int | float) else None,
         code=code,
         code_record=code_record,
