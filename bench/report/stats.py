@@ -422,10 +422,10 @@ def t_cdf(x: Any, df: Any) -> Any:
 
 
 def t_quantile(p: Any, df: Any) -> Any:
-    """Inverse of ``t_cdf`` (relative error < 1e-12 of the tail probability), e.g. t_quantile(0.975, 2) = 4.3027.
+    """Inverse of ``t_cdf``, e.g. t_quantile(0.975, 2) = 4.3027 (0.975 within 1e-9 for p <= 0.995, df >= 1).
 
     Arrays broadcast (a float for scalars). Newton's method on log(tail probability) against log t, from the
-    Cornish-Fisher expansion (Abramowitz & Stegun 26.7.5): three or four steps."""
+    Cornish-Fisher expansion (Abramowitz & Stegun 26.7.5), to 1e-13 in log t: three or four steps."""
     p, df = np.broadcast_arrays(np.asarray(p, dtype=np.float64), np.asarray(df, dtype=np.float64))
     if not np.all((p > 0) & (p < 1)):
         raise ValueError(f"t_quantile: p must be in (0, 1), got {p}")
