@@ -4,12 +4,18 @@ A suite (``bench/suites/*.toml``) holds only overrides of these defaults. The da
 field is type-checked and range-checked on construction, and ``RunConfig.from_dict`` rejects unknown or
 mistyped keys (with a "did you mean" hint) instead of ignoring them, so a typo in a suite never silently
 trains the wrong thing.
+
+Every field has one declared role (``FIELD_ROLES``), with the reason next to it: model identity (which run
+this is), regime (can change the numbers: two runs are compared only when all of these match,
+``bench.report.regime``) or operational (cannot change the numbers: a resumed or reused run may differ
+here, ``config_diff``). A field without a role is an error at import.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
+import enum
 import json
 import types
 import typing
@@ -21,9 +27,13 @@ __all__ = [
     "AMP_MODES",
     "CHECKPOINT_SELECT",
     "ConfigError",
+    "FIELD_ROLES",
+    "IDENTITY_FIELDS",
     "LR_SCHEDULES",
     "OPERATIONAL_FIELDS",
+    "REGIME_CONFIG_FIELDS",
     "RUN_SOURCES",
+    "Role",
     "RunConfig",
     "config_diff",
     "model_problem",
@@ -37,11 +47,6 @@ DEVICES = ("cpu", "cuda")
 # Keys older config.json files hold that are no longer fields, with the one value they could have had; reading
 # such a file drops them (any other value is an error).
 RETIRED_KEYS = {"optimizer": "adam"}  # only Adam was ever implemented (bench.train.build_optimizer)
-
-# Fields that change how a run is executed or displayed but not its numbers: a resumed run may differ here.
-OPERATIONAL_FIELDS = frozenset(
-    {"num_workers", "log_every_steps", "checkpoint_every_steps", "eval_batch_size", "keep_checkpoints"}
-)
 
 
 class ConfigError(ValueError):
@@ -205,6 +210,89 @@ class RunConfig:
 
 
 _HINTS: dict[str, Any] = typing.get_type_hints(RunConfig)
+
+
+class Role(enum.Enum):
+    """What a RunConfig field is to a comparison of two runs."""
+
+    IDENTITY = "identity"  # which run: the model compared (arch, backbone, options), its seed, its labels
+    REGIME = "regime"  # how it was trained and evaluated: can change the numbers, must match for a comparison
+    OPERATIONAL = "operational"  # how it was executed or shown: cannot change the numbers
+
+
+IDENTITY, REGIME, OPERATIONAL = Role.IDENTITY, Role.REGIME, Role.OPERATIONAL
+
+# Every RunConfig field, in declaration order, with its role and why. "Rounding" below means results that differ
+# only in the last bits of floating-point sums, as they do between two CPU thread counts (not a regime either).
+FIELD_ROLES: dict[str, Role] = {
+    "suite": IDENTITY,  # a label: the run id's first part; the recipe is compared field by field, not by suite
+    "name": IDENTITY,  # a label inside the suite
+    "tables": IDENTITY,  # which paper tables the run feeds: a label
+    "arch": IDENTITY,  # the model compared
+    "backbone": IDENTITY,  # the model compared
+    "options": IDENTITY,  # the model compared (same-architecture pairs also compare options: report.identity)
+    "weights": REGIME,  # encoder initialisation (random, ImageNet, a file)
+    "source": REGIME,  # trained here, or official weights imported and only evaluated
+    "data": REGIME,  # the data source
+    "data_path": REGIME,  # which file of the source; compared by its recorded content fingerprint, not the path
+    "train_split": REGIME,  # the frames trained on
+    "test_split": REGIME,  # the frames evaluated
+    "train_variant": REGIME,  # the training set actually used (recorded at run start)
+    "train_frames": REGIME,  # a cut of the training set
+    "eval_frames": REGIME,  # a subset of the test frames; compared as the set of frames evaluated
+    "input_size": REGIME,  # the network's input resolution
+    "protocol": REGIME,  # crop, depth caps, reduction; compared with all its settings (metrics.json)
+    "epochs": REGIME,  # training length; compared as the epochs actually trained
+    "max_steps": REGIME,  # training length; compared as the optimiser steps actually taken
+    "batch_size": REGIME,  # the optimiser's batch and BatchNorm's training statistics
+    "lr": REGIME,  # optimiser
+    "betas": REGIME,  # optimiser
+    "weight_decay": REGIME,  # optimiser
+    "amsgrad": REGIME,  # optimiser
+    "lr_schedule": REGIME,  # schedule
+    "lr_step_epochs": REGIME,  # schedule
+    "lr_gamma": REGIME,  # schedule
+    "grad_clip_norm": REGIME,  # changes every update it clips
+    "amp": REGIME,  # forward precision (bf16/fp16 autocast)
+    "seed": IDENTITY,  # which draw of the training noise: a seed counts once, the intervals span seeds
+    # the kernels: CUDA runs cuDNN convolutions in TF32 by default (Ampere and newer), and only CUDA has AMP
+    "device": REGIME,
+    # cuDNN autotuning (off when deterministic) may pick FFT/Winograd convolutions of lower precision
+    "deterministic": REGIME,
+    # augmentations are drawn per item from (seed, epoch, index) (train.SeededItems) and the loaders have their
+    # own generators, so the worker count changes no random draw and no order; 0 vs >= 1 workers only moves the
+    # augmentation's CPU reductions (the contrast jitter's grey mean) between the main process's threads and
+    # one worker thread: rounding (measured: 9 of 48 augmented frames differ by <= 1e-6; 1 vs 2 identical)
+    "num_workers": OPERATIONAL,
+    # eval mode: BatchNorm uses running statistics and every frame is predicted on its own (no padding, no
+    # sampler): the batch shape only changes which kernel runs, rounding (~1e-7 m on RSIDE's outputs, 1 vs 4)
+    "eval_batch_size": OPERATIONAL,
+    # the test curve of history.csv (the report's convergence gate reads it) and, with checkpoint_select
+    # "best", the epochs that compete; evaluation itself leaves the weights and the global RNG alone
+    "eval_every_epochs": REGIME,
+    # saving reads the RNG states without drawing; resuming from any step is bit-identical (tests/bench/test_train)
+    "checkpoint_every_steps": OPERATIONAL,
+    "checkpoint_select": REGIME,  # which weights are evaluated: the last epoch's, or the best on the test set
+    "log_every_steps": OPERATIONAL,  # progress lines only (the loss is read back every step either way)
+    "keep_checkpoints": OPERATIONAL,  # whether last.pt / best.pt stay on disk after the run
+}
+
+
+def _check_roles() -> None:
+    names = [f.name for f in dataclasses.fields(RunConfig)]
+    missing, extra = [n for n in names if n not in FIELD_ROLES], [n for n in FIELD_ROLES if n not in names]
+    if missing or extra:
+        raise TypeError(
+            f"bench.config.FIELD_ROLES must give every RunConfig field one role: "
+            f"no role for {missing or 'none'}, roles for non-fields {extra or 'none'}"
+        )
+
+
+_check_roles()
+IDENTITY_FIELDS = tuple(k for k, r in FIELD_ROLES.items() if r is IDENTITY)
+REGIME_CONFIG_FIELDS = tuple(k for k, r in FIELD_ROLES.items() if r is REGIME)  # what a comparison must match
+# Fields that change how a run is executed or displayed but not its numbers: a resumed run may differ here.
+OPERATIONAL_FIELDS = frozenset(k for k, r in FIELD_ROLES.items() if r is OPERATIONAL)
 
 
 def config_diff(a: RunConfig, b: RunConfig, ignore: frozenset[str] = OPERATIONAL_FIELDS) -> list[tuple[str, Any, Any]]:

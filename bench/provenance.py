@@ -146,11 +146,20 @@ def collect_provenance(
     model_options: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Everything above in one record, with a UTC timestamp; ``model_options`` (``resolved_model_options``)
-    is added when given."""
+    is added when given. ``code`` is the fingerprint of the code that decides the numbers
+    (``bench.codeprint.code_fingerprint``: works without git), ``processes`` the number of training processes
+    torchrun started (WORLD_SIZE, as ``bench.distributed.init_distributed`` reads it): with DDP each process
+    computes BatchNorm's training statistics on its share of the batch, so it can change the numbers."""
+    import os
+
+    from bench.codeprint import code_fingerprint
+
     record = {
         "created_utc": utc_now(),
         "git": git_info(),
         "versions": library_versions(),
+        "code": code_fingerprint(),
+        "processes": int(os.environ.get("WORLD_SIZE", "1")),
         "device": device_info(device),
         "platform": platform.platform(),
         "seed": seed,

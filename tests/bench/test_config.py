@@ -1,10 +1,21 @@
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
 
-from bench.config import OPERATIONAL_FIELDS, ConfigError, RunConfig, config_diff
+import bench.config as config_module
+from bench.config import (
+    FIELD_ROLES,
+    IDENTITY_FIELDS,
+    OPERATIONAL_FIELDS,
+    REGIME_CONFIG_FIELDS,
+    ConfigError,
+    Role,
+    RunConfig,
+    config_diff,
+)
 
 
 def test_defaults_follow_the_paper_recipe():
@@ -97,3 +108,34 @@ def test_config_diff_ignores_operational_fields():
     assert {k for k, _, _ in config_diff(a, b)} == {"lr", "epochs"}
     assert "num_workers" in OPERATIONAL_FIELDS
     assert config_diff(a, a) == []
+
+
+def test_every_field_has_exactly_one_declared_role():
+    """Adding a RunConfig field without a role in FIELD_ROLES fails here (and at import)."""
+    names = [f.name for f in dataclasses.fields(RunConfig)]
+    assert list(FIELD_ROLES) == names  # one entry per field, in declaration order, nothing else
+    assert all(isinstance(role, Role) for role in FIELD_ROLES.values())
+    groups = (set(IDENTITY_FIELDS), set(REGIME_CONFIG_FIELDS), set(OPERATIONAL_FIELDS))
+    assert set().union(*groups) == set(names) and sum(map(len, groups)) == len(names)
+
+
+def test_a_field_without_a_role_is_an_error_naming_it(monkeypatch):
+    monkeypatch.delitem(config_module.FIELD_ROLES, "grad_clip_norm")
+    with pytest.raises(TypeError, match=r"no role for \['grad_clip_norm'\]"):
+        config_module._check_roles()
+
+
+def test_roles_of_the_fields_that_shape_the_recipe():
+    # the issue's case: every one of these changed the numbers and yet passed for "comparable"
+    recipe = ["lr", "weight_decay", "betas", "lr_gamma", "lr_step_epochs", "grad_clip_norm", "amp"]
+    assert set(recipe + ["checkpoint_select", "train_split", "device", "eval_every_epochs"]) <= set(
+        REGIME_CONFIG_FIELDS
+    )
+    assert set(IDENTITY_FIELDS) == {"suite", "name", "tables", "arch", "backbone", "options", "seed"}
+    assert OPERATIONAL_FIELDS == {
+        "num_workers",
+        "eval_batch_size",
+        "checkpoint_every_steps",
+        "log_every_steps",
+        "keep_checkpoints",
+    }
