@@ -570,7 +570,8 @@ def data_bench_cmd(data: str, frames: int, workers: str, batch_size: int, batche
     "--out",
     "out_dir",
     type=click.Path(file_okay=False),
-    help="Run directory. [default: runs/speed-<what>-<device>-<dtype>-<layout>-pt<torch>-<time>]",
+    help="Run directory. [default: runs/speed-<what>-<device>-<dtype>-<layout>-pt<torch>-<time>, in the "
+    "working directory]",
 )
 @click.option("--overwrite", is_flag=True, help="Replace speed CSVs already in --out.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress lines (the final table is still printed).")

@@ -25,6 +25,7 @@ from typing import Any, TextIO
 
 from bench.config import ConfigError, RunConfig
 from bench.io import write_json_atomic
+from bench.paths import code_pythonpath, pythonpath_export_line
 from bench.rundir import RunDir, RunState
 
 __all__ = [
@@ -491,7 +492,7 @@ def slurm_parameters(config: RunConfig, options: LaunchOptions) -> dict[str, Any
         "ntasks_per_node": tasks,
         "signal_delay_s": SIGNAL_DELAY_S,
         "additional_parameters": extra,
-        "setup": [f"export PYTHONPATH={_code_root()}${{PYTHONPATH:+:$PYTHONPATH}}"],
+        "setup": [pythonpath_export_line()],
     }
     if config.device == "cuda":
         params["gres"] = f"gpu:{options.gpus_per_run}"
@@ -506,16 +507,11 @@ def slurm_parameters(config: RunConfig, options: LaunchOptions) -> dict[str, Any
     return params
 
 
-def _code_root() -> str:
-    """The directory that holds the ``bench`` package the submitter runs (jobs import the same code)."""
-    return str(Path(__file__).resolve().parents[1])
-
-
 @contextmanager
 def _code_on_pythonpath():
     """PYTHONPATH starts with this checkout while jobs are started (local jobs inherit the environment)."""
     before = os.environ.get("PYTHONPATH")
-    os.environ["PYTHONPATH"] = _code_root() + (os.pathsep + before if before else "")
+    os.environ["PYTHONPATH"] = code_pythonpath(before)
     try:
         yield
     finally:

@@ -14,12 +14,12 @@ from typing import Any
 
 from bench.config import ConfigError, RunConfig
 from bench.io import write_csv_atomic, write_json_atomic
+from bench.paths import DEFAULT_RUNS_DIR
 from bench.provenance import utc_stamp
 from bench.tensorboard_log import TENSORBOARD_DIR, write_history_scalars
 
 __all__ = ["DEFAULT_RUNS_DIR", "MOVED_ASIDE_DIR", "RunDir", "RunDirError", "RunState", "directory_bytes"]
 
-DEFAULT_RUNS_DIR = Path("runs")
 MOVED_ASIDE_DIR = ".old"  # runs/.old/<run-id>.old-<UTC stamp>: hidden, so `bench report` never reads them as runs
 
 

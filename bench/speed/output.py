@@ -22,6 +22,7 @@ import torch
 
 from bench.config import model_problem
 from bench.io import write_csv_atomic, write_json_atomic, write_text_atomic
+from bench.paths import DEFAULT_RUNS_DIR
 from bench.provenance import UTC_STAMP_SUFFIX, collect_provenance, cpu_model, utc_stamp
 from bench.speed.gpu import Nvml
 from bench.speed.memory import MIB, mem_available_bytes, rss_bytes, rss_method
@@ -36,7 +37,7 @@ from bench.speed.records import (
     columns_markdown,
     parse_modes,
 )
-from bench.speed.sweep import REPO_ROOT, nvml_with_baseline, summarize, sweep_target
+from bench.speed.sweep import nvml_with_baseline, summarize, sweep_target
 
 __all__ = ["CPU_DEFAULT_LIMIT_FRACTION", "default_run_id", "preflight", "run_sweep", "sweep_environment"]
 
@@ -60,8 +61,9 @@ def run_sweep(
 ) -> SpeedResult:
     """Sweep every target of ``config``; write speed.csv, speed_summary.csv, speed_columns.md, config.json.
 
-    ``out_dir`` None: ``runs/<default_run_id>``. speed.csv is rewritten (atomically) after every point and
-    speed_summary.csv after every model, so an interrupted sweep keeps what it measured. config.json holds
+    ``out_dir`` None: ``runs/<default_run_id>`` under the working directory. speed.csv is rewritten
+    (atomically) after every point and speed_summary.csv after every model, so an interrupted sweep keeps what
+    it measured. config.json holds
     ``{"kind": "speed", "config", "provenance", "environment"}``; if the directory already has another
     producer's config.json (a training run), ours goes to speed_config.json instead.
     """
@@ -82,7 +84,7 @@ def run_sweep(
             )
 
     gpu_name = nvml.name() if nvml is not None else None
-    out = Path(out_dir) if out_dir is not None else REPO_ROOT / "runs" / default_run_id(config, gpu_name)
+    out = Path(out_dir) if out_dir is not None else DEFAULT_RUNS_DIR / default_run_id(config, gpu_name)
     for existing in ("speed.csv", "speed_summary.csv"):
         if (out / existing).exists() and not overwrite:
             raise FileExistsError(f"{out / existing} exists; choose another --out or pass --overwrite")
