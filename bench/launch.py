@@ -24,13 +24,11 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from bench.config import ConfigError, RunConfig
-from bench.io import write_json_atomic
 from bench.paths import code_pythonpath, pythonpath_export_line
-from bench.rundir import RunDir, RunState
+from bench.rundir import JOB_LOGS_DIR, RunDir, RunState
 
 __all__ = [
     "LAUNCHERS",
-    "LAUNCH_RECORD",
     "LaunchOptions",
     "RunJob",
     "launch_command",
@@ -38,12 +36,9 @@ __all__ = [
     "launch_plan",
     "parse_slurm_args",
     "parse_time_minutes",
-    "read_launch_record",
 ]
 
 LAUNCHERS = ("inline", "local", "slurm")
-LAUNCH_RECORD = "launch.json"  # runs/<run-id>/launch.json: the job that owns the directory
-SUBMITIT_DIR = "submitit"  # runs/<run-id>/submitit/: sbatch script, pickles, per-task stdout/stderr
 MAX_TIMEOUT_REQUEUES = 100  # time-limit requeues per run (preemptions do not count): 100 x --time of training
 LOCAL_RESTARTS = 3  # a local job killed outright (no result) is started again this many times
 LOCAL_TIMEOUT_MIN = 60 * 24 * 365  # local jobs without --time: no practical limit (minutes)
@@ -181,14 +176,13 @@ class RunJob:
         main = int(os.environ.get("RANK", "0")) == 0  # as init_distributed will say
         try:
             if main:
-                _update_record(
-                    rd,
+                rd.update_launch_record(
                     state="running",
                     host=socket.gethostname(),
                     pid=os.getpid(),
                     job_id=_current_job_id(),
                     started_utc=_utc_now(),
-                    attempts=int(read_launch_record(rd).get("attempts", 0)) + 1,
+                    attempts=int(rd.read_launch_record().get("attempts", 0)) + 1,
                 )
             info = init_distributed(self.config.device)
             resume = self.resume or self._owns(rd)
@@ -199,12 +193,12 @@ class RunJob:
                 print(f"FAILED {self.config.run_id}: {message}", flush=True)
                 if rd.config_path.is_file():
                     rd.log(f"FAILED {self.config.run_id}: {message}")
-                _update_record(rd, state="failed", error=message.strip().splitlines()[-1], finished_utc=_utc_now())
+                rd.update_launch_record(state="failed", error=message.strip().splitlines()[-1], finished_utc=_utc_now())
             raise
         finally:
             shutdown_distributed()
         if main:
-            _update_record(rd, state="complete", finished_utc=_utc_now())
+            rd.update_launch_record(state="complete", finished_utc=_utc_now())
         return outcome if main else None
 
     def checkpoint(self, *args: Any, **kwargs: Any) -> Any:
@@ -212,12 +206,13 @@ class RunJob:
         import submitit
 
         rd = RunDir.for_config(self.config, self.runs_dir)
-        _update_record(rd, state="requeued", requeued_utc=_utc_now())
+        rd.update_launch_record(state="requeued", requeued_utc=_utc_now())
         return submitit.helpers.DelayedSubmission(replace(self, resume=True))
 
     def _owns(self, rd: RunDir) -> bool:
         """True when an earlier attempt of this very job wrote the directory (a requeue after a hard kill)."""
-        return read_launch_record(rd).get("token") == self.token and rd.state() in (RunState.STARTED, RunState.COMPLETE)
+        owned = rd.read_launch_record().get("token") == self.token
+        return owned and rd.state() in (RunState.STARTED, RunState.COMPLETE)
 
     def _pin_cpus(self) -> None:
         if not self.cpus:
@@ -255,22 +250,6 @@ def _utc_now() -> str:
     from bench.provenance import utc_now
 
     return utc_now()
-
-
-def read_launch_record(rd: RunDir) -> dict[str, Any]:
-    """runs/<run-id>/launch.json as a dict; {} when there is none or it cannot be read."""
-    import json
-
-    try:
-        record = json.loads((rd.root / LAUNCH_RECORD).read_text())
-    except (OSError, ValueError):
-        return {}
-    return record if isinstance(record, dict) else {}
-
-
-def _update_record(rd: RunDir, **fields: Any) -> None:
-    rd.root.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(rd.root / LAUNCH_RECORD, {**read_launch_record(rd), **fields, "updated_utc": _utc_now()})
 
 
 # --- submitting -------------------------------------------------------------------------------------------
@@ -342,7 +321,7 @@ def _check_not_in_flight(configs: Sequence[RunConfig], runs_dir: Path) -> list[s
     """A run whose job is still queued or running must not get a second job writing the same directory."""
     from bench.status import job_liveness, scheduler_states
 
-    records = {c.run_id: read_launch_record(RunDir.for_config(c, runs_dir)) for c in configs}
+    records = {c.run_id: RunDir.for_config(c, runs_dir).read_launch_record() for c in configs}
     slurm = [str(r["job_id"]) for r in records.values() if r.get("launcher") == "slurm" and r.get("job_id")]
     states = scheduler_states(slurm) if slurm else {}
     out = []
@@ -444,9 +423,8 @@ def _import_submitit():
 def _new_job(config: RunConfig, runs_dir: Path, resume: bool, launcher: str, cpus=None) -> tuple[RunJob, RunDir]:
     rd = RunDir.for_config(config, runs_dir)
     token = uuid.uuid4().hex
-    (rd.root / SUBMITIT_DIR).mkdir(parents=True, exist_ok=True)
-    write_json_atomic(
-        rd.root / LAUNCH_RECORD,
+    rd.job_logs.mkdir(parents=True, exist_ok=True)
+    rd.write_launch_record(
         {
             "run_id": config.run_id,
             "suite": config.suite,
@@ -455,7 +433,7 @@ def _new_job(config: RunConfig, runs_dir: Path, resume: bool, launcher: str, cpu
             "state": "queued",
             "submitted_utc": _utc_now(),
             "attempts": 0,
-            "logs": SUBMITIT_DIR,
+            "logs": JOB_LOGS_DIR,
             "host": socket.gethostname(),
             "launcher_pid": os.getpid(),
         },
@@ -465,17 +443,17 @@ def _new_job(config: RunConfig, runs_dir: Path, resume: bool, launcher: str, cpu
 
 def _submit_slurm(submitit, config: RunConfig, runs_dir: Path, resume: bool, options: LaunchOptions, out: TextIO):
     job_fn, rd = _new_job(config, runs_dir, resume, "slurm")
-    executor = submitit.SlurmExecutor(folder=rd.root / SUBMITIT_DIR, max_num_timeout=MAX_TIMEOUT_REQUEUES)
+    executor = submitit.SlurmExecutor(folder=rd.job_logs, max_num_timeout=MAX_TIMEOUT_REQUEUES)
     executor.update_parameters(**slurm_parameters(config, options))
     try:
         with _code_on_pythonpath():
             job = executor.submit(job_fn)
     except Exception as exc:  # sbatch refused (bad partition, account, time beyond the partition's limit...)
         message = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
-        _update_record(rd, state="failed", error=f"sbatch refused the job: {message}")
+        rd.update_launch_record(state="failed", error=f"sbatch refused the job: {message}")
         raise ConfigError(f"sbatch refused {config.run_id}: {str(exc).strip()}") from exc
-    _update_record(rd, job_id=str(job.job_id))
-    print(f"submitted {config.run_id}: SLURM job {job.job_id} (logs in {rd.root / SUBMITIT_DIR})", file=out, flush=True)
+    rd.update_launch_record(job_id=str(job.job_id))
+    print(f"submitted {config.run_id}: SLURM job {job.job_id} (logs in {rd.job_logs})", file=out, flush=True)
     return job
 
 
@@ -581,7 +559,7 @@ def _run_local(
 
 def _submit_local(submitit, fn: RunJob, slot: dict[str, Any], options: LaunchOptions, out: TextIO):
     rd = RunDir.for_config(fn.config, fn.runs_dir)
-    executor = submitit.LocalExecutor(folder=rd.root / SUBMITIT_DIR, max_num_timeout=MAX_TIMEOUT_REQUEUES)
+    executor = submitit.LocalExecutor(folder=rd.job_logs, max_num_timeout=MAX_TIMEOUT_REQUEUES)
     tasks = max(len(slot["gpus"]), options.gpus_per_run if fn.config.device != "cuda" else 1)
     executor.update_parameters(
         timeout_min=options.time_min or LOCAL_TIMEOUT_MIN,
@@ -592,10 +570,10 @@ def _submit_local(submitit, fn: RunJob, slot: dict[str, Any], options: LaunchOpt
     )
     with _code_on_pythonpath():
         job = executor.submit(fn)
-    _update_record(rd, job_id=str(job.job_id))
+    rd.update_launch_record(job_id=str(job.job_id))
     where = f"GPU {','.join(map(str, slot['gpus']))}" if slot["gpus"] else f"CPU cores {_ranges(slot['cpus'])}"
     print(
-        f"started {fn.config.run_id}: local job {job.job_id} on {where} (logs in {rd.root / SUBMITIT_DIR})",
+        f"started {fn.config.run_id}: local job {job.job_id} on {where} (logs in {rd.job_logs})",
         file=out,
         flush=True,
     )
