@@ -8,6 +8,7 @@ from typing import NamedTuple
 import click
 
 from bench import __version__
+from bench.paths import DEFAULT_RUNS_DIR
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -173,7 +174,7 @@ def _ratio_line(backbone: str, stats: dict[str, ModelStats], times: dict, flops:
     return line
 
 
-# --- runner: bench run / list / import ------------------------------------------------------------------
+# --- bench run / list / import (bench.pipeline) ---------------------------------------------------------
 
 
 @cli.command("run")
@@ -198,7 +199,11 @@ def _ratio_line(backbone: str, stats: dict[str, ModelStats], times: dict, flops:
 @click.option("--weights", metavar="none|imagenet|PATH", help="Override the encoder initialisation.")
 @click.option("--workers", type=click.IntRange(min=0), help="DataLoader worker processes.")
 @click.option(
-    "--runs-dir", type=click.Path(file_okay=False), default="runs", show_default=True, help="Where run directories go."
+    "--runs-dir",
+    type=click.Path(file_okay=False),
+    default=str(DEFAULT_RUNS_DIR),
+    show_default=True,
+    help="Where run directories go.",
 )
 @click.option("--dry-run", is_flag=True, help="Print the plan and cost estimates; run nothing.")
 @click.option("--no-speed", is_flag=True, help="Skip the suite's [[speed]] sweeps (Table 2).")
@@ -269,7 +274,8 @@ def run_cmd(
     **launch_options,
 ) -> None:
     """Train and evaluate a suite's runs into runs/<run-id>/ (and run its speed sweeps)."""
-    from bench import cli_run
+    from bench.pipeline import run
+    from bench.plan import RunRequest
 
     if resume and rerun:
         raise click.UsageError("--resume continues existing runs, --rerun moves them aside: give one of them")
@@ -279,8 +285,8 @@ def run_cmd(
             "--rerun works without --launcher only: move the old run directories aside by hand "
             "(e.g. mv runs/<run-id> runs/.old/), then submit with --launcher"
         )
-    code = cli_run.run_command(
-        suite_name,
+    request = RunRequest(
+        suite=suite_name,
         data_spec=data_spec,
         device=device,
         epochs=epochs,
@@ -289,21 +295,21 @@ def run_cmd(
         seeds=seeds,
         weights=weights,
         workers=workers,
-        runs_dir=runs_dir,
+        runs_dir=Path(runs_dir),
         dry_run=dry_run,
         resume=resume,
-        speed=not no_speed,
         rerun=rerun,
-        launch=launch or None,
+        speed=not no_speed,
+        launch=launch,
     )
-    raise SystemExit(code)
+    raise SystemExit(run(request))
 
 
 runs_to_read_option = click.option(
     "--runs",
     "runs_dir",
     type=click.Path(file_okay=False, path_type=Path),
-    default=Path("runs"),
+    default=DEFAULT_RUNS_DIR,
     show_default=True,
     help="Run directories to read (never written).",
 )  # bench status and bench report
@@ -332,9 +338,9 @@ def status_cmd(runs_dir: Path, suite_name: str | None) -> None:
 @cli.command("list")
 def list_cmd() -> None:
     """Show the suites and the runs (and speed sweeps) in each."""
-    from bench import cli_run
+    from bench.catalog import list_suites
 
-    click.echo(cli_run.list_suites())
+    click.echo(list_suites())
 
 
 @cli.group("import")
@@ -355,7 +361,7 @@ def import_group() -> None:
     type=click.Path(file_okay=False),
     help="Run directory to write (default: runs/paper-rside-<backbone>-s0, where `bench run` finds it).",
 )
-@click.option("--runs-dir", type=click.Path(file_okay=False), default="runs", show_default=True)
+@click.option("--runs-dir", type=click.Path(file_okay=False), default=str(DEFAULT_RUNS_DIR), show_default=True)
 def import_rside_cmd(path: str, backbone: str, out: str | None, runs_dir: str) -> None:
     """Import an official RSIDE checkpoint so `bench run --suite paper --only 'rside-*'` evaluates it."""
     from bench.importing import import_rside_checkpoint

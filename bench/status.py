@@ -198,15 +198,11 @@ def _planned(suite_name: str, dirs: dict[str, RunDir], records: dict[str, dict[s
 
 
 def _metrics_text(rd: RunDir) -> str:
+    from bench.outcomes import headline_text
+
     try:
         metrics = rd.read_metrics()
-        from bench.evaluate import headline_summary
-
-        h = headline_summary(metrics)
-        return (
-            f"rmse {h['rmse']:.4f} m, abs_rel {h['abs_rel']:.4f}, delta1 {h['delta1']:.4f} "
-            f"({metrics.get('steps')} steps)"
-        )
+        return f"{headline_text(metrics)} ({metrics.get('steps')} steps)"
     except Exception as exc:  # an unexpected metrics layout must not hide the other runs
         return f"metrics.json present ({type(exc).__name__})"
 
