@@ -581,108 +581,17 @@ def data_bench_cmd(data: str, frames: int, workers: str, batch_size: int, batche
 )
 @click.option("--overwrite", is_flag=True, help="Replace speed CSVs already in --out.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress lines (the final table is still printed).")
-def speed_cmd(
-    suite,
-    arch,
-    backbone,
-    options,
-    device,
-    input_size,
-    batch_sizes,
-    max_batch,
-    dtype,
-    channels_last,
-    compile_,
-    isolate,
-    in_process,
-    modes,
-    warmup,
-    repeats,
-    budget_s,
-    max_memory_mib,
-    threads,
-    cudnn_benchmark,
-    seed,
-    out_dir,
-    overwrite,
-    quiet,
-) -> None:
+def speed_cmd(out_dir: str | None, overwrite: bool, quiet: bool, compile_: bool, **options) -> None:
     """Fps and memory over batch sizes for every model (the paper's Table 2): speed.csv, speed_summary.csv."""
-    import json
-    from dataclasses import replace
-
-    from architectures.data.transforms import RSIDE_CROP_HW
     from bench import speed
+    from bench.speed.options import SpeedOptionError, speed_config_from_options
 
-    if bool(suite) == bool(arch):
-        raise click.UsageError("give either --suite or --arch with --backbone")
-    if arch and not backbone:
-        raise click.UsageError("--arch needs --backbone")
-    if suite and (backbone or options):
-        raise click.UsageError("--backbone and --option go with --arch, not --suite")
     try:  # input errors are usage errors (exit 2); a failure while measuring exits 1
-        targets = speed.speed_targets(suite) if suite else None
-    except ValueError as e:  # SpeedSuiteError is a ValueError
-        raise click.BadParameter(str(e), param_hint="--suite") from None
-    if not suite:
-        parsed = {}
-        for item in options:
-            key, sep, value = item.partition("=")
-            if not sep or not key:
-                raise click.BadParameter(f"expected KEY=VALUE, got {item!r}", param_hint="--option")
-            try:
-                parsed[key] = json.loads(value)
-            except json.JSONDecodeError:
-                parsed[key] = value
-        targets = tuple(
-            speed.SpeedTarget(a.strip(), b.strip(), parsed) for a in arch.split(",") for b in backbone.split(",")
-        )
-    try:
-        input_hw = RSIDE_CROP_HW if input_size is None else speed.parse_input_size(input_size)
-    except ValueError as e:
-        raise click.BadParameter(str(e), param_hint="--input") from None
-    try:
-        sizes = speed.parse_batch_sizes(batch_sizes) if batch_sizes is not None else None
-    except ValueError as e:
-        raise click.BadParameter(str(e), param_hint="--batch-sizes") from None
-    try:
-        mode_list = speed.parse_modes(modes) if modes is not None else ("inference",)
-    except ValueError as e:
-        raise click.BadParameter(str(e), param_hint="--mode") from None
-    # what the command line says wins over a suite entry's own batch sizes and modes
-    targets = tuple(
-        replace(
-            t,
-            batch_sizes=None if batch_sizes is not None else t.batch_sizes,
-            modes=None if modes is not None else t.modes,
-        )
-        for t in targets
-    )
-    config = speed.SpeedConfig(
-        targets=targets,
-        device=device,
-        input_hw=input_hw,
-        batch_sizes=sizes,
-        max_batch=max_batch,
-        dtype=dtype,
-        channels_last=channels_last,
-        compile=compile_,
-        isolate=isolate,
-        modes=mode_list,
-        isolate_models=False if in_process else None,
-        warmup=warmup,
-        repeats=repeats,
-        budget_s=budget_s,
-        max_memory_mib=max_memory_mib,
-        threads=threads,
-        cudnn_benchmark=cudnn_benchmark,
-        seed=seed,
-        suite=Path(suite).stem if suite else None,
-    )
-    try:
-        speed.preflight(config.resolved())  # models, device, dtype: checked again by run_sweep
-    except (ValueError, RuntimeError) as e:  # torch.device("cuda:x") raises RuntimeError
-        raise click.UsageError(str(e)) from None
+        config = speed_config_from_options(compile=compile_, **options)
+    except SpeedOptionError as e:
+        if e.option is None:
+            raise click.UsageError(str(e)) from None
+        raise click.BadParameter(str(e), param_hint=e.option) from None
     try:
         progress = None if quiet else (lambda m: click.echo(m, err=True))
         result = speed.run_sweep(config, out_dir, progress=progress, overwrite=overwrite)
@@ -690,23 +599,7 @@ def speed_cmd(
         raise click.UsageError(str(e)) from None
     except ValueError as e:
         raise click.ClickException(str(e)) from None
-
-    def num(v, fmt):
-        return "-" if v is None else format(v, fmt)
-
-    click.echo(
-        f"{'model':<24}{'mode':>10}{'device':>8}{'fps (b 1)':>11}{'fps (max b)':>16}{'max b':>7}"
-        f"{'net RAM':>12}{'peak b1':>12}{'slope/img':>12}{'peak/b max':>12}  source (R^2)"
-    )
-    for s in result.summaries:
-        fps_max = f"{num(s.fps_max, '.2f')} (b {s.fps_max_batch})" if s.fps_max is not None else "-"
-        r2 = num(s.ram_per_img_r2, ".3f")
-        click.echo(
-            f"{s.name:<24}{s.mode:>10}{s.device_kind:>8}{num(s.fps_b1, '.2f'):>11}{fps_max:>16}"
-            f"{num(s.max_batch_fit, 'd'):>7}{num(s.net_ram_mib, '.1f') + ' MiB':>12}"
-            f"{num(s.mem_b1_mib, '.1f') + ' MiB':>12}{num(s.ram_per_img_mib, '.1f') + ' MiB':>12}"
-            f"{num(s.mem_max_b_per_img_mib, '.1f') + ' MiB':>12}  {s.ram_per_img_source} ({r2})"
-        )
+    click.echo(speed.results_table(result.summaries))
     click.echo(f"run directory: {result.out_dir}")
 
 
