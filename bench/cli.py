@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import NamedTuple
 
 import click
 
@@ -60,118 +59,21 @@ def models_cmd(
     the models' forwards interleaved, and drnet/rside ratios per backbone (the paper's speed claim as a
     ratio; absolute times depend on the machine, which the header names).
     """
-    import torch
-
-    from architectures import available_models, build_model
     from architectures.data.transforms import RSIDE_CROP_HW
+    from bench.modelstats import ModelsRequest, UnknownNameError, models_table, select_names
     from bench.speed import parse_input_size
 
     try:
         height, width = RSIDE_CROP_HW if size is None else parse_input_size(size, minimum=32)
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint="--size") from None
-    registered = available_models()
-    wanted = list(registered) if archs is None else _split_names(archs, registered, "architecture", "--archs")
-    names = _split_names(backbones, {b for a in wanted for b in registered[a]}, "backbone", "--backbones")
-    if threads is not None:
-        torch.set_num_threads(threads)
-    x = torch.randn(1, 3, height, width, generator=torch.Generator().manual_seed(0))
-    extra = time_it or flops
-    if extra:
-        click.echo(_machine_line(height, width, flops, time_it, repeats, warmup))
-    header = f"{'model':<24}{'parameters':>14}{f'output ({height}x{width} input)':>26}"
-    header += f"{'GFLOPs':>10}" if flops else ""
-    header += f"{'ms median':>11}{'IQR':>8}" if time_it else ""
-    click.echo(header)
-    for backbone in names:
-        models = {arch: build_model(arch, backbone).eval() for arch in wanted if backbone in registered[arch]}
-        stats = {arch: _model_stats(model, x, flops) for arch, model in models.items()}
-        times = _time_forwards(models, x, warmup, repeats) if time_it else {}
-        for arch, st in stats.items():
-            line = f"{arch + '-' + backbone:<24}{st.parameters:>14,}{str(st.output_shape):>26}"
-            line += f"{st.gflops:>10.2f}" if flops else ""
-            if time_it:
-                line += f"{times[arch].median_s * 1e3:>11.1f}{times[arch].iqr_s * 1e3:>8.1f}"
-            click.echo(line)
-        if extra and {"drnet", "rside"} <= set(stats):
-            click.echo(_ratio_line(backbone, stats, times, flops, time_it))
-        del models
-
-
-def _split_names(text: str, allowed, what: str, option: str) -> list[str]:
-    names = [n.strip() for n in text.split(",") if n.strip()]
-    unknown = [n for n in names if n not in allowed]
-    if unknown or not names:
-        raise click.BadParameter(
-            f"unknown {what}(s) {', '.join(unknown) or '(none given)'}; available: {', '.join(sorted(allowed))}",
-            param_hint=option,
-        )
-    return names
-
-
-def _machine_line(height: int, width: int, flops: bool, time_it: bool, repeats: int, warmup: int) -> str:
-    import torch
-
-    from bench.provenance import cpu_model
-
-    parts = [
-        f"input 1x3x{height}x{width}, random weights, CPU {cpu_model()}, {torch.get_num_threads()} torch "
-        f"thread(s), torch {torch.__version__}"
-    ]
-    if flops:
-        parts.append("FLOPs: torch.utils.flop_counter (conv/matmul, 2 per multiply-add)")
-    if time_it:
-        parts.append(
-            f"time: median and IQR of {repeats} interleaved forwards per model after {warmup} warm-up, inference mode"
-        )
-    return "# " + "\n# ".join(parts)
-
-
-class ModelStats(NamedTuple):
-    """One model on one input: parameter count, output shape, forward GFLOPs (nan when not counted)."""
-
-    parameters: int
-    output_shape: tuple[int, ...]
-    gflops: float
-
-
-def _model_stats(model, x, flops: bool) -> ModelStats:
-    """Parameters, output shape and (with ``flops``) forward GFLOPs of ``model`` on ``x``."""
-    import torch
-    from torch.utils.flop_counter import FlopCounterMode
-
-    n = sum(p.numel() for p in model.parameters())
-    with torch.inference_mode():
-        if not flops:
-            return ModelStats(n, tuple(model(x).shape), float("nan"))
-        with FlopCounterMode(display=False) as counter:
-            out = model(x)
-    return ModelStats(n, tuple(out.shape), counter.get_total_flops() / 1e9)
-
-
-def _time_forwards(models: dict, x, warmup: int, repeats: int) -> dict:
-    """Each model's forward on ``x`` timed by bench.speed's timing core (a ``Timing`` per name, seconds), the
-    models taking turns so that load drift hits all alike; ``warmup`` untimed forwards each first."""
-    import functools
-
-    import torch
-
-    from bench.speed import time_steps
-
-    with torch.inference_mode():
-        for model in models.values():
-            for _ in range(warmup):
-                model(x)
-        return time_steps({name: functools.partial(model, x) for name, model in models.items()}, None, repeats)
-
-
-def _ratio_line(backbone: str, stats: dict[str, ModelStats], times: dict, flops: bool, time_it: bool) -> str:
-    d, r = stats["drnet"], stats["rside"]
-    line = f"{'drnet/rside ' + backbone:<24}{d.parameters / r.parameters:>13.3f}x{'':>26}"
-    line += f"{d.gflops / r.gflops:>9.3f}x" if flops else ""
-    if time_it:
-        line += f"{times['drnet'].median_s / times['rside'].median_s:>10.3f}x"
-    return line
+    try:
+        arch_names, backbone_names = select_names(archs, backbones)
+    except UnknownNameError as e:
+        raise click.BadParameter(str(e), param_hint=e.option) from None
+    request = ModelsRequest(arch_names, backbone_names, height, width, flops, time_it, repeats, warmup, threads)
+    for line in models_table(request):
+        click.echo(line)
 
 
 # --- bench run / list / import (bench.pipeline) ---------------------------------------------------------
