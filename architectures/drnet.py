@@ -1,6 +1,6 @@
 """DRNet: Durasov et al., "Double Refinement Network for Efficient Indoor Monocular Depth Estimation" (2018).
 
-Paper section 3.2.1 and Figure 1 (``shared/paper/drnet_paper.md``). Three branches, six levels (0 = finest):
+Paper section 3.2.1 and Figure 1. Three branches, six levels (0 = finest):
 
 - **down**: the backbone without avgpool/fc. down_1 = layer0 (stem, 1/4), down_2..down_5 = layer1..layer4
   (1/4, 1/8, 1/16, 1/32), taken from ``backbones.stages``. DenseNet-161: down_1 = conv0-norm0-relu0-pool0,

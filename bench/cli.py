@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import NamedTuple
 
 import click
 
 from bench import __version__
+from bench.paths import DEFAULT_RUNS_DIR
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -59,121 +59,24 @@ def models_cmd(
     the models' forwards interleaved, and drnet/rside ratios per backbone (the paper's speed claim as a
     ratio; absolute times depend on the machine, which the header names).
     """
-    import torch
-
-    from architectures import available_models, build_model
     from architectures.data.transforms import RSIDE_CROP_HW
+    from bench.modelstats import ModelsRequest, UnknownNameError, models_table, select_names
     from bench.speed import parse_input_size
 
     try:
         height, width = RSIDE_CROP_HW if size is None else parse_input_size(size, minimum=32)
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint="--size") from None
-    registered = available_models()
-    wanted = list(registered) if archs is None else _split_names(archs, registered, "architecture", "--archs")
-    names = _split_names(backbones, {b for a in wanted for b in registered[a]}, "backbone", "--backbones")
-    if threads is not None:
-        torch.set_num_threads(threads)
-    x = torch.randn(1, 3, height, width, generator=torch.Generator().manual_seed(0))
-    extra = time_it or flops
-    if extra:
-        click.echo(_machine_line(height, width, flops, time_it, repeats, warmup))
-    header = f"{'model':<24}{'parameters':>14}{f'output ({height}x{width} input)':>26}"
-    header += f"{'GFLOPs':>10}" if flops else ""
-    header += f"{'ms median':>11}{'IQR':>8}" if time_it else ""
-    click.echo(header)
-    for backbone in names:
-        models = {arch: build_model(arch, backbone).eval() for arch in wanted if backbone in registered[arch]}
-        stats = {arch: _model_stats(model, x, flops) for arch, model in models.items()}
-        times = _time_forwards(models, x, warmup, repeats) if time_it else {}
-        for arch, st in stats.items():
-            line = f"{arch + '-' + backbone:<24}{st.parameters:>14,}{str(st.output_shape):>26}"
-            line += f"{st.gflops:>10.2f}" if flops else ""
-            if time_it:
-                line += f"{times[arch].median_s * 1e3:>11.1f}{times[arch].iqr_s * 1e3:>8.1f}"
-            click.echo(line)
-        if extra and {"drnet", "rside"} <= set(stats):
-            click.echo(_ratio_line(backbone, stats, times, flops, time_it))
-        del models
+    try:
+        arch_names, backbone_names = select_names(archs, backbones)
+    except UnknownNameError as e:
+        raise click.BadParameter(str(e), param_hint=e.option) from None
+    request = ModelsRequest(arch_names, backbone_names, height, width, flops, time_it, repeats, warmup, threads)
+    for line in models_table(request):
+        click.echo(line)
 
 
-def _split_names(text: str, allowed, what: str, option: str) -> list[str]:
-    names = [n.strip() for n in text.split(",") if n.strip()]
-    unknown = [n for n in names if n not in allowed]
-    if unknown or not names:
-        raise click.BadParameter(
-            f"unknown {what}(s) {', '.join(unknown) or '(none given)'}; available: {', '.join(sorted(allowed))}",
-            param_hint=option,
-        )
-    return names
-
-
-def _machine_line(height: int, width: int, flops: bool, time_it: bool, repeats: int, warmup: int) -> str:
-    import torch
-
-    from bench.provenance import cpu_model
-
-    parts = [
-        f"input 1x3x{height}x{width}, random weights, CPU {cpu_model()}, {torch.get_num_threads()} torch "
-        f"thread(s), torch {torch.__version__}"
-    ]
-    if flops:
-        parts.append("FLOPs: torch.utils.flop_counter (conv/matmul, 2 per multiply-add)")
-    if time_it:
-        parts.append(
-            f"time: median and IQR of {repeats} interleaved forwards per model after {warmup} warm-up, inference mode"
-        )
-    return "# " + "\n# ".join(parts)
-
-
-class ModelStats(NamedTuple):
-    """One model on one input: parameter count, output shape, forward GFLOPs (nan when not counted)."""
-
-    parameters: int
-    output_shape: tuple[int, ...]
-    gflops: float
-
-
-def _model_stats(model, x, flops: bool) -> ModelStats:
-    """Parameters, output shape and (with ``flops``) forward GFLOPs of ``model`` on ``x``."""
-    import torch
-    from torch.utils.flop_counter import FlopCounterMode
-
-    n = sum(p.numel() for p in model.parameters())
-    with torch.inference_mode():
-        if not flops:
-            return ModelStats(n, tuple(model(x).shape), float("nan"))
-        with FlopCounterMode(display=False) as counter:
-            out = model(x)
-    return ModelStats(n, tuple(out.shape), counter.get_total_flops() / 1e9)
-
-
-def _time_forwards(models: dict, x, warmup: int, repeats: int) -> dict:
-    """Each model's forward on ``x`` timed by bench.speed's timing core (a ``Timing`` per name, seconds), the
-    models taking turns so that load drift hits all alike; ``warmup`` untimed forwards each first."""
-    import functools
-
-    import torch
-
-    from bench.speed import time_steps
-
-    with torch.inference_mode():
-        for model in models.values():
-            for _ in range(warmup):
-                model(x)
-        return time_steps({name: functools.partial(model, x) for name, model in models.items()}, None, repeats)
-
-
-def _ratio_line(backbone: str, stats: dict[str, ModelStats], times: dict, flops: bool, time_it: bool) -> str:
-    d, r = stats["drnet"], stats["rside"]
-    line = f"{'drnet/rside ' + backbone:<24}{d.parameters / r.parameters:>13.3f}x{'':>26}"
-    line += f"{d.gflops / r.gflops:>9.3f}x" if flops else ""
-    if time_it:
-        line += f"{times['drnet'].median_s / times['rside'].median_s:>10.3f}x"
-    return line
-
-
-# --- runner: bench run / list / import ------------------------------------------------------------------
+# --- bench run / list / import (bench.pipeline) ---------------------------------------------------------
 
 
 @cli.command("run")
@@ -198,7 +101,11 @@ def _ratio_line(backbone: str, stats: dict[str, ModelStats], times: dict, flops:
 @click.option("--weights", metavar="none|imagenet|PATH", help="Override the encoder initialisation.")
 @click.option("--workers", type=click.IntRange(min=0), help="DataLoader worker processes.")
 @click.option(
-    "--runs-dir", type=click.Path(file_okay=False), default="runs", show_default=True, help="Where run directories go."
+    "--runs-dir",
+    type=click.Path(file_okay=False),
+    default=str(DEFAULT_RUNS_DIR),
+    show_default=True,
+    help="Where run directories go.",
 )
 @click.option("--dry-run", is_flag=True, help="Print the plan and cost estimates; run nothing.")
 @click.option("--no-speed", is_flag=True, help="Skip the suite's [[speed]] sweeps (Table 2).")
@@ -269,7 +176,8 @@ def run_cmd(
     **launch_options,
 ) -> None:
     """Train and evaluate a suite's runs into runs/<run-id>/ (and run its speed sweeps)."""
-    from bench import cli_run
+    from bench.pipeline import run
+    from bench.plan import RunRequest
 
     if resume and rerun:
         raise click.UsageError("--resume continues existing runs, --rerun moves them aside: give one of them")
@@ -279,8 +187,8 @@ def run_cmd(
             "--rerun works without --launcher only: move the old run directories aside by hand "
             "(e.g. mv runs/<run-id> runs/.old/), then submit with --launcher"
         )
-    code = cli_run.run_command(
-        suite_name,
+    request = RunRequest(
+        suite=suite_name,
         data_spec=data_spec,
         device=device,
         epochs=epochs,
@@ -289,21 +197,21 @@ def run_cmd(
         seeds=seeds,
         weights=weights,
         workers=workers,
-        runs_dir=runs_dir,
+        runs_dir=Path(runs_dir),
         dry_run=dry_run,
         resume=resume,
-        speed=not no_speed,
         rerun=rerun,
-        launch=launch or None,
+        speed=not no_speed,
+        launch=launch,
     )
-    raise SystemExit(code)
+    raise SystemExit(run(request))
 
 
 runs_to_read_option = click.option(
     "--runs",
     "runs_dir",
     type=click.Path(file_okay=False, path_type=Path),
-    default=Path("runs"),
+    default=DEFAULT_RUNS_DIR,
     show_default=True,
     help="Run directories to read (never written).",
 )  # bench status and bench report
@@ -332,9 +240,9 @@ def status_cmd(runs_dir: Path, suite_name: str | None) -> None:
 @cli.command("list")
 def list_cmd() -> None:
     """Show the suites and the runs (and speed sweeps) in each."""
-    from bench import cli_run
+    from bench.catalog import list_suites
 
-    click.echo(cli_run.list_suites())
+    click.echo(list_suites())
 
 
 @cli.group("import")
@@ -355,7 +263,7 @@ def import_group() -> None:
     type=click.Path(file_okay=False),
     help="Run directory to write (default: runs/paper-rside-<backbone>-s0, where `bench run` finds it).",
 )
-@click.option("--runs-dir", type=click.Path(file_okay=False), default="runs", show_default=True)
+@click.option("--runs-dir", type=click.Path(file_okay=False), default=str(DEFAULT_RUNS_DIR), show_default=True)
 def import_rside_cmd(path: str, backbone: str, out: str | None, runs_dir: str) -> None:
     """Import an official RSIDE checkpoint so `bench run --suite paper --only 'rside-*'` evaluates it."""
     from bench.importing import import_rside_checkpoint
@@ -570,112 +478,22 @@ def data_bench_cmd(data: str, frames: int, workers: str, batch_size: int, batche
     "--out",
     "out_dir",
     type=click.Path(file_okay=False),
-    help="Run directory. [default: runs/speed-<what>-<device>-<dtype>-<layout>-pt<torch>-<time>]",
+    help="Run directory. [default: runs/speed-<what>-<device>-<dtype>-<layout>-pt<torch>-<time>, in the "
+    "working directory]",
 )
 @click.option("--overwrite", is_flag=True, help="Replace speed CSVs already in --out.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress lines (the final table is still printed).")
-def speed_cmd(
-    suite,
-    arch,
-    backbone,
-    options,
-    device,
-    input_size,
-    batch_sizes,
-    max_batch,
-    dtype,
-    channels_last,
-    compile_,
-    isolate,
-    in_process,
-    modes,
-    warmup,
-    repeats,
-    budget_s,
-    max_memory_mib,
-    threads,
-    cudnn_benchmark,
-    seed,
-    out_dir,
-    overwrite,
-    quiet,
-) -> None:
+def speed_cmd(out_dir: str | None, overwrite: bool, quiet: bool, compile_: bool, **options) -> None:
     """Fps and memory over batch sizes for every model (the paper's Table 2): speed.csv, speed_summary.csv."""
-    import json
-    from dataclasses import replace
-
-    from architectures.data.transforms import RSIDE_CROP_HW
     from bench import speed
+    from bench.speed.options import SpeedOptionError, speed_config_from_options
 
-    if bool(suite) == bool(arch):
-        raise click.UsageError("give either --suite or --arch with --backbone")
-    if arch and not backbone:
-        raise click.UsageError("--arch needs --backbone")
-    if suite and (backbone or options):
-        raise click.UsageError("--backbone and --option go with --arch, not --suite")
     try:  # input errors are usage errors (exit 2); a failure while measuring exits 1
-        targets = speed.speed_targets(suite) if suite else None
-    except ValueError as e:  # SpeedSuiteError is a ValueError
-        raise click.BadParameter(str(e), param_hint="--suite") from None
-    if not suite:
-        parsed = {}
-        for item in options:
-            key, sep, value = item.partition("=")
-            if not sep or not key:
-                raise click.BadParameter(f"expected KEY=VALUE, got {item!r}", param_hint="--option")
-            try:
-                parsed[key] = json.loads(value)
-            except json.JSONDecodeError:
-                parsed[key] = value
-        targets = tuple(
-            speed.SpeedTarget(a.strip(), b.strip(), parsed) for a in arch.split(",") for b in backbone.split(",")
-        )
-    try:
-        input_hw = RSIDE_CROP_HW if input_size is None else speed.parse_input_size(input_size)
-    except ValueError as e:
-        raise click.BadParameter(str(e), param_hint="--input") from None
-    try:
-        sizes = speed.parse_batch_sizes(batch_sizes) if batch_sizes is not None else None
-    except ValueError as e:
-        raise click.BadParameter(str(e), param_hint="--batch-sizes") from None
-    try:
-        mode_list = speed.parse_modes(modes) if modes is not None else ("inference",)
-    except ValueError as e:
-        raise click.BadParameter(str(e), param_hint="--mode") from None
-    # what the command line says wins over a suite entry's own batch sizes and modes
-    targets = tuple(
-        replace(
-            t,
-            batch_sizes=None if batch_sizes is not None else t.batch_sizes,
-            modes=None if modes is not None else t.modes,
-        )
-        for t in targets
-    )
-    config = speed.SpeedConfig(
-        targets=targets,
-        device=device,
-        input_hw=input_hw,
-        batch_sizes=sizes,
-        max_batch=max_batch,
-        dtype=dtype,
-        channels_last=channels_last,
-        compile=compile_,
-        isolate=isolate,
-        modes=mode_list,
-        isolate_models=False if in_process else None,
-        warmup=warmup,
-        repeats=repeats,
-        budget_s=budget_s,
-        max_memory_mib=max_memory_mib,
-        threads=threads,
-        cudnn_benchmark=cudnn_benchmark,
-        seed=seed,
-        suite=Path(suite).stem if suite else None,
-    )
-    try:
-        speed.preflight(config.resolved())  # models, device, dtype: checked again by run_sweep
-    except (ValueError, RuntimeError) as e:  # torch.device("cuda:x") raises RuntimeError
-        raise click.UsageError(str(e)) from None
+        config = speed_config_from_options(compile=compile_, **options)
+    except SpeedOptionError as e:
+        if e.option is None:
+            raise click.UsageError(str(e)) from None
+        raise click.BadParameter(str(e), param_hint=e.option) from None
     try:
         progress = None if quiet else (lambda m: click.echo(m, err=True))
         result = speed.run_sweep(config, out_dir, progress=progress, overwrite=overwrite)
@@ -683,23 +501,7 @@ def speed_cmd(
         raise click.UsageError(str(e)) from None
     except ValueError as e:
         raise click.ClickException(str(e)) from None
-
-    def num(v, fmt):
-        return "-" if v is None else format(v, fmt)
-
-    click.echo(
-        f"{'model':<24}{'mode':>10}{'device':>8}{'fps (b 1)':>11}{'fps (max b)':>16}{'max b':>7}"
-        f"{'net RAM':>12}{'peak b1':>12}{'slope/img':>12}{'peak/b max':>12}  source (R^2)"
-    )
-    for s in result.summaries:
-        fps_max = f"{num(s.fps_max, '.2f')} (b {s.fps_max_batch})" if s.fps_max is not None else "-"
-        r2 = num(s.ram_per_img_r2, ".3f")
-        click.echo(
-            f"{s.name:<24}{s.mode:>10}{s.device_kind:>8}{num(s.fps_b1, '.2f'):>11}{fps_max:>16}"
-            f"{num(s.max_batch_fit, 'd'):>7}{num(s.net_ram_mib, '.1f') + ' MiB':>12}"
-            f"{num(s.mem_b1_mib, '.1f') + ' MiB':>12}{num(s.ram_per_img_mib, '.1f') + ' MiB':>12}"
-            f"{num(s.mem_max_b_per_img_mib, '.1f') + ' MiB':>12}  {s.ram_per_img_source} ({r2})"
-        )
+    click.echo(speed.results_table(result.summaries))
     click.echo(f"run directory: {result.out_dir}")
 
 

@@ -20,10 +20,10 @@ Which files decide the numbers (``numerics_files``):
 - ``bench/``: only the modules that run the numerics: ``train.py`` (loop, optimiser, schedule, seeding,
   clipping), ``evaluate.py`` (prediction, resizing, masks), ``metrics.py`` (per-frame statistics and their
   reductions), ``runtime.py`` (AMP autocast, device), ``distributed.py`` (loss averaging over processes),
-  ``importing.py`` (official checkpoints converted to runs) and ``runner.py``, which builds the datasets
-  (training and test subsets), seeds the model's initialisation and sets the evaluation geometry. The runner
-  also holds orchestration and messages, so an edit there that cannot change a number still shows as a
-  difference; the comparison names the files, and a user who has read the change can accept it.
+  ``importing.py`` (official checkpoints converted to runs), ``datasets.py`` (a run's training and test
+  subsets) and ``runmodel.py`` (the model built from the run's seed, the evaluation's protocol and input
+  geometry). The orchestration around them (``lifecycle.py``, ``checks.py``, the launchers) is left out: an
+  edit to a message there cannot change a number.
 - the torch version (``torch.__version__``, with its CUDA build suffix): kernels and defaults change between
   releases. Other libraries and CUDA/cuDNN versions are recorded in ``provenance["versions"]``.
 
@@ -61,7 +61,8 @@ BENCH_NUMERICS = (
     "bench/evaluate.py",
     "bench/importing.py",
     "bench/metrics.py",
-    "bench/runner.py",
+    "bench/datasets.py",
+    "bench/runmodel.py",
     "bench/runtime.py",
     "bench/train.py",
 )

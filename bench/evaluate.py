@@ -217,13 +217,7 @@ def evaluate(
     ``geometry`` is the run's training input geometry (see ``network_input``; it replaces ``input_size``,
     which must then agree with ``geometry.net_hw``); ``keep_frames`` are stored for predictions.h5.
     """
-    if geometry is not None:
-        check_protocol_geometry(protocol, geometry)
-        if input_size is not None and tuple(input_size) != tuple(geometry.net_hw):
-            raise GeometryError(
-                f"input_size {tuple(input_size)} differs from the training geometry's network "
-                f"input {tuple(geometry.net_hw)}"
-            )
+    _check_geometry(protocol, geometry, input_size)
     device = torch.device(device)
     was_training = model.training
     model.eval()
@@ -234,58 +228,98 @@ def evaluate(
         num_workers=loader_workers(num_workers),
         generator=torch.Generator().manual_seed(0),
     )  # leaves the global RNG alone
-    keep = {int(f) for f in keep_frames}
-    frames, stats, boundary = [], [], []
-    moments = [0.0, 0.0, 0]  # sum d*, sum d*^2, count over the protocol's scored pixels (float64 sums)
-    fed: set[tuple[int, int]] = set()
-    kept: dict[int, dict[str, np.ndarray]] = {}
+    tally = _Tally(protocol, keep_frames)
     autocast = amp_autocast(amp, device)
     try:
         for batch in loader:
             image = batch["image"].to(device, non_blocking=True)
             depth, valid = batch["depth"].to(device), batch["valid"].to(device)
             x = network_input(image, protocol, geometry, input_size)
-            fed.add(tuple(x.shape[-2:]))
-            pred = _predict(model, x, protocol, tuple(depth.shape[-2:]), autocast)
-            if getattr(protocol, "flip_tta", False):  # AdaBins: each clipped, then averaged
-                mirrored = _predict(model, x.flip(-1), protocol, tuple(depth.shape[-2:]), autocast).flip(-1)
-                pred = (pred + mirrored) / 2
-            mask = protocol_mask(depth, valid, protocol)
-            scored = depth[mask].double()
-            moments[0] += float(scored.sum())
-            moments[1] += float(scored.square().sum())
-            moments[2] += int(scored.numel())
-            for i, frame in enumerate(batch["frame"].tolist()):
-                try:
-                    stats.append(image_stats(pred[i], depth[i], mask[i]))
-                except NoValidPixelsError as exc:
-                    raise NoValidPixelsError(f"frame {frame}: {exc} under protocol {protocol.name!r}") from None
-                boundary.append(boundary_metrics(pred[i, 0].cpu(), depth[i, 0].cpu(), mask[i, 0].cpu()))
-                frames.append(int(frame))
-                if frame in keep:
-                    kept[int(frame)] = _prediction_arrays(image[i], depth[i], mask[i], pred[i])
+            tally.fed.add(tuple(x.shape[-2:]))
+            pred = _prediction(model, x, protocol, tuple(depth.shape[-2:]), autocast)
+            tally.add(batch["frame"].tolist(), image, depth, protocol_mask(depth, valid, protocol), pred)
     finally:
         model.train(was_training)
-    check_coverage(frames, dataset)
-    order = sorted(range(len(frames)), key=frames.__getitem__)
-    predictions = None
-    if kept:
-        ks = sorted(kept)
-        predictions = {key: np.stack([kept[f][key] for f in ks]) for key in ("image", "depth", "valid", "pred")}
-        predictions["frame"] = np.asarray(ks, dtype=np.int64)
-    return EvalResult(
-        protocol=_protocol_dict(protocol),
-        headline_reduction=protocol.reduction,
-        frames=[frames[i] for i in order],
-        stats=[stats[i] for i in order],
-        boundary=[boundary[i] for i in order],
-        predictions=predictions,
-        network_input={
-            "geometry": geometry.as_dict() if geometry is not None else None,
-            "hw": [list(hw) for hw in sorted(fed)],
-        },
-        depth_moments=(moments[0], moments[1], moments[2]),
-    )
+    check_coverage(tally.frames, dataset)
+    return tally.result(geometry)
+
+
+def _check_geometry(protocol: Any, geometry: InputGeometry | None, input_size: tuple[int, int] | None) -> None:
+    """``GeometryError`` when the protocol or ``input_size`` disagrees with the training geometry."""
+    if geometry is None:
+        return
+    check_protocol_geometry(protocol, geometry)
+    if input_size is not None and tuple(input_size) != tuple(geometry.net_hw):
+        raise GeometryError(
+            f"input_size {tuple(input_size)} differs from the training geometry's network "
+            f"input {tuple(geometry.net_hw)}"
+        )
+
+
+class _Tally:
+    """What an evaluation gathers batch by batch: each frame's statistics and boundary metrics, the moments
+    of the scored ground truth, the input sizes fed, and the arrays of the frames kept for predictions.h5."""
+
+    def __init__(self, protocol: Any, keep_frames: Sequence[int]):
+        self.protocol = protocol
+        self.keep = {int(f) for f in keep_frames}
+        self.frames: list[int] = []
+        self.stats: list[ImageStats] = []
+        self.boundary: list[dict[str, float]] = []
+        self.moments = [0.0, 0.0, 0]  # sum d*, sum d*^2, count over the protocol's scored pixels (float64 sums)
+        self.fed: set[tuple[int, int]] = set()
+        self.kept: dict[int, dict[str, np.ndarray]] = {}
+
+    def add(
+        self, frames: list[int], image: torch.Tensor, depth: torch.Tensor, mask: torch.Tensor, pred: torch.Tensor
+    ) -> None:
+        scored = depth[mask].double()
+        self.moments[0] += float(scored.sum())
+        self.moments[1] += float(scored.square().sum())
+        self.moments[2] += int(scored.numel())
+        for i, frame in enumerate(frames):
+            try:
+                self.stats.append(image_stats(pred[i], depth[i], mask[i]))
+            except NoValidPixelsError as exc:
+                raise NoValidPixelsError(f"frame {frame}: {exc} under protocol {self.protocol.name!r}") from None
+            self.boundary.append(boundary_metrics(pred[i, 0].cpu(), depth[i, 0].cpu(), mask[i, 0].cpu()))
+            self.frames.append(int(frame))
+            if frame in self.keep:
+                self.kept[int(frame)] = _prediction_arrays(image[i], depth[i], mask[i], pred[i])
+
+    def result(self, geometry: InputGeometry | None) -> EvalResult:
+        """Everything gathered, in ascending frame order."""
+        order = sorted(range(len(self.frames)), key=self.frames.__getitem__)
+        predictions = None
+        if self.kept:
+            ks = sorted(self.kept)
+            predictions = {
+                key: np.stack([self.kept[f][key] for f in ks]) for key in ("image", "depth", "valid", "pred")
+            }
+            predictions["frame"] = np.asarray(ks, dtype=np.int64)
+        return EvalResult(
+            protocol=_protocol_dict(self.protocol),
+            headline_reduction=self.protocol.reduction,
+            frames=[self.frames[i] for i in order],
+            stats=[self.stats[i] for i in order],
+            boundary=[self.boundary[i] for i in order],
+            predictions=predictions,
+            network_input={
+                "geometry": geometry.as_dict() if geometry is not None else None,
+                "hw": [list(hw) for hw in sorted(self.fed)],
+            },
+            depth_moments=(self.moments[0], self.moments[1], self.moments[2]),
+        )
+
+
+def _prediction(model: nn.Module, x: torch.Tensor, protocol: Any, gt_hw: tuple[int, int], autocast) -> torch.Tensor:
+    """``_predict``, averaged with the prediction of the mirrored image (flipped back) under ``flip_tta``
+    (AdaBins: each clipped, then averaged)."""
+    pred = _predict(model, x, protocol, gt_hw, autocast)
+    if getattr(protocol, "flip_tta", False):
+        mirrored = _predict(model, x.flip(-1), protocol, gt_hw, autocast).flip(-1)
+        pred = (pred + mirrored) / 2
+    return pred
 
 
 def _predict(model: nn.Module, x: torch.Tensor, protocol: Any, gt_hw: tuple[int, int], autocast) -> torch.Tensor:

@@ -12,8 +12,9 @@ from pathlib import Path
 
 from bench.config import RunConfig
 from bench.io import atomic_path
+from bench.paths import DEFAULT_RUNS_DIR
 from bench.provenance import collect_provenance, file_fingerprint, resolved_model_options
-from bench.rundir import DEFAULT_RUNS_DIR, RunDir, RunDirError, RunState
+from bench.rundir import RunDir, RunDirError, RunState
 from bench.suite import load_suite
 from bench.train import CHECKPOINT_FORMAT
 

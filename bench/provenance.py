@@ -17,6 +17,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bench.paths import REPO_ROOT
+
 if TYPE_CHECKING:  # imported where used, so that utc_now & co. cost no torch import (bench report)
     import torch
 
@@ -34,7 +36,6 @@ __all__ = [
     "utc_stamp",
 ]
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 HEADER_BYTES = 1 << 20  # fingerprint the first MiB: identifies a multi-GB .mat without reading it all
 
 

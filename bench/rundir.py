@@ -6,6 +6,9 @@ directory decides what ``bench run`` does with it: start, resume, evaluate an im
 A run has one writer at a time: its lock, ``runs/.locks/<run-id>.lock`` (``bench.runlock``), and nobody moves
 a directory another process holds. ``final_weights_problem`` checks checkpoints/final.pt against the sha256
 metrics.json recorded for it; ``run_footprint`` / ``disk_space_warning`` estimate what planned runs write.
+
+``launch.json`` (written by ``bench run --launcher local|slurm``) records the job that owns the directory;
+``bench status`` and the launchers read it here.
 """
 
 from __future__ import annotations
@@ -29,13 +32,16 @@ from bench.io import (
     write_csv_atomic,
     write_json_atomic,
 )
-from bench.provenance import utc_stamp
+from bench.paths import DEFAULT_RUNS_DIR
+from bench.provenance import utc_now, utc_stamp
 from bench.runlock import LockedBy, RunLock, held_here, read_lock, run_lock_path, try_lock
 from bench.tensorboard_log import TENSORBOARD_DIR, write_history_scalars
 
 __all__ = [
     "DEFAULT_RUNS_DIR",
     "FINAL_WEIGHTS_KEY",
+    "JOB_LOGS_DIR",
+    "LAUNCH_RECORD",
     "MOVED_ASIDE_DIR",
     "REPORT_BYTES",
     "RESULTS_BYTES",
@@ -51,8 +57,9 @@ __all__ = [
     "run_footprint",
 ]
 
-DEFAULT_RUNS_DIR = Path("runs")
 FINAL_WEIGHTS_KEY = "final_weights"  # metrics.json: {"path", "bytes", "sha256"} of checkpoints/final.pt
+LAUNCH_RECORD = "launch.json"  # runs/<run-id>/launch.json: the job that owns the directory (launcher, id, state)
+JOB_LOGS_DIR = "submitit"  # runs/<run-id>/submitit/: a job's sbatch script, pickles, per-task stdout/stderr
 MOVED_ASIDE_DIR = ".old"  # runs/.old/<run-id>.old-<UTC stamp>: hidden, so `bench report` never reads them as runs
 
 
@@ -102,6 +109,8 @@ class RunDir:
     last_checkpoint = property(lambda self: self.root / "checkpoints" / "last.pt")
     best_checkpoint = property(lambda self: self.root / "checkpoints" / "best.pt")
     final_weights = property(lambda self: self.root / "checkpoints" / "final.pt")
+    launch_path = property(lambda self: self.root / LAUNCH_RECORD)
+    job_logs = property(lambda self: self.root / JOB_LOGS_DIR)
 
     # --- state ----------------------------------------------------------------------------------------
     def state(self) -> str:
@@ -175,6 +184,25 @@ class RunDir:
             write_csv_atomic(self.history_path, [{c: row.get(c, "") for c in columns} for row in rows], columns)
             write_history_scalars(self.tensorboard_dir, rows, notice=self.log)
 
+    # --- launch.json ----------------------------------------------------------------------------------
+    def read_launch_record(self) -> dict[str, Any]:
+        """launch.json as a dict; {} when there is none or it cannot be read."""
+        try:
+            record = json.loads(self.launch_path.read_text())
+        except (OSError, ValueError):
+            return {}
+        return record if isinstance(record, dict) else {}
+
+    def write_launch_record(self, record: dict[str, Any]) -> None:
+        """A new submission's launch.json, replacing any earlier one."""
+        write_json_atomic(self.launch_path, record)
+
+    def update_launch_record(self, **fields: Any) -> None:
+        """Merge ``fields`` into launch.json (created if absent), stamped ``updated_utc``."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(self.launch_path, {**self.read_launch_record(), **fields, "updated_utc": utc_now()})
+
+    # --- log.txt --------------------------------------------------------------------------------------
     def log(self, message: str) -> None:
         """Append one timestamped line to log.txt (DiskFullError, naming log.txt, when there is no room)."""
         self.root.mkdir(parents=True, exist_ok=True)

@@ -9,7 +9,6 @@ running while its log.txt was written in the last ``RECENT_LOG_S`` seconds.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -44,12 +43,9 @@ class RunStatus:
 def collect_status(runs_dir: Path, suite_name: str | None = None, now: float | None = None) -> list[RunStatus]:
     """A RunStatus per run directory under ``runs_dir`` (only ``suite_name``'s, plus its runs not started)."""
     now = time.time() if now is None else now
-    dirs = {
-        d.name: RunDir(d)
-        for d in sorted(Path(runs_dir).glob("*/"))
-        if (d / "config.json").is_file() or (d / "launch.json").is_file()
-    }
-    records = {name: _read_record(rd) for name, rd in dirs.items()}
+    found = (RunDir(d) for d in sorted(Path(runs_dir).glob("*/")))
+    dirs = {rd.root.name: rd for rd in found if rd.config_path.is_file() or rd.launch_path.is_file()}
+    records = {name: rd.read_launch_record() for name, rd in dirs.items()}
     planned: list[str] = []
     if suite_name is not None:
         suite, planned = _planned(suite_name, dirs, records)
@@ -178,14 +174,6 @@ def _call(command: list[str]) -> str | None:
 # --- what a run directory says --------------------------------------------------------------------------------
 
 
-def _read_record(rd: RunDir) -> dict[str, Any]:
-    try:
-        record = json.loads((rd.root / "launch.json").read_text())
-    except (OSError, ValueError):
-        return {}
-    return record if isinstance(record, dict) else {}
-
-
 def _suite_of(rd: RunDir, record: dict[str, Any]) -> str | None:
     try:
         return rd.read_config()[0].suite
@@ -210,15 +198,11 @@ def _planned(suite_name: str, dirs: dict[str, RunDir], records: dict[str, dict[s
 
 
 def _metrics_text(rd: RunDir) -> str:
+    from bench.outcomes import headline_text
+
     try:
         metrics = rd.read_metrics()
-        from bench.evaluate import headline_summary
-
-        h = headline_summary(metrics)
-        return (
-            f"rmse {h['rmse']:.4f} m, abs_rel {h['abs_rel']:.4f}, delta1 {h['delta1']:.4f} "
-            f"({metrics.get('steps')} steps)"
-        )
+        return f"{headline_text(metrics)} ({metrics.get('steps')} steps)"
     except Exception as exc:  # an unexpected metrics layout must not hide the other runs
         return f"metrics.json present ({type(exc).__name__})"
 
@@ -257,8 +241,8 @@ def _log_failure(rd: RunDir) -> str | None:
 
 
 def _job_error(rd: RunDir) -> str | None:
-    """The last line of the newest job stderr under runs/<id>/submitit/ (a job that died before the run)."""
-    logs = sorted((rd.root / "submitit").glob("*_log.err"), key=lambda p: p.stat().st_mtime)
+    """The last line of the newest job stderr in the run's job logs (a job that died before the run)."""
+    logs = sorted(rd.job_logs.glob("*_log.err"), key=lambda p: p.stat().st_mtime)
     for path in reversed(logs):
         lines = [line for line in path.read_text(errors="replace").splitlines() if line.strip()]
         if lines:

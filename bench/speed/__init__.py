@@ -28,15 +28,16 @@ Column definitions: ``POINT_COLUMNS``, ``SUMMARY_COLUMNS`` (also written as ``sp
 
 Modules: ``records`` (config, targets, rows and their column docs), ``memory`` (/proc readers, CPU and CUDA
 probes), ``gpu`` (NVML), ``measure`` (timing core, model session, slope fit), ``sweep`` (batch sweep, OOM
-bisection, ``--isolate`` subprocess), ``output`` (``run_sweep``, environment, files), ``data`` (data loader
-throughput, ``bench data bench``).
+bisection, ``--isolate`` subprocess), ``run`` (``run_sweep``: a whole sweep, its preflight), ``output`` (run id,
+environment record, files, progress lines, results table), ``options`` (``bench speed``'s command line as a
+SpeedConfig), ``data`` (data loader throughput, ``bench data bench``).
 """
 
 from __future__ import annotations
 
 from bench.speed.measure import MIN_REPEATS, SlopeFit, Timing, fit_slope, median_iqr, time_repeats, time_steps
 from bench.speed.memory import rss_bytes
-from bench.speed.output import default_run_id, preflight, reusable_sweep, run_sweep, sweep_environment
+from bench.speed.output import default_run_id, results_table, reusable_sweep, sweep_environment
 from bench.speed.records import (
     MODES,
     POINT_COLUMNS,
@@ -52,6 +53,7 @@ from bench.speed.records import (
     parse_modes,
     speed_targets,
 )
+from bench.speed.run import preflight, run_sweep
 from bench.speed.sweep import summarize, sweep_batches
 
 __all__ = [
@@ -74,6 +76,7 @@ __all__ = [
     "parse_batch_sizes",
     "parse_input_size",
     "parse_modes",
+    "results_table",
     "rss_bytes",
     "reusable_sweep",
     "run_sweep",

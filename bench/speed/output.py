@@ -1,7 +1,9 @@
-"""A whole sweep: ``run_sweep`` (preflight, every model, progress lines), the environment record, the files.
+"""What a sweep writes and says: its run id, the environment record, the CSV rows, the progress lines and the
+results table ``bench speed`` prints; and the finished sweep ``bench run`` may reuse.
 
-Writes speed.csv (one row per point, rewritten after every point), speed_summary.csv (one row per model),
-speed_columns.md and config.json (``{"kind": "speed", "config", "provenance", "environment"}``).
+A sweep's directory holds speed.csv (one row per point, rewritten after every point), speed_summary.csv (one
+row per model and mode), speed_columns.md and config.json (``{"kind": "speed", "config", "provenance",
+"environment"}``); ``bench.speed.run.run_sweep`` writes them as it goes.
 """
 
 from __future__ import annotations
@@ -11,36 +13,32 @@ import json
 import math
 import os
 import re
-import time
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, replace
+from collections.abc import Sequence
+from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from bench.config import model_problem
-from bench.io import write_csv_atomic, write_json_atomic, write_text_atomic
-from bench.provenance import UTC_STAMP_SUFFIX, collect_provenance, cpu_model, utc_stamp
+from bench.provenance import UTC_STAMP_SUFFIX, cpu_model, utc_stamp
 from bench.speed.gpu import Nvml
-from bench.speed.memory import MIB, mem_available_bytes, rss_bytes, rss_method
-from bench.speed.records import (
-    DTYPES,
-    POINT_COLUMNS,
-    SUMMARY_COLUMNS,
-    SpeedConfig,
-    SpeedPoint,
-    SpeedResult,
-    SpeedSummary,
-    columns_markdown,
-    parse_modes,
-)
-from bench.speed.sweep import REPO_ROOT, nvml_with_baseline, summarize, sweep_target
+from bench.speed.memory import MIB, mem_available_bytes, rss_method
+from bench.speed.records import SpeedConfig, SpeedPoint, SpeedSummary
 
-__all__ = ["CPU_DEFAULT_LIMIT_FRACTION", "default_run_id", "preflight", "run_sweep", "sweep_environment"]
+__all__ = [
+    "config_path",
+    "default_run_id",
+    "describe_point",
+    "describe_summary",
+    "load_average",
+    "results_table",
+    "reusable_sweep",
+    "rows",
+    "sweep_environment",
+    "sweep_header",
+]
 
-CPU_DEFAULT_LIMIT_FRACTION = 0.4  # no --max-memory-mib on CPU: peak RSS <= RSS now + 40% of MemAvailable
 BUSY_LOAD_PER_CPU = 1.5  # a CPU sweep warns above this 1-minute load average per core (its own work: <= 1)
 
 
@@ -50,112 +48,6 @@ def load_average() -> list[float] | None:
         return [round(x, 2) for x in os.getloadavg()]
     except (AttributeError, OSError):
         return None
-
-
-def run_sweep(
-    config: SpeedConfig,
-    out_dir: str | Path | None = None,
-    progress: Callable[[str], None] | None = None,
-    overwrite: bool = False,
-) -> SpeedResult:
-    """Sweep every target of ``config``; write speed.csv, speed_summary.csv, speed_columns.md, config.json.
-
-    ``out_dir`` None: ``runs/<default_run_id>``. speed.csv is rewritten (atomically) after every point and
-    speed_summary.csv after every model, so an interrupted sweep keeps what it measured. config.json holds
-    ``{"kind": "speed", "config", "provenance", "environment"}``; if the directory already has another
-    producer's config.json (a training run), ours goes to speed_config.json instead.
-    """
-    say = progress or (lambda _msg: None)
-    config = config.resolved()
-    preflight(config)
-    kind = config.device_kind
-    nvml, nvml_note, baseline = nvml_with_baseline(config)  # first: before this process touches CUDA
-    notes: list[str] = []
-    if kind == "cpu" and config.max_memory_mib is None:
-        available = mem_available_bytes()
-        if available is not None:
-            limit = (rss_bytes() + CPU_DEFAULT_LIMIT_FRACTION * available) / MIB
-            config = replace(config, max_memory_mib=round(limit, 1))
-            notes.append(
-                f"CPU memory cap defaulted to current RSS + {CPU_DEFAULT_LIMIT_FRACTION:.0%} of "
-                f"MemAvailable = {limit:.0f} MiB (set --max-memory-mib to change)"
-            )
-
-    gpu_name = nvml.name() if nvml is not None else None
-    out = Path(out_dir) if out_dir is not None else REPO_ROOT / "runs" / default_run_id(config, gpu_name)
-    for existing in ("speed.csv", "speed_summary.csv"):
-        if (out / existing).exists() and not overwrite:
-            raise FileExistsError(f"{out / existing} exists; choose another --out or pass --overwrite")
-    config_path = _config_path(out)
-
-    saved_threads, saved_benchmark = torch.get_num_threads(), torch.backends.cudnn.benchmark
-    if config.threads:
-        torch.set_num_threads(config.threads)
-    torch.backends.cudnn.benchmark = config.cudnn_benchmark
-    try:
-        environment = sweep_environment(config, nvml, nvml_note)
-        environment["notes"] = notes
-        environment["nvml_baseline_mib"] = round(baseline / MIB, 1) if baseline is not None else None
-        # With children (--isolate, per-model processes) the parent never touches CUDA (its context would sit
-        # on the GPU the children measure); provenance then describes the GPU from NVML.
-        children = config.process != "shared"
-        provenance = collect_provenance("cpu" if kind == "cuda" and children else config.device, seed=config.seed)
-        if kind == "cuda" and children:
-            provenance["device"] = {
-                "device": config.device,
-                **(environment.get("gpu") or {}),
-                "source": "nvml (the parent of the measuring processes keeps CUDA uninitialised)",
-            }
-        record = {"kind": "speed", "config": config.to_dict(), "provenance": provenance, "environment": environment}
-        write_json_atomic(config_path, record)
-        write_text_atomic(out / "speed_columns.md", columns_markdown())
-        for warning in environment["warnings"] + notes:
-            say(f"note: {warning}")
-        device_label = gpu_name if kind == "cuda" else environment.get("cpu")
-        batches = _batches_text(config)
-        say(
-            f"speed: {len(config.targets)} model(s) on {config.device} ({device_label or 'unknown'}), "
-            f"{config.dtype}, input {config.input_hw[0]}x{config.input_hw[1]}, batches {batches}, "
-            f"warmup {config.warmup}, repeats {config.repeats}, modes {_modes_text(config)}, process "
-            f"{config.process} "
-            f"-> {out}"
-        )
-        say(f"{nvml_note}")
-
-        points: list[SpeedPoint] = []
-        summaries: list[SpeedSummary] = []
-
-        def emit(point: SpeedPoint) -> SpeedPoint:
-            points.append(point)
-            write_csv_atomic(out / "speed.csv", _rows(points), columns=list(POINT_COLUMNS))
-            say(_describe_point(point))
-            return point
-
-        start = time.perf_counter()
-        jobs = [(target, mode) for target in config.targets for mode in config.modes_of(target)]
-        for i, (target, mode) in enumerate(jobs, 1):
-            options = json.dumps(dict(target.options), sort_keys=True)
-            say(
-                f"[{i}/{len(jobs)}] {target.label} ({target.arch}, {target.backbone}, options {options}), "
-                f"mode {mode}, process: {config.process}"
-            )
-            model_points, stop = sweep_target(config, target, nvml, baseline, gpu_name, emit, say, mode)
-            summaries.append(summarize(model_points, stop))
-            write_csv_atomic(out / "speed_summary.csv", _rows(summaries), columns=list(SUMMARY_COLUMNS))
-            say(_describe_summary(summaries[-1]))
-
-        if nvml is not None:
-            environment["end"] = nvml.dynamic_info()
-        environment["load_average_end"] = load_average()
-        environment["wall_time_s"] = round(time.perf_counter() - start, 1)
-        write_json_atomic(config_path, record)
-        say(f"wrote {out / 'speed.csv'} and {out / 'speed_summary.csv'}")
-        return SpeedResult(out, points, summaries, environment)
-    finally:
-        torch.set_num_threads(saved_threads)
-        torch.backends.cudnn.benchmark = saved_benchmark
-        if nvml is not None:
-            nvml.close()
 
 
 def _tf32_and_cudnn(kind: str) -> dict[str, Any]:
@@ -284,41 +176,7 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
-def preflight(config: SpeedConfig) -> None:
-    """Every error we can see before the first (possibly hour-long) measurement, with what was expected."""
-    if not config.targets:
-        raise ValueError("a speed sweep needs at least one model (targets is empty)")
-    if config.dtype not in DTYPES:
-        raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {config.dtype!r}")
-    kind = config.device_kind
-    if kind not in ("cuda", "cpu"):
-        raise ValueError(f"device must be cuda, cuda:N, cpu or auto, got {config.device!r}")
-    if kind == "cuda" and not torch.cuda.is_available():
-        raise ValueError(
-            f"device {config.device!r} requested but torch.cuda.is_available() is False (use --device cpu)"
-        )
-    for name, value, minimum in (
-        ("warmup", config.warmup, 1),
-        ("repeats", config.repeats, 1),
-        ("max_batch", config.max_batch, 1),
-    ):
-        if value is None or value < minimum:
-            raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    for target in config.targets:
-        for modes in (config.modes, config.modes_of(target)):
-            parse_modes(modes)  # ValueError naming the known modes
-    if config.max_memory_mib is not None and config.max_memory_mib <= 0:
-        raise ValueError(f"max_memory_mib must be positive, got {config.max_memory_mib}")
-    problems = [
-        f"{t.label}: {problem}"
-        for t in config.targets
-        if (problem := model_problem(t.arch, t.backbone, t.options)) is not None
-    ]
-    if problems:
-        raise ValueError("cannot sweep:\n  " + "\n  ".join(problems))
-
-
-def _config_path(out_dir: Path) -> Path:
+def config_path(out_dir: Path) -> Path:
     """config.json, unless the directory already holds another producer's (a training run's) config.json."""
     path = out_dir / "config.json"
     if path.exists():
@@ -331,13 +189,26 @@ def _config_path(out_dir: Path) -> Path:
     return path
 
 
-def _rows(records: Sequence[SpeedPoint | SpeedSummary]) -> list[dict[str, Any]]:
+def rows(records: Sequence[SpeedPoint | SpeedSummary]) -> list[dict[str, Any]]:
+    """Records as CSV rows: floats to 7 significant digits, NaN as empty."""
+
     def clean(v: Any) -> Any:
         if isinstance(v, float):
             return None if math.isnan(v) else float(f"{v:.7g}")  # 7 significant digits
         return v
 
     return [{k: clean(v) for k, v in asdict(r).items()} for r in records]
+
+
+def sweep_header(config: SpeedConfig, device_label: str | None, out: Path) -> str:
+    """The progress line that opens a sweep: models, device, dtype, input, batches, repeats, modes, process."""
+    return (
+        f"speed: {len(config.targets)} model(s) on {config.device} ({device_label or 'unknown'}), "
+        f"{config.dtype}, input {config.input_hw[0]}x{config.input_hw[1]}, batches {_batches_text(config)}, "
+        f"warmup {config.warmup}, repeats {config.repeats}, modes {_modes_text(config)}, process "
+        f"{config.process} "
+        f"-> {out}"
+    )
 
 
 def _batches_text(config: SpeedConfig) -> str:
@@ -363,7 +234,8 @@ def _modes_text(config: SpeedConfig) -> str:
     )
 
 
-def _describe_point(p: SpeedPoint) -> str:
+def describe_point(p: SpeedPoint) -> str:
+    """The progress line of one measured point."""
     head = f"  b={p.batch:<5} {p.phase:<6} {p.status:<5}"
     if p.status != "ok":
         return f"{head} {p.note}"
@@ -377,14 +249,35 @@ def _describe_point(p: SpeedPoint) -> str:
     )
 
 
-def _describe_summary(s: SpeedSummary) -> str:
-    def num(v: float | None, fmt: str = ".2f") -> str:
-        return "-" if v is None else format(v, fmt)
-
+def describe_summary(s: SpeedSummary) -> str:
+    """The progress line after one model and mode."""
     return (
-        f"  -> {s.mode}: fps b1 {num(s.fps_b1)}, fps max {num(s.fps_max)} (b {s.fps_max_batch}), largest "
-        f"fit {s.max_batch_fit} ({s.sweep_stop}), net {num(s.net_ram_mib, '.1f')} MiB (loaded "
-        f"+{num(s.net_ram_loaded_mib, '.1f')}); per image: peak b1 {num(s.mem_b1_mib, '.1f')}, slope "
-        f"{num(s.ram_per_img_mib, '.1f')} ({s.ram_per_img_source}, R^2 {num(s.ram_per_img_r2, '.4f')}), "
-        f"peak b{s.mem_max_b_batch}/b {num(s.mem_max_b_per_img_mib, '.1f')} MiB"
+        f"  -> {s.mode}: fps b1 {_num(s.fps_b1)}, fps max {_num(s.fps_max)} (b {s.fps_max_batch}), largest "
+        f"fit {s.max_batch_fit} ({s.sweep_stop}), net {_num(s.net_ram_mib, '.1f')} MiB (loaded "
+        f"+{_num(s.net_ram_loaded_mib, '.1f')}); per image: peak b1 {_num(s.mem_b1_mib, '.1f')}, slope "
+        f"{_num(s.ram_per_img_mib, '.1f')} ({s.ram_per_img_source}, R^2 {_num(s.ram_per_img_r2, '.4f')}), "
+        f"peak b{s.mem_max_b_batch}/b {_num(s.mem_max_b_per_img_mib, '.1f')} MiB"
     )
+
+
+def results_table(summaries: Sequence[SpeedSummary]) -> str:
+    """The table ``bench speed`` prints at the end: per model and mode, fps at batch 1 and at the fastest batch,
+    the largest batch that fits, net RAM and memory per image by its three definitions (see SpeedSummary)."""
+    lines = [
+        f"{'model':<24}{'mode':>10}{'device':>8}{'fps (b 1)':>11}{'fps (max b)':>16}{'max b':>7}"
+        f"{'net RAM':>12}{'peak b1':>12}{'slope/img':>12}{'peak/b max':>12}  source (R^2)"
+    ]
+    for s in summaries:
+        fps_max = f"{_num(s.fps_max)} (b {s.fps_max_batch})" if s.fps_max is not None else "-"
+        r2 = _num(s.ram_per_img_r2, ".3f")
+        lines.append(
+            f"{s.name:<24}{s.mode:>10}{s.device_kind:>8}{_num(s.fps_b1):>11}{fps_max:>16}"
+            f"{_num(s.max_batch_fit, 'd'):>7}{_num(s.net_ram_mib, '.1f') + ' MiB':>12}"
+            f"{_num(s.mem_b1_mib, '.1f') + ' MiB':>12}{_num(s.ram_per_img_mib, '.1f') + ' MiB':>12}"
+            f"{_num(s.mem_max_b_per_img_mib, '.1f') + ' MiB':>12}  {s.ram_per_img_source} ({r2})"
+        )
+    return "\n".join(lines)
+
+
+def _num(v: float | None, fmt: str = ".2f") -> str:
+    return "-" if v is None else format(v, fmt)

@@ -11,16 +11,15 @@ Within a process, ``bench.speed.memory.CpuMemory`` keeps one point's heap out of
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
-from pathlib import Path
 
 import torch
 
+from bench.paths import child_env
 from bench.speed.gpu import Nvml, open_nvml
 from bench.speed.measure import ModelSession, SlopeFit, classify, fit_slope
 from bench.speed.records import (
@@ -36,7 +35,6 @@ from bench.speed.records import (
 
 __all__ = [
     "POINT_PREFIX",
-    "REPO_ROOT",
     "STOP_PREFIX",
     "child_env",
     "model_main",
@@ -47,7 +45,6 @@ __all__ = [
     "sweep_target",
 ]
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 POINT_PREFIX = "SPEEDPOINT "  # the line a child prints each of its rows on
 STOP_PREFIX = "SPEEDSTOP "  # the line a model child prints why its sweep stopped on
 
@@ -211,13 +208,6 @@ def sweep_here(
         return sweep_batches(lambda b, phase: emit(session.measure(b, phase)), batch_sizes, config.max_batch)
     finally:
         session.close()
-
-
-def child_env() -> dict[str, str]:
-    """A child's environment: this process's, with this repository first on PYTHONPATH."""
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH")) if p)
-    return env
 
 
 def _child_failure(returncode: int, stderr: str) -> str:

@@ -11,7 +11,8 @@ from bench.config import RunConfig
 @pytest.fixture
 def tiny_data(monkeypatch):
     """Route the runner's data and protocol lookups to TinyDepthSet / a RSIDE-like protocol."""
-    import bench.runner as runner
+    import bench.datasets
+    import bench.runmodel
 
     def load(config: RunConfig, depth_size, train: bool = True):
         train_set = (
@@ -20,6 +21,6 @@ def tiny_data(monkeypatch):
         test_set = TinyDepthSet([2, 5, 9, 11])
         return train_set, test_set
 
-    monkeypatch.setattr(runner, "load_datasets", load)
-    monkeypatch.setattr(runner, "resolve_protocol", lambda name: RSIDE_LIKE_PROTOCOL)
+    monkeypatch.setattr(bench.datasets, "load_datasets", load)
+    monkeypatch.setattr(bench.runmodel, "resolve_protocol", lambda name: RSIDE_LIKE_PROTOCOL)
     return load

@@ -18,7 +18,8 @@ from runner_fixtures import register_tiny_model
 
 import bench as bench_package
 from bench.cli import cli
-from bench.cli_run import plan_from_options, run_speed
+from bench.pipeline import run_speed
+from bench.plan import plan_from_options
 from bench.suite import load_suite
 
 REPO = Path(__file__).resolve().parents[2]
@@ -124,7 +125,7 @@ def test_paper_labeled_suite_is_the_795_frame_variant_with_a_step_budget():
 
 def test_a_suite_demanding_a_training_set_refuses_another(tmp_path):
     pytest.importorskip("architectures.data")
-    from bench.runner import check_data
+    from bench.checks import check_data
 
     suite = load_suite("paper-labeled")
     rooms = str(tmp_path / "rooms.h5")
@@ -139,7 +140,7 @@ def test_a_suite_demanding_a_training_set_refuses_another(tmp_path):
 
 
 def test_gpu_class_estimate_is_flops_over_the_stated_fraction_of_peak():
-    from bench.plan import GPU_ASSUMED_FRACTION, GPU_PEAK_FP32_TFLOPS, gpu_class_estimates
+    from bench.estimate import GPU_ASSUMED_FRACTION, GPU_PEAK_FP32_TFLOPS, gpu_class_estimates
 
     tflop = GPU_PEAK_FP32_TFLOPS["A100"] * GPU_ASSUMED_FRACTION * 3600  # one hour at that rate
     lines = gpu_class_estimates(tflop)

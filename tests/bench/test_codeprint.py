@@ -14,8 +14,8 @@ import architectures
 import bench
 from bench.codeprint import ARCHITECTURES_EXCLUDED, BENCH_NUMERICS, code_fingerprint, fingerprint_changes
 from bench.codeprint import numerics_files as listed
+from bench.lifecycle import execute_run
 from bench.rundir import RunDir
-from bench.runner import execute_run
 
 TORCH = "2.14.1+cu130"
 SHA256 = re.compile(r"[0-9a-f]{64}")

@@ -1,4 +1,4 @@
-"""bench run --launcher local|slurm (bench.launch): options, the sbatch script, and real jobs on the CPU
+"""bench run --launcher local|slurm (bench.launchers): options, the sbatch script, and real jobs on the CPU
 (submitit's local executor, and a fake SLURM on PATH) that are preempted or killed and resume."""
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ from click.testing import CliRunner
 
 from bench.cli import cli
 from bench.config import ConfigError, RunConfig
-from bench.launch import LaunchOptions, parse_slurm_args, parse_time_minutes, slurm_parameters
+from bench.launchers.options import LaunchOptions, parse_slurm_args, parse_time_minutes
+from bench.launchers.slurm import slurm_parameters
 
 submitit = pytest.importorskip("submitit")  # the `cluster` extra (also in `test`)
 

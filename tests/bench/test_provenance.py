@@ -7,9 +7,9 @@ import pytest
 from runner_fixtures import register_tiny_model, tiny_config
 
 from bench.config import ConfigError
+from bench.lifecycle import execute_run
 from bench.provenance import model_options_change, resolved_model_options
 from bench.rundir import RunDir
-from bench.runner import execute_run
 
 
 def test_resolved_options_overlay_the_explicit_options_on_the_defaults():
@@ -54,7 +54,7 @@ def test_resume_refuses_a_run_started_with_other_resolved_options(tmp_path, tiny
 
 
 def test_reusing_a_complete_run_built_with_other_options_says_so(tmp_path, tiny_data):
-    from bench.runner import run_plan
+    from bench.launchers.inline import run_plan
 
     config = tiny_config(epochs=1)
     execute_run(config, tmp_path, stream=io.StringIO())

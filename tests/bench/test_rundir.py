@@ -8,8 +8,8 @@ import pytest
 from runner_fixtures import tiny_config
 
 from bench.config import RunConfig
+from bench.lifecycle import execute_run
 from bench.rundir import RunDir, RunDirError, RunState
-from bench.runner import execute_run
 from bench.tensorboard_log import tensorboard_available
 
 
@@ -130,7 +130,7 @@ def test_final_weights_alone_reproduce_the_metrics(tmp_path, tiny_data):
 
 
 def test_keep_checkpoints_keeps_the_training_state(tmp_path, tiny_data):
-    from bench.runner import run_plan
+    from bench.launchers.inline import run_plan
 
     [outcome] = run_plan([tiny_config(epochs=1, keep_checkpoints=True)], tmp_path, stream=io.StringIO())
     rd = RunDir(tmp_path / "test-tiny-s0")

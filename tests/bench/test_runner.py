@@ -8,10 +8,13 @@ import pytest
 import torch
 from runner_fixtures import RSIDE_LIKE_PROTOCOL, TinyDepthSet, tiny_config
 
+from bench.checks import preflight
 from bench.evaluate import evaluate
 from bench.importing import import_rside_checkpoint
+from bench.launchers.inline import run_plan
+from bench.lifecycle import execute_run
+from bench.outcomes import summary_table
 from bench.rundir import RunDir, RunDirError, RunState
-from bench.runner import execute_run, preflight, run_plan, summary_table
 from bench.suite import load_suite, with_seeds
 
 
@@ -61,7 +64,7 @@ def test_seeds_give_one_directory_each(tmp_path, tiny_data):
 
 
 def test_a_failing_run_is_reported_and_the_next_one_runs(tmp_path, tiny_data, monkeypatch):
-    import bench.runner as runner
+    import bench.datasets as runner
 
     def load(config, depth_size, train=True):
         if config.name == "bad":
@@ -188,9 +191,9 @@ def test_missing_data_message_never_suggests_writing_over_a_file(tmp_path, monke
 
 
 def test_resume_message_numbers_epochs_and_steps_as_the_progress_lines(tmp_path, tiny_data, monkeypatch):
-    import bench.runner as runner
+    import bench.lifecycle as lifecycle
 
-    real = runner._evaluate
+    real = lifecycle.evaluate_run
     calls = {"n": 0}
 
     def evaluate_once_then_crash(*args, **kwargs):
@@ -199,7 +202,7 @@ def test_resume_message_numbers_epochs_and_steps_as_the_progress_lines(tmp_path,
             raise RuntimeError("killed during the first evaluation")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(runner, "_evaluate", evaluate_once_then_crash)
+    monkeypatch.setattr(lifecycle, "evaluate_run", evaluate_once_then_crash)
     config = tiny_config(epochs=2)  # 6 frames, batch 2: 3 steps per epoch; a checkpoint every 2 steps
     [failed] = run_plan([config], tmp_path, stream=quiet())
     assert failed.status == "failed"
@@ -213,7 +216,7 @@ def test_resume_message_numbers_epochs_and_steps_as_the_progress_lines(tmp_path,
 
 def test_train_variant_says_how_many_frames_were_used(tmp_path):
     data = pytest.importorskip("architectures.data")
-    from bench.runner import load_datasets
+    from bench.datasets import load_datasets
 
     rooms = data.ensure_synthetic(tmp_path / "rooms.h5", frames=16, seed=0)  # 12 train + 4 test frames
     config = tiny_config(data_path=str(rooms), train_frames=5)

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import bench.evaluate
-import bench.runner
+import bench.lifecycle
 import bench.train
 from bench.config import RunConfig
 from bench.distributed import DistInfo
@@ -48,7 +48,7 @@ def test_autocast_on_cuda_picks_the_dtype():
 
 
 def test_train_evaluate_and_runner_share_the_runtime_helpers():
-    assert bench.train.say is say and bench.runner.say is say and bench.runner.resolve_device is resolve_device
+    assert bench.train.say is say and bench.lifecycle.say is say and bench.lifecycle.resolve_device is resolve_device
     assert bench.evaluate.amp_autocast is amp_autocast and bench.train.amp_autocast is amp_autocast
 
 

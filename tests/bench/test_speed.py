@@ -708,7 +708,7 @@ def test_the_suite_runner_sweeps_speed_entries_through_this_module(tmp_path, mon
         return sweep.sweep_here(config, target, None, None, device_name, emit, lambda _m: None, mode)
 
     monkeypatch.setattr(sweep, "sweep_in_child", in_this_process)
-    from bench.cli_run import run_speed
+    from bench.pipeline import run_speed
     from bench.suite import load_suite
 
     path = tmp_path / "mine.toml"

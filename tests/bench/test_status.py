@@ -16,8 +16,8 @@ from runner_fixtures import register_tiny_model, tiny_config
 
 from bench.cli import cli
 from bench.io import write_json_atomic
+from bench.lifecycle import execute_run
 from bench.rundir import RunDir
-from bench.runner import execute_run
 from bench.status import RECENT_LOG_S, collect_status, status_table
 
 NAMES = ("done", "cut", "live", "local", "queued", "requeued", "broken", "node-fail", "never")

@@ -57,7 +57,7 @@ def test_smoke_and_regression_are_small_cpu_and_download_free():
 
 
 def test_mini_is_tables_1_and_3_in_miniature_on_one_recipe():
-    from bench.cli_run import plan_from_options
+    from bench.plan import plan_from_options
 
     suite = load_suite("mini")
     assert suite.purpose == "miniature" and suite.seeds == (0, 1, 2)
@@ -155,7 +155,7 @@ def test_select_seeds_overrides():
 
 
 def test_suites_declare_purpose_and_verdict_suites_default_to_three_seeds():
-    from bench.cli_run import plan_from_options
+    from bench.plan import plan_from_options
 
     for name in ("smoke", "regression"):
         suite = load_suite(name)

@@ -7,8 +7,8 @@ import pytest
 from runner_fixtures import tiny_config
 
 import bench.tensorboard_log as tb_log
+from bench.lifecycle import execute_run
 from bench.rundir import RunDir
-from bench.runner import execute_run
 from bench.tensorboard_log import write_history_scalars
 
 

@@ -11,6 +11,7 @@ import pytest
 from runner_fixtures import tiny_config
 
 from bench.config import REGIME_CONFIG_FIELDS, RunConfig
+from bench.lifecycle import execute_run
 from bench.report.regime import (
     CODE_DRIFT_ACCEPTED,
     COMPARED_AS,
@@ -20,7 +21,6 @@ from bench.report.regime import (
     regime_of,
 )
 from bench.report.runs import RunGroup, load_eval_run
-from bench.runner import execute_run
 
 FRAMES = (1, 2, 3, 4)
 DIGEST_A, DIGEST_B = "a" * 64, "b" * 64
