@@ -232,9 +232,9 @@ def random_geometry(
     and depth: ``scale_shorter_side`` -> ``random_horizontal_flip`` -> ``random_rotate`` -> ``center_crop``
     -> ``resize_depth`` with the same draws (flip first, then the angle) and the same result up to
     floating-point rounding."""
-    flip = bool(torch.rand(()) < p)  # random_horizontal_flip: mirror unless rand >= p
-    angle = float((torch.rand(()) * 2.0 - 1.0) * max_degrees)  # random_rotate's draw
-    return geometry(sample, flip, angle, size, crop, depth_size)
+    flip_u, angle_u = torch.rand(2).tolist()  # the two torch.rand(()) of random_horizontal_flip, random_rotate
+    flip = flip_u < _f32(p)  # mirror unless rand >= p
+    return geometry(sample, flip, _symmetric(angle_u, max_degrees), size, crop, depth_size)
 
 
 def geometry(
@@ -365,10 +365,8 @@ def random_photometric(
     with the same draws in the same order (alpha, then the jitter order, then one factor per jitter)."""
     alpha = torch.randn(3) * alphastd  # lighting's draw
     ops = [(n, v) for n, v in (("brightness", brightness), ("contrast", contrast), ("saturation", saturation)) if v]
-    jitter = []
-    for k in torch.randperm(len(ops)).tolist():  # color_jitter's draws
-        name, var = ops[k]
-        jitter.append((name, float((torch.rand(()) * 2.0 - 1.0) * var)))
+    order = torch.randperm(len(ops)).tolist()  # color_jitter's draws: the order, then one rand per jitter
+    jitter = [(ops[k][0], _symmetric(u, ops[k][1])) for k, u in zip(order, torch.rand(len(ops)).tolist(), strict=True)]
     return photometric(sample, alpha, jitter)
 
 
@@ -474,6 +472,12 @@ def _rotation_grid(top: int, th: int, left: int, tw: int, h: int, w: int, angle:
 def _centred(start: int, n: int, size: int) -> torch.Tensor:
     """Pixel coordinates start..start+n-1 of a frame ``size`` pixels wide, centred, float32 (read-only)."""
     return torch.arange(start, start + n, dtype=torch.float32) - (size - 1) * 0.5
+
+
+def _symmetric(u: float, var: float) -> float:
+    """``float((u * 2.0 - 1.0) * var)`` for a float32 tensor u, as the steps compute it (each float32 op done in
+    double and rounded once to float32 is that op): u ~ U(0, 1) -> U(-var, var)."""
+    return _f32(_f32(_f32(u * 2.0) - 1.0) * _f32(var))
 
 
 def _f32(value: float) -> float:
