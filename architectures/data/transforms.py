@@ -273,18 +273,19 @@ def geometry(
     planes[0, :3].copy_(image)
     planes[0, 3].fill_(1.0)
     grid = _rotation_grid(top, th, left, tw, hs, ws, angle)
-    out = F.grid_sample(planes, grid, mode="bilinear", padding_mode="zeros", align_corners=False)[0]
-    image = out[:3].mul_(out[3:]).round_().to(torch.uint8)
+    out_image = F.grid_sample(planes, grid, mode="bilinear", padding_mode="zeros", align_corners=False)[0]
+    image = out_image[:3].mul_(out_image[3:]).round_().to(torch.uint8)
     # depth: the scaled frame's pixels (nearest), sampled at the crop pixels resize_depth keeps (part of the grid)
     pick = (_nearest_pick(h, hs), _nearest_pick(w, ws))
-    planes = torch.stack([_take(depth[0], *pick), _take(valid[0], *pick).float()])
+    planes = torch.empty(1, 2, hs, ws)
+    planes[0, 0].copy_(_take(depth[0], *pick))
+    planes[0, 1].copy_(_take(valid[0], *pick))
     if flip:
         planes = planes.flip(-1)
     keep = (_nearest_pick(th, depth_size[0]), _nearest_pick(tw, depth_size[1]))
     grid = _take(grid[0], *keep).unsqueeze(0)
-    depth, weight = F.grid_sample(planes[None], grid, mode="bilinear", padding_mode="zeros", align_corners=False)[0]
-    in_frame = _take(out[3], *keep)
-    depth, weight = (depth * in_frame).unsqueeze(0), (weight * in_frame).unsqueeze(0)
+    out = F.grid_sample(planes, grid, mode="bilinear", padding_mode="zeros", align_corners=False)[0]
+    depth, weight = out.mul_(_take(out_image[3], *keep)).split(1)  # times the in-frame weight, as rotate does
     valid = (weight > 1.0 - 1e-4) & (depth > 0)  # rotate's rule: every pixel blended was valid and in frame
     return _with(sample, image=image, depth=torch.where(valid, depth, 0.0), valid=valid)
 
