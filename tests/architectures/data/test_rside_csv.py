@@ -7,7 +7,8 @@ import pytest
 import torch
 from PIL import Image
 
-from architectures.data import RSIDECSV, DataError, make_sample
+from architectures.data import RSIDECSV, DataError, build_dataset, make_sample
+from architectures.data import transforms as T
 from architectures.data.rside_csv import decode_depth_png, find_csv, read_rgb, write_rside_fixture
 
 
@@ -67,6 +68,26 @@ def test_jpeg_decoding_gives_pils_pixels(tmp_path):
     Image.fromarray(np.arange(48, dtype=np.uint8).reshape(6, 8)).save(grey, quality=95)
     with Image.open(grey) as im:
         np.testing.assert_array_equal(read_rgb(grey).permute(1, 2, 0).numpy(), np.asarray(im.convert("RGB")))
+
+
+def test_training_samples_are_the_step_chains(tmp_path):
+    """End to end on 640x480 JPEG + 8-bit PNG frames: the training set (fast reads, fused transform) against the
+    path it replaces (PIL decode, make_sample, the step chain), same seeds: depth (m) and valid bit-identical,
+    image within the fused colour map's float32 rounding."""
+    root = write_rside_fixture(tmp_path, train_rows=2, test_names=(0,))
+    train = build_dataset("rside-csv", root, "train", train=True)
+    steps = T.rside_train_steps()
+    for k, (image_path, depth_path) in enumerate(train.rows):
+        with Image.open(image_path) as im:
+            pil = np.asarray(im.convert("RGB")).transpose(2, 0, 1)
+        reference = make_sample(pil, decode_depth_png(depth_path, "train"), train.frame_indices[k])
+        for seed in range(3):
+            torch.manual_seed(seed)
+            expected = steps(reference)
+            torch.manual_seed(seed)
+            got = train[k]
+            assert torch.equal(got["depth"], expected["depth"]) and torch.equal(got["valid"], expected["valid"])
+            assert (got["image"] - expected["image"]).abs().max() <= 1e-5
 
 
 def test_find_csv_accepts_root_data_dir_or_file(rside_root):
