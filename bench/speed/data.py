@@ -2,6 +2,11 @@
 
 ``bench data bench`` prints both, so one can check that the loader will not starve a GPU. Timings are wall
 clock (``time.perf_counter``); the loader is timed after warm-up batches, so worker start-up is excluded.
+The training set is read as the trainer reads it: wrapped in ``SeededItems`` (each item seeds its own
+augmentation), shuffled, batches collated by worker processes. Beside images/s the loader line gives images
+per CPU-second of the worker processes (Linux ``/proc``; the main process with 0 workers): on a machine shared
+with other jobs, wall-clock images/s falls with the load, CPU-seconds much less, so that figure is the fairer
+one to compare between runs there (docs/loader-speed.md).
 """
 
 from __future__ import annotations
@@ -9,6 +14,7 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from torch.utils.data import DataLoader
@@ -17,6 +23,7 @@ from architectures.data.sources import build_dataset, parse_data_spec
 from architectures.data.synthetic import render_frame
 from architectures.data.transforms import RSIDE_CROP_HW, RSIDE_DEPTH_HW
 from bench.provenance import cpu_model
+from bench.train import SeededItems
 
 __all__ = ["LoaderSpeed", "SynthSpeed", "format_speeds", "loader_speed", "synth_speed"]
 
@@ -44,6 +51,8 @@ class LoaderSpeed:
     seconds: float
     images_per_s: float
     depth_size: tuple[int, int]
+    cpu_seconds: float | None = None  # CPU (user + system) of the worker processes over the timed batches, s
+    images_per_cpu_s: float | None = None  # images / cpu_seconds: images per worker CPU-second
 
 
 def synth_speed(frames: int = 20, height: int = 480, width: int = 640, seed: int = 0) -> SynthSpeed:
@@ -65,9 +74,10 @@ def loader_speed(
     depth_size: tuple[int, int] = RSIDE_DEPTH_HW,
     seed: int = 0,
 ) -> LoaderSpeed:
-    """Iterate the train split with RSIDE's random transforms through a DataLoader; images/s after warm-up."""
+    """Iterate the train split with RSIDE's random transforms through a DataLoader, as the trainer does
+    (``SeededItems``); images/s and images per worker CPU-second after warm-up."""
     source, path = parse_data_spec(data)
-    dataset = build_dataset(source, path, "train", train=True, depth_size=depth_size)
+    dataset = SeededItems(build_dataset(source, path, "train", train=True, depth_size=depth_size), seed)
     torch.manual_seed(seed)
     loader = DataLoader(
         dataset,
@@ -84,14 +94,26 @@ def loader_speed(
         batch_iter = _forever(loader)
         for _ in range(warmup):
             next(batch_iter)
-        start = time.perf_counter()
+        cpu_start, start = _loader_cpu_s(workers), time.perf_counter()
         for _ in range(batches):
             next(batch_iter)  # drop_last=True: every batch holds batch_size images
-        seconds = time.perf_counter() - start
+        seconds, cpu_end = time.perf_counter() - start, _loader_cpu_s(workers)
     finally:
         torch.set_num_threads(threads)
     images = batches * batch_size
-    return LoaderSpeed(data, workers, batch_size, batches, images, seconds, images / seconds, tuple(depth_size))
+    cpu = cpu_end - cpu_start if cpu_start is not None and cpu_end is not None else None
+    return LoaderSpeed(
+        data,
+        workers,
+        batch_size,
+        batches,
+        images,
+        seconds,
+        images / seconds,
+        tuple(depth_size),
+        cpu,
+        images / cpu if cpu else None,
+    )
 
 
 def format_speeds(synth: SynthSpeed, loaders: list[LoaderSpeed]) -> str:
@@ -103,12 +125,33 @@ def format_speeds(synth: SynthSpeed, loaders: list[LoaderSpeed]) -> str:
     image = f"{RSIDE_CROP_HW[0]}x{RSIDE_CROP_HW[1]}"
     for s in loaders:
         depth = f"{s.depth_size[0]}x{s.depth_size[1]}"
+        per_cpu = "" if s.images_per_cpu_s is None else f"; {s.images_per_cpu_s:.1f} images per worker CPU-second"
         lines.append(
             f"DataLoader {s.data} train, RSIDE transforms (image {image}, depth {depth}), batch "
             f"{s.batch_size}, {s.workers} worker(s): {s.images_per_s:.1f} images/s "
-            f"({s.images} images in {s.seconds:.2f} s)"
+            f"({s.images} images in {s.seconds:.2f} s{per_cpu})"
         )
     return "\n".join(lines)
+
+
+def _loader_cpu_s(workers: int) -> float | None:
+    """CPU seconds (user + system) so far of the processes that load: this process's children (the DataLoader
+    workers, from /proc) or, with 0 workers, this process. None where /proc cannot be read."""
+    if workers == 0:
+        return time.process_time()
+    me, total = str(os.getpid()), 0
+    try:
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                except OSError:  # the process ended meanwhile
+                    continue
+                if fields[1] == me:  # ppid; utime and stime are fields 14 and 15 of stat
+                    total += int(fields[11]) + int(fields[12])
+    except OSError:
+        return None
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def _forever(loader: DataLoader):

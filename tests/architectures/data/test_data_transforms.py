@@ -1,5 +1,6 @@
 """architectures/data/transforms.py: RSIDE's train augmentation and the protocols' evaluation preprocessing,
-checked against independent computations (PIL for resizes, NumPy for the colour maths)."""
+checked against independent computations (PIL for resizes, NumPy for the colour maths), and the fused training
+transform checked against the step chain it replaces."""
 
 from __future__ import annotations
 
@@ -168,6 +169,101 @@ def test_eigen_evaluation_keeps_the_full_frame():
 
 
 def test_transforms_describe_themselves():
-    steps = T.rside_train_transform((114, 152)).describe()
+    steps = T.rside_train_steps((114, 152)).describe()
     assert steps[0] == "scale_shorter_side(size=240)" and "resize_depth(size=(114, 152))" in steps
     assert steps[-1] == "normalize"
+    fused = T.rside_train_transform((114, 152)).describe()
+    assert fused == [
+        "random_geometry(size=240, max_degrees=5.0, crop=(228, 304), depth_size=(114, 152))",
+        "random_photometric(alphastd=0.1, brightness=0.4, contrast=0.4, saturation=0.4)",
+    ]
+
+
+# --- the fused training transform against the step chain (rside_train_steps: the pre-fusion implementation) ---
+
+# Tolerance of the fused transform, image in ImageNet-normalised units: the geometry is bit-identical (same
+# grid values, same grid_sample calls on the same pixels, same uint8 rounding); only the colour steps differ,
+# by float32 rounding (one 3x3 map composed in float64 instead of five float32 passes). 1e-5 is ~0.0006 of
+# one 8-bit level after normalisation (1/255/0.229 = 0.017).
+IMAGE_TOL = 1e-5
+
+
+def _fixed_samples() -> list[dict]:
+    """Fixed inputs: a 640x480 frame with holes and a NaN, one at a size Scale(240) shrinks by a fractional
+    factor, and one it enlarges."""
+    return [_sample(holes=True), _sample(481, 643, seed=1, holes=True), _sample(200, 300, seed=2)]
+
+
+def _geometry_steps(depth_size: tuple[int, int]) -> T.Compose:
+    return T.Compose(*T.rside_train_steps(depth_size).steps[:5])
+
+
+@pytest.mark.parametrize("depth_size", [(114, 152), (228, 304)])
+def test_fused_geometry_is_bit_identical_to_the_step_chain(depth_size):
+    geometry = T.rside_train_transform(depth_size).steps[0]
+    for n, s in enumerate(_fixed_samples()):
+        for seed in range(3):
+            torch.manual_seed(seed)
+            expected = _geometry_steps(depth_size)(s)
+            torch.manual_seed(seed)
+            got = geometry(s)
+            assert got["image"].dtype == torch.uint8 and got["depth"].shape == (1, *depth_size)
+            for key in ("image", "depth", "valid"):
+                assert torch.equal(got[key], expected[key]), (n, seed, key)
+
+
+def test_fused_geometry_covers_both_flips_and_large_angles():
+    s = _sample(holes=True)
+    for flip in (False, True):
+        for angle in (-5.0, -0.3, 0.0, 2.5, 5.0):
+            expected = T.random_horizontal_flip(T.scale_shorter_side(s), p=1.0 if flip else 0.0)
+            expected = T.resize_depth(T.center_crop(T.rotate(expected, angle)))
+            got = T.geometry(s, flip, angle)
+            for key in ("image", "depth", "valid"):
+                assert torch.equal(got[key], expected[key]), (flip, angle, key)
+
+
+def test_fused_draws_compute_the_steps_float32_arithmetic():
+    u = torch.rand(20_000)
+    for var in (0.4, 5.0, 0.1):
+        expected = (u * 2.0 - 1.0) * var  # the steps' expression, float32 tensors
+        assert [T._symmetric(x, var) for x in u.tolist()] == expected.tolist()
+    assert [x < T._f32(0.3) for x in u.tolist()] == (u < 0.3).tolist()
+
+
+def test_fused_geometry_refuses_what_the_steps_refuse():
+    with pytest.raises(ValueError, match="cannot crop 228x304 from a 300x240 image"):
+        T.geometry(_sample(320, 256), False, 1.0)  # portrait: Scale(240) gives 300x240, narrower than the crop
+    s = _sample()
+    with pytest.raises(ValueError, match="depth .* differs from image"):
+        T.geometry({**s, "depth": s["depth"][:, :100]}, False, 1.0)
+
+
+def test_fused_photometric_matches_the_step_chain():
+    geo = T.geometry(_sample(), False, 3.0)
+    steps = T.Compose(*T.rside_train_steps().steps[5:])
+    for seed in range(10):
+        torch.manual_seed(seed)
+        expected = steps(geo)["image"]
+        torch.manual_seed(seed)
+        got = T.random_photometric(geo)["image"]
+        assert got.dtype == torch.float32 and (got - expected).abs().max() <= IMAGE_TOL
+    with pytest.raises(ValueError, match="unknown jitter 'hue'"):
+        T.photometric(geo, torch.zeros(3), [("hue", 0.1)])
+
+
+@pytest.mark.parametrize("depth_size", [(114, 152), (228, 304)])
+def test_fused_train_transform_gives_the_step_chains_sample(depth_size):
+    """Same seed, same sample: masks and depth (metres) bit-identical, image within IMAGE_TOL, and the same
+    random numbers consumed (so every later draw, and the draws' distribution, is unchanged)."""
+    fused, steps = T.rside_train_transform(depth_size), T.rside_train_steps(depth_size)
+    for s in _fixed_samples():
+        for seed in range(4):
+            torch.manual_seed(seed)
+            expected, state = steps(s), torch.get_rng_state()
+            torch.manual_seed(seed)
+            got = fused(s)
+            assert torch.equal(torch.get_rng_state(), state)
+            assert torch.equal(got["depth"], expected["depth"]) and torch.equal(got["valid"], expected["valid"])
+            assert (got["image"] - expected["image"]).abs().max() <= IMAGE_TOL
+            assert got["frame"] == expected["frame"]

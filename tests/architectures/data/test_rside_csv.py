@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
-from architectures.data import RSIDECSV, DataError
-from architectures.data.rside_csv import find_csv
+from architectures.data import RSIDECSV, DataError, build_dataset, make_sample
+from architectures.data import transforms as T
+from architectures.data.rside_csv import decode_depth_png, find_csv, read_rgb, write_rside_fixture
 
 
 def test_train_rows_decode_8bit_depth_as_v_over_255_times_10(rside_root):
@@ -36,6 +38,56 @@ def test_test_rows_decode_16bit_millimetres_and_name_their_frames(rside_root):
         np.testing.assert_allclose(s["depth"][0].numpy(), expected, rtol=1e-6)
         assert not s["valid"][0, -1, -1] and s["valid"].sum() == s["valid"].numel() - 1
     assert ds.identity["train_variant"] == "rside-3" and ds.identity["official_test_frames"] is False
+
+
+@pytest.mark.parametrize("split", ["train", "test"])
+def test_samples_are_make_samples_bit_for_bit(rside_root, split):
+    """The dataset builds its samples without make_sample's copies; they must be make_sample's samples."""
+    root, _ = rside_root
+    ds = RSIDECSV(root / "data" / f"nyu2_{split}.csv")
+    for k, (image_path, depth_path) in enumerate(ds.rows):
+        with Image.open(image_path) as im:
+            pil = np.asarray(im.convert("RGB")).transpose(2, 0, 1)
+        expected, got = make_sample(pil, decode_depth_png(depth_path, split), ds.frame_indices[k]), ds[k]
+        for key in ("image", "depth", "valid"):
+            assert got[key].dtype == expected[key].dtype and torch.equal(got[key], expected[key]), key
+        assert got["frame"] == expected["frame"]
+
+
+def test_jpeg_decoding_gives_pils_pixels(tmp_path):
+    """Three-channel JPEGs are decoded by torchvision: the same libjpeg-turbo pixels as PIL, at 640x480 with
+    sensor-like noise (where a different IDCT or upsampling would show); grey JPEGs go through PIL."""
+    root = write_rside_fixture(tmp_path, train_rows=3, test_names=(0,))
+    for jpg in sorted((root / "data" / "nyu2_train").rglob("*.jpg")):
+        with Image.open(jpg) as im:
+            expected = np.asarray(im.convert("RGB"))
+        got = read_rgb(jpg)
+        assert got.shape == (3, 480, 640) and got.stride() == (1, 640 * 3, 3)  # channels last in memory
+        np.testing.assert_array_equal(got.permute(1, 2, 0).numpy(), expected)
+    grey = tmp_path / "grey.jpg"
+    Image.fromarray(np.arange(48, dtype=np.uint8).reshape(6, 8)).save(grey, quality=95)
+    with Image.open(grey) as im:
+        np.testing.assert_array_equal(read_rgb(grey).permute(1, 2, 0).numpy(), np.asarray(im.convert("RGB")))
+
+
+def test_training_samples_are_the_step_chains(tmp_path):
+    """End to end on 640x480 JPEG + 8-bit PNG frames: the training set (fast reads, fused transform) against the
+    path it replaces (PIL decode, make_sample, the step chain), same seeds: depth (m) and valid bit-identical,
+    image within the fused colour map's float32 rounding."""
+    root = write_rside_fixture(tmp_path, train_rows=2, test_names=(0,))
+    train = build_dataset("rside-csv", root, "train", train=True)
+    steps = T.rside_train_steps()
+    for k, (image_path, depth_path) in enumerate(train.rows):
+        with Image.open(image_path) as im:
+            pil = np.asarray(im.convert("RGB")).transpose(2, 0, 1)
+        reference = make_sample(pil, decode_depth_png(depth_path, "train"), train.frame_indices[k])
+        for seed in range(3):
+            torch.manual_seed(seed)
+            expected = steps(reference)
+            torch.manual_seed(seed)
+            got = train[k]
+            assert torch.equal(got["depth"], expected["depth"]) and torch.equal(got["valid"], expected["valid"])
+            assert (got["image"] - expected["image"]).abs().max() <= 1e-5
 
 
 def test_find_csv_accepts_root_data_dir_or_file(rside_root):
@@ -70,6 +122,21 @@ def test_truncated_png_is_named(rside_root):
     ds[0]
     with pytest.raises(DataError, match=r"00008_depth\.png: cannot decode image .*truncated"):
         ds[2]
+
+
+def test_truncated_or_missing_jpeg_is_named(rside_root):
+    root, _ = rside_root
+    jpg = root / "data/nyu2_train/living_room_0001_out/1.jpg"
+    jpg.write_bytes(jpg.read_bytes()[:-60])
+    ds = RSIDECSV(root / "data" / "nyu2_train.csv")
+    with pytest.raises(DataError, match=r"1\.jpg: cannot decode image .*truncated"):
+        ds[1]
+    jpg.write_bytes(b"\xff\xd8\xff" + b"\x00" * 40)  # a JPEG signature and nothing decodable
+    with pytest.raises(DataError, match=r"1\.jpg: cannot decode image"):
+        ds[1]
+    jpg.unlink()
+    with pytest.raises(DataError, match=r"1\.jpg: no such file"):
+        ds[1]
 
 
 def test_depth_in_the_wrong_encoding_is_refused(rside_root):
