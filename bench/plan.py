@@ -144,6 +144,6 @@ def parse_seeds(text: str | None) -> list[int] | None:
 
 
 def _cpu_without_amp(changes: dict[str, Any]) -> dict[str, Any]:
-    """``changes`` plus ``amp = "none"`` when they move a config to the CPU (AMP is CUDA-only), applied with the
-    device in one replace so the config never holds the invalid pair."""
+    """``changes`` plus ``amp = "none"`` when they move a config to the CPU (fp16 is CUDA-only; a suite's bf16 is
+    meant for its GPU), applied with the device in one replace so the config never holds an invalid pair."""
     return {**changes, "amp": "none"} if changes.get("device") == "cpu" else changes
