@@ -5,13 +5,17 @@ The estimate counts forward FLOPs of each network once on the meta device (no we
 by the matmul throughput measured here on the run's device. Convolutions rarely beat matmul throughput,
 so the time is a rough lower bound; on CPU it was within ~1.5x of measured RSIDE training. Runs planned on
 a GPU that is not here get an estimate per GPU class instead: FLOPs / (a stated fraction of that GPU's
-peak fp32 rate from its datasheet), labelled as an estimate.
+peak fp32 rate from its datasheet), labelled as an estimate. Without the data at hand, the NYU sources' sizes
+are known (the official 795 / 654 split; RSIDE's 50,688 training pairs and the 654 test frames), so a plan's
+GPU hours are shown before anything is downloaded. ``campaign_costs`` and ``gpu_time_table`` give them per run,
+per paper table and in all (``bench doctor``, ``bench run --dry-run``).
 """
 
 from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -27,10 +31,14 @@ __all__ = [
     "GPU_ASSUMED_FRACTION",
     "GPU_PEAK_FP32_TFLOPS",
     "CostEstimate",
+    "RunCost",
+    "campaign_costs",
     "dataset_sizes",
     "estimate_cost",
     "forward_gflop",
     "gpu_class_estimates",
+    "gpu_hours",
+    "gpu_time_table",
     "matmul_tflops",
 ]
 
@@ -53,8 +61,10 @@ class CostEstimate:
 
 
 def dataset_sizes(config: RunConfig) -> tuple[int | None, int | None, str]:
-    """(train frames, test frames, note) without side effects (no synthetic file is generated)."""
+    """(train frames, test frames, note) without side effects (no synthetic file is generated). Data that is
+    not here has its published size where one is known (the NYU sources), said so in the note."""
     from architectures import data as data_lib
+    from architectures.data.downloads import RSIDE_TRAIN_PAIRS
     from architectures.data.synthetic import synthetic_split
 
     try:
@@ -69,7 +79,16 @@ def dataset_sizes(config: RunConfig) -> tuple[int | None, int | None, str]:
         if config.data == "nyu-labeled":  # the official split sizes (splits.mat)
             sizes = _limit(config, data_lib.NYU_TRAIN_FRAMES, data_lib.NYU_TEST_FRAMES)
             return sizes + (f"{note}; official split sizes assumed",)
+        if config.data == "rside-csv":  # RSIDE's nyu2_train.csv rows and the official test frames
+            sizes = _limit(config, RSIDE_TRAIN_PAIRS, data_lib.NYU_TEST_FRAMES)
+            return sizes + (f"{note}; RSIDE's {RSIDE_TRAIN_PAIRS:,} training pairs and 654 test frames assumed",)
         return None, None, note
+
+
+def data_key(config: RunConfig) -> tuple[Any, ...]:
+    """What ``dataset_sizes`` depends on: runs with equal keys have equal sizes (opened once per key)."""
+    fields = ("data", "data_path", "train_split", "test_split", "protocol", "train_frames", "eval_frames")
+    return tuple(getattr(config, f) for f in fields)
 
 
 def _limit(config: RunConfig, train: int, test: int) -> tuple[int, int]:
@@ -114,9 +133,16 @@ def matmul_tflops(device: str, size: int = 2048, seconds: float = 0.3) -> float 
     return 2 * size**3 * n / (time.perf_counter() - t0) / 1e12
 
 
-def estimate_cost(config: RunConfig, imported: bool = False) -> CostEstimate:
-    """Images, FLOPs and a rough time for one run (see the module docstring)."""
-    train_frames, test_frames, note = dataset_sizes(config)
+def estimate_cost(
+    config: RunConfig, imported: bool = False, sizes: dict[tuple[Any, ...], tuple[Any, ...]] | None = None
+) -> CostEstimate:
+    """Images, FLOPs and a rough time for one run (see the module docstring). ``sizes``: a dict that keeps
+    ``dataset_sizes`` per ``data_key`` across calls (a plan's runs share their data)."""
+    sizes = {} if sizes is None else sizes
+    key = data_key(config)
+    if key not in sizes:
+        sizes[key] = dataset_sizes(config)
+    train_frames, test_frames, note = sizes[key]
     size = tuple(config.input_size or DEFAULT_INPUT_SIZE)
     try:
         gflop = forward_gflop(config.arch, config.backbone, tuple(sorted(config.options.items())), size)
@@ -157,6 +183,85 @@ def gpu_class_estimates(total_tflop: float) -> list[str]:
         seconds = total_tflop / (peak * GPU_ASSUMED_FRACTION)
         lines.append(f"  {name:<9} (peak {peak:g} TFLOP/s fp32): ~{format_duration(seconds)}")
     return lines
+
+
+@dataclass(frozen=True)
+class RunCost:
+    """One run entry of a plan (all its seeds) and what one seed costs."""
+
+    name: str  # the suite's run name, e.g. "drnet-resnet152"
+    seeds: int  # how many seeds of it are planned
+    tables: tuple[str, ...]  # the paper tables it feeds
+    device: str  # "cuda" | "cpu"
+    cost: CostEstimate  # one seed
+
+    @property
+    def tflop(self) -> float | None:
+        """All seeds' TFLOP (None when unknown)."""
+        return None if self.cost.total_tflop is None else self.cost.total_tflop * self.seeds
+
+
+def campaign_costs(
+    configs: Sequence[RunConfig], imported: Callable[[RunConfig], bool] = lambda c: c.source == "imported"
+) -> list[RunCost]:
+    """The plan's runs by name (seeds share one estimate: only the seed differs), in plan order."""
+    by_name: dict[str, list[RunConfig]] = {}
+    for c in configs:
+        by_name.setdefault(c.name, []).append(c)
+    sizes: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+    return [
+        RunCost(name, len(group), group[0].tables, group[0].device, estimate_cost(group[0], imported(group[0]), sizes))
+        for name, group in by_name.items()
+    ]
+
+
+def gpu_hours(seconds: float) -> str:
+    """GPU time in hours as people plan it: ``126 h``, ``7.4 h``, ``0.25 h``."""
+    hours = seconds / 3600
+    return f"{hours:,.0f} h" if hours >= 10 else f"{hours:.1f} h" if hours >= 1 else f"{hours:.2f} h"
+
+
+def gpu_time_table(costs: Sequence[RunCost], here: tuple[str, float] | None = None) -> list[str]:
+    """GPU hours of the plan's CUDA runs per GPU class, at ``GPU_ASSUMED_FRACTION`` of each class's datasheet
+    peak fp32 rate: one line per run (one seed), then per paper table and in all (every seed). ``here`` (name,
+    matmul TFLOP/s measured on this machine's GPU) adds a column for it (a lower bound: matmul speed)."""
+    rows = [c for c in costs if c.device == "cuda" and c.tflop is not None]
+    if not rows:
+        return []
+    rates = {name: peak * GPU_ASSUMED_FRACTION for name, peak in GPU_PEAK_FP32_TFLOPS.items()}
+    if here is not None:
+        rates[f"this GPU ({here[0]})"] = here[1]
+    cells = [max(len(n), 7) + 2 for n in rates]
+    totals = [
+        (t.replace("table", "Table "), [r for r in rows if t in r.tables])
+        for t in sorted({t for r in rows for t in r.tables})
+    ]
+    labels = [r.name for r in rows] + [f"{t} ({_runs_text(m)})" for t, m in totals]
+    width = max(len(x) for x in [*labels, "one run, one seed"]) + 1
+
+    def line(label: str, tflop: float) -> str:
+        hours = "".join(f"{gpu_hours(tflop / rate):>{w}}" for rate, w in zip(rates.values(), cells, strict=True))
+        return f"  {label:<{width}}{tflop:>12,.0f}{hours}"
+
+    out = [
+        f"  {'one run, one seed':<{width}}{'TFLOP':>12}"
+        + "".join(f"{n:>{w}}" for n, w in zip(rates, cells, strict=True))
+    ]
+    out += [line(r.name, r.cost.total_tflop or 0.0) for r in rows]
+    out.append("  every seed")
+    for (_, members), label in zip(totals, labels[len(rows) :], strict=True):
+        out.append(line(label, sum(r.tflop or 0.0 for r in members)))
+    out.append(line(f"all ({_runs_text(rows)})", sum(r.tflop or 0.0 for r in rows)))
+    return out
+
+
+def _runs_text(rows: Sequence[RunCost]) -> str:
+    """ "7 runs x 3 seeds", or "12 runs with their seeds" when the seed counts differ."""
+    seeds = {r.seeds for r in rows}
+    if len(seeds) == 1:
+        (k,) = seeds
+        return f"{len(rows)} run{'s' * (len(rows) > 1)}" + (f" x {k} seeds" if k > 1 else "")
+    return f"{sum(r.seeds for r in rows)} runs with their seeds"
 
 
 def _join(a: str, b: str) -> str:
