@@ -611,6 +611,35 @@ def report_cmd(
         raise click.ClickException(str(err)) from err
 
 
+# --- doctor: the preflight of a campaign (bench/doctor.py) ------------------------------------------------------
+
+
+@cli.command("doctor")
+@click.option(
+    "--suite", "suite_name", default="paper", show_default=True, metavar="NAME|FILE", help="The suite to check."
+)
+@click.option("--data", "data_spec", metavar="SOURCE[:PATH]", help="Data for every run, as for bench run.")
+@click.option(
+    "--runs-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=DEFAULT_RUNS_DIR,
+    show_default=True,
+    help="Where the run directories go, as for bench run.",
+)
+@click.option("--only", metavar="PATTERN[,PATTERN]", help="Only the runs whose name matches, as for bench run.")
+@click.option("--seeds", metavar="0,1,2", help="The seeds, as for bench run.")
+@click.option("--no-verify", is_flag=True, help="Do not hash the ImageNet weights files (about a second per GB).")
+def doctor_cmd(
+    suite_name: str, data_spec: str | None, runs_dir: Path, only: str | None, seeds: str | None, no_verify: bool
+) -> None:
+    """Check a machine before a campaign: GPUs, driver, CUDA, NVML, disk, data, weights, run directories; the
+    GPU time per run, per paper table and in all. Exit code 1 if anything would stop or spoil the runs."""
+    from bench.doctor import DoctorRequest, doctor
+
+    request = DoctorRequest(suite_name, data_spec, runs_dir, only, seeds, verify_weights=not no_verify)
+    raise SystemExit(doctor(request))
+
+
 # --- fetch: verified, resumable downloads of the data, encoder weights and checkpoints (bench/fetch) -----------
 
 
