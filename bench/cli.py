@@ -108,6 +108,12 @@ def models_cmd(
     help="Where run directories go.",
 )
 @click.option("--dry-run", is_flag=True, help="Print the plan and cost estimates; run nothing.")
+@click.option(
+    "--fetch",
+    is_flag=True,
+    help="First download (verified, resumable) the data and ImageNet weights the runs lack, as bench fetch does; "
+    "with --dry-run, list them. Never implied: without it nothing is downloaded.",
+)
 @click.option("--no-speed", is_flag=True, help="Skip the suite's [[speed]] sweeps (Table 2).")
 @click.option(
     "--resume",
@@ -170,6 +176,7 @@ def run_cmd(
     workers: int | None,
     runs_dir: str,
     dry_run: bool,
+    fetch: bool,
     no_speed: bool,
     resume: bool,
     rerun: bool,
@@ -202,6 +209,7 @@ def run_cmd(
         resume=resume,
         rerun=rerun,
         speed=not no_speed,
+        fetch=fetch,
         launch=launch,
     )
     raise SystemExit(run(request))

@@ -37,6 +37,7 @@ class RunRequest:
     resume: bool = False  # continue interrupted runs from their checkpoints
     rerun: bool = False  # move existing run directories aside and train again
     speed: bool = True  # run the suite's [[speed]] sweeps after the runs
+    fetch: bool = False  # download the data and ImageNet weights the runs lack first (bench.fetch; never implied)
     launch: Mapping[str, Any] = field(default_factory=dict)  # launcher options given (bench.launchers.options)
 
 
