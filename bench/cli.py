@@ -637,14 +637,26 @@ def report_cmd(
 @click.option("--only", metavar="PATTERN[,PATTERN]", help="Only the runs whose name matches, as for bench run.")
 @click.option("--seeds", metavar="0,1,2", help="The seeds, as for bench run.")
 @click.option("--no-verify", is_flag=True, help="Do not hash the ImageNet weights files (about a second per GB).")
+@click.option(
+    "--measure",
+    is_flag=True,
+    help="On a GPU: time a few training steps of each network at the runs' batch and input size, and give the "
+    "hours they mean on this GPU (a minute or two).",
+)
 def doctor_cmd(
-    suite_name: str, data_spec: str | None, runs_dir: Path, only: str | None, seeds: str | None, no_verify: bool
+    suite_name: str,
+    data_spec: str | None,
+    runs_dir: Path,
+    only: str | None,
+    seeds: str | None,
+    no_verify: bool,
+    measure: bool,
 ) -> None:
     """Check a machine before a campaign: GPUs, driver, CUDA, NVML, disk, data, weights, run directories; the
     GPU time per run, per paper table and in all. Exit code 1 if anything would stop or spoil the runs."""
     from bench.doctor import DoctorRequest, doctor
 
-    request = DoctorRequest(suite_name, data_spec, runs_dir, only, seeds, verify_weights=not no_verify)
+    request = DoctorRequest(suite_name, data_spec, runs_dir, only, seeds, not no_verify, measure)
     raise SystemExit(doctor(request))
 
 

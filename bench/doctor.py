@@ -24,6 +24,7 @@ what to run next: the ``bench fetch`` command for what is missing, then the GPU 
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import re
 import sys
@@ -37,6 +38,7 @@ from bench.paths import DEFAULT_RUNS_DIR
 from bench.plan import Plan, RunRequest, make_plan
 
 if TYPE_CHECKING:
+    from bench.estimate import CostEstimate
     from bench.fetch import Task
 
 __all__ = [
@@ -84,6 +86,7 @@ class DoctorRequest:
     only: str | None = None
     seeds: str | None = None
     verify_weights: bool = True  # hash each weights file (about a second per GB)
+    measure: bool = False  # time training steps of each network on this machine's GPU (a minute or two)
 
 
 def doctor(request: DoctorRequest, out: TextIO | None = None) -> int:
@@ -114,7 +117,7 @@ def doctor(request: DoctorRequest, out: TextIO | None = None) -> int:
         found = check()
         findings += found
         _print_section(found, out)
-    print("\n".join(["", *time_lines(plan)]), file=out)
+    print("\n".join(["", *time_lines(plan, request.measure)]), file=out)
     print("\n".join(["", *_summary(findings, missing, plan, request)]), file=out)
     return EXIT_FAIL if any(f.status == FAIL for f in findings) else EXIT_OK
 
@@ -585,39 +588,99 @@ def run_dir_findings(configs: Sequence[RunConfig], runs_dir: Path) -> list[Findi
 # --- GPU time -------------------------------------------------------------------------------------------------
 
 
-def time_lines(plan: Plan) -> list[str]:
-    """The plan's GPU time per run, per paper table and in all, per GPU class (and on this GPU, if any)."""
+def time_lines(plan: Plan, measure: bool = False) -> list[str]:
+    """The plan's GPU time per run, per paper table and in all, per GPU class; on a GPU also at its matmul rate,
+    or (``measure``) from training steps timed on it (``measure_steps``)."""
     import torch
 
     from bench.estimate import GPU_ASSUMED_FRACTION, campaign_costs, gpu_time_table, matmul_tflops
     from bench.outcomes import format_duration
 
     costs = campaign_costs(plan.configs)
-    here = None
-    if torch.cuda.is_available() and any(c.device == "cuda" for c in plan.configs):
+    here = measured = None
+    gpu = torch.cuda.is_available() and any(c.device == "cuda" for c in plan.configs)
+    out = []
+    if gpu and measure:
+        steps = measure_steps([c for c in plan.configs if c.device == "cuda"], "cuda")
+        batch = {c.name: c.batch_size for c in plan.configs}
+        seconds = {
+            r.name: run_seconds(r.cost, steps[r.name], batch[r.name])
+            for r in costs
+            if isinstance(steps.get(r.name), float)
+        }
+        measured = (f"measured on {torch.cuda.get_device_name(0)}", seconds)
+        out += [f"  {name}: not timed ({why})" for name, why in steps.items() if isinstance(why, str)]
+    elif gpu:
         rate = matmul_tflops("cuda")
         here = (torch.cuda.get_device_name(0), rate) if rate else None
-    table = gpu_time_table(costs, here)
+    table = gpu_time_table(costs, here, measured)
     notes = {r.cost.note for r in costs if r.cost.note and "assumed" in r.cost.note}
-    out = []
     if table:
-        out += [
+        how = (
+            " (this GPU: training steps timed now at each run's batch and input size, random data; data loading "
+            "not included)"
+            if measured
+            else " (this GPU: at its fp32 matmul rate measured now, a lower bound)"
+            if here
+            else ""
+        )
+        out = [
             f"GPU time, an estimate and not a measurement: forward FLOPs counted on the meta device, x3 for a "
             f"training step, over every training and test image the runs see, at {GPU_ASSUMED_FRACTION:.0%} of "
-            f"each GPU class's datasheet peak fp32 rate"
-            + (" (this GPU: at its fp32 matmul rate measured now, a lower bound)" if here else "")
-            + ". cuDNN's TF32 (torch's default on A100 / H100) can make real runs faster; the progress lines' ETA "
-            "after the first minutes of a run is the measurement.",
+            f"each GPU class's datasheet peak fp32 rate{how}. cuDNN's TF32 (torch's default on A100 / H100) can "
+            "make real runs faster; the progress lines' ETA after the first minutes of a run is the measurement.",
             *table,
             "  one run per GPU: with N GPUs (--launcher local, or SLURM jobs) the wall time is about 1/N of this",
+            *out,
         ]
         assumed = sorted({part for note in notes for part in note.split("; ") if "assumed" in part})
         out += [f"  (the data is not here: {part})" for part in assumed]
+        if gpu and not measure:
+            out.append("  (bench doctor --measure times a few training steps of each network on this GPU)")
     cpu = [r for r in costs if r.device == "cpu" and r.cost.seconds is not None]
     if cpu:
-        seconds = sum(r.cost.seconds * r.seeds for r in cpu)
+        seconds = sum((r.cost.seconds or 0.0) * r.seeds for r in cpu)
         out.append(f"CPU time here: ~{format_duration(seconds)} (a lower bound: this machine's matmul throughput)")
     return out or ["GPU time: nothing to estimate (no run's size is known)"]
+
+
+def measure_steps(configs: Sequence[RunConfig], device: str, warmup: int = 3, repeats: int = 10) -> dict[str, Any]:
+    """Seconds per training step (median) of each run's network on ``device``, by run name, at the run's batch
+    and input size: ``bench speed``'s train mode (forward, the multi-scale loss, backward, Adam), random weights
+    and data, fp32. A string instead of seconds says why a network could not be timed (out of memory, ...)."""
+    import json
+
+    from bench.datasets import DEFAULT_INPUT_SIZE
+    from bench.speed import SpeedConfig, SpeedTarget
+    from bench.speed.measure import ModelSession, classify
+
+    models: dict[tuple[Any, ...], list[str]] = {}
+    for c in configs:
+        key = (c.arch, c.backbone, json.dumps(c.options, sort_keys=True), tuple(c.input_size or DEFAULT_INPUT_SIZE))
+        models.setdefault(key + (c.batch_size,), []).append(c.name)
+    out: dict[str, Any] = {}
+    for (arch, backbone, options, hw, batch), names in models.items():
+        target = SpeedTarget(arch, backbone, json.loads(options))
+        config = SpeedConfig(
+            (target,), device, hw, (batch,), modes=("train",), warmup=warmup, repeats=repeats, isolate_models=False
+        ).resolved()
+        try:
+            session = ModelSession(config, target, mode="train")
+            try:
+                point = session.measure(batch, "list")
+            finally:
+                session.close()
+            value: Any = point.time_median_ms / 1e3 if point.status == "ok" else f"{point.status}: {point.note}"
+        except Exception as exc:  # a network that cannot even be built on the device
+            value = ": ".join(classify(exc))
+        out.update(dict.fromkeys(names, value))
+    return out
+
+
+def run_seconds(cost: CostEstimate, step_s: float, batch: int) -> float:
+    """One seed's time from its measured training step (``step_s`` at ``batch``): every optimiser step, plus the
+    evaluations at a third of a training step's time per image (forward only: no backward, no optimiser)."""
+    return math.ceil((cost.train_images or 0) / batch) * step_s + (cost.eval_images or 0) / batch * step_s / 3
 
 
 # --- summary --------------------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -221,37 +221,49 @@ def gpu_hours(seconds: float) -> str:
     return f"{hours:,.0f} h" if hours >= 10 else f"{hours:.1f} h" if hours >= 1 else f"{hours:.2f} h"
 
 
-def gpu_time_table(costs: Sequence[RunCost], here: tuple[str, float] | None = None) -> list[str]:
+def gpu_time_table(
+    costs: Sequence[RunCost],
+    here: tuple[str, float] | None = None,
+    measured: tuple[str, Mapping[str, float]] | None = None,
+) -> list[str]:
     """GPU hours of the plan's CUDA runs per GPU class, at ``GPU_ASSUMED_FRACTION`` of each class's datasheet
     peak fp32 rate: one line per run (one seed), then per paper table and in all (every seed). ``here`` (name,
-    matmul TFLOP/s measured on this machine's GPU) adds a column for it (a lower bound: matmul speed)."""
+    matmul TFLOP/s measured on this machine's GPU) adds a column for it (a lower bound: matmul speed);
+    ``measured`` (column name, seconds of one seed by run name) a column of times measured on it."""
     rows = [c for c in costs if c.device == "cuda" and c.tflop is not None]
     if not rows:
         return []
-    rates = {name: peak * GPU_ASSUMED_FRACTION for name, peak in GPU_PEAK_FP32_TFLOPS.items()}
+    columns: dict[str, Callable[[RunCost], float | None]] = {
+        name: (lambda r, rate=peak * GPU_ASSUMED_FRACTION: (r.cost.total_tflop or 0.0) / rate)
+        for name, peak in GPU_PEAK_FP32_TFLOPS.items()
+    }
     if here is not None:
-        rates[f"this GPU ({here[0]})"] = here[1]
-    cells = [max(len(n), 7) + 2 for n in rates]
+        columns[f"this GPU ({here[0]})"] = lambda r: (r.cost.total_tflop or 0.0) / here[1]
+    if measured is not None:
+        columns[measured[0]] = lambda r: measured[1].get(r.name)
+    widths = [max(len(n), 7) + 2 for n in columns]
     totals = [
-        (t.replace("table", "Table "), [r for r in rows if t in r.tables])
+        (f"{t.replace('table', 'Table ')} ({_runs_text(m)})", m)
         for t in sorted({t for r in rows for t in r.tables})
+        for m in [[r for r in rows if t in r.tables]]
     ]
-    labels = [r.name for r in rows] + [f"{t} ({_runs_text(m)})" for t, m in totals]
-    width = max(len(x) for x in [*labels, "one run, one seed"]) + 1
+    totals.append((f"all ({_runs_text(rows)})", rows))
+    width = max(len(x) for x in [*(r.name for r in rows), *(t for t, _ in totals), "one run, one seed"]) + 1
 
-    def line(label: str, tflop: float) -> str:
-        hours = "".join(f"{gpu_hours(tflop / rate):>{w}}" for rate, w in zip(rates.values(), cells, strict=True))
-        return f"  {label:<{width}}{tflop:>12,.0f}{hours}"
+    def line(label: str, members: Sequence[RunCost], seeds: bool) -> str:
+        tflop = sum((r.tflop if seeds else r.cost.total_tflop) or 0.0 for r in members)
+        cells = ""
+        for fn, w in zip(columns.values(), widths, strict=True):
+            times = [(fn(r), r.seeds if seeds else 1) for r in members]
+            total = None if any(t is None for t, _ in times) else sum(t * n for t, n in times)
+            cells += f"{gpu_hours(total) if total is not None else '-':>{w}}"
+        return f"  {label:<{width}}{tflop:>12,.0f}{cells}"
 
-    out = [
-        f"  {'one run, one seed':<{width}}{'TFLOP':>12}"
-        + "".join(f"{n:>{w}}" for n, w in zip(rates, cells, strict=True))
-    ]
-    out += [line(r.name, r.cost.total_tflop or 0.0) for r in rows]
+    header = "".join(f"{n:>{w}}" for n, w in zip(columns, widths, strict=True))
+    out = [f"  {'one run, one seed':<{width}}{'TFLOP':>12}{header}"]
+    out += [line(r.name, [r], seeds=False) for r in rows]
     out.append("  every seed")
-    for (_, members), label in zip(totals, labels[len(rows) :], strict=True):
-        out.append(line(label, sum(r.tflop or 0.0 for r in members)))
-    out.append(line(f"all ({_runs_text(rows)})", sum(r.tflop or 0.0 for r in rows)))
+    out += [line(label, members, seeds=True) for label, members in totals]
     return out
 
 

@@ -251,3 +251,37 @@ def test_one_fetch_command_for_what_is_missing(tmp_path, monkeypatch):
     command = doc.fetch_command(plan_for_configs(configs))
     assert command == f"bench fetch rside-data weights --data-dir {tmp_path / 'd'} --backbone resnet50,resnet152"
     assert doc.fetch_command([]) == ""
+
+
+def test_measured_training_steps_become_hours():
+    """--measure's code path on the CPU with a tiny network (on a GPU it times each run's own network)."""
+    from runner_fixtures import tiny_config
+
+    from bench.estimate import CostEstimate, RunCost, gpu_time_table
+
+    configs = [tiny_config(input_size=(32, 40), batch_size=2, seed=s) for s in (0, 1)]
+    configs.append(configs[0].replace(name="unknown", arch="no-such-arch"))
+    steps = doc.measure_steps(configs, "cpu", warmup=1, repeats=3)
+    assert isinstance(steps["tiny"], float) and steps["tiny"] > 0
+    assert steps["unknown"].startswith("error: KeyError") and "no-such-arch" in steps["unknown"]
+    cost = CostEstimate(train_images=100, eval_images=30, gflop_per_image=1.0, total_tflop=1.0, seconds=None)
+    assert doc.run_seconds(cost, step_s=0.5, batch=10) == 10 * 0.5 + 30 / 10 * 0.5 / 3  # evaluations: forward only
+    table = gpu_time_table([RunCost("tiny", 3, ("table1",), "cuda", cost)], measured=("measured", {"tiny": 7200.0}))
+    assert table[0].rstrip().endswith("measured") and table[1].endswith("2.0 h") and table[-1].endswith("6.0 h")
+
+
+def test_time_section_on_a_gpu_machine(monkeypatch, tmp_path):
+    import bench.estimate
+
+    plan = make_plan(RunRequest("paper", data_spec=f"rside-csv:{tmp_path}", only="drnet-resnet50", seeds="0,1"))
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda index=0: "Fake GPU")
+    monkeypatch.setattr(bench.estimate, "matmul_tflops", lambda device: 20.0)
+    lines = doc.time_lines(plan)
+    assert "this GPU: at its fp32 matmul rate measured now, a lower bound" in lines[0]
+    assert lines[1].rstrip().endswith("this GPU (Fake GPU)") and "bench doctor --measure" in lines[-1]
+    monkeypatch.setattr(doc, "measure_steps", lambda configs, device: {"drnet-resnet50": 0.05})
+    lines = doc.time_lines(plan, measure=True)
+    assert "training steps timed now" in lines[0] and lines[1].rstrip().endswith("measured on Fake GPU")
+    hours = (126_720 * 0.05 + 654 * 20 / 8 * 0.05 / 3) / 3600  # 126,720 steps of 50 ms, 20 evaluations
+    assert lines[2].endswith(f"{hours:.1f} h") and lines[-3].endswith(f"{2 * hours:.1f} h")  # one seed; both
