@@ -106,18 +106,25 @@ def doctor(request: DoctorRequest, out: TextIO | None = None) -> int:
     missing = plan_for_configs(configs)  # data and weights the runs read that are not here
     print(_heading(plan), file=out, flush=True)
     findings: list[Finding] = []
-    for check in (
-        lambda: gpu_findings(configs),
-        lambda: host_findings(configs),
-        lambda: disk_findings(configs, plan.runs_dir, missing),
-        lambda: data_findings(configs),
-        lambda: weights_findings(configs, request.verify_weights),
-        lambda: run_dir_findings(configs, plan.runs_dir),
+    for section, check in (
+        ("GPUs", lambda: gpu_findings(configs)),
+        ("host", lambda: host_findings(configs)),
+        ("disk", lambda: disk_findings(configs, plan.runs_dir, missing)),
+        ("data", lambda: data_findings(configs)),
+        ("weights", lambda: weights_findings(configs, request.verify_weights)),
+        ("run directories", lambda: run_dir_findings(configs, plan.runs_dir)),
     ):
-        found = check()
+        try:
+            found = check()
+        except Exception as exc:  # a machine this check did not foresee: say so and go on with the others
+            found = [Finding(section, FAIL, f"the check itself failed: {type(exc).__name__}: {exc}")]
         findings += found
         _print_section(found, out)
-    print("\n".join(["", *time_lines(plan, request.measure)]), file=out)
+    try:
+        times = time_lines(plan, request.measure)
+    except Exception as exc:
+        times = [f"GPU time: not estimated ({type(exc).__name__}: {exc})"]
+    print("\n".join(["", *times]), file=out)
     print("\n".join(["", *_summary(findings, missing, plan, request)]), file=out)
     return EXIT_FAIL if any(f.status == FAIL for f in findings) else EXIT_OK
 

@@ -58,6 +58,18 @@ def test_doctor_on_a_bare_machine_fails_and_says_what_to_fetch(bare_machine):
     assert not (bare_machine / "runs").exists() and not (bare_machine / "data").exists()  # it writes nothing
 
 
+def test_a_check_that_breaks_is_a_fail_and_the_others_still_run(bare_machine, monkeypatch):
+    def broken(configs):
+        raise OSError("an unforeseen machine")
+
+    monkeypatch.setattr(doc, "host_findings", broken)
+    out = io.StringIO()
+    assert doc.doctor(doc.DoctorRequest("smoke", only="rside-*"), out) == doc.EXIT_FAIL
+    text = out.getvalue()
+    assert "host\n  FAIL  the check itself failed: OSError: an unforeseen machine" in text
+    assert "\nrun directories\n  OK    runs/: 1 to train" in text and "1 FAIL, 0 WARN" in text
+
+
 def test_a_request_bench_run_would_refuse_exits_2_without_torch():
     result, out = probe("doctor", "--suite", "no-such-suite")
     assert result == {"code": 2, "heavy": []} and "error: " in out
