@@ -1,4 +1,4 @@
-"""nox sessions: tests, lint, smoke, ablations, paper, regression.
+"""nox sessions: tests, lint, gpu, smoke, ablations, paper, regression.
 
 Each session installs the project into its own virtualenv. ``nox -s tests`` is what CI runs (via .ci/run,
 which uses the README's test command directly).
@@ -22,6 +22,16 @@ def tests(session: nox.Session) -> None:
     """Unit and integration tests on CPU (extra pytest args after --)."""
     session.install("-e", ".[test]")
     session.run("pytest", *(session.posargs or ["-q"]))
+
+
+@nox.session(python=PYTHON)
+def gpu(session: nox.Session) -> None:
+    """The GPU self-test: the tests marked gpu (every CUDA path in minutes; skipped without CUDA).
+
+    AMP training, NVML sampling, the OOM search, channels_last, compile, CUDA vs CPU evaluation, DDP on 2 GPUs.
+    Run it on the first machine with a GPU, before a campaign. Not a default session: CI has no GPU."""
+    session.install("-e", ".[test]")
+    session.run("python", "-m", "pytest", "-m", "gpu", *(session.posargs or ["-q", "-rs"]))
 
 
 @nox.session(python=PYTHON)

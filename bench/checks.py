@@ -175,7 +175,7 @@ def _check_devices(configs: Sequence[RunConfig]) -> list[str]:
 
 
 def _check_weights(configs: Sequence[RunConfig], states: Sequence[str | Exception]) -> list[str]:
-    from architectures.backbones import backbone_spec, imagenet_cache_dir
+    from architectures.backbones import backbone_spec, imagenet_cache_dir, missing_weights_message
 
     grouped: dict[str, list[str]] = {}
     for c, state in zip(configs, states, strict=True):
@@ -189,11 +189,7 @@ def _check_weights(configs: Sequence[RunConfig], states: Sequence[str | Exceptio
             cache = imagenet_cache_dir()
             if any((cache / name).is_file() for name in spec.weight_files):
                 continue
-            problem = (
-                f"ImageNet weights for {c.backbone} are not in the local cache and are never downloaded: "
-                f"place {spec.weight_files[0]} in {cache}/ (set TORCH_HOME for another cache), or pass "
-                f"--weights none to train from random weights"
-            )
+            problem = missing_weights_message(c.backbone)  # names the `bench fetch` command that fills the cache
         elif Path(c.weights).is_file():
             continue
         else:

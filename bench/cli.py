@@ -108,6 +108,12 @@ def models_cmd(
     help="Where run directories go.",
 )
 @click.option("--dry-run", is_flag=True, help="Print the plan and cost estimates; run nothing.")
+@click.option(
+    "--fetch",
+    is_flag=True,
+    help="First download (verified, resumable) the data and ImageNet weights the runs lack, as bench fetch does; "
+    "with --dry-run, list them. Never implied: without it nothing is downloaded.",
+)
 @click.option("--no-speed", is_flag=True, help="Skip the suite's [[speed]] sweeps (Table 2).")
 @click.option(
     "--resume",
@@ -170,6 +176,7 @@ def run_cmd(
     workers: int | None,
     runs_dir: str,
     dry_run: bool,
+    fetch: bool,
     no_speed: bool,
     resume: bool,
     rerun: bool,
@@ -202,6 +209,7 @@ def run_cmd(
         resume=resume,
         rerun=rerun,
         speed=not no_speed,
+        fetch=fetch,
         launch=launch,
     )
     raise SystemExit(run(request))
@@ -609,6 +617,47 @@ def report_cmd(
                 raise SystemExit(1)
     except (FileNotFoundError, rep.BaselineError, rep.RunFormatError, rep.NoUsableRunsError) as err:
         raise click.ClickException(str(err)) from err
+
+
+# --- doctor: the preflight of a campaign (bench/doctor.py) ------------------------------------------------------
+
+
+@cli.command("doctor")
+@click.option(
+    "--suite", "suite_name", default="paper", show_default=True, metavar="NAME|FILE", help="The suite to check."
+)
+@click.option("--data", "data_spec", metavar="SOURCE[:PATH]", help="Data for every run, as for bench run.")
+@click.option(
+    "--runs-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=DEFAULT_RUNS_DIR,
+    show_default=True,
+    help="Where the run directories go, as for bench run.",
+)
+@click.option("--only", metavar="PATTERN[,PATTERN]", help="Only the runs whose name matches, as for bench run.")
+@click.option("--seeds", metavar="0,1,2", help="The seeds, as for bench run.")
+@click.option("--no-verify", is_flag=True, help="Do not hash the ImageNet weights files (about a second per GB).")
+@click.option(
+    "--measure",
+    is_flag=True,
+    help="On a GPU: time a few training steps of each network at the runs' batch and input size, and give the "
+    "hours they mean on this GPU (a minute or two).",
+)
+def doctor_cmd(
+    suite_name: str,
+    data_spec: str | None,
+    runs_dir: Path,
+    only: str | None,
+    seeds: str | None,
+    no_verify: bool,
+    measure: bool,
+) -> None:
+    """Check a machine before a campaign: GPUs, driver, CUDA, NVML, disk, data, weights, run directories; the
+    GPU time per run, per paper table and in all. Exit code 1 if anything would stop or spoil the runs."""
+    from bench.doctor import DoctorRequest, doctor
+
+    request = DoctorRequest(suite_name, data_spec, runs_dir, only, seeds, not no_verify, measure)
+    raise SystemExit(doctor(request))
 
 
 # --- fetch: verified, resumable downloads of the data, encoder weights and checkpoints (bench/fetch) -----------

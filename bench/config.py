@@ -98,7 +98,7 @@ class RunConfig:
     lr_step_epochs: int = 5
     lr_gamma: float = 0.1
     grad_clip_norm: float | None = None  # clip the global gradient norm; None = no clipping (as RSIDE)
-    amp: str = "none"  # "none" | "bf16" | "fp16" (CUDA only)
+    amp: str = "none"  # "none" | "bf16" (autocast on CUDA or the CPU) | "fp16" (CUDA only, with a grad scaler)
 
     # --- execution ------------------------------------------------------------------------------------
     seed: int = 0
@@ -198,8 +198,8 @@ class RunConfig:
             raise ConfigError(f"betas = {self.betas}: each must be in [0, 1)")
         if self.input_size is not None and min(self.input_size) < 32:
             raise ConfigError(f"input_size = {self.input_size}: both sides must be >= 32 pixels")
-        if self.amp != "none" and self.device != "cuda":
-            raise ConfigError(f"amp = {self.amp!r} needs device = 'cuda' (AMP is CUDA-only here)")
+        if self.amp == "fp16" and self.device != "cuda":
+            raise ConfigError("amp = 'fp16' needs device = 'cuda' (its grad scaler is CUDA-only; bf16 runs on both)")
         for key in ("suite", "name"):
             value = getattr(self, key)
             if not value or any(c in value for c in "/\\ \t\n") or value.startswith("."):

@@ -10,7 +10,14 @@ from typing import Any
 
 from bench.config import RunConfig
 from bench.datasets import DEFAULT_INPUT_SIZE
-from bench.estimate import CostEstimate, estimate_cost, gpu_class_estimates, matmul_tflops
+from bench.estimate import (
+    CostEstimate,
+    campaign_costs,
+    estimate_cost,
+    gpu_class_estimates,
+    gpu_time_table,
+    matmul_tflops,
+)
 from bench.outcomes import format_duration
 from bench.plan import Plan
 from bench.rundir import RunDir
@@ -30,10 +37,15 @@ def describe_plan(plan: Plan, problems: Sequence[str]) -> str:
     lines += ["", "defaults (every run, unless it says otherwise):"]
     lines += [f"  {key} = {base[key]!r}" for key in sorted(base) if key not in HIDDEN_DEFAULTS]
     total = _Total()
+    sizes: dict = {}  # the data's sizes, opened once per data source
     for c in plan.configs:
-        lines += _run_lines(c, plan.runs_dir, base, total)
+        lines += _run_lines(c, plan.runs_dir, base, total, sizes)
     lines += _speed_lines(plan.speed) + _table_lines(plan.configs)
     lines += ["", *_seed_lines(plan.configs, total.seconds), *total.lines()]
+    if total.unmeasured_gpu_tflop:  # per run and per paper table, before anything is downloaded or rented
+        imported = lambda c: _safe_state(RunDir.for_config(c, plan.runs_dir)) == "imported"  # noqa: E731
+        lines += gpu_time_table(campaign_costs(plan.configs, imported))
+        lines.append("  (`bench doctor` checks the GPUs, disk, data and weights before a campaign)")
     if problems:
         lines += ["", f"{len(problems)} problem(s) to fix before this can run:", *(f"  - {p}" for p in problems)]
     return "\n".join(lines)
@@ -62,16 +74,18 @@ class _Total:
                 + (" + the runs that could not be estimated" if self.unknown else "")
                 + " (a lower bound: matmul throughput here)"
             ]
+        elif self.unmeasured_gpu_tflop:
+            out = ["estimated time on this machine: none (its runs are planned on a CUDA device it does not have)"]
         else:
             out = ["estimated time: not available (no run could be timed on this machine)"]
         return out + (gpu_class_estimates(self.unmeasured_gpu_tflop) if self.unmeasured_gpu_tflop else [])
 
 
-def _run_lines(c: RunConfig, runs_dir: Path, base: dict[str, Any], total: _Total) -> list[str]:
+def _run_lines(c: RunConfig, runs_dir: Path, base: dict[str, Any], total: _Total, sizes: dict) -> list[str]:
     """One run: where it goes and its state there, model, data, what differs from the defaults, its cost."""
     rd = RunDir.for_config(c, runs_dir)
     state = _safe_state(rd)
-    cost = estimate_cost(c, imported=state == "imported")
+    cost = estimate_cost(c, imported=state == "imported", sizes=sizes)
     total.add(cost, c)
     differ = {k: v for k, v in c.to_dict().items() if base.get(k) != v and k not in ("name", "seed", "suite")}
     lines = [

@@ -1,5 +1,5 @@
-"""``bench run`` as one pipeline: request -> plan -> (dry run) -> launcher checks -> launch -> speed sweeps ->
-summary. Each step is a function of the one before; ``run`` returns the exit code.
+"""``bench run`` as one pipeline: request -> plan -> (--fetch) -> (dry run) -> launcher checks -> launch -> speed
+sweeps -> summary. Each step is a function of the one before; ``run`` returns the exit code.
 
 Exit codes: 0 every run ended well (or its job was submitted), 1 a run or the speed sweeps failed, 2 the
 request or the plan cannot run (nothing was started or written; every problem is listed). The plan is made
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
     from bench.launchers import Launcher
 
-__all__ = ["EXIT_BAD_PLAN", "EXIT_FAILED", "EXIT_OK", "run", "run_speed"]
+__all__ = ["EXIT_BAD_PLAN", "EXIT_FAILED", "EXIT_OK", "fetch_missing", "run", "run_speed"]
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_PLAN = 0, 1, 2
 
@@ -34,6 +34,8 @@ def run(request: RunRequest, out: TextIO | None = None) -> int:
     except (ConfigError, ValueError, KeyError) as exc:
         print(f"error: {exc}", file=out)
         return EXIT_BAD_PLAN
+    if request.fetch and (failed := fetch_missing(plan, request.dry_run, out)) is not None:
+        return failed
     if request.dry_run:
         return dry_run(plan, out)
     from bench.launchers import make_launcher  # torch comes in from here on
@@ -45,6 +47,25 @@ def run(request: RunRequest, out: TextIO | None = None) -> int:
         return EXIT_BAD_PLAN
     with launcher.session(plan) as reports:
         return carry_out(plan, launcher, reports, out)
+
+
+def fetch_missing(plan: Plan, dry_run: bool, out: TextIO) -> int | None:
+    """``--fetch``: download (verified, resumable) the data and ImageNet weights the plan's runs read and lack,
+    before anything is checked or started; with ``--dry-run`` only say what that would be. None to go on, else
+    the exit code. Refused under torchrun, where every process would download the same files."""
+    import os
+
+    from bench.fetch import FetchError, fetch_for_configs
+
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        print("error: --fetch would download in every torchrun process: run `bench fetch` first", file=out)
+        return EXIT_BAD_PLAN
+    try:
+        fetch_for_configs(plan.configs, echo=lambda line: print(line, file=out, flush=True), dry_run=dry_run)
+    except FetchError as exc:
+        print(f"error: --fetch: {exc}; nothing was run (the same command resumes the downloads)", file=out)
+        return EXIT_BAD_PLAN
+    return None
 
 
 def dry_run(plan: Plan, out: TextIO) -> int:

@@ -37,6 +37,7 @@ class RunRequest:
     resume: bool = False  # continue interrupted runs from their checkpoints
     rerun: bool = False  # move existing run directories aside and train again
     speed: bool = True  # run the suite's [[speed]] sweeps after the runs
+    fetch: bool = False  # download the data and ImageNet weights the runs lack first (bench.fetch; never implied)
     launch: Mapping[str, Any] = field(default_factory=dict)  # launcher options given (bench.launchers.options)
 
 
@@ -144,6 +145,6 @@ def parse_seeds(text: str | None) -> list[int] | None:
 
 
 def _cpu_without_amp(changes: dict[str, Any]) -> dict[str, Any]:
-    """``changes`` plus ``amp = "none"`` when they move a config to the CPU (AMP is CUDA-only), applied with the
-    device in one replace so the config never holds the invalid pair."""
+    """``changes`` plus ``amp = "none"`` when they move a config to the CPU (fp16 is CUDA-only; a suite's bf16 is
+    meant for its GPU), applied with the device in one replace so the config never holds an invalid pair."""
     return {**changes, "amp": "none"} if changes.get("device") == "cpu" else changes

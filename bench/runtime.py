@@ -35,10 +35,13 @@ def resolve_device(config: RunConfig, info: DistInfo) -> str:
 
 
 def amp_autocast(amp: str, device: torch.device) -> AbstractContextManager:
-    """``torch.autocast`` for ``amp`` ("bf16", "fp16") on a CUDA device; a no-op context for "none" or the CPU."""
-    if amp == "none" or device.type != "cuda":
+    """``torch.autocast`` for ``amp``: "bf16" on a CUDA device or the CPU, "fp16" on a CUDA device; a no-op
+    context for "none" (and for "fp16" off CUDA, which RunConfig refuses: fp16 needs CUDA's grad scaler).
+
+    The CPU's bf16 path is the CUDA one with another device type, so CI runs it (tests/bench/test_gpu_selftest.py)."""
+    if amp == "none" or device.type not in ("cuda", "cpu") or (amp == "fp16" and device.type != "cuda"):
         return nullcontext()
-    return torch.autocast("cuda", dtype=torch.bfloat16 if amp == "bf16" else torch.float16)
+    return torch.autocast(device.type, dtype=torch.bfloat16 if amp == "bf16" else torch.float16)
 
 
 def say(info: DistInfo, run_dir: RunDir | None, stream: TextIO | None, message: str) -> None:

@@ -72,7 +72,7 @@ def test_unknown_key_is_an_error_with_a_hint():
         ({"input_size": [1, 2, 3]}, "expected 2 values"),
         ({"options": [1]}, "expected a table"),
         ({"weights": 3}, "expected a string"),
-        ({"amp": "bf16"}, "needs device = 'cuda'"),
+        ({"amp": "fp16"}, "needs device = 'cuda'"),
         ({"amp": "int8", "device": "cuda"}, "amp = 'int8'; expected one of none, bf16, fp16"),
         ({"batch_size": 0}, "batch_size = 0 must be positive"),
         ({"epochs": 0}, "only makes sense for an imported run"),

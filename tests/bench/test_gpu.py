@@ -6,77 +6,16 @@ import os
 import sys
 import threading
 import time
-import types
 from types import SimpleNamespace
 
 import pytest
 import torch
+from fake_nvml import MIB, fake_pynvml
 
 from bench import speed
 from bench.speed import SpeedConfig, SpeedTarget, measure, run_sweep
 from bench.speed.gpu import open_nvml
 from bench.speed.memory import PeakSampler
-
-MIB = 2**20
-
-
-class NVMLError(Exception):
-    pass
-
-
-def fake_pynvml(used_mib=(1000,), processes=(), fail_init=False, unsupported=()):
-    """A module with pynvml's names: one 80 GiB GPU whose used memory follows ``used_mib`` (then stays)."""
-    m = types.ModuleType("pynvml")
-    m.NVMLError = NVMLError
-    m.NVML_CLOCK_SM, m.NVML_CLOCK_MEM, m.NVML_TEMPERATURE_GPU = 0, 1, 0
-    m.calls = []
-    used = list(used_mib)
-    state = {"init": 0}
-
-    def api(name, result):
-        def fn(*args):
-            m.calls.append((name, args))
-            if name in unsupported:
-                raise NVMLError("Not Supported")
-            return result(*args) if callable(result) else result
-
-        setattr(m, name, fn)
-
-    def init():
-        if fail_init:
-            raise NVMLError("NVML Shared Library Not Found")
-        state["init"] += 1
-
-    def memory(handle):
-        value = used.pop(0) if len(used) > 1 else used[0]
-        return SimpleNamespace(total=80 * 1024 * MIB, used=value * MIB, free=(80 * 1024 - value) * MIB)
-
-    api("nvmlInit", init)
-    api("nvmlShutdown", None)
-    api("nvmlDeviceGetHandleByIndex", lambda i: f"handle-{i}")
-    api("nvmlDeviceGetHandleByUUID", lambda u: f"handle-{u}")
-    api("nvmlDeviceGetMemoryInfo", memory)
-    api("nvmlDeviceGetName", b"NVIDIA H100 80GB HBM3")  # old pynvml returns bytes
-    api("nvmlDeviceGetUUID", "GPU-1234")
-    api("nvmlSystemGetDriverVersion", "550.54.15")
-    api("nvmlSystemGetCudaDriverVersion", 12040)
-    api("nvmlDeviceGetPciInfo", SimpleNamespace(busId=b"00000000:3B:00.0"))
-    api("nvmlDeviceGetPowerManagementLimit", 700000)
-    api("nvmlDeviceGetEnforcedPowerLimit", 700000)
-    api("nvmlDeviceGetMaxClockInfo", lambda h, clock: 1980 if clock == 0 else 2619)
-    api("nvmlDeviceGetClockInfo", lambda h, clock: 1755 if clock == 0 else 2619)
-    api("nvmlDeviceGetPersistenceMode", 1)
-    api("nvmlDeviceGetTemperature", 41)
-    api("nvmlDeviceGetPowerUsage", 71234)
-    api("nvmlDeviceGetPerformanceState", 0)
-    api("nvmlDeviceGetCurrentClocksEventReasons", 0)
-    api(
-        "nvmlDeviceGetComputeRunningProcesses",
-        [SimpleNamespace(pid=p, usedGpuMemory=mib * MIB) for p, mib in processes],
-    )
-    api("nvmlDeviceGetGraphicsRunningProcesses", [])
-    m.state = state
-    return m
 
 
 @pytest.fixture

@@ -93,7 +93,8 @@ def test_preflight_names_unknown_models_options_and_missing_weights(tmp_path, ti
     text = "\n".join(problems)
     assert "test-a-s0: unknown architecture 'nonet'; registered:" in text
     assert "test-b-s0: tiny-test has no option(s) widht; valid: width" in text
-    assert f"place resnet50-0676ba61.pth in {tmp_path / 'hub' / 'hub' / 'checkpoints'}/" in text  # torch.hub layout
+    assert f"not in the local cache ({tmp_path / 'hub' / 'hub' / 'checkpoints'}/)" in text  # torch.hub layout
+    assert "run `bench fetch weights --backbone resnet50`" in text and "place resnet50-0676ba61.pth" in text
 
 
 def test_imported_rside_checkpoint_is_evaluated_without_training(tmp_path, tiny_data):
