@@ -57,6 +57,7 @@ class ReportConfig:
     reduction: str = "rside"  # bench.metrics reduction used for every measured number (RSIDE's test.py)
     n_boot: int = N_BOOTSTRAP
     seed: int = BOOTSTRAP_SEED
+    accept_code_drift: bool = False  # pair runs whose code differs; every verdict on them says so
 
 
 @dataclass
@@ -86,7 +87,7 @@ def make_report(cfg: ReportConfig, log: Callable[[str], None] = print) -> Report
         f"report: {len(runs)} evaluated run(s) of suite {suite or '(none)'}, "
         f"{len(sweeps)} speed sweep(s) used, {len(runset.problems)} unusable dir(s) in {cfg.runs_dir}"
     )
-    tables = build_tables(runs, sweeps, cfg.reduction, cfg.n_boot, cfg.seed)
+    tables = build_tables(runs, sweeps, cfg.reduction, cfg.n_boot, cfg.seed, cfg.accept_code_drift)
     purpose = suite_purpose(suite, log)
     claims = evaluate_claims(tables, purpose)
     result = ReportResult(
@@ -346,6 +347,9 @@ def _settings(cfg: ReportConfig, result: ReportResult) -> dict[str, Any]:
         "confidence level": f"{CI_LEVEL:.0%}",
         "bootstrap resamples": cfg.n_boot,
         "bootstrap seed": cfg.seed,
+        "code drift": "accepted (--accept-code-drift): runs whose code differs are paired, and their verdicts say so"
+        if cfg.accept_code_drift
+        else "runs whose code differs are not comparable",
         "bootstrap method": "frames resampled with replacement; paired tests resample the same frames for both "
         "models; several seeds share each resample (statistic = seed mean). One seed: percentile CI (test "
         "frames only). Several seeds: t-interval, variance = seed variance of the mean + bootstrap variance, "

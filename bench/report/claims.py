@@ -23,9 +23,10 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from bench.report.curves import STILL_MOVING_REL
+from bench.report.curves import MIN_EVALS_FOR_CHECK, NO_CURVE_NOTE, STILL_MOVING_REL
 from bench.report.paper import PAPER_TABLE2_DEVICE, paper_table1
 from bench.report.records import Claim, PairedRow, Table2Row, Table3Row
+from bench.report.regime import CODE_DRIFT_ACCEPTED
 from bench.report.tables import (
     ABLATIONS,
     FULL_SWITCHES,
@@ -66,6 +67,7 @@ __all__ = [
     "parity_outcome",
     "ratio_outcome",
     "scope_label",
+    "with_notes",
 ]
 
 PARITY_MARGIN_REL = 0.05  # parity: the relative RMSE difference lies within +-5 % of RSIDE's (equivalence margin)
@@ -92,14 +94,21 @@ DEPENDS_ON_DEFINITION = "depends on the definition"  # memory: reproduced by som
 PIPELINE, MINIATURE, PAPER = "pipeline", "miniature", "paper"
 PURPOSES = (PIPELINE, MINIATURE, PAPER)
 PIPELINE_VERDICT = f"{NOT_JUDGED}: pipeline check"
+TEST_SELECTED_VERDICT = f"{NOT_JUDGED}: weights selected on the test set"
 CHECK_RSIDE_HINT = "check the RSIDE run (under-trained or broken?)"
 
 TOLERANCES = (
     "Like with like: a paired comparison (DRNet vs RSIDE; each ablation vs the full model) is judged only when "
     "the runs' regimes match except for the model: data source and fingerprint, training-set variant, "
     "optimiser steps taken, epochs, batch, input size, encoder init, lr schedule, amsgrad, trained or imported, "
-    f"protocol and evaluated frames. Otherwise the numbers are shown and the verdict is '{NOT_COMPARABLE}: "
-    "<fields>'.",
+    f"protocol, evaluated frames and the code that computed the numbers (its fingerprint). Otherwise the numbers "
+    f"are shown and the verdict is '{NOT_COMPARABLE}: <fields>'. A user who knows a code change was harmless "
+    f"can accept it (bench report --accept-code-drift): the pair is then judged, and every verdict resting on it "
+    f"ends with '{CODE_DRIFT_ACCEPTED}: <digests> (<files>)' (also in the notes column).",
+    f"Selected on the test set: a run that evaluated the epoch with the best test RMSE (checkpoint_select = "
+    f"best) reports an optimistic number chosen by the test set itself; every comparison resting on it is "
+    f"'{TEST_SELECTED_VERDICT}' (before any other rule), Table 1 and 3 mark its row, and bench run --dry-run "
+    f"warns.",
     f"Seeds: with at least 2 seeds per model the 95 % interval is a t-interval whose variance adds the "
     f"seed-to-seed variance of each model's mean to the frame-bootstrap variance (Welch-Satterthwaite df); with "
     f"one seed it is the frame bootstrap only. Accuracy verdicts (parity and the three Table 3 findings) need "
@@ -110,7 +119,10 @@ TOLERANCES = (
     "scores a pooled RMSE no better than one constant depth everywhere (the test pixels' own mean: "
     "metrics.json reference.constant_rmse), i.e. has "
     "learned nothing of the scene. A comparison with such a run measures how far training got, not the "
-    "architecture.",
+    f"architecture. A trained run that cannot show it converged is '{NOT_JUDGED}: convergence unknown (<why>)': "
+    f"no history.csv, an unreadable one, fewer than {MIN_EVALS_FOR_CHECK} test evaluations in it "
+    "(eval_every_epochs = 0, or a short run), or no reference.constant_rmse in metrics.json. Imported official "
+    f"weights have no training curve by design: they stay judged, and their verdicts say '{NO_CURVE_NOTE}'.",
     f"Accuracy parity (per backbone, two-sided): reproduced if the 95 % CI of (RMSE_DRNet - RMSE_RSIDE) / "
     f"RMSE_RSIDE lies inside [-{PARITY_MARGIN_REL:.0%}, +{PARITY_MARGIN_REL:.0%}]; not reproduced if it lies "
     f"entirely above +{PARITY_MARGIN_REL:.0%}; '{BETTER_THAN_MARGIN}' if it lies entirely below "
@@ -183,19 +195,35 @@ def evaluate_claims(tables: Tables, purpose: str | None = None) -> list[Claim]:
 
 
 def accuracy_gate(
-    not_comparable: str, purpose: str | None, n_seeds: int, not_converged: str = ""
+    not_comparable: str,
+    purpose: str | None,
+    n_seeds: int,
+    not_converged: str = "",
+    *,
+    test_selected: str = "",
+    convergence_unknown: str = "",
 ) -> tuple[str, str] | None:
-    """(verdict, outcome) when an accuracy comparison may not be judged on its numbers, else None: runs trained
-    differently, a pipeline check, a run that has not converged (bench.report.curves), too few seeds."""
+    """(verdict, outcome) when an accuracy comparison may not be judged on its numbers, else None, in this order:
+    weights selected on the test set (the number itself is optimistic), runs trained differently, a pipeline
+    check, a run that has not converged or whose convergence is unknown (bench.report.curves), too few seeds."""
+    if test_selected:
+        return f"{TEST_SELECTED_VERDICT} ({test_selected})", NOT_JUDGED
     if not_comparable:
         return f"{NOT_COMPARABLE}: {not_comparable}", NOT_COMPARABLE
     if purpose == PIPELINE:
         return PIPELINE_VERDICT, NOT_JUDGED
     if not_converged:
         return f"{NOT_JUDGED}: not converged: {not_converged}", NOT_JUDGED
+    if convergence_unknown:
+        return f"{NOT_JUDGED}: convergence unknown ({convergence_unknown})", NOT_JUDGED
     if n_seeds < MIN_SEEDS:
         return f"{INCONCLUSIVE}: {n_seeds} seed(s), {MIN_SEEDS} needed", INCONCLUSIVE
     return None
+
+
+def with_notes(verdict: str, notes: str) -> str:
+    """A verdict's text with the notes it rests on ("...; code drift accepted: ..."), if any."""
+    return f"{verdict}; {notes}" if notes else verdict
 
 
 def parity_outcome(lo: float, hi: float, margin: float = PARITY_MARGIN_REL) -> str:
@@ -269,14 +297,28 @@ def _parity(tables: Tables, purpose: str | None) -> list[Claim]:
 def _parity_row(r: PairedRow, purpose: str | None, paper_text: str) -> Claim:
     if r.frames_common == 0:
         return Claim(PARITY_CLAIM, r.backbone, paper_text, "the two runs share no evaluated frame", NOT_MEASURED)
-    gate = accuracy_gate(r.not_comparable, purpose, min(r.seeds_drnet, r.seeds_rside), r.not_converged)
+    gate = _pair_gate(r, purpose)
     if gate is not None:
         verdict, outcome = gate
     else:
         outcome = parity_outcome(r.rmse_rel.ci_low, r.rmse_rel.ci_high)
         verdict = f"{outcome}: {CHECK_RSIDE_HINT}" if outcome == BETTER_THAN_MARGIN else outcome
     scope = f"{r.backbone} · {r.data} · {scope_label(purpose, r.paper_regime)}"
-    return Claim(PARITY_CLAIM, scope, paper_text, _parity_measured(r), verdict, outcome)
+    return Claim(
+        PARITY_CLAIM, scope, paper_text, _parity_measured(r), with_notes(verdict, r.notes), outcome, notes=r.notes
+    )
+
+
+def _pair_gate(r: PairedRow, purpose: str | None) -> tuple[str, str] | None:
+    """``accuracy_gate`` of a DRNet-vs-RSIDE pair."""
+    return accuracy_gate(
+        r.not_comparable,
+        purpose,
+        min(r.seeds_drnet, r.seeds_rside),
+        r.not_converged,
+        test_selected=r.test_selected,
+        convergence_unknown=r.convergence_unknown,
+    )
 
 
 def _parity_measured(r: PairedRow) -> str:
@@ -618,19 +660,28 @@ def _ablation_claim(switch: str, claim: str, evidence: _AblationEvidence, purpos
     if switch == "second_branch":
         text += "; others: " + ", ".join(f"{k} {rows[k].rmse_vs_full_rel:+.1%}" for k in ("aux_losses", "diagonal"))
     gate = _ablation_gate(involved, purpose)
-    if gate is not None:
-        return Claim(claim, evidence.scope, paper_text, text, *gate)
-    return Claim(claim, evidence.scope, paper_text, text, ABLATION_RULES[switch](r, rows))
+    if gate is None:
+        outcome = ABLATION_RULES[switch](r, rows)
+        gate = (outcome, outcome)
+    notes = _joined(involved, "vs_full_notes")
+    return Claim(claim, evidence.scope, paper_text, text, with_notes(gate[0], notes), gate[1], notes=notes)
 
 
 def _ablation_gate(involved: Sequence[Table3Row], purpose: str | None) -> tuple[str, str] | None:
     """``accuracy_gate`` over every ablation a finding rests on, each against its full model."""
     return accuracy_gate(
-        "; ".join(f"{x.variant}: {x.vs_full_not_comparable}" for x in involved if x.vs_full_not_comparable),
+        "; ".join(f"{x.variant}: {x.vs_full_not_comparable}" for x in involved if _text(x.vs_full_not_comparable)),
         purpose,
         min(int(x.vs_full_seeds) for x in involved),
-        "; ".join(dict.fromkeys(p for x in involved for p in x.vs_full_not_converged.split("; ") if p)),
+        _joined(involved, "vs_full_not_converged"),
+        test_selected=_joined(involved, "vs_full_test_selected"),
+        convergence_unknown=_joined(involved, "vs_full_convergence_unknown"),
     )
+
+
+def _joined(rows: Sequence[Table3Row], column: str) -> str:
+    """The '; '-separated lines of ``column`` over ``rows``, each once (several ablations share the full model)."""
+    return "; ".join(dict.fromkeys(p for x in rows for p in _text(getattr(x, column)).split("; ") if p))
 
 
 def _second_branch_outcome(r: Table3Row, rows: dict[str, Table3Row]) -> str:
@@ -670,6 +721,11 @@ def _isnan(value) -> bool:
         return math.isnan(float(value))
     except (TypeError, ValueError):
         return value is None
+
+
+def _text(value) -> str:
+    """A text cell; "" for an empty one (NaN where a CSV was read back)."""
+    return value if isinstance(value, str) else ""
 
 
 def _seeds(n) -> str:

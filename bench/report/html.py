@@ -123,6 +123,7 @@ def render_html(page: ReportPage) -> str:
         verdict_class=VERDICT_CLASS,
         verdict_counts=counts,
         missing_counts=missing_counts,
+        test_selected_text=f"{TEST_SELECTED_MARK} {TEST_SELECTED_TEXT}",
         table1=_display_accuracy(page.table1, Table1Row, TABLE1_METRICS, ("method", "source"), "table1"),
         table3=_display_accuracy(page.table3, Table3Row, TABLE3_METRICS, ("variant", "backbone", "source"), "table3"),
         table2=_display_speed(page.table2),
@@ -170,6 +171,8 @@ UNMEASURED = {  # status -> (cell text, CSS class, tooltip)
     "error": ("error", "bad", ""),
 }
 VS_FULL_LABEL = "RMSE change when removed (vs full model, paired)"
+TEST_SELECTED_MARK = "†"  # on the run cell of a Table 1 or 3 row whose weights were selected on the test set
+TEST_SELECTED_TEXT = "weights selected on the test set (checkpoint best): optimistic values, never judged"
 
 
 def _display_accuracy(
@@ -209,7 +212,11 @@ def _run_cells(r: Table1Row | Table3Row, first: Sequence[str]) -> list[dict[str,
     """The row's identity cells, then run, regime and paper's regime?"""
     cells = [_cell(getattr(r, c)) for c in first]
     run_title = f"{r.seeds} seed(s), {_num(r.n_frames, 0)} frames" if r.run else ""
-    cells.append(_cell(r.run, "run", title=run_title))
+    if r.test_selected:  # the row's numbers were chosen on the test set: marked, never judged
+        title = f"{TEST_SELECTED_TEXT}: {r.test_selected}"
+        cells.append(_cell(f"{r.run} {TEST_SELECTED_MARK}", "run warn", title=title))
+    else:
+        cells.append(_cell(r.run, "run", title=run_title))
     cells.append(_cell(r.regime, "run", title=f"CI covers: {r.ci_covers}" if r.ci_covers else ""))
     differs = str(r.paper_regime).startswith("differs")
     cells.append(_cell(r.paper_regime, "warn" if differs else ""))

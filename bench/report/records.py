@@ -263,9 +263,14 @@ _RUN_DOCS = {
     ),
     "paper_regime": ("'matches' or 'differs: <what>' against the paper's regime (bench.report.regime)", ""),
     "ci_covers": ("what the 95 % intervals cover: test frames only (one seed) or training seeds and test frames", ""),
+    "test_selected": (
+        "runs of the row whose evaluated weights were chosen by their test RMSE (checkpoint_select = best): the"
+        " values are optimistic and no verdict rests on them (report.html marks the row); empty: none",
+        "",
+    ),
     "note": ("why the row could not be estimated (status error); else empty", ""),
 }
-_RUN_LABELS = {"paper_regime": "paper's regime?"}
+_RUN_LABELS = {"paper_regime": "paper's regime?", "test_selected": "selected on test?"}
 
 
 def _run_column(name: str, default: Any) -> Any:
@@ -273,6 +278,17 @@ def _run_column(name: str, default: Any) -> Any:
     return column(doc, unit, _RUN_LABELS.get(name, ""), default)
 
 
+_CONVERGENCE_UNKNOWN_DOC = (
+    "trained runs of the pair whose convergence cannot be told (no history.csv, an unreadable one, fewer than 4"
+    " test evaluations, no reference.constant_rmse in metrics.json), and why; empty: none"
+)
+_TEST_SELECTED_DOC = (
+    "runs of the pair whose evaluated weights were chosen by their test RMSE (checkpoint best); empty: none"
+)
+_NOTES_DOC = (
+    "what every verdict on the pair must say besides its numbers ('; '-separated): accepted code drift, runs"
+    " counted once, imported weights without a training curve; empty: none"
+)
 _ARCH_DOC = "architecture as registered (rside, drnet), or a method the paper quotes (fcrn, dorn, cream)"
 _SOURCE_DOC = (
     "who measured the paper's values: drnet-paper, rside-paper, drnet-reproduced or cited (bench/report/paper.py);"
@@ -295,6 +311,7 @@ class Table1Row:
     regime: str = _run_column("regime", "")
     paper_regime: str = _run_column("paper_regime", "")
     ci_covers: str = _run_column("ci_covers", "")
+    test_selected: str = _run_column("test_selected", "")
     rmse: MetricCells = metric_cells("rmse", MetricCells)
     log10: MetricCells = metric_cells("log10", MetricCells)
     delta1: MetricCells = metric_cells("delta1", MetricCells)
@@ -329,6 +346,7 @@ class Table3Row:
     regime: str = _run_column("regime", "")
     paper_regime: str = _run_column("paper_regime", "")
     ci_covers: str = _run_column("ci_covers", "")
+    test_selected: str = _run_column("test_selected", "")
     rmse: MetricCells = metric_cells("rmse", MetricCells)
     delta1: MetricCells = metric_cells("delta1", MetricCells)
     delta2: MetricCells = metric_cells("delta2", MetricCells)
@@ -344,6 +362,9 @@ class Table3Row:
     vs_full_not_converged: str = column(
         "runs of the pair that had not converged (bench.report.curves); empty: none", default=""
     )
+    vs_full_convergence_unknown: str = column(_CONVERGENCE_UNKNOWN_DOC, default="")
+    vs_full_test_selected: str = column(_TEST_SELECTED_DOC, default="")
+    vs_full_notes: str = column(_NOTES_DOC, default="")
     vs_full_seeds: float = column("seeds of whichever of the two models (variant, full) has fewer", default=NAN)
     rmse_vs_full_measured: float = column(
         "RMSE(variant) - RMSE(full model) on their common frames (paired; each model's mean over seeds)",
@@ -403,6 +424,9 @@ class PairedRow:
     not_converged: str = column(
         "runs of the pair that had not converged (bench.report.curves); empty: none", default=""
     )
+    convergence_unknown: str = column(_CONVERGENCE_UNKNOWN_DOC, default="")
+    test_selected: str = column(_TEST_SELECTED_DOC, default="")
+    notes: str = column(_NOTES_DOC, default="")
     paper_regime: str = column("'matches' when both models are in the paper's regime, else the first's differences")
     seeds_drnet: int = column("DRNet's training seeds", default=0)
     seeds_rside: int = column("RSIDE's training seeds", default=0)
@@ -552,6 +576,11 @@ class Claim:
     outcome: str = column(
         "the verdict's category (reproduced within tolerance, not reproduced, inconclusive, ...);"
         " defaults to the verdict",
+        default="",
+    )
+    notes: str = column(
+        "what the verdict rests on besides the numbers, also at the end of its text: accepted code drift, runs"
+        " counted once, imported weights without a training curve; empty: none",
         default="",
     )
 

@@ -60,6 +60,7 @@ __all__ = [
     "regime_of",
     "regime_differences",
     "short_regime",
+    "test_set_selection",
 ]
 
 # The paper's regime (DRNet sec. 4, following RSIDE): RSIDE's training CSV of ~50k raw NYU frames.
@@ -237,6 +238,22 @@ def compare_groups(*groups: RunGroup, accept_code_drift: bool = False) -> Compar
 def group_regime_differences(*groups: RunGroup, accept_code_drift: bool = False) -> list[str]:
     """``compare_groups(...).differences`` as a list (empty: comparable)."""
     return list(compare_groups(*groups, accept_code_drift=accept_code_drift).differences)
+
+
+def test_set_selection(*groups: RunGroup) -> list[str]:
+    """The runs of ``groups`` whose evaluated weights were chosen by their test RMSE, one line each: metrics.json
+    says ``"checkpoint": "best"``, or config.json selects "best" and metrics.json does not say which weights it
+    evaluated. Such a number is optimistic (the test set picked it), and no verdict rests on it."""
+    out = []
+    for group in groups:
+        for run in group.runs:
+            cfg = run.config.get("config", {}) if isinstance(run.config, Mapping) else {}
+            checkpoint = run.metrics.get("checkpoint")
+            if checkpoint == "best" or (cfg.get("checkpoint_select") == "best" and checkpoint is None):
+                epoch = run.metrics.get("epoch")
+                at = f" (epoch {_show(epoch)})" if isinstance(epoch, int | float) else ""
+                out.append(f"{run.run_id}: the epoch with the best test RMSE{at}")
+    return out
 
 
 def paper_differences(regime: Regime, eval_n_frames: int) -> list[str]:

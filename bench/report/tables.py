@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bench.report.curves import convergence_problems
+from bench.report.curves import check_convergence
 from bench.report.identity import split_notes
 from bench.report.paper import PAPER_TABLE2_DEVICE, paper_table1, paper_table2, paper_table3
 from bench.report.records import (
@@ -50,7 +50,7 @@ from bench.report.records import (
     Table3Row,
 )
 from bench.report.records import MISSING_ROW as MISSING
-from bench.report.regime import group_regime_differences, paper_differences, regime_of, short_regime
+from bench.report.regime import compare_groups, paper_differences, regime_of, short_regime, test_set_selection
 from bench.report.runs import (
     ABLATION_SWITCHES,
     EvalRun,
@@ -94,6 +94,7 @@ __all__ = [
     "Tables",
     "ablated",
     "build_tables",
+    "pair_gate",
     "paired_table",
     "pretty_arch",
     "select_runs",
@@ -178,6 +179,7 @@ class Selection:
     table1: dict[tuple[str, str], RunGroup] = field(default_factory=dict)  # (arch, backbone)
     table3: dict[tuple[str, tuple[bool, bool, bool]], RunGroup] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    accept_code_drift: bool = False  # bench report --accept-code-drift: differing code is a note, not a difference
     _stats: dict[int, list[FrameStats]] = field(default_factory=dict, repr=False)
 
     def stats(self, group: RunGroup) -> list[FrameStats]:
@@ -240,9 +242,12 @@ def build_tables(
     reduction: str = "rside",
     n_boot: int = N_BOOTSTRAP,
     seed: int = BOOTSTRAP_SEED,
+    accept_code_drift: bool = False,
 ) -> Tables:
-    """Select runs (those of the reported suite) and build Tables 1-3 and the DRNet-vs-RSIDE paired tests."""
+    """Select runs (those of the reported suite) and build Tables 1-3 and the DRNet-vs-RSIDE paired tests.
+    ``accept_code_drift``: runs whose code fingerprints differ are paired, and every verdict on them says so."""
     sel = select_runs(runs)
+    sel.accept_code_drift = accept_code_drift
     est = _Estimator(sel, reduction, n_boot, seed)
     return Tables(
         table1=table1(sel, est),
@@ -359,13 +364,28 @@ def _table3_row(backbone: str, sw, p, full_paper, group: RunGroup | None, full: 
     )
 
 
+def pair_gate(sel: Selection, *groups: RunGroup) -> dict[str, str]:
+    """What decides whether a comparison of ``groups`` may be judged, as the PairedRow fields of that name:
+    regime differences, runs not converged or of unknown convergence, weights selected on the test set, and
+    the notes every verdict on it carries (accepted code drift, imported weights without a curve)."""
+    comparability = compare_groups(*groups, accept_code_drift=sel.accept_code_drift)
+    convergence = check_convergence(*groups)
+    notes = [*comparability.notes, *([convergence.note] if convergence.note else [])]
+    return {
+        "not_comparable": "; ".join(comparability.differences),
+        "not_converged": "; ".join(convergence.not_converged),
+        "convergence_unknown": "; ".join(convergence.unknown),
+        "test_selected": "; ".join(test_set_selection(*groups)),
+        "notes": "; ".join(notes),
+    }
+
+
 def _vs_full(group: RunGroup | None, full: RunGroup | None, sw, est: _Estimator) -> dict[str, Any]:
     """The Table3Row fields of the paired change against the full model (none where there is no pair)."""
     if group is None or full is None or sw == FULL_SWITCHES:
         return {}
     out: dict[str, Any] = {
-        "vs_full_not_comparable": "; ".join(group_regime_differences(group, full)),
-        "vs_full_not_converged": "; ".join(convergence_problems(group, full)),
+        **{f"vs_full_{k}": v for k, v in pair_gate(est.sel, group, full).items()},
         "vs_full_seeds": min(len(group.runs), len(full.runs)),
     }
     try:
@@ -419,6 +439,7 @@ def _accuracy_fields(
         "regime": short_regime(group) if group else "",
         "paper_regime": _paper_regime(group) if group else "",
         "ci_covers": first.covers if first else "",
+        "test_selected": "; ".join(test_set_selection(group)) if group else "",
         "note": "",
         **{m: _metric_cells(paper_vals[m], estimates.get(m) if estimates else None) for m in metrics},
     }
@@ -457,8 +478,7 @@ def _paired_row(sel: Selection, est: _Estimator, paper: pd.DataFrame, backbone: 
         rside_run=r.label,
         drnet_regime=short_regime(d),
         rside_regime=short_regime(r),
-        not_comparable="; ".join(group_regime_differences(d, r)),
-        not_converged="; ".join(convergence_problems(d, r)),
+        **pair_gate(sel, d, r),
         paper_regime=_pair_paper_regime(d, r),
         seeds_drnet=len(d.runs),
         seeds_rside=len(r.runs),
