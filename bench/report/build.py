@@ -20,7 +20,7 @@ from bench.report.curves import convergence_note, load_curves
 from bench.report.html import Figure, ReportPage, render_html
 from bench.report.paper import PAPER_SOURCES
 from bench.report.plots import GridColumn, curves_figure, memory_column, predictions_grid, speed_figure
-from bench.report.records import REPORT_CSVS, MissingRow, ProvenanceRow, csv_text
+from bench.report.records import REPORT_CSVS, MissingRow, ProvenanceRow, RepeatedRow, csv_text
 from bench.report.runs import EvalRun, RunGroup, RunSet, SpeedSweep, latest_sweeps, load_runs
 from bench.report.stats import BOOTSTRAP_SEED, CI_LEVEL, N_BOOTSTRAP
 from bench.report.tables import HARNESS_ARCHS, MISSING, Tables, build_tables, pretty_arch
@@ -34,6 +34,7 @@ __all__ = [
     "make_report",
     "missing_runs",
     "provenance_table",
+    "repeated_rows",
     "suite_choice_note",
     "suite_purpose",
     "write_csvs",
@@ -88,6 +89,8 @@ def make_report(cfg: ReportConfig, log: Callable[[str], None] = print) -> Report
         f"{len(sweeps)} speed sweep(s) used, {len(runset.problems)} unusable dir(s) in {cfg.runs_dir}"
     )
     tables = build_tables(runs, sweeps, cfg.reduction, cfg.n_boot, cfg.seed, cfg.accept_code_drift)
+    for rep in tables.selection.repeats:
+        log(f"report: {rep.note}")
     purpose = suite_purpose(suite, log)
     claims = evaluate_claims(tables, purpose)
     result = ReportResult(
@@ -120,8 +123,17 @@ def write_csvs(out: Path, tables: Tables, claims: list[Claim], missing: list[Mis
         "paired.csv": tables.paired,
         "summary.csv": claims,
         "missing_runs.csv": missing,
+        "repeated_runs.csv": repeated_rows(tables),
     }
     return [write_text_atomic(out / name, csv_text(rows[name], record)) for name, (record, _) in REPORT_CSVS.items()]
+
+
+def repeated_rows(tables: Tables) -> list[RepeatedRow]:
+    """repeated_runs.csv: the run directories left out because they repeat another run (a seed counts once)."""
+    return [
+        RepeatedRow(rep.run.path.name, rep.run.run_id, rep.run.seed, rep.kept.path.name, rep.why)
+        for rep in tables.selection.repeats
+    ]
 
 
 def _sweeps_used(runset: RunSet, log: Callable[[str], None]) -> tuple[list[SpeedSweep], list[str]]:
@@ -308,6 +320,7 @@ def _page(cfg: ReportConfig, result: ReportResult) -> ReportPage:
         paired=tables.paired,
         missing=result.missing,
         notes=tables.selection.notes,
+        repeats=repeated_rows(tables),
         provenance=provenance_table(tables.selection.groups, result.sweeps),
         sweeps=[_sweep_figure(sw) for sw in result.sweeps if sw.points is not None and not sw.points.empty],
         grid=grid,

@@ -112,7 +112,10 @@ TOLERANCES = (
     f"Seeds: with at least 2 seeds per model the 95 % interval is a t-interval whose variance adds the "
     f"seed-to-seed variance of each model's mean to the frame-bootstrap variance (Welch-Satterthwaite df); with "
     f"one seed it is the frame bootstrap only. Accuracy verdicts (parity and the three Table 3 findings) need "
-    f">= {MIN_SEEDS} seeds per compared model, else '{INCONCLUSIVE}: n seed(s), {MIN_SEEDS} needed'.",
+    f">= {MIN_SEEDS} seeds per compared model, else '{INCONCLUSIVE}: n seed(s), {MIN_SEEDS} needed'. A seed "
+    "counts once: run directories of one suite entry with the same seed, or with identical evaluated results "
+    "(per_image.csv), are used once (the one at its canonical path runs/<run id>/, else the newest), listed in "
+    "repeated_runs.csv, and every verdict resting on their group says 'counted once: <directory> (<why>)'.",
     f"Convergence (a heuristic): an accuracy verdict is '{NOT_JUDGED}: not converged' when any run it rests on "
     f"either ends with a test RMSE more than {STILL_MOVING_REL:.0%} from the median of the last quarter of its "
     "evaluations (history.csv; the curves figure shows them; the median ignores one noisy evaluation), or "

@@ -36,6 +36,7 @@ from bench.report.records import (
     MissingRow,
     PairedRow,
     ProvenanceRow,
+    RepeatedRow,
     Table1Row,
     Table2ModeRow,
     Table2Row,
@@ -99,6 +100,7 @@ class ReportPage:
     curve_notes: Sequence[str] = ()  # one convergence-check line per run, then any unreadable history.csv
     suite_note: str = ""  # which suites runs/ holds and which one this page reports, when there was a choice
     sweep_notes: Sequence[str] = ()  # older sweeps of a setup measured again later: listed, not used
+    repeats: Sequence[RepeatedRow] = ()  # run directories counted once (each repeats another run)
 
 
 def data_uri(png: bytes) -> str:
@@ -130,6 +132,7 @@ def render_html(page: ReportPage) -> str:
         table2_modes=_display_modes(page.table2_modes),
         paired=_display_paired(page.paired),
         provenance=_display_records(page.provenance, ProvenanceRow, "provenance"),
+        repeats=_display_records(page.repeats, RepeatedRow, "repeated_runs"),
     )
 
 

@@ -40,6 +40,7 @@ __all__ = [
     "PairedRow",
     "ProvenanceRow",
     "RelativeCells",
+    "RepeatedRow",
     "Table1Row",
     "Table2ModeRow",
     "Table2Row",
@@ -597,6 +598,19 @@ class MissingRow:
     what: str = column("what is missing, or why the directory could not be read")
 
 
+@dataclass(frozen=True)
+class RepeatedRow:
+    """One row of repeated_runs.csv: a run directory left out because it repeats another (a seed counts once)."""
+
+    directory: str = column("the run directory left out")
+    run_id: str = column("the run id its metrics.json gives")
+    seed: int = column("the training seed its metrics.json gives")
+    used_instead: str = column(
+        "the run directory used in its place: the one at its canonical path runs/<run id>/, else the newest"
+    )
+    why: str = column("'same suite entry and seed', or 'identical per_image.csv' (the same evaluated results)")
+
+
 @dataclass(kw_only=True)
 class ProvenanceRow:
     """One row of report.html's provenance table (no CSV): what produced a run or a speed sweep."""
@@ -627,6 +641,7 @@ REPORT_CSVS: dict[str, tuple[type, str]] = {  # file -> (record, what a row is),
     "paired.csv": (PairedRow, "DRNet vs RSIDE, one row per backbone both were run on (paired bootstrap)"),
     "summary.csv": (Claim, "The paper's claims with their verdicts"),
     "missing_runs.csv": (MissingRow, "Table rows no run fills, and unreadable run directories"),
+    "repeated_runs.csv": (RepeatedRow, "Run directories counted once: each repeats another run (bench.report.repeats)"),
 }
 
 

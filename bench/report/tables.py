@@ -51,6 +51,7 @@ from bench.report.records import (
 )
 from bench.report.records import MISSING_ROW as MISSING
 from bench.report.regime import compare_groups, paper_differences, regime_of, short_regime, test_set_selection
+from bench.report.repeats import RepeatedRun, count_once, repeat_notes
 from bench.report.runs import (
     ABLATION_SWITCHES,
     EvalRun,
@@ -180,6 +181,7 @@ class Selection:
     table3: dict[tuple[str, tuple[bool, bool, bool]], RunGroup] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     accept_code_drift: bool = False  # bench report --accept-code-drift: differing code is a note, not a difference
+    repeats: list[RepeatedRun] = field(default_factory=list)  # run directories left out: a seed counts once
     _stats: dict[int, list[FrameStats]] = field(default_factory=dict, repr=False)
 
     def stats(self, group: RunGroup) -> list[FrameStats]:
@@ -213,8 +215,10 @@ class Tables:
 
 
 def select_runs(runs: Iterable[EvalRun]) -> Selection:
-    """Assign the run groups (of one suite) to Table 1 and Table 3 rows (see the module docstring)."""
-    sel = Selection()
+    """Assign the run groups (of one suite) to Table 1 and Table 3 rows (see the module docstring), each run
+    directory that repeats another left out (bench.report.repeats)."""
+    runs, repeats = count_once(runs)
+    sel = Selection(repeats=repeats)
     groups = group_runs(runs)
     sel.notes.extend(split_notes(groups))
     for g in groups:
@@ -367,10 +371,15 @@ def _table3_row(backbone: str, sw, p, full_paper, group: RunGroup | None, full: 
 def pair_gate(sel: Selection, *groups: RunGroup) -> dict[str, str]:
     """What decides whether a comparison of ``groups`` may be judged, as the PairedRow fields of that name:
     regime differences, runs not converged or of unknown convergence, weights selected on the test set, and
-    the notes every verdict on it carries (accepted code drift, imported weights without a curve)."""
+    the notes every verdict on it carries (accepted code drift, imported weights without a curve, run
+    directories counted once)."""
     comparability = compare_groups(*groups, accept_code_drift=sel.accept_code_drift)
     convergence = check_convergence(*groups)
-    notes = [*comparability.notes, *([convergence.note] if convergence.note else [])]
+    notes = [
+        *comparability.notes,
+        *([convergence.note] if convergence.note else []),
+        *repeat_notes(sel.repeats, *groups),
+    ]
     return {
         "not_comparable": "; ".join(comparability.differences),
         "not_converged": "; ".join(convergence.not_converged),

@@ -221,3 +221,36 @@ def test_imported_weights_have_no_curve_by_design_and_stay_judged(pair, runs_dir
     assert row["outcome"] == REPRODUCED
     note = "imported weights: no training curve (paper-drnet-resnet50-s0, paper-drnet-resnet50-s1"
     assert row["verdict"].startswith(f"reproduced within tolerance; {note}") and row["notes"].startswith(note)
+
+
+# ------------------------------------------------------------------------------ item 5: a seed counts once
+
+
+def test_a_copied_run_directory_does_not_count_as_a_seed(pair, runs_dir, tmp_path):
+    shutil.rmtree(pair["drnet"][2])  # two DRNet seeds, three RSIDE seeds
+    before = parity_row(bench_report(runs_dir, tmp_path / "two"))
+    assert before["verdict"].startswith("inconclusive: 2 seed(s), 3 needed")
+
+    copy = runs_dir / "paper-drnet-resnet50-s1-relaunched"  # a job re-launched under another directory
+    shutil.copytree(pair["drnet"][1], copy)
+    renamed = runs_dir / "paper-drnet-resnet50-s7"  # a copy whose metrics.json was edited to another seed
+    shutil.copytree(pair["drnet"][0], renamed)
+    edit_json(renamed / "metrics.json", lambda m: m.update(seed=7, run_id="paper-drnet-resnet50-s7"))
+    edit_json(renamed / "config.json", lambda c: c["config"].update(seed=7))
+
+    row = parity_row(bench_report(runs_dir, tmp_path / "copies", "--html"))
+    assert row["verdict"].startswith("inconclusive: 2 seed(s), 3 needed")  # before: 4 seeds, judged
+    assert (
+        "counted once: paper-drnet-resnet50-s1-relaunched (same suite entry and seed as paper-drnet-resnet50-s1)"
+        in (row["notes"])
+    )
+    assert "counted once: paper-drnet-resnet50-s7 (identical per_image.csv as paper-drnet-resnet50-s0)" in row["notes"]
+    assert "counted once: " in row["verdict"]
+    repeated = pd.read_csv(tmp_path / "copies" / "repeated_runs.csv")
+    assert repeated[["directory", "used_instead", "why"]].values.tolist() == [
+        ["paper-drnet-resnet50-s1-relaunched", "paper-drnet-resnet50-s1", "same suite entry and seed"],
+        ["paper-drnet-resnet50-s7", "paper-drnet-resnet50-s0", "identical per_image.csv"],
+    ]
+    paired = pd.read_csv(tmp_path / "copies" / "paired.csv")
+    assert (paired.loc[0, "seeds_drnet"], paired.loc[0, "seeds_rside"]) == (2, 3)
+    assert 'id="repeated-runs"' in (tmp_path / "copies" / "report.html").read_text()
