@@ -166,8 +166,11 @@ TOLERANCES = (
     "(a CPU is not the paper's GPU: a CPU verdict says what this machine does, not what a P40 did).",
     "Table 3, relative RMSE change when an element is removed, (RMSE_variant - RMSE_full) / RMSE_full, "
     "paired "
-    "bootstrap 95 % CI. Second branch matters most: reproduced if its CI lies above zero and above the other "
-    "two CIs; not reproduced if its change is not the largest. Auxiliary losses help: reproduced if the CI "
+    "bootstrap 95 % CI. Second branch matters most, decided on intervals, never on point estimates: reproduced "
+    "if its CI lies above zero and, for each other ablation, the paired CI of RMSE(no second branch) - "
+    "RMSE(no <other>) on their common frames (seeds pooled as for every interval) lies above zero; not "
+    "reproduced if its CI or either paired CI lies below zero; inconclusive otherwise. Auxiliary losses help: "
+    "reproduced if the CI "
     f"lies above zero; not reproduced if it lies below zero or within +-{EQUIVALENCE_MARGIN_REL:.0%}. "
     f"Diagonal connections useless: reproduced if the CI lies within +-{EQUIVALENCE_MARGIN_REL:.0%}; "
     f"not reproduced if it lies entirely outside.",
@@ -662,6 +665,9 @@ def _ablation_claim(switch: str, claim: str, evidence: _AblationEvidence, purpos
     )
     if switch == "second_branch":
         text += "; others: " + ", ".join(f"{k} {rows[k].rmse_vs_full_rel:+.1%}" for k in ("aux_losses", "diagonal"))
+        text += "; RMSE(no second branch) - RMSE(other), paired: " + ", ".join(
+            _gap_text(k, rows[k]) for k in ("aux_losses", "diagonal")
+        )
     gate = _ablation_gate(involved, purpose)
     if gate is None:
         outcome = ABLATION_RULES[switch](r, rows)
@@ -688,14 +694,36 @@ def _joined(rows: Sequence[Table3Row], column: str) -> str:
 
 
 def _second_branch_outcome(r: Table3Row, rows: dict[str, Table3Row]) -> str:
-    """Largest improvement: its CI above zero and above the other two CIs; not reproduced if not the largest."""
-    others = [rows[k] for k in ("aux_losses", "diagonal")]
-    lo = r.rmse_vs_full_rel_ci_low
-    if lo > 0 and all(lo > o.rmse_vs_full_rel_ci_high for o in others):
-        return REPRODUCED
-    if r.rmse_vs_full_rel <= max(o.rmse_vs_full_rel for o in others):
+    """Largest improvement, on intervals: reproduced if removing the second branch hurts (its change's CI above
+    zero) and hurts more than removing either other element (each paired CI of RMSE('no second branch') -
+    RMSE(other) above zero); not reproduced if removing it helps or another removal hurts more (a CI below
+    zero); inconclusive otherwise. Without a paired CI the two changes' CIs stand in (conservative: the gap
+    is taken to lie between the differences of their ends)."""
+    gaps = [_second_branch_gap(r, rows[k]) for k in ("aux_losses", "diagonal")]
+    if r.rmse_vs_full_rel_ci_high < 0 or any(high < 0 for _, high in gaps):
         return NOT_REPRODUCED
+    if r.rmse_vs_full_rel_ci_low > 0 and all(low > 0 for low, _ in gaps):
+        return REPRODUCED
     return INCONCLUSIVE
+
+
+def _gap_text(switch: str, other: Table3Row) -> str:
+    d, lo, hi = other.second_branch_gap_measured, other.second_branch_gap_ci_low, other.second_branch_gap_ci_high
+    if _isnan(d):
+        return f"{switch} not measured (the change CIs stand in)"
+    return f"{switch} {d:+.4f} m [{lo:+.4f}, {hi:+.4f}], {_p(other.second_branch_gap_p)}"
+
+
+def _second_branch_gap(second: Table3Row, other: Table3Row) -> tuple[float, float]:
+    """(low, high) of how much more removing the second branch hurts than removing ``other``'s element: the
+    paired CI of the RMSE difference, else the change CIs' opposite ends."""
+    low, high = other.second_branch_gap_ci_low, other.second_branch_gap_ci_high
+    if not (_isnan(low) or _isnan(high)):
+        return float(low), float(high)
+    return (
+        second.rmse_vs_full_rel_ci_low - other.rmse_vs_full_rel_ci_high,
+        second.rmse_vs_full_rel_ci_high - other.rmse_vs_full_rel_ci_low,
+    )
 
 
 ABLATION_RULES: dict[str, Callable[[Table3Row, dict[str, Table3Row]], str]] = {  # switch -> its finding's rule

@@ -380,6 +380,20 @@ class Table3Row:
     rmse_vs_full_rel_ci_low: float = column("lower end of its 95 % interval (paired)", "fraction", default=NAN)
     rmse_vs_full_rel_ci_high: float = column("upper end of that interval", "fraction", default=NAN)
     rmse_vs_full_frames: float = column("common frames of the variant and the full model", "frames", default=NAN)
+    second_branch_gap_measured: float = column(
+        "RMSE('no second branch') - RMSE(this variant) on their common frames (paired; each model's mean over"
+        " seeds): how much more removing the second branch hurts than removing this element; on the other"
+        " single ablations of the backbone only (Table 3's 'largest improvement' is judged on it)",
+        "m",
+        default=NAN,
+    )
+    second_branch_gap_ci_low: float = column(
+        "lower end of that difference's 95 % interval (paired; several seeds: covers training seeds too)",
+        "m",
+        default=NAN,
+    )
+    second_branch_gap_ci_high: float = column("upper end of that interval", "m", default=NAN)
+    second_branch_gap_p: float = column("two-sided p-value of that difference (H0: equal)", default=NAN)
 
     @property
     def switches(self) -> tuple[bool, bool, bool]:

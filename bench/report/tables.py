@@ -348,8 +348,28 @@ def table3(sel: Selection, est: _Estimator) -> list[Table3Row]:
         for sw in combos:
             p = paper.get(sw) if backbone == PAPER_ABLATION_BACKBONE else None
             group = sel.table3.get((backbone, sw))
-            rows.append(_table3_row(backbone, sw, p, paper.get(FULL_SWITCHES), group, full, est))
+            row = _table3_row(backbone, sw, p, paper.get(FULL_SWITCHES), group, full, est)
+            rows.append(
+                replace(row, **_second_branch_gap(sel.table3.get((backbone, ablated("second_branch"))), group, sw, est))
+            )
     return rows
+
+
+def _second_branch_gap(second: RunGroup | None, group: RunGroup | None, sw, est: _Estimator) -> dict[str, float]:
+    """RMSE('no second branch') - RMSE(``group``) on their common frames (paired, seeds pooled), for the other
+    single ablations: the interval Table 3's "second branch matters most" is judged on; none elsewhere."""
+    if second is None or group is None or sw not in (ablated("diagonal"), ablated("aux_losses")):
+        return {}
+    try:
+        d = est.paired(second, group, [("rmse", False)])[("rmse", False)]
+    except ValueError:
+        return {}
+    return {
+        "second_branch_gap_measured": d.diff,
+        "second_branch_gap_ci_low": d.ci_low,
+        "second_branch_gap_ci_high": d.ci_high,
+        "second_branch_gap_p": d.p_value,
+    }
 
 
 def _table3_row(backbone: str, sw, p, full_paper, group: RunGroup | None, full: RunGroup | None, est) -> Table3Row:
