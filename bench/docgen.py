@@ -63,7 +63,7 @@ CONSTANTS = (
         ),
     ),
     ("bench.report.curves", ("STILL_MOVING_REL", "MIN_EVALS_FOR_CHECK")),
-    ("bench.report.stats", ("N_BOOTSTRAP", "CI_LEVEL")),
+    ("bench.report.stats", ("N_BOOTSTRAP", "CI_LEVEL", "MAX_SEEDS_ESTIMATE")),
     (
         "bench.report.regime",
         (

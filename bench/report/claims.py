@@ -23,10 +23,12 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from bench.outcomes import format_duration
 from bench.report.curves import MIN_EVALS_FOR_CHECK, NO_CURVE_NOTE, STILL_MOVING_REL
 from bench.report.paper import PAPER_TABLE2_DEVICE, paper_table1
-from bench.report.records import Claim, PairedRow, Table2Row, Table3Row
+from bench.report.records import Claim, PairedRow, SpreadCells, Table2Row, Table3Row
 from bench.report.regime import CODE_DRIFT_ACCEPTED
+from bench.report.stats import MAX_SEEDS_ESTIMATE, seeds_to_decide
 from bench.report.tables import (
     ABLATIONS,
     FULL_SWITCHES,
@@ -67,6 +69,7 @@ __all__ = [
     "parity_outcome",
     "ratio_outcome",
     "scope_label",
+    "to_decide",
     "with_notes",
 ]
 
@@ -176,6 +179,15 @@ TOLERANCES = (
     f"not reproduced if it lies entirely outside.",
     f"Backbones the paper did not run (e.g. resnet18 in the smoke suite) are shown as '{NOT_JUDGED}' for the "
     "speed and memory claims, whose numbers are backbone-specific.",
+    f"What would decide it (an estimate, labelled so): an inconclusive accuracy verdict with >= 2 seeds of each "
+    f"model says how many seeds per model n would decide it if the estimate d and the observed variances stayed "
+    f"as they are: the smallest n (up to {MAX_SEEDS_ESTIMATE}) for which d +- t(df_n) * se_n falls on one side "
+    f"of every boundary of its rule, with se_n^2 = (s_a^2 + s_b^2) / n + c + v / n (s^2: each model's seed-to-"
+    f"seed variance of one seed's value; the frame term split into c, the test frames' own part that more seeds "
+    f"leave as it is, and v, each seed's own noise on each frame, from the bootstrap variances of single seeds and "
+    f"of the seed means) and df_n by Welch-Satterthwaite as in the interval; and what the missing runs cost at "
+    f"each model's mean recorded wall time per run. When c alone reaches a boundary, no number of seeds decides "
+    f"it (only more test frames would); when n exceeds {MAX_SEEDS_ESTIMATE}, it says so.",
 )
 
 
@@ -310,9 +322,65 @@ def _parity_row(r: PairedRow, purpose: str | None, paper_text: str) -> Claim:
         outcome = parity_outcome(r.rmse_rel.ci_low, r.rmse_rel.ci_high)
         verdict = f"{outcome}: {CHECK_RSIDE_HINT}" if outcome == BETTER_THAN_MARGIN else outcome
     scope = f"{r.backbone} · {r.data} · {scope_label(purpose, r.paper_regime)}"
+    decide = ""
+    if outcome == INCONCLUSIVE:
+        decide = to_decide(
+            r.rmse_rel.diff, r.rmse_rel_spread, (r.seeds_drnet, r.seeds_rside), r.frames_common, parity_outcome
+        )
     return Claim(
-        PARITY_CLAIM, scope, paper_text, _parity_measured(r), with_notes(verdict, r.notes), outcome, notes=r.notes
+        PARITY_CLAIM,
+        scope,
+        paper_text,
+        _parity_measured(r),
+        with_notes(with_notes(verdict, decide), r.notes),
+        outcome,
+        notes=r.notes,
+        to_decide=decide,
     )
+
+
+def to_decide(
+    estimate: float,
+    spread: SpreadCells,
+    seeds: tuple[int, int],
+    n_frames: int,
+    rule: Callable[[float, float], str],
+    models: tuple[str, str] = ("DRNet", "RSIDE"),
+) -> str:
+    """What would decide an inconclusive verdict (an estimate, labelled so): the seeds per model at which the
+    interval of ``estimate`` would fall on one side of every boundary of ``rule`` (stats.seeds_to_decide), and
+    the cost of the missing runs at each model's recorded wall time per run; "" when not estimable."""
+    if _isnan(n_frames):
+        return ""
+    found = seeds_to_decide(
+        estimate,
+        spread.seed_var_a,
+        spread.seed_var_b,
+        spread.frame_var,
+        spread.frame_seed_var,
+        int(n_frames),
+        lambda lo, hi: rule(lo, hi) != INCONCLUSIVE,
+    )
+    if found is None:
+        return ""
+    if found.frames_limit:
+        return (
+            "estimate: no number of seeds would decide it: the test frames' own noise alone gives an interval "
+            "that reaches a boundary of the rule (only more test frames would narrow it)"
+        )
+    if found.seeds is None:
+        return f"estimate: more than {MAX_SEEDS_ESTIMATE} seeds per model (the estimate lies at a boundary)"
+    n = max(found.seeds, MIN_SEEDS, *seeds)
+    more = [max(n - int(k), 0) for k in seeds]
+    walls = (spread.wall_s_a, spread.wall_s_b)
+    runs = " and ".join(f"{m} more {name} {_runs(m)}" for m, name in zip(more, models, strict=True) if m)
+    text = f"estimate: {n} seeds per model would decide it"
+    if not runs:
+        return text
+    if any(m and _isnan(w) for m, w in zip(more, walls, strict=True)):
+        return f"{text} ({runs}; their cost: no wall time recorded, see bench run --dry-run)"
+    cost = sum(m * float(w) for m, w in zip(more, walls, strict=True) if m)
+    return f"{text} ({runs}, ~{format_duration(cost)} at their recorded wall times)"
 
 
 def _pair_gate(r: PairedRow, purpose: str | None) -> tuple[str, str] | None:
@@ -619,6 +687,7 @@ class _AblationEvidence:
     rows: dict[str, Table3Row]  # switch turned off -> its row, where it has a paired change vs the full model
     scope: str  # the backbone (and the paper's, when it is another) and what the verdicts are about
     paper_rows: list[Table3Row]  # the paper's backbone's rows: the paper's values
+    full_seeds: int = 0  # seeds of the full model the changes are taken against
 
 
 def _ablations(tables: Tables, purpose: str | None) -> list[Claim]:
@@ -643,7 +712,7 @@ def _ablation_evidence(t3: Sequence[Table3Row], purpose: str | None) -> _Ablatio
     if full:
         scope = f"{scope} · {scope_label(purpose, str(full[0].paper_regime))}"
     paper_rows = [r for r in t3 if r.backbone == PAPER_ABLATION_BACKBONE]
-    return _AblationEvidence(by_backbone[backbone], scope, paper_rows)
+    return _AblationEvidence(by_backbone[backbone], scope, paper_rows, int(full[0].seeds) if full else 0)
 
 
 def _ablation_claim(switch: str, claim: str, evidence: _AblationEvidence, purpose: str | None) -> Claim:
@@ -672,8 +741,15 @@ def _ablation_claim(switch: str, claim: str, evidence: _AblationEvidence, purpos
     if gate is None:
         outcome = ABLATION_RULES[switch](r, rows)
         gate = (outcome, outcome)
+    decide = ""
+    if gate[1] == INCONCLUSIVE and switch in CHANGE_RULES:
+        seeds = (int(r.seeds), evidence.full_seeds)
+        decide = to_decide(
+            r.rmse_vs_full_rel, r.vs_full_spread, seeds, r.rmse_vs_full_frames, CHANGE_RULES[switch], _ABLATED_MODELS
+        )
     notes = _joined(involved, "vs_full_notes")
-    return Claim(claim, evidence.scope, paper_text, text, with_notes(gate[0], notes), gate[1], notes=notes)
+    verdict = with_notes(with_notes(gate[0], decide), notes)
+    return Claim(claim, evidence.scope, paper_text, text, verdict, gate[1], notes=notes, to_decide=decide)
 
 
 def _ablation_gate(involved: Sequence[Table3Row], purpose: str | None) -> tuple[str, str] | None:
@@ -726,10 +802,17 @@ def _second_branch_gap(second: Table3Row, other: Table3Row) -> tuple[float, floa
     )
 
 
+CHANGE_RULES: dict[str, Callable[[float, float], str]] = {  # a finding judged on one change's CI -> its rule
+    "aux_losses": improvement_outcome,
+    "diagonal": equivalence_outcome,
+}
+_ABLATED_MODELS = ("ablated DRNet", "full DRNet")  # how "what would decide it" names the two models
 ABLATION_RULES: dict[str, Callable[[Table3Row, dict[str, Table3Row]], str]] = {  # switch -> its finding's rule
     "second_branch": _second_branch_outcome,
-    "aux_losses": lambda r, _: improvement_outcome(r.rmse_vs_full_rel_ci_low, r.rmse_vs_full_rel_ci_high),
-    "diagonal": lambda r, _: equivalence_outcome(r.rmse_vs_full_rel_ci_low, r.rmse_vs_full_rel_ci_high),
+    **{
+        switch: (lambda r, _, rule=rule: rule(r.rmse_vs_full_rel_ci_low, r.rmse_vs_full_rel_ci_high))
+        for switch, rule in CHANGE_RULES.items()
+    },
 }
 
 
@@ -757,6 +840,10 @@ def _isnan(value) -> bool:
 def _text(value) -> str:
     """A text cell; "" for an empty one (NaN where a CSV was read back)."""
     return value if isinstance(value, str) else ""
+
+
+def _runs(n: int) -> str:
+    return "run" if n == 1 else "runs"
 
 
 def _seeds(n) -> str:

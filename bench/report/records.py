@@ -41,6 +41,7 @@ __all__ = [
     "ProvenanceRow",
     "RelativeCells",
     "RepeatedRow",
+    "SpreadCells",
     "Table1Row",
     "Table2ModeRow",
     "Table2Row",
@@ -249,6 +250,33 @@ class RelativeCells:
     ci_high: float = column("upper end of that interval", "fraction", "95% CI", NAN)
 
 
+@dataclass
+class SpreadCells:
+    """What a paired interval's width is made of, for the estimate of the seeds that would decide it
+    (bench.report.stats.seeds_to_decide); empty with one seed of either model."""
+
+    seed_var_a: float = column(
+        "the first model's seed-to-seed variance of one seed's value, on the interval's scale (relative:"
+        " delta method); n seeds contribute it / n",
+        "{unit}",
+        default=NAN,
+    )
+    seed_var_b: float = column("the same for the second model", "{unit}", default=NAN)
+    frame_var: float = column(
+        "the frame term's part common to every seed (the test frames' own; more seeds leave it): from the"
+        " bootstrap variances over test frames of the seed-mean statistic and of single seeds, x N/(N - 1)",
+        "{unit}",
+        default=NAN,
+    )
+    frame_seed_var: float = column(
+        "the frame term's part that differs between seeds, for one seed of each model (n seeds: / n)",
+        "{unit}",
+        default=NAN,
+    )
+    wall_s_a: float = column("mean recorded wall time of one run of the first model", "s", default=NAN)
+    wall_s_b: float = column("mean recorded wall time of one run of the second model", "s", default=NAN)
+
+
 # ----------------------------------------------------------------------------------- Tables 1 and 3
 
 # Columns Tables 1 and 3 share (after their identity columns): one definition each.
@@ -380,6 +408,11 @@ class Table3Row:
     rmse_vs_full_rel_ci_low: float = column("lower end of its 95 % interval (paired)", "fraction", default=NAN)
     rmse_vs_full_rel_ci_high: float = column("upper end of that interval", "fraction", default=NAN)
     rmse_vs_full_frames: float = column("common frames of the variant and the full model", "frames", default=NAN)
+    vs_full_spread: SpreadCells = cells(
+        SpreadCells,
+        "what the interval of the relative RMSE change is made of (a = this variant, b = the full model)",
+        "fraction^2",
+    )
     second_branch_gap_measured: float = column(
         "RMSE('no second branch') - RMSE(this variant) on their common frames (paired; each model's mean over"
         " seeds): how much more removing the second branch hurts than removing this element; on the other"
@@ -459,6 +492,9 @@ class PairedRow:
     delta2: PairedCells = metric_cells("delta2", PairedCells)
     delta3: PairedCells = metric_cells("delta3", PairedCells)
     rmse_rel: RelativeCells = cells(RelativeCells, "relative RMSE", label="relative RMSE")
+    rmse_rel_spread: SpreadCells = cells(
+        SpreadCells, "what the relative RMSE interval is made of (a = DRNet, b = RSIDE)", "fraction^2"
+    )
 
     def metric(self, name: str) -> PairedCells:
         """The paired cells of metric ``name`` (one of TABLE1_METRICS)."""
@@ -596,6 +632,12 @@ class Claim:
     notes: str = column(
         "what the verdict rests on besides the numbers, also at the end of its text: accepted code drift, runs"
         " counted once, imported weights without a training curve; empty: none",
+        default="",
+    )
+    to_decide: str = column(
+        "for an inconclusive accuracy verdict: an estimate of the seeds per model that would decide it, from the"
+        " observed seed and frame variances, and what the missing runs would cost at their recorded wall times"
+        " (also in the verdict's text); empty: decided, or not estimable (one seed)",
         default="",
     )
 

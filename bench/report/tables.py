@@ -44,6 +44,7 @@ from bench.report.records import (
     PairedCells,
     PairedRow,
     RelativeCells,
+    SpreadCells,
     Table1Row,
     Table2ModeRow,
     Table2Row,
@@ -432,6 +433,7 @@ def _vs_full(group: RunGroup | None, full: RunGroup | None, sw, est: _Estimator)
         "rmse_vs_full_rel_ci_low": r.ci_low,
         "rmse_vs_full_rel_ci_high": r.ci_high,
         "rmse_vs_full_frames": d.n_frames,
+        "vs_full_spread": _spread(r, group, full),
     }
 
 
@@ -527,10 +529,22 @@ def _paired_row(sel: Selection, est: _Estimator, paper: pd.DataFrame, backbone: 
         row,
         **diffs,
         rmse_rel=RelativeCells(rel.diff, rel.ci_low, rel.ci_high),
+        rmse_rel_spread=_spread(rel, d, r),
         ci_covers=rel.covers,
         rmse_drnet=rmse_drnet,
         rmse_rside=rmse_rside,
     )
+
+
+def _spread(t: PairedDifference, a: RunGroup, b: RunGroup) -> SpreadCells:
+    """What ``t``'s interval is made of, with each model's mean recorded wall time per run."""
+    return SpreadCells(t.seed_var_a, t.seed_var_b, t.frame_var, t.frame_seed_var, _wall_s(a), _wall_s(b))
+
+
+def _wall_s(group: RunGroup) -> float:
+    """Mean recorded wall time of one run of ``group`` (provenance wall_time_s); NaN where none is recorded."""
+    walls = [float(w) for r in group.runs if isinstance(w := r.provenance.get("wall_time_s"), int | float)]
+    return float(np.mean(walls)) if walls else math.nan
 
 
 def _paired_cells(t: PairedDifference) -> PairedCells:

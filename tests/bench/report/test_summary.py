@@ -5,6 +5,7 @@ and one headline row per claim of the paper with its detail rows folded under it
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -87,3 +88,57 @@ def test_second_branch_decided_by_the_paired_difference_where_the_two_changes_ov
     assert second["rmse_vs_full_rel_ci_low"] < aux["rmse_vs_full_rel_ci_high"]  # the changes' CIs overlap
     assert aux["second_branch_gap_ci_low"] > 0  # the paired difference does not
     assert row["outcome"] == REPRODUCED
+
+
+# ------------------------------------------------------------------ item 11: what would decide it
+
+
+def write_pair(runs_dir: Path, make_eval_run, drnet_noise: float, seeds=(0, 1, 2), wall_s=(600.0, 900.0)) -> None:
+    """DRNet and RSIDE ResNet-50 of the paper suite on 20 frames, converged, with recorded wall times."""
+    for (arch, noise), wall in zip((("drnet", drnet_noise), ("rside", 0.10)), wall_s, strict=True):
+        for seed in seeds:
+            path = make_eval_run(
+                runs_dir,
+                "paper",
+                f"{arch}-resnet50",
+                arch,
+                "resnet50",
+                seed=seed,
+                noise=noise,
+                frames=tuple(range(1, 21)),
+                predictions=False,
+                history=CONVERGED,
+            )
+            config = json.loads((path / "config.json").read_text())
+            config["provenance"]["wall_time_s"] = wall
+            (path / "config.json").write_text(json.dumps(config))
+
+
+def parity_row(summary: pd.DataFrame) -> pd.Series:
+    rows = summary[summary["claim"].str.startswith("Accuracy parity") & summary["scope"].str.startswith("resnet50")]
+    assert len(rows) == 1
+    return rows.iloc[0]
+
+
+def test_an_inconclusive_verdict_says_how_many_seeds_would_decide_it_and_what_they_cost(
+    runs_dir, make_eval_run, tmp_path
+):
+    write_pair(runs_dir, make_eval_run, drnet_noise=0.102)  # DRNet +3.6 % [+1.5 %, +5.8 %]: straddles +5 %
+    row = parity_row(bench_report(runs_dir, tmp_path / "out"))
+    estimate = (
+        "estimate: 12 seeds per model would decide it (9 more DRNet runs and 9 more RSIDE runs, ~3h45m at their "
+        "recorded wall times)"
+    )
+    assert row["outcome"] == INCONCLUSIVE and row["verdict"] == f"inconclusive; {estimate}"
+    assert row["to_decide"] == estimate
+    paired = pd.read_csv(tmp_path / "out" / "paired.csv")
+    assert paired.loc[0, "rmse_rel_spread_wall_s_a"] == 600.0 and paired.loc[0, "rmse_rel_spread_frame_var"] > 0
+
+
+def test_an_estimate_at_the_margin_says_that_seeds_alone_cannot_decide_it(runs_dir, make_eval_run, tmp_path):
+    write_pair(runs_dir, make_eval_run, drnet_noise=0.104, seeds=(0, 1))  # +5.7 %: at the margin
+    row = parity_row(bench_report(runs_dir, tmp_path / "out"))
+    assert row["verdict"].startswith(
+        "inconclusive: 2 seed(s), 3 needed; estimate: no number of seeds would decide it: the test frames' own "
+        "noise alone gives an interval that reaches a boundary of the rule"
+    )
