@@ -84,6 +84,7 @@ OUTCOMES = (  # bench.report.claims: each verdict's category, in the order the r
     "INCONCLUSIVE",
     "BETTER_THAN_MARGIN",
     "DEPENDS_ON_DEFINITION",
+    "DEPENDS_ON_SETUP",
     "NOT_COMPARABLE",
     "NOT_JUDGED",
     "NOT_MEASURED",

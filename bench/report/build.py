@@ -23,6 +23,7 @@ from bench.report.plots import GridColumn, curves_figure, memory_column, predict
 from bench.report.records import REPORT_CSVS, MissingRow, ProvenanceRow, RepeatedRow, csv_text
 from bench.report.runs import EvalRun, RunGroup, RunSet, SpeedSweep, latest_sweeps, load_runs
 from bench.report.stats import BOOTSTRAP_SEED, CI_LEVEL, N_BOOTSTRAP
+from bench.report.summary import summarise
 from bench.report.tables import HARNESS_ARCHS, MISSING, Tables, build_tables, pretty_arch
 
 __all__ = [
@@ -66,7 +67,7 @@ class ReportResult:
     suite: str | None
     runset: RunSet
     tables: Tables
-    claims: list[Claim]
+    claims: list[Claim]  # the summary: per claim of the paper its headline, then the rows under it
     missing: list[MissingRow]
     written: list[Path] = field(default_factory=list)
     purpose: str | None = None  # the suite's declared purpose (pipeline, miniature, paper); None: unknown
@@ -92,7 +93,7 @@ def make_report(cfg: ReportConfig, log: Callable[[str], None] = print) -> Report
     for rep in tables.selection.repeats:
         log(f"report: {rep.note}")
     purpose = suite_purpose(suite, log)
-    claims = evaluate_claims(tables, purpose)
+    claims = summarise(evaluate_claims(tables, purpose))
     result = ReportResult(
         suite,
         runset,

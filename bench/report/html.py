@@ -20,6 +20,7 @@ from bench.metrics import LOWER_IS_BETTER
 from bench.report.claims import (
     BETTER_THAN_MARGIN,
     DEPENDS_ON_DEFINITION,
+    DEPENDS_ON_SETUP,
     INCONCLUSIVE,
     NOT_COMPARABLE,
     NOT_JUDGED,
@@ -46,7 +47,7 @@ from bench.report.records import (
     row_values,
 )
 
-__all__ = ["Figure", "ReportPage", "data_uri", "render_html"]
+__all__ = ["Figure", "ReportPage", "data_uri", "render_html", "summary_sections"]
 
 VERDICT_CLASS = {
     REPRODUCED: "ok",
@@ -56,6 +57,7 @@ VERDICT_CLASS = {
     NOT_JUDGED: "na",
     NOT_COMPARABLE: "na",
     DEPENDS_ON_DEFINITION: "warn",  # memory: some definitions reproduce the claim, others do not
+    DEPENDS_ON_SETUP: "warn",  # a summary headline whose sweeps and modes disagree
     BETTER_THAN_MARGIN: "warn",  # amber: the paper claims equality, so a much better DRNet questions the RSIDE run
 }
 
@@ -115,7 +117,8 @@ def render_html(page: ReportPage) -> str:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    counts = {v: sum(c.outcome == v for c in page.claims) for v in VERDICT_CLASS}
+    sections = summary_sections(page.claims)
+    counts = {v: sum(sec["row"].outcome == v for sec in sections) for v in VERDICT_CLASS}
     missing_counts: dict[str, int] = {}
     for m in page.missing:
         key = m.where.split(" · ")[0] if " · " in m.where else "unusable run directories"
@@ -124,6 +127,8 @@ def render_html(page: ReportPage) -> str:
         page=page,
         verdict_class=VERDICT_CLASS,
         verdict_counts=counts,
+        summary=sections,
+        detail_rows=sum(len(sec["details"]) for sec in sections),
         missing_counts=missing_counts,
         test_selected_text=f"{TEST_SELECTED_MARK} {TEST_SELECTED_TEXT}",
         table1=_display_accuracy(page.table1, Table1Row, TABLE1_METRICS, ("method", "source"), "table1"),
@@ -134,6 +139,18 @@ def render_html(page: ReportPage) -> str:
         provenance=_display_records(page.provenance, ProvenanceRow, "provenance"),
         repeats=_display_records(page.repeats, RepeatedRow, "repeated_runs"),
     )
+
+
+def summary_sections(claims: Sequence[Claim]) -> list[dict[str, Any]]:
+    """The summary as {"row": a headline (level 0), "details": the rows under it} in order; a row before any
+    headline is a section of its own."""
+    sections: list[dict[str, Any]] = []
+    for c in claims:
+        if c.level == 0 or not sections:
+            sections.append({"row": c, "details": []})
+        else:
+            sections[-1]["details"].append(c)
+    return sections
 
 
 # ---- display tables ---------------------------------------------------------------------------------

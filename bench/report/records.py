@@ -486,6 +486,11 @@ class PairedRow:
     rmse_drnet: float = column("DRNet's RMSE on the common frames (mean over seeds)", "m", default=NAN)
     rmse_rside: float = column("RSIDE's RMSE on the common frames (mean over seeds)", "m", default=NAN)
     rmse_diff_paper: float = column("the paper's DRNet RMSE minus its RSIDE RMSE (Table 1)", "m", default=NAN)
+    rmse_rel_paper: float = column(
+        "the paper's own gap: (DRNet - RSIDE) / RSIDE of its Table 1 RMSEs (DRNet's row and RSIDE's paper row)",
+        "fraction",
+        default=NAN,
+    )
     rmse: PairedCells = metric_cells("rmse", PairedCells)
     log10: PairedCells = metric_cells("log10", PairedCells)
     delta1: PairedCells = metric_cells("delta1", PairedCells)
@@ -633,6 +638,16 @@ class Claim:
         "what the verdict rests on besides the numbers, also at the end of its text: accepted code drift, runs"
         " counted once, imported weights without a training curve; empty: none",
         default="",
+    )
+    headline: str = column(
+        "the claim of the paper this row belongs to: the claim of its headline row (a headline row: its own)",
+        default="",
+    )
+    level: int = column(
+        "0: the headline of a claim of the paper, its verdict derived from the rows under it (TOLERANCES); 1: a"
+        " verdict on one backbone, or on one sweep and mode; 2, 3: rows under a level-1 row (per memory"
+        " definition, per backbone)",
+        default=1,
     )
     to_decide: str = column(
         "for an inconclusive accuracy verdict: an estimate of the seeds per model that would decide it, from the"

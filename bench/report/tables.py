@@ -518,6 +518,7 @@ def _paired_row(sel: Selection, est: _Estimator, paper: pd.DataFrame, backbone: 
         frames_rside=len(sr[0].frames),
         same_frames=len(common) == len(sd[0].frames) == len(sr[0].frames),
         rmse_diff_paper=_paper_rmse_diff(paper, backbone),
+        rmse_rel_paper=_paper_rmse_diff(paper, backbone, relative=True),
     )
     if len(common) == 0:
         return row
@@ -551,14 +552,15 @@ def _paired_cells(t: PairedDifference) -> PairedCells:
     return PairedCells(diff=t.diff, ci_low=t.ci_low, ci_high=t.ci_high, p=t.p_value)
 
 
-def _paper_rmse_diff(paper: pd.DataFrame, backbone: str) -> float:
-    """The paper's DRNet RMSE minus its RSIDE RMSE on ``backbone`` (Table 1); NaN where it lacks either."""
+def _paper_rmse_diff(paper: pd.DataFrame, backbone: str, relative: bool = False) -> float:
+    """The paper's DRNet RMSE minus its RSIDE RMSE on ``backbone`` (Table 1; ``relative``: / RSIDE's); NaN where
+    it lacks either."""
     try:
         pd_paper = paper.loc[("drnet", backbone, "drnet-paper"), "rmse"]
         pr_paper = paper.loc[("rside", backbone, "rside-paper"), "rmse"]
     except KeyError:
         return math.nan
-    return float(pd_paper - pr_paper)
+    return float((pd_paper - pr_paper) / pr_paper if relative else pd_paper - pr_paper)
 
 
 def _data_source(*groups: RunGroup) -> str:

@@ -112,6 +112,8 @@ def test_claim_outcome_defaults_to_its_verdict():
         "verdict",
         "outcome",
         "notes",
+        "headline",
+        "level",
         "to_decide",
     ]
 
