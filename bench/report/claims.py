@@ -112,8 +112,9 @@ TOLERANCES = (
     f"are shown and the verdict is '{NOT_COMPARABLE}: <fields>'. A user who knows a code change was harmless "
     f"can accept it (bench report --accept-code-drift): the pair is then judged, and every verdict resting on it "
     f"ends with '{CODE_DRIFT_ACCEPTED}: <digests> (<files>)' (also in the notes column).",
-    f"Selected on the test set: a run that evaluated the epoch with the best test RMSE (checkpoint_select = "
-    f"best) reports an optimistic number chosen by the test set itself; every comparison resting on it is "
+    f"Selected on the test set: a run that evaluated the epoch with the best test RMSE (metrics.json checkpoint "
+    f"best; or checkpoint_select = best in its config while nothing shows the last epoch was evaluated) reports "
+    f"an optimistic number chosen by the test set itself; every comparison resting on it is "
     f"'{TEST_SELECTED_VERDICT}' (before any other rule), Table 1 and 3 mark its row, and bench run --dry-run "
     f"warns.",
     f"Seeds: with at least 2 seeds per model the 95 % interval is a t-interval whose variance adds the "

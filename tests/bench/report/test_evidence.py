@@ -110,6 +110,19 @@ def test_one_model_selected_on_the_test_set_reads_so_before_its_regime(pair, run
     assert row["outcome"] == NOT_JUDGED and row["verdict"].startswith("not judged: weights selected on the test set")
 
 
+def test_a_config_selecting_best_counts_as_selected_unless_the_last_epoch_was_evaluated(pair, runs_dir, tmp_path):
+    for path in pair["drnet"] + pair["rside"]:
+        edit_json(path / "config.json", lambda c: c["config"].update(checkpoint_select="best"))
+    # metrics.json says "last" at history.csv's last epoch (8): no best.pt was written, the last weights count
+    assert parity_row(bench_report(runs_dir, tmp_path / "last"))["outcome"] == REPRODUCED
+    edit_json(pair["rside"][2] / "metrics.json", lambda m: m.update(epoch=5))  # "last", but not the last epoch
+    row = parity_row(bench_report(runs_dir, tmp_path / "edited"))
+    assert row["verdict"] == (
+        "not judged: weights selected on the test set (paper-rside-resnet50-s2: checkpoint_select best, and "
+        "nothing shows the last epoch was evaluated (epoch 5))"
+    )
+
+
 def test_the_dry_run_warns_per_run_that_selects_on_the_test_set(tmp_path):
     from runner_fixtures import register_tiny_model
 
