@@ -125,7 +125,8 @@ def convergence_note(curve: RunCurve) -> str:
     if change is None:
         return (
             f"{curve.run_id}: {len(evals)} test evaluation(s) in history.csv, fewer than "
-            f"{MIN_EVALS_FOR_CHECK}: no convergence check"
+            f"{MIN_EVALS_FOR_CHECK}: no convergence check, so its convergence is unknown and no verdict rests on it"
+            " (imported weights excepted)"
         )
     rel, k = change
     steps = evals["step"].tolist()
