@@ -551,6 +551,12 @@ def speed_cmd(out_dir: str | None, overwrite: bool, quiet: bool, compile_: bool,
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Bootstrap random seed.")
 @click.option(
+    "--accept-code-drift",
+    is_flag=True,
+    help="Pair runs whose code fingerprints differ (you know the change was harmless); every verdict resting on "
+    "such a pair then says 'code drift accepted: <files>'.",
+)
+@click.option(
     "--check-baselines",
     is_flag=True,
     help="Compare the suite's metrics with --baselines; exit 1 with a diff if one moved past tolerance.",
@@ -576,6 +582,7 @@ def report_cmd(
     reduction: str,
     n_boot: int,
     seed: int,
+    accept_code_drift: bool,
     check_baselines: bool,
     write_baselines: bool,
     baselines_path: Path,
@@ -599,6 +606,7 @@ def report_cmd(
                 reduction=reduction,
                 n_boot=n_boot,
                 seed=seed,
+                accept_code_drift=accept_code_drift,
             ),
             log=log,
         )

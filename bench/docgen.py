@@ -63,7 +63,7 @@ CONSTANTS = (
         ),
     ),
     ("bench.report.curves", ("STILL_MOVING_REL", "MIN_EVALS_FOR_CHECK")),
-    ("bench.report.stats", ("N_BOOTSTRAP", "CI_LEVEL")),
+    ("bench.report.stats", ("N_BOOTSTRAP", "CI_LEVEL", "MAX_SEEDS_ESTIMATE")),
     (
         "bench.report.regime",
         (
@@ -84,6 +84,7 @@ OUTCOMES = (  # bench.report.claims: each verdict's category, in the order the r
     "INCONCLUSIVE",
     "BETTER_THAN_MARGIN",
     "DEPENDS_ON_DEFINITION",
+    "DEPENDS_ON_SETUP",
     "NOT_COMPARABLE",
     "NOT_JUDGED",
     "NOT_MEASURED",

@@ -20,9 +20,10 @@ from bench.estimate import (
 )
 from bench.outcomes import format_duration
 from bench.plan import Plan
+from bench.report.curves import MIN_EVALS_FOR_CHECK
 from bench.rundir import RunDir
 
-__all__ = ["describe_plan"]
+__all__ = ["describe_plan", "run_warnings"]
 
 HIDDEN_DEFAULTS = ("suite", "name", "tables")  # the same for every run, or said per run
 
@@ -39,7 +40,7 @@ def describe_plan(plan: Plan, problems: Sequence[str]) -> str:
     total = _Total()
     sizes: dict = {}  # the data's sizes, opened once per data source
     for c in plan.configs:
-        lines += _run_lines(c, plan.runs_dir, base, total, sizes)
+        lines += _run_lines(c, plan.runs_dir, base, total, sizes, judged=plan.suite.purpose != "pipeline")
     lines += _speed_lines(plan.speed) + _table_lines(plan.configs)
     lines += ["", *_seed_lines(plan.configs, total.seconds), *total.lines()]
     if total.unmeasured_gpu_tflop:  # per run and per paper table, before anything is downloaded or rented
@@ -81,8 +82,11 @@ class _Total:
         return out + (gpu_class_estimates(self.unmeasured_gpu_tflop) if self.unmeasured_gpu_tflop else [])
 
 
-def _run_lines(c: RunConfig, runs_dir: Path, base: dict[str, Any], total: _Total, sizes: dict) -> list[str]:
-    """One run: where it goes and its state there, model, data, what differs from the defaults, its cost."""
+def _run_lines(
+    c: RunConfig, runs_dir: Path, base: dict[str, Any], total: _Total, sizes: dict, judged: bool = True
+) -> list[str]:
+    """One run: where it goes and its state there, model, data, what differs from the defaults, its cost, and
+    what would keep the report from judging it (``judged``: the suite's accuracy verdicts are judged at all)."""
     rd = RunDir.for_config(c, runs_dir)
     state = _safe_state(rd)
     cost = estimate_cost(c, imported=state == "imported", sizes=sizes)
@@ -97,7 +101,35 @@ def _run_lines(c: RunConfig, runs_dir: Path, base: dict[str, Any], total: _Total
     ]
     if differ:
         lines.append("  config  " + ", ".join(f"{k}={v!r}" for k, v in sorted(differ.items())))
-    return lines + ["  cost    " + _cost_text(cost, c)]
+    lines.append("  cost    " + _cost_text(cost, c))
+    return lines + [f"  warning {w}" for w in run_warnings(c, imported=state == "imported", judged=judged)]
+
+
+def run_warnings(c: RunConfig, imported: bool = False, judged: bool = True) -> list[str]:
+    """What in a run's config keeps ``bench report`` from judging a claim on it (one line each); ``judged``
+    False (a pipeline suite, whose accuracy verdicts are never judged): only the test-set selection."""
+    out = []
+    if c.checkpoint_select == "best":
+        out.append(
+            "checkpoint_select = 'best' evaluates the epoch with the best test RMSE and reports that test RMSE: "
+            "weights selected on the test set, an optimistic number; the report never judges a claim on it "
+            "(use 'last')"
+        )
+    evals = _history_evaluations(c)
+    if judged and not imported and c.source != "imported" and evals < MIN_EVALS_FOR_CHECK:
+        why = "eval_every_epochs = 0" if not c.eval_every_epochs else f"{c.epochs} epochs / {c.eval_every_epochs}"
+        out.append(
+            f"{evals} test evaluation(s) in history.csv ({why}), {MIN_EVALS_FOR_CHECK} needed for the convergence "
+            "check: the report's accuracy verdicts on this run read 'not judged: convergence unknown'"
+        )
+    return out
+
+
+def _history_evaluations(c: RunConfig) -> int:
+    """Test evaluations history.csv will hold: every eval_every_epochs-th epoch and the last (bench.train)."""
+    if not c.eval_every_epochs:
+        return 0
+    return sum(1 for e in range(1, c.epochs + 1) if e % c.eval_every_epochs == 0 or e == c.epochs)
 
 
 def _speed_lines(speed: Sequence[dict[str, Any]]) -> list[str]:

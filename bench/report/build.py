@@ -20,9 +20,10 @@ from bench.report.curves import convergence_note, load_curves
 from bench.report.html import Figure, ReportPage, render_html
 from bench.report.paper import PAPER_SOURCES
 from bench.report.plots import GridColumn, curves_figure, memory_column, predictions_grid, speed_figure
-from bench.report.records import REPORT_CSVS, MissingRow, ProvenanceRow, csv_text
+from bench.report.records import REPORT_CSVS, MissingRow, ProvenanceRow, RepeatedRow, csv_text
 from bench.report.runs import EvalRun, RunGroup, RunSet, SpeedSweep, latest_sweeps, load_runs
 from bench.report.stats import BOOTSTRAP_SEED, CI_LEVEL, N_BOOTSTRAP
+from bench.report.summary import summarise
 from bench.report.tables import HARNESS_ARCHS, MISSING, Tables, build_tables, pretty_arch
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
     "make_report",
     "missing_runs",
     "provenance_table",
+    "repeated_rows",
     "suite_choice_note",
     "suite_purpose",
     "write_csvs",
@@ -57,6 +59,7 @@ class ReportConfig:
     reduction: str = "rside"  # bench.metrics reduction used for every measured number (RSIDE's test.py)
     n_boot: int = N_BOOTSTRAP
     seed: int = BOOTSTRAP_SEED
+    accept_code_drift: bool = False  # pair runs whose code differs; every verdict on them says so
 
 
 @dataclass
@@ -64,7 +67,7 @@ class ReportResult:
     suite: str | None
     runset: RunSet
     tables: Tables
-    claims: list[Claim]
+    claims: list[Claim]  # the summary: per claim of the paper its headline, then the rows under it
     missing: list[MissingRow]
     written: list[Path] = field(default_factory=list)
     purpose: str | None = None  # the suite's declared purpose (pipeline, miniature, paper); None: unknown
@@ -86,9 +89,11 @@ def make_report(cfg: ReportConfig, log: Callable[[str], None] = print) -> Report
         f"report: {len(runs)} evaluated run(s) of suite {suite or '(none)'}, "
         f"{len(sweeps)} speed sweep(s) used, {len(runset.problems)} unusable dir(s) in {cfg.runs_dir}"
     )
-    tables = build_tables(runs, sweeps, cfg.reduction, cfg.n_boot, cfg.seed)
+    tables = build_tables(runs, sweeps, cfg.reduction, cfg.n_boot, cfg.seed, cfg.accept_code_drift)
+    for rep in tables.selection.repeats:
+        log(f"report: {rep.note}")
     purpose = suite_purpose(suite, log)
-    claims = evaluate_claims(tables, purpose)
+    claims = summarise(evaluate_claims(tables, purpose))
     result = ReportResult(
         suite,
         runset,
@@ -119,8 +124,17 @@ def write_csvs(out: Path, tables: Tables, claims: list[Claim], missing: list[Mis
         "paired.csv": tables.paired,
         "summary.csv": claims,
         "missing_runs.csv": missing,
+        "repeated_runs.csv": repeated_rows(tables),
     }
     return [write_text_atomic(out / name, csv_text(rows[name], record)) for name, (record, _) in REPORT_CSVS.items()]
+
+
+def repeated_rows(tables: Tables) -> list[RepeatedRow]:
+    """repeated_runs.csv: the run directories left out because they repeat another run (a seed counts once)."""
+    return [
+        RepeatedRow(rep.run.path.name, rep.run.run_id, rep.run.seed, rep.kept.path.name, rep.why)
+        for rep in tables.selection.repeats
+    ]
 
 
 def _sweeps_used(runset: RunSet, log: Callable[[str], None]) -> tuple[list[SpeedSweep], list[str]]:
@@ -307,6 +321,7 @@ def _page(cfg: ReportConfig, result: ReportResult) -> ReportPage:
         paired=tables.paired,
         missing=result.missing,
         notes=tables.selection.notes,
+        repeats=repeated_rows(tables),
         provenance=provenance_table(tables.selection.groups, result.sweeps),
         sweeps=[_sweep_figure(sw) for sw in result.sweeps if sw.points is not None and not sw.points.empty],
         grid=grid,
@@ -346,6 +361,9 @@ def _settings(cfg: ReportConfig, result: ReportResult) -> dict[str, Any]:
         "confidence level": f"{CI_LEVEL:.0%}",
         "bootstrap resamples": cfg.n_boot,
         "bootstrap seed": cfg.seed,
+        "code drift": "accepted (--accept-code-drift): runs whose code differs are paired, and their verdicts say so"
+        if cfg.accept_code_drift
+        else "runs whose code differs are not comparable",
         "bootstrap method": "frames resampled with replacement; paired tests resample the same frames for both "
         "models; several seeds share each resample (statistic = seed mean). One seed: percentile CI (test "
         "frames only). Several seeds: t-interval, variance = seed variance of the mean + bootstrap variance, "

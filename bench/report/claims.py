@@ -19,13 +19,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pandas as pd
 
-from bench.report.curves import STILL_MOVING_REL
+from bench.outcomes import format_duration
+from bench.report.curves import MIN_EVALS_FOR_CHECK, NO_CURVE_NOTE, STILL_MOVING_REL
 from bench.report.paper import PAPER_TABLE2_DEVICE, paper_table1
-from bench.report.records import Claim, PairedRow, Table2Row, Table3Row
+from bench.report.records import Claim, PairedRow, SpreadCells, Table2Row, Table3Row
+from bench.report.regime import CODE_DRIFT_ACCEPTED
+from bench.report.stats import MAX_SEEDS_ESTIMATE, seeds_to_decide
 from bench.report.tables import (
     ABLATIONS,
     FULL_SWITCHES,
@@ -42,7 +45,9 @@ __all__ = [
     "ABLATION_CLAIMS",
     "BETTER_THAN_MARGIN",
     "DEPENDS_ON_DEFINITION",
+    "DEPENDS_ON_SETUP",
     "EQUIVALENCE_MARGIN_REL",
+    "GAP_CLAIM",
     "MIN_SEEDS",
     "NOT_COMPARABLE",
     "PURPOSES",
@@ -62,10 +67,13 @@ __all__ = [
     "accuracy_gate",
     "equivalence_outcome",
     "evaluate_claims",
+    "gap_outcome",
     "improvement_outcome",
     "parity_outcome",
     "ratio_outcome",
     "scope_label",
+    "to_decide",
+    "with_notes",
 ]
 
 PARITY_MARGIN_REL = 0.05  # parity: the relative RMSE difference lies within +-5 % of RSIDE's (equivalence margin)
@@ -88,34 +96,55 @@ REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE, NOT_MEASURED, NOT_JUDGED, NOT_COMPARAB
     "DRNet better by more than the margin",
 )
 DEPENDS_ON_DEFINITION = "depends on the definition"  # memory: reproduced by some definitions, not by others
+DEPENDS_ON_SETUP = "depends on the device or mode"  # a summary headline: the judged sweeps and modes disagree
 # A suite's purpose (bench.suite): what its accuracy verdicts are about.
 PIPELINE, MINIATURE, PAPER = "pipeline", "miniature", "paper"
 PURPOSES = (PIPELINE, MINIATURE, PAPER)
 PIPELINE_VERDICT = f"{NOT_JUDGED}: pipeline check"
+TEST_SELECTED_VERDICT = f"{NOT_JUDGED}: weights selected on the test set"
 CHECK_RSIDE_HINT = "check the RSIDE run (under-trained or broken?)"
 
 TOLERANCES = (
     "Like with like: a paired comparison (DRNet vs RSIDE; each ablation vs the full model) is judged only when "
     "the runs' regimes match except for the model: data source and fingerprint, training-set variant, "
     "optimiser steps taken, epochs, batch, input size, encoder init, lr schedule, amsgrad, trained or imported, "
-    f"protocol and evaluated frames. Otherwise the numbers are shown and the verdict is '{NOT_COMPARABLE}: "
-    "<fields>'.",
+    f"protocol, evaluated frames and the code that computed the numbers (its fingerprint). Otherwise the numbers "
+    f"are shown and the verdict is '{NOT_COMPARABLE}: <fields>'. A user who knows a code change was harmless "
+    f"can accept it (bench report --accept-code-drift): the pair is then judged, and every verdict resting on it "
+    f"ends with '{CODE_DRIFT_ACCEPTED}: <digests> (<files>)' (also in the notes column).",
+    f"Selected on the test set: a run that evaluated the epoch with the best test RMSE (metrics.json checkpoint "
+    f"best; or checkpoint_select = best in its config while nothing shows the last epoch was evaluated) reports "
+    f"an optimistic number chosen by the test set itself; every comparison resting on it is "
+    f"'{TEST_SELECTED_VERDICT}' (before any other rule), Table 1 and 3 mark its row, and bench run --dry-run "
+    f"warns.",
     f"Seeds: with at least 2 seeds per model the 95 % interval is a t-interval whose variance adds the "
     f"seed-to-seed variance of each model's mean to the frame-bootstrap variance (Welch-Satterthwaite df); with "
     f"one seed it is the frame bootstrap only. Accuracy verdicts (parity and the three Table 3 findings) need "
-    f">= {MIN_SEEDS} seeds per compared model, else '{INCONCLUSIVE}: n seed(s), {MIN_SEEDS} needed'.",
+    f">= {MIN_SEEDS} seeds per compared model, else '{INCONCLUSIVE}: n seed(s), {MIN_SEEDS} needed'. A seed "
+    "counts once: run directories of one suite entry with the same seed, or with identical evaluated results "
+    "(per_image.csv), are used once (the one at its canonical path runs/<run id>/, else the newest), listed in "
+    "repeated_runs.csv, and every verdict resting on their group says 'counted once: <directory> (<why>)'.",
     f"Convergence (a heuristic): an accuracy verdict is '{NOT_JUDGED}: not converged' when any run it rests on "
     f"either ends with a test RMSE more than {STILL_MOVING_REL:.0%} from the median of the last quarter of its "
     "evaluations (history.csv; the curves figure shows them; the median ignores one noisy evaluation), or "
     "scores a pooled RMSE no better than one constant depth everywhere (the test pixels' own mean: "
     "metrics.json reference.constant_rmse), i.e. has "
     "learned nothing of the scene. A comparison with such a run measures how far training got, not the "
-    "architecture.",
+    f"architecture. A trained run that cannot show it converged is '{NOT_JUDGED}: convergence unknown (<why>)': "
+    f"no history.csv, an unreadable one, fewer than {MIN_EVALS_FOR_CHECK} test evaluations in it "
+    "(eval_every_epochs = 0, or a short run), or no reference.constant_rmse in metrics.json. Imported official "
+    f"weights have no training curve by design: they stay judged, and their verdicts say '{NO_CURVE_NOTE}'.",
     f"Accuracy parity (per backbone, two-sided): reproduced if the 95 % CI of (RMSE_DRNet - RMSE_RSIDE) / "
     f"RMSE_RSIDE lies inside [-{PARITY_MARGIN_REL:.0%}, +{PARITY_MARGIN_REL:.0%}]; not reproduced if it lies "
     f"entirely above +{PARITY_MARGIN_REL:.0%}; '{BETTER_THAN_MARGIN}' if it lies entirely below "
     f"-{PARITY_MARGIN_REL:.0%} (the paper claims equality, so {CHECK_RSIDE_HINT}); inconclusive otherwise. "
     "log10 and delta1 differences are shown with their paired CIs.",
+    f"The paper's own gap (a row apart from parity, which is the paper's claim in its words): per backbone with "
+    f"the paper's DRNet and RSIDE Table 1 values, the paper's (RMSE_DRNet - RMSE_RSIDE) / RMSE_RSIDE beside our "
+    f"95 % CI of the same (ResNet-50: +5.8 %, outside the parity margin, so a perfect reproduction of the paper "
+    f"fails parity). 'The paper's gap reproduced' if our CI contains it and is no wider than "
+    f"+-{PARITY_MARGIN_REL:.0%} (a wider CI would contain almost any gap: {INCONCLUSIVE}); not reproduced if our "
+    f"CI excludes it. The same gates as parity apply.",
     f"Purpose: a '{PIPELINE}' suite (smoke, regression) shows accuracy verdicts as '{PIPELINE_VERDICT}'; a "
     f"'{MINIATURE}' suite judges the claims in miniature (scope column); only runs on NYU in the paper's regime "
     f"(rside-csv ~50k frames, 20 epochs, batch 8, ImageNet init, RSIDE's protocol on the 654 test frames, or "
@@ -151,13 +180,35 @@ TOLERANCES = (
     "(a CPU is not the paper's GPU: a CPU verdict says what this machine does, not what a P40 did).",
     "Table 3, relative RMSE change when an element is removed, (RMSE_variant - RMSE_full) / RMSE_full, "
     "paired "
-    "bootstrap 95 % CI. Second branch matters most: reproduced if its CI lies above zero and above the other "
-    "two CIs; not reproduced if its change is not the largest. Auxiliary losses help: reproduced if the CI "
+    "bootstrap 95 % CI. Second branch matters most, decided on intervals, never on point estimates: reproduced "
+    "if its CI lies above zero and, for each other ablation, the paired CI of RMSE(no second branch) - "
+    "RMSE(no <other>) on their common frames (seeds pooled as for every interval) lies above zero; not "
+    "reproduced if its CI or either paired CI lies below zero; inconclusive otherwise. Auxiliary losses help: "
+    "reproduced if the CI "
     f"lies above zero; not reproduced if it lies below zero or within +-{EQUIVALENCE_MARGIN_REL:.0%}. "
     f"Diagonal connections useless: reproduced if the CI lies within +-{EQUIVALENCE_MARGIN_REL:.0%}; "
     f"not reproduced if it lies entirely outside.",
     f"Backbones the paper did not run (e.g. resnet18 in the smoke suite) are shown as '{NOT_JUDGED}' for the "
     "speed and memory claims, whose numbers are backbone-specific.",
+    f"Summary: one headline row per claim of the paper (parity, the paper's own gap, speed, memory, real time, "
+    f"the three Table 3 findings); the rows it rests on are folded under it (summary.csv: headline and level "
+    f"columns). A headline's verdict comes from the rows one level under it (level 1), by one of two rules. "
+    f"'every' (parity and the gap, which the paper states of every backbone it ran): '{NOT_REPRODUCED}' if any "
+    f"judged backbone is, else '{BETTER_THAN_MARGIN}' if any is, else '{INCONCLUSIVE}' if any is, else "
+    f"'{REPRODUCED}' (every judged backbone reproduces it). 'agree' (speed, memory and real time, measured per "
+    f"sweep and mode): the outcome every judged sweep and mode agrees on, else '{DEPENDS_ON_SETUP}'. Rows not "
+    f"judged (not comparable, not judged) never decide a headline but are named in it; with none judged, the "
+    f"headline is the outcome they share (one row: its verdict word for word), else '{NOT_JUDGED}'. A Table 3 "
+    f"finding is one verdict: its own headline.",
+    f"What would decide it (an estimate, labelled so): an inconclusive accuracy verdict with >= 2 seeds of each "
+    f"model says how many seeds per model n would decide it if the estimate d and the observed variances stayed "
+    f"as they are: the smallest n (up to {MAX_SEEDS_ESTIMATE}) for which d +- t(df_n) * se_n falls on one side "
+    f"of every boundary of its rule, with se_n^2 = (s_a^2 + s_b^2) / n + c + v / n (s^2: each model's seed-to-"
+    f"seed variance of one seed's value; the frame term split into c, the test frames' own part that more seeds "
+    f"leave as it is, and v, each seed's own noise on each frame, from the bootstrap variances of single seeds and "
+    f"of the seed means) and df_n by Welch-Satterthwaite as in the interval; and what the missing runs cost at "
+    f"each model's mean recorded wall time per run. When c alone reaches a boundary, no number of seeds decides "
+    f"it (only more test frames would); when n exceeds {MAX_SEEDS_ESTIMATE}, it says so.",
 )
 
 
@@ -171,31 +222,61 @@ def evaluate_claims(tables: Tables, purpose: str | None = None) -> list[Claim]:
     if purpose is not None and purpose not in PURPOSES:
         raise ValueError(f"unknown suite purpose {purpose!r}; expected one of {', '.join(PURPOSES)}")
     return [
-        *_parity(tables, purpose),
-        *_speed_claims(tables),
-        *_memory_claims(tables),
-        *_real_time(tables),
-        *_ablations(tables, purpose),
+        *_under(_parity(tables, purpose)),
+        *_under(_paper_gap(tables, purpose), GAP_CLAIM),
+        *_under(_speed_claims(tables)),
+        *_under(_memory_claims(tables), level=_memory_level),
+        *_under(_real_time(tables)),
+        *(c for row in _ablations(tables, purpose) for c in _under([row], level=lambda _: 0)),
     ]
+
+
+def _under(rows: list[Claim], headline: str = "", level: Callable[[Claim], int] | None = None) -> list[Claim]:
+    """``rows`` as the rows under one headline of the summary (``headline``, else the first row's claim), each at
+    its ``level`` (default: as made; bench.report.summary folds them)."""
+    title = headline or (rows[0].claim if rows else "")
+    return [replace(c, headline=title, level=c.level if level is None else level(c)) for c in rows]
+
+
+def _memory_level(c: Claim) -> int:
+    """The memory claim's rows: per sweep mode over the three definitions (1), each definition's headline (2)
+    and its per-backbone rows (3)."""
+    return 1 if ": " not in c.claim else c.level + 1
 
 
 # ------------------------------------------------------------------------------------------------ judges
 
 
 def accuracy_gate(
-    not_comparable: str, purpose: str | None, n_seeds: int, not_converged: str = ""
+    not_comparable: str,
+    purpose: str | None,
+    n_seeds: int,
+    not_converged: str = "",
+    *,
+    test_selected: str = "",
+    convergence_unknown: str = "",
 ) -> tuple[str, str] | None:
-    """(verdict, outcome) when an accuracy comparison may not be judged on its numbers, else None: runs trained
-    differently, a pipeline check, a run that has not converged (bench.report.curves), too few seeds."""
+    """(verdict, outcome) when an accuracy comparison may not be judged on its numbers, else None, in this order:
+    weights selected on the test set (the number itself is optimistic), runs trained differently, a pipeline
+    check, a run that has not converged or whose convergence is unknown (bench.report.curves), too few seeds."""
+    if test_selected:
+        return f"{TEST_SELECTED_VERDICT} ({test_selected})", NOT_JUDGED
     if not_comparable:
         return f"{NOT_COMPARABLE}: {not_comparable}", NOT_COMPARABLE
     if purpose == PIPELINE:
         return PIPELINE_VERDICT, NOT_JUDGED
     if not_converged:
         return f"{NOT_JUDGED}: not converged: {not_converged}", NOT_JUDGED
+    if convergence_unknown:
+        return f"{NOT_JUDGED}: convergence unknown ({convergence_unknown})", NOT_JUDGED
     if n_seeds < MIN_SEEDS:
         return f"{INCONCLUSIVE}: {n_seeds} seed(s), {MIN_SEEDS} needed", INCONCLUSIVE
     return None
+
+
+def with_notes(verdict: str, notes: str) -> str:
+    """A verdict's text with the notes it rests on ("...; code drift accepted: ..."), if any."""
+    return f"{verdict}; {notes}" if notes else verdict
 
 
 def parity_outcome(lo: float, hi: float, margin: float = PARITY_MARGIN_REL) -> str:
@@ -269,14 +350,84 @@ def _parity(tables: Tables, purpose: str | None) -> list[Claim]:
 def _parity_row(r: PairedRow, purpose: str | None, paper_text: str) -> Claim:
     if r.frames_common == 0:
         return Claim(PARITY_CLAIM, r.backbone, paper_text, "the two runs share no evaluated frame", NOT_MEASURED)
-    gate = accuracy_gate(r.not_comparable, purpose, min(r.seeds_drnet, r.seeds_rside), r.not_converged)
+    gate = _pair_gate(r, purpose)
     if gate is not None:
         verdict, outcome = gate
     else:
         outcome = parity_outcome(r.rmse_rel.ci_low, r.rmse_rel.ci_high)
         verdict = f"{outcome}: {CHECK_RSIDE_HINT}" if outcome == BETTER_THAN_MARGIN else outcome
     scope = f"{r.backbone} · {r.data} · {scope_label(purpose, r.paper_regime)}"
-    return Claim(PARITY_CLAIM, scope, paper_text, _parity_measured(r), verdict, outcome)
+    decide = ""
+    if outcome == INCONCLUSIVE:
+        decide = to_decide(
+            r.rmse_rel.diff, r.rmse_rel_spread, (r.seeds_drnet, r.seeds_rside), r.frames_common, parity_outcome
+        )
+    return Claim(
+        PARITY_CLAIM,
+        scope,
+        paper_text,
+        _parity_measured(r),
+        with_notes(with_notes(verdict, decide), r.notes),
+        outcome,
+        notes=r.notes,
+        to_decide=decide,
+    )
+
+
+def to_decide(
+    estimate: float,
+    spread: SpreadCells,
+    seeds: tuple[int, int],
+    n_frames: int,
+    rule: Callable[[float, float], str],
+    models: tuple[str, str] = ("DRNet", "RSIDE"),
+) -> str:
+    """What would decide an inconclusive verdict (an estimate, labelled so): the seeds per model at which the
+    interval of ``estimate`` would fall on one side of every boundary of ``rule`` (stats.seeds_to_decide), and
+    the cost of the missing runs at each model's recorded wall time per run; "" when not estimable."""
+    if _isnan(n_frames):
+        return ""
+    found = seeds_to_decide(
+        estimate,
+        spread.seed_var_a,
+        spread.seed_var_b,
+        spread.frame_var,
+        spread.frame_seed_var,
+        int(n_frames),
+        lambda lo, hi: rule(lo, hi) != INCONCLUSIVE,
+    )
+    if found is None:
+        return ""
+    if found.frames_limit:
+        return (
+            "estimate: no number of seeds would decide it: the test frames' own noise alone gives an interval "
+            "that reaches a boundary of the rule (only more test frames would narrow it)"
+        )
+    if found.seeds is None:
+        return f"estimate: more than {MAX_SEEDS_ESTIMATE} seeds per model (the estimate lies at a boundary)"
+    n = max(found.seeds, MIN_SEEDS, *seeds)
+    more = [max(n - int(k), 0) for k in seeds]
+    walls = (spread.wall_s_a, spread.wall_s_b)
+    runs = " and ".join(f"{m} more {name} {_runs(m)}" for m, name in zip(more, models, strict=True) if m)
+    text = f"estimate: {n} seeds per model would decide it"
+    if not runs:
+        return text
+    if any(m and _isnan(w) for m, w in zip(more, walls, strict=True)):
+        return f"{text} ({runs}; their cost: no wall time recorded, see bench run --dry-run)"
+    cost = sum(m * float(w) for m, w in zip(more, walls, strict=True) if m)
+    return f"{text} ({runs}, ~{format_duration(cost)} at their recorded wall times)"
+
+
+def _pair_gate(r: PairedRow, purpose: str | None) -> tuple[str, str] | None:
+    """``accuracy_gate`` of a DRNet-vs-RSIDE pair."""
+    return accuracy_gate(
+        r.not_comparable,
+        purpose,
+        min(r.seeds_drnet, r.seeds_rside),
+        r.not_converged,
+        test_selected=r.test_selected,
+        convergence_unknown=r.convergence_unknown,
+    )
 
 
 def _parity_measured(r: PairedRow) -> str:
@@ -305,6 +456,78 @@ def _paper_parity(paper: pd.Series, backbone: str | None) -> str:
     if not math.isnan(rr):
         text += f"; vs RSIDE as reproduced by DRNet {rr:.3f} m ({(d - rr) / rr:+.1%})"
     return text
+
+
+# ------------------------------------------------------------------------------------- the paper's own gap
+
+GAP_CLAIM = "The paper's own DRNet - RSIDE gap (Table 1's numbers)"
+PAPER_GAP_BACKBONES = ("resnet50", "densenet161", "senet154")  # Table 1 has DRNet's and RSIDE's own rows for these
+
+
+def gap_outcome(lo: float, hi: float, gap: float, margin: float = PARITY_MARGIN_REL) -> str:
+    """The paper's relative gap against our CI [lo, hi] of (RMSE_DRNet - RMSE_RSIDE) / RMSE_RSIDE: reproduced if
+    the CI contains it and is no wider than +-``margin`` (a wider one would contain almost any gap); not
+    reproduced if the CI excludes it; inconclusive otherwise."""
+    if gap < lo or gap > hi:
+        return NOT_REPRODUCED
+    return REPRODUCED if (hi - lo) / 2 <= margin else INCONCLUSIVE
+
+
+def _paper_gap(tables: Tables, purpose: str | None) -> list[Claim]:
+    """Per backbone with the paper's DRNet and RSIDE values and both models here: the paper's own gap beside
+    ours, apart from the parity claim (the paper's ResNet-50 row is +5.8 %, outside the parity margin)."""
+    paper = paper_table1().set_index(["arch", "backbone", "source"])["rmse"]
+    rows = [_gap_row(r, purpose, paper) for r in tables.paired if not _isnan(r.rmse_rel_paper) and r.frames_common > 0]
+    if rows:
+        return rows
+    gaps = ", ".join(f"{b} {_paper_gap_of(paper, b):+.1%}" for b in PAPER_GAP_BACKBONES)
+    measured = "no backbone with the paper's DRNet and RSIDE values has both models in this suite"
+    return [Claim(GAP_CLAIM, "the paper's backbones", f"Table 1: {gaps}", measured, NOT_MEASURED)]
+
+
+def _paper_gap_of(paper: pd.Series, backbone: str) -> float:
+    """(DRNet - RSIDE) / RSIDE of the paper's Table 1 RMSEs on ``backbone`` (DRNet's row, RSIDE's paper row)."""
+    drnet, rside = paper[("drnet", backbone, "drnet-paper")], paper[("rside", backbone, "rside-paper")]
+    return float((drnet - rside) / rside)
+
+
+def _gap_row(r: PairedRow, purpose: str | None, paper: pd.Series) -> Claim:
+    gap, rel = float(r.rmse_rel_paper), r.rmse_rel
+    drnet, rside = paper[("drnet", r.backbone, "drnet-paper")], paper[("rside", r.backbone, "rside-paper")]
+    measured = (
+        f"ours {rel.diff:+.1%} [{rel.ci_low:+.1%}, {rel.ci_high:+.1%}] (RMSE {r.rmse_drnet:.3f} vs "
+        f"{r.rmse_rside:.3f} m; seeds DRNet {r.seeds_drnet}, RSIDE {r.seeds_rside}); the paper's {gap:+.1%}"
+    )
+    gate = _pair_gate(r, purpose)
+    decide = ""
+    if gate is not None:
+        verdict, outcome = gate
+    else:
+        outcome = gap_outcome(rel.ci_low, rel.ci_high, gap)
+        verdict = {
+            REPRODUCED: f"the paper's gap reproduced: our interval contains {gap:+.1%}",
+            NOT_REPRODUCED: f"the paper's gap not reproduced: our interval excludes {gap:+.1%}",
+            INCONCLUSIVE: f"{INCONCLUSIVE}: our interval contains {gap:+.1%} but is wider than "
+            f"+-{PARITY_MARGIN_REL:.0%}",
+        }[outcome]
+    if outcome == INCONCLUSIVE:
+        decide = to_decide(
+            rel.diff,
+            r.rmse_rel_spread,
+            (r.seeds_drnet, r.seeds_rside),
+            r.frames_common,
+            lambda lo, hi: gap_outcome(lo, hi, gap),
+        )
+    return Claim(
+        GAP_CLAIM,
+        f"{r.backbone} · {r.data} · {scope_label(purpose, r.paper_regime)}",
+        f"RMSE {drnet:.3f} vs {rside:.3f} m: {gap:+.1%} (DRNet's Table 1 row against RSIDE's paper)",
+        measured,
+        with_notes(with_notes(verdict, decide), r.notes),
+        outcome,
+        notes=r.notes,
+        to_decide=decide,
+    )
 
 
 # ------------------------------------------------------------------------------ Table 2: ratios per sweep
@@ -419,7 +642,7 @@ def _memory_overall(claim: str, paper_text: str, mode: str, per_definition: list
 def _ratio_rows(spec: RatioClaim, mode: str, rows: list[Table2Row]) -> list[Claim]:
     """Headline and one row per measurement, all of one sweep mode; every scope names the backbone, the device
     (and that it is a CPU) and the mode."""
-    return [_ratio_headline(spec, mode, rows), *(_ratio_row(spec, mode, r) for r in rows)]
+    return [_ratio_headline(spec, mode, rows), *(replace(_ratio_row(spec, mode, r), level=2) for r in rows)]
 
 
 def _ratio_headline(spec: RatioClaim, mode: str, rows: list[Table2Row]) -> Claim:
@@ -571,6 +794,7 @@ class _AblationEvidence:
     rows: dict[str, Table3Row]  # switch turned off -> its row, where it has a paired change vs the full model
     scope: str  # the backbone (and the paper's, when it is another) and what the verdicts are about
     paper_rows: list[Table3Row]  # the paper's backbone's rows: the paper's values
+    full_seeds: int = 0  # seeds of the full model the changes are taken against
 
 
 def _ablations(tables: Tables, purpose: str | None) -> list[Claim]:
@@ -595,7 +819,7 @@ def _ablation_evidence(t3: Sequence[Table3Row], purpose: str | None) -> _Ablatio
     if full:
         scope = f"{scope} · {scope_label(purpose, str(full[0].paper_regime))}"
     paper_rows = [r for r in t3 if r.backbone == PAPER_ABLATION_BACKBONE]
-    return _AblationEvidence(by_backbone[backbone], scope, paper_rows)
+    return _AblationEvidence(by_backbone[backbone], scope, paper_rows, int(full[0].seeds) if full else 0)
 
 
 def _ablation_claim(switch: str, claim: str, evidence: _AblationEvidence, purpose: str | None) -> Claim:
@@ -617,37 +841,85 @@ def _ablation_claim(switch: str, claim: str, evidence: _AblationEvidence, purpos
     )
     if switch == "second_branch":
         text += "; others: " + ", ".join(f"{k} {rows[k].rmse_vs_full_rel:+.1%}" for k in ("aux_losses", "diagonal"))
+        text += "; RMSE(no second branch) - RMSE(other), paired: " + ", ".join(
+            _gap_text(k, rows[k]) for k in ("aux_losses", "diagonal")
+        )
     gate = _ablation_gate(involved, purpose)
-    if gate is not None:
-        return Claim(claim, evidence.scope, paper_text, text, *gate)
-    return Claim(claim, evidence.scope, paper_text, text, ABLATION_RULES[switch](r, rows))
+    if gate is None:
+        outcome = ABLATION_RULES[switch](r, rows)
+        gate = (outcome, outcome)
+    decide = ""
+    if gate[1] == INCONCLUSIVE and switch in CHANGE_RULES:
+        seeds = (int(r.seeds), evidence.full_seeds)
+        decide = to_decide(
+            r.rmse_vs_full_rel, r.vs_full_spread, seeds, r.rmse_vs_full_frames, CHANGE_RULES[switch], _ABLATED_MODELS
+        )
+    notes = _joined(involved, "vs_full_notes")
+    verdict = with_notes(with_notes(gate[0], decide), notes)
+    return Claim(claim, evidence.scope, paper_text, text, verdict, gate[1], notes=notes, to_decide=decide)
 
 
 def _ablation_gate(involved: Sequence[Table3Row], purpose: str | None) -> tuple[str, str] | None:
     """``accuracy_gate`` over every ablation a finding rests on, each against its full model."""
     return accuracy_gate(
-        "; ".join(f"{x.variant}: {x.vs_full_not_comparable}" for x in involved if x.vs_full_not_comparable),
+        "; ".join(f"{x.variant}: {x.vs_full_not_comparable}" for x in involved if _text(x.vs_full_not_comparable)),
         purpose,
         min(int(x.vs_full_seeds) for x in involved),
-        "; ".join(dict.fromkeys(p for x in involved for p in x.vs_full_not_converged.split("; ") if p)),
+        _joined(involved, "vs_full_not_converged"),
+        test_selected=_joined(involved, "vs_full_test_selected"),
+        convergence_unknown=_joined(involved, "vs_full_convergence_unknown"),
     )
 
 
+def _joined(rows: Sequence[Table3Row], column: str) -> str:
+    """The '; '-separated lines of ``column`` over ``rows``, each once (several ablations share the full model)."""
+    return "; ".join(dict.fromkeys(p for x in rows for p in _text(getattr(x, column)).split("; ") if p))
+
+
 def _second_branch_outcome(r: Table3Row, rows: dict[str, Table3Row]) -> str:
-    """Largest improvement: its CI above zero and above the other two CIs; not reproduced if not the largest."""
-    others = [rows[k] for k in ("aux_losses", "diagonal")]
-    lo = r.rmse_vs_full_rel_ci_low
-    if lo > 0 and all(lo > o.rmse_vs_full_rel_ci_high for o in others):
-        return REPRODUCED
-    if r.rmse_vs_full_rel <= max(o.rmse_vs_full_rel for o in others):
+    """Largest improvement, on intervals: reproduced if removing the second branch hurts (its change's CI above
+    zero) and hurts more than removing either other element (each paired CI of RMSE('no second branch') -
+    RMSE(other) above zero); not reproduced if removing it helps or another removal hurts more (a CI below
+    zero); inconclusive otherwise. Without a paired CI the two changes' CIs stand in (conservative: the gap
+    is taken to lie between the differences of their ends)."""
+    gaps = [_second_branch_gap(r, rows[k]) for k in ("aux_losses", "diagonal")]
+    if r.rmse_vs_full_rel_ci_high < 0 or any(high < 0 for _, high in gaps):
         return NOT_REPRODUCED
+    if r.rmse_vs_full_rel_ci_low > 0 and all(low > 0 for low, _ in gaps):
+        return REPRODUCED
     return INCONCLUSIVE
 
 
+def _gap_text(switch: str, other: Table3Row) -> str:
+    d, lo, hi = other.second_branch_gap_measured, other.second_branch_gap_ci_low, other.second_branch_gap_ci_high
+    if _isnan(d):
+        return f"{switch} not measured (the change CIs stand in)"
+    return f"{switch} {d:+.4f} m [{lo:+.4f}, {hi:+.4f}], {_p(other.second_branch_gap_p)}"
+
+
+def _second_branch_gap(second: Table3Row, other: Table3Row) -> tuple[float, float]:
+    """(low, high) of how much more removing the second branch hurts than removing ``other``'s element: the
+    paired CI of the RMSE difference, else the change CIs' opposite ends."""
+    low, high = other.second_branch_gap_ci_low, other.second_branch_gap_ci_high
+    if not (_isnan(low) or _isnan(high)):
+        return float(low), float(high)
+    return (
+        second.rmse_vs_full_rel_ci_low - other.rmse_vs_full_rel_ci_high,
+        second.rmse_vs_full_rel_ci_high - other.rmse_vs_full_rel_ci_low,
+    )
+
+
+CHANGE_RULES: dict[str, Callable[[float, float], str]] = {  # a finding judged on one change's CI -> its rule
+    "aux_losses": improvement_outcome,
+    "diagonal": equivalence_outcome,
+}
+_ABLATED_MODELS = ("ablated DRNet", "full DRNet")  # how "what would decide it" names the two models
 ABLATION_RULES: dict[str, Callable[[Table3Row, dict[str, Table3Row]], str]] = {  # switch -> its finding's rule
     "second_branch": _second_branch_outcome,
-    "aux_losses": lambda r, _: improvement_outcome(r.rmse_vs_full_rel_ci_low, r.rmse_vs_full_rel_ci_high),
-    "diagonal": lambda r, _: equivalence_outcome(r.rmse_vs_full_rel_ci_low, r.rmse_vs_full_rel_ci_high),
+    **{
+        switch: (lambda r, _, rule=rule: rule(r.rmse_vs_full_rel_ci_low, r.rmse_vs_full_rel_ci_high))
+        for switch, rule in CHANGE_RULES.items()
+    },
 }
 
 
@@ -670,6 +942,15 @@ def _isnan(value) -> bool:
         return math.isnan(float(value))
     except (TypeError, ValueError):
         return value is None
+
+
+def _text(value) -> str:
+    """A text cell; "" for an empty one (NaN where a CSV was read back)."""
+    return value if isinstance(value, str) else ""
+
+
+def _runs(n: int) -> str:
+    return "run" if n == 1 else "runs"
 
 
 def _seeds(n) -> str:

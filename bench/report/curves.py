@@ -3,10 +3,17 @@ optimiser steps, grouped by model (one curve per seed), and a one-line convergen
 
 The convergence check is a heuristic, labelled as such in the report: the last test RMSE against the median of
 the last quarter of the run's evaluations. It says whether the curve was still moving when training stopped,
-not whether the network reached its best. ``convergence_problems`` turns it into the gate that accuracy
-verdicts pass through (bench.report.claims): a run whose last RMSE is more than ``STILL_MOVING_REL`` off that
-median, or whose pooled RMSE is no better than predicting one constant depth everywhere
-(``reference.constant_rmse`` of metrics.json), has not converged, and no claim is judged on it.
+not whether the network reached its best. ``check_convergence`` turns it into the gate that accuracy verdicts
+pass through (bench.report.claims): a run whose last RMSE is more than ``STILL_MOVING_REL`` off that median,
+or whose pooled RMSE is no better than predicting one constant depth everywhere (``reference.constant_rmse``
+of metrics.json), has not converged, and no claim is judged on it.
+
+A trained run that cannot show it converged is not trusted either: without history.csv, with one that cannot
+be read, with fewer than ``MIN_EVALS_FOR_CHECK`` test evaluations in it (``eval_every_epochs = 0``, or a
+short run) or without ``reference.constant_rmse`` its convergence is *unknown*, and no claim is judged on it
+("not judged: convergence unknown (<why>)"). Imported official weights have no training curve by design: they
+skip the curve check (the constant-depth check still applies where recorded) and every verdict on them says
+"imported weights: no training curve".
 """
 
 from __future__ import annotations
@@ -24,8 +31,12 @@ from bench.report.runs import EvalRun, RunFormatError, RunGroup, read_csv_checke
 
 __all__ = [
     "HISTORY_COLUMNS",
+    "MIN_EVALS_FOR_CHECK",
+    "NO_CURVE_NOTE",
+    "Convergence",
     "STILL_MOVING_REL",
     "RunCurve",
+    "check_convergence",
     "convergence_note",
     "convergence_problems",
     "load_curves",
@@ -36,6 +47,7 @@ __all__ = [
 HISTORY_COLUMNS = ("step", "train_loss")  # required; test_rmse is empty on epochs without an evaluation
 MIN_EVALS_FOR_CHECK = 4  # fewer test evaluations than this: no convergence check (a quarter would be < 1 point)
 STILL_MOVING_REL = 0.05  # |last test RMSE / median of the last quarter's - 1| above this: not converged
+NO_CURVE_NOTE = "imported weights: no training curve"  # how a verdict on imported weights says it had no curve
 
 
 @dataclass(frozen=True)
@@ -113,7 +125,8 @@ def convergence_note(curve: RunCurve) -> str:
     if change is None:
         return (
             f"{curve.run_id}: {len(evals)} test evaluation(s) in history.csv, fewer than "
-            f"{MIN_EVALS_FOR_CHECK}: no convergence check"
+            f"{MIN_EVALS_FOR_CHECK}: no convergence check, so its convergence is unknown and no verdict rests on it"
+            " (imported weights excepted)"
         )
     rel, k = change
     steps = evals["step"].tolist()
@@ -121,36 +134,86 @@ def convergence_note(curve: RunCurve) -> str:
     return f"{curve.run_id}: {_tail_text(rmse, rel, k)} (steps {int(steps[-k])}-{int(steps[-1])}){verdict}"
 
 
-def convergence_problems(*groups: RunGroup) -> list[str]:
-    """Why some run of these groups has not converged (one line per run), empty when none is known not to.
+@dataclass(frozen=True)
+class Convergence:
+    """What the convergence gate knows about the runs of a comparison, one line per run and sign."""
 
-    Two signs: the last test RMSE lies more than STILL_MOVING_REL from the median of the last quarter of its
-    evaluations (history.csv), or the run's pooled RMSE is not below the best constant prediction's
-    (metrics.json ``reference.constant_rmse``). Runs without either record are not flagged."""
-    out = []
+    not_converged: tuple[str, ...] = ()  # runs known not to have converged, and why
+    unknown: tuple[str, ...] = ()  # trained runs whose convergence cannot be told, and why
+    imported: tuple[str, ...] = ()  # runs of imported weights (no curve by design): their run ids
+
+    @property
+    def note(self) -> str:
+        """The note every verdict resting on imported weights carries; "" without any."""
+        return f"{NO_CURVE_NOTE} ({', '.join(self.imported)})" if self.imported else ""
+
+
+def check_convergence(*groups: RunGroup) -> Convergence:
+    """The convergence gate over every run of ``groups`` (see the module docstring)."""
+    not_converged, unknown, imported = [], [], []
     for group in groups:
         for run in group.runs:
-            out += _run_problems(run)
-    return out
+            is_imported = _source(run) == "imported"
+            evals, why = (None, "") if is_imported else _evaluations(run)
+            if is_imported:
+                imported.append(run.run_id)
+            elif why:
+                unknown.append(f"{run.run_id}: {why}")
+            if evals is not None:
+                change = relative_tail_change(evals)
+                if change is not None and not abs(change[0]) <= STILL_MOVING_REL:
+                    not_converged.append(
+                        f"{run.run_id}: still moving, {_tail_text(evals, *change)} (limit +-{STILL_MOVING_REL:.0%})"
+                    )
+            constant, pooled = _reference(run)
+            if constant is None or pooled is None:
+                if not is_imported:
+                    what = "reference.constant_rmse" if constant is None else "a pooled RMSE"
+                    unknown.append(f"{run.run_id}: metrics.json has no {what} (the constant-depth check)")
+            elif not pooled < constant:
+                not_converged.append(
+                    f"{run.run_id}: pooled RMSE {pooled:.3f} m is no better than one constant depth everywhere "
+                    f"({constant:.3f} m): the network has not learned the scene"
+                )
+    return Convergence(tuple(not_converged), tuple(unknown), tuple(imported))
 
 
-def _run_problems(run: EvalRun) -> list[str]:
-    out = []
+def convergence_problems(*groups: RunGroup) -> list[str]:
+    """Why some run of these groups has not converged (one line per run), empty when none is known not to
+    (``check_convergence(...).not_converged``; runs whose convergence is unknown are in its ``unknown``)."""
+    return list(check_convergence(*groups).not_converged)
+
+
+def _source(run: EvalRun) -> str:
+    """train or imported, as bench.report.regime reads it."""
+    cfg = run.config.get("config", {}) if isinstance(run.config, dict) else {}
+    return str(run.metrics.get("source") or cfg.get("source") or "train")
+
+
+def _evaluations(run: EvalRun) -> tuple[list[float] | None, str]:
+    """(the run's finite test RMSEs in step order, why its curve cannot be checked; "" when it can)."""
     path = run.path / "history.csv"
-    if path.is_file():
-        try:
-            evals = read_history(path).dropna(subset=["test_rmse"])
-        except RunFormatError:
-            evals = None
-        rmse = evals["test_rmse"].tolist() if evals is not None else []
-        change = relative_tail_change(rmse)
-        if change is not None and not abs(change[0]) <= STILL_MOVING_REL:
-            out.append(f"{run.run_id}: still moving, {_tail_text(rmse, *change)} (limit +-{STILL_MOVING_REL:.0%})")
-    constant = (run.metrics.get("reference") or {}).get("constant_rmse")
-    pooled = ((run.metrics.get("reductions") or {}).get("pooled") or {}).get("rmse")
-    if constant is not None and pooled is not None and not pooled < constant:
-        out.append(
-            f"{run.run_id}: pooled RMSE {pooled:.3f} m is no better than one constant depth everywhere "
-            f"({constant:.3f} m): the network has not learned the scene"
-        )
-    return out
+    if not path.is_file():
+        return None, "no history.csv"
+    try:
+        history = read_history(path)
+    except RunFormatError as err:
+        return None, f"history.csv unreadable ({str(err).removeprefix(f'{path}: ')})"
+    rmse = [float(v) for v in history["test_rmse"] if math.isfinite(float(v))]
+    if len(rmse) >= MIN_EVALS_FOR_CHECK:
+        return rmse, ""
+    cfg = run.config.get("config", {}) if isinstance(run.config, dict) else {}
+    why = " (eval_every_epochs = 0: evaluated at the end only)" if cfg.get("eval_every_epochs") == 0 else ""
+    return rmse, f"{len(rmse)} test evaluation(s) in history.csv, {MIN_EVALS_FOR_CHECK} needed{why}"
+
+
+def _reference(run: EvalRun) -> tuple[float | None, float | None]:
+    """(metrics.json reference.constant_rmse, pooled RMSE); None where not recorded."""
+    reference = run.metrics.get("reference")
+    reductions = run.metrics.get("reductions")
+    constant = reference.get("constant_rmse") if isinstance(reference, dict) else None
+    pooled = (reductions.get("pooled") or {}).get("rmse") if isinstance(reductions, dict) else None
+    return (
+        float(constant) if isinstance(constant, int | float) else None,
+        float(pooled) if isinstance(pooled, int | float) else None,
+    )

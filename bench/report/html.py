@@ -20,6 +20,7 @@ from bench.metrics import LOWER_IS_BETTER
 from bench.report.claims import (
     BETTER_THAN_MARGIN,
     DEPENDS_ON_DEFINITION,
+    DEPENDS_ON_SETUP,
     INCONCLUSIVE,
     NOT_COMPARABLE,
     NOT_JUDGED,
@@ -36,6 +37,7 @@ from bench.report.records import (
     MissingRow,
     PairedRow,
     ProvenanceRow,
+    RepeatedRow,
     Table1Row,
     Table2ModeRow,
     Table2Row,
@@ -45,7 +47,7 @@ from bench.report.records import (
     row_values,
 )
 
-__all__ = ["Figure", "ReportPage", "data_uri", "render_html"]
+__all__ = ["Figure", "ReportPage", "data_uri", "render_html", "summary_sections"]
 
 VERDICT_CLASS = {
     REPRODUCED: "ok",
@@ -55,6 +57,7 @@ VERDICT_CLASS = {
     NOT_JUDGED: "na",
     NOT_COMPARABLE: "na",
     DEPENDS_ON_DEFINITION: "warn",  # memory: some definitions reproduce the claim, others do not
+    DEPENDS_ON_SETUP: "warn",  # a summary headline whose sweeps and modes disagree
     BETTER_THAN_MARGIN: "warn",  # amber: the paper claims equality, so a much better DRNet questions the RSIDE run
 }
 
@@ -99,6 +102,7 @@ class ReportPage:
     curve_notes: Sequence[str] = ()  # one convergence-check line per run, then any unreadable history.csv
     suite_note: str = ""  # which suites runs/ holds and which one this page reports, when there was a choice
     sweep_notes: Sequence[str] = ()  # older sweeps of a setup measured again later: listed, not used
+    repeats: Sequence[RepeatedRow] = ()  # run directories counted once (each repeats another run)
 
 
 def data_uri(png: bytes) -> str:
@@ -113,7 +117,8 @@ def render_html(page: ReportPage) -> str:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    counts = {v: sum(c.outcome == v for c in page.claims) for v in VERDICT_CLASS}
+    sections = summary_sections(page.claims)
+    counts = {v: sum(sec["row"].outcome == v for sec in sections) for v in VERDICT_CLASS}
     missing_counts: dict[str, int] = {}
     for m in page.missing:
         key = m.where.split(" · ")[0] if " · " in m.where else "unusable run directories"
@@ -122,14 +127,30 @@ def render_html(page: ReportPage) -> str:
         page=page,
         verdict_class=VERDICT_CLASS,
         verdict_counts=counts,
+        summary=sections,
+        detail_rows=sum(len(sec["details"]) for sec in sections),
         missing_counts=missing_counts,
+        test_selected_text=f"{TEST_SELECTED_MARK} {TEST_SELECTED_TEXT}",
         table1=_display_accuracy(page.table1, Table1Row, TABLE1_METRICS, ("method", "source"), "table1"),
         table3=_display_accuracy(page.table3, Table3Row, TABLE3_METRICS, ("variant", "backbone", "source"), "table3"),
         table2=_display_speed(page.table2),
         table2_modes=_display_modes(page.table2_modes),
         paired=_display_paired(page.paired),
         provenance=_display_records(page.provenance, ProvenanceRow, "provenance"),
+        repeats=_display_records(page.repeats, RepeatedRow, "repeated_runs"),
     )
+
+
+def summary_sections(claims: Sequence[Claim]) -> list[dict[str, Any]]:
+    """The summary as {"row": a headline (level 0), "details": the rows under it} in order; a row before any
+    headline is a section of its own."""
+    sections: list[dict[str, Any]] = []
+    for c in claims:
+        if c.level == 0 or not sections:
+            sections.append({"row": c, "details": []})
+        else:
+            sections[-1]["details"].append(c)
+    return sections
 
 
 # ---- display tables ---------------------------------------------------------------------------------
@@ -170,6 +191,8 @@ UNMEASURED = {  # status -> (cell text, CSS class, tooltip)
     "error": ("error", "bad", ""),
 }
 VS_FULL_LABEL = "RMSE change when removed (vs full model, paired)"
+TEST_SELECTED_MARK = "†"  # on the run cell of a Table 1 or 3 row whose weights were selected on the test set
+TEST_SELECTED_TEXT = "weights selected on the test set (checkpoint best): optimistic values, never judged"
 
 
 def _display_accuracy(
@@ -209,7 +232,11 @@ def _run_cells(r: Table1Row | Table3Row, first: Sequence[str]) -> list[dict[str,
     """The row's identity cells, then run, regime and paper's regime?"""
     cells = [_cell(getattr(r, c)) for c in first]
     run_title = f"{r.seeds} seed(s), {_num(r.n_frames, 0)} frames" if r.run else ""
-    cells.append(_cell(r.run, "run", title=run_title))
+    if r.test_selected:  # the row's numbers were chosen on the test set: marked, never judged
+        title = f"{TEST_SELECTED_TEXT}: {r.test_selected}"
+        cells.append(_cell(f"{r.run} {TEST_SELECTED_MARK}", "run warn", title=title))
+    else:
+        cells.append(_cell(r.run, "run", title=run_title))
     cells.append(_cell(r.regime, "run", title=f"CI covers: {r.ci_covers}" if r.ci_covers else ""))
     differs = str(r.paper_regime).startswith("differs")
     cells.append(_cell(r.paper_regime, "warn" if differs else ""))

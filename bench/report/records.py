@@ -40,6 +40,8 @@ __all__ = [
     "PairedRow",
     "ProvenanceRow",
     "RelativeCells",
+    "RepeatedRow",
+    "SpreadCells",
     "Table1Row",
     "Table2ModeRow",
     "Table2Row",
@@ -248,6 +250,33 @@ class RelativeCells:
     ci_high: float = column("upper end of that interval", "fraction", "95% CI", NAN)
 
 
+@dataclass
+class SpreadCells:
+    """What a paired interval's width is made of, for the estimate of the seeds that would decide it
+    (bench.report.stats.seeds_to_decide); empty with one seed of either model."""
+
+    seed_var_a: float = column(
+        "the first model's seed-to-seed variance of one seed's value, on the interval's scale (relative:"
+        " delta method); n seeds contribute it / n",
+        "{unit}",
+        default=NAN,
+    )
+    seed_var_b: float = column("the same for the second model", "{unit}", default=NAN)
+    frame_var: float = column(
+        "the frame term's part common to every seed (the test frames' own; more seeds leave it): from the"
+        " bootstrap variances over test frames of the seed-mean statistic and of single seeds, x N/(N - 1)",
+        "{unit}",
+        default=NAN,
+    )
+    frame_seed_var: float = column(
+        "the frame term's part that differs between seeds, for one seed of each model (n seeds: / n)",
+        "{unit}",
+        default=NAN,
+    )
+    wall_s_a: float = column("mean recorded wall time of one run of the first model", "s", default=NAN)
+    wall_s_b: float = column("mean recorded wall time of one run of the second model", "s", default=NAN)
+
+
 # ----------------------------------------------------------------------------------- Tables 1 and 3
 
 # Columns Tables 1 and 3 share (after their identity columns): one definition each.
@@ -263,9 +292,14 @@ _RUN_DOCS = {
     ),
     "paper_regime": ("'matches' or 'differs: <what>' against the paper's regime (bench.report.regime)", ""),
     "ci_covers": ("what the 95 % intervals cover: test frames only (one seed) or training seeds and test frames", ""),
+    "test_selected": (
+        "runs of the row whose evaluated weights were chosen by their test RMSE (checkpoint_select = best): the"
+        " values are optimistic and no verdict rests on them (report.html marks the row); empty: none",
+        "",
+    ),
     "note": ("why the row could not be estimated (status error); else empty", ""),
 }
-_RUN_LABELS = {"paper_regime": "paper's regime?"}
+_RUN_LABELS = {"paper_regime": "paper's regime?", "test_selected": "selected on test?"}
 
 
 def _run_column(name: str, default: Any) -> Any:
@@ -273,6 +307,17 @@ def _run_column(name: str, default: Any) -> Any:
     return column(doc, unit, _RUN_LABELS.get(name, ""), default)
 
 
+_CONVERGENCE_UNKNOWN_DOC = (
+    "trained runs of the pair whose convergence cannot be told (no history.csv, an unreadable one, fewer than 4"
+    " test evaluations, no reference.constant_rmse in metrics.json), and why; empty: none"
+)
+_TEST_SELECTED_DOC = (
+    "runs of the pair whose evaluated weights were chosen by their test RMSE (checkpoint best); empty: none"
+)
+_NOTES_DOC = (
+    "what every verdict on the pair must say besides its numbers ('; '-separated): accepted code drift, runs"
+    " counted once, imported weights without a training curve; empty: none"
+)
 _ARCH_DOC = "architecture as registered (rside, drnet), or a method the paper quotes (fcrn, dorn, cream)"
 _SOURCE_DOC = (
     "who measured the paper's values: drnet-paper, rside-paper, drnet-reproduced or cited (bench/report/paper.py);"
@@ -295,6 +340,7 @@ class Table1Row:
     regime: str = _run_column("regime", "")
     paper_regime: str = _run_column("paper_regime", "")
     ci_covers: str = _run_column("ci_covers", "")
+    test_selected: str = _run_column("test_selected", "")
     rmse: MetricCells = metric_cells("rmse", MetricCells)
     log10: MetricCells = metric_cells("log10", MetricCells)
     delta1: MetricCells = metric_cells("delta1", MetricCells)
@@ -329,6 +375,7 @@ class Table3Row:
     regime: str = _run_column("regime", "")
     paper_regime: str = _run_column("paper_regime", "")
     ci_covers: str = _run_column("ci_covers", "")
+    test_selected: str = _run_column("test_selected", "")
     rmse: MetricCells = metric_cells("rmse", MetricCells)
     delta1: MetricCells = metric_cells("delta1", MetricCells)
     delta2: MetricCells = metric_cells("delta2", MetricCells)
@@ -344,6 +391,9 @@ class Table3Row:
     vs_full_not_converged: str = column(
         "runs of the pair that had not converged (bench.report.curves); empty: none", default=""
     )
+    vs_full_convergence_unknown: str = column(_CONVERGENCE_UNKNOWN_DOC, default="")
+    vs_full_test_selected: str = column(_TEST_SELECTED_DOC, default="")
+    vs_full_notes: str = column(_NOTES_DOC, default="")
     vs_full_seeds: float = column("seeds of whichever of the two models (variant, full) has fewer", default=NAN)
     rmse_vs_full_measured: float = column(
         "RMSE(variant) - RMSE(full model) on their common frames (paired; each model's mean over seeds)",
@@ -358,6 +408,25 @@ class Table3Row:
     rmse_vs_full_rel_ci_low: float = column("lower end of its 95 % interval (paired)", "fraction", default=NAN)
     rmse_vs_full_rel_ci_high: float = column("upper end of that interval", "fraction", default=NAN)
     rmse_vs_full_frames: float = column("common frames of the variant and the full model", "frames", default=NAN)
+    vs_full_spread: SpreadCells = cells(
+        SpreadCells,
+        "what the interval of the relative RMSE change is made of (a = this variant, b = the full model)",
+        "fraction^2",
+    )
+    second_branch_gap_measured: float = column(
+        "RMSE('no second branch') - RMSE(this variant) on their common frames (paired; each model's mean over"
+        " seeds): how much more removing the second branch hurts than removing this element; on the other"
+        " single ablations of the backbone only (Table 3's 'largest improvement' is judged on it)",
+        "m",
+        default=NAN,
+    )
+    second_branch_gap_ci_low: float = column(
+        "lower end of that difference's 95 % interval (paired; several seeds: covers training seeds too)",
+        "m",
+        default=NAN,
+    )
+    second_branch_gap_ci_high: float = column("upper end of that interval", "m", default=NAN)
+    second_branch_gap_p: float = column("two-sided p-value of that difference (H0: equal)", default=NAN)
 
     @property
     def switches(self) -> tuple[bool, bool, bool]:
@@ -403,6 +472,9 @@ class PairedRow:
     not_converged: str = column(
         "runs of the pair that had not converged (bench.report.curves); empty: none", default=""
     )
+    convergence_unknown: str = column(_CONVERGENCE_UNKNOWN_DOC, default="")
+    test_selected: str = column(_TEST_SELECTED_DOC, default="")
+    notes: str = column(_NOTES_DOC, default="")
     paper_regime: str = column("'matches' when both models are in the paper's regime, else the first's differences")
     seeds_drnet: int = column("DRNet's training seeds", default=0)
     seeds_rside: int = column("RSIDE's training seeds", default=0)
@@ -414,12 +486,20 @@ class PairedRow:
     rmse_drnet: float = column("DRNet's RMSE on the common frames (mean over seeds)", "m", default=NAN)
     rmse_rside: float = column("RSIDE's RMSE on the common frames (mean over seeds)", "m", default=NAN)
     rmse_diff_paper: float = column("the paper's DRNet RMSE minus its RSIDE RMSE (Table 1)", "m", default=NAN)
+    rmse_rel_paper: float = column(
+        "the paper's own gap: (DRNet - RSIDE) / RSIDE of its Table 1 RMSEs (DRNet's row and RSIDE's paper row)",
+        "fraction",
+        default=NAN,
+    )
     rmse: PairedCells = metric_cells("rmse", PairedCells)
     log10: PairedCells = metric_cells("log10", PairedCells)
     delta1: PairedCells = metric_cells("delta1", PairedCells)
     delta2: PairedCells = metric_cells("delta2", PairedCells)
     delta3: PairedCells = metric_cells("delta3", PairedCells)
     rmse_rel: RelativeCells = cells(RelativeCells, "relative RMSE", label="relative RMSE")
+    rmse_rel_spread: SpreadCells = cells(
+        SpreadCells, "what the relative RMSE interval is made of (a = DRNet, b = RSIDE)", "fraction^2"
+    )
 
     def metric(self, name: str) -> PairedCells:
         """The paired cells of metric ``name`` (one of TABLE1_METRICS)."""
@@ -554,6 +634,27 @@ class Claim:
         " defaults to the verdict",
         default="",
     )
+    notes: str = column(
+        "what the verdict rests on besides the numbers, also at the end of its text: accepted code drift, runs"
+        " counted once, imported weights without a training curve; empty: none",
+        default="",
+    )
+    headline: str = column(
+        "the claim of the paper this row belongs to: the claim of its headline row (a headline row: its own)",
+        default="",
+    )
+    level: int = column(
+        "0: the headline of a claim of the paper, its verdict derived from the rows under it (TOLERANCES); 1: a"
+        " verdict on one backbone, or on one sweep and mode; 2, 3: rows under a level-1 row (per memory"
+        " definition, per backbone)",
+        default=1,
+    )
+    to_decide: str = column(
+        "for an inconclusive accuracy verdict: an estimate of the seeds per model that would decide it, from the"
+        " observed seed and frame variances, and what the missing runs would cost at their recorded wall times"
+        " (also in the verdict's text); empty: decided, or not estimable (one seed)",
+        default="",
+    )
 
     def __post_init__(self) -> None:
         if not self.outcome:
@@ -566,6 +667,19 @@ class MissingRow:
 
     where: str = column("the table row (e.g. 'Table 1 · DRNet ResNet-50 [drnet-paper]') or the directory")
     what: str = column("what is missing, or why the directory could not be read")
+
+
+@dataclass(frozen=True)
+class RepeatedRow:
+    """One row of repeated_runs.csv: a run directory left out because it repeats another (a seed counts once)."""
+
+    directory: str = column("the run directory left out")
+    run_id: str = column("the run id its metrics.json gives")
+    seed: int = column("the training seed its metrics.json gives")
+    used_instead: str = column(
+        "the run directory used in its place: the one at its canonical path runs/<run id>/, else the newest"
+    )
+    why: str = column("'same suite entry and seed', or 'identical per_image.csv' (the same evaluated results)")
 
 
 @dataclass(kw_only=True)
@@ -598,6 +712,7 @@ REPORT_CSVS: dict[str, tuple[type, str]] = {  # file -> (record, what a row is),
     "paired.csv": (PairedRow, "DRNet vs RSIDE, one row per backbone both were run on (paired bootstrap)"),
     "summary.csv": (Claim, "The paper's claims with their verdicts"),
     "missing_runs.csv": (MissingRow, "Table rows no run fills, and unreadable run directories"),
+    "repeated_runs.csv": (RepeatedRow, "Run directories counted once: each repeats another run (bench.report.repeats)"),
 }
 
 

@@ -60,6 +60,7 @@ __all__ = [
     "regime_of",
     "regime_differences",
     "short_regime",
+    "test_set_selection",
 ]
 
 # The paper's regime (DRNet sec. 4, following RSIDE): RSIDE's training CSV of ~50k raw NYU frames.
@@ -237,6 +238,34 @@ def compare_groups(*groups: RunGroup, accept_code_drift: bool = False) -> Compar
 def group_regime_differences(*groups: RunGroup, accept_code_drift: bool = False) -> list[str]:
     """``compare_groups(...).differences`` as a list (empty: comparable)."""
     return list(compare_groups(*groups, accept_code_drift=accept_code_drift).differences)
+
+
+def test_set_selection(*groups: RunGroup) -> list[str]:
+    """The runs of ``groups`` whose evaluated weights were, or may have been, chosen by their test RMSE, one line
+    each: metrics.json says ``"checkpoint": "best"``; or config.json selects "best" and nothing shows that the
+    last weights were evaluated instead (metrics.json ``"checkpoint": "last"`` at the last epoch of history.csv,
+    as bench run records it when no best.pt was written). Such a number is optimistic (the test set picked it),
+    and no verdict rests on it."""
+    out = []
+    for group in groups:
+        for run in group.runs:
+            cfg = run.config.get("config", {}) if isinstance(run.config, Mapping) else {}
+            checkpoint, epoch = run.metrics.get("checkpoint"), run.metrics.get("epoch")
+            at = f" (epoch {_show(epoch)})" if isinstance(epoch, int | float) else ""
+            if checkpoint == "best":
+                out.append(f"{run.run_id}: the epoch with the best test RMSE{at}")
+            elif cfg.get("checkpoint_select") == "best" and not (checkpoint == "last" and _is_last_epoch(run, epoch)):
+                out.append(f"{run.run_id}: checkpoint_select best, and nothing shows the last epoch was evaluated{at}")
+    return out
+
+
+def _is_last_epoch(run: EvalRun, epoch: Any) -> bool:
+    """Whether ``epoch`` (metrics.json's) is the last epoch of the run's history.csv."""
+    last = _last_history_row(run)
+    try:
+        return last is not None and isinstance(epoch, int | float) and float(last["epoch"]) == float(epoch)
+    except (KeyError, TypeError, ValueError):
+        return False
 
 
 def paper_differences(regime: Regime, eval_n_frames: int) -> list[str]:

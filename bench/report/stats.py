@@ -39,7 +39,7 @@ frame term to be roughly normal, and the one-seed interval is lowest (93.5 %) in
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
 from typing import Any
@@ -53,8 +53,10 @@ __all__ = [
     "CI_LEVEL",
     "BOOTSTRAP_SEED",
     "FRAMES_ONLY",
+    "MAX_SEEDS_ESTIMATE",
     "N_BOOTSTRAP",
     "SEEDS_AND_FRAMES",
+    "SeedsEstimate",
     "Estimate",
     "Interval",
     "FrameStats",
@@ -67,14 +69,17 @@ __all__ = [
     "paired_bootstrap",
     "paired_differences",
     "point_metrics",
+    "projected_interval",
     "reduce_weighted",
     "resample_counts",
     "seed_frame_interval",
+    "seeds_to_decide",
     "t_cdf",
     "t_quantile",
 ]
 
 N_BOOTSTRAP = 2000  # resamples; percentile endpoints then move by < ~0.1 standard error between seeds
+MAX_SEEDS_ESTIMATE = 50  # "what would decide it": seeds per model searched; more is not a plan anyone runs
 CI_LEVEL = 0.95
 BOOTSTRAP_SEED = 0
 # What an interval covers (Estimate.covers, PairedDifference.covers).
@@ -143,6 +148,12 @@ class PairedDifference:
     n_seeds_b: int = 1
     covers: str = FRAMES_ONLY  # FRAMES_ONLY or SEEDS_AND_FRAMES
     df: float = math.inf  # the interval's degrees of freedom: Welch-Satterthwaite (several seeds), frames - 1 (one)
+    # What the interval's variance is made of (several seeds; NaN with one): each model's seed-to-seed variance
+    # of one seed's value on the statistic's scale (relative: by the delta method), and the frame term.
+    seed_var_a: float = math.nan
+    seed_var_b: float = math.nan
+    frame_var: float = math.nan  # the frame term's part common to every seed (the test frames' own)
+    frame_seed_var: float = math.nan  # its part that differs between seeds, for one seed of each model
 
     @property
     def n_seeds(self) -> int:
@@ -287,15 +298,17 @@ def paired_differences(
     counts = resample_counts(len(frames), n_boot, np.random.default_rng(seed))
     metrics = {m for m, _ in tests}
 
-    def theta(runs: Sequence[FrameStats], weights: np.ndarray) -> dict[str, np.ndarray]:
-        per_run = [reduce_weighted(fs.stats, weights, reduction) for fs in runs]
-        return {m: np.mean([r[m] for r in per_run], axis=0) for m in metrics}
+    def resampled(runs: Sequence[FrameStats]) -> dict[str, np.ndarray]:
+        """metric -> (seeds, B): each seed's statistic on every resample."""
+        per_run = [reduce_weighted(fs.stats, counts, reduction) for fs in runs]
+        return {m: np.array([r[m] for r in per_run]) for m in metrics}
 
     def per_seed(runs: Sequence[FrameStats]) -> dict[str, np.ndarray]:
         values = [reduce_weighted(fs.stats, np.ones((1, len(frames))), reduction) for fs in runs]
         return {m: np.array([v[m][0] for v in values]) for m in metrics}
 
-    va, vb, da, db = per_seed(a), per_seed(b), theta(a, counts), theta(b, counts)
+    va, vb, ra, rb = per_seed(a), per_seed(b), resampled(a), resampled(b)
+    da, db = {m: v.mean(axis=0) for m, v in ra.items()}, {m: v.mean(axis=0) for m, v in rb.items()}
     several = len(a) > 1 and len(b) > 1
     out = {}
     for metric, relative in tests:
@@ -304,9 +317,11 @@ def paired_differences(
         if relative:
             diff, dist = diff / tb, dist / db[metric]
         n = len(frames)
+        spread = (math.nan,) * 4
         if several:
             iv = seed_frame_interval(va[metric], vb[metric], dist, relative=relative, level=level, n_frames=n)
             low, high, p, df, covers = iv.ci_low, iv.ci_high, iv.p_value, iv.df, SEEDS_AND_FRAMES
+            spread = _variance_parts(va[metric], vb[metric], ra[metric], rb[metric], dist, relative, n)
         else:
             low, high = frames_only_interval(dist, n, level)
             p, df, covers = _frames_only_p_value(dist, n), max(n - 1, 1), FRAMES_ONLY
@@ -322,8 +337,113 @@ def paired_differences(
             n_seeds_b=len(b),
             covers=covers,
             df=df,
+            seed_var_a=spread[0],
+            seed_var_b=spread[1],
+            frame_var=spread[2],
+            frame_seed_var=spread[3],
         )
     return out
+
+
+def _variance_parts(
+    a: np.ndarray,
+    b: np.ndarray,
+    boot_a: np.ndarray,
+    boot_b: np.ndarray,
+    boot: np.ndarray,
+    relative: bool,
+    n_frames: int,
+) -> tuple[float, float, float, float]:
+    """What ``seed_frame_interval``'s se^2 = s_a/n_a + s_b/n_b + frame term is made of: (one seed's variance of
+    a, of b, on the statistic's scale (relative: the delta method's); the frame term's part common to all
+    seeds; its part that differs between seeds, for one seed of each model).
+
+    The frame term is the bootstrap variance of the statistic of the seed means. Part of it is the test frames'
+    own (hard frames are hard for every seed) and stays whatever the seeds; part is each seed's own noise on
+    each frame, which averages out as 1/n. With V1 the bootstrap variance of a statistic of one seed of each
+    model (the mean over pairs of seeds) and V that of the seed means: V1 = c + v and V = c + v/n, where
+    1/n = (1/n_a + 1/n_b)/2, give the common part c and the per-seed part v (each at least 0). Every term is
+    scaled by N/(N - 1), as in the interval."""
+    ma, mb = float(np.mean(a)), float(np.mean(b))
+    sa, sb = float(np.var(a, ddof=1)), float(np.var(b, ddof=1))
+    if relative:
+        sa, sb = sa / mb**2, sb * ma**2 / mb**4
+    if boot.shape[-1] < 2 or n_frames < 2:
+        return sa, sb, 0.0, 0.0
+    scale = n_frames / (n_frames - 1)
+    pairs = min(len(boot_a), len(boot_b))
+    single = [(boot_a[i] / boot_b[i] - 1) if relative else (boot_a[i] - boot_b[i]) for i in range(pairs)]
+    v1 = float(np.mean([np.var(d, ddof=1) for d in single])) * scale
+    v = float(np.var(boot, ddof=1)) * scale
+    inv_n = (1 / len(boot_a) + 1 / len(boot_b)) / 2
+    per_seed = max((v1 - v) / (1 - inv_n), 0.0)
+    common = max(v - per_seed * inv_n, 0.0)
+    return sa, sb, common, per_seed
+
+
+@dataclass(frozen=True)
+class SeedsEstimate:
+    """How many seeds per model would decide an interval, estimated from its observed variances (``seeds``
+    None: none up to ``MAX_SEEDS_ESTIMATE``; ``frames_limit``: not even infinitely many, the test frames' own
+    noise alone is too wide)."""
+
+    seeds: int | None
+    frames_limit: bool = False
+
+
+def seeds_to_decide(
+    estimate: float,
+    seed_var_a: float,
+    seed_var_b: float,
+    frame_var: float,
+    frame_seed_var: float,
+    n_frames: int,
+    decided: Callable[[float, float], bool],
+    level: float = CI_LEVEL,
+    max_seeds: int = MAX_SEEDS_ESTIMATE,
+) -> SeedsEstimate | None:
+    """The smallest n (2 to ``max_seeds``) of seeds per model whose ``projected_interval`` a verdict rule decides
+    (``decided(low, high)``); ``frames_limit`` when not even infinitely many seeds would (the common frame term
+    alone is too wide). None when the variances are unknown (one seed)."""
+    parts = (seed_var_a, seed_var_b, frame_var, frame_seed_var, estimate)
+    if any(not math.isfinite(float(x)) for x in parts) or min(parts[:4]) < 0:
+        return None
+
+    def interval(n: float) -> tuple[float, float]:
+        return projected_interval(estimate, seed_var_a, seed_var_b, frame_var, frame_seed_var, n_frames, n, level)
+
+    if not decided(*interval(math.inf)):
+        return SeedsEstimate(None, frames_limit=True)
+    for n in range(2, max_seeds + 1):
+        if decided(*interval(n)):
+            return SeedsEstimate(n)
+    return SeedsEstimate(None)
+
+
+def projected_interval(
+    estimate: float,
+    seed_var_a: float,
+    seed_var_b: float,
+    frame_var: float,
+    frame_seed_var: float,
+    n_frames: int,
+    n: float,
+    level: float = CI_LEVEL,
+) -> tuple[float, float]:
+    """The interval ``seed_frame_interval`` would give with ``n`` seeds of each model (inf: infinitely many) if
+    the estimate and the variances stayed as observed: estimate +- t(df_n) * se_n with se_n^2 = (s_a + s_b) / n
+    + c + v / n (``_variance_parts``: the seed variances s_a, s_b; the frame term's common part c, which the same
+    test frames keep whatever the seeds, and its per-seed part v), df_n by Welch-Satterthwaite with n - 1 df per
+    seed term and N - 1 for the frame term, as in the interval itself."""
+    finite = math.isfinite(n)
+    seeds = [v / n for v in (seed_var_a, seed_var_b)] if finite else [0.0, 0.0]
+    frame = frame_var + (frame_seed_var / n if finite else 0.0)
+    var = sum(seeds) + frame
+    if var <= 0:
+        return estimate, estimate
+    denom = sum(v**2 / (n - 1) for v in seeds if v > 0) + frame**2 / max(n_frames - 1, 1)
+    half = float(t_quantile(0.5 + level / 2, var**2 / denom)) * math.sqrt(var)
+    return estimate - half, estimate + half
 
 
 def seed_frame_interval(

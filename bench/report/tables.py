@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bench.report.curves import convergence_problems
+from bench.report.curves import check_convergence
 from bench.report.identity import split_notes
 from bench.report.paper import PAPER_TABLE2_DEVICE, paper_table1, paper_table2, paper_table3
 from bench.report.records import (
@@ -44,13 +44,15 @@ from bench.report.records import (
     PairedCells,
     PairedRow,
     RelativeCells,
+    SpreadCells,
     Table1Row,
     Table2ModeRow,
     Table2Row,
     Table3Row,
 )
 from bench.report.records import MISSING_ROW as MISSING
-from bench.report.regime import group_regime_differences, paper_differences, regime_of, short_regime
+from bench.report.regime import compare_groups, paper_differences, regime_of, short_regime, test_set_selection
+from bench.report.repeats import RepeatedRun, count_once, repeat_notes
 from bench.report.runs import (
     ABLATION_SWITCHES,
     EvalRun,
@@ -94,6 +96,7 @@ __all__ = [
     "Tables",
     "ablated",
     "build_tables",
+    "pair_gate",
     "paired_table",
     "pretty_arch",
     "select_runs",
@@ -178,6 +181,8 @@ class Selection:
     table1: dict[tuple[str, str], RunGroup] = field(default_factory=dict)  # (arch, backbone)
     table3: dict[tuple[str, tuple[bool, bool, bool]], RunGroup] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    accept_code_drift: bool = False  # bench report --accept-code-drift: differing code is a note, not a difference
+    repeats: list[RepeatedRun] = field(default_factory=list)  # run directories left out: a seed counts once
     _stats: dict[int, list[FrameStats]] = field(default_factory=dict, repr=False)
 
     def stats(self, group: RunGroup) -> list[FrameStats]:
@@ -211,8 +216,10 @@ class Tables:
 
 
 def select_runs(runs: Iterable[EvalRun]) -> Selection:
-    """Assign the run groups (of one suite) to Table 1 and Table 3 rows (see the module docstring)."""
-    sel = Selection()
+    """Assign the run groups (of one suite) to Table 1 and Table 3 rows (see the module docstring), each run
+    directory that repeats another left out (bench.report.repeats)."""
+    runs, repeats = count_once(runs)
+    sel = Selection(repeats=repeats)
     groups = group_runs(runs)
     sel.notes.extend(split_notes(groups))
     for g in groups:
@@ -240,9 +247,12 @@ def build_tables(
     reduction: str = "rside",
     n_boot: int = N_BOOTSTRAP,
     seed: int = BOOTSTRAP_SEED,
+    accept_code_drift: bool = False,
 ) -> Tables:
-    """Select runs (those of the reported suite) and build Tables 1-3 and the DRNet-vs-RSIDE paired tests."""
+    """Select runs (those of the reported suite) and build Tables 1-3 and the DRNet-vs-RSIDE paired tests.
+    ``accept_code_drift``: runs whose code fingerprints differ are paired, and every verdict on them says so."""
     sel = select_runs(runs)
+    sel.accept_code_drift = accept_code_drift
     est = _Estimator(sel, reduction, n_boot, seed)
     return Tables(
         table1=table1(sel, est),
@@ -339,8 +349,28 @@ def table3(sel: Selection, est: _Estimator) -> list[Table3Row]:
         for sw in combos:
             p = paper.get(sw) if backbone == PAPER_ABLATION_BACKBONE else None
             group = sel.table3.get((backbone, sw))
-            rows.append(_table3_row(backbone, sw, p, paper.get(FULL_SWITCHES), group, full, est))
+            row = _table3_row(backbone, sw, p, paper.get(FULL_SWITCHES), group, full, est)
+            rows.append(
+                replace(row, **_second_branch_gap(sel.table3.get((backbone, ablated("second_branch"))), group, sw, est))
+            )
     return rows
+
+
+def _second_branch_gap(second: RunGroup | None, group: RunGroup | None, sw, est: _Estimator) -> dict[str, float]:
+    """RMSE('no second branch') - RMSE(``group``) on their common frames (paired, seeds pooled), for the other
+    single ablations: the interval Table 3's "second branch matters most" is judged on; none elsewhere."""
+    if second is None or group is None or sw not in (ablated("diagonal"), ablated("aux_losses")):
+        return {}
+    try:
+        d = est.paired(second, group, [("rmse", False)])[("rmse", False)]
+    except ValueError:
+        return {}
+    return {
+        "second_branch_gap_measured": d.diff,
+        "second_branch_gap_ci_low": d.ci_low,
+        "second_branch_gap_ci_high": d.ci_high,
+        "second_branch_gap_p": d.p_value,
+    }
 
 
 def _table3_row(backbone: str, sw, p, full_paper, group: RunGroup | None, full: RunGroup | None, est) -> Table3Row:
@@ -359,13 +389,33 @@ def _table3_row(backbone: str, sw, p, full_paper, group: RunGroup | None, full: 
     )
 
 
+def pair_gate(sel: Selection, *groups: RunGroup) -> dict[str, str]:
+    """What decides whether a comparison of ``groups`` may be judged, as the PairedRow fields of that name:
+    regime differences, runs not converged or of unknown convergence, weights selected on the test set, and
+    the notes every verdict on it carries (accepted code drift, imported weights without a curve, run
+    directories counted once)."""
+    comparability = compare_groups(*groups, accept_code_drift=sel.accept_code_drift)
+    convergence = check_convergence(*groups)
+    notes = [
+        *comparability.notes,
+        *([convergence.note] if convergence.note else []),
+        *repeat_notes(sel.repeats, *groups),
+    ]
+    return {
+        "not_comparable": "; ".join(comparability.differences),
+        "not_converged": "; ".join(convergence.not_converged),
+        "convergence_unknown": "; ".join(convergence.unknown),
+        "test_selected": "; ".join(test_set_selection(*groups)),
+        "notes": "; ".join(notes),
+    }
+
+
 def _vs_full(group: RunGroup | None, full: RunGroup | None, sw, est: _Estimator) -> dict[str, Any]:
     """The Table3Row fields of the paired change against the full model (none where there is no pair)."""
     if group is None or full is None or sw == FULL_SWITCHES:
         return {}
     out: dict[str, Any] = {
-        "vs_full_not_comparable": "; ".join(group_regime_differences(group, full)),
-        "vs_full_not_converged": "; ".join(convergence_problems(group, full)),
+        **{f"vs_full_{k}": v for k, v in pair_gate(est.sel, group, full).items()},
         "vs_full_seeds": min(len(group.runs), len(full.runs)),
     }
     try:
@@ -383,6 +433,7 @@ def _vs_full(group: RunGroup | None, full: RunGroup | None, sw, est: _Estimator)
         "rmse_vs_full_rel_ci_low": r.ci_low,
         "rmse_vs_full_rel_ci_high": r.ci_high,
         "rmse_vs_full_frames": d.n_frames,
+        "vs_full_spread": _spread(r, group, full),
     }
 
 
@@ -419,6 +470,7 @@ def _accuracy_fields(
         "regime": short_regime(group) if group else "",
         "paper_regime": _paper_regime(group) if group else "",
         "ci_covers": first.covers if first else "",
+        "test_selected": "; ".join(test_set_selection(group)) if group else "",
         "note": "",
         **{m: _metric_cells(paper_vals[m], estimates.get(m) if estimates else None) for m in metrics},
     }
@@ -457,8 +509,7 @@ def _paired_row(sel: Selection, est: _Estimator, paper: pd.DataFrame, backbone: 
         rside_run=r.label,
         drnet_regime=short_regime(d),
         rside_regime=short_regime(r),
-        not_comparable="; ".join(group_regime_differences(d, r)),
-        not_converged="; ".join(convergence_problems(d, r)),
+        **pair_gate(sel, d, r),
         paper_regime=_pair_paper_regime(d, r),
         seeds_drnet=len(d.runs),
         seeds_rside=len(r.runs),
@@ -467,6 +518,7 @@ def _paired_row(sel: Selection, est: _Estimator, paper: pd.DataFrame, backbone: 
         frames_rside=len(sr[0].frames),
         same_frames=len(common) == len(sd[0].frames) == len(sr[0].frames),
         rmse_diff_paper=_paper_rmse_diff(paper, backbone),
+        rmse_rel_paper=_paper_rmse_diff(paper, backbone, relative=True),
     )
     if len(common) == 0:
         return row
@@ -478,24 +530,37 @@ def _paired_row(sel: Selection, est: _Estimator, paper: pd.DataFrame, backbone: 
         row,
         **diffs,
         rmse_rel=RelativeCells(rel.diff, rel.ci_low, rel.ci_high),
+        rmse_rel_spread=_spread(rel, d, r),
         ci_covers=rel.covers,
         rmse_drnet=rmse_drnet,
         rmse_rside=rmse_rside,
     )
 
 
+def _spread(t: PairedDifference, a: RunGroup, b: RunGroup) -> SpreadCells:
+    """What ``t``'s interval is made of, with each model's mean recorded wall time per run."""
+    return SpreadCells(t.seed_var_a, t.seed_var_b, t.frame_var, t.frame_seed_var, _wall_s(a), _wall_s(b))
+
+
+def _wall_s(group: RunGroup) -> float:
+    """Mean recorded wall time of one run of ``group`` (provenance wall_time_s); NaN where none is recorded."""
+    walls = [float(w) for r in group.runs if isinstance(w := r.provenance.get("wall_time_s"), int | float)]
+    return float(np.mean(walls)) if walls else math.nan
+
+
 def _paired_cells(t: PairedDifference) -> PairedCells:
     return PairedCells(diff=t.diff, ci_low=t.ci_low, ci_high=t.ci_high, p=t.p_value)
 
 
-def _paper_rmse_diff(paper: pd.DataFrame, backbone: str) -> float:
-    """The paper's DRNet RMSE minus its RSIDE RMSE on ``backbone`` (Table 1); NaN where it lacks either."""
+def _paper_rmse_diff(paper: pd.DataFrame, backbone: str, relative: bool = False) -> float:
+    """The paper's DRNet RMSE minus its RSIDE RMSE on ``backbone`` (Table 1; ``relative``: / RSIDE's); NaN where
+    it lacks either."""
     try:
         pd_paper = paper.loc[("drnet", backbone, "drnet-paper"), "rmse"]
         pr_paper = paper.loc[("rside", backbone, "rside-paper"), "rmse"]
     except KeyError:
         return math.nan
-    return float(pd_paper - pr_paper)
+    return float((pd_paper - pr_paper) / pr_paper if relative else pd_paper - pr_paper)
 
 
 def _data_source(*groups: RunGroup) -> str:

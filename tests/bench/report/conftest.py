@@ -62,24 +62,33 @@ def write_eval_run(
     metrics_extra: dict | None = None,
     config_extra: dict | None = None,
     model_options: dict | None | str = "resolve",
+    history: Sequence[float | None] | None = None,
+    dirname: str | None = None,
 ) -> Path:
-    """A complete evaluated run directory; returns its path (root/<suite>-<name>-s<seed>).
+    """A complete evaluated run directory; returns its path (root/<suite>-<name>-s<seed>, or root/``dirname``).
 
     ``metrics_extra`` / ``config_extra`` are merged over metrics.json / config.json's ``config`` (regimes).
     ``model_options``: provenance.model_options as the runner writes it ("resolve", for a registered arch), a
-    given record, or None for a directory written before that record existed."""
+    given record, or None for a directory written before that record existed. ``history``: the test RMSE per
+    epoch written as history.csv (None: no history.csv). metrics.json records the constant-
+    depth reference as the runner does (the test pixels' own standard deviation)."""
     run_id = f"{suite}-{name}-s{seed}"
-    path = root / run_id
+    path = root / (dirname or run_id)
     options = dict(options or {})
     rows, stats, edges = [], [], []
     pairs = fixture_depths(frames, noise, bias, seed, zlib.crc32(name.encode()))
-    for f, (gt, pred) in zip(frames, pairs, strict=True):
-        p, t = torch.from_numpy(pred), torch.from_numpy(gt)
-        s = image_stats(p, t)
-        b = boundary_metrics(p, t)
-        stats.append(s)
-        edges.append(b)
-        rows.append({"frame": int(f), **depth_metrics(p, t), **s.as_row(), **b})
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # 12x16 maps: a second thread only waits for the first (10-30x slower on a busy CPU)
+    try:
+        for f, (gt, pred) in zip(frames, pairs, strict=True):
+            p, t = torch.from_numpy(pred), torch.from_numpy(gt)
+            s = image_stats(p, t)
+            b = boundary_metrics(p, t)
+            stats.append(s)
+            edges.append(b)
+            rows.append({"frame": int(f), **depth_metrics(p, t), **s.as_row(), **b})
+    finally:
+        torch.set_num_threads(threads)
     metrics = {
         "run_id": run_id,
         "suite": suite,
@@ -95,6 +104,7 @@ def write_eval_run(
         "n_frames": len(frames),
         "reductions": {r: reduce_metrics(stats, r) for r in REDUCTIONS},
         "boundary": reduce_boundary(edges),
+        "reference": constant_reference([gt for gt, _ in pairs]),
     }
     config = {
         "config": {
@@ -127,6 +137,8 @@ def write_eval_run(
     write_json_atomic(path / "config.json", config)
     write_json_atomic(path / "metrics.json", metrics)
     write_csv_atomic(path / "per_image.csv", rows)
+    if history is not None:
+        write_history(path, history)
     if predictions:
         k = min(prediction_frames, len(frames))
         with h5py.File(path / "predictions.h5", "w") as h:
@@ -138,6 +150,21 @@ def write_eval_run(
             h["pred"] = np.stack([pr for _, pr in pairs[:k]])
             h.attrs.update(run_id=run_id, arch=arch, backbone=backbone)
     return path
+
+
+def constant_reference(depths: Sequence[np.ndarray]) -> dict[str, float]:
+    """metrics.json "reference": one constant depth (the pixels' mean) predicted everywhere, and its RMSE."""
+    pixels = np.concatenate([d.ravel() for d in depths]).astype(np.float64)
+    return {"constant_depth_m": float(pixels.mean()), "constant_rmse": float(pixels.std())}
+
+
+def write_history(path: Path, rmse: Sequence[float | None], steps_per_epoch: int = 12) -> None:
+    """history.csv as bench.train writes it: one row per epoch, test_rmse empty on epochs not evaluated."""
+    lines = ["epoch,step,train_loss,lr,test_rmse"]
+    lines += [
+        f"{e},{e * steps_per_epoch},{1.0 / e},0.001,{'' if r is None else r}" for e, r in enumerate(rmse, start=1)
+    ]
+    (path / "history.csv").write_text("\n".join(lines) + "\n")
 
 
 def write_speed_sweep(
@@ -217,7 +244,7 @@ def runs_dir(tmp_path: Path) -> Path:
     return root
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def make_eval_run():
     return write_eval_run
 

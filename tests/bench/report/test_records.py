@@ -104,7 +104,18 @@ def test_from_values_inverts_row_values_and_rejects_unknown_columns():
 
 def test_claim_outcome_defaults_to_its_verdict():
     assert Claim("c", "s", "p", "m", "not measured here").outcome == "not measured here"
-    assert [c.name for c in columns(Claim)] == ["claim", "scope", "paper", "measured", "verdict", "outcome"]
+    assert [c.name for c in columns(Claim)] == [
+        "claim",
+        "scope",
+        "paper",
+        "measured",
+        "verdict",
+        "outcome",
+        "notes",
+        "headline",
+        "level",
+        "to_decide",
+    ]
 
 
 def test_table2_definitions_name_table2_fields():

@@ -16,10 +16,13 @@ from bench.report.stats import (
     expanded_level,
     frames_only_interval,
     paired_bootstrap,
+    paired_differences,
     point_metrics,
+    projected_interval,
     reduce_weighted,
     resample_counts,
     seed_frame_interval,
+    seeds_to_decide,
     t_cdf,
     t_quantile,
 )
@@ -195,6 +198,60 @@ def test_paired_bootstrap_uses_only_common_frames():
             "rmse",
             n_boot=10,
         )
+
+
+def noisy_seeds(base: FrameStats, scale: float, n_seeds: int, noise: float, seed: int) -> list[FrameStats]:
+    """Seeds of one model: ``base``'s frames with their MSE x ``scale`` x exp(noise x z), z independent per seed
+    and frame (each seed's own errors on each frame)."""
+    g = np.random.default_rng(seed)
+    out = []
+    for _ in range(n_seeds):
+        stats = base.stats.copy()
+        stats[:, 1] *= scale * np.exp(noise * g.standard_normal(len(stats)))
+        out.append(FrameStats(base.frames, stats))
+    return out
+
+
+@pytest.mark.parametrize("relative", [False, True])
+def test_the_projected_interval_at_the_observed_seeds_is_the_observed_interval(relative):
+    base = random_stats(40, seed=11)
+    a, b = noisy_seeds(base, 1.1, 3, 0.2, seed=1), noisy_seeds(base, 1.0, 3, 0.2, seed=2)
+    d = paired_differences(a, b, "rside", [("rmse", relative)], n_boot=500)[("rmse", relative)]
+    low, high = projected_interval(d.diff, d.seed_var_a, d.seed_var_b, d.frame_var, d.frame_seed_var, 40, 3)
+    assert (low, high) == pytest.approx((d.ci_low, d.ci_high), rel=1e-9)
+
+
+def test_the_frame_term_splits_into_the_frames_own_part_and_each_seeds_part():
+    base = random_stats(60, seed=12)
+    # the models differ only by each seed's own noise on each frame: almost all of the frame term is per seed
+    own = paired_differences(
+        noisy_seeds(base, 1.0, 4, 0.3, 1), noisy_seeds(base, 1.0, 4, 0.3, 2), "rside", [("rmse", True)]
+    )
+    spread = own[("rmse", True)]
+    assert spread.frame_seed_var > 10 * spread.frame_var
+    # DRNet better on some frames and worse on others, the same for every seed: the frames' own part dominates
+    frame_effect = np.exp(0.3 * np.random.default_rng(5).standard_normal(60))
+    shifted = FrameStats(base.frames, base.stats * np.c_[np.ones(60), frame_effect, np.ones((60, 10))])
+    common = paired_differences(
+        noisy_seeds(shifted, 1.0, 4, 0.01, 3), noisy_seeds(base, 1.0, 4, 0.01, 4), "rside", [("rmse", True)]
+    )[("rmse", True)]
+    assert common.frame_var > 10 * common.frame_seed_var
+
+
+def test_seeds_to_decide_is_the_first_seed_count_whose_interval_is_decided():
+    def parity(lo, hi):
+        return -0.05 <= lo and hi <= 0.05
+
+    found = seeds_to_decide(0.02, 4e-4, 4e-4, 1e-5, 1e-4, 654, parity)
+    n = found.seeds
+    assert n is not None and not found.frames_limit
+    assert parity(*projected_interval(0.02, 4e-4, 4e-4, 1e-5, 1e-4, 654, n))
+    assert not parity(*projected_interval(0.02, 4e-4, 4e-4, 1e-5, 1e-4, 654, n - 1))
+    at_the_margin = seeds_to_decide(0.05, 4e-4, 4e-4, 0.0, 0.0, 654, parity)
+    assert at_the_margin.seeds is None and not at_the_margin.frames_limit  # none up to the cap
+    frames = seeds_to_decide(0.045, 4e-4, 4e-4, 1e-4, 0.0, 654, parity)  # +-2 % from the frames alone
+    assert frames.seeds is None and frames.frames_limit
+    assert seeds_to_decide(0.02, math.nan, 4e-4, 0.0, 0.0, 654, parity) is None  # one seed: unknown
 
 
 def test_t_quantile_matches_tables():
