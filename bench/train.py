@@ -179,19 +179,6 @@ def restore_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-@contextmanager
-def _seeded_rngs(seed: int):
-    """Seed python/numpy/torch for the block, then put the previous states back."""
-    py, npy, th = random.getstate(), np.random.get_state(), torch.get_rng_state()
-    seed_everything(seed)
-    try:
-        yield
-    finally:
-        random.setstate(py)
-        np.random.set_state(npy)
-        torch.set_rng_state(th)
-
-
 def item_seed(seed: int, epoch: int, index: int) -> int:
     """A well-mixed 63-bit seed for (run seed, epoch, item index) (SplitMix64 finaliser)."""
     z = (seed * 0x9E3779B97F4A7C15 + epoch * 0xBF58476D1CE4E5B9 + index * 0x94D049BB133111EB) % 2**64
@@ -204,6 +191,13 @@ class SeededItems(Dataset):
     """A training set whose item ``i`` in epoch ``epoch`` is augmented from ``item_seed(seed, epoch, i)``.
 
     Set ``epoch`` before building each epoch's DataLoader (workers are not persistent, so they copy it).
+
+    Only torch's default CPU generator is seeded for the item (and put back after it): the training transforms
+    draw from it alone (``architectures.data.transforms``; tested: they leave python's and numpy's generators
+    untouched), so the item's draws are those ``torch.manual_seed(item_seed)`` gives. ``torch.manual_seed``
+    itself costs ~70 us an item, most of it the lazy seeding of accelerator generators a worker never uses
+    (and in a process that does use one, it reseeded that accelerator's generator item by item); python and
+    numpy seeding and state saving cost another ~60 us (docs/loader-speed.md).
     """
 
     def __init__(self, dataset: Dataset, seed: int):
@@ -213,8 +207,13 @@ class SeededItems(Dataset):
         return len(self.dataset)
 
     def __getitem__(self, index: int) -> Any:
-        with _seeded_rngs(item_seed(self.seed, self.epoch, int(index))):
+        generator = torch.default_generator
+        state = generator.get_state()
+        generator.manual_seed(item_seed(self.seed, self.epoch, int(index)))
+        try:
             return self.dataset[index]
+        finally:
+            generator.set_state(state)
 
 
 def epoch_order(n_items: int, seed: int, epoch: int, info: DistInfo) -> list[int]:

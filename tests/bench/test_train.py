@@ -19,6 +19,7 @@ from runner_fixtures import TinyDepthSet, TinyNet, tiny_config
 from torch import nn
 
 import bench.train as train_module
+from architectures.data import make_sample, rside_train_transform
 from architectures.losses import multiscale_loss
 from bench.distributed import DistInfo
 from bench.rundir import RunDir
@@ -85,6 +86,51 @@ def test_seeded_items_do_not_depend_on_the_global_rng_and_leave_it_alone():
     items.epoch = 1
     flips = [not torch.equal(items[i]["image"], SeededItems(train_set(), 3)[i]["image"]) for i in range(6)]
     assert any(flips)  # another epoch draws other augmentations
+
+
+class _Frames(torch.utils.data.Dataset):
+    """Fixed 120x160 frames through RSIDE's training transform (its draws come from torch's generator)."""
+
+    def __init__(self, n=6):
+        rng = np.random.default_rng(0)
+        self.frames = [
+            make_sample(rng.integers(0, 256, (3, 120, 160), dtype=np.uint8), rng.uniform(0.5, 9, (120, 160)), i)
+            for i in range(n)
+        ]
+        self.transform = rside_train_transform((57, 76))
+
+    def __len__(self):
+        return len(self.frames)
+
+    def __getitem__(self, index):
+        return self.transform(self.frames[index])
+
+
+def test_seeded_items_give_the_samples_of_seeding_every_generator():
+    """Seeding torch's CPU generator alone (no python/numpy/accelerator seeding, no state saving) gives each
+    item the sample it got when SeededItems seeded python, numpy and torch with the item's seed."""
+    items = SeededItems(_Frames(), seed=5)
+    for epoch in (0, 3):
+        items.epoch = epoch
+        for i in range(len(items)):
+            py, npy, th = random.getstate(), np.random.get_state(), torch.get_rng_state()
+            seed_everything(item_seed(5, epoch, i))  # what SeededItems did for every item before
+            expected = items.dataset[i]
+            random.setstate(py), np.random.set_state(npy), torch.set_rng_state(th)
+            got = items[i]
+            assert all(torch.equal(got[k], expected[k]) for k in ("image", "depth", "valid")), (epoch, i)
+
+
+def test_training_transforms_draw_from_torch_alone():
+    """Why SeededItems seeds torch's generator only: RSIDE's training transform leaves python's and numpy's
+    generators as they were."""
+    frames = _Frames(2)
+    py, npy = random.getstate(), np.random.get_state()
+    for i in range(len(frames)):
+        frames[i]
+    assert random.getstate() == py
+    after = np.random.get_state()
+    assert after[0] == npy[0] and np.array_equal(after[1], npy[1]) and after[2:] == npy[2:]
 
 
 def test_epoch_order_is_a_pure_function_and_shards_cover_the_set():
