@@ -107,7 +107,11 @@ class RSIDECSV(Dataset):
                 f"{image_path.name} is {image.shape[2]}x{image.shape[1]} "
                 f"(row {index + 1} of {self.csv_path})"
             )
-        sample = decoded_sample(image, depth, DEPTH_ENCODINGS[self.split][2], self.frame_indices[index])
+        scale, frame = DEPTH_ENCODINGS[self.split][2], self.frame_indices[index]
+        if getattr(self.transform, "stored_depth", False):  # augment.FrameDraws: the PNG's integers will do
+            stored = torch.from_numpy(depth).unsqueeze(0)
+            return self.transform({"image": image, "depth_stored": stored, "depth_scale": scale, "frame": frame})
+        sample = decoded_sample(image, depth, scale, frame)
         return self.transform(sample) if self.transform is not None else sample
 
     def __repr__(self) -> str:
@@ -214,7 +218,7 @@ def read_depth_png(path: Path, split: str) -> np.ndarray:
                 f"{path}: depth PNG has mode {im.mode!r}; the RSIDE {split} encoding is {what} "
                 f"(PIL mode {' or '.join(modes)})"
             )
-        return np.asarray(im)
+        return np.array(im)  # writable, as torchvision's
 
 
 def _is_grey_png(data: bytes, bit_depth: int) -> bool:
