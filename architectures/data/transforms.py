@@ -5,8 +5,10 @@ order, as in RSIDE ``loaddata.py`` / ``nyu_transform.py``: Scale(240) -> RandomH
 RandomRotate(5) -> CenterCrop(228x304, depth resized to the model's output size) -> ToTensor ->
 Lighting(0.1) -> ColorJitter(0.4, 0.4, 0.4) -> Normalize(ImageNet).
 
-``rside_train_steps`` is that chain one step per function, the specification. ``rside_train_transform`` (what
-training uses) gives the same sample in two fused steps, in under half the chain's CPU time (docs/loader-speed.md).
+``rside_train_steps`` is that chain one step per function, the specification. ``rside_train_transform`` (the
+training sample) gives the same sample in two fused steps, in under half the chain's CPU time; training applies
+it split in two, the draws in the loader's workers and the rest per batch on the device (``augment``, with the
+same samples; docs/loader-speed.md).
 ``random_geometry`` draws flip and angle as the chain does; it resamples the scaled image once, at the pixels
 of the 228x304 crop only (torchvision's rotation grid restricted to them), and the depth only at the pixels the
 depth target keeps, read straight from the frame through the nearest resizes. ``random_photometric`` draws
