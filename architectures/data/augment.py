@@ -178,9 +178,9 @@ def collate_frames(items: Sequence[Any]) -> Any:
         (tuple(it["scaled_image"].shape), tuple(it["scaled_depth"].shape), it["scaled_depth"].dtype) for it in items
     }
     if len(shapes) > 1:
-        warnings.warn(
-            f"frames of {len(shapes)} sizes in one batch (frames {[int(it['frame']) for it in items]}): "
-            "augmented one by one in the loader worker (the same samples, at the per-sample cost)",
+        warnings.warn(  # one text, so that a process shows it once
+            "frames of different sizes in one batch: augmented one by one in the loader worker (the same "
+            "samples, at the per-sample cost)",
             RuntimeWarning,
             stacklevel=2,
         )
@@ -230,7 +230,7 @@ def augment_batch(batch: Mapping[str, Any], device: str | torch.device = "cpu", 
     image = batch["scaled_image"].to(device, non_blocking=non_blocking).permute(0, 3, 1, 2)
     stored = batch["scaled_depth"].to(device, non_blocking=non_blocking)
     # a CPU takes the items one at a time: the same arithmetic, in its caches (a batch of 8 frames' planes is
-    # ~10 MB, and grid_sample over it took 1.5-3x longer per image); any other device the whole batch at once
+    # ~10 MB, and grid_sample over it took 1.5-2x longer per image); any other device the whole batch at once
     step = 1 if device.type == "cpu" else len(rows)
     parts = [
         _geometry(image[k : k + step], stored[k : k + step], rows[k : k + step]) for k in range(0, len(rows), step)

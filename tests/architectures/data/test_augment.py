@@ -130,7 +130,7 @@ def test_apply_frame_is_the_reference_bit_for_bit():
 def test_frames_of_different_sizes_are_augmented_in_the_worker():
     samples = [_sample(480, 640, seed=0), _sample(240, 360, seed=1)]
     expected, items = _reference_and_items(samples, samples, (114, 152), range(2))
-    with pytest.warns(RuntimeWarning, match="frames of 2 sizes in one batch"):
+    with pytest.warns(RuntimeWarning, match="frames of different sizes in one batch"):
         batch = A.collate_frames(items)
     assert not A.is_frame_batch(batch)
     _assert_same(A.augment_batch(batch), expected)
