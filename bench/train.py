@@ -5,7 +5,9 @@ Determinism (what makes a killed-and-resumed run end with the same metrics as an
 - The order of epoch ``e`` is DistributedSampler's permutation for (seed, e): a pure function, so a resumed
   run rebuilds it and skips the ``step_in_epoch`` batches already consumed.
 - Item ``i`` of epoch ``e`` draws its augmentation from its own seed f(seed, e, i) (``SeededItems``), so
-  the random transforms do not depend on worker count, worker scheduling or where a run was resumed.
+  the random transforms do not depend on worker count, worker scheduling or where a run was resumed. With
+  RSIDE's transform the loader's workers only draw it (and read the frame); the batch is augmented where it
+  goes to the device (``architectures.data.augment``), with the same samples.
 - Checkpoints hold model, optimiser, scheduler, grad scaler, the python/numpy/torch(/CUDA) RNG states and
   the data position (epoch, step within epoch, running loss), written atomically (temp file + rename).
 
@@ -41,6 +43,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
+from architectures.data.augment import augment_batch, collate_frames, defer_augmentation
 from architectures.losses import multiscale_loss
 from bench.config import RunConfig
 from bench.distributed import DistInfo, all_mean, barrier, on_rank0
@@ -73,6 +76,8 @@ __all__ = [
     "seed_everything",
     "stop_requested",
     "train_one_epoch",
+    "training_items",
+    "training_loader",
 ]
 
 CHECKPOINT_FORMAT = 1  # bump when the checkpoint layout changes
@@ -179,19 +184,6 @@ def restore_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-@contextmanager
-def _seeded_rngs(seed: int):
-    """Seed python/numpy/torch for the block, then put the previous states back."""
-    py, npy, th = random.getstate(), np.random.get_state(), torch.get_rng_state()
-    seed_everything(seed)
-    try:
-        yield
-    finally:
-        random.setstate(py)
-        np.random.set_state(npy)
-        torch.set_rng_state(th)
-
-
 def item_seed(seed: int, epoch: int, index: int) -> int:
     """A well-mixed 63-bit seed for (run seed, epoch, item index) (SplitMix64 finaliser)."""
     z = (seed * 0x9E3779B97F4A7C15 + epoch * 0xBF58476D1CE4E5B9 + index * 0x94D049BB133111EB) % 2**64
@@ -204,6 +196,13 @@ class SeededItems(Dataset):
     """A training set whose item ``i`` in epoch ``epoch`` is augmented from ``item_seed(seed, epoch, i)``.
 
     Set ``epoch`` before building each epoch's DataLoader (workers are not persistent, so they copy it).
+
+    Only torch's default CPU generator is seeded for the item (and put back after it): the training transforms
+    draw from it alone (``architectures.data.transforms``; tested: they leave python's and numpy's generators
+    untouched), so the item's draws are those ``torch.manual_seed(item_seed)`` gives. ``torch.manual_seed``
+    itself costs ~70 us an item, most of it the lazy seeding of accelerator generators a worker never uses
+    (and in a process that does use one, it reseeded that accelerator's generator item by item); python and
+    numpy seeding and state saving cost another ~60 us (docs/loader-speed.md).
     """
 
     def __init__(self, dataset: Dataset, seed: int):
@@ -213,8 +212,13 @@ class SeededItems(Dataset):
         return len(self.dataset)
 
     def __getitem__(self, index: int) -> Any:
-        with _seeded_rngs(item_seed(self.seed, self.epoch, int(index))):
+        generator = torch.default_generator
+        state = generator.get_state()
+        generator.manual_seed(item_seed(self.seed, self.epoch, int(index)))
+        try:
             return self.dataset[index]
+        finally:
+            generator.set_state(state)
 
 
 def epoch_order(n_items: int, seed: int, epoch: int, info: DistInfo) -> list[int]:
@@ -385,7 +389,7 @@ class TrainLoop:
     loss_fn: Callable[..., torch.Tensor]
     run_dir: RunDir | None  # None: no checkpoints, history or log
     stream: TextIO | None  # progress and epoch lines (None: stdout)
-    items: SeededItems  # the training set, augmented per (seed, epoch, item)
+    items: SeededItems  # the training set, augmented per (seed, epoch, item) (``training_items``)
     per_rank_batch: int
     steps_per_epoch: int
     session_start: float  # time.perf_counter() when this session started
@@ -504,7 +508,7 @@ def _session_loop(
         loss_fn=loss_fn,
         run_dir=run_dir,
         stream=stream,
-        items=SeededItems(train_set, config.seed),
+        items=training_items(train_set, config.seed),
         per_rank_batch=per_rank_batch,
         steps_per_epoch=steps_per_epoch,
         session_start=session_start,
@@ -677,18 +681,38 @@ def _position(loop: TrainLoop, state: TrainState) -> str:
     return f"epoch {state.epoch + 1}/{loop.config.epochs}, step {state.step_in_epoch}/{loop.steps_per_epoch}"
 
 
+def training_items(train_set: Dataset, seed: int) -> SeededItems:
+    """The training set as the loader's workers read it: each item seeded (``SeededItems``) and, when the set's
+    transform is RSIDE's, read as a frame with its augmentation drawn (``augment.defer_augmentation``), to be
+    augmented with its batch where the batch goes to the device (``augment.augment_batch``, in ``_train_step``)."""
+    return SeededItems(defer_augmentation(train_set), seed)
+
+
+def training_loader(items: SeededItems, batch_size: int, num_workers: int, **kwargs: Any) -> DataLoader:
+    """A DataLoader over ``training_items``: frames stacked by ``augment.collate_frames`` (other items by the
+    default collate), workers seeded and deaf to SIGTERM/SIGINT (``_worker_init``); ``kwargs`` go to DataLoader
+    (sampler or shuffle, generator, pin_memory, drop_last, persistent_workers)."""
+    return DataLoader(
+        items,
+        batch_size=batch_size,
+        num_workers=num_workers,
+        collate_fn=collate_frames,
+        worker_init_fn=_worker_init,
+        **kwargs,
+    )
+
+
 def _epoch_loader(
     items: SeededItems, config: RunConfig, state: TrainState, info: DistInfo, per_rank_batch: int, device: torch.device
 ) -> DataLoader:
     """The rest of the current epoch: its (seed, epoch) order minus the batches already trained on."""
     order = epoch_order(len(items), config.seed, state.epoch, info)
     items.epoch = state.epoch
-    return DataLoader(
+    return training_loader(
         items,
-        batch_size=per_rank_batch,
+        per_rank_batch,
+        loader_workers(config.num_workers),
         sampler=order[state.step_in_epoch * per_rank_batch :],
-        num_workers=loader_workers(config.num_workers),
-        worker_init_fn=_worker_init,
         generator=torch.Generator().manual_seed(item_seed(config.seed, state.epoch, 0) >> 1),
         pin_memory=device.type == "cuda",
         drop_last=False,
@@ -698,9 +722,8 @@ def _epoch_loader(
 def _train_step(loop: TrainLoop, batch: dict[str, Any], state: TrainState) -> float:
     """One optimiser step on ``batch``; returns its loss averaged over processes (checked to be finite)."""
     config, device = loop.config, loop.device
-    image = batch["image"].to(device, non_blocking=True)
-    depth = batch["depth"].to(device, non_blocking=True)
-    valid = batch["valid"].to(device, non_blocking=True)
+    batch = augment_batch(batch, device, non_blocking=True)  # frames: augmented on the device; else moved there
+    image, depth, valid = batch["image"], batch["depth"], batch["valid"]
     if config.input_size is not None:
         image = F.interpolate(image, size=tuple(config.input_size), mode="bilinear", align_corners=False)
     with loop.autocast:

@@ -27,9 +27,9 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 try:
-    from torchvision.io import decode_jpeg
+    from torchvision.io import decode_jpeg, decode_png
 except ImportError:  # a torchvision without image decoders: PIL decodes everything
-    decode_jpeg = None
+    decode_jpeg = decode_png = None
 
 from .common import DataError, Sample, official_split
 
@@ -53,6 +53,8 @@ FIXTURE_JPEG_QUALITY = 90  # RSIDE's JPEG quality is not documented; 90 is a typ
 _TEST_NAME = re.compile(r"(\d+)_colors\.\w+$")
 _MISSING_SHOWN = 5
 _JPEG_MAGIC = b"\xff\xd8\xff"  # SOI marker and the next marker's 0xFF
+_PNG_MAGIC = b"\x89PNG\r\n\x1a\nIHDR"  # signature, then the IHDR chunk (its length, 13, sits between)
+_PNG_GREY = {"train": 8, "test": 16}  # the bit depth of the split's grey PNGs (IHDR colour type 0)
 
 
 class RSIDECSV(Dataset):
@@ -105,7 +107,11 @@ class RSIDECSV(Dataset):
                 f"{image_path.name} is {image.shape[2]}x{image.shape[1]} "
                 f"(row {index + 1} of {self.csv_path})"
             )
-        sample = decoded_sample(image, depth, DEPTH_ENCODINGS[self.split][2], self.frame_indices[index])
+        scale, frame = DEPTH_ENCODINGS[self.split][2], self.frame_indices[index]
+        if getattr(self.transform, "stored_depth", False):  # augment.FrameDraws: the PNG's integers will do
+            stored = torch.from_numpy(depth).unsqueeze(0)
+            return self.transform({"image": image, "depth_stored": stored, "depth_scale": scale, "frame": frame})
+        sample = decoded_sample(image, depth, scale, frame)
         return self.transform(sample) if self.transform is not None else sample
 
     def __repr__(self) -> str:
@@ -187,7 +193,24 @@ def decode_depth_png(path: Path, split: str) -> np.ndarray:
 
 
 def read_depth_png(path: Path, split: str) -> np.ndarray:
-    """The integers (H,W) stored in a depth PNG, checked to be in the ``split``'s RSIDE encoding."""
+    """The integers (H,W) stored in a depth PNG, checked to be in the ``split``'s RSIDE encoding.
+
+    A grey PNG of the split's bit depth (its IHDR says so) is decoded by torchvision's libpng, which gives
+    PIL's integers (tested, 8 and 16 bit) about 8% sooner and as a writable array; anything else goes through
+    PIL, whose mode decides (and names the fault)."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file") from None
+    if decode_png is not None and _is_grey_png(data, _PNG_GREY[split]):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)  # as for decode_jpeg (read_rgb)
+                value = decode_png(torch.frombuffer(bytearray(data), dtype=torch.uint8))
+            if value.shape[0] == 1:
+                return value[0].numpy()
+        except RuntimeError:
+            pass  # truncated or corrupt: PIL decides, and its error names the fault
     what, modes, _ = DEPTH_ENCODINGS[split]
     with _open_image(path) as im:
         if im.mode not in modes:
@@ -195,7 +218,12 @@ def read_depth_png(path: Path, split: str) -> np.ndarray:
                 f"{path}: depth PNG has mode {im.mode!r}; the RSIDE {split} encoding is {what} "
                 f"(PIL mode {' or '.join(modes)})"
             )
-        return np.asarray(im)
+        return np.array(im)  # writable, as torchvision's
+
+
+def _is_grey_png(data: bytes, bit_depth: int) -> bool:
+    """Whether ``data`` starts as a PNG whose IHDR says grey (colour type 0) at ``bit_depth`` bits."""
+    return len(data) > 25 and data[:8] + data[12:16] == _PNG_MAGIC and data[24] == bit_depth and data[25] == 0
 
 
 def _metres(value: np.ndarray, scale: float) -> np.ndarray:

@@ -5,8 +5,10 @@ order, as in RSIDE ``loaddata.py`` / ``nyu_transform.py``: Scale(240) -> RandomH
 RandomRotate(5) -> CenterCrop(228x304, depth resized to the model's output size) -> ToTensor ->
 Lighting(0.1) -> ColorJitter(0.4, 0.4, 0.4) -> Normalize(ImageNet).
 
-``rside_train_steps`` is that chain one step per function, the specification. ``rside_train_transform`` (what
-training uses) gives the same sample in two fused steps, in under half the chain's CPU time (docs/loader-speed.md).
+``rside_train_steps`` is that chain one step per function, the specification. ``rside_train_transform`` (the
+training sample) gives the same sample in two fused steps, in under half the chain's CPU time; training applies
+it split in two, the draws in the loader's workers and the rest per batch on the device (``augment``, with the
+same samples; docs/loader-speed.md).
 ``random_geometry`` draws flip and angle as the chain does; it resamples the scaled image once, at the pixels
 of the 228x304 crop only (torchvision's rotation grid restricted to them), and the depth only at the pixels the
 depth target keeps, read straight from the frame through the nearest resizes. ``random_photometric`` draws
@@ -55,8 +57,11 @@ __all__ = [
     "RSIDE_DEPTH_HW",
     "RSIDE_SCALE_ROWS",
     "Compose",
+    "TrainTransform",
     "center_crop",
     "color_jitter",
+    "draw_geometry",
+    "draw_photometric",
     "eval_transform",
     "geometry",
     "lighting",
@@ -104,21 +109,49 @@ class Compose:
         return "Compose(" + ", ".join(self.describe()) + ")"
 
 
-def rside_train_transform(depth_size: tuple[int, int] = RSIDE_DEPTH_HW) -> Compose:
+class TrainTransform(Compose):
+    """``rside_train_transform``'s Compose (the two fused steps), keeping the settings it was built with so
+    that ``architectures.data.augment`` can split the same augmentation between the loader's workers (the
+    random draws) and the training step (the resampling and colour maps, for a whole batch on its device)."""
+
+    def __init__(
+        self,
+        depth_size: tuple[int, int] = RSIDE_DEPTH_HW,
+        size: int = RSIDE_SCALE_ROWS,
+        max_degrees: float = RSIDE_ROTATE_DEG,
+        crop: tuple[int, int] = RSIDE_CROP_HW,
+        alphastd: float = LIGHTING_STD,
+        brightness: float = JITTER,
+        contrast: float = JITTER,
+        saturation: float = JITTER,
+    ):
+        self.settings = {
+            "size": size,
+            "max_degrees": max_degrees,
+            "crop": tuple(crop),
+            "depth_size": tuple(depth_size),
+            "alphastd": alphastd,
+            "brightness": brightness,
+            "contrast": contrast,
+            "saturation": saturation,
+        }
+        super().__init__(
+            partial(
+                random_geometry, size=size, max_degrees=max_degrees, crop=tuple(crop), depth_size=tuple(depth_size)
+            ),
+            partial(
+                random_photometric, alphastd=alphastd, brightness=brightness, contrast=contrast, saturation=saturation
+            ),
+        )
+
+
+def rside_train_transform(depth_size: tuple[int, int] = RSIDE_DEPTH_HW) -> TrainTransform:
     """RSIDE's random training transform: image (3,228,304) normalised, depth/valid at ``depth_size``.
 
     The sample of ``rside_train_steps`` (same random draws, same seeding) in two fused steps; see the module
-    docstring for what may differ (floating-point rounding only)."""
-    return Compose(
-        partial(
-            random_geometry,
-            size=RSIDE_SCALE_ROWS,
-            max_degrees=RSIDE_ROTATE_DEG,
-            crop=RSIDE_CROP_HW,
-            depth_size=tuple(depth_size),
-        ),
-        partial(random_photometric, alphastd=LIGHTING_STD, brightness=JITTER, contrast=JITTER, saturation=JITTER),
-    )
+    docstring for what may differ (floating-point rounding only). Training itself applies it split in two
+    (``architectures.data.augment``): the draws in the loader's workers, the rest batched on the device."""
+    return TrainTransform(depth_size)
 
 
 def rside_train_steps(depth_size: tuple[int, int] = RSIDE_DEPTH_HW) -> Compose:
@@ -232,9 +265,15 @@ def random_geometry(
     and depth: ``scale_shorter_side`` -> ``random_horizontal_flip`` -> ``random_rotate`` -> ``center_crop``
     -> ``resize_depth`` with the same draws (flip first, then the angle) and the same result up to
     floating-point rounding."""
+    flip, angle = draw_geometry(max_degrees, p)
+    return geometry(sample, flip, angle, size, crop, depth_size)
+
+
+def draw_geometry(max_degrees: float = RSIDE_ROTATE_DEG, p: float = 0.5) -> tuple[bool, float]:
+    """``random_geometry``'s draws: (flip, angle in degrees), the numbers ``random_horizontal_flip`` and
+    ``random_rotate`` draw, in their order, from torch's generator (one ``torch.rand(2)``)."""
     flip_u, angle_u = torch.rand(2).tolist()  # the two torch.rand(()) of random_horizontal_flip, random_rotate
-    flip = flip_u < _f32(p)  # mirror unless rand >= p
-    return geometry(sample, flip, _symmetric(angle_u, max_degrees), size, crop, depth_size)
+    return flip_u < _f32(p), _symmetric(angle_u, max_degrees)  # mirror unless rand >= p
 
 
 def geometry(
@@ -364,11 +403,20 @@ def random_photometric(
 ) -> Sample:
     """``to_float_image`` -> ``lighting`` -> ``color_jitter`` -> ``normalize`` in one pass over the image,
     with the same draws in the same order (alpha, then the jitter order, then one factor per jitter)."""
+    alpha, jitter = draw_photometric(alphastd, brightness, contrast, saturation)
+    return photometric(sample, alpha, jitter)
+
+
+def draw_photometric(
+    alphastd: float = LIGHTING_STD, brightness: float = JITTER, contrast: float = JITTER, saturation: float = JITTER
+) -> tuple[torch.Tensor, list[tuple[str, float]]]:
+    """``random_photometric``'s draws: lighting's alpha (3,) float32, then the jitters as (name, factor) in the
+    drawn order; the numbers ``lighting`` and ``color_jitter`` draw, in their order, from torch's generator."""
     alpha = torch.randn(3) * alphastd  # lighting's draw
     ops = [(n, v) for n, v in (("brightness", brightness), ("contrast", contrast), ("saturation", saturation)) if v]
     order = torch.randperm(len(ops)).tolist()  # color_jitter's draws: the order, then one rand per jitter
     jitter = [(ops[k][0], _symmetric(u, ops[k][1])) for k, u in zip(order, torch.rand(len(ops)).tolist(), strict=True)]
-    return photometric(sample, alpha, jitter)
+    return alpha, jitter
 
 
 def photometric(
@@ -461,12 +509,19 @@ def _rotation_grid(top: int, th: int, left: int, tw: int, h: int, w: int, angle:
     torchvision's ``rotate`` grid restricted to those pixels, with its float32 arithmetic (bit-identical):
     centred pixel coordinates through the inverse rotation [[cos, sin], [-sin, cos]] of -angle, divided by
     half the frame size (align_corners=False)."""
+    x_coef, y_coef = _rotation_coefficients(h, w, angle)
+    x, y = _centred(left, tw, w), _centred(top, th, h)
+    x_terms = x[:, None] * torch.tensor(x_coef)  # (tw, 2)
+    y_terms = y[:, None] * torch.tensor(y_coef)  # (th, 2)
+    return (x_terms[None, :, :] + y_terms[:, None, :]).unsqueeze(0)
+
+
+def _rotation_coefficients(h: int, w: int, angle: float) -> tuple[tuple[float, float], tuple[float, float]]:
+    """What ``_rotation_grid`` multiplies a centred pixel's x and y by (float32 values): grid = x * x_coef +
+    y * y_coef, torchvision's inverse rotation of an h x w frame by ``angle`` degrees, normalised."""
     r = math.radians(-angle)
     cos, sin, half_w, half_h = (_f32(v) for v in (math.cos(r), math.sin(r), 0.5 * w, 0.5 * h))
-    x, y = _centred(left, tw, w), _centred(top, th, h)
-    x_terms = x[:, None] * torch.tensor([_f32(cos / half_w), _f32(-sin / half_h)])  # (tw, 2)
-    y_terms = y[:, None] * torch.tensor([_f32(sin / half_w), _f32(cos / half_h)])  # (th, 2)
-    return (x_terms[None, :, :] + y_terms[:, None, :]).unsqueeze(0)
+    return (_f32(cos / half_w), _f32(-sin / half_h)), (_f32(sin / half_w), _f32(cos / half_h))
 
 
 @lru_cache(maxsize=64)

@@ -17,8 +17,12 @@ import pytest
 import torch
 from runner_fixtures import TinyDepthSet, TinyNet, tiny_config
 from torch import nn
+from torch.utils.data import DataLoader
 
 import bench.train as train_module
+from architectures.data import build_dataset, make_sample, rside_train_transform
+from architectures.data.augment import augment_batch, is_frame_batch
+from architectures.data.rside_csv import write_rside_fixture
 from architectures.losses import multiscale_loss
 from bench.distributed import DistInfo
 from bench.rundir import RunDir
@@ -35,6 +39,8 @@ from bench.train import (
     load_checkpoint,
     restore_rng_state,
     seed_everything,
+    training_items,
+    training_loader,
 )
 
 
@@ -85,6 +91,73 @@ def test_seeded_items_do_not_depend_on_the_global_rng_and_leave_it_alone():
     items.epoch = 1
     flips = [not torch.equal(items[i]["image"], SeededItems(train_set(), 3)[i]["image"]) for i in range(6)]
     assert any(flips)  # another epoch draws other augmentations
+
+
+class _Frames(torch.utils.data.Dataset):
+    """Fixed 120x160 frames through RSIDE's training transform (its draws come from torch's generator)."""
+
+    def __init__(self, n=6):
+        rng = np.random.default_rng(0)
+        self.frames = [
+            make_sample(rng.integers(0, 256, (3, 120, 160), dtype=np.uint8), rng.uniform(0.5, 9, (120, 160)), i)
+            for i in range(n)
+        ]
+        self.transform = rside_train_transform((57, 76))
+
+    def __len__(self):
+        return len(self.frames)
+
+    def __getitem__(self, index):
+        return self.transform(self.frames[index])
+
+
+def test_seeded_items_give_the_samples_of_seeding_every_generator():
+    """Seeding torch's CPU generator alone (no python/numpy/accelerator seeding, no state saving) gives each
+    item the sample it got when SeededItems seeded python, numpy and torch with the item's seed."""
+    items = SeededItems(_Frames(), seed=5)
+    for epoch in (0, 3):
+        items.epoch = epoch
+        for i in range(len(items)):
+            py, npy, th = random.getstate(), np.random.get_state(), torch.get_rng_state()
+            seed_everything(item_seed(5, epoch, i))  # what SeededItems did for every item before
+            expected = items.dataset[i]
+            random.setstate(py), np.random.set_state(npy), torch.set_rng_state(th)
+            got = items[i]
+            assert all(torch.equal(got[k], expected[k]) for k in ("image", "depth", "valid")), (epoch, i)
+
+
+def test_training_transforms_draw_from_torch_alone():
+    """Why SeededItems seeds torch's generator only: RSIDE's training transform leaves python's and numpy's
+    generators as they were."""
+    frames = _Frames(2)
+    py, npy = random.getstate(), np.random.get_state()
+    for i in range(len(frames)):
+        frames[i]
+    assert random.getstate() == py
+    after = np.random.get_state()
+    assert after[0] == npy[0] and np.array_equal(after[1], npy[1]) and after[2:] == npy[2:]
+
+
+def test_training_loader_batches_are_the_reference_samples(tmp_path):
+    """The training path end to end on 640x480 JPEG + PNG frames: two workers read frames and draw their
+    augmentation, the batch is augmented where it goes to the device (here the CPU); every batch equals the
+    per-sample reference (rside_train_transform in SeededItems, default collate) for the same item seeds:
+    depth and valid bit-identical, image within 1e-5."""
+    root = write_rside_fixture(tmp_path, train_rows=6, test_names=(0,))
+    dataset = build_dataset("rside-csv", root, "train", train=True)
+    order = epoch_order(len(dataset), 3, 1, DistInfo())
+    reference = SeededItems(dataset, 3)
+    reference.epoch = 1
+    expected = list(DataLoader(reference, batch_size=4, sampler=order))
+    items = training_items(dataset, 3)
+    items.epoch = 1
+    batches = list(training_loader(items, 4, 2, sampler=order))
+    assert len(batches) == len(expected) == 2 and all(is_frame_batch(b) for b in batches)
+    for batch, want in zip(batches, expected, strict=True):
+        got = augment_batch(batch, "cpu")
+        assert torch.equal(got["frame"], want["frame"])
+        assert torch.equal(got["depth"], want["depth"]) and torch.equal(got["valid"], want["valid"])
+        assert (got["image"] - want["image"]).abs().max() <= 1e-5
 
 
 def test_epoch_order_is_a_pure_function_and_shards_cover_the_set():

@@ -7,9 +7,9 @@ import pytest
 import torch
 from PIL import Image
 
-from architectures.data import RSIDECSV, DataError, build_dataset, make_sample
+from architectures.data import RSIDECSV, DataError, build_dataset, make_sample, rside_csv
 from architectures.data import transforms as T
-from architectures.data.rside_csv import decode_depth_png, find_csv, read_rgb, write_rside_fixture
+from architectures.data.rside_csv import decode_depth_png, find_csv, read_depth_png, read_rgb, write_rside_fixture
 
 
 def test_train_rows_decode_8bit_depth_as_v_over_255_times_10(rside_root):
@@ -68,6 +68,34 @@ def test_jpeg_decoding_gives_pils_pixels(tmp_path):
     Image.fromarray(np.arange(48, dtype=np.uint8).reshape(6, 8)).save(grey, quality=95)
     with Image.open(grey) as im:
         np.testing.assert_array_equal(read_rgb(grey).permute(1, 2, 0).numpy(), np.asarray(im.convert("RGB")))
+
+
+def test_depth_png_decoding_gives_pils_integers(tmp_path, rside_root):
+    """Grey PNGs of the split's bit depth are decoded by torchvision: PIL's integers, 8 bit (a 640x480 fixture
+    frame and every value 0..255) and 16 bit (every value 0..65535); other PNGs go through PIL."""
+    root, _ = rside_root
+    fixture = write_rside_fixture(tmp_path / "f", train_rows=1, test_names=(0,))
+    ramp8 = tmp_path / "ramp8.png"
+    Image.fromarray(np.arange(256 * 3, dtype=np.uint16).reshape(24, 32).astype(np.uint8)).save(ramp8)
+    ramp16 = tmp_path / "ramp16.png"
+    Image.fromarray(np.arange(2**16, dtype=np.uint16).reshape(256, 256)).save(ramp16)
+    cases = [
+        (next((fixture / "data/nyu2_train").rglob("*.png")), "train"),
+        (ramp8, "train"),
+        (fixture / "data/nyu2_test/00000_depth.png", "test"),
+        (ramp16, "test"),
+    ]
+    for path, split in cases:
+        assert rside_csv._is_grey_png(path.read_bytes(), 8 if split == "train" else 16), path
+        got = read_depth_png(path, split)
+        with Image.open(path) as im:
+            expected = np.asarray(im)
+        assert got.dtype == expected.dtype and got.flags.writeable and np.array_equal(got, expected), path
+    palette = tmp_path / "palette.png"
+    Image.fromarray(np.zeros((4, 4), np.uint8)).convert("P").save(palette)
+    assert not rside_csv._is_grey_png(palette.read_bytes(), 8) and not rside_csv._is_grey_png(b"\x89PNG", 8)
+    with pytest.raises(DataError, match="depth PNG has mode 'P'"):
+        read_depth_png(palette, "train")
 
 
 def test_training_samples_are_the_step_chains(tmp_path):
