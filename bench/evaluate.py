@@ -45,6 +45,7 @@ from bench.metrics import (
 )
 from bench.rundir import RunDir
 from bench.runtime import amp_autocast, loader_workers
+from bench.train import _worker_init  # one worker set-up for both loaders (seeding; stop signals ignored)
 
 __all__ = [
     "CoverageError",
@@ -226,6 +227,7 @@ def evaluate(
         batch_size=batch_size,
         shuffle=False,
         num_workers=loader_workers(num_workers),
+        worker_init_fn=_worker_init,  # workers leave SIGTERM/SIGINT to this process, as training's do
         generator=torch.Generator().manual_seed(0),
     )  # leaves the global RNG alone
     tally = _Tally(protocol, keep_frames)
