@@ -154,7 +154,8 @@ def summary_table(outcomes: Sequence[RunOutcome]) -> str:
     widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=False)]
     line = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths, strict=True))  # noqa: E731
     out = [line(header), line(["-" * w for w in widths]), *(line(r) for r in rows)]
-    notes = [o for o in outcomes if o.status in ("failed", "locked", "interrupted") and o.message]
+    # why runs failed or were skipped; the run that stopped the suite is said last, by bench.pipeline
+    notes = [o for o in outcomes if o.status in ("failed", "locked") and o.message and not o.stopped_suite]
     if notes:
         out.append("")
         out += [f"{o.status}: {o.run_id}: {o.message}" for o in notes]

@@ -122,7 +122,7 @@ def _run_one(
         pace.later = runs_to_train(configs[i:], runs_dir)
         outcome = execute_run(config, runs_dir, resume, info, stream, pace, rerun=rerun)
         stop.armed = False
-        outcome.size_bytes = rd.size_bytes() if info.is_main else None
+        outcome.size_bytes = rd.size_bytes() if info.is_main and outcome.status != "locked" else None
         if outcome.status == "trained":
             pace.record(outcome.steps, outcome.wall_time_s)
         return outcome

@@ -667,8 +667,12 @@ def full_disk_at(monkeypatch, name: str, nth: int) -> dict[str, object]:
 
 @pytest.mark.parametrize(
     "name, nth, kept",
-    [("last.pt", 2, "the previous last.pt is unchanged"), ("metrics.json", 1, "nothing was written")],
-    ids=["last.pt-at-the-end-of-epoch-2", "metrics.json-when-finishing"],
+    [
+        ("last.pt", 2, "the previous last.pt is unchanged"),
+        ("predictions.h5", 1, "nothing was written"),  # HDF5 writing onto a full disk itself crashed the process
+        ("metrics.json", 1, "nothing was written"),
+    ],
+    ids=["last.pt-at-the-end-of-epoch-2", "predictions.h5", "metrics.json-when-finishing"],
 )
 def test_a_full_disk_stops_the_suite_in_one_line_and_resume_finishes_it(
     tmp_path, tiny_data, monkeypatch, name, nth, kept
