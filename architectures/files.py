@@ -39,7 +39,9 @@ WRITE_FAILED = re.compile(
 
 class DiskFullError(OSError):
     """A write failed (or would fail) for lack of space: one line naming the file, the bytes it needed and
-    the bytes free on its filesystem. The file is as it was before the write (or absent), no temp file left."""
+    the bytes free on its filesystem. The file is as it was before the write (or absent), no temp file left.
+    The one type for a full disk, whoever writes: ``message`` words the line for writers that say more (what
+    to run again: ``bench fetch``)."""
 
     def __init__(
         self,
@@ -50,6 +52,7 @@ class DiskFullError(OSError):
         before: bool = False,
         at_least: bool = False,
         kept: str | None = None,
+        message: str | None = None,
     ):
         self.path, self.needed_bytes, self.free_bytes = Path(path), int(needed_bytes), int(free)
         what = "disk quota exceeded" if code == errno.EDQUOT else "no space left on device"
@@ -58,7 +61,9 @@ class DiskFullError(OSError):
         needs = f"more than {format_bytes(needed_bytes)}" if at_least else f"about {format_bytes(needed_bytes)}"
         if kept is None:  # what is left of the file: an atomic write leaves it as it was
             kept = f"the previous {self.path.name} is unchanged" if self.path.exists() else "nothing was written"
-        self.message = f"{what} for {self.path}: it needs {needs}, {format_bytes(free)} free on its filesystem; {kept}"
+        self.message = message or (
+            f"{what} for {self.path}: it needs {needs}, {format_bytes(free)} free on its filesystem; {kept}"
+        )
         super().__init__(code, self.message, str(self.path))
 
     def __str__(self) -> str:

@@ -2,9 +2,12 @@
 
 ``preflight`` returns every problem as a message (empty list: good to go), so a plan is refused whole, with
 every problem listed, before anything is written. The run directories' rule: a complete run is reused only
-when its stored config (and data fingerprint) equals the planned one up to operational fields; a started
-one continues only with ``--resume`` (same check); ``--rerun`` moves them aside (``bench.lifecycle``).
-Missing data is explained by ``architectures.data.downloads`` (where to get it, where to put it).
+when its stored config (and data fingerprint) equals the planned one up to operational fields and its
+checkpoints/final.pt is the file metrics.json recorded (sha256); a started one continues only with
+``--resume`` (same check); ``--rerun`` moves them aside (``bench.lifecycle``). A run another process holds
+(its lock, ``bench.runlock``) is no problem: it is skipped when its turn comes, and ``preflight_notes`` says
+so, with a warning when the disk has less free space than the planned runs will write. Missing data is
+explained by ``architectures.data.downloads`` (where to get it, where to put it).
 """
 
 from __future__ import annotations
@@ -20,9 +23,9 @@ from bench.config import ConfigError, RunConfig, config_diff, model_problem
 from bench.datasets import DEFAULT_INPUT_SIZE
 from bench.outcomes import diff_message, reuse_refusal
 from bench.provenance import file_fingerprint
-from bench.rundir import RunDir, RunState
+from bench.rundir import RunDir, RunState, disk_space_warning
 
-__all__ = ["check_data", "check_train_variant", "is_imported", "preflight", "stored_diff"]
+__all__ = ["check_data", "check_train_variant", "is_imported", "preflight", "preflight_notes", "stored_diff"]
 
 
 def preflight(
@@ -83,6 +86,8 @@ def _check_run_dirs(
         out.append(f"run id {dup} is planned more than once")
     for c, state in zip(configs, states, strict=True):
         rd = RunDir.for_config(c, runs_dir)
+        if rd.lock_holder() is not None:
+            continue  # another runner is writing it: skipped, whatever its state (preflight_notes says so)
         if isinstance(state, Exception):
             if not rerun:
                 out.append(f"{rd.root}: {state} (pass --rerun to move it aside and train again)")
@@ -93,8 +98,11 @@ def _check_run_dirs(
             continue  # nothing there, or it is moved aside before training
         elif state == RunState.COMPLETE:
             diff = stored_diff(rd, c)
+            damaged = None if diff else rd.final_weights_problem()
             if diff:
                 out.append(reuse_refusal(rd, diff))
+            elif damaged:
+                out.append(f"cannot reuse the finished run: {damaged}")
         elif not resume:
             out.append(
                 f"{rd.root} already exists (an interrupted run); pass --resume to continue it, or "
@@ -105,6 +113,24 @@ def _check_run_dirs(
             if diff:
                 out.append(diff_message(rd, diff, hint="pass --rerun to move it aside and start over"))
     return out
+
+
+def preflight_notes(configs: Sequence[RunConfig], runs_dir: Path, parallel: int = 1) -> list[str]:
+    """What the plan should know that does not stop it: each run another process holds (``note: ... will be
+    skipped: locked by host:pid since ...``; never "pass --resume", which would make two writers), and a
+    ``warning:`` when the filesystem of ``runs_dir`` has less free space than the runs will write, ``parallel``
+    of them at once (``bench.rundir.disk_space_warning``)."""
+    notes = []
+    for c in configs:
+        rd = RunDir.for_config(c, runs_dir)
+        holder = rd.lock_holder()
+        if holder is not None:
+            notes.append(f"note: {rd.root} will be skipped: {holder.describe()} (another runner is writing it)")
+    try:
+        warning = disk_space_warning(configs, runs_dir, parallel=parallel)
+    except Exception:  # a model that cannot be built is the model check's problem; this is only an estimate
+        warning = None
+    return notes + ([f"warning: {warning}"] if warning else [])
 
 
 def stored_diff(rd: RunDir, config: RunConfig) -> list[tuple[str, Any, Any]]:

@@ -182,7 +182,20 @@ def run_cmd(
     rerun: bool,
     **launch_options,
 ) -> None:
-    """Train and evaluate a suite's runs into runs/<run-id>/ (and run its speed sweeps)."""
+    """Train and evaluate a suite's runs into runs/<run-id>/ (and run its speed sweeps).
+
+    One process writes a run at a time: a run another `bench run` (or job) is writing is skipped, and the
+    output says who holds it. SIGTERM or Ctrl-C while a run trains finishes the current step, saves
+    checkpoints/last.pt and stops the suite (a second one stops at once).
+
+    \b
+    Exit codes:
+      0   every run ended well (or was skipped, or its job submitted)
+      1   a run or the speed sweeps failed (a full disk stops the suite)
+      2   the plan cannot run: every problem is listed, nothing was run
+      75  interrupted by SIGTERM/SIGINT, resumable: `bench run --resume` continues
+      130 stopped at once by a second signal (the last checkpoint is kept)
+    """
     from bench.pipeline import run
     from bench.plan import RunRequest
 
@@ -234,7 +247,8 @@ runs_to_read_option = click.option(
     help="Only this suite's runs, listing the planned ones that have not started too.",
 )
 def status_cmd(runs_dir: Path, suite_name: str | None) -> None:
-    """One line per run: not started / queued / running (progress) / interrupted / complete / failed."""
+    """One line per run: not started / queued / running (progress; who holds it) / interrupted (resumable) /
+    complete / damaged (final.pt is not what metrics.json recorded) / failed."""
     from bench.config import ConfigError
     from bench.status import collect_status, status_table
 
@@ -715,4 +729,13 @@ def fetch_cmd(
 
 
 def main() -> None:
-    cli()
+    """The ``bench`` command. A write that finds the disk full (``bench.io.DiskFullError``, whichever command
+    wrote: a report's tables, an import's checkpoint) ends it with that one line and exit code 1, not a
+    traceback."""
+    from bench.io import DiskFullError
+
+    try:
+        cli()
+    except DiskFullError as exc:
+        click.echo(f"error: {exc}", err=True)
+        raise SystemExit(1) from None

@@ -17,6 +17,7 @@ Under DDP only rank 0 evaluates (the runner arranges it), so the whole split is 
 
 from __future__ import annotations
 
+import io
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -30,7 +31,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from architectures.data.geometry import GeometryError, InputGeometry, check_protocol_geometry
 from architectures.data.transforms import IMAGENET_MEAN, IMAGENET_STD  # the data layer's normalisation
-from bench.io import atomic_path, write_csv_atomic, write_json_atomic
+from bench.io import write_bytes_atomic, write_csv_atomic, write_json_atomic
 from bench.metrics import (
     DEPTH_METRICS,
     EDGE_THRESHOLDS,
@@ -45,6 +46,7 @@ from bench.metrics import (
 )
 from bench.rundir import RunDir
 from bench.runtime import amp_autocast, loader_workers
+from bench.train import _worker_init  # one worker set-up for both loaders (seeding; stop signals ignored)
 
 __all__ = [
     "CoverageError",
@@ -226,6 +228,7 @@ def evaluate(
         batch_size=batch_size,
         shuffle=False,
         num_workers=loader_workers(num_workers),
+        worker_init_fn=_worker_init,  # workers leave SIGTERM/SIGINT to this process, as training's do
         generator=torch.Generator().manual_seed(0),
     )  # leaves the global RNG alone
     tally = _Tally(protocol, keep_frames)
@@ -352,13 +355,17 @@ def write_evaluation(run_dir: RunDir, result: EvalResult, meta: dict[str, Any]) 
 
 
 def _write_predictions(run_dir: RunDir, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
+    """predictions.h5, built in memory (six frames: a few MiB) and written as bytes: HDF5 writing onto a full
+    disk itself can crash the process (a segfault at close), where a plain write raises DiskFullError."""
     import h5py
 
-    with atomic_path(run_dir.predictions_path) as tmp, h5py.File(tmp, "w") as f:
+    image = io.BytesIO()
+    with h5py.File(image, "w") as f:
         for key in ("frame", "image", "depth", "valid", "pred"):
             f.create_dataset(key, data=arrays[key], compression="gzip" if arrays[key].ndim > 1 else None)
         for key in ("run_id", "arch", "backbone"):
             f.attrs[key] = str(meta.get(key, ""))
+    write_bytes_atomic(run_dir.predictions_path, image.getvalue())
 
 
 def _prediction_arrays(

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bench.config import RunConfig
-from bench.io import atomic_path
+from bench.io import torch_save_atomic
 from bench.paths import DEFAULT_RUNS_DIR
 from bench.provenance import collect_provenance, file_fingerprint, resolved_model_options
 from bench.rundir import RunDir, RunDirError, RunState
@@ -44,8 +44,6 @@ def import_rside_checkpoint(
     checkpoint: str | Path, backbone: str, out: str | Path | None = None, runs_dir: str | Path = DEFAULT_RUNS_DIR
 ) -> RunDir:
     """Write ``out`` (default runs/paper-rside-<backbone>-s0) from a released RSIDE checkpoint."""
-    import torch
-
     from architectures.rside import load_official_checkpoint
 
     checkpoint = Path(checkpoint)
@@ -55,8 +53,7 @@ def import_rside_checkpoint(
         raise RunDirError(f"{rd.root} already holds a run ({rd.state()}); move it away or pass another --out")
     model = load_official_checkpoint(checkpoint, backbone)  # strict: raises CheckpointError on any mismatch
     payload = {"format": CHECKPOINT_FORMAT, "kind": "imported", "config": config.to_dict(), "model": model.state_dict()}
-    with atomic_path(rd.last_checkpoint) as tmp:
-        torch.save(payload, tmp)
+    torch_save_atomic(payload, rd.last_checkpoint)  # a full disk: DiskFullError, one line
     provenance = collect_provenance("cpu", None, None, resolved_model_options(config.arch, config.options))
     provenance["imported"] = {
         "checkpoint": file_fingerprint(checkpoint),

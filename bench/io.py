@@ -12,7 +12,7 @@ import csv
 import hashlib
 import io
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -76,14 +76,42 @@ def write_csv_atomic(path: str | Path, rows: Iterable[Mapping[str, Any]], column
 def torch_save_atomic(obj: Any, path: str | Path) -> Path:
     """``torch.save(obj)`` to ``path`` atomically and durably. Checks first that the filesystem has room for
     the payload (``payload_bytes``: the file is written whole before the old one goes); a write that fails
-    for lack of space anyway raises ``DiskFullError``, and the previous file stays as it was."""
+    for lack of space anyway raises ``DiskFullError``, and the previous file stays as it was.
+
+    torch.save writes through a file object, not the path: given a path, it names the zip's records after the
+    file (here the random temporary name), so two saves of the same weights would differ; this way they are
+    byte-identical and a digest of the file (final.pt's sha256 in metrics.json) depends on its content only."""
     import torch
 
     needed = payload_bytes(obj)
     check_free_space(path, needed)
-    with atomic_path(path, expected_bytes=needed) as tmp:
-        torch.save(obj, tmp)
+    with atomic_path(path, expected_bytes=needed) as tmp, open(tmp, "wb") as f:
+        sink = _KeepsWriteErrors(f)
+        try:
+            torch.save(obj, sink)
+        except RuntimeError as exc:  # torch reports a failed write as "unexpected pos ...": raise the write's own
+            if sink.error is None:
+                raise
+            raise sink.error from exc
     return Path(path)
+
+
+class _KeepsWriteErrors:
+    """A binary file for torch.save that remembers the OSError of a failed write (ENOSPC, EDQUOT), which torch's
+    zip writer turns into a RuntimeError without its errno."""
+
+    def __init__(self, f: Any):
+        self.f, self.error = f, None
+
+    def write(self, data: Any) -> int:
+        try:
+            return self.f.write(data)
+        except OSError as exc:
+            self.error = exc
+            raise
+
+    def flush(self) -> None:
+        self.f.flush()
 
 
 def payload_bytes(obj: Any) -> int:
@@ -108,12 +136,15 @@ def payload_bytes(obj: Any) -> int:
     return total
 
 
-def sha256_file(path: str | Path) -> str:
-    """The sha256 hex digest of the whole file, read in 1 MiB chunks."""
+def sha256_file(path: str | Path, progress: Callable[[int], Any] | None = None) -> str:
+    """The sha256 hex digest of the whole file, read in 1 MiB chunks; ``progress(n)`` after each chunk of n
+    bytes (``bench fetch`` shows it for large downloads)."""
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         while chunk := f.read(SHA256_CHUNK_BYTES):
             digest.update(chunk)
+            if progress is not None:
+                progress(len(chunk))
     return digest.hexdigest()
 
 

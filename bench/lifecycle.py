@@ -1,22 +1,25 @@
 """One run's life, and the only code of ``bench run`` that writes a run directory ``runs/<run-id>/``.
 
-``execute_run`` looks at the directory (``RunDir.state``) and does one of three things: reuse a complete run
-whose settings are the planned ones (``reuse_run``), evaluate weights written by ``bench import``, or train
-(from the start, or from checkpoints/last.pt with ``resume``) and evaluate. Whichever launcher runs the plan
-(inline, a local job, a SLURM job) calls ``execute_run``; ``move_aside`` is ``--rerun``'s rename of old
-directories. A finished run keeps its evaluated weights (checkpoints/final.pt) and drops the training state
-unless ``keep_checkpoints`` is set. Format of the files: runs/README.md.
+``execute_run`` first takes the run's lock (``runs/.locks/<run-id>.lock``, ``bench.runlock``: one writer per
+run, whoever launched it); a run another process holds is skipped and its holder named. Holding the lock, it
+moves an old directory aside (``--rerun``), looks at the directory (``RunDir.state``) and does one of three
+things: reuse a complete run whose settings are the planned ones and whose final.pt is intact (``reuse_run``),
+evaluate weights written by ``bench import``, or train (from the start, or from checkpoints/last.pt with
+``resume``) and evaluate. Whichever launcher runs the plan (inline, a local job, a SLURM job) calls
+``execute_run``. A finished run keeps its evaluated weights (checkpoints/final.pt, whose sha256 metrics.json
+records) and drops the training state unless ``keep_checkpoints`` is set. Format of the files: runs/README.md.
 """
 
 from __future__ import annotations
 
+import json
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TextIO
 
-import torch
 from torch import nn
 from torch.utils.data import Dataset
 
@@ -26,15 +29,17 @@ from bench.config import ConfigError, RunConfig, config_diff
 from bench.datasets import DEFAULT_INPUT_SIZE
 from bench.distributed import DistInfo, barrier, on_rank0
 from bench.evaluate import EvalResult, prediction_frames, write_evaluation
+from bench.io import torch_save_atomic
 from bench.outcomes import RunOutcome, diff_message, headline_text, reuse_notice, reuse_refusal
 from bench.progress import SuiteProgress
 from bench.provenance import collect_provenance, model_options_change, resolved_model_options, utc_now
-from bench.rundir import DEFAULT_RUNS_DIR, RunDir, RunState
+from bench.rundir import DEFAULT_RUNS_DIR, FINAL_WEIGHTS_KEY, RunDir, RunState
+from bench.runlock import LockedBy, held_here
 from bench.runmodel import build_run_model, depth_size, evaluate_run
 from bench.runtime import resolve_device, say
-from bench.train import RunCheckpointError, TrainState, fit, load_checkpoint
+from bench.train import CHECKPOINT_FORMAT, RunCheckpointError, TrainState, fit, load_checkpoint
 
-__all__ = ["drop_training_state", "execute_run", "move_aside", "reuse_run", "save_final_weights"]
+__all__ = ["drop_training_state", "execute_run", "locked_message", "reuse_run", "save_final_weights"]
 
 
 def execute_run(
@@ -44,28 +49,70 @@ def execute_run(
     info: DistInfo | None = None,
     stream: TextIO | None = None,
     suite: SuiteProgress | None = None,
+    rerun: bool = False,
 ) -> RunOutcome:
-    """Train (or, for an imported directory, only evaluate) one run and write its directory. ``suite`` (the
-    runs after this one and the pace so far) gives the progress lines a suite ETA."""
+    """Train (or, for an imported directory, only evaluate) one run and write its directory, holding its lock;
+    a ``locked`` outcome, with nothing touched, while another process holds it. ``rerun`` moves an existing
+    directory (not an imported one) aside first. ``suite`` (the runs after this one and the pace so far)
+    gives the progress lines a suite ETA."""
     info = info or DistInfo()
     stream = stream if stream is not None else sys.stdout
     rd = RunDir.for_config(config, runs_dir)
-    state = rd.state()
-    if state == RunState.COMPLETE:
-        return reuse_run(config, rd, info, stream)
-    if state == RunState.IMPORTED:
-        return _evaluate_imported(config, rd, info, stream)
-    if state == RunState.STARTED and not resume:
-        raise ConfigError(f"{rd.root} exists (an interrupted run); pass --resume to continue it")
-    return _train_andevaluate_run(config, rd, resume and state == RunState.STARTED, info, stream, suite)
+    with _run_lock(rd, info) as holder:
+        if holder is not None:
+            say(info, None, stream, locked_message(config, rd, holder))
+            return RunOutcome.locked(config, holder.describe())
+        if rerun:
+            on_rank0(info, lambda: _move_aside(rd, info, stream))
+        state = rd.state()  # read under the lock: nobody else changes it now
+        if state == RunState.COMPLETE:
+            return reuse_run(config, rd, info, stream)
+        if state == RunState.IMPORTED:
+            return _evaluate_imported(config, rd, info, stream)
+        if state == RunState.STARTED and not resume:
+            raise ConfigError(f"{rd.root} exists (an interrupted run); pass --resume to continue it")
+        return _train_andevaluate_run(config, rd, resume and state == RunState.STARTED, info, stream, suite)
+
+
+def locked_message(config: RunConfig, rd: RunDir, holder: LockedBy) -> str:
+    """``skipping <run>: <dir> is being written by another runner (locked by host:pid since ...)``."""
+    return f"skipping {config.run_id}: {rd.root} is being written by another runner ({holder.describe()})"
+
+
+@contextmanager
+def _run_lock(rd: RunDir, info: DistInfo) -> Iterator[LockedBy | None]:
+    """Hold the run's lock for the block (rank 0 takes it; every rank learns the answer): yields None, or who
+    holds it elsewhere. A lock this process already holds (a job that took it before writing launch.json) is
+    kept as it is."""
+    taken: list[Any] = []
+
+    def take() -> LockedBy | None:
+        if held_here(rd.lock_path):
+            return None
+        got = rd.try_lock()
+        if isinstance(got, LockedBy):
+            return got
+        taken.append(got)
+        return None
+
+    holder = on_rank0(info, take)
+    try:
+        yield holder
+    finally:
+        for lock in taken:
+            lock.release()
 
 
 def reuse_run(config: RunConfig, rd: RunDir, info: DistInfo | None = None, stream: TextIO | None = None) -> RunOutcome:
-    """The complete run in ``rd`` as the planned ``config``'s outcome; ConfigError if their settings differ."""
+    """The complete run in ``rd`` as the planned ``config``'s outcome; ConfigError if their settings differ or
+    its checkpoints/final.pt is not the file metrics.json recorded (naming the way out)."""
     info = info or DistInfo()
     diff = stored_diff(rd, config)
     if diff:
         raise ConfigError(reuse_refusal(rd, diff))
+    damaged = rd.final_weights_problem()
+    if damaged:
+        raise ConfigError(f"cannot reuse the finished run: {damaged}")
     outcome = RunOutcome.reused(rd, config)
     say(info, None, stream, reuse_notice(rd))
     _, provenance = rd.read_config()
@@ -80,20 +127,17 @@ def reuse_run(config: RunConfig, rd: RunDir, info: DistInfo | None = None, strea
     return outcome
 
 
-def move_aside(configs: Sequence[RunConfig], runs_dir: Path) -> list[tuple[Path, Path]]:
-    """``--rerun``: move each planned run's existing directory (not imported ones) to runs/.old/; (from, to)."""
-    moved = []
-    for c in configs:
-        rd = RunDir.for_config(c, runs_dir)
-        if not rd.root.exists():
-            continue
-        try:
-            if is_imported(rd):
-                continue
-        except Exception:  # damaged config.json: nothing to keep using, move it aside as well
-            pass
-        moved.append((rd.root, rd.move_aside()))
-    return moved
+def _move_aside(rd: RunDir, info: DistInfo, stream: TextIO) -> None:
+    """``--rerun``: move the run's existing directory (not an imported one) to runs/.old/, under its lock."""
+    if not rd.root.exists():
+        return
+    try:
+        if is_imported(rd):
+            return
+    except Exception:  # damaged config.json: nothing to keep using, move it aside as well
+        pass
+    old = rd.root
+    say(info, None, stream, f"moved {old} aside to {rd.move_aside()} (--rerun)")
 
 
 class _TestEvaluations:
@@ -224,7 +268,9 @@ def _finish(
     result = tests.final(model, checkpoint, state.global_step)
     epoch = state.best_epoch if checkpoint == "best" else state.history[-1]["epoch"]
     save_final_weights(rd, config, model, checkpoint, epoch, state.global_step)
-    metrics = write_evaluation(rd, result, _metrics_meta(config, checkpoint, epoch, state.global_step, tests.test_set))
+    meta = _metrics_meta(config, checkpoint, epoch, state.global_step, tests.test_set)
+    meta[FINAL_WEIGHTS_KEY] = rd.final_weights_record()  # its sha256: a damaged copy is found before reuse
+    metrics = write_evaluation(rd, result, meta)
     if not config.keep_checkpoints:
         drop_training_state(rd)
     wall = round(state.elapsed_s + time.perf_counter() - t_trained, 3)
@@ -235,21 +281,20 @@ def _finish(
 def save_final_weights(
     rd: RunDir, config: RunConfig, model: nn.Module, checkpoint: str, epoch: float | None, steps: int
 ) -> None:
-    """checkpoints/final.pt: the evaluated weights only (no optimiser state), for re-evaluation; atomic."""
-    from bench.io import atomic_path
-    from bench.train import CHECKPOINT_FORMAT
-
+    """checkpoints/final.pt: the evaluated weights only (no optimiser state), for re-evaluation; atomic, and a
+    DiskFullError (one line) when it does not fit."""
     payload = {
         "format": CHECKPOINT_FORMAT,
         "kind": "final",
-        "config": config.to_dict(),
+        # fresh objects from JSON: pickle stores a string once per object, so a config unpickled in a job (its
+        # strings not shared with the literals here) would otherwise give other bytes, and another sha256
+        "config": json.loads(json.dumps(config.to_dict())),
         "model": model.state_dict(),
         "checkpoint": checkpoint,
         "epoch": epoch,
         "steps": steps,
     }
-    with atomic_path(rd.final_weights) as tmp:
-        torch.save(payload, tmp)
+    torch_save_atomic(payload, rd.final_weights)
 
 
 def drop_training_state(rd: RunDir) -> None:

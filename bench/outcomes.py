@@ -1,9 +1,10 @@
 """What happened to each planned run, and the words ``bench run`` uses for it.
 
-``RunOutcome`` is built by one constructor per status (``trained``, ``evaluated``, ``reused``, ``failed``),
-whichever launcher ran the run. ``summary_table`` is the table printed at the end; the messages shared by
-the checks and the run lifecycle (a run reused, or refused because its settings changed) are written here
-once. Torch-free: the dry run and the launchers format with it before or without any training.
+``RunOutcome`` is built by one constructor per status (``trained``, ``evaluated``, ``reused``, ``failed``,
+``locked``, ``interrupted``, ``not_started``), whichever launcher ran the run. ``summary_table`` is the table
+printed at the end; the messages shared by the checks and the run lifecycle (a run reused, or refused because
+its settings changed) are written here once. Torch-free: the dry run and the launchers format with it before
+or without any training.
 """
 
 from __future__ import annotations
@@ -33,7 +34,9 @@ class RunOutcome:
     """What happened to one planned run, for the summary table."""
 
     run_id: str
-    status: str  # "trained" | "evaluated" (imported weights) | "reused" (complete, same config) | "failed"
+    status: str  # "trained" | "evaluated" (imported weights) | "reused" (complete, same config) | "failed" |
+    # "locked" (another runner is writing it: skipped) | "interrupted" (SIGTERM/SIGINT: resumable) |
+    # "not started" (the suite stopped before its turn)
     config: RunConfig
     metrics: dict[str, Any] | None = None
     wall_time_s: float | None = None
@@ -41,6 +44,7 @@ class RunOutcome:
     steps: int | None = None
     message: str = ""
     size_bytes: int | None = None  # the run directory on disk after the run
+    stopped_suite: bool = False  # the suite stopped after this run (a signal, a full disk): the rest not started
 
     @classmethod
     def trained(
@@ -70,8 +74,23 @@ class RunOutcome:
         )
 
     @classmethod
-    def failed(cls, config: RunConfig, message: str) -> RunOutcome:
-        return cls(config.run_id, "failed", config, message=message)
+    def failed(cls, config: RunConfig, message: str, stopped_suite: bool = False) -> RunOutcome:
+        return cls(config.run_id, "failed", config, message=message, stopped_suite=stopped_suite)
+
+    @classmethod
+    def locked(cls, config: RunConfig, holder: str) -> RunOutcome:
+        """Skipped: another process holds the run's lock (``holder``: "locked by host:pid since ...")."""
+        return cls(config.run_id, "locked", config, message=holder)
+
+    @classmethod
+    def interrupted(cls, config: RunConfig, message: str, steps: int | None = None) -> RunOutcome:
+        """Stopped by SIGTERM/SIGINT with its checkpoint written: ``bench run --resume`` continues it."""
+        return cls(config.run_id, "interrupted", config, steps=steps, message=message, stopped_suite=True)
+
+    @classmethod
+    def not_started(cls, config: RunConfig, why: str) -> RunOutcome:
+        """Never started: the suite stopped before this run's turn (``why``)."""
+        return cls(config.run_id, "not started", config, message=why)
 
 
 # --- messages ---------------------------------------------------------------------------------------------
@@ -135,10 +154,11 @@ def summary_table(outcomes: Sequence[RunOutcome]) -> str:
     widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=False)]
     line = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths, strict=True))  # noqa: E731
     out = [line(header), line(["-" * w for w in widths]), *(line(r) for r in rows)]
-    failures = [o for o in outcomes if o.status == "failed"]
-    if failures:
+    # why runs failed or were skipped; the run that stopped the suite is said last, by bench.pipeline
+    notes = [o for o in outcomes if o.status in ("failed", "locked") and o.message and not o.stopped_suite]
+    if notes:
         out.append("")
-        out += [f"failed: {o.run_id}: {o.message}" for o in failures]
+        out += [f"{o.status}: {o.run_id}: {o.message}" for o in notes]
     return "\n".join(out)
 
 

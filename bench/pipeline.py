@@ -1,9 +1,12 @@
 """``bench run`` as one pipeline: request -> plan -> (--fetch) -> (dry run) -> launcher checks -> launch -> speed
 sweeps -> summary. Each step is a function of the one before; ``run`` returns the exit code.
 
-Exit codes: 0 every run ended well (or its job was submitted), 1 a run or the speed sweeps failed, 2 the
-request or the plan cannot run (nothing was started or written; every problem is listed). The plan is made
-before torch is imported, so a mistyped suite or option is reported at once.
+Exit codes: 0 every run ended well (or its job was submitted; runs another runner holds are skipped, which is
+no failure), 1 a run or the speed sweeps failed (a full disk stops the suite), 2 the request or the plan cannot
+run (nothing was started or written; every problem is listed), 75 interrupted by SIGTERM/SIGINT and resumable
+(the run saved its checkpoint; ``bench run --resume`` continues), 130 stopped at once by a second signal (the
+last checkpoint is kept). The plan is made before torch is imported, so a mistyped suite or option is reported
+at once.
 """
 
 from __future__ import annotations
@@ -21,9 +24,21 @@ if TYPE_CHECKING:
 
     from bench.launchers import Launcher
 
-__all__ = ["EXIT_BAD_PLAN", "EXIT_FAILED", "EXIT_OK", "fetch_missing", "run", "run_speed"]
+__all__ = [
+    "EXIT_BAD_PLAN",
+    "EXIT_FAILED",
+    "EXIT_INTERRUPTED",
+    "EXIT_OK",
+    "EXIT_STOPPED_AT_ONCE",
+    "fetch_missing",
+    "run",
+    "run_speed",
+]
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_PLAN = 0, 1, 2
+EXIT_INTERRUPTED = 75  # = bench.train.EXIT_INTERRUPTED (EX_TEMPFAIL): interrupted, resumable; torch-free here
+EXIT_STOPPED_AT_ONCE = 130  # 128 + SIGINT, as shells report a Ctrl-C: a second signal, no checkpoint written
+DISK_FULL_HINT = "free space, then `bench run --resume` continues (the suite stopped: the next runs would fail too)"
 
 
 def run(request: RunRequest, out: TextIO | None = None) -> int:
@@ -37,7 +52,7 @@ def run(request: RunRequest, out: TextIO | None = None) -> int:
     if request.fetch and (failed := fetch_missing(plan, request.dry_run, out)) is not None:
         return failed
     if request.dry_run:
-        return dry_run(plan, out)
+        return dry_run(plan, out, request.launch)
     from bench.launchers import make_launcher  # torch comes in from here on
 
     try:
@@ -68,14 +83,22 @@ def fetch_missing(plan: Plan, dry_run: bool, out: TextIO) -> int | None:
     return None
 
 
-def dry_run(plan: Plan, out: TextIO) -> int:
-    """Print the plan, its cost and every problem (data is looked at, never generated); run nothing."""
-    from bench.checks import check_data, preflight
+def dry_run(plan: Plan, out: TextIO, launch: dict[str, Any] | None = None) -> int:
+    """Print the plan, its cost, every problem and the notes (runs another runner holds, too little disk space;
+    data is looked at, never generated); run nothing."""
+    from bench.checks import check_data, preflight, preflight_notes
     from bench.dryrun import describe_plan
+    from bench.launchers import make_launcher
 
     problems = preflight(plan.configs, plan.runs_dir, plan.resume, with_data=False, rerun=plan.rerun)
     problems += check_data(plan.configs, generate=False)
     print(describe_plan(plan, problems), file=out)
+    try:
+        parallel = make_launcher(launch or {}).parallel(plan)
+    except ConfigError:  # the launcher options are reported when the plan runs
+        parallel = 1
+    for line in preflight_notes(plan.configs, plan.runs_dir, parallel):
+        print(line, file=out)
     return EXIT_BAD_PLAN if problems else EXIT_OK
 
 
@@ -89,6 +112,9 @@ def carry_out(plan: Plan, launcher: Launcher, reports: bool, out: TextIO) -> int
         if reports:
             _print_problems(problems, launcher.verb, out)
         return EXIT_BAD_PLAN
+    if reports:
+        for line in launcher.notes(plan):
+            print(line, file=out)
     elsewhere = launcher.speed_elsewhere(plan) if plan.speed else None
     if elsewhere and reports:
         print(elsewhere, file=out)
@@ -97,12 +123,29 @@ def carry_out(plan: Plan, launcher: Launcher, reports: bool, out: TextIO) -> int
     except LaunchError as exc:
         print(f"error: {exc}", file=out)
         return EXIT_BAD_PLAN
+    except KeyboardInterrupt as exc:  # a second SIGTERM/SIGINT while a run saved: no summary, no sweeps
+        if reports:
+            print(
+                f"\nstopped at once ({exc or 'a second signal'}): every run keeps its last checkpoint; "
+                "`bench run --resume` continues",
+                file=out,
+            )
+        return EXIT_STOPPED_AT_ONCE
+    stop = result.stopped_by
     speed_ok = True
-    if plan.speed and not elsewhere and reports:
+    if plan.speed and not elsewhere and reports and stop is None:
         speed_ok = run_speed(plan.suite, plan.speed, plan.device, plan.runs_dir, out, plan.rerun)
     if reports and result.waited and result.outcomes:
         print("\nsummary (headline = the protocol's own reduction)", file=out)
         print(summary_table(result.outcomes), file=out)
+    if stop is not None and stop.status == "interrupted":
+        if reports:
+            print(f"\n{stop.run_id}: {stop.message}", file=out)
+        return EXIT_INTERRUPTED
+    if stop is not None:
+        if reports:
+            print(f"\nerror: {stop.message}\n{DISK_FULL_HINT}", file=out)
+        return EXIT_FAILED
     return EXIT_FAILED if result.failed or not speed_ok else EXIT_OK
 
 

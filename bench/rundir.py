@@ -122,11 +122,14 @@ class RunDir:
         return RunState.IMPORTED if config.source == "imported" else RunState.STARTED
 
     def describe(self) -> str:
-        """One line for plans and errors: the state and, for started runs, where it would resume."""
+        """One line for plans and errors: the state, for started runs where it would resume, and who holds the
+        run's lock if another process does."""
         state = self.state()
+        text = state
         if state == RunState.STARTED and self.last_checkpoint.is_file():
-            return f"started, checkpoint at {self.last_checkpoint.stat().st_size / 2**20:.1f} MiB"
-        return state
+            text = f"started, checkpoint at {self.last_checkpoint.stat().st_size / 2**20:.1f} MiB"
+        holder = self.lock_holder()
+        return f"{text}; {holder.describe()}" if holder is not None else text
 
     def move_aside(self, now: datetime | None = None) -> Path:
         """Rename the directory to ``<runs>/.old/<run-id>.old-<UTC stamp>`` (never onto an existing path).
@@ -248,13 +251,15 @@ class RunDir:
         return {
             "path": self.final_weights.relative_to(self.root).as_posix(),
             "bytes": self.final_weights.stat().st_size,
-            "sha256": sha256_file(self.final_weights),
+            "sha256": _sha256_once(self.final_weights),
         }
 
-    def final_weights_problem(self) -> str | None:
+    def final_weights_problem(self, digest: bool = True) -> str | None:
         """None when checkpoints/final.pt is what metrics.json recorded (size, then sha256), or when it recorded
         nothing (runs finished before the record existed); else one line naming the file, expected and found,
-        and the way out: re-evaluate from the training checkpoint if it was kept, or ``--rerun``."""
+        and the way out: re-evaluate from the training checkpoint if it was kept, or ``--rerun``.
+        ``digest=False`` compares the size only, reading no file (``bench status`` over a whole campaign); a
+        file's sha256 is computed once per process for as long as the file is unchanged."""
         record = self.read_metrics().get(FINAL_WEIGHTS_KEY)
         if not isinstance(record, dict) or not record.get("sha256"):
             return None
@@ -263,8 +268,10 @@ class RunDir:
             found = "missing"
         elif want_bytes is not None and path.stat().st_size != want_bytes:
             found = f"{path.stat().st_size:,} bytes, metrics.json recorded {want_bytes:,} (sha256 {want[:16]}...)"
+        elif not digest:
+            return None
         else:
-            got = sha256_file(path)
+            got = _sha256_once(path)
             if got == want:
                 return None
             found = f"sha256 {got[:16]}..., metrics.json recorded {want[:16]}... ({path.stat().st_size:,} bytes)"
@@ -281,6 +288,19 @@ class RunDir:
                 f"evaluates and writes final.pt again), or {rerun}"
             )
         return f"{rerun} ({source.relative_to(self.root).as_posix()} was not kept)"
+
+
+_DIGESTS: dict[tuple[str, int, int, int], str] = {}  # (real path, inode, size, mtime_ns) -> sha256 of the file
+
+
+def _sha256_once(path: Path) -> str:
+    """``sha256_file(path)``, read once per process while the file is unchanged (the preflight and the run's own
+    check of a reused final.pt, hundreds of MiB each, then hash it once)."""
+    st = os.stat(path)
+    key = (os.path.realpath(path), st.st_ino, st.st_size, st.st_mtime_ns)
+    if key not in _DIGESTS:
+        _DIGESTS[key] = sha256_file(path)
+    return _DIGESTS[key]
 
 
 def directory_bytes(root: str | Path) -> int:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import hashlib
 import html
 import http.client
 import json
@@ -50,6 +49,7 @@ from bench.fetch.errors import (
     NotTheFileError,
 )
 from bench.fetch.progress import TransferProgress, human_bytes
+from bench.io import sha256_file
 
 __all__ = [
     "BACKOFF_S",
@@ -60,7 +60,6 @@ __all__ = [
     "download",
     "part_path",
     "partial_bytes",
-    "sha256_file",
 ]
 
 CHUNK_BYTES = 256 * 1024  # read size; also the progress granularity
@@ -123,16 +122,6 @@ def download(
     return dest
 
 
-def sha256_file(path: Path, progress: TransferProgress | None = None) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(CHUNK_BYTES * 4):
-            digest.update(chunk)
-            if progress is not None:
-                progress.advance(len(chunk))
-    return digest.hexdigest()
-
-
 def check_free_space(where: Path, need: int, what: str) -> None:
     """Raise DiskFullError if the filesystem of ``where`` (or its nearest existing parent) has < ``need`` bytes."""
     probe = Path(where)
@@ -142,7 +131,10 @@ def check_free_space(where: Path, need: int, what: str) -> None:
     if need > free:
         raise DiskFullError(
             f"not enough disk space for {what}: it needs {human_bytes(need)} ({need:,} bytes), "
-            f"{human_bytes(free)} are free on the filesystem of {probe}; free some space or choose another place"
+            f"{human_bytes(free)} are free on the filesystem of {probe}; free some space or choose another place",
+            where,
+            need,
+            free,
         )
 
 
@@ -361,6 +353,8 @@ class _Transfer:
                         return None
                     _write(f, chunk, self.part, self.state.get("total"))
                     progress.advance(len(chunk))
+        except DiskFullError:  # an OSError too (bench.io's), but no connection problem: no retry
+            raise
         except (http.client.HTTPException, OSError) as e:
             return f"connection lost at {human_bytes(_size(f))} ({type(e).__name__}: {e})"
         finally:
@@ -439,7 +433,7 @@ class _Transfer:
             progress = None
             if size >= VERIFY_PROGRESS_MIN_BYTES:
                 progress = TransferProgress(f"{self.label} (sha256)", size, stream=self.stream, tty=self.tty)
-            got = sha256_file(self.part, progress)
+            got = sha256_file(self.part, progress.advance if progress is not None else None)
             if progress is not None:
                 progress.close()
             if not got.startswith(want):
@@ -503,7 +497,10 @@ def _write(f: IO[bytes], chunk: bytes, part: Path, total: int | None) -> None:
             need = f" ({human_bytes(total - _size(f))} still to write)" if total else ""
             raise DiskFullError(
                 f"disk full while writing {part}{need}, {human_bytes(free)} free on its filesystem: free some space "
-                f"and run the same command again to resume (the {human_bytes(_size(f))} written so far are kept)"
+                f"and run the same command again to resume (the {human_bytes(_size(f))} written so far are kept)",
+                part,
+                total - _size(f) if total else len(chunk),
+                free,
             ) from None
         raise FetchError(f"cannot write {part}: {e}") from None
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from bench.io import DiskFullError as _DiskFull
+
 __all__ = [
     "ChecksumError",
     "DiskFullError",
@@ -33,8 +37,13 @@ class NotTheFileError(FetchError):
     """The server answered with a web page (an error or confirmation page) instead of the file."""
 
 
-class DiskFullError(FetchError):
-    """Not enough free space for a download or an unpack, or the disk filled up while writing."""
+class DiskFullError(FetchError, _DiskFull):
+    """Not enough free space for a download or an unpack, or the disk filled up while writing: ``bench.io``'s
+    DiskFullError (the file, the bytes it needs, the bytes free; errno ENOSPC), worded for a fetch, and a
+    FetchError, so that a fetch reports it like its other failures."""
+
+    def __init__(self, message: str, path: str | Path, needed_bytes: int, free: int):
+        _DiskFull.__init__(self, path, needed_bytes, free, message=message)
 
 
 class ChecksumError(FetchError):

@@ -104,6 +104,9 @@ def _copy(zf: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, archive: Pat
             free = shutil.disk_usage(target.parent).free
             raise DiskFullError(
                 f"disk full while unpacking {archive.name} ({info.filename}): {free:,} bytes free on the filesystem "
-                f"of {target.parent}; free some space and run the same command again"
+                f"of {target.parent}; free some space and run the same command again",
+                target,
+                info.file_size,
+                free,
             ) from None
         raise FetchError(f"cannot write {target} while unpacking {archive.name}: {e}") from None

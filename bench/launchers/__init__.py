@@ -42,10 +42,15 @@ class LaunchResult:
     def failed(self) -> bool:
         return any(o.status == "failed" for o in self.outcomes)
 
+    @property
+    def stopped_by(self) -> RunOutcome | None:
+        """The run after which the launcher stopped the plan (interrupted by a signal, or a full disk), if any."""
+        return next((o for o in self.outcomes if o.stopped_suite), None)
+
 
 class Launcher(Protocol):
     """Carries out a plan's runs. ``bench.pipeline`` calls, in order: ``session`` (around the rest),
-    ``check``, ``speed_elsewhere``, ``launch``."""
+    ``check``, ``notes``, ``speed_elsewhere``, ``launch``."""
 
     verb: str  # what a refused plan says was not done: "nothing was run" / "nothing was submitted"
 
@@ -55,6 +60,15 @@ class Launcher(Protocol):
 
     def check(self, plan: Plan) -> list[str]:
         """Every problem that stops this launcher from carrying out ``plan`` (empty list: go)."""
+        ...
+
+    def notes(self, plan: Plan) -> list[str]:
+        """What the checked plan should know and does not stop it: runs another runner holds (skipped), less
+        free disk space than the runs will write (``bench.checks.preflight_notes``)."""
+        ...
+
+    def parallel(self, plan: Plan) -> int:
+        """How many of the plan's runs may train at once (the disk space they need together)."""
         ...
 
     def speed_elsewhere(self, plan: Plan) -> str | None:

@@ -1,28 +1,34 @@
 """What ``--launcher local`` and ``--launcher slurm`` share: the submitit job of one run (``RunJob``), its
 launch record, the checks before submitting, and the outcome of an ended job.
 
-Each run (each seed) is one job that calls ``bench.lifecycle.execute_run``, as an inline run does. Its
-submitit files (the sbatch script, pickles, stdout/stderr per task) go to ``runs/<run-id>/submitit/`` and
+Each run (each seed) is one job that calls ``bench.lifecycle.execute_run``, as an inline run does. The job takes
+the run's lock before it writes anything (a run another process holds is skipped). Its submitit files (the
+sbatch script, pickles, stdout/stderr per task) go to ``runs/<run-id>/submitit/`` and
 ``runs/<run-id>/launch.json`` records the job (launcher, job id, state, host, pid; read by ``bench.status``).
-A job that is preempted or reaches its time limit gets submitit's signal (USR2), is requeued and continues
-from ``checkpoints/last.pt``; a job killed outright (node failure, SIGKILL) and started again resumes the
-same way, because the run directory's launch record carries the job's token.
+A job that reaches its time limit (or is preempted) gets submitit's signal, USR2: while the run trains, the
+current step finishes and ``checkpoints/last.pt`` is saved first (``bench.train``'s graceful stop), then
+submitit requeues the job, which continues from there; outside training, submitit requeues at once. SIGTERM or
+SIGINT while it trains save last.pt the same way and end the job "interrupted" (exit code 75; a scheduler
+that preempted it requeues it). A job killed outright (node failure, SIGKILL) and started again resumes from
+its last checkpoint, because the run directory's launch record carries the job's token.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import sys
+import threading
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TextIO
 
-from bench.checks import preflight
-from bench.config import RunConfig
+from bench.checks import preflight, preflight_notes
+from bench.config import ConfigError, RunConfig
 from bench.launchers import LaunchError
 from bench.launchers.options import SUBMITIT_MISSING, LaunchOptions, check_options
 from bench.outcomes import RunOutcome
@@ -30,8 +36,9 @@ from bench.paths import code_pythonpath
 from bench.plan import Plan
 from bench.provenance import utc_now
 from bench.rundir import JOB_LOGS_DIR, RunDir, RunState
+from bench.runlock import LockedBy
 
-__all__ = ["RunJob", "SubmititLauncher", "code_on_pythonpath", "job_outcome", "new_job"]
+__all__ = ["RunJob", "SubmititLauncher", "code_on_pythonpath", "interrupted_outcome", "job_outcome", "new_job"]
 
 MAX_TIMEOUT_REQUEUES = 100  # time-limit requeues per run (preemptions do not count): 100 x --time of training
 POLL_S = 1.0  # how often the local launcher and --wait look at their jobs (seconds)
@@ -51,13 +58,16 @@ class RunJob:
     def __call__(self) -> Any:
         from bench.distributed import init_distributed, shutdown_distributed
         from bench.lifecycle import execute_run
+        from bench.train import RunInterrupted
 
         _export_task_environment()
         self._pin_cpus()
         rd = RunDir.for_config(self.config, self.runs_dir)
         main = int(os.environ.get("RANK", "0")) == 0  # as init_distributed will say
+        lock = None
         try:
-            if main:
+            lock = rd.try_lock() if main else None  # before the job writes anything there; execute_run keeps it
+            if main and not isinstance(lock, LockedBy):
                 rd.update_launch_record(
                     state="running",
                     host=socket.gethostname(),
@@ -68,7 +78,19 @@ class RunJob:
                 )
             info = init_distributed(self.config.device)
             resume = self.resume or self._owns(rd)
-            outcome = execute_run(self.config, Path(self.runs_dir), resume, info, sys.stdout)
+            with _usr2_stops_training() as requeue:
+                try:
+                    outcome = execute_run(self.config, Path(self.runs_dir), resume, info, sys.stdout)
+                except RunInterrupted as exc:  # last.pt holds every finished step
+                    if exc.signal_name == "SIGUSR2" and requeue is not None:
+                        requeue(signal.SIGUSR2, None)  # submitit: RunJob.checkpoint, requeue, exit (rank 0)
+                    if main:
+                        rd.update_launch_record(
+                            state="interrupted", signal=exc.signal_name, interrupted_utc=utc_now(), message=exc.message
+                        )
+                    raise
+            if main and outcome.status != "locked":
+                rd.update_launch_record(state="complete", finished_utc=utc_now())
         except Exception as exc:
             message = f"{type(exc).__name__}: {exc}"
             if main:
@@ -79,8 +101,8 @@ class RunJob:
             raise
         finally:
             shutdown_distributed()
-        if main:
-            rd.update_launch_record(state="complete", finished_utc=utc_now())
+            if lock is not None and not isinstance(lock, LockedBy):
+                lock.release()
         return outcome if main else None
 
     def checkpoint(self, *args: Any, **kwargs: Any) -> Any:
@@ -105,6 +127,34 @@ class RunJob:
             os.sched_setaffinity(0, self.cpus)
         if "OMP_NUM_THREADS" not in os.environ:
             torch.set_num_threads(len(self.cpus))
+
+
+@contextmanager
+def _usr2_stops_training() -> Iterator[Callable[..., Any] | None]:
+    """Inside a submitit job, yield submitit's USR2 handler (checkpoint, requeue, exit) after putting a handler
+    in front of it: while the run trains, USR2 goes to the training loop's stop (``bench.train.GracefulStop``:
+    the current step finishes, last.pt is saved, ``RunInterrupted``), after which the caller hands the signal on
+    to submitit's handler to requeue; submitit's own handler exits at once and loses every step since the last
+    checkpoint. Outside training it runs as before. Yields None (and changes nothing) outside a submitit job."""
+    from bench.train import GracefulStop
+
+    requeue = signal.getsignal(signal.SIGUSR2)
+    if not callable(requeue) or threading.current_thread() is not threading.main_thread():
+        yield None
+        return
+
+    def handle(signum: int, frame: Any) -> None:
+        training = signal.getsignal(signal.SIGTERM)  # fit's graceful stop while it trains
+        if isinstance(getattr(training, "__self__", None), GracefulStop):
+            training(signum, frame)
+        else:
+            requeue(signum, frame)
+
+    signal.signal(signal.SIGUSR2, handle)
+    try:
+        yield requeue
+    finally:
+        signal.signal(signal.SIGUSR2, requeue)
 
 
 def _export_task_environment() -> None:
@@ -151,6 +201,12 @@ class SubmititLauncher:
             problems = preflight(plan.configs, plan.runs_dir, plan.resume, devices=self.devices_here)
         return problems or not_in_flight(plan.configs, plan.runs_dir)
 
+    def notes(self, plan: Plan) -> list[str]:
+        return preflight_notes(plan.configs, plan.runs_dir, self.parallel(plan))
+
+    def parallel(self, plan: Plan) -> int:
+        return max(len(plan.configs), 1)  # a scheduler may start them all at once
+
     def missing_commands(self) -> list[str]:
         """Problems with the scheduler's commands on this machine (none needed by default)."""
         return []
@@ -163,10 +219,12 @@ class SubmititLauncher:
 
 
 def not_in_flight(configs: Sequence[RunConfig], runs_dir: Path) -> list[str]:
-    """A run whose job is still queued or running must not get a second job writing the same directory."""
+    """A run whose job is still queued or running must not get a second job writing the same directory (a run
+    whose lock a process holds is no problem: it is skipped, ``reuse_complete``)."""
     from bench.status import job_liveness, scheduler_states
 
-    records = {c.run_id: RunDir.for_config(c, runs_dir).read_launch_record() for c in configs}
+    dirs = [RunDir.for_config(c, runs_dir) for c in configs]
+    records = {rd.root.name: rd.read_launch_record() for rd in dirs if rd.lock_holder() is None}
     slurm = [str(r["job_id"]) for r in records.values() if r.get("launcher") == "slurm" and r.get("job_id")]
     states = scheduler_states(slurm) if slurm else {}
     out = []
@@ -192,17 +250,25 @@ def import_submitit():
 
 
 def reuse_complete(plan: Plan, out: TextIO) -> tuple[dict[str, RunOutcome], list[RunConfig]]:
-    """(outcomes of the complete runs, reused here; the runs that need a job)."""
-    from bench.lifecycle import reuse_run
+    """(outcomes of the runs settled here: complete runs reused, runs another process holds skipped; the runs
+    that need a job)."""
+    from bench.lifecycle import locked_message, reuse_run
 
-    reused, todo = {}, []
+    settled, todo = {}, []
     for config in plan.configs:
         rd = RunDir.for_config(config, plan.runs_dir)
-        if rd.state() == RunState.COMPLETE:  # the checks refused it unless its configuration is the same
-            reused[config.run_id] = reuse_run(config, rd, stream=out)
+        holder = rd.lock_holder()
+        if holder is not None:
+            print(locked_message(config, rd, holder), file=out, flush=True)
+            settled[config.run_id] = RunOutcome.locked(config, holder.describe())
+        elif rd.state() == RunState.COMPLETE:  # the checks refused it unless its configuration is the same
+            try:
+                settled[config.run_id] = reuse_run(config, rd, stream=out)
+            except ConfigError as exc:  # changed since the checks (final.pt damaged meanwhile)
+                settled[config.run_id] = RunOutcome.failed(config, str(exc))
         else:
             todo.append(config)
-    return reused, todo
+    return settled, todo
 
 
 def new_job(
@@ -243,8 +309,9 @@ def code_on_pythonpath() -> Iterator[None]:
             os.environ["PYTHONPATH"] = before
 
 
-def job_outcome(job, config: RunConfig) -> RunOutcome:
-    """The job's RunOutcome, or a failed one whose message is the error's last line."""
+def job_outcome(job, config: RunConfig, runs_dir: Path | None = None) -> RunOutcome:
+    """The job's RunOutcome; for a job without one, ``interrupted`` when its launch record in ``runs_dir`` says a
+    signal stopped it, else a failed one whose message is the error's last line."""
     try:
         result = job.task(0).result()  # rank 0 evaluates and returns the outcome (the others return None)
         if result is not None:
@@ -253,4 +320,16 @@ def job_outcome(job, config: RunConfig) -> RunOutcome:
     except Exception as exc:  # FailedJobError (traceback text), UncompletedJobError (killed, cancelled)
         lines = [line for line in str(exc).strip().splitlines() if line.strip()]
         message = lines[-1].strip() if lines else type(exc).__name__
-    return RunOutcome.failed(config, f"job {job.job_id}: {message}")
+    stopped = interrupted_outcome(config, RunDir.for_config(config, runs_dir)) if runs_dir is not None else None
+    return stopped or RunOutcome.failed(config, f"job {job.job_id}: {message}")
+
+
+def interrupted_outcome(config: RunConfig, rd: RunDir) -> RunOutcome | None:
+    """The ``interrupted`` outcome of a job that a SIGTERM/SIGINT stopped after saving last.pt (its launch record
+    says so), else None."""
+    record = rd.read_launch_record()
+    if record.get("state") != "interrupted":
+        return None
+    message = str(record.get("message") or f"interrupted by {record.get('signal')}")
+    prefix = f"{config.run_id}: "
+    return RunOutcome.interrupted(config, message[len(prefix) :] if message.startswith(prefix) else message)

@@ -1,6 +1,7 @@
 """``--launcher local``: the plan's runs as submitit jobs on this machine, at once, one per slot (a group of
 ``--gpus-per-run`` GPUs, or a set of CPU cores with ``--max-parallel`` on the CPU). Always waits for them;
-a job killed outright (no result) is started again and resumes from its last checkpoint."""
+a job killed outright (no result) is started again and resumes from its last checkpoint; one that a SIGTERM or
+SIGINT stopped after saving it is "interrupted" and left for ``bench run --resume``."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from bench.launchers.jobs import (
     SubmititLauncher,
     code_on_pythonpath,
     import_submitit,
+    interrupted_outcome,
     job_outcome,
     new_job,
     reuse_complete,
@@ -40,6 +42,12 @@ class LocalLauncher(SubmititLauncher):
     """Jobs on this machine's GPUs (or CPU cores), at most one per slot at a time."""
 
     name = "local"
+
+    def parallel(self, plan: Plan) -> int:
+        try:
+            return len(local_slots(plan.configs, self.options))
+        except LaunchError:  # no GPU here: the launch says so
+            return 1
 
     def launch(self, plan: Plan, out: TextIO) -> LaunchResult:
         submitit = import_submitit()
@@ -90,6 +98,11 @@ def _run_local(
         for i, (fn, job, restarts) in list(running.items()):
             if not job.done():
                 continue
+            stopped = interrupted_outcome(fn.config, RunDir.for_config(fn.config, runs_dir))
+            if stopped is not None and not job.task(0).paths.result_pickle.exists():
+                outcomes[fn.config.run_id] = stopped  # asked to stop (its checkpoint is saved): not restarted
+                del running[i]
+                continue
             if not job.task(0).paths.result_pickle.exists() and restarts < LOCAL_RESTARTS:
                 print(
                     f"requeued {fn.config.run_id}: job {job.job_id} was killed; continuing from its last checkpoint",
@@ -98,7 +111,7 @@ def _run_local(
                 )
                 running[i] = (fn, _submit_local(submitit, fn, slots[i], options, out), restarts + 1)
                 continue
-            outcomes[fn.config.run_id] = job_outcome(job, fn.config)
+            outcomes[fn.config.run_id] = job_outcome(job, fn.config, runs_dir)
             del running[i]
     return outcomes
 

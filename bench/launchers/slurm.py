@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import shutil
 import time
+from pathlib import Path
 from typing import Any, TextIO
 
 from bench.config import RunConfig
@@ -58,7 +59,7 @@ class SlurmLauncher(SubmititLauncher):
             return LaunchResult(list(outcomes.values()), waited=False)
         print(f"waiting for {len(jobs)} job(s)", file=out, flush=True)
         for config, job in zip(todo, jobs, strict=True):
-            outcomes[config.run_id] = _wait(job, config)
+            outcomes[config.run_id] = _wait(job, config, plan.runs_dir)
         return LaunchResult([outcomes[c.run_id] for c in plan.configs])
 
     def _submit(self, submitit, config: RunConfig, plan: Plan, out: TextIO):
@@ -77,12 +78,12 @@ class SlurmLauncher(SubmititLauncher):
         return job
 
 
-def _wait(job, config: RunConfig) -> RunOutcome:
+def _wait(job, config: RunConfig, runs_dir: Path) -> RunOutcome:
     polls = 0
     while not job.done(force_check=polls % 30 == 29):  # ask sacct now and then: a job may die silently
         time.sleep(POLL_S)
         polls += 1
-    return job_outcome(job, config)
+    return job_outcome(job, config, runs_dir)
 
 
 def slurm_parameters(config: RunConfig, options: LaunchOptions) -> dict[str, Any]:

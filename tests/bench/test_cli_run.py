@@ -3,10 +3,15 @@ kill-and-resume and 2-process DDP (marked slow)."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import errno
+import hashlib
 import json
 import os
+import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -472,3 +477,358 @@ def test_regression_suite_is_deterministic(tmp_path):
         a = json.loads((tmp_path / "a" / run / "metrics.json").read_text())
         b = json.loads((tmp_path / "b" / run / "metrics.json").read_text())
         assert a == b and a["n_frames"] == 4 and a["steps"] == 4  # 8 train frames, batch 2, 1 epoch
+
+
+# --- long campaigns: faults (issue 25) --------------------------------------------------------------------------
+# Items 1 and 2 are about processes: real `bench run` processes (tests/bench/tiny_bench.py: the CLI with the tiny
+# network and frames, a run takes a second). Items 3 and 4 go through the CLI in this process (CliRunner).
+
+TINY_BENCH = Path(__file__).with_name("tiny_bench.py")
+
+
+def process_suite(tmp_path: Path) -> Path:
+    """Runs a and b of the tiny-test network (tiny_bench.py's frames): 2 epochs of 3 steps, last.pt only at
+    epoch ends (checkpoint_every_steps = 0), one DataLoader worker."""
+    data = tmp_path / "rooms.h5"  # tiny_bench reads TinyDepthSet frames; the runner still fingerprints the file
+    data.write_bytes(b"rooms" * 100)
+    body = {
+        "arch": register_tiny_model(),
+        "backbone": "none",
+        "data": "synthetic",
+        "data_path": str(data),
+        "device": "cpu",
+        "input_size": [64, 80],
+        "epochs": 2,
+        "batch_size": 2,
+        "eval_batch_size": 4,
+        "lr": 1e-3,
+        "checkpoint_every_steps": 0,
+        "log_every_steps": 1,
+        "num_workers": 1,
+    }
+    path = tmp_path / "tiny.toml"
+    path.write_text(
+        "[defaults]\n" + "\n".join(f"{k} = {json.dumps(v)}" for k, v in body.items()) + '\n[[runs]]\nname = "a"\n'
+        '[[runs]]\nname = "b"\n'
+    )
+    return path
+
+
+def tiny_bench(*args: str, hold: str | None = None, **popen) -> subprocess.Popen:
+    """`bench ARGS` as a process of its own (tiny_bench.py), stdout and stderr together in ``.stdout``."""
+    extra = {"TINY_BENCH_HOLD": hold} if hold else {}
+    return subprocess.Popen(
+        [sys.executable, str(TINY_BENCH), *args],
+        cwd=REPO,
+        env={**env(), **extra},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        **popen,
+    )
+
+
+def read_until(proc: subprocess.Popen, text: str) -> str:
+    """What ``proc`` printed up to and including the line holding ``text``."""
+    seen = []
+    for line in proc.stdout:
+        seen.append(line)
+        if text in line:
+            return "".join(seen)
+    proc.wait()
+    raise AssertionError(f"ended (exit code {proc.returncode}) before printing {text!r}:\n{''.join(seen)}")
+
+
+def finish(proc: subprocess.Popen, timeout_s: float = 120) -> str:
+    out, _ = proc.communicate(timeout=timeout_s)
+    return out
+
+
+def same_run(a: Path, b: Path) -> None:
+    """The same results, byte for byte (metrics.json holds final.pt's sha256: the same weights)."""
+    for name in ("metrics.json", "per_image.csv"):
+        assert (a / name).read_bytes() == (b / name).read_bytes(), name
+    assert history_without_time(a / "history.csv") == history_without_time(b / "history.csv")
+
+
+@pytest.fixture(scope="module")
+def one_runner(tmp_path_factory) -> tuple[Path, Path]:
+    """(suite file, runs directory) of one uninterrupted runner of process_suite's runs."""
+    tmp = tmp_path_factory.mktemp("one-runner")
+    suite = process_suite(tmp)
+    proc = tiny_bench("run", "--suite", str(suite), "--runs-dir", str(tmp / "runs"))
+    out = finish(proc)
+    assert proc.returncode == 0, out
+    return suite, tmp / "runs"
+
+
+def test_two_runners_on_one_runs_directory_never_write_the_same_run(one_runner, tmp_path):
+    """Item 1: a second `bench run --resume` started while the first trains run a skips it, saying who holds it,
+    and trains b; the first then finishes a and reuses b. Both end well, and each run is what one runner makes."""
+    suite, reference = one_runner
+    runs, go = tmp_path / "runs", tmp_path / "go"
+    first = tiny_bench("run", "--suite", str(suite), "--runs-dir", str(runs), hold=f"2:{go}")
+    try:
+        read_until(first, "at step 2")  # run a is in its second step, holding its lock
+        second = tiny_bench("run", "--suite", str(suite), "--runs-dir", str(runs), "--resume")
+        out = finish(second)
+        status = invoke("status", "--runs", str(runs))  # while the first still holds a
+    finally:
+        go.touch()
+    first_out = finish(first)
+    holder = f"locked by {socket.gethostname()}:{first.pid} since "
+    assert second.returncode == 0, out
+    assert f"note: {runs / 'tiny-a-s0'} will be skipped: {holder}" in out  # never "pass --resume"
+    assert f"skipping tiny-a-s0: {runs / 'tiny-a-s0'} is being written by another runner ({holder}" in out
+    assert "tiny-a-s0  locked" in out and "tiny-b-s0  trained" in out and f"locked: tiny-a-s0: {holder}" in out
+    row = next(line for line in status.output.splitlines() if line.startswith("tiny-a-s0"))
+    assert "running" in row and holder in row, status.output
+    assert first.returncode == 0, first_out
+    assert "tiny-a-s0  trained" in first_out and "tiny-b-s0  reused" in first_out
+    for run in ("tiny-a-s0", "tiny-b-s0"):
+        same_run(reference / run, runs / run)
+    assert "resuming" not in (runs / "tiny-a-s0" / "log.txt").read_text()  # one session wrote it
+    assert not (runs / ".locks").exists()  # the locks went with their holders
+
+
+def test_sigterm_mid_epoch_saves_every_finished_step_and_resume_gives_the_same_results(one_runner, tmp_path):
+    """Item 2: SIGTERM to `bench run` (its process group: the DataLoader worker too) in step 2 of epoch 2 with
+    checkpoint_every_steps = 0: the step finishes, last.pt holds steps 1-5, exit code 75 and a message that
+    says how to continue; `bench run --resume` then ends with byte-identical results."""
+    import torch
+
+    suite, reference = one_runner
+    runs = tmp_path / "runs"
+    proc = tiny_bench("run", "--suite", str(suite), "--runs-dir", str(runs), hold="5", start_new_session=True)
+    try:
+        read_until(proc, "at step 5")
+        os.killpg(proc.pid, signal.SIGTERM)
+        out = finish(proc)
+    finally:
+        proc.kill()
+    run_dir = runs / "tiny-a-s0"
+    assert proc.returncode == 75, out
+    assert "SIGTERM: finishing the current step, then saving checkpoints/last.pt" in out
+    stopped = (
+        f"tiny-a-s0: interrupted by SIGTERM after global step 5 (epoch 2/2, step 2/3); {run_dir}/checkpoints/last.pt"
+        " holds every finished step; continue with `bench run --resume` (exit code 75: interrupted, resumable)"
+    )
+    assert out.rstrip().endswith(stopped)  # the last line
+    assert "tiny-a-s0  interrupted" in out and "tiny-b-s0  not started" in out
+    state = torch.load(run_dir / "checkpoints" / "last.pt", weights_only=True)["state"]
+    assert (state["epoch"], state["step_in_epoch"], state["global_step"], state["loss_count"]) == (1, 2, 5, 2)
+    assert not (run_dir / "metrics.json").exists() and not (runs / "tiny-b-s0").exists()
+    status = invoke("status", "--runs", str(runs))
+    assert "interrupted  -    resumable: last checkpoint step 5 (epoch 2, step 2 of it)" in status.output
+
+    resumed = tiny_bench("run", "--suite", str(suite), "--runs-dir", str(runs), "--resume")
+    resumed_out = finish(resumed)
+    assert resumed.returncode == 0, resumed_out
+    assert "resuming tiny-a-s0 from" in resumed_out and "resuming in epoch 2/2 after step 2/3" in resumed_out
+    for run in ("tiny-a-s0", "tiny-b-s0"):
+        same_run(reference / run, runs / run)
+
+
+def two_run_suite(tmp_path: Path, name: str, **extra: object) -> Path:
+    """Runs a and b of the tiny-test network (the tiny_data fixture's frames): 2 epochs of 3 steps, last.pt at
+    epoch ends only."""
+    body = {"arch": register_tiny_model(), "backbone": "none", "device": "cpu", "input_size": [64, 80], "epochs": 2,
+            "batch_size": 2, **extra}  # fmt: skip
+    path = tmp_path / f"{name}.toml"
+    path.write_text(
+        "[defaults]\n" + "\n".join(f"{k} = {json.dumps(v)}" for k, v in body.items()) + '\n[[runs]]\nname = "a"\n'
+        '[[runs]]\nname = "b"\n'
+    )
+    return path
+
+
+def full_disk_at(monkeypatch, name: str, nth: int) -> dict[str, object]:
+    """The ``nth`` write of a file called ``name`` fails for lack of space (ENOSPC once part of it reached the
+    disk), through bench.io's atomic writes (checkpoints, final.pt, metrics.json, per_image.csv, config.json...).
+    Returns {"before": what the file held before that write (None: nothing)}."""
+    import bench.io
+
+    real, seen = bench.io.atomic_path, {"n": 0, "before": None}
+
+    @contextlib.contextmanager
+    def atomic_path(path, expected_bytes=None):
+        with real(path, expected_bytes) as tmp:
+            yield tmp
+            if Path(path).name == name:
+                seen["n"] += 1
+                if seen["n"] == nth:
+                    seen["before"] = Path(path).read_bytes() if Path(path).exists() else None
+                    tmp.write_bytes(tmp.read_bytes()[: tmp.stat().st_size // 2])
+                    raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(bench.io, "atomic_path", atomic_path)
+    return seen
+
+
+@pytest.mark.parametrize(
+    "name, nth, kept",
+    [
+        ("last.pt", 2, "the previous last.pt is unchanged"),
+        ("predictions.h5", 1, "nothing was written"),  # HDF5 writing onto a full disk itself crashed the process
+        ("metrics.json", 1, "nothing was written"),
+    ],
+    ids=["last.pt-at-the-end-of-epoch-2", "predictions.h5", "metrics.json-when-finishing"],
+)
+def test_a_full_disk_stops_the_suite_in_one_line_and_resume_finishes_it(
+    tmp_path, tiny_data, monkeypatch, name, nth, kept
+):
+    """Item 3: ENOSPC at a write: one line naming the file, the space it needs and the space free; the previous
+    checkpoint and every finished file intact, the suite stopped; `--resume` once there is room ends with the
+    results of a run that never met a full disk."""
+    suite = two_run_suite(tmp_path, "disk")
+    assert invoke("run", "--suite", str(suite), "--runs-dir", str(tmp_path / "ref"), "--only", "a").exit_code == 0
+    runs = tmp_path / "runs"
+    run_dir = runs / "disk-a-s0"
+    with monkeypatch.context() as m:
+        seen = full_disk_at(m, name, nth)
+        result = invoke("run", "--suite", str(suite), "--runs-dir", str(runs))
+    target = run_dir / ("checkpoints" if name.endswith(".pt") else "") / name
+    assert result.exit_code == 1, result.output
+    line = re.search(rf"^error: no space left on device for {re.escape(str(target))}: .*$", result.output, re.M)
+    assert line, result.output
+    assert re.fullmatch(
+        rf"error: no space left on device for \S+: it needs about \S+ \S+ \([\d,]+ bytes\), \S+ \S+ \([\d,]+ bytes\) "
+        rf"free on its filesystem; {kept}",
+        line.group(0),
+    )
+    lines = result.output.rstrip().splitlines()
+    assert lines[-2] == line.group(0) and lines[-1].startswith("free space, then `bench run --resume` continues")
+    assert "disk-a-s0  failed" in result.output and "disk-b-s0  not started" in result.output
+    assert not (runs / "disk-b-s0").exists()  # the next run would have failed too
+    if seen["before"] is not None:
+        assert target.read_bytes() == seen["before"]  # the epoch-1 checkpoint, whole
+    else:
+        assert not target.exists()
+    assert not list(runs.rglob(".*.tmp")) and "no space left" not in (run_dir / "log.txt").read_text()
+    json.loads((run_dir / "config.json").read_text())  # finished files intact
+
+    resumed = invoke("run", "--suite", str(suite), "--runs-dir", str(runs), "--resume")
+    assert resumed.exit_code == 0, resumed.output
+    assert f"resuming disk-a-s0 from {run_dir / 'checkpoints' / 'last.pt'}" in resumed.output
+    assert "disk-a-s0  trained" in resumed.output and "disk-b-s0  trained" in resumed.output
+    same_run(tmp_path / "ref" / "disk-a-s0", run_dir)
+
+
+def test_the_preflight_warns_when_the_disk_has_less_room_than_the_runs_will_write(tmp_path, tiny_data, monkeypatch):
+    import bench.rundir
+
+    suite, runs = mini_suite(tmp_path), tmp_path / "runs"
+    monkeypatch.setattr(bench.rundir, "free_bytes", lambda path: 2**20)
+    for dry in (["--dry-run"], []):
+        result = invoke("run", "--suite", str(suite), "--runs-dir", str(runs), *dry)
+        assert result.exit_code == 0, result.output  # a warning, not a problem
+        assert (
+            f"warning: {runs} has 1.0 MiB (1,048,576 bytes) free; the 1 run(s) to train will need about "
+            in result.output
+        )
+        assert "(final.pt per run, last.pt while training: up to " in result.output
+    assert "mini-a-s0  trained" in result.output
+    again = invoke("run", "--suite", str(suite), "--runs-dir", str(runs))
+    assert again.exit_code == 0 and "warning:" not in again.output  # nothing left to write
+
+
+def test_a_damaged_final_pt_is_never_reused_and_the_way_out_works(tmp_path, tiny_data):
+    """Item 4: final.pt cut to half its size (a copy between machines) is refused with what was expected, what
+    was found and the way out (exit 2, nothing trained), `bench status` says so, and --rerun trains it again;
+    with the training state kept, a flipped bit is refused too and re-evaluating from last.pt restores it."""
+    suite, runs = mini_suite(tmp_path), tmp_path / "runs"
+    run_dir = runs / "mini-a-s0"
+    base = ["run", "--suite", str(suite), "--runs-dir", str(runs)]
+    assert invoke(*base).exit_code == 0
+    metrics = (run_dir / "metrics.json").read_bytes()
+    final = run_dir / "checkpoints" / "final.pt"
+    record = json.loads(metrics)["final_weights"]
+    assert record == {
+        "path": "checkpoints/final.pt",
+        "bytes": final.stat().st_size,
+        "sha256": hashlib.sha256(final.read_bytes()).hexdigest(),
+    }
+    data = final.read_bytes()
+    final.write_bytes(data[: len(data) // 2])
+
+    refused = invoke(*base)
+    assert refused.exit_code == 2, refused.output
+    assert "1 problem(s); nothing was run" in refused.output
+    assert (
+        f"  - cannot reuse the finished run: {final} is damaged ({len(data) // 2:,} bytes, metrics.json recorded "
+        f"{len(data):,} (sha256 {record['sha256'][:16]}...)); `bench run --rerun` trains it again "
+        f"(checkpoints/last.pt was not kept)" in refused.output
+    )
+    assert (run_dir / "metrics.json").read_bytes() == metrics and not (runs / ".old").exists()
+    status = invoke("status", "--runs", str(runs))
+    assert re.search(rf"^mini-a-s0  damaged  -    {re.escape(str(final))} is damaged \(", status.output, re.M)
+
+    rerun = invoke(*base, "--rerun")
+    assert rerun.exit_code == 0 and "mini-a-s0  trained" in rerun.output, rerun.output
+    assert (run_dir / "metrics.json").read_bytes() == metrics  # the same weights again, the same digest
+    assert invoke(*base).exit_code == 0  # reused
+
+    kept = two_run_suite(tmp_path, "kept", keep_checkpoints=True, epochs=1)
+    kept_base = ["run", "--suite", str(kept), "--runs-dir", str(runs), "--only", "a"]
+    assert invoke(*kept_base).exit_code == 0
+    kept_dir = runs / "kept-a-s0"
+    kept_metrics = (kept_dir / "metrics.json").read_bytes()
+    flipped = bytearray((kept_dir / "checkpoints" / "final.pt").read_bytes())
+    flipped[len(flipped) // 2] ^= 0x04  # one bit, same size
+    (kept_dir / "checkpoints" / "final.pt").write_bytes(bytes(flipped))
+    refused = invoke(*kept_base)
+    assert refused.exit_code == 2 and "is damaged (sha256 " in refused.output
+    assert "re-evaluate it from checkpoints/last.pt, which was kept (move metrics.json aside and run" in refused.output
+    (kept_dir / "metrics.json").rename(kept_dir / "metrics.json.damaged")  # the way out it names
+    again = invoke(*kept_base, "--resume")
+    assert again.exit_code == 0, again.output
+    assert "training already finished" in again.output and (kept_dir / "metrics.json").read_bytes() == kept_metrics
+
+
+def test_rerun_never_moves_a_run_that_another_process_holds(tmp_path, tiny_data):
+    from test_runlock import Holder
+
+    from bench.rundir import RunDir
+
+    suite, runs = mini_suite(tmp_path), tmp_path / "runs"
+    base = ["run", "--suite", str(suite), "--runs-dir", str(runs)]
+    assert invoke(*base).exit_code == 0
+    metrics = (runs / "mini-a-s0" / "metrics.json").read_bytes()
+    other = Holder(RunDir(runs / "mini-a-s0").lock_path)  # another process, as a runner writing the run
+    try:
+        assert other.first_line == "held"
+        result = invoke(*base, "--rerun")
+    finally:
+        other.done()
+    holder = f"locked by {socket.gethostname()}:{other.proc.pid} since "
+    assert result.exit_code == 0, result.output  # skipped: not a failure
+    assert f"skipping mini-a-s0: {runs / 'mini-a-s0'} is being written by another runner ({holder}" in result.output
+    assert "mini-a-s0  locked" in result.output
+    assert not (runs / ".old").exists() and (runs / "mini-a-s0" / "metrics.json").read_bytes() == metrics
+
+
+def test_a_full_disk_under_any_command_is_one_line(tmp_path, tiny_data, monkeypatch, capsys):
+    """`bench report` writing its tables onto a full disk: the file, the space it needs and the space free."""
+    from bench.cli import main
+
+    suite, runs = mini_suite(tmp_path), tmp_path / "runs"
+    assert invoke("run", "--suite", str(suite), "--runs-dir", str(runs)).exit_code == 0
+    full_disk_at(monkeypatch, "table1.csv", 1)
+    monkeypatch.setattr(sys, "argv", ["bench", "report", "--runs", str(runs), "--out", str(tmp_path / "reports")])
+    with pytest.raises(SystemExit) as done:
+        main()
+    assert done.value.code == 1
+    err = capsys.readouterr().err
+    table = tmp_path / "reports" / "table1.csv"
+    assert re.search(rf"^error: no space left on device for {re.escape(str(table))}: it needs about .+ free on its "
+                     r"filesystem; nothing was written$", err, re.M), err  # fmt: skip
+    assert "Traceback" not in err
+
+
+def test_bench_run_help_gives_the_exit_codes():
+    from bench import pipeline, train
+
+    assert pipeline.EXIT_INTERRUPTED == train.EXIT_INTERRUPTED == 75  # the pipeline is torch-free: said twice
+    text = invoke("run", "--help").output
+    assert "75  interrupted by SIGTERM/SIGINT, resumable: `bench run --resume` continues" in text
+    assert "2   the plan cannot run" in text and "130 stopped at once by a second signal" in text

@@ -22,6 +22,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from click.testing import CliRunner
 
+from bench import io as bench_io
 from bench.cli import cli
 from bench.fetch import catalog, download, tasks
 from bench.fetch.catalog import CATALOG, Source
@@ -293,6 +294,9 @@ def test_full_disk_before_starting_names_file_needed_and_free(server, tmp_path, 
     assert f"not enough disk space for {tmp_path / 'big.bin'}: it needs 307.2 kB ({len(PAYLOAD):,} bytes)" in msg
     assert "1.0 kB are free" in msg
     assert list(tmp_path.iterdir()) == []
+    # one type for a full disk, whoever writes: bench.io's, with the numbers, and a FetchError for bench fetch
+    assert isinstance(err.value, bench_io.DiskFullError) and isinstance(err.value, FetchError)
+    assert (err.value.needed_bytes, err.value.free_bytes, err.value.errno) == (len(PAYLOAD), 1000, errno.ENOSPC)
 
 
 def test_full_disk_while_writing_keeps_the_part_and_says_so(server, tmp_path, monkeypatch):

@@ -145,7 +145,7 @@ def failing_torch_save(monkeypatch, message=TORCH_SHORT_WRITE):
     import torch
 
     def save(obj, f, *args, **kwargs):
-        Path(f).write_bytes(b"\0" * 1024)
+        f.write(b"\0" * 1024)  # a file object (torch_save_atomic never passes the temporary path)
         raise RuntimeError(message)
 
     monkeypatch.setattr(torch, "save", save)
@@ -177,6 +177,53 @@ def test_torch_save_failing_with_room_to_spare_is_not_called_a_full_disk(tmp_pat
     with pytest.raises(RuntimeError, match="unexpected pos") as caught:
         torch_save_atomic({"w": torch.zeros(10)}, tmp_path / "last.pt")
     assert not isinstance(caught.value, DiskFullError) and only_file(tmp_path) == []
+
+
+def test_the_same_weights_save_to_the_same_bytes(tmp_path):
+    """torch.save given a path names the zip's records after the (random) temporary file; through a file object
+    they are always the same, so final.pt's sha256 depends on the weights alone."""
+    import torch
+
+    payload = {"model": {"w": torch.arange(1000.0)}, "epoch": 2}
+    a, b = torch_save_atomic(payload, tmp_path / "a.pt"), torch_save_atomic(payload, tmp_path / "b.pt")
+    assert a.read_bytes() == b.read_bytes() and torch.load(a, weights_only=True)["epoch"] == 2
+
+
+def test_enospc_inside_torch_save_keeps_its_errno(tmp_path, monkeypatch):
+    """torch's zip writer reports a failed write as "unexpected pos"; the write's own ENOSPC is what counts."""
+    import builtins
+
+    import torch
+
+    target = torch_save_atomic({"w": torch.ones(10)}, tmp_path / "last.pt")
+    before = target.read_bytes()
+    real_open = builtins.open
+
+    class Full:
+        def __init__(self, f):
+            self.f, self.n = f, 0
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.f.close()
+
+        def write(self, data):
+            self.n += len(data)
+            if self.n > 4096:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return self.f.write(data)
+
+        def flush(self):
+            self.f.flush()
+
+    monkeypatch.setattr(io_module, "open", lambda p, mode="r": Full(real_open(p, mode)), raising=False)
+    with pytest.raises(DiskFullError) as caught:
+        torch_save_atomic({"w": torch.zeros(2**16)}, target)
+    assert caught.value.errno == errno.ENOSPC and str(caught.value).startswith(f"no space left on device for {target}")
+    assert str(caught.value).endswith("the previous last.pt is unchanged")
+    assert target.read_bytes() == before and only_file(tmp_path) == ["last.pt"]
 
 
 def test_a_checkpoint_that_cannot_fit_is_refused_before_writing(tmp_path, monkeypatch):
@@ -213,15 +260,14 @@ def test_sha256_of_a_file(tmp_path):
 
 
 def test_the_free_space_is_measured_once_the_failed_writer_has_let_go_of_the_temp_file(tmp_path, monkeypatch):
-    """torch.save's writer stays referenced from the traceback; a removed but open file frees no space."""
+    """A writer given the path (torch.save, h5py) stays referenced from the traceback; a removed but open file
+    frees no space."""
     import weakref
-
-    import torch
 
     writers, seen = [], []
 
-    def save(obj, f, *args, **kwargs):
-        writer = open(f, "wb")  # noqa: SIM115 - left open, as torch's C++ writer is when it fails
+    def save(path):
+        writer = open(path, "wb")  # noqa: SIM115 - left open, as torch's C++ writer is when it fails
         writer.write(b"\0" * 1024)
         writers.append(weakref.ref(writer))
         raise RuntimeError(TORCH_SHORT_WRITE)
@@ -230,11 +276,10 @@ def test_the_free_space_is_measured_once_the_failed_writer_has_let_go_of_the_tem
         seen.append(writers[0]() is None)
         return 0
 
-    monkeypatch.setattr(torch, "save", save)
     monkeypatch.setattr(files, "free_bytes", free)
-    monkeypatch.setattr(io_module, "check_free_space", lambda path, needed: None)
     with pytest.raises(DiskFullError, match=", 0 bytes free on its filesystem; nothing was written"):
-        torch_save_atomic({"w": torch.zeros(10)}, tmp_path / "last.pt")
+        with atomic_path(tmp_path / "last.pt", expected_bytes=4096) as tmp:
+            save(tmp)
     assert seen == [False, True]  # still open while judging the error, closed before the free space is reported
     assert only_file(tmp_path) == []
 

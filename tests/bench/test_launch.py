@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -14,11 +15,13 @@ from pathlib import Path
 import fake_slurm
 import pytest
 from click.testing import CliRunner
+from test_runlock import Holder
 
 from bench.cli import cli
 from bench.config import ConfigError, RunConfig
 from bench.launchers.options import LaunchOptions, parse_slurm_args, parse_time_minutes
 from bench.launchers.slurm import slurm_parameters
+from bench.rundir import RunDir
 
 submitit = pytest.importorskip("submitit")  # the `cluster` extra (also in `test`)
 
@@ -119,6 +122,15 @@ def test_the_plan_is_checked_before_anything_is_submitted(tmp_path, monkeypatch)
     (Path(env["FAKE_SLURM_DIR"]) / "77.state").write_text("PENDING")
     result = invoke("run", "--suite", str(suite), "--runs-dir", str(runs), "--launcher", "slurm")
     assert result.exit_code == 2 and "slurm job 77 is queued for this run; wait for it or `scancel 77`" in result.output
+    assert not (Path(env["FAKE_SLURM_DIR"]) / "counter").exists()
+    other = Holder(RunDir(runs / "k-r-s0").lock_path)  # a process writing the run (an inline `bench run`, say)
+    try:
+        result = invoke("run", "--suite", str(suite), "--runs-dir", str(runs), "--launcher", "slurm")
+    finally:
+        other.done()
+    assert result.exit_code == 0, result.output  # no job for a run another process writes: it is skipped
+    assert f"note: {runs / 'k-r-s0'} will be skipped: locked by " in result.output
+    assert f"skipping k-r-s0: {runs / 'k-r-s0'} is being written by another runner (locked by " in result.output
     assert not (Path(env["FAKE_SLURM_DIR"]) / "counter").exists()
 
 
@@ -258,7 +270,11 @@ def test_a_preempted_slurm_job_is_requeued_and_ends_with_the_same_metrics(tmp_pa
     assert str(runs / "k-r-s0" / "submitit") in script  # logs go to the run directory
     attempts = (Path(env["FAKE_SLURM_DIR"]) / f"{job_id}.attempts").read_text().splitlines()
     assert len(attempts) == 2  # started, preempted, requeued, started again
-    assert "resuming k-r-s0" in (runs / "k-r-s0" / "log.txt").read_text()
+    log = (runs / "k-r-s0" / "log.txt").read_text()
+    # USR2 went to the training loop first: the step finished and last.pt was saved, then submitit requeued
+    stopped = re.search(r"k-r-s0: interrupted by SIGUSR2 after global step (\d+) \(epoch 2/3, step (\d)/4\)", log)
+    assert stopped, log
+    assert f"resuming in epoch 2/3 after step {stopped.group(2)}/4" in log and "resuming k-r-s0" in log
     same_results(ref, runs / "k-r-s0")
     assert json.loads((runs / "k-r-s0" / "launch.json").read_text())["state"] == "complete"
 

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 
 import h5py
 import pytest
@@ -226,6 +227,34 @@ def test_final_weights_are_checked_against_the_digest_in_metrics_json(tmp_path):
     assert problem.endswith("or `bench run --rerun` trains it again") and "\n" not in problem
     rd.final_weights.unlink()
     assert rd.final_weights_problem().startswith(f"{rd.final_weights} is damaged (missing); re-evaluate it from")
+
+
+def test_final_pt_is_the_same_bytes_for_the_same_weights_and_config_wherever_the_config_came_from(tmp_path):
+    """A job gets its config unpickled (its strings not shared with the code's literals); pickle would store
+    them differently, and final.pt's sha256 in metrics.json would differ from an inline run's."""
+    import pickle
+
+    from runner_fixtures import TinyNet
+
+    from bench.lifecycle import save_final_weights
+
+    config, model = tiny_config(), TinyNet()
+    here, job = RunDir(tmp_path / "here"), RunDir(tmp_path / "job")
+    save_final_weights(here, config, model, "last", 2.0, 6)
+    save_final_weights(job, pickle.loads(pickle.dumps(config)), model, "last", 2.0, 6)
+    assert here.final_weights.read_bytes() == job.final_weights.read_bytes()
+    assert here.final_weights_record()["sha256"] == job.final_weights_record()["sha256"]
+
+
+def test_a_digest_is_computed_once_while_the_file_is_unchanged(tmp_path, monkeypatch):
+    import bench.rundir
+
+    rd = finished_run(tmp_path)
+    calls = []
+    monkeypatch.setattr(bench.rundir, "sha256_file", lambda path: calls.append(path) or "0" * 64)
+    os.utime(rd.final_weights, ns=(1, 1))  # touched since finished_run digested it: read again, once
+    assert rd.final_weights_problem() and rd.final_weights_problem() and len(calls) == 1
+    assert rd.final_weights_problem(digest=False) is None and len(calls) == 1  # the size alone: no file read
 
 
 def test_a_best_checkpoint_run_is_re_evaluated_from_best_pt_only(tmp_path):

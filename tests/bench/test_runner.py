@@ -225,3 +225,37 @@ def test_train_variant_says_how_many_frames_were_used(tmp_path):
     assert len(train_set) == 5 and train_set.identity["train_variant"] == "synthetic-12-first-5"
     whole, _ = load_datasets(config.replace(train_frames=None), (32, 40))
     assert len(whole) == 12 and whole.identity["train_variant"] == "synthetic-12"
+
+
+def test_a_signal_outside_the_training_steps_stops_the_suite_at_once_and_the_run_resumes(
+    tmp_path, tiny_data, monkeypatch
+):
+    """SIGTERM while a run evaluates after training (no step to finish): the run stops at once, interrupted, its
+    last.pt as it was; the suite stops; --resume evaluates it and trains the rest."""
+    import os
+    import signal
+
+    from bench import lifecycle
+
+    real = lifecycle.evaluate_run
+
+    def evaluate_after_a_sigterm(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGTERM)  # lands at once, in this (the main) thread
+        return real(*args, **kwargs)
+
+    configs = [tiny_config(epochs=1, eval_every_epochs=0), tiny_config(name="later", epochs=1)]
+    handlers = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
+    monkeypatch.setattr(lifecycle, "evaluate_run", evaluate_after_a_sigterm)
+    stopped = run_plan(configs, tmp_path, stream=quiet())
+    assert [o.status for o in stopped] == ["interrupted", "not started"] and stopped[0].stopped_suite
+    last = tmp_path / "test-tiny-s0" / "checkpoints" / "last.pt"
+    assert stopped[0].message == (
+        f"interrupted by SIGTERM outside its training steps (setting up, evaluating or writing results); {last} "
+        "holds every finished step; continue with `bench run --resume` (exit code 75: interrupted, resumable)"
+    )
+    assert (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)) == handlers  # put back
+    assert not (tmp_path / "test-tiny-s0" / "metrics.json").exists() and not (tmp_path / ".locks").exists()
+    monkeypatch.setattr(lifecycle, "evaluate_run", real)
+    out = io.StringIO()
+    resumed = run_plan(configs, tmp_path, resume=True, stream=out)
+    assert [o.status for o in resumed] == ["trained", "trained"] and "training already finished" in out.getvalue()
