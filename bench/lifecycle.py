@@ -240,10 +240,29 @@ def _continue_run(config: RunConfig, rd: RunDir, device: str, info: DistInfo, st
         )
     if info.is_main:
         session = collect_provenance(device, config.seed, None)
-        resumes = [*provenance.get("resumes", []), {k: session[k] for k in ("created_utc", "git", "device")}]
+        resumes = [*provenance.get("resumes", []), {k: session[k] for k in ("created_utc", "git", "device", "code")}]
         rd.update_provenance(resumes=resumes)
+        if changed := _code_changes(provenance.get("code"), session["code"]):
+            say(
+                info,
+                rd,
+                stream,
+                f"note: {config.run_id} continues under other code than it started with ({changed}); the report "
+                "counts it as trained by mixed code, not comparable unless `bench report --accept-code-drift`",
+            )
     where = rd.last_checkpoint if rd.last_checkpoint.is_file() else "the start (no checkpoint was written)"
     say(info, rd, stream, f"resuming {config.run_id} from {where}")
+
+
+def _code_changes(started: dict[str, Any] | None, now: dict[str, Any]) -> str:
+    """The code fingerprint differences between a run's start and this session, as one phrase ('' if none or
+    if the start recorded no fingerprint)."""
+    from bench.codeprint import fingerprint_changes
+
+    if not isinstance(started, dict) or started.get("digest") == now.get("digest"):
+        return ""
+    changes = fingerprint_changes(started, now)
+    return ", ".join(changes[:5]) + (f" and {len(changes) - 5} more" if len(changes) > 5 else "")
 
 
 def _select_checkpoint(config: RunConfig, rd: RunDir, model: nn.Module) -> str:

@@ -101,3 +101,36 @@ def test_a_run_records_the_fingerprint_and_its_process_count(tmp_path, tiny_data
     _, provenance = RunDir.for_config(config, tmp_path).read_config()
     assert provenance["code"] == code_fingerprint()
     assert provenance["processes"] == 1
+
+
+def test_a_run_resumed_under_other_code_says_so_and_the_report_sees_mixed_code(tmp_path, tiny_data, monkeypatch):
+    import bench.codeprint
+    import bench.lifecycle as lifecycle
+    from bench.launchers.inline import run_plan
+    from bench.report.regime import _code_identity
+
+    real = lifecycle.evaluate_run
+    calls = {"n": 0}
+
+    def crash_at_the_first_evaluation(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("killed during the first evaluation")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(lifecycle, "evaluate_run", crash_at_the_first_evaluation)
+    config = tiny_config(epochs=2)
+    [failed] = run_plan([config], tmp_path, stream=io.StringIO())
+    assert failed.status == "failed"
+    started = RunDir.for_config(config, tmp_path).read_config()[1]["code"]
+
+    edited = {**started, "files": {**started["files"], "bench/train.py": "0" * 64}, "digest": "f" * 64}
+    monkeypatch.setattr(bench.codeprint, "code_fingerprint", lambda: edited)
+    out = io.StringIO()
+    [resumed] = run_plan([config], tmp_path, resume=True, stream=out)
+    assert resumed.status == "trained", resumed.message
+    assert "continues under other code than it started with (bench/train.py)" in out.getvalue()
+    provenance = RunDir.for_config(config, tmp_path).read_config()[1]
+    assert provenance["resumes"][-1]["code"]["digest"] == "f" * 64
+    label, _ = _code_identity(provenance)
+    assert label == f"mixed {started['digest'][:12]}+{'f' * 12}"
