@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "MIN_EVALS_FOR_CHECK",
     "AMP_MODES",
     "CHECKPOINT_SELECT",
     "ConfigError",
@@ -47,6 +48,11 @@ DEVICES = ("cpu", "cuda")
 # Keys older config.json files hold that are no longer fields, with the one value they could have had; reading
 # such a file drops them (any other value is an error).
 RETIRED_KEYS = {"optimizer": "adam"}  # only Adam was ever implemented (bench.train.build_optimizer)
+
+
+# bench.report.curves judges a trained run's convergence from history.csv; the dry run warns about runs that will
+# have fewer evaluations.
+MIN_EVALS_FOR_CHECK = 4  # fewer test evaluations than this: no convergence check (a quarter would be < 1 point)
 
 
 class ConfigError(ValueError):

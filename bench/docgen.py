@@ -62,7 +62,8 @@ CONSTANTS = (
             "REAL_TIME_MODEL",
         ),
     ),
-    ("bench.report.curves", ("STILL_MOVING_REL", "MIN_EVALS_FOR_CHECK")),
+    ("bench.report.curves", ("STILL_MOVING_REL",)),
+    ("bench.config", ("MIN_EVALS_FOR_CHECK",)),
     ("bench.report.stats", ("N_BOOTSTRAP", "CI_LEVEL", "MAX_SEEDS_ESTIMATE")),
     (
         "bench.report.regime",

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.config import RunConfig
+from bench.config import MIN_EVALS_FOR_CHECK, RunConfig
 from bench.datasets import DEFAULT_INPUT_SIZE
 from bench.estimate import (
     CostEstimate,
@@ -20,7 +20,6 @@ from bench.estimate import (
 )
 from bench.outcomes import format_duration
 from bench.plan import Plan
-from bench.report.curves import MIN_EVALS_FOR_CHECK
 from bench.rundir import RunDir
 
 __all__ = ["describe_plan", "run_warnings"]

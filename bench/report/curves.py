@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from bench.config import MIN_EVALS_FOR_CHECK  # fewer evaluations: no convergence check (a quarter < 1 point)
 from bench.report.identity import options_label
 from bench.report.runs import EvalRun, RunFormatError, RunGroup, read_csv_checked
 
@@ -45,7 +46,6 @@ __all__ = [
 ]
 
 HISTORY_COLUMNS = ("step", "train_loss")  # required; test_rmse is empty on epochs without an evaluation
-MIN_EVALS_FOR_CHECK = 4  # fewer test evaluations than this: no convergence check (a quarter would be < 1 point)
 STILL_MOVING_REL = 0.05  # |last test RMSE / median of the last quarter's - 1| above this: not converged
 NO_CURVE_NOTE = "imported weights: no training curve"  # how a verdict on imported weights says it had no curve
 
