@@ -29,6 +29,7 @@ __all__ = [
     "RunProblem",
     "RunSet",
     "SPEED_COLUMNS",
+    "SPEED_PAIR_COLUMNS",
     "SPEED_SUMMARY_COLUMNS",
     "SpeedSweep",
     "group_runs",
@@ -79,6 +80,18 @@ SPEED_SUMMARY_COLUMNS = (
     "ram_per_img_mib",
     "ram_per_img_r2",
     "ram_per_img_source",
+)
+
+SPEED_PAIR_COLUMNS = (  # speed_pairs.csv (bench.speed.records.SpeedPair): what the report reads of it
+    "drnet",
+    "rside",
+    "backbone",
+    "mode",
+    "device_name",
+    "speedup_b1",
+    "mem_ratio_b1",
+    "mem_ratio_slope",
+    "mem_ratio_max_b",
 )
 
 
@@ -162,12 +175,14 @@ class RunGroup:
 
 @dataclass(frozen=True, eq=False)
 class SpeedSweep:
-    """One speed sweep (``bench speed``): its summary rows (Table 2) and its per-batch points."""
+    """One speed sweep (``bench speed``): its summary rows (Table 2), its per-batch points and its pairs of
+    timing sessions."""
 
     path: Path
     summary: pd.DataFrame  # speed_summary.csv
     points: pd.DataFrame | None  # speed.csv, None when absent
     config: Mapping[str, Any] = field(default_factory=dict)
+    pairs: pd.DataFrame | None = None  # speed_pairs.csv, None when absent (a sweep written before sessions)
 
     @property
     def sweep_id(self) -> str:
@@ -248,8 +263,10 @@ def load_speed_sweep(path: str | Path) -> SpeedSweep:
     for df, file in ((summary, path / "speed_summary.csv"), (points, path / "speed.csv")):
         if df is not None:
             df["options"] = [_parse_options(v, file) for v in df["options"]]
+    pairs_csv = path / "speed_pairs.csv"
+    pairs = read_csv_checked(pairs_csv, SPEED_PAIR_COLUMNS) if pairs_csv.is_file() else None
     config = _read_json(path / "config.json") if (path / "config.json").is_file() else {}
-    return SpeedSweep(path=path, summary=summary, points=points, config=config)
+    return SpeedSweep(path=path, summary=summary, points=points, config=config, pairs=pairs)
 
 
 def sweep_setup(sweep: SpeedSweep) -> tuple[str, tuple[str, ...]]:
