@@ -141,7 +141,11 @@ TOLERANCES = (
     f"session per model, or a sweep written before sessions): the numbers are shown and the verdict is "
     f"'{ONE_SESSION_VERDICT}'. In simulations with the true ratio at the threshold (3 pairs, 3 timed repeats "
     f"per session with 10 % noise, session-to-session noise and drift) the interval lies wholly on one side in "
-    f"about 5 % of sweeps (2.5 % each way). Each setup is judged on its latest sweep.",
+    f"about 5 % of sweeps (2.5 % each way). Which sweeps: those of the suite the report is about (the suite in "
+    f"the sweep's config.json; all when it reports none), one verdict per device, dtype, input, mode and "
+    f"backbone, from the latest sweep that measured all of that setup's models over all their sessions; "
+    f"sweeps of other suites, of models named on the command line, older or incomplete ones are listed as not "
+    f"used, with the reason.",
     "Memory per image has three definitions here, because the paper's 'RAM / img' cannot be one quantity: "
     "DRNet-R50's 2 GB/img with its best fps at batch 36 on a 24 GB P40 would need 72 GB (so it is not a "
     "per-image share of a batch's memory), while RSIDE's 21 GB/img with a largest batch of 1 reads like a "
