@@ -100,7 +100,8 @@ def sweep_environment(config: SpeedConfig, nvml: Nvml | None, nvml_note: str) ->
         if busy:
             env["warnings"].append(
                 f"load average {env['load_average'][0]:.1f} on {os.cpu_count()} CPUs: other work "
-                "shares the cores, so CPU timings (and DRNet / RSIDE fps ratios) are disturbed"
+                "shares the cores, so CPU timings (and DRNet / RSIDE fps ratios) are disturbed; their intervals "
+                "widen, and more timing sessions (--pairs 6) narrow them"
             )
         return env
     if nvml is not None:

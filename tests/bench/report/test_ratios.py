@@ -28,7 +28,10 @@ TARGET = 15.0  # "up to 15x": reproduced from 15 x (1 - 20 %) = 12x on
 THRESHOLD = 12.0
 REPEATS = 3  # timed repeats per session (the issue's figures)
 REPEAT_SD = 0.10  # 10 % noise per timed repeat
-SESSION_SD = 0.05  # session-to-session noise of one model's fps on this project's CPU (docs/speed-and-memory.md)
+# session-to-session noise of one model's fps: with the repeats' noise it makes the sd of a pair's log ratio
+# 0.14, what this project's CPU showed across its documented single-session sweeps (docs/speed-and-memory.md)
+SESSION_SD = 0.075
+LOADED_SESSION_SD = 0.23  # the same at load average 7-10 on its 2 cores: 0.34 for a pair's log ratio, measured
 DRIFT = 0.02  # a steady drift of the machine, per session
 
 
@@ -75,7 +78,7 @@ def test_at_the_threshold_a_verdict_lands_on_either_side_in_at_most_5_percent_of
     rates = verdict_rates(simulated_log_ratios(THRESHOLD, DEFAULT_PAIRS["cpu"], n, seed=1))
     wrong = rates[REPRODUCED] + rates[NOT_REPRODUCED]  # at the threshold only "inconclusive" is right
     se = math.sqrt(0.05 * 0.95 / n)  # 0.07 points
-    # seen: reproduced 2.05 %, not reproduced 2.76 % (the drift leans one way), 4.81 % in all
+    # seen: reproduced 2.19 %, not reproduced 2.73 % (the drift leans one way), 4.92 % in all
     assert wrong <= 0.05, rates
     assert rates[REPRODUCED] <= 0.025 + 3 * se and rates[NOT_REPRODUCED] <= 0.025 + 3 * se + 0.005, rates
 
@@ -83,8 +86,19 @@ def test_at_the_threshold_a_verdict_lands_on_either_side_in_at_most_5_percent_of
 @pytest.mark.parametrize("true_ratio, decided", [(2 * THRESHOLD, REPRODUCED), (THRESHOLD / 2, NOT_REPRODUCED)])
 def test_a_ratio_twice_or_half_the_threshold_is_decided_with_the_default_pairs(true_ratio, decided):
     rates = verdict_rates(simulated_log_ratios(true_ratio, DEFAULT_PAIRS["cpu"], 20_000, seed=2))
-    assert rates[decided] >= 0.95, rates  # seen: 99.2 % and 99.3 % (Monte-Carlo standard error 0.06 points)
+    assert rates[decided] >= 0.95, rates  # seen: 96.4 % and 96.8 % (Monte-Carlo standard error 0.13 points)
     assert rates[REPRODUCED if decided == NOT_REPRODUCED else NOT_REPRODUCED] == 0.0
+
+
+def test_on_a_loaded_cpu_three_pairs_leave_a_2x_margin_undecided_and_six_decide_it():
+    """At load average 7-10 on 2 cores the pairs' ratios spread 34 % (measured): 3 pairs then say
+    "inconclusive" about half the time (never the wrong side), --pairs 6 decides."""
+    rates = {
+        pairs: verdict_rates(simulated_log_ratios(2 * THRESHOLD, pairs, 20_000, seed=6, session_sd=LOADED_SESSION_SD))
+        for pairs in (3, 6)
+    }
+    assert rates[3][REPRODUCED] < 0.7 and rates[3][NOT_REPRODUCED] == 0.0  # seen: 48 %
+    assert rates[6][REPRODUCED] >= 0.95, rates  # seen: 97.3 %
 
 
 def test_the_quartile_ranges_judged_before_were_coin_flips_at_the_threshold():
