@@ -117,11 +117,9 @@ def run_speed(
             )
             return True
         out_dir = runs_dir / speed_lib.default_run_id(config)
-        result = speed_lib.run_sweep(config, out_dir, progress=lambda msg: print(msg, file=out, flush=True))
+        speed_lib.run_sweep(config, out_dir, progress=lambda msg: print(msg, file=out, flush=True))
     except Exception as exc:
         print(f"speed sweeps FAILED: {type(exc).__name__}: {exc}", file=out)
         return False
-    if result.pairs:
-        print(speed_lib.pairs_table(result.pairs), file=out)
     print(f"speed results in {out_dir}", file=out)
     return True
