@@ -475,8 +475,17 @@ def data_bench_cmd(data: str, frames: int, workers: str, batch_size: int, batche
     "or train (forward + loss + backward + Adam step); comma-separated for several. "
     "[default: a suite entry's modes, else inference]",
 )
-@click.option("--warmup", type=click.IntRange(min=1), help="Untimed iterations per point. [default: 10 cuda, 2 cpu]")
-@click.option("--repeats", type=click.IntRange(min=1), help="Timed iterations per point. [default: 30 cuda, 5 cpu]")
+@click.option(
+    "--pairs",
+    type=click.IntRange(min=1),
+    help="Timing sessions per model: the models of one backbone and mode alternate (R D, D R, ...), each session "
+    "a fresh process on CPU, and each pair of sessions gives one DRNet / RSIDE ratio; the report's verdicts need "
+    "2 or more. [default: a suite entry's pairs, else 5 cuda, 3 cpu]",
+)
+@click.option("--warmup", type=click.IntRange(min=1), help="Untimed iterations per point. [default: 10 cuda, 4 cpu]")
+@click.option(
+    "--repeats", type=click.IntRange(min=1), help="Timed iterations per point and session. [default: 30 cuda, 3 cpu]"
+)
 @click.option(
     "--budget-s",
     type=click.FloatRange(min=0),
@@ -506,7 +515,8 @@ def data_bench_cmd(data: str, frames: int, workers: str, batch_size: int, batche
 @click.option("--overwrite", is_flag=True, help="Replace speed CSVs already in --out.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress lines (the final table is still printed).")
 def speed_cmd(out_dir: str | None, overwrite: bool, quiet: bool, compile_: bool, **options) -> None:
-    """Fps and memory over batch sizes for every model (the paper's Table 2): speed.csv, speed_summary.csv."""
+    """Fps and memory over batch sizes for every model (the paper's Table 2), in alternating timing sessions:
+    speed.csv, speed_summary.csv, speed_pairs.csv."""
     from bench import speed
     from bench.speed.options import SpeedOptionError, speed_config_from_options
 
@@ -523,7 +533,7 @@ def speed_cmd(out_dir: str | None, overwrite: bool, quiet: bool, compile_: bool,
         raise click.UsageError(str(e)) from None
     except ValueError as e:
         raise click.ClickException(str(e)) from None
-    click.echo(speed.results_table(result.summaries))
+    click.echo(speed.results_table(result.summaries, result.pairs))
     click.echo(f"run directory: {result.out_dir}")
 
 

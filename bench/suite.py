@@ -49,6 +49,7 @@ SPEED_KEYS = {
     "options": dict,
     "batch_sizes": list,
     "modes": list,
+    "pairs": int,
 }  # [[speed]] key -> its type
 SPEED_MODES = ("inference", "autograd", "train")  # the values of a [[speed]] entry's modes (bench.speed.MODES)
 SPEED_REQUIRED = ("name", "arch", "backbone")
@@ -232,8 +233,8 @@ def _parse_speed(path: Path, entries: Any) -> list[dict[str, Any]]:
                 raise ConfigError(f"{where}: missing required key {key!r}")
         for key, kind in SPEED_KEYS.items():
             if key in entry and not isinstance(entry[key], kind):
-                what = {dict: "table", list: "list", str: "string"}[kind]
-                raise ConfigError(f"{where}: {key!r} must be a {what}, got {type(entry[key]).__name__} {entry[key]!r}")
+                what = {dict: "a table", list: "a list", str: "a string", int: "an integer"}[kind]
+                raise ConfigError(f"{where}: {key!r} must be {what}, got {type(entry[key]).__name__} {entry[key]!r}")
         _check_speed_lists(where, entry)
         if entry["name"] in seen:
             raise ConfigError(f"{where}: duplicate name {entry['name']!r}")
@@ -243,7 +244,11 @@ def _parse_speed(path: Path, entries: Any) -> list[dict[str, Any]]:
 
 
 def _check_speed_lists(where: str, entry: dict[str, Any]) -> None:
-    """A [[speed]] entry's optional batch_sizes and modes: non-empty lists of distinct valid values."""
+    """A [[speed]] entry's optional batch_sizes and modes (non-empty lists of distinct valid values) and pairs
+    (timing sessions per model, >= 1)."""
+    pairs = entry.get("pairs")
+    if pairs is not None and (isinstance(pairs, bool) or pairs < 1):
+        raise ConfigError(f"{where}: pairs must be a positive integer (timing sessions per model), got {pairs!r}")
     sizes = entry.get("batch_sizes")
     if sizes is not None and (
         not sizes

@@ -21,7 +21,7 @@ from bench.report.html import Figure, ReportPage, render_html
 from bench.report.paper import PAPER_SOURCES
 from bench.report.plots import GridColumn, curves_figure, memory_column, predictions_grid, speed_figure
 from bench.report.records import REPORT_CSVS, MissingRow, ProvenanceRow, RepeatedRow, csv_text
-from bench.report.runs import EvalRun, RunGroup, RunSet, SpeedSweep, latest_sweeps, load_runs
+from bench.report.runs import EvalRun, RunGroup, RunSet, SpeedSweep, load_runs, select_sweeps
 from bench.report.stats import BOOTSTRAP_SEED, CI_LEVEL, N_BOOTSTRAP
 from bench.report.summary import summarise
 from bench.report.tables import HARNESS_ARCHS, MISSING, Tables, build_tables, pretty_arch
@@ -72,8 +72,8 @@ class ReportResult:
     written: list[Path] = field(default_factory=list)
     purpose: str | None = None  # the suite's declared purpose (pipeline, miniature, paper); None: unknown
     suite_note: str = ""  # which suites exist and which one was chosen, when there was a choice
-    sweeps: list[SpeedSweep] = field(default_factory=list)  # the sweeps used: the latest of each setup
-    sweep_notes: list[str] = field(default_factory=list)  # one line per older sweep of a setup, not used
+    sweeps: list[SpeedSweep] = field(default_factory=list)  # the sweeps judged (runs.select_sweeps)
+    sweep_notes: list[str] = field(default_factory=list)  # one line per sweep (or part of one) not used
 
 
 def make_report(cfg: ReportConfig, log: Callable[[str], None] = print) -> ReportResult:
@@ -84,7 +84,7 @@ def make_report(cfg: ReportConfig, log: Callable[[str], None] = print) -> Report
     for problem in runset.problems:
         log(f"report: unusable run directory {problem.path.name}: {problem.problem}")
     runs = runset.in_suite(suite)
-    sweeps, sweep_notes = _sweeps_used(runset, log)
+    sweeps, sweep_notes = _sweeps_used(runset, suite, log)
     log(
         f"report: {len(runs)} evaluated run(s) of suite {suite or '(none)'}, "
         f"{len(sweeps)} speed sweep(s) used, {len(runset.problems)} unusable dir(s) in {cfg.runs_dir}"
@@ -137,17 +137,12 @@ def repeated_rows(tables: Tables) -> list[RepeatedRow]:
     ]
 
 
-def _sweeps_used(runset: RunSet, log: Callable[[str], None]) -> tuple[list[SpeedSweep], list[str]]:
-    """The latest sweep of each setup, and one note (logged) per older sweep of a setup that is not used."""
-    sweeps, superseded = latest_sweeps(runset.sweeps)
-    notes = [
-        f"speed sweep {old.sweep_id} not used: {new.sweep_id} measured the same setup later (a verdict rests on "
-        "the latest sweep of each setup, never on the best of several)"
-        for old, new in superseded
-    ]
-    for note in notes:
+def _sweeps_used(runset: RunSet, suite: str | None, log: Callable[[str], None]) -> tuple[list[SpeedSweep], list[str]]:
+    """The sweeps judged (``bench.report.runs.select_sweeps``), and one note (logged) per sweep not used."""
+    selection = select_sweeps(runset.sweeps, suite)
+    for note in selection.notes:
         log(f"report: {note}")
-    return sweeps, notes
+    return selection.used, selection.notes
 
 
 def suite_purpose(suite: str | None, log: Callable[[str], None] = print) -> str | None:

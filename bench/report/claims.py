@@ -26,6 +26,7 @@ import pandas as pd
 from bench.outcomes import format_duration
 from bench.report.curves import MIN_EVALS_FOR_CHECK, NO_CURVE_NOTE, STILL_MOVING_REL
 from bench.report.paper import PAPER_TABLE2_DEVICE, paper_table1
+from bench.report.ratios import MIN_PAIRS
 from bench.report.records import Claim, PairedRow, SpreadCells, Table2Row, Table3Row
 from bench.report.regime import CODE_DRIFT_ACCEPTED
 from bench.report.stats import MAX_SEEDS_ESTIMATE, seeds_to_decide
@@ -71,6 +72,7 @@ __all__ = [
     "improvement_outcome",
     "parity_outcome",
     "ratio_outcome",
+    "ratio_verdict",
     "scope_label",
     "to_decide",
     "with_notes",
@@ -103,6 +105,7 @@ PURPOSES = (PIPELINE, MINIATURE, PAPER)
 PIPELINE_VERDICT = f"{NOT_JUDGED}: pipeline check"
 TEST_SELECTED_VERDICT = f"{NOT_JUDGED}: weights selected on the test set"
 CHECK_RSIDE_HINT = "check the RSIDE run (under-trained or broken?)"
+ONE_SESSION_VERDICT = f"{NOT_JUDGED}: one timing session (a ratio needs >= {MIN_PAIRS} alternating pairs)"
 
 TOLERANCES = (
     "Like with like: a paired comparison (DRNet vs RSIDE; each ablation vs the full model) is judged only when "
@@ -156,13 +159,22 @@ TOLERANCES = (
     "measured is not said; every ratio is taken within one mode, every verdict names its mode, and the "
     "table 'which mode comes closest to the paper' (table2_modes.csv) compares each mode's ratios with the "
     "paper's.",
-    f"Speed at batch 1: measured fps_b1(DRNet X) / fps_b1(RSIDE X) in one sweep on one device, with its range "
-    f"between the quartiles of the two timings (DRNet's lower / RSIDE's upper quartile to the reverse, each "
-    f"median -+ IQR/2 over the timed repeats). The headline 'up to {SPEED_CLAIM_RATIO_B1:g}x' (per sweep and "
-    f"mode) is reproduced if that range for the largest ratio over the paper's backbones lies at or above "
-    f"{SPEED_CLAIM_RATIO_B1:g} x (1 - {RATIO_REL_TOL:.0%}), not reproduced if it lies below, inconclusive if "
-    f"it straddles it; per backbone, likewise against the paper's own ratio. Each setup is judged on its "
-    f"latest sweep.",
+    f"Speed at batch 1: fps_b1(DRNet X) / fps_b1(RSIDE X) in one sweep on one device, from alternating timing "
+    f"sessions: each model is measured in several sessions (fresh processes on CPU), the two models' sessions "
+    f"alternate with the order reversed every other pair (R D, D R, R D: a steady drift favours neither), each "
+    f"pair gives one ratio (speed_pairs.csv), and the measured ratio is their geometric mean with a 95 % "
+    f"t-interval on the log ratios (df = pairs - 1). The headline 'up to {SPEED_CLAIM_RATIO_B1:g}x' (per sweep "
+    f"and mode) is reproduced if that interval for the largest ratio over the paper's backbones lies at or above "
+    f"{SPEED_CLAIM_RATIO_B1:g} x (1 - {RATIO_REL_TOL:.0%}), not reproduced if it lies below, inconclusive if it "
+    f"straddles it; per backbone, likewise against the paper's own ratio. Fewer than {MIN_PAIRS} pairs (one "
+    f"session per model, or a sweep written before sessions): the numbers are shown and the verdict is "
+    f"'{ONE_SESSION_VERDICT}'. In simulations with the true ratio at the threshold (3 pairs, 3 timed repeats "
+    f"per session with 10 % noise, session-to-session noise and drift) the interval lies wholly on one side in "
+    f"about 5 % of sweeps (2.5 % each way). Which sweeps: those of the suite the report is about (the suite in "
+    f"the sweep's config.json; all when it reports none), one verdict per device, dtype, input, mode and "
+    f"backbone, from the latest sweep that measured all of that setup's models over all their sessions; "
+    f"sweeps of other suites, of models named on the command line, older or incomplete ones are listed as not "
+    f"used, with the reason.",
     "Memory per image has three definitions here, because the paper's 'RAM / img' cannot be one quantity: "
     "DRNet-R50's 2 GB/img with its best fps at batch 36 on a 24 GB P40 would need 72 GB (so it is not a "
     "per-image share of a batch's memory), while RSIDE's 21 GB/img with a largest batch of 1 reads like a "
@@ -171,10 +183,11 @@ TOLERANCES = (
     "measured batch divided by that batch. Peaks: NVML device memory on CUDA, process RSS on CPU (each CPU "
     "model in a fresh process, so that the models' order cannot change a number). Net RAM likewise two "
     "ways: weights + buffers, and the increase from the pre-model baseline to the model loaded.",
-    f"Memory verdicts: RSIDE X / DRNet X in one sweep and mode, per definition; headline "
-    f"'{MEMORY_CLAIM_RATIO:g}x less' reproduced by a definition if its largest ratio is >= "
-    f"{MEMORY_CLAIM_RATIO:g} x (1 - {RATIO_REL_TOL:.0%}); per backbone against the paper's ratio. The row over "
-    f"all three says which definitions reproduce it ('{DEPENDS_ON_DEFINITION}' when they disagree).",
+    f"Memory verdicts: RSIDE X / DRNet X in one sweep and mode, per definition, each session measuring every "
+    f"batch size: one ratio per pair of sessions and the same interval and rule as the speed verdict, headline "
+    f"'{MEMORY_CLAIM_RATIO:g}x less' against {MEMORY_CLAIM_RATIO:g} x (1 - {RATIO_REL_TOL:.0%}); per backbone "
+    f"against the paper's ratio. The row over all three says which definitions reproduce it "
+    f"('{DEPENDS_ON_DEFINITION}' when decided ones disagree).",
     f"Real-time fps rate (summary: 'gives Real-Time fps rate'): DRNet {REAL_TIME_MODEL[1]} at batch 1, "
     f"inference mode, reaches {REAL_TIME_FPS:g} images/s on the measured device; the verdict names the device "
     "(a CPU is not the paper's GPU: a CPU verdict says what this machine does, not what a P40 did).",
@@ -310,16 +323,27 @@ def equivalence_outcome(lo: float, hi: float, margin: float = EQUIVALENCE_MARGIN
     return INCONCLUSIVE
 
 
-def ratio_outcome(value: float, target: float, low: float = math.nan, high: float = math.nan) -> str:
-    """Reproduced when the ratio reaches (1 - RATIO_REL_TOL) of ``target``; with a range [low, high] (fps at
-    batch 1: between the quartiles of the two timings) the whole range must reach it, and a range that
-    straddles it is inconclusive."""
-    need = target * (1 - RATIO_REL_TOL)
+def ratio_outcome(low: float, high: float, target: float) -> str:
+    """A measured ratio against a claimed one, from its 95 % interval [low, high] over pairs of timing sessions
+    (``bench.report.ratios``): reproduced when the whole interval reaches (1 - RATIO_REL_TOL) of ``target``, not
+    reproduced when it lies wholly below, inconclusive when it straddles; not judged without an interval (one
+    session per model: numbers, no verdict)."""
     if math.isnan(low) or math.isnan(high):
-        return REPRODUCED if value >= need else NOT_REPRODUCED
+        return NOT_JUDGED
+    need = target * (1 - RATIO_REL_TOL)
     if low >= need:
         return REPRODUCED
     return NOT_REPRODUCED if high < need else INCONCLUSIVE
+
+
+def ratio_verdict(outcome: str, low: float, high: float, target: float) -> str:
+    """The verdict text of ``ratio_outcome``: its reason when inconclusive or not judged."""
+    if outcome == NOT_JUDGED:
+        return ONE_SESSION_VERDICT
+    if outcome == INCONCLUSIVE:
+        need = target * (1 - RATIO_REL_TOL)
+        return f"{INCONCLUSIVE}: the 95 % CI {low:.1f}-{high:.1f}x straddles {need:.3g}x"
+    return outcome
 
 
 def scope_label(purpose: str | None, paper_regime: str) -> str:
@@ -537,24 +561,24 @@ def _gap_row(r: PairedRow, purpose: str | None, paper: pd.Series) -> Claim:
 class RatioClaim:
     """A Table 2 claim judged on a DRNet-vs-RSIDE ratio (a Table2Row of a DRNet model) per sweep and mode: the
     headline is the largest ratio over the paper's backbones against ``target``; each backbone against the
-    paper's own ratio."""
+    paper's own ratio; each judged on the ratio's 95 % interval over the sweep's pairs of timing sessions."""
 
     claim: str
     target: float  # the claimed ratio ("up to 15x")
     paper_text: str  # the paper's evidence
     what: str  # what the ratio is of, in the measured text
-    measured: Callable[[Table2Row], float]  # the measured ratio of a row
+    measured: Callable[[Table2Row], float]  # the measured ratio of a row (geometric mean over the pairs)
     paper: Callable[[Table2Row], float]  # the paper's ratio of a row (NaN: a backbone the paper did not run)
-    spread: Callable[[Table2Row], tuple[float, float]] | None = None  # its range, when it has one
+    interval: Callable[[Table2Row], tuple[float, float]]  # its 95 % interval over the pairs (NaN, NaN: none)
 
-    def range(self, row: Table2Row) -> tuple[float, float]:
-        """(low, high) of the measured ratio; NaN, NaN without a range."""
-        low, high = self.spread(row) if self.spread is not None else (math.nan, math.nan)
+    def ci(self, row: Table2Row) -> tuple[float, float]:
+        """(low, high) of the measured ratio's interval; NaN, NaN without one."""
+        low, high = self.interval(row)
         return float(low), float(high)
 
 
 def _speed_claims(tables: Tables) -> list[Claim]:
-    """DRNet / RSIDE fps at batch 1 per sweep and mode, judged over the range between the timings' quartiles."""
+    """DRNet / RSIDE fps at batch 1 per sweep and mode, judged on its interval over the pairs of sessions."""
     spec = RatioClaim(
         claim=f"Up to {SPEED_CLAIM_RATIO_B1:g}x faster per image at batch 1 (Table 2)",
         target=SPEED_CLAIM_RATIO_B1,
@@ -562,7 +586,7 @@ def _speed_claims(tables: Tables) -> list[Claim]:
         what="fps_b1",
         measured=lambda r: r.speedup_b1_measured,
         paper=lambda r: r.speedup_b1_paper,
-        spread=lambda r: (r.speedup_b1_low, r.speedup_b1_high),
+        interval=lambda r: (r.speedup_b1_ci_low, r.speedup_b1_ci_high),
     )
     rows = _measured_drnet(tables, spec.measured)
     if not rows:
@@ -599,6 +623,7 @@ def _memory_definition(
         what=definition.label,
         measured=definition.ratio_of,
         paper=lambda r: r.mem_ratio_paper,
+        interval=definition.interval_of,
     )
     with_ratio = [r for r in rows if not _isnan(definition.ratio_of(r))]
     if not with_ratio:
@@ -614,24 +639,30 @@ def _memory_overall(claim: str, paper_text: str, mode: str, per_definition: list
     for label, claims in per_definition:
         headline = claims[0]
         by_outcome.setdefault(headline.outcome, []).append(label)
-        if headline.outcome in (REPRODUCED, NOT_REPRODUCED):
+        if headline.outcome in (REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE, NOT_JUDGED):
             measured.append(f"{label}: {headline.measured.split(' (')[0].removeprefix('largest ratio ')}")
     yes, no = by_outcome.get(REPRODUCED, []), by_outcome.get(NOT_REPRODUCED, [])
+    undecided, unjudged = by_outcome.get(INCONCLUSIVE, []), by_outcome.get(NOT_JUDGED, [])
+    scope = f"all three definitions · {mode}"
     if yes and no:
         verdict = f"reproduced by {', '.join(yes)}; not by {', '.join(no)}"
         outcome = DEPENDS_ON_DEFINITION
     elif yes:
-        outcome, verdict = REPRODUCED, f"reproduced by every measured definition ({', '.join(yes)})"
+        outcome, verdict = REPRODUCED, f"reproduced by every decided definition ({', '.join(yes)})"
     elif no:
-        outcome, verdict = NOT_REPRODUCED, f"not reproduced by any measured definition ({', '.join(no)})"
+        outcome, verdict = NOT_REPRODUCED, f"not reproduced by any decided definition ({', '.join(no)})"
+    elif undecided:
+        outcome, verdict = INCONCLUSIVE, f"{INCONCLUSIVE} by every judged definition ({', '.join(undecided)})"
+    elif unjudged:
+        outcome, verdict = NOT_JUDGED, ONE_SESSION_VERDICT
     else:
-        return Claim(claim, f"all three definitions · {mode}", paper_text, "no definition measured", NOT_MEASURED)
-    rest = [label for o, labels in by_outcome.items() if o not in (REPRODUCED, NOT_REPRODUCED) for label in labels]
-    if rest:
-        verdict += f" ({', '.join(rest)}: not judged)"
+        return Claim(claim, scope, paper_text, "no definition measured", NOT_MEASURED)
+    rest = [f"{', '.join(labels)}: {o}" for o, labels in by_outcome.items() if o not in (REPRODUCED, NOT_REPRODUCED)]
+    if rest and outcome in (REPRODUCED, NOT_REPRODUCED, DEPENDS_ON_DEFINITION):
+        verdict += f" ({'; '.join(rest)})"
     return Claim(
         claim,
-        f"all three definitions · {mode}",
+        scope,
         paper_text,
         "largest RSIDE / DRNet ratio per definition: " + "; ".join(measured),
         verdict,
@@ -653,39 +684,44 @@ def _ratio_headline(spec: RatioClaim, mode: str, rows: list[Table2Row]) -> Claim
         return Claim(spec.claim, f"paper backbones · {mode}", spec.paper_text, measured, NOT_MEASURED)
     best = max(in_paper, key=spec.measured)
     value = spec.measured(best)
-    low, high = spec.range(best)
+    low, high = spec.ci(best)
     measured = (
-        f"largest ratio {value:.1f}x ({spec.what}{_range_text(low, high)}; {best.backbone}, sweep "
+        f"largest ratio {value:.1f}x ({spec.what}{_interval_text(low, high, best.pairs)}; {best.backbone}, sweep "
         f"{best.sweep}, {best.device_kind} {best.device_name}, {best.dtype}, input "
         f"{best.input}, {mode} mode)"
     )
     scope = f"{best.backbone} · {_device(best)} · {mode}"
-    return Claim(spec.claim, scope, spec.paper_text, measured, ratio_outcome(value, spec.target, low, high))
+    outcome = ratio_outcome(low, high, spec.target)
+    return Claim(spec.claim, scope, spec.paper_text, measured, ratio_verdict(outcome, low, high, spec.target), outcome)
 
 
 def _ratio_row(spec: RatioClaim, mode: str, r: Table2Row) -> Claim:
     """One backbone's ratio against the paper's ratio for it ('not judged' on a backbone the paper lacks)."""
     value, paper_ratio = spec.measured(r), spec.paper(r)
-    low, high = spec.range(r)
+    low, high = spec.ci(r)
     text = (
-        f"{value:.2f}x ({spec.what}{_range_text(low, high)}, sweep {r.sweep}, {r.device_kind} "
+        f"{value:.2f}x ({spec.what}{_interval_text(low, high, r.pairs)}, sweep {r.sweep}, {r.device_kind} "
         f"{r.device_name}, {mode} mode)"
     )
     if math.isnan(paper_ratio):
         return Claim(spec.claim, f"{r.backbone} (not in paper) · {mode}", "—", text, NOT_JUDGED)
+    outcome = ratio_outcome(low, high, paper_ratio)
     return Claim(
         spec.claim,
         f"{r.backbone} · {_device(r)} · {mode}",
         f"{paper_ratio:.1f}x ({PAPER_TABLE2_DEVICE})",
         text,
-        ratio_outcome(value, paper_ratio, low, high),
+        ratio_verdict(outcome, low, high, paper_ratio),
+        outcome,
     )
 
 
-def _range_text(low: float, high: float) -> str:
+def _interval_text(low: float, high: float, pairs: float) -> str:
+    """', 95 % CI 10.1-12.4x over 3 pairs of timing sessions' (or what there is instead)."""
+    n = int(pairs) if not _isnan(pairs) else 1
     if math.isnan(low) or math.isnan(high):
-        return ""
-    return f", {low:.1f}-{high:.1f}x between the quartiles of the two timings"
+        return ", one timing session per model" if n <= 1 else f", {n} pairs of timing sessions"
+    return f", 95 % CI {low:.1f}-{high:.1f}x over {n} pairs of timing sessions"
 
 
 def _no_pair_measured(claim: str, paper_text: str) -> Claim:

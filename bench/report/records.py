@@ -532,7 +532,9 @@ class Table2Row:
     mode: str = column(_MODE_DOC, default="")
     paper_device: str = column("the paper's device (Tesla P40)", default="")
     fps_b1_paper: float = column("the paper's fps at batch 1", "images/s", "fps b1", NAN)
-    fps_b1_measured: float = column("median fps at batch 1 (speed_summary.csv fps_b1)", "images/s", "fps b1", NAN)
+    fps_b1_measured: float = column(
+        "median fps at batch 1 over the sweep's timing sessions (speed_summary.csv fps_b1)", "images/s", "fps b1", NAN
+    )
     fps_max_paper: float = column("the paper's largest fps over batch sizes", "images/s", "fps max", NAN)
     fps_max_measured: float = column(
         "largest median fps over the measured batch sizes (its batch in brackets)", "images/s", "fps max (b)", NAN
@@ -576,23 +578,51 @@ class Table2Row:
     mem_max_b_batch_measured: float = column("the largest batch that ran, behind definition (3)", "images", default=NAN)
     speedup_b1_paper: float = column("the paper's fps at batch 1 of DRNet / of RSIDE (DRNet rows)", "x", "paper", NAN)
     speedup_b1_measured: float = column(
-        "fps at batch 1 of DRNet / of RSIDE, same sweep and mode (DRNet rows)", "x", "measured", NAN
+        "fps at batch 1 of DRNet / of RSIDE, same sweep and mode (DRNet rows): the geometric mean of the ratios"
+        " of the pairs of timing sessions (speed_pairs.csv); fps_b1 / fps_b1 for a sweep without pairs",
+        "x",
+        "measured",
+        NAN,
     )
-    speedup_b1_low: float = column(
-        "that ratio between the quartiles of the two timings: DRNet's lower quartile / RSIDE's upper (each"
-        " median -+ IQR/2 of speed.csv); empty without IQRs",
+    speedup_b1_ci_low: float = column(
+        "95 % t-interval of that ratio over the pairs, lower end (bench.report.ratios); empty with fewer than 2 pairs",
         "x",
         default=NAN,
     )
-    speedup_b1_high: float = column("the other end: DRNet's upper quartile / RSIDE's lower", "x", default=NAN)
+    speedup_b1_ci_high: float = column("the interval's upper end", "x", default=NAN)
+    pairs: float = column(
+        "pairs of timing sessions behind the measured ratios (speed_pairs.csv rows of this DRNet model and its"
+        " RSIDE); 1 for a sweep with one session per model (written before sessions, or --pairs 1): no interval,"
+        " no verdict",
+        "",
+        "pairs",
+        NAN,
+    )
     mem_ratio_paper: float = column("the paper's 'RAM / img' of RSIDE / of DRNet (DRNet rows)", "x", "paper", NAN)
     mem_ratio_b1_measured: float = column(
-        "memory per image (1), RSIDE / DRNet, same sweep and mode", "x", "peak b1", NAN
+        "memory per image (1), RSIDE / DRNet, same sweep and mode: geometric mean over the pairs of sessions",
+        "x",
+        "peak b1",
+        NAN,
     )
-    mem_ratio_measured: float = column("memory per image (2), RSIDE / DRNet, same sweep and mode", "x", "slope", NAN)
+    mem_ratio_b1_ci_low: float = column("95 % t-interval of that ratio over the pairs, lower end", "x", default=NAN)
+    mem_ratio_b1_ci_high: float = column("its upper end", "x", default=NAN)
+    mem_ratio_measured: float = column(
+        "memory per image (2), RSIDE / DRNet, same sweep and mode: geometric mean over the pairs of sessions",
+        "x",
+        "slope",
+        NAN,
+    )
+    mem_ratio_ci_low: float = column("95 % t-interval of that ratio over the pairs, lower end", "x", default=NAN)
+    mem_ratio_ci_high: float = column("its upper end", "x", default=NAN)
     mem_ratio_max_b_measured: float = column(
-        "memory per image (3), RSIDE / DRNet, same sweep and mode", "x", "peak/b", NAN
+        "memory per image (3), RSIDE / DRNet, same sweep and mode: geometric mean over the pairs of sessions",
+        "x",
+        "peak/b",
+        NAN,
     )
+    mem_ratio_max_b_ci_low: float = column("95 % t-interval of that ratio over the pairs, lower end", "x", default=NAN)
+    mem_ratio_max_b_ci_high: float = column("its upper end", "x", default=NAN)
 
 
 @dataclass(kw_only=True)

@@ -29,15 +29,17 @@ __all__ = [
     "RunProblem",
     "RunSet",
     "SPEED_COLUMNS",
+    "SPEED_PAIR_COLUMNS",
     "SPEED_SUMMARY_COLUMNS",
+    "SWEEP_DEFAULT_MODE",
     "SpeedSweep",
+    "SweepSelection",
     "group_runs",
     "is_default_options",
-    "latest_sweeps",
     "load_eval_run",
     "load_runs",
     "load_speed_sweep",
-    "sweep_setup",
+    "select_sweeps",
     "switches_of",
 ]
 
@@ -79,6 +81,18 @@ SPEED_SUMMARY_COLUMNS = (
     "ram_per_img_mib",
     "ram_per_img_r2",
     "ram_per_img_source",
+)
+
+SPEED_PAIR_COLUMNS = (  # speed_pairs.csv (bench.speed.records.SpeedPair): what the report reads of it
+    "drnet",
+    "rside",
+    "backbone",
+    "mode",
+    "device_name",
+    "speedup_b1",
+    "mem_ratio_b1",
+    "mem_ratio_slope",
+    "mem_ratio_max_b",
 )
 
 
@@ -162,16 +176,31 @@ class RunGroup:
 
 @dataclass(frozen=True, eq=False)
 class SpeedSweep:
-    """One speed sweep (``bench speed``): its summary rows (Table 2) and its per-batch points."""
+    """One speed sweep (``bench speed``): its summary rows (Table 2), its per-batch points and its pairs of
+    timing sessions."""
 
     path: Path
     summary: pd.DataFrame  # speed_summary.csv
     points: pd.DataFrame | None  # speed.csv, None when absent
     config: Mapping[str, Any] = field(default_factory=dict)
+    pairs: pd.DataFrame | None = None  # speed_pairs.csv, None when absent (a sweep written before sessions)
 
     @property
     def sweep_id(self) -> str:
         return self.path.name
+
+    @property
+    def suite(self) -> str | None:
+        """The suite whose [[speed]] entries it swept (config.json), None for models named on the command line."""
+        suite = (self.config.get("config") or {}).get("suite") if isinstance(self.config, dict) else None
+        return str(suite) if suite else None
+
+    @property
+    def age_key(self) -> tuple[str, str, str]:
+        """Sorts repeated sweeps oldest first: config.json's provenance.created_utc (ISO, UTC), then the UTC time
+        at the end of the id, then the id; a missing part sorts first."""
+        stamp = UTC_STAMP_SUFFIX.search(self.sweep_id)
+        return str(self.provenance.get("created_utc") or ""), stamp.group(0) if stamp else "", self.sweep_id
 
     @property
     def provenance(self) -> Mapping[str, Any]:
@@ -248,32 +277,167 @@ def load_speed_sweep(path: str | Path) -> SpeedSweep:
     for df, file in ((summary, path / "speed_summary.csv"), (points, path / "speed.csv")):
         if df is not None:
             df["options"] = [_parse_options(v, file) for v in df["options"]]
+    pairs_csv = path / "speed_pairs.csv"
+    pairs = read_csv_checked(pairs_csv, SPEED_PAIR_COLUMNS) if pairs_csv.is_file() else None
     config = _read_json(path / "config.json") if (path / "config.json").is_file() else {}
-    return SpeedSweep(path=path, summary=summary, points=points, config=config)
+    return SpeedSweep(path=path, summary=summary, points=points, config=config, pairs=pairs)
 
 
-def sweep_setup(sweep: SpeedSweep) -> tuple[str, tuple[str, ...]]:
-    """What makes two sweeps repeated measurements of one setup: the run id without its UTC time (suite or
-    models, device kind, dtype, layout, torch) and the devices measured (two CPUs share the id's "cpu")."""
-    names = sweep.summary["device_name"] if "device_name" in sweep.summary else []
-    return UTC_STAMP_SUFFIX.sub("", sweep.sweep_id), tuple(sorted({str(n) for n in names}))
+SWEEP_DEFAULT_MODE = "inference"  # sweeps written before modes existed measured under inference_mode
 
 
-def latest_sweeps(sweeps: Sequence[SpeedSweep]) -> tuple[list[SpeedSweep], list[tuple[SpeedSweep, SpeedSweep]]]:
-    """The newest sweep of each setup (by the time in its id), and (older, newest) for each one it replaces.
+@dataclass
+class SweepSelection:
+    """The sweeps a report judges (each cut to the rows it is used for) and a note for every one, or part of
+    one, it does not use."""
 
-    Repeated sweeps of one setup (the quickstart run twice) are neither pooled nor searched for their best
-    ratio: a verdict rests on one measurement, the latest; the older ones are listed, not used."""
-    by_setup: dict[tuple[str, tuple[str, ...]], list[SpeedSweep]] = defaultdict(list)
+    used: list[SpeedSweep] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def select_sweeps(sweeps: Sequence[SpeedSweep], suite: str | None) -> SweepSelection:
+    """The speed sweeps the report of ``suite`` judges: one verdict per device, mode and model pair.
+
+    Only sweeps of ``suite`` (the suite recorded in the sweep's config.json) are judged; with ``suite`` None
+    (a runs directory without evaluated runs) every sweep may be. Among those, each setup, i.e. the device
+    (kind and name), dtype, input size, memory layout, compilation, mode and backbone, is judged on the latest
+    sweep (``SpeedSweep.age_key``) that measured it completely: every model the sweep's config asked for on
+    that backbone and mode, over all its timing sessions. Repeated sweeps of one setup (the quickstart run
+    twice, or the same CPU under other suite names or ``--out`` names) are neither pooled nor searched for their
+    best ratio. Every sweep, or part of one, left out gets a note saying why."""
+    selection = SweepSelection()
+    candidates = []
     for sweep in sweeps:
-        by_setup[sweep_setup(sweep)].append(sweep)
-    kept, superseded = [], []
-    for group in by_setup.values():
-        group = sorted(group, key=lambda sw: sw.sweep_id)  # ids differ only in their UTC time: sorts by time
-        kept.append(group[-1])
-        superseded += [(old, group[-1]) for old in group[:-1]]
-    order = {id(sw): i for i, sw in enumerate(sweeps)}
-    return sorted(kept, key=lambda sw: order[id(sw)]), superseded
+        if suite is None or sweep.suite == suite:
+            candidates.append(sweep)
+            continue
+        whose = f"suite {sweep.suite}" if sweep.suite else "not from this suite (models named on the command line)"
+        selection.notes.append(
+            f"speed sweep {sweep.sweep_id} not used: {whose}; this report judges the sweeps of suite {suite}"
+        )
+    latest: dict[tuple[str, ...], SpeedSweep] = {}
+    incomplete: dict[int, list[tuple[str, str, str]]] = defaultdict(list)
+    for sweep in sorted(candidates, key=lambda sw: sw.age_key):
+        for unit, complete in _sweep_units(sweep).items():
+            if complete:
+                latest[(*_sweep_setup(sweep), *unit)] = sweep
+            else:
+                incomplete[id(sweep)].append(unit)
+    for sweep in candidates:
+        units = _sweep_units(sweep)
+        used = [u for u in units if latest.get((*_sweep_setup(sweep), *u)) is sweep]
+        selection.notes += _unused_notes(sweep, units, used, incomplete[id(sweep)], latest)
+        if used:
+            selection.used.append(_restricted(sweep, used) if len(used) < len(units) else sweep)
+    return selection
+
+
+def _sweep_setup(sweep: SpeedSweep) -> tuple[str, ...]:
+    """What a sweep's rows share: device kind and name(s), dtype, input size, layout, compilation."""
+    summary = sweep.summary
+
+    def values(column: str, default: str = "False") -> str:
+        return ",".join(sorted({str(v) for v in summary[column]})) if column in summary else default
+
+    return tuple(values(c, "") for c in ("device_kind", "device_name", "dtype", "input")) + (
+        values("channels_last"),
+        values("compile"),
+    )
+
+
+def _modes(df: pd.DataFrame) -> pd.Series:
+    return df["mode"].fillna(SWEEP_DEFAULT_MODE) if "mode" in df else pd.Series(SWEEP_DEFAULT_MODE, index=df.index)
+
+
+def _sweep_units(sweep: SpeedSweep) -> dict[tuple[str, str, str], bool]:
+    """(mode, backbone, models) -> whether the sweep measured it completely (see ``select_sweeps``). ``models``
+    is "drnet/rside" where the sweep measured the pair the speed and memory claims compare (default options),
+    else the architectures it measured there: a sweep of DRNet alone does not replace one of the pair."""
+    summary = sweep.summary
+    modes = _modes(summary)
+    config = (sweep.config.get("config") or {}) if isinstance(sweep.config, dict) else {}
+    units = {}
+    for mode, backbone in dict.fromkeys(zip(modes, summary["backbone"].astype(str), strict=True)):
+        rows = summary[(modes == mode) & (summary["backbone"].astype(str) == backbone)]
+        units[(mode, backbone, _models(rows))] = _complete(rows, config, mode, backbone)
+    return units
+
+
+def _models(rows: pd.DataFrame) -> str:
+    default = {str(a) for a, o in zip(rows["arch"], rows["options"], strict=True) if is_default_options(o)}
+    if {"drnet", "rside"} <= default:
+        return "drnet/rside"
+    return ",".join(
+        sorted(f"{a}{json.dumps(o, sort_keys=True)}" for a, o in zip(rows["arch"], rows["options"], strict=True))
+    )
+
+
+def _complete(rows: pd.DataFrame, config: Mapping[str, Any], mode: str, backbone: str) -> bool:
+    """Every model the sweep's config asked for on ``backbone`` in ``mode`` has its row, over all its sessions
+    (True where config.json or speed_summary.csv cannot tell)."""
+    targets = config.get("targets")
+    if not isinstance(targets, list) or "name" not in rows:
+        return True
+    unit = [
+        t
+        for t in targets
+        if isinstance(t, Mapping)
+        and str(t.get("backbone")) == backbone
+        and mode in (t.get("modes") or config.get("modes") or (SWEEP_DEFAULT_MODE,))
+    ]
+    wanted = {str(t.get("name") or f"{t.get('arch')}-{t.get('backbone')}") for t in unit}
+    if not wanted <= set(rows["name"].astype(str)):
+        return False
+    sessions = max((int(t.get("pairs") or config.get("pairs") or 1) for t in unit), default=1)  # the schedule's
+    if "sessions" in rows:
+        return bool((pd.to_numeric(rows["sessions"], errors="coerce") >= sessions).all())
+    return True
+
+
+def _unused_notes(
+    sweep: SpeedSweep,
+    units: Mapping[tuple[str, str, str], bool],
+    used: Sequence[tuple[str, str, str]],
+    incomplete: Sequence[tuple[str, str, str]],
+    latest: Mapping[tuple[str, ...], SpeedSweep],
+) -> list[str]:
+    """Why a sweep (or each of its unused setups) is not used: measured again later, or incomplete."""
+    setup = _sweep_setup(sweep)
+    why = {}
+    for unit in units:
+        if unit in used:
+            continue
+        newer = latest.get((*setup, *unit))
+        why[unit] = (
+            f"{newer.sweep_id} measured the same setup later (a verdict rests on the latest complete sweep of "
+            "each device, mode and model pair, never on the best of several)"
+            if newer is not None and unit not in incomplete
+            else "incomplete: not every model or timing session of its config was measured (interrupted?)"
+        )
+    if not why:
+        return []
+    if not used and len(set(why.values())) == 1:
+        return [f"speed sweep {sweep.sweep_id} not used: {next(iter(why.values()))}"]
+    return [f"speed sweep {sweep.sweep_id}: {backbone} {mode} not used: {w}" for (mode, backbone, _), w in why.items()]
+
+
+def _restricted(sweep: SpeedSweep, units: Sequence[tuple[str, str, str]]) -> SpeedSweep:
+    """``sweep`` with only the rows of the (mode, backbone, models) ``units`` in its summary, points and pairs."""
+    kept = {(mode, backbone) for mode, backbone, _ in units}
+
+    def keep(df: pd.DataFrame | None) -> pd.DataFrame | None:
+        if df is None:
+            return None
+        mask = [(m, str(b)) in kept for m, b in zip(_modes(df), df["backbone"], strict=True)]
+        return df[mask].reset_index(drop=True)
+
+    return SpeedSweep(
+        path=sweep.path,
+        summary=keep(sweep.summary),
+        points=keep(sweep.points),
+        config=sweep.config,
+        pairs=keep(sweep.pairs),
+    )
 
 
 def group_runs(runs: Iterable[EvalRun]) -> list[RunGroup]:

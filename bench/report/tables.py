@@ -6,10 +6,12 @@ Which run fills which row:
 - Table 3: DRNet runs of the suite keyed by (backbone, (diagonal, aux_losses, second_branch)); the paper's
   values belong to ResNet-152 and are shown only on ResNet-152 rows. Other backbones get rows too when the
   suite ablates them (the synthetic ablations suite may use a smaller backbone).
-- Table 2: every ``speed_summary.csv`` under runs/, default options, one row per model and sweep mode.
-  Ratios (DRNet vs RSIDE, same backbone) are taken only inside one sweep and one mode, i.e. one device, dtype,
-  input size and mode (memory once per definition); absolute fps and memory are not
-  compared with the paper's Tesla P40 numbers (a difference column there would mean nothing).
+- Table 2: the ``speed_summary.csv`` rows of the sweeps the report judges (``runs.select_sweeps``), default
+  options, one row per model and sweep mode. Ratios (DRNet vs RSIDE, same backbone) are taken only inside one
+  sweep and one mode, i.e. one device, dtype, input size and mode (memory once per definition), as the
+  geometric mean of the sweep's pairs of timing sessions with a 95 % interval (``bench.report.ratios``);
+  absolute fps and memory are not compared with the paper's Tesla P40 numbers (a difference column there
+  would mean nothing).
 
 Every measured row of Tables 1 and 3 carries its regime (``bench.report.regime.short_regime``) and whether it
 is the paper's; each paired comparison (DRNet vs RSIDE, ablation vs full model) lists the regime fields on
@@ -33,6 +35,7 @@ import pandas as pd
 from bench.report.curves import check_convergence
 from bench.report.identity import split_notes
 from bench.report.paper import PAPER_TABLE2_DEVICE, paper_table1, paper_table2, paper_table3
+from bench.report.ratios import ratio_interval
 from bench.report.records import (
     ERROR,
     MEASURED,
@@ -147,20 +150,37 @@ class MemoryDefinition:
     summary_column: str  # speed_summary.csv column of the measured value
     value: str  # Table2Row field of the measured value
     ratio: str  # Table2Row field of the RSIDE / DRNet ratio
+    pair_column: str  # speed_pairs.csv column of one pair's RSIDE / DRNet ratio
+    ci: str  # prefix of the Table2Row fields of the ratio's interval (<ci>_ci_low, <ci>_ci_high)
 
     def ratio_of(self, row: Table2Row) -> float:
         """RSIDE / DRNet of ``row`` (a DRNet row) under this definition."""
         return getattr(row, self.ratio)
 
+    def interval_of(self, row: Table2Row) -> tuple[float, float]:
+        """The 95 % interval of that ratio over the sweep's pairs of sessions (NaN, NaN without one)."""
+        return getattr(row, f"{self.ci}_ci_low"), getattr(row, f"{self.ci}_ci_high")
+
 
 MEMORY_DEFINITIONS = (  # the slope keeps the historical column names
-    MemoryDefinition("peak at batch 1", "mem_b1_mib", "mem_b1_measured_mib", "mem_ratio_b1_measured"),
-    MemoryDefinition("marginal slope", "ram_per_img_mib", "ram_per_img_measured_mib", "mem_ratio_measured"),
+    MemoryDefinition(
+        "peak at batch 1", "mem_b1_mib", "mem_b1_measured_mib", "mem_ratio_b1_measured", "mem_ratio_b1", "mem_ratio_b1"
+    ),
+    MemoryDefinition(
+        "marginal slope",
+        "ram_per_img_mib",
+        "ram_per_img_measured_mib",
+        "mem_ratio_measured",
+        "mem_ratio_slope",
+        "mem_ratio",
+    ),
     MemoryDefinition(
         "peak at the largest batch / batch",
         "mem_max_b_per_img_mib",
         "mem_max_b_per_img_measured_mib",
         "mem_ratio_max_b_measured",
+        "mem_ratio_max_b",
+        "mem_ratio_max_b",
     ),
 )
 DEFAULT_MODE = "inference"  # sweeps written before modes existed measured under inference_mode
@@ -672,8 +692,10 @@ def _speed_measured(sweep_id: str, r: dict) -> dict[str, Any]:
 
 
 def _speed_ratios(sweep: SpeedSweep, summary: pd.DataFrame, r: dict) -> dict[str, float]:
-    """DRNet / RSIDE fps at batch 1 (with its range) and RSIDE / DRNet memory per definition, for a DRNet row
-    whose sweep measured RSIDE on the same backbone, device, dtype, input and mode; none otherwise."""
+    """DRNet / RSIDE fps at batch 1 and RSIDE / DRNet memory per definition, each with its 95 % interval over the
+    sweep's pairs of timing sessions (speed_pairs.csv, ``bench.report.ratios``), for a DRNet row whose sweep
+    measured RSIDE on the same backbone, device, dtype, input and mode; none otherwise. A sweep without
+    speed_pairs.csv rows (one session per model) gives the ratios of its summary values, without intervals."""
     same = summary[
         (summary["backbone"] == r["backbone"])
         & (summary["device_name"] == r["device_name"])
@@ -685,48 +707,36 @@ def _speed_ratios(sweep: SpeedSweep, summary: pd.DataFrame, r: dict) -> dict[str
     if r["arch"] != "drnet" or not len(rside):
         return {}
     rs = rside.iloc[0]
-    low, high = _speedup_range(sweep, r, rs)
-    return {
-        "speedup_b1_measured": _ratio(r["fps_b1"], rs["fps_b1"]),
-        "speedup_b1_low": low,
-        "speedup_b1_high": high,
-        **{d.ratio: _ratio(rs[d.summary_column], r[d.summary_column]) for d in MEMORY_DEFINITIONS},
-    }
+    pairs = _session_pairs(sweep, r, rs)
+    if pairs is None:
+        return {
+            "pairs": 1,
+            "speedup_b1_measured": _ratio(r["fps_b1"], rs["fps_b1"]),
+            **{d.ratio: _ratio(rs[d.summary_column], r[d.summary_column]) for d in MEMORY_DEFINITIONS},
+        }
+    out: dict[str, float] = {"pairs": len(pairs)}
+    for ratio, ci, column in (
+        ("speedup_b1_measured", "speedup_b1", "speedup_b1"),
+        *((d.ratio, d.ci, d.pair_column) for d in MEMORY_DEFINITIONS),
+    ):
+        interval = ratio_interval(pd.to_numeric(pairs[column], errors="coerce"))
+        out.update({ratio: interval.estimate, f"{ci}_ci_low": interval.low, f"{ci}_ci_high": interval.high})
+    return out
 
 
-def _speedup_range(sweep: SpeedSweep, drnet: dict, rside: pd.Series) -> tuple[float, float]:
-    """DRNet / RSIDE fps at batch 1 between the quartiles of the two timings: (DRNet's lower quartile / RSIDE's
-    upper, DRNet's upper / RSIDE's lower), each quartile taken as median -+ IQR / 2 (speed.csv); NaN where
-    speed.csv has no batch-1 IQR for either. On a shared CPU the repeats of one point spread by 10-20 %, and
-    a verdict must hold over that spread, not only at the medians."""
-    spreads = [_b1_fps_spread(sweep, row) for row in (drnet, rside)]  # None also where speed.csv disagrees
-    if any(sp is None for sp in spreads):
-        return math.nan, math.nan
-    (d_lo, d_hi), (r_lo, r_hi) = spreads
-    return _ratio(d_lo, r_hi), (_ratio(d_hi, r_lo) if r_lo > 0 else math.inf)
-
-
-def _b1_fps_spread(sweep: SpeedSweep, row) -> tuple[float, float] | None:
-    """(median - IQR/2, median + IQR/2) of the fps at batch 1 of ``row``'s model, mode and device; None if absent."""
-    pts = sweep.points
-    if pts is None or "fps_iqr" not in pts:
+def _session_pairs(sweep: SpeedSweep, drnet: dict, rside: pd.Series) -> pd.DataFrame | None:
+    """The speed_pairs.csv rows of this DRNet model and RSIDE model in this mode; None when the sweep has none
+    (written before timing sessions, or one session per model)."""
+    pairs = sweep.pairs
+    if pairs is None or pairs.empty or "name" not in sweep.summary:
         return None
-    mode = pts["mode"].fillna(DEFAULT_MODE) if "mode" in pts else pd.Series(DEFAULT_MODE, index=pts.index)
-    hit = pts[
-        (pts["arch"] == row["arch"])
-        & (pts["backbone"] == row["backbone"])
-        & (pts["device_name"] == row["device_name"])
-        & (mode == row["mode"])
-        & (pd.to_numeric(pts["batch"], errors="coerce") == 1)
-        & (pts["status"] == "ok")
-        & pd.Series([is_default_options(o) for o in pts["options"]], index=pts.index)
+    hit = pairs[
+        (pairs["drnet"] == drnet["name"])
+        & (pairs["rside"] == rside["name"])
+        & (pairs["mode"] == drnet["mode"])
+        & (pairs["device_name"] == drnet["device_name"])
     ]
-    if hit.empty:
-        return None
-    median, iqr = _float(hit.iloc[0]["fps_median"]), _float(hit.iloc[0]["fps_iqr"])
-    if math.isnan(median) or math.isnan(iqr) or not math.isclose(median, _float(row["fps_b1"]), rel_tol=1e-6):
-        return None  # not the point the summary's fps_b1 came from
-    return max(median - iqr / 2, 0.0), median + iqr / 2
+    return hit if len(hit) else None
 
 
 def table2_modes(t2: Sequence[Table2Row]) -> list[Table2ModeRow]:

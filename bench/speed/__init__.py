@@ -24,11 +24,18 @@ baseline to the model loaded) and memory per image three ways, since the paper n
 peak at batch 1 above the baseline (``mem_b1_mib``), the marginal least-squares slope of peak memory against
 batch size with its R^2 (``ram_per_img_mib``; NVML on CUDA, RSS on CPU, the other measures as extra
 columns), and the peak at the largest batch over that batch (``mem_max_b_per_img_mib``).
-Column definitions: ``POINT_COLUMNS``, ``SUMMARY_COLUMNS`` (also written as ``speed_columns.md``).
+Column definitions: ``POINT_COLUMNS``, ``SUMMARY_COLUMNS``, ``PAIR_COLUMNS`` (also written as
+``speed_columns.md``).
+
+Timing sessions: every model and mode is measured in ``pairs`` sessions (3 on CPU, 5 on CUDA), alternating
+with the other models of its backbone and mode, the order reversed every other round (R D, D R, R D); session
+k of DRNet and of RSIDE form pair k and give one ratio per quantity (speed_pairs.csv, ``PAIR_COLUMNS``), whose
+interval ``bench report`` judges. speed_summary.csv gives the median over sessions.
 
 Modules: ``records`` (config, targets, rows and their column docs), ``memory`` (/proc readers, CPU and CUDA
 probes), ``gpu`` (NVML), ``measure`` (timing core, model session, slope fit), ``sweep`` (batch sweep, OOM
-bisection, ``--isolate`` subprocess), ``run`` (``run_sweep``: a whole sweep, its preflight), ``output`` (run id,
+bisection, per-model summary over sessions, ``--isolate`` subprocess), ``sessions`` (the alternating schedule,
+one ratio per pair of sessions), ``run`` (``run_sweep``: a whole sweep, its preflight), ``output`` (run id,
 environment record, files, progress lines, results table), ``options`` (``bench speed``'s command line as a
 SpeedConfig), ``data`` (data loader throughput, ``bench data bench``).
 """
@@ -37,12 +44,14 @@ from __future__ import annotations
 
 from bench.speed.measure import MIN_REPEATS, SlopeFit, Timing, fit_slope, median_iqr, time_repeats, time_steps
 from bench.speed.memory import rss_bytes
-from bench.speed.output import default_run_id, results_table, reusable_sweep, sweep_environment
+from bench.speed.output import default_run_id, pairs_table, results_table, reusable_sweep, sweep_environment
 from bench.speed.records import (
     MODES,
+    PAIR_COLUMNS,
     POINT_COLUMNS,
     SUMMARY_COLUMNS,
     SpeedConfig,
+    SpeedPair,
     SpeedPoint,
     SpeedResult,
     SpeedSummary,
@@ -54,15 +63,18 @@ from bench.speed.records import (
     speed_targets,
 )
 from bench.speed.run import preflight, run_sweep
+from bench.speed.sessions import session_schedule
 from bench.speed.sweep import summarize, sweep_batches
 
 __all__ = [
     "MIN_REPEATS",
     "MODES",
+    "PAIR_COLUMNS",
     "POINT_COLUMNS",
     "SUMMARY_COLUMNS",
     "SlopeFit",
     "SpeedConfig",
+    "SpeedPair",
     "SpeedPoint",
     "SpeedResult",
     "SpeedSummary",
@@ -75,11 +87,13 @@ __all__ = [
     "median_iqr",
     "parse_batch_sizes",
     "parse_input_size",
+    "pairs_table",
     "parse_modes",
     "results_table",
     "rss_bytes",
     "reusable_sweep",
     "run_sweep",
+    "session_schedule",
     "speed_targets",
     "summarize",
     "sweep_batches",

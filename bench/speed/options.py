@@ -1,7 +1,7 @@
 """``bench speed``'s command line as a checked ``SpeedConfig``: which models (a suite's ``[[speed]]`` entries,
-or ``--arch`` x ``--backbone`` with JSON ``--option`` values), and the settings. Batch sizes and modes given
-on the command line win over a suite entry's own. Every error names the option at fault (``SpeedOptionError``)
-before anything is measured."""
+or ``--arch`` x ``--backbone`` with JSON ``--option`` values), and the settings. Batch sizes, modes and
+pairs given on the command line win over a suite entry's own. Every error names the option at fault
+(``SpeedOptionError``) before anything is measured."""
 
 from __future__ import annotations
 
@@ -43,6 +43,7 @@ def speed_config_from_options(
     input_size: str | None = None,
     batch_sizes: str | None = None,
     modes: str | None = None,
+    pairs: int | None = None,
     in_process: bool = False,
     **settings: Any,
 ) -> SpeedConfig:
@@ -50,11 +51,12 @@ def speed_config_from_options(
     device, dtype). ``settings`` are SpeedConfig fields taken as given (device, dtype, warmup, seed, ...)."""
     targets = _targets(suite, arch, backbone, options)
     config = SpeedConfig(
-        targets=tuple(  # what the command line says wins over a suite entry's own batch sizes and modes
+        targets=tuple(  # what the command line says wins over a suite entry's own batch sizes, modes, pairs
             replace(
                 t,
                 batch_sizes=None if batch_sizes is not None else t.batch_sizes,
                 modes=None if modes is not None else t.modes,
+                pairs=None if pairs is not None else t.pairs,
             )
             for t in targets
         ),
@@ -62,6 +64,7 @@ def speed_config_from_options(
         batch_sizes=_parsed(parse_batch_sizes, batch_sizes, "--batch-sizes") if batch_sizes is not None else None,
         modes=_parsed(parse_modes, modes, "--mode") if modes is not None else ("inference",),
         isolate_models=False if in_process else None,
+        pairs=pairs,
         suite=Path(suite).stem if suite else None,
         **settings,
     )

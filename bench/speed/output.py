@@ -24,7 +24,8 @@ import torch
 from bench.provenance import UTC_STAMP_SUFFIX, cpu_model, utc_stamp
 from bench.speed.gpu import Nvml
 from bench.speed.memory import MIB, mem_available_bytes, rss_method
-from bench.speed.records import SpeedConfig, SpeedPoint, SpeedSummary
+from bench.speed.records import SpeedConfig, SpeedPair, SpeedPoint, SpeedSummary
+from bench.speed.sessions import sessions_per_job
 
 __all__ = [
     "config_path",
@@ -32,6 +33,7 @@ __all__ = [
     "describe_point",
     "describe_summary",
     "load_average",
+    "pairs_table",
     "results_table",
     "reusable_sweep",
     "rows",
@@ -98,7 +100,8 @@ def sweep_environment(config: SpeedConfig, nvml: Nvml | None, nvml_note: str) ->
         if busy:
             env["warnings"].append(
                 f"load average {env['load_average'][0]:.1f} on {os.cpu_count()} CPUs: other work "
-                "shares the cores, so CPU timings (and DRNet / RSIDE fps ratios) are disturbed"
+                "shares the cores, so CPU timings (and DRNet / RSIDE fps ratios) are disturbed; their intervals "
+                "widen, and more timing sessions (--pairs 6) narrow them"
             )
         return env
     if nvml is not None:
@@ -119,13 +122,14 @@ def reusable_sweep(config: SpeedConfig, runs_dir: str | Path) -> Path | None:
     when a suite is run again; None if there is none (or on CUDA, whose GPU identity needs NVML: re-measured).
 
     Same setup: every setting equal (the CPU memory cap aside when ``config`` leaves it to the default, which
-    follows the RSS of the moment), and the same CPU model and core count. Complete: one speed_summary.csv row
-    per model and mode."""
+    follows the RSS of the moment; a sweep written before timing sessions has no ``pairs`` and differs), and the
+    same CPU model and core count. Complete: one speed_summary.csv row per model and mode, each over all
+    ``pairs`` sessions."""
     config = config.resolved()
     if config.device_kind != "cpu":
         return None
     wanted = _comparable(config.to_dict(), ignore_memory_cap=config.max_memory_mib is None)
-    jobs = sum(len(config.modes_of(t)) for t in config.targets)
+    sessions = sessions_per_job(config)
     base = UTC_STAMP_SUFFIX.sub("", default_run_id(config))
     for path in sorted(Path(runs_dir).glob(f"{base}-*"), reverse=True):
         try:
@@ -134,7 +138,9 @@ def reusable_sweep(config: SpeedConfig, runs_dir: str | Path) -> Path | None:
             same_cpu = (env.get("cpu"), env.get("cpu_count")) == (cpu_model(), os.cpu_count())
             same = _comparable(record["config"], config.max_memory_mib is None) == wanted
             with open(path / "speed_summary.csv", newline="") as f:
-                complete = sum(1 for _ in csv.DictReader(f)) == jobs
+                summary = list(csv.DictReader(f))
+            got = {(r["name"], r["mode"]): int(r["sessions"]) for r in summary}
+            complete = got == sessions
         except (OSError, ValueError, KeyError, TypeError, csv.Error):
             continue
         if same and same_cpu and complete:
@@ -189,7 +195,7 @@ def config_path(out_dir: Path) -> Path:
     return path
 
 
-def rows(records: Sequence[SpeedPoint | SpeedSummary]) -> list[dict[str, Any]]:
+def rows(records: Sequence[SpeedPoint | SpeedSummary | SpeedPair]) -> list[dict[str, Any]]:
     """Records as CSV rows: floats to 7 significant digits, NaN as empty."""
 
     def clean(v: Any) -> Any:
@@ -205,9 +211,8 @@ def sweep_header(config: SpeedConfig, device_label: str | None, out: Path) -> st
     return (
         f"speed: {len(config.targets)} model(s) on {config.device} ({device_label or 'unknown'}), "
         f"{config.dtype}, input {config.input_hw[0]}x{config.input_hw[1]}, batches {_batches_text(config)}, "
-        f"warmup {config.warmup}, repeats {config.repeats}, modes {_modes_text(config)}, process "
-        f"{config.process} "
-        f"-> {out}"
+        f"warmup {config.warmup}, repeats {config.repeats}, modes {_modes_text(config)}, {config.pairs} timing "
+        f"session(s) per model, process {config.process} -> {out}"
     )
 
 
@@ -260,22 +265,53 @@ def describe_summary(s: SpeedSummary) -> str:
     )
 
 
-def results_table(summaries: Sequence[SpeedSummary]) -> str:
-    """The table ``bench speed`` prints at the end: per model and mode, fps at batch 1 and at the fastest batch,
-    the largest batch that fits, net RAM and memory per image by its three definitions (see SpeedSummary)."""
+def results_table(summaries: Sequence[SpeedSummary], pairs: Sequence[SpeedPair] = ()) -> str:
+    """The table ``bench speed`` prints at the end: per model and mode, its sessions, fps at batch 1 and at the
+    fastest batch, the largest batch that fits, net RAM and memory per image by its three definitions (see
+    SpeedSummary, medians over sessions); then ``pairs_table``."""
     lines = [
-        f"{'model':<24}{'mode':>10}{'device':>8}{'fps (b 1)':>11}{'fps (max b)':>16}{'max b':>7}"
+        f"{'model':<24}{'mode':>10}{'device':>8}{'sess':>5}{'fps (b 1)':>11}{'fps (max b)':>16}{'max b':>7}"
         f"{'net RAM':>12}{'peak b1':>12}{'slope/img':>12}{'peak/b max':>12}  source (R^2)"
     ]
     for s in summaries:
         fps_max = f"{_num(s.fps_max)} (b {s.fps_max_batch})" if s.fps_max is not None else "-"
         r2 = _num(s.ram_per_img_r2, ".3f")
         lines.append(
-            f"{s.name:<24}{s.mode:>10}{s.device_kind:>8}{_num(s.fps_b1):>11}{fps_max:>16}"
+            f"{s.name:<24}{s.mode:>10}{s.device_kind:>8}{s.sessions:>5}{_num(s.fps_b1):>11}{fps_max:>16}"
             f"{_num(s.max_batch_fit, 'd'):>7}{_num(s.net_ram_mib, '.1f') + ' MiB':>12}"
             f"{_num(s.mem_b1_mib, '.1f') + ' MiB':>12}{_num(s.ram_per_img_mib, '.1f') + ' MiB':>12}"
             f"{_num(s.mem_max_b_per_img_mib, '.1f') + ' MiB':>12}  {s.ram_per_img_source} ({r2})"
         )
+    return "\n".join(lines + ([pairs_table(pairs)] if pairs else []))
+
+
+PAIR_RATIOS = (  # pairs_table: (what, speed_pairs.csv column)
+    ("fps b1 DRNet/RSIDE", "speedup_b1"),
+    ("memory RSIDE/DRNet: peak b1", "mem_ratio_b1"),
+    ("slope", "mem_ratio_slope"),
+    ("peak/b", "mem_ratio_max_b"),
+)
+
+
+def pairs_table(pairs: Sequence[SpeedPair]) -> str:
+    """Per DRNet / RSIDE couple and mode: each ratio's geometric mean over the pairs of sessions with its 95 %
+    interval, as ``bench report`` judges it (``bench.report.ratios``)."""
+    from bench.report.ratios import ratio_interval  # numpy only (the report's judge of these ratios)
+
+    groups: dict[tuple[str, str, str], list[SpeedPair]] = {}
+    for p in pairs:
+        groups.setdefault((p.drnet, p.rside, p.mode), []).append(p)
+    lines = ["DRNet vs RSIDE over pairs of timing sessions: geometric mean [95 % CI]"]
+    for (drnet, rside, mode), rows in groups.items():
+        parts = []
+        for what, column in PAIR_RATIOS:
+            interval = ratio_interval(getattr(p, column) for p in rows)
+            ci = f" [{interval.low:.2f}-{interval.high:.2f}]" if interval.judged else ""
+            parts.append(f"{what} {interval.estimate:.2f}x{ci}" if interval.n else f"{what} -")
+        n = len(rows)
+        lines.append(f"  {drnet} / {rside}, {mode}, {n} pair{'s' if n != 1 else ''}: " + "; ".join(parts))
+    if any(len(rows) < 2 for rows in groups.values()):
+        lines.append("  (an interval, and a verdict in bench report, needs at least 2 pairs: --pairs)")
     return "\n".join(lines)
 
 

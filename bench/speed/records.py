@@ -1,7 +1,9 @@
-"""What a sweep is and what it writes: ``SpeedConfig`` / ``SpeedTarget`` in, ``SpeedPoint`` / ``SpeedSummary`` out.
+"""What a sweep is and what it writes: ``SpeedConfig`` / ``SpeedTarget`` in, ``SpeedPoint`` / ``SpeedSummary`` /
+``SpeedPair`` out.
 
-Every column of speed.csv and speed_summary.csv is a dataclass field whose ``metadata["doc"]`` defines it;
-``POINT_COLUMNS``, ``SUMMARY_COLUMNS`` and ``columns_markdown()`` (speed_columns.md) are generated from them.
+Every column of speed.csv, speed_summary.csv and speed_pairs.csv is a dataclass field whose ``metadata["doc"]``
+defines it; ``POINT_COLUMNS``, ``SUMMARY_COLUMNS``, ``PAIR_COLUMNS`` and ``columns_markdown()`` (speed_columns.md)
+are generated from them.
 """
 
 from __future__ import annotations
@@ -23,15 +25,19 @@ __all__ = [
     "DEFAULT_BUDGET_S",
     "DEFAULT_MAX_BATCH",
     "DEFAULT_MEMORY_PASSES",
+    "DEFAULT_PAIRS",
     "DEFAULT_REPEATS",
     "DEFAULT_WARMUP",
     "DTYPES",
     "IDENTITY_COLUMNS",
     "MODES",
+    "PAIR_ARCHS",
+    "PAIR_COLUMNS",
     "POINT_COLUMNS",
     "SLOPE_SOURCES",
     "SUMMARY_COLUMNS",
     "SpeedConfig",
+    "SpeedPair",
     "SpeedPoint",
     "SpeedResult",
     "SpeedSummary",
@@ -60,7 +66,14 @@ DEFAULT_WARMUP = {"cuda": 10, "cpu": 4}  # iterations; the first absorb cuDNN au
 # CPU, where one pass in a few peaks ~1-2 MiB above the others (RSS of DRNet-R18 at 160x208, batch 2: 83.6 vs
 # 85.2 MiB), enough to move a 3-point slope by 4%.
 DEFAULT_MEMORY_PASSES = {"cuda": 1, "cpu": 3}
-DEFAULT_REPEATS = {"cuda": 30, "cpu": 5}  # timed iterations per point
+# timed iterations per point and session; 3 on CPU (the fewest a median and IQR need): a ratio's interval is over
+# sessions, whose spread on a shared CPU exceeds that of one session's repeats, so time goes into sessions
+DEFAULT_REPEATS = {"cuda": 30, "cpu": 3}
+# Timing sessions per model: DRNet and RSIDE of one backbone and mode are measured in alternating sessions (each
+# a fresh process on CPU), one DRNet / RSIDE ratio per pair of sessions, and a verdict judges the t-interval of
+# those ratios (at least 2 pairs). PAIRS_JUSTIFICATION
+DEFAULT_PAIRS = {"cuda": 5, "cpu": 3}
+PAIR_ARCHS = ("drnet", "rside")  # speed_pairs.csv: ratios of the first's fps to the second's (memory: reversed)
 DEFAULT_BUDGET_S = {"cuda": 30.0, "cpu": 120.0}  # per point: stop repeating after this, once MIN_REPEATS ran
 SLOPE_SOURCES = {  # ram_per_img_<source>_*: the speed.csv column whose slope against batch size they give
     "allocated": "peak_allocated_mib",
@@ -83,6 +96,7 @@ class SpeedTarget:
     name: str = ""  # label in the CSVs (suite entry name); default "<arch>-<backbone>"
     batch_sizes: tuple[int, ...] | None = None  # this model's batch sizes (a suite entry's); None: the config's
     modes: tuple[str, ...] | None = None  # this model's modes (a suite entry's); None: the config's
+    pairs: int | None = None  # this model's timing sessions (a suite entry's); None: the config's
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> SpeedTarget:
@@ -121,6 +135,7 @@ class SpeedConfig:
     cudnn_benchmark: bool = True  # torch.backends.cudnn.benchmark during the sweep (autotuned convolutions)
     seed: int = 0  # random weights and inputs
     suite: str | None = None  # the suite the targets came from, for the run id and the record
+    pairs: int | None = None  # timing sessions per model, alternating with its partner (pairs of sessions)
 
     def resolved(self) -> SpeedConfig:
         """A copy with ``device`` made explicit and the per-device defaults filled in."""
@@ -137,6 +152,7 @@ class SpeedConfig:
             "repeats": DEFAULT_REPEATS,
             "budget_s": DEFAULT_BUDGET_S,
             "memory_passes": DEFAULT_MEMORY_PASSES,
+            "pairs": DEFAULT_PAIRS,
         }
         filled = {k: (getattr(self, k) if getattr(self, k) is not None else table[kind]) for k, table in pick.items()}
         isolate_models = self.isolate_models if self.isolate_models is not None else kind == "cpu"
@@ -147,6 +163,10 @@ class SpeedConfig:
     def modes_of(self, target: SpeedTarget) -> tuple[str, ...]:
         """The modes ``target`` is measured in: its own, else the config's."""
         return target.modes if target.modes is not None else self.modes
+
+    def pairs_of(self, target: SpeedTarget) -> int:
+        """The timing sessions ``target`` asks for: its own, else the config's (of a resolved config)."""
+        return target.pairs if target.pairs is not None else (self.pairs or 1)
 
     def batch_sizes_of(self, target: SpeedTarget) -> tuple[int, ...] | None:
         """The batch sizes of ``target``: its own, else the config's (None: auto)."""
@@ -234,6 +254,7 @@ def speed_targets(suite: Suite | str | Path) -> tuple[SpeedTarget, ...]:
             name=e["name"],
             batch_sizes=tuple(e["batch_sizes"]) if "batch_sizes" in e else None,
             modes=tuple(e["modes"]) if "modes" in e else None,
+            pairs=e.get("pairs"),
         )
         for e in loaded.speed
     )
@@ -286,6 +307,12 @@ _PEAK_ABOVE_BASELINE_DOC = (
 class SpeedPoint(_SweepIdentity):
     """One (model, batch size) measurement: a row of speed.csv (see POINT_COLUMNS)."""
 
+    session: int = _column(
+        "timing session of this model and mode, 0, 1, ...: the models of one backbone and mode are measured in"
+        " alternating sessions (pair k: session k of each, the order reversed every other pair), each a fresh"
+        " process on CPU; session 0 sweeps the batch sizes as asked, later sessions the batch sizes that"
+        " session 0 measured ok"
+    )
     batch: int = _column("batch size B (images per forward pass)")
     phase: str = _column("how the batch was chosen: double (1,2,4,...), bisect (after an OOM), list (--batch-sizes)")
     status: str = _column("ok | oom (out of memory: torch.OutOfMemoryError or a memory limit) | error (see note)")
@@ -356,18 +383,29 @@ def _slope_column(source: str, part: str) -> Any:
 
 @dataclass
 class SpeedSummary(_SweepIdentity):
-    """One model's Table 2 row: a row of speed_summary.csv (see SUMMARY_COLUMNS)."""
+    """One model's Table 2 row: a row of speed_summary.csv (see SUMMARY_COLUMNS). Over several timing sessions,
+    each number is the median of the sessions' own (fps_max: the highest of the per-batch medians)."""
 
-    fps_b1: float | None = _column("Table 2 'fps (b 1)': fps_median at batch 1, images/s")
-    fps_b1_iqr: float | None = _column("fps_iqr at batch 1, images/s")
-    fps_max: float | None = _column("Table 2 'fps (max b)': highest fps_median over the measured batch sizes, images/s")
+    sessions: int = _column("timing sessions of this model and mode behind the row (speed.csv session)")
+    fps_b1: float | None = _column(
+        "Table 2 'fps (b 1)': fps_median at batch 1 (the median over sessions of each session's), images/s"
+    )
+    fps_b1_iqr: float | None = _column(
+        "fps_iqr at batch 1: the spread of the timed repeats within a session (median over sessions), images/s"
+    )
+    fps_b1_min: float | None = _column("lowest session's fps_median at batch 1, images/s")
+    fps_b1_max: float | None = _column("highest session's fps_median at batch 1, images/s")
+    fps_max: float | None = _column(
+        "Table 2 'fps (max b)': highest fps_median over the measured batch sizes (per batch size the median over"
+        " sessions), images/s"
+    )
     fps_max_batch: int | None = _column("the batch size that gave fps_max")
     max_batch_fit: int | None = _column(
-        "largest batch that ran without OOM (exact after bisection when"
+        "largest batch that ran without OOM in session 0, which searched for it (exact after bisection when"
         " sweep_stop is oom in auto mode; a lower bound when sweep_stop is"
         " max_batch or list_end)"
     )
-    sweep_stop: str = _column("why the sweep ended: oom | max_batch (auto cap reached) | list_end | error")
+    sweep_stop: str = _column("why session 0's sweep ended: oom | max_batch (auto cap reached) | list_end | error")
     net_ram_mib: float | None = _column("Table 2 'net RAM': weights and buffers on the device, MiB")
     net_ram_allocated_mib: float | None = _column(_NET_RAM_ALLOCATED_DOC)
     net_ram_loaded_mib: float | None = _column(_NET_RAM_LOADED_DOC)
@@ -387,11 +425,11 @@ class SpeedSummary(_SweepIdentity):
         " that batch): peak_above_baseline_mib at mem_max_b_batch"
         " divided by it, MiB per image (weights shared out)"
     )
-    mem_max_b_batch: int | None = _column("the largest ok batch size, behind mem_max_b_per_img_mib")
+    mem_max_b_batch: int | None = _column("the largest ok batch size (of session 0), behind mem_max_b_per_img_mib")
     ram_per_img_source: str = _column(
         "memory measure behind ram_per_img_mib: nvml on CUDA (reserved when NVML is unavailable), rss on CPU"
     )
-    ram_per_img_n: int = _column("number of points (ok, distinct batch sizes >= 2) in that fit")
+    ram_per_img_n: int = _column("number of points (ok, distinct batch sizes >= 2) in that fit (in session 0)")
     rss_peak_spread_max_mib: float | None = _column(
         "CPU: the largest rss_peak_spread_mib over the ok points, MiB: the measured spread of one point's peak"
         " between identical passes, against which the memory columns can be read",
@@ -405,14 +443,62 @@ class SpeedSummary(_SweepIdentity):
     ram_per_img_nvml_r2: float | None = _slope_column("nvml", "r2")
     ram_per_img_rss_mib: float | None = _slope_column("rss", "mib")
     ram_per_img_rss_r2: float | None = _slope_column("rss", "r2")
-    n_points: int = _column("points measured for this model", 0)
+    n_points: int = _column("points measured for this model (all sessions)", 0)
     n_ok: int = _column("points with status ok", 0)
     n_oom: int = _column("points with status oom", 0)
     n_error: int = _column("points with status error", 0)
 
 
+_PAIR_SLOPE = "marginal slope (ram_per_img_mib)"
+_PAIR_B1 = "peak at batch 1 (mem_b1_mib)"
+_PAIR_MAX_B = "peak at the largest batch / batch (mem_max_b_per_img_mib)"
+
+
+def _pair_value(model: str, definition: str) -> Any:
+    """A speed_pairs.csv column: one model's memory per image under ``definition`` in its session of the pair."""
+    return _column(f"{model}'s {definition} in its session of this pair, MiB", None)
+
+
+def _pair_ratio(definition: str) -> Any:
+    return _column(f"RSIDE / DRNet of that {definition}, x", None)
+
+
+@dataclass
+class SpeedPair:
+    """One pair of timing sessions, session k of a DRNet model and of an RSIDE model of the same backbone in the
+    same mode (one sweep, one device): a row of speed_pairs.csv (see PAIR_COLUMNS). A row exists where both
+    sessions measured batch 1."""
+
+    drnet: str = _column("the DRNet model's label (speed.csv name)")
+    rside: str = _column("the RSIDE model's label (speed.csv name)")
+    backbone: str = _column("encoder backbone of both")
+    mode: str = _column("sweep mode of both sessions (see speed.csv mode)")
+    device_kind: str = _column("cuda or cpu")
+    device_name: str | None = _column("GPU name or CPU model")
+    dtype: str = _column("fp32 | fp16 | bf16")
+    input: str = _column("input size HxW in pixels")
+    pair: int = _column("k: this row pairs session k of each model (speed.csv session)")
+    first: str = _column(
+        "the model whose session ran first in this pair (drnet or rside): the order is reversed every other"
+        " pair, so that a steady drift of the machine does not favour the same model in every pair"
+    )
+    fps_b1_drnet: float = _column("DRNet's fps_median at batch 1 in its session of this pair, images/s")
+    fps_b1_rside: float = _column("RSIDE's fps_median at batch 1 in its session of this pair, images/s")
+    speedup_b1: float = _column("fps_b1_drnet / fps_b1_rside: this pair's DRNet / RSIDE fps ratio at batch 1, x")
+    mem_b1_drnet_mib: float | None = _pair_value("DRNet", _PAIR_B1)
+    mem_b1_rside_mib: float | None = _pair_value("RSIDE", _PAIR_B1)
+    mem_ratio_b1: float | None = _pair_ratio(_PAIR_B1)
+    ram_per_img_drnet_mib: float | None = _pair_value("DRNet", _PAIR_SLOPE)
+    ram_per_img_rside_mib: float | None = _pair_value("RSIDE", _PAIR_SLOPE)
+    mem_ratio_slope: float | None = _pair_ratio(_PAIR_SLOPE)
+    mem_max_b_per_img_drnet_mib: float | None = _pair_value("DRNet", _PAIR_MAX_B)
+    mem_max_b_per_img_rside_mib: float | None = _pair_value("RSIDE", _PAIR_MAX_B)
+    mem_ratio_max_b: float | None = _pair_ratio(_PAIR_MAX_B)
+
+
 POINT_COLUMNS: dict[str, str] = {f.name: f.metadata["doc"] for f in fields(SpeedPoint)}
 SUMMARY_COLUMNS: dict[str, str] = {f.name: f.metadata["doc"] for f in fields(SpeedSummary)}
+PAIR_COLUMNS: dict[str, str] = {f.name: f.metadata["doc"] for f in fields(SpeedPair)}
 IDENTITY_COLUMNS = tuple(f.name for f in fields(_SweepIdentity))
 
 
@@ -424,6 +510,7 @@ class SpeedResult:
     points: list[SpeedPoint]
     summaries: list[SpeedSummary]
     environment: dict[str, Any]
+    pairs: list[SpeedPair] = field(default_factory=list)
 
 
 def blank_point(
@@ -435,9 +522,11 @@ def blank_point(
     status: str = "ok",
     note: str = "",
     mode: str = "inference",
+    session: int = 0,
 ) -> SpeedPoint:
     """A speed.csv row with the identity columns of ``target`` in ``mode`` under ``config``, no measurements."""
     return SpeedPoint(
+        session=session,
         name=target.label,
         arch=target.arch,
         backbone=target.backbone,
@@ -462,16 +551,17 @@ def blank_point(
 
 
 def columns_markdown() -> str:
-    """speed_columns.md: the definitions of every column of speed.csv and speed_summary.csv."""
+    """speed_columns.md: the definitions of every column of speed.csv, speed_summary.csv and speed_pairs.csv."""
     lines = [
-        "# Columns of speed.csv and speed_summary.csv (bench speed)",
+        "# Columns of speed.csv, speed_summary.csv and speed_pairs.csv (bench speed)",
         "",
-        "Memory in MiB (2^20 bytes), speed in images/s, times in ms. Empty cells: not applicable.",
+        "Memory in MiB (2^20 bytes), speed in images/s, times in ms, ratios in x. Empty cells: not applicable.",
         "",
     ]
     for title, columns in (
-        ("speed.csv (one row per model and batch size)", POINT_COLUMNS),
-        ("speed_summary.csv (Table 2: one row per model)", SUMMARY_COLUMNS),
+        ("speed.csv (one row per model, mode, session and batch size)", POINT_COLUMNS),
+        ("speed_summary.csv (Table 2: one row per model and mode, over its sessions)", SUMMARY_COLUMNS),
+        ("speed_pairs.csv (one row per DRNet / RSIDE pair of timing sessions)", PAIR_COLUMNS),
     ):
         lines += [f"## {title}", "", "| column | meaning |", "|---|---|"]
         lines += [f"| `{k}` | {v} |" for k, v in columns.items()]

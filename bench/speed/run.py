@@ -1,6 +1,7 @@
 """A whole sweep: ``run_sweep`` checks the config (``preflight``), sets the CPU memory cap and torch's
-settings, sweeps every model in every mode (``bench.speed.sweep``), and writes the files as it goes
-(``bench.speed.output``): an interrupted sweep keeps what it measured.
+settings, sweeps every model in every mode in alternating timing sessions (``bench.speed.sessions``,
+``bench.speed.sweep``), and writes the files as it goes (``bench.speed.output``): an interrupted sweep keeps
+what it measured.
 """
 
 from __future__ import annotations
@@ -33,16 +34,19 @@ from bench.speed.output import (
 )
 from bench.speed.records import (
     DTYPES,
+    PAIR_COLUMNS,
     POINT_COLUMNS,
     SUMMARY_COLUMNS,
     SpeedConfig,
+    SpeedPair,
     SpeedPoint,
     SpeedResult,
     SpeedSummary,
     columns_markdown,
     parse_modes,
 )
-from bench.speed.sweep import nvml_with_baseline, summarize, sweep_target
+from bench.speed.sessions import later_session_target, session_pairs, session_schedule, sessions_per_job
+from bench.speed.sweep import nvml_with_baseline, session_summaries, summarize, sweep_target
 
 __all__ = ["CPU_DEFAULT_LIMIT_FRACTION", "preflight", "run_sweep"]
 
@@ -57,11 +61,12 @@ def run_sweep(
     progress: Say | None = None,
     overwrite: bool = False,
 ) -> SpeedResult:
-    """Sweep every target of ``config``; write speed.csv, speed_summary.csv, speed_columns.md, config.json.
+    """Sweep every target of ``config`` in ``config.pairs`` alternating timing sessions each
+    (``bench.speed.sessions``); write speed.csv, speed_summary.csv, speed_pairs.csv, speed_columns.md, config.json.
 
     ``out_dir`` None: ``runs/<default_run_id>`` under the working directory. speed.csv is rewritten
-    (atomically) after every point and speed_summary.csv after every model, so an interrupted sweep keeps what
-    it measured. config.json holds ``{"kind": "speed", "config", "provenance", "environment"}``; if the
+    (atomically) after every point, speed_summary.csv and speed_pairs.csv after every session, so an interrupted
+    sweep keeps what it measured. config.json holds ``{"kind": "speed", "config", "provenance", "environment"}``; if the
     directory already has another producer's config.json (a training run), ours goes to speed_config.json.
     """
     say = progress or (lambda _msg: None)
@@ -85,14 +90,14 @@ def run_sweep(
             say(sweep_header(config, gpu_name if config.device_kind == "cuda" else environment.get("cpu"), out))
             say(f"{nvml_note}")
             start = time.perf_counter()
-            points, summaries = _sweep_all(config, out, nvml, baseline, gpu_name, say)
+            points, summaries, pairs = _sweep_all(config, out, nvml, baseline, gpu_name, say)
             if nvml is not None:
                 environment["end"] = nvml.dynamic_info()
             environment["load_average_end"] = load_average()
             environment["wall_time_s"] = round(time.perf_counter() - start, 1)
             write_json_atomic(record_path, record)
-            say(f"wrote {out / 'speed.csv'} and {out / 'speed_summary.csv'}")
-            return SpeedResult(out, points, summaries, environment)
+            say(f"wrote {out / 'speed.csv'}, {out / 'speed_summary.csv'} and {out / 'speed_pairs.csv'}")
+            return SpeedResult(out, points, summaries, environment, pairs)
     finally:
         if nvml is not None:
             nvml.close()
@@ -150,29 +155,53 @@ def _record(
 
 def _sweep_all(
     config: SpeedConfig, out: Path, nvml: Nvml | None, baseline: float | None, gpu_name: str | None, say: Say
-) -> tuple[list[SpeedPoint], list[SpeedSummary]]:
-    """Every target in every one of its modes; speed.csv after each point, speed_summary.csv after each model."""
+) -> tuple[list[SpeedPoint], list[SpeedSummary], list[SpeedPair]]:
+    """Every session of every (model, mode) in alternating order (``session_schedule``); speed.csv after each
+    point, speed_summary.csv and speed_pairs.csv after each session."""
     points: list[SpeedPoint] = []
+    runs: dict[tuple[str, str], list[tuple[list[SpeedPoint], str]]] = {}  # job -> (points, stop) per session
+    order: dict[tuple[str, str, int], int] = {}
+    jobs = [(t.label, mode) for t in config.targets for mode in config.modes_of(t)]
+    schedule = session_schedule(config)
+    per_job = sessions_per_job(config)
     summaries: list[SpeedSummary] = []
+    pairs: list[SpeedPair] = []
+    for i, session in enumerate(schedule, 1):
+        target, mode, k = session.target, session.mode, session.index
+        done = runs.setdefault(session.job, [])
+        measured = target if k == 0 else later_session_target(target, done[0][0])
 
-    def emit(point: SpeedPoint) -> SpeedPoint:
-        points.append(point)
-        write_csv_atomic(out / "speed.csv", rows(points), columns=list(POINT_COLUMNS))
-        say(describe_point(point))
-        return point
+        def emit(point: SpeedPoint, k: int = k) -> SpeedPoint:
+            point.session = k
+            points.append(point)
+            write_csv_atomic(out / "speed.csv", rows(points), columns=list(POINT_COLUMNS))
+            say(describe_point(point))
+            return point
 
-    jobs = [(target, mode) for target in config.targets for mode in config.modes_of(target)]
-    for i, (target, mode) in enumerate(jobs, 1):
         options = json.dumps(dict(target.options), sort_keys=True)
         say(
-            f"[{i}/{len(jobs)}] {target.label} ({target.arch}, {target.backbone}, options {options}), "
-            f"mode {mode}, process: {config.process}"
+            f"[{i}/{len(schedule)}] {target.label} ({target.arch}, {target.backbone}, options {options}), "
+            f"mode {mode}, session {k + 1}/{per_job[session.job]}, process: {config.process}"
         )
-        model_points, stop = sweep_target(config, target, nvml, baseline, gpu_name, emit, say, mode)
-        summaries.append(summarize(model_points, stop))
+        order[(*session.job, k)] = i
+        done.append(sweep_target(config, measured, nvml, baseline, gpu_name, emit, say, mode))
+        summaries = [_job_summary(runs[job]) for job in jobs if job in runs]
         write_csv_atomic(out / "speed_summary.csv", rows(summaries), columns=list(SUMMARY_COLUMNS))
-        say(describe_summary(summaries[-1]))
-    return points, summaries
+        per_session = {job: session_summaries(_all_points(r), r[0][1]) for job, r in runs.items()}
+        pairs = session_pairs(per_session, order)
+        write_csv_atomic(out / "speed_pairs.csv", rows(pairs), columns=list(PAIR_COLUMNS))
+        if k == per_job[session.job] - 1:
+            say(describe_summary(_job_summary(done)))
+    return points, summaries, pairs
+
+
+def _all_points(runs: list[tuple[list[SpeedPoint], str]]) -> list[SpeedPoint]:
+    return [p for session_points, _ in runs for p in session_points]
+
+
+def _job_summary(runs: list[tuple[list[SpeedPoint], str]]) -> SpeedSummary:
+    """One (model, mode)'s speed_summary.csv row over the sessions so far (the sweep's stop from session 0)."""
+    return summarize(_all_points(runs), runs[0][1])
 
 
 def preflight(config: SpeedConfig) -> None:
@@ -192,12 +221,15 @@ def preflight(config: SpeedConfig) -> None:
         ("warmup", config.warmup, 1),
         ("repeats", config.repeats, 1),
         ("max_batch", config.max_batch, 1),
+        ("pairs", config.pairs, 1),
     ):
         if value is None or value < minimum:
             raise ValueError(f"{name} must be >= {minimum}, got {value}")
     for target in config.targets:
         for modes in (config.modes, config.modes_of(target)):
             parse_modes(modes)  # ValueError naming the known modes
+        if config.pairs_of(target) < 1:
+            raise ValueError(f"{target.label}: pairs must be >= 1, got {config.pairs_of(target)}")
     if config.max_memory_mib is not None and config.max_memory_mib <= 0:
         raise ValueError(f"max_memory_mib must be positive, got {config.max_memory_mib}")
     problems = [

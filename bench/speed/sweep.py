@@ -11,12 +11,14 @@ Within a process, ``bench.speed.memory.CpuMemory`` keeps one point's heap out of
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 import tempfile
 from collections.abc import Callable, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
+import numpy as np
 import torch
 
 from bench.paths import child_env
@@ -40,6 +42,7 @@ __all__ = [
     "model_main",
     "nvml_with_baseline",
     "point_main",
+    "session_summaries",
     "summarize",
     "sweep_batches",
     "sweep_target",
@@ -89,8 +92,68 @@ def sweep_batches(
     return points, "oom"
 
 
+# speed_summary.csv columns that are the median over sessions of each session's own value
+_SESSION_MEDIANS = (
+    "fps_b1",
+    "fps_b1_iqr",
+    "net_ram_mib",
+    "net_ram_allocated_mib",
+    "net_ram_loaded_mib",
+    "mem_b1_mib",
+    "ram_per_img_mib",
+    "ram_per_img_r2",
+    "mem_max_b_per_img_mib",
+    *(f"ram_per_img_{source}_{part}" for source in SLOPE_SOURCES for part in ("mib", "r2")),
+)
+
+
 def summarize(points: Sequence[SpeedPoint], sweep_stop: str) -> SpeedSummary:
-    """One model's Table 2 row from its points (all points must be of the same model)."""
+    """One model's Table 2 row from its points (all of one model and mode), over its timing sessions.
+
+    One session: that session's row. Several: each number the median over the sessions of each session's own
+    (``session_summaries``); fps_max the highest per-batch median over sessions; the largest batch that fits and
+    why the sweep stopped (``sweep_stop``) from session 0, which searched for them; point counts over all."""
+    per_session = session_summaries(points, sweep_stop)
+    if len(per_session) == 1:
+        return per_session[0]
+    medians = {name: _median([getattr(s, name) for s in per_session]) for name in _SESSION_MEDIANS}
+    b1 = [s.fps_b1 for s in per_session if s.fps_b1 is not None]
+    ok = [p for p in points if p.status == "ok"]
+    by_batch: dict[int, list[float]] = {}
+    for p in ok:
+        by_batch.setdefault(p.batch, []).append(p.fps_median)
+    best = max(by_batch, key=lambda b: float(np.median(by_batch[b])), default=None)
+    spreads = [s.rss_peak_spread_max_mib for s in per_session if s.rss_peak_spread_max_mib is not None]
+    return replace(
+        per_session[0],
+        **medians,
+        sessions=len(per_session),
+        fps_b1_min=min(b1) if b1 else None,
+        fps_b1_max=max(b1) if b1 else None,
+        fps_max=float(np.median(by_batch[best])) if best is not None else None,
+        fps_max_batch=best,
+        rss_peak_spread_max_mib=max(spreads) if spreads else None,
+        n_points=len(points),
+        n_ok=len(ok),
+        n_oom=sum(p.status == "oom" for p in points),
+        n_error=sum(p.status == "error" for p in points),
+    )
+
+
+def session_summaries(points: Sequence[SpeedPoint], sweep_stop: str) -> list[SpeedSummary]:
+    """One summary per timing session of one model and mode (speed.csv session), session 0 first; each from
+    that session's points alone (speed_pairs.csv takes one ratio per pair of sessions from them)."""
+    sessions = sorted({p.session for p in points})
+    return [_summarize_session([p for p in points if p.session == k], sweep_stop) for k in sessions]
+
+
+def _median(values: Sequence[float | None]) -> float | None:
+    present = [v for v in values if v is not None and not math.isnan(v)]
+    return float(np.median(present)) if present else None
+
+
+def _summarize_session(points: Sequence[SpeedPoint], sweep_stop: str) -> SpeedSummary:
+    """One session's Table 2 row from its points."""
     first = points[0]
     ok = [p for p in points if p.status == "ok"]
     b1 = next((p for p in ok if p.batch == 1), None)
@@ -121,8 +184,11 @@ def summarize(points: Sequence[SpeedPoint], sweep_stop: str) -> SpeedSummary:
     identity["device_name"] = next((p.device_name for p in points if p.device_name), None)
     return SpeedSummary(
         **identity,
+        sessions=1,
         fps_b1=b1.fps_median if b1 else None,
         fps_b1_iqr=b1.fps_iqr if b1 else None,
+        fps_b1_min=b1.fps_median if b1 else None,
+        fps_b1_max=b1.fps_median if b1 else None,
         fps_max=best.fps_median if best else None,
         fps_max_batch=best.batch if best else None,
         max_batch_fit=max_fit,

@@ -25,6 +25,7 @@ from bench.config import ConfigError
 from bench.provenance import cpu_model
 from bench.speed import (
     MIN_REPEATS,
+    PAIR_COLUMNS,
     POINT_COLUMNS,
     SUMMARY_COLUMNS,
     SpeedConfig,
@@ -36,6 +37,7 @@ from bench.speed import (
     parse_batch_sizes,
     parse_input_size,
     run_sweep,
+    session_schedule,
     speed_targets,
     summarize,
     sweep,
@@ -121,8 +123,11 @@ def tiny_models():
 
 
 def tiny_config(targets, **kw) -> SpeedConfig:
-    # in this process: the tiny models are registered here only, a fresh per-model process would not know them
-    defaults = dict(device="cpu", input_hw=(8, 8), warmup=1, repeats=3, max_memory_mib=1e6, isolate_models=False)
+    # in this process: the tiny models are registered here only, a fresh per-model process would not know them;
+    # one timing session per model unless a test is about sessions
+    defaults = dict(
+        device="cpu", input_hw=(8, 8), warmup=1, repeats=3, max_memory_mib=1e6, isolate_models=False, pairs=1
+    )
     return SpeedConfig(targets=tuple(targets), **{**defaults, **kw})
 
 
@@ -257,6 +262,79 @@ def test_list_sweep_stops_at_first_oom_or_error():
     assert [p for p in calls] == [(3, "list"), (5, "list")] and why == "list_end"
 
 
+# --- timing sessions ----------------------------------------------------------------------------------------
+
+
+def test_sessions_alternate_per_backbone_and_mode_and_reverse_every_other_pair():
+    targets = (SpeedTarget("rside", "resnet50"), SpeedTarget("drnet", "resnet50"), SpeedTarget("drnet", "resnet152"))
+    config = SpeedConfig(targets=targets, device="cpu", modes=("inference", "train"), pairs=3).resolved()
+    order = [(s.target.label, s.mode, s.index) for s in session_schedule(config)]
+    r, d = "rside-resnet50", "drnet-resnet50"
+    assert order[:12] == [
+        *((r, "inference", 0), (d, "inference", 0), (d, "inference", 1), (r, "inference", 1)),
+        *((r, "inference", 2), (d, "inference", 2)),
+        *((r, "train", 0), (d, "train", 0), (d, "train", 1), (r, "train", 1), (r, "train", 2), (d, "train", 2)),
+    ]
+    assert order[12:] == [("drnet-resnet152", m, k) for m in ("inference", "train") for k in range(3)]
+    cpu, gpu = (SpeedConfig(targets=targets, device=dev).resolved() for dev in ("cpu", "cuda:0"))
+    assert (cpu.pairs, gpu.pairs) == (3, 5)  # the defaults (docs/speed-and-memory.md says why)
+
+
+def test_summary_over_sessions_takes_medians_and_the_first_sessions_search():
+    target = SpeedTarget("drnet", "resnet50")
+    config = SpeedConfig(targets=(target,), device="cpu").resolved()
+    points = []
+    for k, (fps1, slope) in enumerate(((10.0, 20.0), (14.0, 22.0), (11.0, 21.0))):
+        for b in (1, 2, 4):
+            p = blank_point(config, target, b, "double" if k == 0 else "list", "CPU", session=k)
+            p.fps_median, p.fps_iqr = fps1 * b, 0.1 * k
+            p.rss_baseline_mib, p.rss_peak_mib = 500.0, 600.0 + slope * b
+            points.append(p)
+        if k == 0:
+            points.append(blank_point(config, target, 8, "double", "CPU", "oom", session=0))
+    s = summarize(points, "oom")
+    assert s.sessions == 3 and (s.fps_b1, s.fps_b1_min, s.fps_b1_max) == (11.0, 10.0, 14.0)
+    assert s.fps_b1_iqr == pytest.approx(0.1)  # the median session's spread of its repeats
+    assert s.ram_per_img_mib == pytest.approx(21.0) and s.mem_b1_mib == pytest.approx(121.0)
+    assert (s.fps_max, s.fps_max_batch) == (44.0, 4)  # per batch size, the median session
+    assert (s.max_batch_fit, s.sweep_stop, s.n_points, s.n_oom) == (4, "oom", 10, 1)  # the search: session 0
+
+
+def test_a_sweep_alternates_sessions_and_writes_one_ratio_per_pair(tmp_path, monkeypatch):
+    """Two tiny models of one backbone stand in for DRNet and RSIDE: sessions R D, D R; session 1 of the model
+    whose batch sizes were searched measures the ones session 0 found."""
+    from bench.speed import sessions
+
+    monkeypatch.setattr(sessions, "PAIR_ARCHS", ("test-speed-oom", "test-speed-rss"))
+    rss = SpeedTarget("test-speed-rss", "none", {"mib_per_image": 4}, batch_sizes=(1, 2))
+    oom = SpeedTarget("test-speed-oom", "none", {"fit": 3})
+    result = run_sweep(tiny_config([rss, oom], pairs=2), tmp_path)
+    _, rows = read_csv(tmp_path / "speed.csv")
+    assert [(r["name"], r["session"], r["batch"], r["status"]) for r in rows] == [
+        *(("test-speed-rss-none", "0", b, "ok") for b in ("1", "2")),
+        *(("test-speed-oom-none", "0", b, s) for b, s in (("1", "ok"), ("2", "ok"), ("4", "oom"), ("3", "ok"))),
+        *(("test-speed-oom-none", "1", b, "ok") for b in ("1", "2", "3")),  # what session 0 found, no search
+        *(("test-speed-rss-none", "1", b, "ok") for b in ("1", "2")),
+    ]
+    header, summaries = read_csv(tmp_path / "speed_summary.csv")
+    assert [(s["name"], s["sessions"]) for s in summaries] == [
+        ("test-speed-rss-none", "2"),
+        ("test-speed-oom-none", "2"),
+    ]
+    assert summaries[1]["max_batch_fit"] == "3" and summaries[1]["sweep_stop"] == "oom"
+    header, pairs = read_csv(tmp_path / "speed_pairs.csv")
+    assert header == list(PAIR_COLUMNS) and len(result.pairs) == 2
+    assert [(p["pair"], p["first"]) for p in pairs] == [("0", "test-speed-rss"), ("1", "test-speed-oom")]
+    by_session = {(r["name"], r["session"]): float(r["fps_median"]) for r in rows if r["batch"] == "1"}
+    for p in pairs:
+        k = p["pair"]
+        expected = by_session[("test-speed-oom-none", k)] / by_session[("test-speed-rss-none", k)]
+        assert float(p["speedup_b1"]) == pytest.approx(expected, rel=1e-5)
+    doc = (tmp_path / "speed_columns.md").read_text()
+    assert all(f"`{c}`" in doc for c in PAIR_COLUMNS)
+    assert "2 pairs: fps b1 DRNet/RSIDE" in speed.results_table(result.summaries, result.pairs)
+
+
 def test_classify_out_of_memory_messages():
     assert classify(torch.OutOfMemoryError("CUDA out of memory."))[0] == "oom"
     assert classify(RuntimeError("CUDA error: out of memory"))[0] == "oom"  # cuBLAS/cuDNN-level
@@ -319,12 +397,13 @@ def test_suite_speed_entries_take_batch_sizes_and_modes(tmp_path):
     path = tmp_path / "mine.toml"
     path.write_text(
         '[[speed]]\nname = "a"\narch = "rside"\nbackbone = "resnet50"\nbatch_sizes = [1, 2]\n'
-        'modes = ["inference", "train"]\n'
+        'modes = ["inference", "train"]\npairs = 4\n'
     )
     (target,) = speed_targets(path)
-    assert target.batch_sizes == (1, 2) and target.modes == ("inference", "train")
-    config = SpeedConfig(targets=(target,), batch_sizes=(4,), modes=("autograd",))
+    assert target.batch_sizes == (1, 2) and target.modes == ("inference", "train") and target.pairs == 4
+    config = SpeedConfig(targets=(target,), batch_sizes=(4,), modes=("autograd",), pairs=2)
     assert config.batch_sizes_of(target) == (1, 2) and config.modes_of(target) == ("inference", "train")
+    assert config.pairs_of(target) == 4
     assert SpeedConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config  # what a child receives
     smoke = speed_targets("smoke")
     assert [(t.arch, t.backbone, t.batch_sizes, t.modes) for t in smoke] == [
@@ -341,9 +420,12 @@ def test_suite_speed_entries_take_batch_sizes_and_modes(tmp_path):
         ("batch_sizes = 2", "'batch_sizes' must be a list"),
         ('modes = ["fast"]', "modes must be a non-empty list of distinct names from inference, autograd, train"),
         ("modes = []", "modes must be"),
+        ("pairs = 0", "pairs must be a positive integer (timing sessions per model), got 0"),
+        ("pairs = true", "pairs must be a positive integer"),
+        ('pairs = "3"', "'pairs' must be an integer"),
     ],
 )
-def test_suite_speed_batch_sizes_and_modes_errors(tmp_path, line, message):
+def test_suite_speed_batch_sizes_modes_and_pairs_errors(tmp_path, line, message):
     path = tmp_path / "mine.toml"
     path.write_text(f'[[speed]]\nname = "a"\narch = "rside"\nbackbone = "resnet50"\n{line}\n')
     with pytest.raises(ConfigError, match=re.escape(message)):
@@ -369,6 +451,7 @@ def test_each_mode_labels_its_rows_and_autograd_keeps_the_activations(tmp_path):
         warmup=1,
         repeats=1,
         modes=("inference", "autograd", "train"),
+        pairs=1,
     )
     result = run_sweep(config, tmp_path)
     _, rows = read_csv(tmp_path / "speed.csv")
@@ -400,7 +483,7 @@ def test_the_order_of_the_models_does_not_change_their_memory(tmp_path):
         targets = tuple(
             SpeedTarget(a, "resnet18", batch_sizes=(1,) if a == "rside" else (1, 2, 3, 4)) for a in archs.split(",")
         )
-        config = SpeedConfig(targets=targets, device="cpu", input_hw=(160, 208), repeats=1)
+        config = SpeedConfig(targets=targets, device="cpu", input_hw=(160, 208), repeats=1, pairs=1)
         result = run_sweep(config, out)
         (drnet,) = [s for s in result.summaries if s.arch == "drnet"]
         assert drnet.process == "model" and drnet.ram_per_img_r2 > 0.9, drnet
@@ -469,7 +552,7 @@ def test_cpu_memory_limit_is_an_oom_and_rss_slope_recovers_the_bytes_per_image(t
 
 
 def test_a_complete_sweep_of_the_same_setup_on_this_cpu_is_found_for_reuse(tmp_path):
-    config = tiny_config([SpeedTarget("test-speed-oom", "none")], batch_sizes=(1, 2), suite="mini")
+    config = tiny_config([SpeedTarget("test-speed-oom", "none")], batch_sizes=(1, 2), suite="mini", pairs=2)
     runs = tmp_path / "runs"
     assert speed.reusable_sweep(config, runs) is None  # nothing measured yet
     first = runs / speed.default_run_id(config)
@@ -482,7 +565,19 @@ def test_a_complete_sweep_of_the_same_setup_on_this_cpu_is_found_for_reuse(tmp_p
     (first / "config.json").write_text(json.dumps(record))
     assert speed.reusable_sweep(config, runs) is None  # another machine's sweep is not this CPU's
     record["environment"]["cpu"] = cpu_model()
+    del record["config"]["pairs"]  # a sweep written before timing sessions: one session per model
     (first / "config.json").write_text(json.dumps(record))
+    assert speed.reusable_sweep(config, runs) is None
+    record["config"]["pairs"] = 2
+    (first / "config.json").write_text(json.dumps(record))
+    assert speed.reusable_sweep(config, runs) == first
+    header, (row,) = read_csv(first / "speed_summary.csv")
+    row["sessions"] = "1"  # interrupted in its second session
+    with open(first / "speed_summary.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=header)
+        writer.writeheader()
+        writer.writerow(row)
+    assert speed.reusable_sweep(config, runs) is None
     summary = (first / "speed_summary.csv").read_text().splitlines()
     (first / "speed_summary.csv").write_text("\n".join(summary[:1]) + "\n")  # interrupted before its summary
     assert speed.reusable_sweep(config, runs) is None

@@ -8,12 +8,14 @@ fixtures, not measurements.
 from __future__ import annotations
 
 import json
+import math
 import zlib
 from collections.abc import Sequence
 from pathlib import Path
 
 import h5py
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -28,7 +30,7 @@ from bench.metrics import (
     reduce_metrics,
 )
 from bench.provenance import resolved_model_options
-from bench.report.runs import SPEED_COLUMNS, SPEED_SUMMARY_COLUMNS
+from bench.report.runs import SPEED_COLUMNS, SPEED_PAIR_COLUMNS, SPEED_SUMMARY_COLUMNS
 
 SIZE = (12, 16)  # H, W of fixture depth maps
 
@@ -167,6 +169,9 @@ def write_history(path: Path, rmse: Sequence[float | None], steps_per_epoch: int
     (path / "history.csv").write_text("\n".join(lines) + "\n")
 
 
+PAIR_FACTORS = (1 / 1.03, 1.0, 1.03)  # three pairs of timing sessions, +-3 %, geometric mean exactly 1
+
+
 def write_speed_sweep(
     root: Path,
     sweep_id: str,
@@ -174,10 +179,19 @@ def write_speed_sweep(
     device_kind: str = "cpu",
     device_name: str = "Fixture CPU",
     batches: Sequence[int] = (1, 2, 4, 8),
+    suite: str | None = "smoke",
+    pair_factors: Sequence[float] | None = PAIR_FACTORS,
+    created_utc: str = "2025-01-01T00:00:00+00:00",
 ) -> Path:
-    """A speed sweep dir. models: (arch, backbone) -> (fps at batch 1, memory per image MiB)."""
+    """A speed sweep dir. models: (arch, backbone) -> (fps at batch 1, memory per image MiB).
+
+    ``pair_factors``: one pair of timing sessions each (speed_pairs.csv), DRNet / RSIDE fps and RSIDE / DRNet
+    memory of pair k equal to the summary's ratios times factor k; None: a sweep written before timing sessions
+    (no speed_pairs.csv, one session per model). ``suite`` goes into config.json (None: models named on the
+    command line)."""
     path = root / sweep_id
     points, summary = [], []
+    sessions = len(pair_factors) if pair_factors is not None else 1
     for (arch, backbone), (fps1, mem) in models.items():
         base = {
             "arch": arch,
@@ -211,6 +225,8 @@ def write_speed_sweep(
         summary.append(
             {
                 **base,
+                "name": f"{arch}-{backbone}",
+                "sessions": sessions,
                 "fps_b1": fps1,
                 "fps_max": fps[best],
                 "fps_max_batch": best,
@@ -222,18 +238,60 @@ def write_speed_sweep(
             }
         )
     write_csv_atomic(path / "speed.csv", points, columns=SPEED_COLUMNS)
-    write_csv_atomic(path / "speed_summary.csv", summary, columns=SPEED_SUMMARY_COLUMNS)
+    write_csv_atomic(path / "speed_summary.csv", summary, columns=[*SPEED_SUMMARY_COLUMNS, "name", "sessions"])
     write_json_atomic(
         path / "config.json",
         {
-            "config": {"suite": "speed"},
+            "config": {"suite": suite},
             "provenance": {
-                "created_utc": "2025-01-01T00:00:00+00:00",
+                "created_utc": created_utc,
                 "git": {"commit": "abc1234", "dirty": False},
                 "device": {"device": device_kind, "name": device_name},
             },
         },
     )
+    if pair_factors is not None:
+        write_session_pairs(path, pair_factors)
+    return path
+
+
+MEMORY_PAIR_COLUMNS = {  # speed_summary.csv column -> speed_pairs.csv ratio column
+    "mem_b1_mib": "mem_ratio_b1",
+    "ram_per_img_mib": "mem_ratio_slope",
+    "mem_max_b_per_img_mib": "mem_ratio_max_b",
+}
+
+
+def write_session_pairs(path: Path, factors: Sequence[float] = PAIR_FACTORS) -> Path:
+    """speed_pairs.csv for the sweep at ``path`` from its speed_summary.csv: for every DRNet and RSIDE row of one
+    backbone and mode, pair k's ratios are the summary's ratios times ``factors[k]`` (memory definitions the
+    summary lacks stay empty), and every summary row says it has len(factors) sessions."""
+    summary = pd.read_csv(path / "speed_summary.csv")
+    summary["sessions"] = len(factors)
+    summary.to_csv(path / "speed_summary.csv", index=False)
+    mode = summary["mode"] if "mode" in summary else pd.Series("inference", index=summary.index)
+    rows = []
+    for i, d in summary.iterrows():
+        rside = summary[(summary["arch"] == "rside") & (summary["backbone"] == d["backbone"]) & (mode == mode[i])]
+        if d["arch"] != "drnet" or rside.empty:
+            continue
+        r = rside.iloc[0]
+        for f in factors:
+            memory = {
+                pair: f * r[col] / d[col] if col in summary else math.nan for col, pair in MEMORY_PAIR_COLUMNS.items()
+            }
+            rows.append(
+                {
+                    "drnet": d["name"],
+                    "rside": r["name"],
+                    "backbone": d["backbone"],
+                    "mode": mode[i],
+                    "device_name": d["device_name"],
+                    "speedup_b1": f * d["fps_b1"] / r["fps_b1"],
+                    **memory,
+                }
+            )
+    write_csv_atomic(path / "speed_pairs.csv", rows, columns=SPEED_PAIR_COLUMNS)
     return path
 
 
@@ -252,3 +310,8 @@ def make_eval_run():
 @pytest.fixture
 def make_speed_sweep():
     return write_speed_sweep
+
+
+@pytest.fixture
+def make_session_pairs():
+    return write_session_pairs

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -151,15 +152,17 @@ def test_speed_and_memory_ratios_from_one_sweep(runs_dir, make_speed_sweep):
     assert by_claim(claims, "10x less memory per image (Table 2): peak at batch 1")[0].verdict == NOT_MEASURED
     overall = by_claim(claims, "10x less memory")[0]
     assert overall.scope == "all three definitions · inference" and overall.outcome == REPRODUCED
-    assert "not judged" in overall.verdict
+    assert overall.verdict.endswith("(peak at batch 1, peak at the largest batch / batch: not measured here)")
 
 
 def test_per_backbone_speed_ratio_against_the_papers_ratio(runs_dir, make_speed_sweep):
-    # paper resnet50: 36 / 2 = 18x; tolerance 20 % -> at least 14.4x, over the range between the quartiles of
-    # the two timings (the fixture's IQR is 1 % of each fps: 15x spans 14.85-15.15x, 14x 13.86-14.14x)
-    make_speed_sweep(runs_dir, "a", {("rside", "resnet50"): (1.0, 10.0), ("drnet", "resnet50"): (15.0, 1.0)})
+    # paper resnet50: 36 / 2 = 18x; tolerance 20 % -> at least 14.4x, over the 95 % interval of three pairs of
+    # sessions +-0.5 % apart (t(2) = 4.30: 15x spans 14.8-15.2x, 14x 13.8-14.2x)
+    close = (1 / 1.005, 1.0, 1.005)
+    pair = {("rside", "resnet50"): (1.0, 10.0)}
+    make_speed_sweep(runs_dir, "a", {**pair, ("drnet", "resnet50"): (15.0, 1.0)}, pair_factors=close)
     make_speed_sweep(
-        runs_dir, "b", {("rside", "resnet50"): (1.0, 10.0), ("drnet", "resnet50"): (14.0, 1.0)}, device_name="Other"
+        runs_dir, "b", {**pair, ("drnet", "resnet50"): (14.0, 1.0)}, device_name="Other", pair_factors=close
     )
     speed = by_claim(evaluate_claims(tables(t2=table2(load_runs(runs_dir).sweeps))), "Up to 15x")
     headlines = [c for c in speed if c.measured.startswith("largest ratio")]
@@ -175,20 +178,42 @@ def test_per_backbone_speed_ratio_against_the_papers_ratio(runs_dir, make_speed_
     ]
 
 
-def test_a_speed_ratio_whose_timing_spread_straddles_the_target_is_inconclusive(runs_dir, make_speed_sweep):
-    path = make_speed_sweep(runs_dir, "a", {("rside", "resnet50"): (1.0, 10.0), ("drnet", "resnet50"): (12.5, 1.0)})
-    points = pd.read_csv(path / "speed.csv")
-    points.loc[points["batch"] == 1, "fps_iqr"] = [0.2, 2.0]  # RSIDE 0.9-1.1, DRNet 11.5-13.5 images/s
-    points.to_csv(path / "speed.csv", index=False)
+def test_a_speed_ratio_whose_interval_straddles_the_target_is_inconclusive(runs_dir, make_speed_sweep):
+    factors = (1 / 1.15, 1.0, 1.15)  # three pairs of sessions, 12.5x +-15 %
+    make_speed_sweep(
+        runs_dir, "a", {("rside", "resnet50"): (1.0, 10.0), ("drnet", "resnet50"): (12.5, 1.0)}, pair_factors=factors
+    )
     t2 = frame(table2(load_runs(runs_dir).sweeps), Table2Row)
     drnet = t2[(t2["arch"] == "drnet") & (t2["status"] == "measured")].iloc[0]
-    assert (drnet["speedup_b1_low"], drnet["speedup_b1_high"]) == pytest.approx((11.5 / 1.1, 13.5 / 0.9))
-    speed = by_claim(evaluate_claims(tables(t2=t2)), "Up to 15x")
-    # 12.5x at the medians would pass the headline's 12x; 10.5-15.0x straddles it
-    assert speed[0].verdict == INCONCLUSIVE and "10.5-15.0x between the quartiles of the two timings" in (
-        speed[0].measured
+    half = 4.302653 * np.std(np.log(factors), ddof=1) / math.sqrt(3)  # t(0.975, 2 df) * sd / sqrt(n)
+    assert drnet["pairs"] == 3 and drnet["speedup_b1_measured"] == pytest.approx(12.5)
+    assert (drnet["speedup_b1_ci_low"], drnet["speedup_b1_ci_high"]) == pytest.approx(
+        (12.5 * math.exp(-half), 12.5 * math.exp(half)), rel=1e-5
     )
-    assert speed[1].verdict == INCONCLUSIVE  # against the paper's 18x (14.4x needed): also straddled
+    speed = by_claim(evaluate_claims(tables(t2=t2)), "Up to 15x")
+    # 12.5x would pass the headline's 12x; its interval 8.8-17.7x straddles it
+    assert speed[0].outcome == INCONCLUSIVE
+    assert speed[0].verdict == "inconclusive: the 95 % CI 8.8-17.7x straddles 12x"
+    assert "95 % CI 8.8-17.7x over 3 pairs of timing sessions" in speed[0].measured
+    assert speed[1].outcome == INCONCLUSIVE  # against the paper's 18x (14.4x needed): also straddled
+
+
+@pytest.mark.parametrize("factors", [None, (1.0,)], ids=["written before sessions", "one pair"])
+def test_one_timing_session_gives_numbers_but_no_speed_or_memory_verdict(runs_dir, make_speed_sweep, factors):
+    models = {("rside", "resnet50"): (1.0, 1000.0), ("drnet", "resnet50"): (30.0, 10.0)}  # far past both claims
+    make_speed_sweep(runs_dir, "a", models, pair_factors=factors)
+    t2 = frame(table2(load_runs(runs_dir).sweeps), Table2Row)
+    drnet = t2[(t2["arch"] == "drnet") & (t2["status"] == "measured")].iloc[0]
+    assert drnet["pairs"] == 1 and drnet["speedup_b1_measured"] == pytest.approx(30.0)
+    assert math.isnan(drnet["speedup_b1_ci_low"]) and math.isnan(drnet["mem_ratio_ci_low"])
+    claims = evaluate_claims(tables(t2=t2))
+    speed, memory = by_claim(claims, "Up to 15x"), by_claim(claims, "10x less memory")
+    verdict = "not judged: one timing session (a ratio needs >= 2 alternating pairs)"
+    assert [c.verdict for c in speed] == [verdict, verdict]
+    assert speed[0].outcome == NOT_JUDGED and "30.0x (fps_b1, one timing session per model;" in speed[0].measured
+    assert memory[0].outcome == NOT_JUDGED and memory[0].verdict == verdict  # over the three definitions
+    slope = by_claim(claims, "10x less memory per image (Table 2): marginal slope")
+    assert slope[0].verdict == verdict and "largest ratio 100.0x" in slope[0].measured
 
 
 def test_the_headline_is_per_sweep_never_the_best_of_several_sweeps_of_one_cpu(runs_dir, make_speed_sweep):
@@ -275,9 +300,9 @@ def test_p_values_read_as_one_relation():
     assert "p = 0.200;" in plain.measured
 
 
-def modes_sweep(runs_dir, make_speed_sweep, values, device_name="Fixture CPU"):
+def modes_sweep(runs_dir, make_speed_sweep, make_session_pairs, values, device_name="Fixture CPU"):
     """A resnet50 sweep with one summary row per (arch, mode): values[(arch, mode)] = (fps_b1, peak at b1,
-    slope, peak at the largest batch / batch), memory in MiB."""
+    slope, peak at the largest batch / batch), memory in MiB; three pairs of sessions +-1 % (speed_pairs.csv)."""
     path = make_speed_sweep(
         runs_dir,
         "modes",
@@ -300,14 +325,16 @@ def modes_sweep(runs_dir, make_speed_sweep, values, device_name="Fixture CPU"):
             }
         )
     pd.DataFrame(rows).to_csv(path / "speed_summary.csv", index=False)
+    make_session_pairs(path, (1 / 1.01, 1.0, 1.01))
     return frame(table2(load_runs(runs_dir).sweeps), Table2Row)
 
 
-def test_memory_is_judged_per_definition_and_says_which_reproduce(runs_dir, make_speed_sweep):
+def test_memory_is_judged_per_definition_and_says_which_reproduce(runs_dir, make_speed_sweep, make_session_pairs):
     # paper resnet50: 21000 / 2000 = 10.5x; a definition reproduces it from 8.4x on
     t2 = modes_sweep(
         runs_dir,
         make_speed_sweep,
+        make_session_pairs,
         {
             ("rside", "inference"): (2.0, 3500.0, 1030.0, 1800.0),
             ("drnet", "inference"): (30.0, 1000.0, 100.0, 400.0),
@@ -334,10 +361,13 @@ def test_memory_is_judged_per_definition_and_says_which_reproduce(runs_dir, make
     }
 
 
-def test_ratios_are_taken_within_one_mode_and_each_mode_gets_its_verdicts(runs_dir, make_speed_sweep):
+def test_ratios_are_taken_within_one_mode_and_each_mode_gets_its_verdicts(
+    runs_dir, make_speed_sweep, make_session_pairs
+):
     t2 = modes_sweep(
         runs_dir,
         make_speed_sweep,
+        make_session_pairs,
         {
             ("rside", "inference"): (2.0, 3000.0, 1000.0, 1500.0),
             ("drnet", "inference"): (30.0, 1000.0, 100.0, 400.0),
@@ -362,10 +392,11 @@ def test_ratios_are_taken_within_one_mode_and_each_mode_gets_its_verdicts(runs_d
     assert set(slope_rows["closest_mode"]) == {"inference"}  # 10x vs 3x, paper 10.5x
 
 
-def test_real_time_fps_names_the_device_and_needs_inference_mode(runs_dir, make_speed_sweep):
+def test_real_time_fps_names_the_device_and_needs_inference_mode(runs_dir, make_speed_sweep, make_session_pairs):
     t2 = modes_sweep(
         runs_dir,
         make_speed_sweep,
+        make_session_pairs,
         {
             ("rside", "inference"): (0.2, 1.0, 1.0, 1.0),
             ("drnet", "inference"): (3.0, 1.0, 1.0, 1.0),

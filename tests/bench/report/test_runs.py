@@ -10,9 +10,9 @@ from bench.report.runs import (
     RunFormatError,
     group_runs,
     is_default_options,
-    latest_sweeps,
     load_eval_run,
     load_runs,
+    select_sweeps,
     switches_of,
 )
 
@@ -95,19 +95,66 @@ def test_nan_error_sums_are_allowed_but_nan_counts_are_not(runs_dir, make_eval_r
         load_eval_run(path)
 
 
-def test_latest_sweeps_keeps_the_newest_of_each_setup_and_device(runs_dir, make_speed_sweep):
-    models = {("rside", "resnet18"): (10.0, 50.0)}
-    ids = [
-        "speed-smoke-cpu-fp32-nchw-pt2141-20261202T011643Z",
-        "speed-smoke-cpu-fp32-nchw-pt2141-20261201T230000Z",
-        "speed-smoke-cpu-fp32-nchw-pt2141-20261202T011540Z",
+def stamped(day_hour: str) -> str:
+    return f"2026-12-{day_hour}:00:00+00:00"
+
+
+def test_select_sweeps_judges_the_latest_complete_sweep_of_each_setup_and_device(runs_dir, make_speed_sweep):
+    models = {("rside", "resnet50"): (1.0, 50.0), ("drnet", "resnet50"): (12.0, 5.0)}
+    old_id = "speed-smoke-cpu-fp32-nchw-pt2141-20261202T011540Z"
+    old = make_speed_sweep(runs_dir, old_id, models, created_utc=stamped("02T01"))
+    newest = make_speed_sweep(runs_dir, "mine", models, created_utc=stamped("02T03"))  # an --out name, no stamp
+    make_speed_sweep(runs_dir, "other-cpu", models, device_name="Other CPU", created_utc=stamped("01T00"))
+    selection = select_sweeps(load_runs(runs_dir).sweeps, "smoke")
+    assert sorted(sw.sweep_id for sw in selection.used) == ["mine", "other-cpu"]
+    assert selection.notes == [
+        f"speed sweep {old.name} not used: {newest.name} measured the same setup later (a verdict rests on the "
+        "latest complete sweep of each device, mode and model pair, never on the best of several)"
     ]
-    for sweep_id in ids:
-        make_speed_sweep(runs_dir, sweep_id, models)
-    other_cpu = make_speed_sweep(runs_dir, ids[2] + "-x", models, device_name="Other CPU").name  # not a stamp end
-    make_speed_sweep(runs_dir, "speed-smoke-cpu-fp32-nchw-pt2141-20261202T020000Z", models, device_name="Other CPU")
-    kept, superseded = latest_sweeps(load_runs(runs_dir).sweeps)
-    assert sorted(sw.sweep_id for sw in kept) == sorted(
-        [ids[0], other_cpu, "speed-smoke-cpu-fp32-nchw-pt2141-20261202T020000Z"]
+
+
+def test_select_sweeps_uses_only_the_reported_suites_sweeps(runs_dir, make_speed_sweep):
+    models = {("rside", "resnet50"): (1.0, 50.0), ("drnet", "resnet50"): (12.0, 5.0)}
+    make_speed_sweep(runs_dir, "a-smoke", models, suite="smoke")
+    make_speed_sweep(runs_dir, "b-mini", models, suite="mini", created_utc=stamped("05T00"))
+    make_speed_sweep(runs_dir, "c-out", models, suite=None, created_utc=stamped("06T00"))
+    sweeps = load_runs(runs_dir).sweeps
+    selection = select_sweeps(sweeps, "smoke")
+    assert [sw.sweep_id for sw in selection.used] == ["a-smoke"]
+    assert selection.notes == [
+        "speed sweep b-mini not used: suite mini; this report judges the sweeps of suite smoke",
+        "speed sweep c-out not used: not from this suite (models named on the command line); this report judges "
+        "the sweeps of suite smoke",
+    ]
+    # a report of no suite (a runs directory with sweeps only) judges every suite's, still one per setup
+    anyone = select_sweeps(sweeps, None)
+    assert [sw.sweep_id for sw in anyone.used] == ["c-out"] and len(anyone.notes) == 2
+
+
+def test_an_incomplete_sweep_is_not_used_and_a_partly_repeated_one_is_cut(runs_dir, make_speed_sweep):
+    pair = {("rside", "resnet50"): (1.0, 50.0), ("drnet", "resnet50"): (12.0, 5.0)}
+    both = {**pair, ("rside", "senet154"): (1.0, 60.0), ("drnet", "senet154"): (4.0, 30.0)}
+    first = make_speed_sweep(runs_dir, "first", both, created_utc=stamped("01T00"))
+    again = make_speed_sweep(runs_dir, "again", pair, created_utc=stamped("02T00"))  # resnet50 only, later
+    cut = make_speed_sweep(runs_dir, "cut", pair, created_utc=stamped("03T00"))
+    record = json.loads((cut / "config.json").read_text())
+    record["config"].update(  # asked for two models in 3 sessions each; RSIDE's row has only 2 (interrupted)
+        targets=[{"arch": "rside", "backbone": "resnet50"}, {"arch": "drnet", "backbone": "resnet50"}], pairs=3
     )
-    assert sorted((old.sweep_id, new.sweep_id) for old, new in superseded) == [(ids[1], ids[0]), (ids[2], ids[0])]
+    (cut / "config.json").write_text(json.dumps(record))
+    summary = (cut / "speed_summary.csv").read_text().replace(",rside-resnet50,3", ",rside-resnet50,2")
+    (cut / "speed_summary.csv").write_text(summary)
+    selection = select_sweeps(load_runs(runs_dir).sweeps, "smoke")
+    used = {sw.sweep_id: sw for sw in selection.used}
+    assert sorted(used) == ["again", "first"]
+    assert sorted(used["first"].summary["backbone"]) == ["senet154", "senet154"]  # its resnet50 rows: not used
+    assert set(used["first"].pairs["backbone"]) == {"senet154"} and set(used["first"].points["backbone"]) == {
+        "senet154"
+    }
+    assert selection.notes == [  # in the order of the directories
+        f"speed sweep {cut.name} not used: incomplete: not every model or timing session of its config was "
+        "measured (interrupted?)",
+        f"speed sweep {first.name}: resnet50 inference not used: {again.name} measured the same setup later (a "
+        "verdict rests on the latest complete sweep of each device, mode and model pair, never on the best of "
+        "several)",
+    ]

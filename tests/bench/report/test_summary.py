@@ -197,8 +197,11 @@ def test_the_summary_leads_with_one_headline_per_claim_of_the_paper(
         make_eval_run(
             runs_dir, "mini", "rside-resnet18", "rside", "resnet18", seed=seed, predictions=False, history=CONVERGED
         )
-    make_speed_sweep(
-        runs_dir, "mini-speed", {("rside", "resnet50"): (2.0, 1000.0), ("drnet", "resnet50"): (6.0, 500.0)}
+    make_speed_sweep(  # a sweep of this suite: the report judges no other suite's sweeps
+        runs_dir,
+        "mini-speed",
+        {("rside", "resnet50"): (2.0, 1000.0), ("drnet", "resnet50"): (6.0, 500.0)},
+        suite="mini",
     )
     summary = bench_report(runs_dir, tmp_path / "out", "--html")
     heads = summary[summary["level"] == 0]
