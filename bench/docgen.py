@@ -6,6 +6,7 @@
   block), the verdict outcomes, and the constants the rules are built from;
 - ``docs/speed-columns.md``: every column of speed.csv and speed_summary.csv
   (``bench.speed.records.columns_markdown``, the text each sweep also writes as ``speed_columns.md``);
+- ``bench/report/report_columns.md``: every column of the report's CSVs (``bench.report.records.columns_markdown``);
 - the suite table in README.md, between the ``<!-- BEGIN suites`` and ``<!-- END suites -->`` markers, from
   ``bench/suites/*.toml``.
 
@@ -35,6 +36,7 @@ __all__ = [
     "generated_files",
     "main",
     "slug",
+    "report_columns_markdown",
     "speed_columns_markdown",
     "stale",
     "suites_markdown",
@@ -136,6 +138,13 @@ def verdicts_markdown() -> str:
     return "\n".join(lines) + "\n"
 
 
+def report_columns_markdown() -> str:
+    """bench/report/report_columns.md: the column definitions of the report's CSVs (typed row records)."""
+    from bench.report.records import columns_markdown
+
+    return columns_markdown()
+
+
 def speed_columns_markdown() -> str:
     """docs/speed-columns.md: the column definitions of speed.csv and speed_summary.csv."""
     from bench.speed.records import columns_markdown
@@ -185,6 +194,7 @@ def suites_markdown() -> str:
 GENERATED_FILES: dict[str, Callable[[], str]] = {
     "docs/verdicts.md": verdicts_markdown,
     "docs/speed-columns.md": speed_columns_markdown,
+    "bench/report/report_columns.md": report_columns_markdown,
 }
 README_BLOCKS: dict[str, Callable[[], str]] = {"suites": suites_markdown}
 

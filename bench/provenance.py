@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import platform
 import re
 import socket
@@ -23,12 +24,15 @@ if TYPE_CHECKING:  # imported where used, so that utc_now & co. cost no torch im
     import torch
 
 __all__ = [
+    "BUSY_LOAD_PER_CPU",
+    "busy_cpu_load",
     "collect_provenance",
     "cpu_model",
     "device_info",
     "file_fingerprint",
     "git_info",
     "library_versions",
+    "load_average",
     "model_options_change",
     "resolved_model_options",
     "UTC_STAMP_SUFFIX",
@@ -36,7 +40,27 @@ __all__ = [
     "utc_stamp",
 ]
 
+# CPU timings are disturbed when the 1-minute load average exceeds this per core: a sweep's own work is one
+# process whose torch threads fill the cores (<= 1 per core), so more means other work shares them.
+BUSY_LOAD_PER_CPU = 1.5
 HEADER_BYTES = 1 << 20  # fingerprint the first MiB: identifies a multi-GB .mat without reading it all
+
+
+def load_average() -> list[float] | None:
+    """The 1, 5 and 15-minute load averages (os.getloadavg), rounded; None where the OS has none."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except (AttributeError, OSError):
+        return None
+
+
+def busy_cpu_load(loads: list[float], cpu_count: int | None) -> float | None:
+    """The highest of ``loads`` (1-minute load averages) when it exceeds BUSY_LOAD_PER_CPU x ``cpu_count``, else
+    None: CPU timings taken then are disturbed by other work, and DRNet / RSIDE fps ratios with them."""
+    if not loads or not cpu_count:
+        return None
+    peak = max(loads)
+    return peak if peak > BUSY_LOAD_PER_CPU * cpu_count else None
 
 
 def git_info(root: Path = REPO_ROOT) -> dict[str, Any]:

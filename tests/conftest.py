@@ -1,6 +1,9 @@
-"""Shared test setup: small CPU thread count so parallel runs on 2 cores stay predictable."""
+"""Shared test setup: one test worker per core (pytest-xdist, pyproject's addopts), each with its share of the
+cores as torch threads, so that the workers do not oversubscribe the CPU."""
 
 from __future__ import annotations
+
+import os
 
 import pytest
 import torch
@@ -8,13 +11,18 @@ import torch
 
 @pytest.fixture(autouse=True, scope="session")
 def _cpu_threads():
-    torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    torch.set_num_threads(max(1, min(2, (os.cpu_count() or 1) // workers)))
     yield
 
 
 def pytest_collection_modifyitems(config, items):
-    """Tests marked ``gpu`` skip cleanly, saying why, where torch sees no CUDA device (the GPU self-test:
+    """Tests marked ``gpu`` run one after another on one worker (they share the GPU, and NVML sees every process
+    on it), and skip cleanly, saying why, where torch sees no CUDA device (the GPU self-test:
     ``python -m pytest -m gpu -q``)."""
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(pytest.mark.xdist_group("gpu"))
     if torch.cuda.is_available():
         return
     build = "a CPU-only build" if torch.version.cuda is None else f"built for CUDA {torch.version.cuda}"

@@ -237,6 +237,10 @@ class _Transfer:
         raise cls(f"no source of {self.dest.name} could be used: " + "; ".join(str(e) for e in errors))
 
     def _fetch_from(self, url: str, f: IO[bytes]) -> None:
+        """Download ``url`` into ``f`` from its current size on: resume after a cut connection (HTTP Range) with
+        backoff, start over when the server's file changed, give up after ``retries`` failures in a row. One
+        retry loop whose states (complete, 416, cut, restart, network error) read better side by side than
+        split across helpers."""
         if self.state.get("url") != url:
             self.state = {"url": url}
         if _size(f):

@@ -24,6 +24,7 @@ from dataclasses import dataclass, replace
 import pandas as pd
 
 from bench.outcomes import format_duration
+from bench.provenance import BUSY_LOAD_PER_CPU, busy_cpu_load
 from bench.report.curves import MIN_EVALS_FOR_CHECK, NO_CURVE_NOTE, STILL_MOVING_REL
 from bench.report.paper import PAPER_TABLE2_DEVICE, paper_table1
 from bench.report.ratios import MIN_PAIRS
@@ -175,6 +176,11 @@ TOLERANCES = (
     f"backbone, from the latest sweep that measured all of that setup's models over all their sessions; "
     f"sweeps of other suites, of models named on the command line, older or incomplete ones are listed as not "
     f"used, with the reason.",
+    f"A busy CPU: other work on the cores slows the two models unequally (a larger network loses more to shared "
+    f"caches and memory bandwidth), so on a CPU sweep whose 1-minute load average rose above "
+    f"{BUSY_LOAD_PER_CPU:g} per core (its start, its end or after any point: Table 2's load column) the speed "
+    f"verdicts are '{NOT_JUDGED}: busy CPU (...)' and a real-time 'not reproduced' likewise; memory verdicts "
+    f"stand.",
     "Memory per image has three definitions here, because the paper's 'RAM / img' cannot be one quantity: "
     "DRNet-R50's 2 GB/img with its best fps at batch 36 on a 24 GB P40 would need 72 GB (so it is not a "
     "per-image share of a batch's memory), while RSIDE's 21 GB/img with a largest batch of 1 reads like a "
@@ -570,6 +576,7 @@ class RatioClaim:
     measured: Callable[[Table2Row], float]  # the measured ratio of a row (geometric mean over the pairs)
     paper: Callable[[Table2Row], float]  # the paper's ratio of a row (NaN: a backbone the paper did not run)
     interval: Callable[[Table2Row], tuple[float, float]]  # its 95 % interval over the pairs (NaN, NaN: none)
+    timed: bool = False  # a ratio of timings: not judged on a busy CPU (memory ratios are not disturbed by load)
 
     def ci(self, row: Table2Row) -> tuple[float, float]:
         """(low, high) of the measured ratio's interval; NaN, NaN without one."""
@@ -584,6 +591,7 @@ def _speed_claims(tables: Tables) -> list[Claim]:
         target=SPEED_CLAIM_RATIO_B1,
         paper_text=_paper_ratio_text(tables, lambda r: r.speedup_b1_paper),
         what="fps_b1",
+        timed=True,
         measured=lambda r: r.speedup_b1_measured,
         paper=lambda r: r.speedup_b1_paper,
         interval=lambda r: (r.speedup_b1_ci_low, r.speedup_b1_ci_high),
@@ -692,7 +700,10 @@ def _ratio_headline(spec: RatioClaim, mode: str, rows: list[Table2Row]) -> Claim
     )
     scope = f"{best.backbone} · {_device(best)} · {mode}"
     outcome = ratio_outcome(low, high, spec.target)
-    return Claim(spec.claim, scope, spec.paper_text, measured, ratio_verdict(outcome, low, high, spec.target), outcome)
+    verdict = ratio_verdict(outcome, low, high, spec.target)
+    if spec.timed and busy_cpu_verdict(best):
+        outcome, verdict = NOT_JUDGED, busy_cpu_verdict(best)
+    return Claim(spec.claim, scope, spec.paper_text, measured, verdict, outcome)
 
 
 def _ratio_row(spec: RatioClaim, mode: str, r: Table2Row) -> Claim:
@@ -706,13 +717,30 @@ def _ratio_row(spec: RatioClaim, mode: str, r: Table2Row) -> Claim:
     if math.isnan(paper_ratio):
         return Claim(spec.claim, f"{r.backbone} (not in paper) · {mode}", "—", text, NOT_JUDGED)
     outcome = ratio_outcome(low, high, paper_ratio)
+    verdict = ratio_verdict(outcome, low, high, paper_ratio)
+    if spec.timed and busy_cpu_verdict(r):
+        outcome, verdict = NOT_JUDGED, busy_cpu_verdict(r)
     return Claim(
         spec.claim,
         f"{r.backbone} · {_device(r)} · {mode}",
         f"{paper_ratio:.1f}x ({PAPER_TABLE2_DEVICE})",
         text,
-        ratio_verdict(outcome, low, high, paper_ratio),
+        verdict,
         outcome,
+    )
+
+
+def busy_cpu_verdict(r: Table2Row) -> str | None:
+    """'not judged: busy CPU (...)' for a CPU sweep whose load stayed above BUSY_LOAD_PER_CPU per core: other
+    work slows the two models unequally, so timing ratios then say little about the networks. None otherwise."""
+    if r.device_kind != "cpu" or _isnan(r.cpu_load_max) or _isnan(r.cpu_count):
+        return None
+    load = busy_cpu_load([float(r.cpu_load_max)], int(r.cpu_count))
+    if load is None:
+        return None
+    return (
+        f"{NOT_JUDGED}: busy CPU (1-minute load up to {load:.1f} on {int(r.cpu_count)} cores during sweep "
+        f"{r.sweep}, above {BUSY_LOAD_PER_CPU:g} per core; sweep again on a quiet machine)"
     )
 
 
@@ -803,15 +831,14 @@ def _real_time_row(claim: str, backbone: str, paper_text: str, r: Table2Row) -> 
     fps = float(r.fps_b1_measured)
     outcome = REPRODUCED if fps >= REAL_TIME_FPS else NOT_REPRODUCED
     sign = ">=" if fps >= REAL_TIME_FPS else "<"
-    return Claim(
-        claim,
-        f"{backbone} · {_device(r)} · inference",
-        paper_text,
-        f"{fps:.2f} images/s at batch 1 on {r.device_kind} {r.device_name} (sweep "
-        f"{r.sweep}, {r.dtype}, input {r.input})",
-        f"{outcome} on {_device(r)}: {fps:.2f} {sign} {REAL_TIME_FPS:g}",
-        outcome,
+    verdict = f"{outcome} on {_device(r)}: {fps:.2f} {sign} {REAL_TIME_FPS:g}"
+    if outcome == NOT_REPRODUCED and busy_cpu_verdict(r):  # other work only slows it: a pass stands
+        outcome, verdict = NOT_JUDGED, busy_cpu_verdict(r)
+    measured = (
+        f"{fps:.2f} images/s at batch 1 on {r.device_kind} {r.device_name} (sweep {r.sweep}, {r.dtype}, "
+        f"input {r.input})"
     )
+    return Claim(claim, f"{backbone} · {_device(r)} · inference", paper_text, measured, verdict, outcome)
 
 
 # ------------------------------------------------------------------------------------ Table 3 findings

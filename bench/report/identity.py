@@ -36,9 +36,9 @@ __all__ = [
     "split_notes",
 ]
 
-# arch -> option -> its earlier defaults. Add an entry whenever a default changes (README "Reports").
+# arch -> option -> its earlier defaults. Add an entry whenever a default changes (docs/reports.md, "Model identity").
 CHANGED_DEFAULTS: dict[str, dict[str, tuple[Any, ...]]] = {
-    "drnet": {"up2_init": ("default",)},  # PyTorch's init until issue 17 (README "Why DRNet started badly")
+    "drnet": {"up2_init": ("default",)},  # PyTorch's init until issue 17 (docs/2026-12-01-why-drnet-started-badly.md)
 }
 NOT_RECORDED = "not recorded"
 _SWITCHES = ("diagonal", "aux_losses", "second_branch")  # bench.report.runs.ABLATION_SWITCHES: shown by the row

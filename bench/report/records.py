@@ -530,6 +530,14 @@ class Table2Row:
     dtype: str = column("weights and input dtype of the sweep (fp32 | fp16 | bf16)", default="")
     input: str = column("input size HxW of the sweep, pixels", default="")
     mode: str = column(_MODE_DOC, default="")
+    cpu_load_max: float = column(
+        "CPU sweeps: the highest 1-minute load average recorded (sweep start and end, after each point); above"
+        " 1.5 x cpu_count other work shared the cores, and the speed claims are not judged on this sweep",
+        "",
+        "load",
+        NAN,
+    )
+    cpu_count: float = column("CPU sweeps: the machine's CPU count (os.cpu_count)", "", "CPUs", NAN)
     paper_device: str = column("the paper's device (Tesla P40)", default="")
     fps_b1_paper: float = column("the paper's fps at batch 1", "images/s", "fps b1", NAN)
     fps_b1_measured: float = column(

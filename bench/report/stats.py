@@ -277,6 +277,15 @@ def paired_bootstrap(
     return paired_differences(a, b, reduction, tests, n_boot=n_boot, seed=seed, level=level)[(metric, relative)]
 
 
+def _per_seed(
+    runs: Sequence[FrameStats], counts: np.ndarray, reduction: str, metrics: set[str]
+) -> dict[str, np.ndarray]:
+    """metric -> (seeds, B): each seed's statistic on each of the B frame weightings in ``counts`` (B x frames;
+    one row of ones: the statistic itself)."""
+    per_run = [reduce_weighted(fs.stats, counts, reduction) for fs in runs]
+    return {m: np.array([r[m] for r in per_run]) for m in metrics}
+
+
 def paired_differences(
     a: Sequence[FrameStats],
     b: Sequence[FrameStats],
@@ -297,17 +306,9 @@ def paired_differences(
     a, b = [fs.take(frames) for fs in a], [fs.take(frames) for fs in b]
     counts = resample_counts(len(frames), n_boot, np.random.default_rng(seed))
     metrics = {m for m, _ in tests}
-
-    def resampled(runs: Sequence[FrameStats]) -> dict[str, np.ndarray]:
-        """metric -> (seeds, B): each seed's statistic on every resample."""
-        per_run = [reduce_weighted(fs.stats, counts, reduction) for fs in runs]
-        return {m: np.array([r[m] for r in per_run]) for m in metrics}
-
-    def per_seed(runs: Sequence[FrameStats]) -> dict[str, np.ndarray]:
-        values = [reduce_weighted(fs.stats, np.ones((1, len(frames))), reduction) for fs in runs]
-        return {m: np.array([v[m][0] for v in values]) for m in metrics}
-
-    va, vb, ra, rb = per_seed(a), per_seed(b), resampled(a), resampled(b)
+    va, vb = ({m: v[:, 0] for m, v in _per_seed(runs, np.ones((1, len(frames))), reduction, metrics).items()}
+              for runs in (a, b))  # fmt: skip
+    ra, rb = (_per_seed(runs, counts, reduction, metrics) for runs in (a, b))
     da, db = {m: v.mean(axis=0) for m, v in ra.items()}, {m: v.mean(axis=0) for m, v in rb.items()}
     several = len(a) > 1 and len(b) > 1
     out = {}

@@ -649,7 +649,7 @@ def _speed_rows(sweeps: Sequence[SpeedSweep]) -> list[Table2Row]:
                     method=f"{pretty_arch(r['arch'])} {r['backbone']}",
                     source="",
                     status=NO_PAPER,
-                    **_speed_measured(sw.sweep_id, r),
+                    **_speed_measured(sw, r),
                     **_speed_ratios(sw, summary, r),
                 )
             )
@@ -667,12 +667,15 @@ def _default_summary(sweep: SpeedSweep) -> pd.DataFrame:
     return df
 
 
-def _speed_measured(sweep_id: str, r: dict) -> dict[str, Any]:
-    """The Table2Row fields one speed_summary.csv row fills, its values as read."""
+def _speed_measured(sweep: SpeedSweep, r: dict) -> dict[str, Any]:
+    """The Table2Row fields one speed_summary.csv row fills, its values as read, and the sweep's CPU load."""
+    load, count = sweep.cpu_load if r["device_kind"] == "cpu" else (math.nan, None)
     return {
         "arch": r["arch"],
         "backbone": r["backbone"],
-        "sweep": sweep_id,
+        "sweep": sweep.sweep_id,
+        "cpu_load_max": load,
+        "cpu_count": float(count) if count else math.nan,
         "device_kind": r["device_kind"],
         "device_name": r["device_name"],
         "dtype": r["dtype"],

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from bench.provenance import cpu_model
+from bench.provenance import cpu_model, load_average
 from bench.speed.gpu import Nvml
 from bench.speed.memory import MIB, CpuMemory, CudaMemory, MemoryProbe, rss_bytes
 from bench.speed.records import (
@@ -237,6 +237,8 @@ class ModelSession:
         gc.collect()
         if self.device.type == "cuda":
             torch.cuda.empty_cache()
+        load = load_average()
+        point.load_1min = load[0] if load else None
         return point
 
     def _run(self, batch: int) -> tuple[Timing, dict[str, Any]]:

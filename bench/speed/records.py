@@ -264,7 +264,7 @@ def speed_targets(suite: Suite | str | Path) -> tuple[SpeedTarget, ...]:
 
 
 def _column(doc: str, default: Any = MISSING) -> Any:
-    """A dataclass field that is a CSV column defined by ``doc`` (speed_columns.md, README)."""
+    """A dataclass field that is a CSV column defined by ``doc`` (speed_columns.md, docs/speed-columns.md)."""
     return field(default=default, metadata={"doc": doc})
 
 
@@ -368,6 +368,11 @@ class SpeedPoint(_SweepIdentity):
     net_ram_loaded_mib: float | None = _column(_NET_RAM_LOADED_DOC, None)
     memory_limit_mib: float | None = _column(
         "memory cap in force (CUDA: allocator fraction; CPU: peak RSS), MiB; empty if none", None
+    )
+    load_1min: float | None = _column(
+        "the machine's 1-minute load average when the point ended (os.getloadavg): above 1.5 x the CPU count,"
+        " other work shared the cores and the report does not judge CPU speed claims on the sweep",
+        None,
     )
     note: str = _column("OOM or error message; other remarks", "")
 

@@ -19,7 +19,7 @@ import torch
 from bench.config import model_problem
 from bench.io import write_csv_atomic, write_json_atomic, write_text_atomic
 from bench.paths import DEFAULT_RUNS_DIR
-from bench.provenance import collect_provenance
+from bench.provenance import collect_provenance, load_average
 from bench.speed.gpu import Nvml
 from bench.speed.memory import MIB, mem_available_bytes, rss_bytes
 from bench.speed.output import (
@@ -27,7 +27,6 @@ from bench.speed.output import (
     default_run_id,
     describe_point,
     describe_summary,
-    load_average,
     rows,
     sweep_environment,
     sweep_header,

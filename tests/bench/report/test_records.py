@@ -46,7 +46,7 @@ RECORDS = (*(r for r, _ in REPORT_CSVS.values()), ProvenanceRow, MetricCells, Pa
 
 def test_report_columns_md_is_generated_from_the_records():
     assert REFERENCE.read_text(encoding="utf-8") == columns_markdown(), (
-        "bench/report/report_columns.md is stale: regenerate it with "
+        "bench/report/report_columns.md is stale: regenerate it with python -m bench.docgen, or "
         "python -c 'from bench.report.records import columns_markdown as c; print(c(), end=\"\")' "
         "> bench/report/report_columns.md"
     )
