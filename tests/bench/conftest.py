@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
-from runner_fixtures import RSIDE_LIKE_PROTOCOL, TinyDepthSet
+from runner_fixtures import RSIDE_LIKE_PROTOCOL, TinyDepthSet, tiny_rside_suite
 
 from bench.config import RunConfig
 
@@ -24,3 +29,25 @@ def tiny_data(monkeypatch):
     monkeypatch.setattr(bench.datasets, "load_datasets", load)
     monkeypatch.setattr(bench.runmodel, "resolve_protocol", lambda name: RSIDE_LIKE_PROTOCOL)
     return load
+
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="session")
+def tiny_rside_reference(tmp_path_factory) -> tuple[Path, Path]:
+    """(suite file, run directory) of one uninterrupted `bench run` process of ``tiny_rside_suite`` (3 epochs),
+    trained once per session: the result every interrupted, killed, requeued or relaunched run of that suite must
+    reproduce. Its users share an xdist group, so that one worker trains it."""
+    tmp = tmp_path_factory.mktemp("tiny-rside-reference")
+    suite = tiny_rside_suite(tmp)
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "run", "--suite", str(suite), "--runs-dir", str(tmp / "runs")],
+        cwd=REPO,
+        env={**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return suite, tmp / "runs" / "k-r-s0"

@@ -127,3 +127,40 @@ def tiny_config(**changes: Any) -> RunConfig:
     )
     base.update(changes)
     return RunConfig(**base)
+
+
+TINY_RSIDE_GROUP = "tiny-rside-reference"  # xdist group of the tests that share conftest's tiny_rside_reference
+
+
+def tiny_rside_suite(tmp_path, epochs: int = 3, **extra: Any):
+    """Suite ``k`` with run ``r`` (run id k-r-s0): RSIDE-ResNet-18 on 48x64 inputs, 8 synthetic training frames,
+    ``epochs`` epochs of 4 steps, checkpoints every 2 steps. The real network through real processes."""
+    import json
+
+    from architectures.data import ensure_synthetic
+
+    rooms = ensure_synthetic(tmp_path / "rooms.h5", frames=16, seed=0)
+    defaults = {
+        "data": "synthetic",
+        "data_path": str(rooms),
+        "arch": "rside",
+        "backbone": "resnet18",
+        "device": "cpu",
+        "input_size": [48, 64],
+        "train_frames": 8,
+        "eval_frames": 4,
+        "epochs": epochs,
+        "batch_size": 2,
+        "eval_batch_size": 4,
+        "lr_schedule": "step",
+        "lr_step_epochs": 1,
+        "lr": 1e-3,
+        "checkpoint_every_steps": 2,
+        "log_every_steps": 1,
+        "seed": 0,
+        **extra,
+    }
+    path = tmp_path / "k.toml"
+    body = "\n".join(f"{k} = {json.dumps(v)}" for k, v in defaults.items())
+    path.write_text(f'[defaults]\n{body}\n[[runs]]\nname = "r"\n')
+    return path

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from runner_fixtures import register_tiny_model
+from runner_fixtures import TINY_RSIDE_GROUP, register_tiny_model, tiny_rside_suite
 
 import bench as bench_package
 from bench.cli import cli
@@ -335,32 +335,7 @@ def test_import_reports_a_bad_checkpoint_cleanly(tmp_path):
 
 def tiny_suite(tmp_path: Path, **extra: object) -> Path:
     """RSIDE-ResNet-18 on 48x64 inputs, 8 synthetic training frames, 2 epochs of 4 steps."""
-    data = pytest.importorskip("architectures.data")
-    synthetic = data.ensure_synthetic(tmp_path / "rooms.h5", frames=16, seed=0)
-    defaults = {
-        "data": "synthetic",
-        "data_path": str(synthetic),
-        "arch": "rside",
-        "backbone": "resnet18",
-        "device": "cpu",
-        "input_size": [48, 64],
-        "train_frames": 8,
-        "eval_frames": 4,
-        "epochs": 2,
-        "batch_size": 2,
-        "eval_batch_size": 4,
-        "lr_schedule": "step",
-        "lr_step_epochs": 1,
-        "lr": 1e-3,
-        "checkpoint_every_steps": 2,
-        "log_every_steps": 1,
-        "seed": 0,
-        **extra,
-    }
-    body = "\n".join(f"{k} = {json.dumps(v)}" for k, v in defaults.items())
-    path = tmp_path / "k.toml"
-    path.write_text(f'[defaults]\n{body}\n[[runs]]\nname = "r"\n')
-    return path
+    return tiny_rside_suite(tmp_path, **{"epochs": 2, **extra})
 
 
 def env() -> dict[str, str]:
@@ -385,11 +360,9 @@ def history_without_time(path: Path) -> list[dict[str, str]]:
 
 
 @pytest.mark.slow
-def test_kill_and_resume_gives_the_same_metrics(tmp_path):
-    suite = tiny_suite(tmp_path)
-    ref = bench("run", "--suite", str(suite), "--runs-dir", str(tmp_path / "ref"))
-    assert ref.returncode == 0, ref.stdout + ref.stderr
-
+@pytest.mark.xdist_group(TINY_RSIDE_GROUP)
+def test_kill_and_resume_gives_the_same_metrics(tmp_path, tiny_rside_reference):
+    suite, ref_dir = tiny_rside_reference
     cut_dir = tmp_path / "cut"
     log = cut_dir / "k-r-s0" / "log.txt"
     proc = subprocess.Popen(
@@ -402,7 +375,7 @@ def test_kill_and_resume_gives_the_same_metrics(tmp_path):
     try:
         deadline = time.time() + 300
         # step 3 of epoch 2 logged => the checkpoint of global step 6 (mid-epoch 2) is on disk
-        while not (log.exists() and "epoch 2/2 | step 3/4" in log.read_text()):
+        while not (log.exists() and "epoch 2/3 | step 3/4" in log.read_text()):
             assert proc.poll() is None, "the run ended before it could be killed"
             assert time.time() < deadline, "no progress"
             time.sleep(0.05)
@@ -417,17 +390,17 @@ def test_kill_and_resume_gives_the_same_metrics(tmp_path):
     position = torch.load(run_dir / "checkpoints" / "last.pt", map_location="cpu", weights_only=True)["state"]
     assert position["epoch"] == 1 and 0 < position["step_in_epoch"] < 4  # killed mid-epoch
 
-    refused = bench("run", "--suite", str(suite), "--runs-dir", str(cut_dir))
-    assert refused.returncode == 2 and "pass --resume" in refused.stdout
+    refused = invoke("run", "--suite", str(suite), "--runs-dir", str(cut_dir))  # the plan refuses: no training
+    assert refused.exit_code == 2 and "pass --resume" in refused.output
     resumed = bench("run", "--suite", str(suite), "--runs-dir", str(cut_dir), "--resume")
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert "resuming k-r-s0" in resumed.stdout
 
-    a = json.loads((tmp_path / "ref" / "k-r-s0" / "metrics.json").read_text())
+    a = json.loads((ref_dir / "metrics.json").read_text())
     b = json.loads((run_dir / "metrics.json").read_text())
     assert a == b  # exact: same weights to the bit, same evaluation
-    assert (tmp_path / "ref" / "k-r-s0" / "per_image.csv").read_bytes() == (run_dir / "per_image.csv").read_bytes()
-    assert history_without_time(tmp_path / "ref" / "k-r-s0" / "history.csv") == history_without_time(
+    assert (ref_dir / "per_image.csv").read_bytes() == (run_dir / "per_image.csv").read_bytes()
+    assert history_without_time(ref_dir / "history.csv") == history_without_time(
         run_dir / "history.csv"
     )
     provenance = json.loads((run_dir / "config.json").read_text())["provenance"]

@@ -15,6 +15,7 @@ from pathlib import Path
 import fake_slurm
 import pytest
 from click.testing import CliRunner
+from runner_fixtures import TINY_RSIDE_GROUP, tiny_rside_suite
 from test_runlock import Holder
 
 from bench.cli import cli
@@ -137,34 +138,7 @@ def test_the_plan_is_checked_before_anything_is_submitted(tmp_path, monkeypatch)
 # --- real jobs (CPU) --------------------------------------------------------------------------------------
 
 
-def tiny_suite(tmp_path: Path, epochs: int = 3) -> Path:
-    """RSIDE-ResNet-18 on 48x64 inputs, 8 synthetic frames: `epochs` epochs of 4 steps, checkpoints every 2."""
-    data = pytest.importorskip("architectures.data")
-    rooms = data.ensure_synthetic(tmp_path / "rooms.h5", frames=16, seed=0)
-    defaults = {
-        "data": "synthetic",
-        "data_path": str(rooms),
-        "arch": "rside",
-        "backbone": "resnet18",
-        "device": "cpu",
-        "input_size": [48, 64],
-        "train_frames": 8,
-        "eval_frames": 4,
-        "epochs": epochs,
-        "batch_size": 2,
-        "eval_batch_size": 4,
-        "lr_schedule": "step",
-        "lr_step_epochs": 1,
-        "lr": 1e-3,
-        "checkpoint_every_steps": 2,
-        "log_every_steps": 1,
-        "seed": 0,
-    }
-    path = tmp_path / "k.toml"
-    path.write_text(
-        "[defaults]\n" + "\n".join(f"{k} = {json.dumps(v)}" for k, v in defaults.items()) + '\n[[runs]]\nname = "r"\n'
-    )
-    return path
+tiny_suite = tiny_rside_suite  # RSIDE-ResNet-18, 48x64, 8 frames, 3 epochs of 4 steps
 
 
 def env_for(extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -201,16 +175,6 @@ def wait_for_log(proc: subprocess.Popen, log: Path, text: str, timeout_s: float 
         time.sleep(0.05)
 
 
-@pytest.fixture(scope="module")
-def reference(tmp_path_factory) -> tuple[Path, Path]:
-    """(suite file, run directory) of an uninterrupted inline run of the tiny suite."""
-    tmp = tmp_path_factory.mktemp("reference")
-    suite = tiny_suite(tmp)
-    done = bench("run", "--suite", str(suite), "--runs-dir", str(tmp / "runs"))
-    assert done.returncode == 0, done.stdout + done.stderr
-    return suite, tmp / "runs" / "k-r-s0"
-
-
 def same_results(a: Path, b: Path) -> None:
     assert json.loads((a / "metrics.json").read_text()) == json.loads((b / "metrics.json").read_text())
     assert (a / "per_image.csv").read_bytes() == (b / "per_image.csv").read_bytes()
@@ -235,8 +199,9 @@ def test_local_launcher_gives_the_same_metrics_as_inline(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_preempted_slurm_job_is_requeued_and_ends_with_the_same_metrics(tmp_path, reference):
-    suite, ref = reference
+@pytest.mark.xdist_group(TINY_RSIDE_GROUP)
+def test_a_preempted_slurm_job_is_requeued_and_ends_with_the_same_metrics(tmp_path, tiny_rside_reference):
+    suite, ref = tiny_rside_reference
     env = fake_slurm.install(tmp_path)
     runs = tmp_path / "runs"
     proc = start(
@@ -280,8 +245,11 @@ def test_a_preempted_slurm_job_is_requeued_and_ends_with_the_same_metrics(tmp_pa
 
 
 @pytest.mark.slow
-def test_a_local_job_killed_with_sigkill_is_started_again_and_ends_with_the_same_metrics(tmp_path, reference):
-    suite, ref = reference
+@pytest.mark.xdist_group(TINY_RSIDE_GROUP)
+def test_a_local_job_killed_with_sigkill_is_started_again_and_ends_with_the_same_metrics(
+    tmp_path, tiny_rside_reference
+):
+    suite, ref = tiny_rside_reference
     runs = tmp_path / "runs"
     proc = start("run", "--suite", str(suite), "--runs-dir", str(runs), "--launcher", "local")
     try:
