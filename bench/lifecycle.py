@@ -71,7 +71,7 @@ def execute_run(
             return _evaluate_imported(config, rd, info, stream)
         if state == RunState.STARTED and not resume:
             raise ConfigError(f"{rd.root} exists (an interrupted run); pass --resume to continue it")
-        return _train_andevaluate_run(config, rd, resume and state == RunState.STARTED, info, stream, suite)
+        return _train_and_evaluate_run(config, rd, resume and state == RunState.STARTED, info, stream, suite)
 
 
 def locked_message(config: RunConfig, rd: RunDir, holder: LockedBy) -> str:
@@ -166,7 +166,7 @@ class _TestEvaluations:
 # --- training ---------------------------------------------------------------------------------------------
 
 
-def _train_andevaluate_run(
+def _train_and_evaluate_run(
     config: RunConfig, rd: RunDir, resume: bool, info: DistInfo, stream: TextIO, suite: SuiteProgress | None = None
 ) -> RunOutcome:
     """Train into ``rd`` (from checkpoints/last.pt with ``resume``), then evaluate the selected checkpoint."""

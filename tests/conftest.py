@@ -16,13 +16,17 @@ def _cpu_threads():
     yield
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the xdist_group marks
 def pytest_collection_modifyitems(config, items):
-    """Tests marked ``gpu`` run one after another on one worker (they share the GPU, and NVML sees every process
-    on it), and skip cleanly, saying why, where torch sees no CUDA device (the GPU self-test:
-    ``python -m pytest -m gpu -q``)."""
+    """Tests marked ``slow`` are scheduled first; tests marked ``gpu`` run one after another on one worker (they
+    share the GPU, and NVML sees every process on it), and skip cleanly, saying why, where torch sees no CUDA
+    device (the GPU self-test: ``python -m pytest -m gpu -q``)."""
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(pytest.mark.xdist_group("gpu"))
+    # The long tests first (a stable sort keeps their order): the workers then fill the gaps with the short ones
+    # instead of ending on a long one while the other cores sit idle.
+    items.sort(key=lambda item: "slow" not in item.keywords)
     if torch.cuda.is_available():
         return
     build = "a CPU-only build" if torch.version.cuda is None else f"built for CUDA {torch.version.cuda}"

@@ -101,15 +101,19 @@ def test_default_widths_follow_the_documented_rule(r18):
 # --- shapes for every backbone -----------------------------------------------------------------------------
 
 
-def check_both_sizes(backbone: str) -> None:
-    """One forward per size (inference mode, batch 1): output and every level at 228x304 and 480x640."""
-    model = build_model("drnet", backbone).eval()
-    with torch.inference_mode():
-        small = model.forward_levels(torch.randn(1, 3, 228, 304))
-        large = model.forward_levels(torch.randn(1, 3, 480, 640))
+def check_both_sizes(backbone: str, device: str = "cpu") -> None:
+    """One forward per size (inference mode, batch 1): output and every level at 228x304 and 480x640, finite on
+    the CPU; ``device="meta"``: the shapes alone, without memory or arithmetic (the paper's big backbones)."""
+    with torch.device(device):
+        model = build_model("drnet", backbone).eval()
+        with torch.inference_mode():
+            small = model.forward_levels(torch.randn(1, 3, 228, 304))
+            large = model.forward_levels(torch.randn(1, 3, 480, 640))
     assert sizes(small) == EXPECTED_LEVELS[FAMILY[backbone]]
     assert sizes(large) == ALL_480x640
-    assert all(d.shape[:2] == (1, 1) and torch.isfinite(d).all() for d in small + large)
+    assert all(d.shape[:2] == (1, 1) for d in small + large)
+    if device != "meta":
+        assert all(torch.isfinite(d).all() for d in small + large)
 
 
 @pytest.mark.parametrize("backbone", ["resnet18", "resnet34", "resnet50"])
@@ -120,7 +124,7 @@ def test_shapes_small_backbones(backbone):
 @pytest.mark.slow
 @pytest.mark.parametrize("backbone", ["resnet152", "densenet161", "senet154"])
 def test_shapes_paper_backbones(backbone):
-    check_both_sizes(backbone)
+    check_both_sizes(backbone, device="meta")
 
 
 # --- level sizes and inputs not divisible by 32 ------------------------------------------------------------
@@ -288,6 +292,7 @@ def synthetic_room(h: int = 64, w: int = 96) -> tuple[torch.Tensor, torch.Tensor
     return image[None] + 0.1 * torch.randn(1, 3, h, w), depth[None, None]
 
 
+@pytest.mark.slow
 def test_tiny_drnet_overfits_one_image():
     torch.manual_seed(0)
     image, depth = synthetic_room()

@@ -42,7 +42,8 @@ def test_resnet50_state_dict_matches_the_official_names_and_shapes():
 @pytest.mark.slow
 @pytest.mark.parametrize("backbone", ["densenet161", "senet154"])
 def test_big_backbones_match_the_official_names_and_shapes(backbone):
-    assert our_keys(build_model("rside", backbone)) == official_keys(backbone)
+    with torch.device("meta"):  # names and shapes only: no memory, no initialisation
+        assert our_keys(build_model("rside", backbone)) == official_keys(backbone)
 
 
 def test_densenet_names_map_both_ways():
@@ -61,9 +62,9 @@ def test_densenet_names_map_both_ways():
 
 @pytest.mark.parametrize("backbone", ["resnet18", "resnet34", "resnet50"])
 def test_output_is_half_the_input_resolution(backbone):
-    model = build_model("rside", backbone).eval()
-    with torch.inference_mode():
-        out = model(torch.randn(2, 3, 228, 304))
+    with torch.device("meta"):  # shapes only (the meta device computes them without the arithmetic)
+        model = build_model("rside", backbone).eval()
+        out = model(torch.empty(2, 3, 228, 304))
     assert out.shape == (2, 1, 114, 152)
     assert model.output_stride == 2
 
@@ -71,9 +72,8 @@ def test_output_is_half_the_input_resolution(backbone):
 @pytest.mark.slow
 @pytest.mark.parametrize("backbone", ["resnet101", "resnet152", "densenet161", "senet154"])
 def test_output_shape_big_backbones(backbone):
-    model = build_model("rside", backbone).eval()
-    with torch.inference_mode():
-        assert model(torch.randn(1, 3, 228, 304)).shape == (1, 1, 114, 152)
+    with torch.device("meta"):
+        assert build_model("rside", backbone).eval()(torch.empty(1, 3, 228, 304)).shape == (1, 1, 114, 152)
 
 
 def test_levels_convention_returns_the_single_prediction():

@@ -50,6 +50,7 @@ def test_bad_suite_or_pattern_exits_2():
     assert result.exit_code == 2 and "--seeds '0,x'" in result.output
 
 
+@pytest.mark.slow
 def test_paper_dry_run_lists_table1_and_table3_and_says_which_file_to_provide(tmp_path):
     pytest.importorskip("architectures.data")
     result = invoke("run", "--suite", "paper", "--dry-run", "--runs-dir", str(tmp_path))
@@ -535,6 +536,7 @@ def one_runner(tmp_path_factory) -> tuple[Path, Path]:
     return suite, tmp / "runs"
 
 
+@pytest.mark.slow
 def test_two_runners_on_one_runs_directory_never_write_the_same_run(one_runner, tmp_path):
     """Item 1: a second `bench run --resume` started while the first trains run a skips it, saying who holds it,
     and trains b; the first then finishes a and reuses b. Both end well, and each run is what one runner makes."""
@@ -564,6 +566,7 @@ def test_two_runners_on_one_runs_directory_never_write_the_same_run(one_runner, 
     assert not (runs / ".locks").exists()  # the locks went with their holders
 
 
+@pytest.mark.slow
 def test_sigterm_mid_epoch_saves_every_finished_step_and_resume_gives_the_same_results(one_runner, tmp_path):
     """Item 2: SIGTERM to `bench run` (its process group: the DataLoader worker too) in step 2 of epoch 2 with
     checkpoint_every_steps = 0: the step finishes, last.pt holds steps 1-5, exit code 75 and a message that

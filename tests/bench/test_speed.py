@@ -300,6 +300,7 @@ def test_summary_over_sessions_takes_medians_and_the_first_sessions_search():
     assert (s.max_batch_fit, s.sweep_stop, s.n_points, s.n_oom) == (4, "oom", 10, 1)  # the search: session 0
 
 
+@pytest.mark.slow
 def test_a_sweep_alternates_sessions_and_writes_one_ratio_per_pair(tmp_path, monkeypatch):
     """Two tiny models of one backbone stand in for DRNet and RSIDE: sessions R D, D R; session 1 of the model
     whose batch sizes were searched measures the ones session 0 found."""
@@ -441,6 +442,7 @@ def test_suite_modes_are_the_sweep_modes():
         speed.parse_modes("inference,inference")
 
 
+@pytest.mark.slow
 def test_each_mode_labels_its_rows_and_autograd_keeps_the_activations(tmp_path):
     """One fresh process per model and mode (the CPU default); a real DRNet with activations worth keeping."""
     config = SpeedConfig(
@@ -469,6 +471,7 @@ def test_each_mode_labels_its_rows_and_autograd_keeps_the_activations(tmp_path):
     assert all(float(r["net_ram_loaded_mib"]) > 0.5 * float(r["net_ram_mib"]) for r in rows)
 
 
+@pytest.mark.slow
 def test_the_order_of_the_models_does_not_change_their_memory(tmp_path):
     """Each CPU model in its own fresh process: DRNet's RAM/img after RSIDE equals DRNet's first, within 5%.
 
@@ -663,6 +666,7 @@ def test_preflight_names_what_is_wrong_before_measuring(tmp_path):
     assert not any(tmp_path.iterdir())  # nothing written
 
 
+@pytest.mark.slow
 def test_isolated_point_runs_in_a_fresh_process(tmp_path):
     config = tiny_config([SpeedTarget("rside", "resnet18")], input_hw=(64, 96), batch_sizes=(1,), isolate=True)
     result = run_sweep(config, tmp_path)
@@ -671,6 +675,7 @@ def test_isolated_point_runs_in_a_fresh_process(tmp_path):
     assert point.rss_method == "clear_refs"
 
 
+@pytest.mark.slow
 def test_isolated_model_only_known_to_the_parent_is_an_error_row_not_a_crash(tmp_path):
     config = tiny_config([SpeedTarget("test-speed-oom", "none")], batch_sizes=(1,), isolate=True)
     (point,) = run_sweep(config, tmp_path).points
@@ -796,6 +801,7 @@ def test_speed_targets_unknown_suite_lists_the_available_ones():
         speed_targets("nope")
 
 
+@pytest.mark.slow
 def test_the_suite_runner_sweeps_speed_entries_through_this_module(tmp_path, monkeypatch):
     import io
 
@@ -820,6 +826,7 @@ def test_the_suite_runner_sweeps_speed_entries_through_this_module(tmp_path, mon
 # --- CLI and docs -----------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_cli_speed_prints_table2_and_writes_the_run(tmp_path):
     out = tmp_path / "run"
     result = CliRunner().invoke(
@@ -853,6 +860,7 @@ def test_cli_speed_prints_table2_and_writes_the_run(tmp_path):
     assert summary["max_batch_fit"] == "3" and json.loads(summary["options"]) == {"fit": 3}
 
 
+@pytest.mark.slow
 def test_cli_speed_sweeps_every_arch_backbone_pair_in_one_run(tmp_path):
     result = CliRunner().invoke(
         cli,

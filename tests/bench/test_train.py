@@ -491,6 +491,7 @@ def one_thread():
     torch.set_num_threads(before)
 
 
+@pytest.mark.slow
 def test_sigterm_to_a_real_process_mid_epoch_then_resume_gives_identical_metrics(tmp_path, one_thread):
     """As the kill -9 test, with SIGTERM to the process group (SLURM, a terminal) in step 5 of epoch 2 and
     checkpoint_every_steps = 0: before, the process died (-15) and last.pt held epoch 1 only (5 steps lost)."""
