@@ -1,5 +1,5 @@
-"""Shared test setup: one test worker per core (pytest-xdist, pyproject's addopts), each with its share of the
-cores as torch threads, so that the workers do not oversubscribe the CPU."""
+"""Shared test setup: each test process takes its share of the cores as torch threads (all of them, at most 2,
+without pytest-xdist; with it, cores / workers), so that parallel test processes do not oversubscribe the CPU."""
 
 from __future__ import annotations
 
@@ -16,17 +16,9 @@ def _cpu_threads():
     yield
 
 
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the xdist_group marks
 def pytest_collection_modifyitems(config, items):
-    """Tests marked ``slow`` are scheduled first; tests marked ``gpu`` run one after another on one worker (they
-    share the GPU, and NVML sees every process on it), and skip cleanly, saying why, where torch sees no CUDA
+    """Tests marked ``gpu`` skip cleanly, saying why, where torch sees no CUDA
     device (the GPU self-test: ``python -m pytest -m gpu -q``)."""
-    for item in items:
-        if "gpu" in item.keywords:
-            item.add_marker(pytest.mark.xdist_group("gpu"))
-    # The long tests first (a stable sort keeps their order): the workers then fill the gaps with the short ones
-    # instead of ending on a long one while the other cores sit idle.
-    items.sort(key=lambda item: "slow" not in item.keywords)
     if torch.cuda.is_available():
         return
     build = "a CPU-only build" if torch.version.cuda is None else f"built for CUDA {torch.version.cuda}"

@@ -36,18 +36,27 @@ REPO = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="session")
 def tiny_rside_reference(tmp_path_factory) -> tuple[Path, Path]:
-    """(suite file, run directory) of one uninterrupted `bench run` process of ``tiny_rside_suite`` (3 epochs),
-    trained once per session: the result every interrupted, killed, requeued or relaunched run of that suite must
-    reproduce. Its users share an xdist group, so that one worker trains it."""
-    tmp = tmp_path_factory.mktemp("tiny-rside-reference")
-    suite = tiny_rside_suite(tmp)
-    done = subprocess.run(
-        [sys.executable, "-m", "bench", "run", "--suite", str(suite), "--runs-dir", str(tmp / "runs")],
-        cwd=REPO,
-        env={**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"},
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    return suite, tmp / "runs" / "k-r-s0"
+    """(suite file, run directory) of one uninterrupted `bench run` process of ``tiny_rside_suite`` (3 epochs):
+    the result every interrupted, killed, requeued or relaunched run of that suite must reproduce. Trained once
+    per test session: under pytest-xdist the workers share this session's base directory, and a file lock lets
+    the first worker train it while the others wait for it."""
+    from filelock import FileLock
+
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    shared = tmp_path_factory.getbasetemp().parent if worker else tmp_path_factory.getbasetemp()
+    tmp = shared / "tiny-rside-reference"
+    run_dir = tmp / "runs" / "k-r-s0"
+    with FileLock(str(shared / "tiny-rside-reference.lock")):
+        if not (run_dir / "metrics.json").is_file():
+            tmp.mkdir(exist_ok=True)
+            suite = tiny_rside_suite(tmp)
+            done = subprocess.run(
+                [sys.executable, "-m", "bench", "run", "--suite", str(suite), "--runs-dir", str(tmp / "runs")],
+                cwd=REPO,
+                env={**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"},
+                capture_output=True,
+                text=True,
+                timeout=600,
+            )
+            assert done.returncode == 0, done.stdout + done.stderr
+    return tmp / "k.toml", run_dir

@@ -129,9 +129,6 @@ def tiny_config(**changes: Any) -> RunConfig:
     return RunConfig(**base)
 
 
-TINY_RSIDE_GROUP = "tiny-rside-reference"  # xdist group of the tests that share conftest's tiny_rside_reference
-
-
 def tiny_rside_suite(tmp_path, epochs: int = 3, **extra: Any):
     """Suite ``k`` with run ``r`` (run id k-r-s0): RSIDE-ResNet-18 on 48x64 inputs, 8 synthetic training frames,
     ``epochs`` epochs of 4 steps, checkpoints every 2 steps. The real network through real processes."""

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from runner_fixtures import TINY_RSIDE_GROUP, register_tiny_model, tiny_rside_suite
+from runner_fixtures import register_tiny_model, tiny_rside_suite
 
 import bench as bench_package
 from bench.cli import cli
@@ -361,7 +361,6 @@ def history_without_time(path: Path) -> list[dict[str, str]]:
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group(TINY_RSIDE_GROUP)
 def test_kill_and_resume_gives_the_same_metrics(tmp_path, tiny_rside_reference):
     suite, ref_dir = tiny_rside_reference
     cut_dir = tmp_path / "cut"
@@ -401,9 +400,7 @@ def test_kill_and_resume_gives_the_same_metrics(tmp_path, tiny_rside_reference):
     b = json.loads((run_dir / "metrics.json").read_text())
     assert a == b  # exact: same weights to the bit, same evaluation
     assert (ref_dir / "per_image.csv").read_bytes() == (run_dir / "per_image.csv").read_bytes()
-    assert history_without_time(ref_dir / "history.csv") == history_without_time(
-        run_dir / "history.csv"
-    )
+    assert history_without_time(ref_dir / "history.csv") == history_without_time(run_dir / "history.csv")
     provenance = json.loads((run_dir / "config.json").read_text())["provenance"]
     assert provenance["sessions"] == 2 and provenance["wall_time_s"] > 0
     assert len(provenance["resumes"]) == 1 and "git" in provenance["resumes"][0]

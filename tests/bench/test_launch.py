@@ -15,7 +15,7 @@ from pathlib import Path
 import fake_slurm
 import pytest
 from click.testing import CliRunner
-from runner_fixtures import TINY_RSIDE_GROUP, tiny_rside_suite
+from runner_fixtures import tiny_rside_suite
 from test_runlock import Holder
 
 from bench.cli import cli
@@ -199,7 +199,6 @@ def test_local_launcher_gives_the_same_metrics_as_inline(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group(TINY_RSIDE_GROUP)
 def test_a_preempted_slurm_job_is_requeued_and_ends_with_the_same_metrics(tmp_path, tiny_rside_reference):
     suite, ref = tiny_rside_reference
     env = fake_slurm.install(tmp_path)
@@ -245,7 +244,6 @@ def test_a_preempted_slurm_job_is_requeued_and_ends_with_the_same_metrics(tmp_pa
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group(TINY_RSIDE_GROUP)
 def test_a_local_job_killed_with_sigkill_is_started_again_and_ends_with_the_same_metrics(
     tmp_path, tiny_rside_reference
 ):
