@@ -19,7 +19,7 @@ from typing import Any
 import pandas as pd
 
 from bench.metrics import STAT_COLUMNS
-from bench.provenance import UTC_STAMP_SUFFIX, busy_cpu_load
+from bench.provenance import UTC_STAMP_SUFFIX
 
 __all__ = [
     "ABLATION_SWITCHES",
@@ -155,23 +155,6 @@ class EvalRun:
         """config.json's "provenance" object ({} without one)."""
         return self.config.get("provenance", {}) if isinstance(self.config, dict) else {}
 
-    @property
-    def cpu_load(self) -> tuple[float, int | None]:
-        """(highest 1-minute load average seen, CPU count) of a CPU sweep: at its start and end (config.json's
-        environment) and after each point (speed.csv load_1min); (NaN, None) where nothing was recorded."""
-        env = self.config.get("environment", {}) if isinstance(self.config, dict) else {}
-        loads = [v[0] for v in (env.get("load_average"), env.get("load_average_end")) if v]
-        if self.points is not None and "load_1min" in self.points:
-            loads += [float(x) for x in self.points["load_1min"].dropna()]
-        count = env.get("cpu_count")
-        return (max(loads) if loads else math.nan), (int(count) if count else None)
-
-    @property
-    def busy_cpu(self) -> float | None:
-        """The load that disturbed this sweep's CPU timings (bench.provenance.busy_cpu_load), None if quiet."""
-        load, count = self.cpu_load
-        return None if math.isnan(load) else busy_cpu_load([load], count)
-
 
 @dataclass(frozen=True, eq=False)
 class RunGroup:
@@ -234,12 +217,6 @@ class SpeedSweep:
             loads += [float(x) for x in self.points["load_1min"].dropna()]
         count = env.get("cpu_count")
         return (max(loads) if loads else math.nan), (int(count) if count else None)
-
-    @property
-    def busy_cpu(self) -> float | None:
-        """The load that disturbed this sweep's CPU timings (bench.provenance.busy_cpu_load), None if quiet."""
-        load, count = self.cpu_load
-        return None if math.isnan(load) else busy_cpu_load([load], count)
 
 
 @dataclass
