@@ -701,8 +701,8 @@ def _ratio_headline(spec: RatioClaim, mode: str, rows: list[Table2Row]) -> Claim
     scope = f"{best.backbone} · {_device(best)} · {mode}"
     outcome = ratio_outcome(low, high, spec.target)
     verdict = ratio_verdict(outcome, low, high, spec.target)
-    if spec.timed and busy_cpu_verdict(best):
-        outcome, verdict = NOT_JUDGED, busy_cpu_verdict(best)
+    if spec.timed:
+        outcome, verdict = _on_a_quiet_cpu(best, outcome, verdict)
     return Claim(spec.claim, scope, spec.paper_text, measured, verdict, outcome)
 
 
@@ -718,8 +718,8 @@ def _ratio_row(spec: RatioClaim, mode: str, r: Table2Row) -> Claim:
         return Claim(spec.claim, f"{r.backbone} (not in paper) · {mode}", "—", text, NOT_JUDGED)
     outcome = ratio_outcome(low, high, paper_ratio)
     verdict = ratio_verdict(outcome, low, high, paper_ratio)
-    if spec.timed and busy_cpu_verdict(r):
-        outcome, verdict = NOT_JUDGED, busy_cpu_verdict(r)
+    if spec.timed:
+        outcome, verdict = _on_a_quiet_cpu(r, outcome, verdict)
     return Claim(
         spec.claim,
         f"{r.backbone} · {_device(r)} · {mode}",
@@ -728,6 +728,12 @@ def _ratio_row(spec: RatioClaim, mode: str, r: Table2Row) -> Claim:
         verdict,
         outcome,
     )
+
+
+def _on_a_quiet_cpu(r: Table2Row, outcome: str, verdict: str) -> tuple[str, str]:
+    """(outcome, verdict) of a timing claim as judged, or 'not judged: busy CPU' when the sweep's CPU was busy."""
+    busy = busy_cpu_verdict(r)
+    return (NOT_JUDGED, busy) if busy else (outcome, verdict)
 
 
 def busy_cpu_verdict(r: Table2Row) -> str | None:
@@ -832,8 +838,8 @@ def _real_time_row(claim: str, backbone: str, paper_text: str, r: Table2Row) -> 
     outcome = REPRODUCED if fps >= REAL_TIME_FPS else NOT_REPRODUCED
     sign = ">=" if fps >= REAL_TIME_FPS else "<"
     verdict = f"{outcome} on {_device(r)}: {fps:.2f} {sign} {REAL_TIME_FPS:g}"
-    if outcome == NOT_REPRODUCED and busy_cpu_verdict(r):  # other work only slows it: a pass stands
-        outcome, verdict = NOT_JUDGED, busy_cpu_verdict(r)
+    if outcome == NOT_REPRODUCED:  # other work only slows it: a pass stands
+        outcome, verdict = _on_a_quiet_cpu(r, outcome, verdict)
     measured = (
         f"{fps:.2f} images/s at batch 1 on {r.device_kind} {r.device_name} (sweep {r.sweep}, {r.dtype}, "
         f"input {r.input})"
