@@ -231,10 +231,10 @@ def check_data(configs: Sequence[RunConfig], generate: bool = True) -> list[str]
     """
     out = []
     for source, path, protocol in sorted({(c.data, c.data_path, c.protocol) for c in configs}, key=str):
-        if source == "synthetic" and path is None:
+        if source == "synthetic" and _generated_synthetic(path):
             if not generate:
                 continue
-            _generate_default_synthetic()
+            _generate_synthetic(path)
         group = [c for c in configs if (c.data, c.data_path, c.protocol) == (source, path, protocol)]
         try:
             train_set, _ = datasets.load_datasets(
@@ -267,14 +267,22 @@ def _variant_problem(config: RunConfig, actual: str | None) -> str | None:
     )
 
 
-def _generate_default_synthetic() -> None:
-    """Write the embedded default synthetic file now (with progress) rather than silently inside a run."""
-    from architectures.data import default_synthetic_path, ensure_synthetic
+def _generated_synthetic(path: str | None) -> bool:
+    """True for the synthetic files the generator writes on first use: the default one, or one named
+    ``synthetic-s{seed}-n{frames}[-HxW].h5``."""
+    from architectures.data import settings_from_name
 
-    target = default_synthetic_path()
+    return path is None or settings_from_name(path) is not None
+
+
+def _generate_synthetic(path: str | None) -> None:
+    """Write a generated synthetic file now (with progress) rather than silently inside a run."""
+    from architectures.data import default_synthetic_path, synthetic_file
+
+    target = default_synthetic_path() if path is None else Path(path)
     if target.exists():
         return
-    print(f"generating the default synthetic rooms at {target} (once)", flush=True)
+    print(f"generating the synthetic rooms at {target} (once)", flush=True)
     step = {"next": 0.25}
 
     def progress(done: int, total: int) -> None:
@@ -282,7 +290,7 @@ def _generate_default_synthetic() -> None:
             print(f"  {done}/{total} frames", flush=True)
             step["next"] += 0.25
 
-    ensure_synthetic(progress=progress)
+    synthetic_file(path, progress=progress)
 
 
 def is_imported(rd: RunDir) -> bool:

@@ -27,6 +27,8 @@ from .synthetic import (
     default_synthetic_path,
     ensure_synthetic,
     render_frame,
+    settings_from_name,
+    synthetic_file,
     write_synthetic,
 )
 from .transforms import eval_transform, rside_train_transform
@@ -58,6 +60,8 @@ __all__ = [
     "register_protocol",
     "render_frame",
     "rside_train_transform",
+    "settings_from_name",
+    "synthetic_file",
     "valid_depth",
     "write_synthetic",
 ]

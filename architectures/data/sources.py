@@ -19,7 +19,7 @@ from .common import SPLITS, DataError
 from .nyu import NYUv2Labeled
 from .protocols import Protocol, get_protocol
 from .rside_csv import RSIDECSV, find_csv
-from .synthetic import ensure_synthetic
+from .synthetic import synthetic_file
 from .transforms import RSIDE_DEPTH_HW, eval_transform, rside_train_transform
 
 __all__ = ["DATA_SOURCES", "SOURCES", "DataSource", "build_dataset", "parse_data_spec", "register_source"]
@@ -73,8 +73,9 @@ def _open_rside_csv(path: str | Path | None, split: str, transform, protocol: Pr
 
 @register_source("synthetic")
 def _open_synthetic(path: str | Path | None, split: str, transform, protocol: Protocol | None) -> Dataset:
-    """Synthetic rooms in the labeled .mat layout; no path means the embedded default file."""
-    file = ensure_synthetic() if path is None else Path(path)
+    """Synthetic rooms in the labeled .mat layout; no path means the embedded default file, a missing file named
+    ``synthetic-s{seed}-n{frames}.h5`` is generated from its name."""
+    file = synthetic_file(path)
     return _open_labeled_layout(file, split, transform, protocol, synthetic=True)
 
 

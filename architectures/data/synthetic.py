@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +47,8 @@ __all__ = [
     "render_frame",
     "render_scene",
     "sample_scene",
+    "settings_from_name",
+    "synthetic_file",
     "synthetic_split",
     "write_synthetic",
 ]
@@ -253,6 +256,35 @@ def ensure_synthetic(
         if not is_default:
             raise DataError(f"{path}: exists with other generator settings (have, wanted): {differ}")
     return write_synthetic(path, frames, seed, height, width, progress)
+
+
+_GENERATED_NAME = re.compile(r"synthetic-s(\d+)-n(\d+)(?:-(\d+)x(\d+))?\.h5")
+
+
+def settings_from_name(path: str | Path) -> dict[str, int] | None:
+    """The generator settings a file name in ``default_synthetic_path``'s pattern spells out, else None.
+
+    ``.../synthetic-s0-n256.h5`` -> {seed: 0, frames: 256, height: 480, width: 640}.
+    """
+    match = _GENERATED_NAME.fullmatch(Path(path).name)
+    if match is None:
+        return None
+    seed, frames, height, width = match.groups()
+    h, w = (int(height), int(width)) if height else DEFAULT_HW
+    return {"seed": int(seed), "frames": int(frames), "height": h, "width": w}
+
+
+def synthetic_file(path: str | Path | None, progress: Callable[[int, int], None] | None = None) -> Path:
+    """The synthetic file a data spec names: None -> the embedded default; a file named as
+    ``default_synthetic_path`` names files (``synthetic-s{seed}-n{frames}[-HxW].h5``) is generated from its name
+    when missing and checked against it when present, so a suite can ask for more frames without a manual step;
+    any other path is read as it is."""
+    if path is None:
+        return ensure_synthetic(progress=progress)
+    settings = settings_from_name(path)
+    if settings is None:
+        return Path(path)
+    return ensure_synthetic(path, progress=progress, **settings)
 
 
 # --- scene sampling ---------------------------------------------------------------------------------------

@@ -129,6 +129,17 @@ def test_paper_labeled_suite_is_the_795_frame_variant_with_a_step_budget():
         assert {r.amsgrad for r in s.runs} == {True}
 
 
+def test_a_named_synthetic_file_is_generated_before_training_with_progress(tmp_path, capsys):
+    from bench.checks import check_data
+
+    named = tmp_path / "synthetic-s0-n8-16x24.h5"  # as the mini suite names its 256-frame file
+    config = load_suite("mini").runs[0].replace(data_path=str(named), train_frames=None, eval_frames=None)
+    assert check_data([config], generate=False) == [] and not named.exists()  # a dry run writes nothing
+    assert check_data([config]) == []
+    out = capsys.readouterr().out
+    assert f"generating the synthetic rooms at {named} (once)" in out and "8/8 frames" in out and named.is_file()
+
+
 def test_a_suite_demanding_a_training_set_refuses_another(tmp_path):
     pytest.importorskip("architectures.data")
     from bench.checks import check_data

@@ -57,6 +57,7 @@ def test_smoke_and_regression_are_small_cpu_and_download_free():
 
 
 def test_mini_is_tables_1_and_3_in_miniature_on_one_recipe():
+    from architectures.data.synthetic import settings_from_name, synthetic_split
     from bench.plan import plan_from_options
 
     suite = load_suite("mini")
@@ -91,6 +92,8 @@ def test_mini_is_tables_1_and_3_in_miniature_on_one_recipe():
     assert len(recipes) == 1 and next(iter(recipes))[3] is True  # one recipe, Adam with amsgrad
     for r in suite.runs:
         assert r.device == "cpu" and r.weights is None and r.data == "synthetic"
+        named = settings_from_name(r.data_path)  # generated on first use from its name
+        assert named["frames"] == 256 and r.eval_frames == 64 == len(synthetic_split(named["frames"])["test"])
         assert r.input_size[0] % 32 == 0 and r.input_size[1] % 32 == 0  # DRNet's down branch
         assert r.eval_every_epochs == 1  # a test RMSE per epoch for the report's curves
     assert [(s["name"], s["arch"], s["backbone"]) for s in suite.speed] == [

@@ -148,6 +148,38 @@ def test_ensure_synthetic_never_overwrites_a_named_file_with_other_settings(tmp_
         ensure_synthetic(path, frames=2, seed=2, height=16, width=16)
 
 
+def test_a_file_named_as_the_generator_names_files_is_generated_from_its_name(tmp_path):
+    from architectures.data import build_dataset, synthetic_file
+
+    named = tmp_path / "sub" / "synthetic-s3-n8-16x24.h5"
+    test_set = build_dataset("synthetic", named, "test")  # missing: written from the name, then read
+    assert named.is_file() and len(test_set) == 2  # frames 4 and 8 of 8 form the test split
+    assert test_set.identity["generator"] == synth.generator_params(8, 3, 16, 24)
+    stamp = named.stat().st_mtime_ns
+    assert synthetic_file(named) == named and named.stat().st_mtime_ns == stamp  # present and matching: reused
+    assert synth.settings_from_name("synthetic-s0-n256.h5") == {"seed": 0, "frames": 256, "height": 480, "width": 640}
+    assert synth.settings_from_name("rooms.h5") is None
+
+
+def test_a_named_file_whose_content_contradicts_its_name_is_an_error(tmp_path):
+    from architectures.data import synthetic_file
+
+    named = tmp_path / "synthetic-s0-n4-16x16.h5"
+    write_synthetic(named, frames=3, seed=0, height=16, width=16)  # 3 frames under a name that says 4
+    stamp = named.stat().st_mtime_ns
+    with pytest.raises(DataError, match=r"synthetic-s0-n4-16x16\.h5: exists with other generator settings.*frames"):
+        synthetic_file(named)
+    assert named.stat().st_mtime_ns == stamp  # nothing the user named is overwritten
+
+
+def test_another_missing_synthetic_file_is_not_invented(tmp_path):
+    from architectures.data import build_dataset
+
+    with pytest.raises((DataError, FileNotFoundError), match="rooms.h5"):
+        build_dataset("synthetic", tmp_path / "rooms.h5", "test")
+    assert not (tmp_path / "rooms.h5").exists()
+
+
 def test_written_file_is_readable_by_others_as_open_would_make_it(tmp_path):
     umask = os.umask(0o022)
     try:
