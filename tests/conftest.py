@@ -1,9 +1,15 @@
 """Shared test setup: each test process takes its share of the cores as torch threads (all of them, at most 2,
-without pytest-xdist; with it, cores / workers), so that parallel test processes do not oversubscribe the CPU."""
+without pytest-xdist; with it, cores / workers), so that parallel test processes do not oversubscribe the CPU;
+under pytest-xdist a test marked ``alone`` (it measures CPU memory or time) runs while no other test does."""
 
 from __future__ import annotations
 
+import fcntl
 import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 import torch
@@ -26,3 +32,32 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)
+
+
+@contextmanager
+def _cpu_to_myself(alone: bool) -> Iterator[None]:
+    """A readers-writer lock over the test workers of one pytest-xdist run: every test holds ``main`` shared, a test
+    marked ``alone`` holds it exclusively. ``gate`` is a turnstile: a test waiting for ``main`` alone holds it, so
+    the other workers start no new test until it has run (their running tests finish first)."""
+    run = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+    if run is None:  # one test process: one test at a time anyway
+        yield
+        return
+    base = Path(tempfile.gettempdir()) / f"drnet-bench-tests-{run}"
+    with open(f"{base}.gate", "a") as gate, open(f"{base}.lock", "a") as main:
+        fcntl.flock(gate, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(main, fcntl.LOCK_EX if alone else fcntl.LOCK_SH)
+        finally:
+            fcntl.flock(gate, fcntl.LOCK_UN)
+        try:
+            yield
+        finally:
+            fcntl.flock(main, fcntl.LOCK_UN)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    """Setup, call and teardown of each test inside its share of the CPU (see ``_cpu_to_myself``)."""
+    with _cpu_to_myself(item.get_closest_marker("alone") is not None):
+        yield

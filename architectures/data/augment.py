@@ -153,13 +153,22 @@ class FrameDraws:
 
 def defer_augmentation(dataset: Dataset) -> Dataset:
     """``dataset`` reading its items through ``FrameDraws`` (a shallow copy with the transform replaced) when
-    its ``transform`` is a ``TrainTransform``; otherwise ``dataset`` itself (its items are final samples)."""
+    its ``transform`` is a ``TrainTransform``; a subset of such a dataset (a wrapper holding it as ``.dataset``,
+    as torch's ``Subset`` and the runner's first-N-frames subset do) with the same done inside it; otherwise
+    ``dataset`` itself (its items are final samples)."""
     transform = getattr(dataset, "transform", None)
-    if not isinstance(transform, TrainTransform):
-        return dataset
-    deferred = copy.copy(dataset)
-    deferred.transform = FrameDraws(transform.settings)
-    return deferred
+    if isinstance(transform, TrainTransform):
+        deferred = copy.copy(dataset)
+        deferred.transform = FrameDraws(transform.settings)
+        return deferred
+    inner = getattr(dataset, "dataset", None)
+    if transform is None and isinstance(inner, Dataset):
+        deferred_inner = defer_augmentation(inner)
+        if deferred_inner is not inner:
+            wrapper = copy.copy(dataset)
+            wrapper.dataset = deferred_inner
+            return wrapper
+    return dataset
 
 
 def is_frame_batch(batch: Any) -> bool:

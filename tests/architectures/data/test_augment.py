@@ -175,6 +175,27 @@ def test_defer_augmentation_swaps_only_rsides_transform():
     assert set(deferred[0]) == {"scaled_image", "scaled_depth", "augment", "frame"}
 
 
+def test_a_subset_of_rsides_training_set_is_deferred_inside_the_subset():
+    """A run that trains on the first N frames of a split (``train_frames``) reads them through a subset: the
+    subset must reach the batched path too (it fell back to per-sample augmentation, which rounds the colour
+    differently and costs the old loader time)."""
+    from torch.utils.data import Subset
+
+    from bench.datasets import FrameSubset
+
+    ds = _Frames(T.rside_train_transform((57, 76)))
+    ds.frame_indices = [1, 2]
+    for subset in (FrameSubset(ds, [1], "first"), Subset(ds, [1])):
+        deferred = A.defer_augmentation(subset)
+        assert deferred is not subset and isinstance(deferred.dataset.transform, A.FrameDraws)
+        assert subset.dataset is ds and isinstance(ds.transform, T.TrainTransform)  # the original is untouched
+        assert set(deferred[0]) == {"scaled_image", "scaled_depth", "augment", "frame"} and len(deferred) == 1
+    evaluated = _Frames(T.eval_transform(get_protocol("rside")))
+    evaluated.frame_indices = [1, 2]
+    plain = FrameSubset(evaluated, [0], "first")
+    assert A.defer_augmentation(plain) is plain
+
+
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_batch_on_cuda_is_the_reference_within_rounding():
