@@ -58,6 +58,7 @@ def _cpu_to_myself(alone: bool) -> Iterator[None]:
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_protocol(item, nextitem):
-    """Setup, call and teardown of each test inside its share of the CPU (see ``_cpu_to_myself``)."""
-    with _cpu_to_myself(item.get_closest_marker("alone") is not None):
+    """Setup, call and teardown of each test inside its share of the CPU (see ``_cpu_to_myself``). GPU tests run
+    alone too: they share the one GPU, and NVML sees every process on it."""
+    with _cpu_to_myself(any(item.get_closest_marker(m) is not None for m in ("alone", "gpu"))):
         yield

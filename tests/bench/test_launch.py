@@ -181,18 +181,15 @@ def same_results(a: Path, b: Path) -> None:
 
 
 @pytest.mark.slow
-def test_local_launcher_gives_the_same_metrics_as_inline(tmp_path):
-    data = pytest.importorskip("architectures.data")
-    rooms = data.ensure_synthetic(tmp_path / "rooms.h5", frames=16, seed=0)
+def test_local_launcher_gives_the_same_metrics_as_inline(tmp_path, regression_reference):
+    rooms, inline = regression_reference  # `bench run` of the same suite, inline in its own process
     common = ["run", "--suite", "regression", "--data", f"synthetic:{rooms}"]
-    inline = bench(*common, "--runs-dir", str(tmp_path / "inline"))
-    assert inline.returncode == 0, inline.stdout + inline.stderr
     local = bench(*common, "--runs-dir", str(tmp_path / "local"), "--launcher", "local", "--max-parallel", "2")
     assert local.returncode == 0, local.stdout + local.stderr
     assert "local: 2 run(s), 2 at a time" in local.stdout
     assert "on CPU cores" in local.stdout and "summary (headline" in local.stdout
     for run in ("regression-rside-resnet18-s0", "regression-drnet-resnet18-s0"):
-        same_results(tmp_path / "inline" / run, tmp_path / "local" / run)
+        same_results(inline / run, tmp_path / "local" / run)
         record = json.loads((tmp_path / "local" / run / "launch.json").read_text())
         assert record["state"] == "complete" and record["attempts"] == 1
         assert list((tmp_path / "local" / run / "submitit").glob("*_log.out"))  # logs in the run directory
@@ -265,27 +262,20 @@ def test_a_local_job_killed_with_sigkill_is_started_again_and_ends_with_the_same
 
 
 @pytest.mark.slow
-def test_slurm_submission_returns_with_job_ids_and_status_follows_the_job(tmp_path):
+def test_slurm_submission_returns_with_job_ids_and_status_follows_the_job(tmp_path, monkeypatch):
     env = fake_slurm.install(tmp_path)
+    for name in ("PATH", "FAKE_SLURM_DIR"):  # sbatch, squeue and sacct are found as a shell would find them
+        monkeypatch.setenv(name, env[name])
+    for name, value in env_for(env).items():  # the job's own process: submitit passes this environment on
+        if name in ("OMP_NUM_THREADS", "PYTHONPATH", "PYTHONUNBUFFERED"):
+            monkeypatch.setenv(name, value)
     suite = tiny_suite(tmp_path, epochs=1)
     runs = tmp_path / "runs"
-    done = bench(
-        "run",
-        "--suite",
-        str(suite),
-        "--runs-dir",
-        str(runs),
-        "--launcher",
-        "slurm",
-        "--device",
-        "cuda",
-        "--gpus-per-run",
-        "2",
-        env=env_for(env),
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "submitted k-r-s0: SLURM job 1001" in done.stdout
-    assert "summary" not in done.stdout  # returns after submitting
+    args = ["--suite", str(suite), "--runs-dir", str(runs), "--launcher", "slurm", "--device", "cuda"]
+    done = invoke("run", *args, "--gpus-per-run", "2")  # submitting needs no process of its own
+    assert done.exit_code == 0, done.output
+    assert "submitted k-r-s0: SLURM job 1001" in done.output
+    assert "summary" not in done.output  # returns after submitting
     script = fake_slurm.submitted_script(env, "1001")
     assert "#SBATCH --gres=gpu:2" in script and "#SBATCH --ntasks-per-node=2" in script
     state = Path(env["FAKE_SLURM_DIR"])
@@ -294,16 +284,15 @@ def test_slurm_submission_returns_with_job_ids_and_status_follows_the_job(tmp_pa
         assert time.time() < deadline, "the fake jobs did not end"
         time.sleep(0.2)
     # this machine has no CUDA device: the job fails, and status says why (torch's own words)
-    status = bench("status", "--runs", str(runs), "--suite", str(suite), env=env_for(env))
-    assert status.returncode == 0, status.stdout + status.stderr
-    row = next(line for line in status.stdout.splitlines() if line.startswith("k-r-s0"))
+    status = invoke("status", "--runs", str(runs), "--suite", str(suite))
+    assert status.exit_code == 0, status.output
+    row = next(line for line in status.output.splitlines() if line.startswith("k-r-s0"))
     assert "failed" in row and "slurm 1001" in row and "RuntimeError:" in row
 
 
 @pytest.mark.slow
-def test_gpus_per_run_above_one_trains_one_run_with_ddp(tmp_path):
-    data = pytest.importorskip("architectures.data")
-    rooms = data.ensure_synthetic(tmp_path / "rooms.h5", frames=16, seed=0)
+def test_gpus_per_run_above_one_trains_one_run_with_ddp(tmp_path, regression_reference):
+    rooms, _ = regression_reference
     runs = tmp_path / "runs"
     done = bench(
         "run",

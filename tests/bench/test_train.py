@@ -497,15 +497,6 @@ def test_fit_outside_the_main_thread_trains_without_handlers(tmp_path):
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture
-def one_thread():
-    """torch on one thread, as the separate processes of a test run (the same float sums in both)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.mark.slow
 def test_sigterm_to_a_real_process_mid_epoch_then_resume_gives_identical_metrics(tmp_path, one_thread):
     """As the kill -9 test, with SIGTERM to the process group (SLURM, a terminal) in step 5 of epoch 2 and
