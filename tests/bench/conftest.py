@@ -69,8 +69,9 @@ def regression_reference(tmp_path_factory) -> tuple[Path, Path]:
     two runs: regression-rside-resnet18-s0 and regression-drnet-resnet18-s0), on one thread: the result a second
     run of that suite, inline or through a launcher, must reproduce. Trained once per test session (see
     ``tiny_rside_reference``)."""
-    from architectures.data import ensure_synthetic
     from filelock import FileLock
+
+    from architectures.data import ensure_synthetic
 
     shared = _shared_dir(tmp_path_factory)
     tmp = shared / "regression-reference"
