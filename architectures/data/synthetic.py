@@ -57,7 +57,7 @@ GENERATOR_VERSION = 2  # bump when a change alters any written byte; stale defau
 # 2: rawDepths added (images and depths unchanged from 1)
 NYU_INTRINSICS_640 = (518.8579, 519.4696, 325.5824, 253.7362)  # fx, fy, cx, cy (px) at 640x480, RGB camera
 MIN_DEPTH_M, MAX_DEPTH_M = 0.5, 10.0  # guaranteed range of every depth pixel
-DEFAULT_FRAMES = 128  # 96 train + 32 test: 5-10 s to generate on one core, 88 MB; sized for the smoke suite
+DEFAULT_FRAMES = 128  # 96 train + 32 test: 5-15 s to generate on one core, 138 MB; sized for the smoke suite
 DEFAULT_SEED = 0
 DEFAULT_HW = (480, 640)
 TEST_EVERY = 4  # frames 4, 8, 12, ... form the test split
