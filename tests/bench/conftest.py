@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from runner_fixtures import RSIDE_LIKE_PROTOCOL, TinyDepthSet, tiny_rside_suite
+from runner_fixtures import REPO, RSIDE_LIKE_PROTOCOL, TinyDepthSet, process_env, tiny_rside_suite
 
 from bench.config import RunConfig
 
@@ -32,9 +32,6 @@ def tiny_data(monkeypatch):
     return load
 
 
-REPO = Path(__file__).resolve().parents[2]
-
-
 @pytest.fixture
 def one_thread():
     """torch on one thread, as the separate processes of a test run (the same float sums in both)."""
@@ -55,7 +52,7 @@ def _bench_process(*args: str) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "bench", *args],
         cwd=REPO,
-        env={**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"},
+        env=process_env(),
         capture_output=True,
         text=True,
         timeout=600,

@@ -8,6 +8,9 @@ seeding and resume are exercised for real.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -127,6 +130,15 @@ def tiny_config(**changes: Any) -> RunConfig:
     )
     base.update(changes)
     return RunConfig(**base)
+
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def process_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment of a process a test starts: ``base`` (os.environ by default) with torch on one CPU thread
+    (as the runs it is compared with), this checkout importable, and output unbuffered."""
+    return {**(base or os.environ), "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"}
 
 
 def tiny_rside_suite(tmp_path, epochs: int = 3, **extra: Any):

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from runner_fixtures import register_tiny_model, tiny_rside_suite
+from runner_fixtures import process_env, register_tiny_model, tiny_rside_suite
 
 import bench as bench_package
 from bench.cli import cli
@@ -350,8 +350,7 @@ def tiny_suite(tmp_path: Path, **extra: object) -> Path:
     return tiny_rside_suite(tmp_path, **{"epochs": 2, **extra})
 
 
-def env() -> dict[str, str]:
-    return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"}
+env = process_env  # of the `bench` processes started below
 
 
 def history_without_time(path: Path) -> list[dict[str, str]]:

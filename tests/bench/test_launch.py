@@ -15,7 +15,7 @@ from pathlib import Path
 import fake_slurm
 import pytest
 from click.testing import CliRunner
-from runner_fixtures import tiny_rside_suite
+from runner_fixtures import process_env, tiny_rside_suite
 from test_runlock import Holder
 
 from bench.cli import cli
@@ -141,8 +141,7 @@ def test_the_plan_is_checked_before_anything_is_submitted(tmp_path, monkeypatch)
 tiny_suite = tiny_rside_suite  # RSIDE-ResNet-18, 48x64, 8 frames, 3 epochs of 4 steps
 
 
-def env_for(extra: dict[str, str] | None = None) -> dict[str, str]:
-    return {**(extra or os.environ), "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"}
+env_for = process_env  # of the `bench` processes started below (over a fake SLURM's environment)
 
 
 def bench(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
@@ -264,11 +263,9 @@ def test_a_local_job_killed_with_sigkill_is_started_again_and_ends_with_the_same
 @pytest.mark.slow
 def test_slurm_submission_returns_with_job_ids_and_status_follows_the_job(tmp_path, monkeypatch):
     env = fake_slurm.install(tmp_path)
-    for name in ("PATH", "FAKE_SLURM_DIR"):  # sbatch, squeue and sacct are found as a shell would find them
-        monkeypatch.setenv(name, env[name])
-    for name, value in env_for(env).items():  # the job's own process: submitit passes this environment on
-        if name in ("OMP_NUM_THREADS", "PYTHONPATH", "PYTHONUNBUFFERED"):
-            monkeypatch.setenv(name, value)
+    job_env = env_for(env)  # sbatch, squeue and sacct on PATH; submitit passes the rest on to the job's process
+    for name in ("PATH", "FAKE_SLURM_DIR", "OMP_NUM_THREADS", "PYTHONPATH", "PYTHONUNBUFFERED"):
+        monkeypatch.setenv(name, job_env[name])
     suite = tiny_suite(tmp_path, epochs=1)
     runs = tmp_path / "runs"
     args = ["--suite", str(suite), "--runs-dir", str(runs), "--launcher", "slurm", "--device", "cuda"]

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from runner_fixtures import TinyDepthSet, TinyNet, tiny_config
+from runner_fixtures import TinyDepthSet, TinyNet, process_env, tiny_config
 from torch import nn
 from torch.utils.data import DataLoader
 
@@ -508,7 +508,7 @@ def test_sigterm_to_a_real_process_mid_epoch_then_resume_gives_identical_metrics
     proc = subprocess.Popen(
         [sys.executable, str(Path(interruptible_run.__file__)), str(cut.root), "--wait-at", "11"],
         cwd=REPO,
-        env={**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"},
+        env=process_env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
