@@ -15,6 +15,8 @@ import torch
 from fake_nvml import H100, fake_pynvml
 from test_cli_startup import probe
 
+import bench.io
+import bench.rundir
 from bench import doctor as doc
 from bench.config import RunConfig
 from bench.fetch import plan_for_configs
@@ -30,8 +32,11 @@ def findings_text(findings) -> list[str]:
 
 @pytest.fixture
 def bare_machine(tmp_path, monkeypatch):
-    """This machine as a renter finds it: no GPU, no NVIDIA driver, no data, an empty torch hub cache."""
+    """This machine as a renter finds it: no GPU, no NVIDIA driver, no data, an empty torch hub cache, and 1 PB
+    free on every filesystem (the disk checks have their own tests; a full /tmp must not change these counts)."""
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(bench.io, "free_bytes", lambda path: 10**15)
+    monkeypatch.setattr(bench.rundir, "free_bytes", lambda path: 10**15)
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
     monkeypatch.setitem(sys.modules, "pynvml", fake_pynvml(fail_init=True))
@@ -226,8 +231,6 @@ def test_weights_are_checked_against_the_hash_in_their_name(tmp_path, monkeypatc
 
 
 def test_disk_needs_against_free_space_with_both_numbers(tmp_path, monkeypatch):
-    import bench.io
-
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))  # the weights' cache on the same filesystem
     configs = rside_configs(tmp_path / "nowhere")
     missing = plan_for_configs(configs)
