@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
-from runner_fixtures import REPO, RSIDE_LIKE_PROTOCOL, TinyDepthSet, process_env, tiny_rside_suite
+from runner_fixtures import RSIDE_LIKE_PROTOCOL, TinyDepthSet, bench_process, tiny_rside_suite
 
 from bench.config import RunConfig
 
@@ -49,14 +47,7 @@ def _shared_dir(tmp_path_factory) -> Path:
 
 def _bench_process(*args: str) -> None:
     """``bench ARGS`` as a process of its own, on one CPU thread (as the runs compared with it); must succeed."""
-    done = subprocess.run(
-        [sys.executable, "-m", "bench", *args],
-        cwd=REPO,
-        env=process_env(),
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    done = bench_process(*args)
     assert done.returncode == 0, done.stdout + done.stderr
 
 

@@ -9,6 +9,8 @@ seeding and resume are exercised for real.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from types import SimpleNamespace
@@ -139,6 +141,19 @@ def process_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
     """The environment of a process a test starts: ``base`` (os.environ by default) with torch on one CPU thread
     (as the runs it is compared with), this checkout importable, and output unbuffered."""
     return {**(base or os.environ), "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"}
+
+
+def bench_process(*args: str, env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess:
+    """``python -m bench ARGS`` as a process of its own in this checkout, in ``env`` (``process_env()`` by
+    default), its output captured; ten minutes at most."""
+    return subprocess.run(
+        [sys.executable, "-m", "bench", *args],
+        cwd=REPO,
+        env=env or process_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def tiny_rside_suite(tmp_path, epochs: int = 3, **extra: Any):

@@ -19,15 +19,13 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from runner_fixtures import process_env, register_tiny_model, tiny_rside_suite
+from runner_fixtures import REPO, process_env, register_tiny_model, tiny_rside_suite
 
 import bench as bench_package
 from bench.cli import cli
 from bench.pipeline import run_speed
 from bench.plan import plan_from_options
 from bench.suite import load_suite
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 def invoke(*args: str):

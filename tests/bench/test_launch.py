@@ -15,7 +15,8 @@ from pathlib import Path
 import fake_slurm
 import pytest
 from click.testing import CliRunner
-from runner_fixtures import process_env, tiny_rside_suite
+from runner_fixtures import REPO, process_env, tiny_rside_suite
+from runner_fixtures import bench_process as bench
 from test_runlock import Holder
 
 from bench.cli import cli
@@ -25,8 +26,6 @@ from bench.launchers.slurm import slurm_parameters
 from bench.rundir import RunDir
 
 submitit = pytest.importorskip("submitit")  # the `cluster` extra (also in `test`)
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 def invoke(*args: str):
@@ -142,17 +141,6 @@ tiny_suite = tiny_rside_suite  # RSIDE-ResNet-18, 48x64, 8 frames, 3 epochs of 4
 
 
 env_for = process_env  # of the `bench` processes started below (over a fake SLURM's environment)
-
-
-def bench(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "bench", *args],
-        cwd=REPO,
-        env=env or env_for(),
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
 
 
 def start(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen:

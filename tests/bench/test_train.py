@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from runner_fixtures import TinyDepthSet, TinyNet, process_env, tiny_config
+from runner_fixtures import REPO, TinyDepthSet, TinyNet, process_env, tiny_config
 from torch import nn
 from torch.utils.data import DataLoader
 
@@ -492,9 +492,6 @@ def test_fit_outside_the_main_thread_trains_without_handlers(tmp_path):
     worker.start()
     worker.join()
     assert result["state"].finished and (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)) == handlers
-
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.slow
