@@ -348,9 +348,6 @@ def tiny_suite(tmp_path: Path, **extra: object) -> Path:
     return tiny_rside_suite(tmp_path, **{"epochs": 2, **extra})
 
 
-env = process_env  # of the `bench` processes started below
-
-
 def history_without_time(path: Path) -> list[dict[str, str]]:
     with open(path) as f:
         return [{k: v for k, v in row.items() if k != "elapsed_s"} for row in csv.DictReader(f)]
@@ -364,7 +361,7 @@ def test_kill_and_resume_gives_the_same_metrics(tmp_path, tiny_rside_reference, 
     proc = subprocess.Popen(
         [sys.executable, "-m", "bench", "run", "--suite", str(suite), "--runs-dir", str(cut_dir)],
         cwd=REPO,
-        env=env(),
+        env=process_env(),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -421,7 +418,7 @@ def test_two_process_ddp_on_cpu_writes_one_run_directory(tmp_path):
         "--runs-dir",
         str(runs),
     ]
-    proc = subprocess.run(cmd, cwd=REPO, env=env(), capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(cmd, cwd=REPO, env=process_env(), capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     assert [p.name for p in runs.iterdir()] == ["k-r-s0"]
     run_dir = runs / "k-r-s0"
@@ -485,7 +482,7 @@ def tiny_bench(*args: str, hold: str | None = None, **popen) -> subprocess.Popen
     return subprocess.Popen(
         [sys.executable, str(TINY_BENCH), *args],
         cwd=REPO,
-        env={**env(), **extra},
+        env={**process_env(), **extra},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

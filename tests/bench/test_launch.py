@@ -140,14 +140,11 @@ def test_the_plan_is_checked_before_anything_is_submitted(tmp_path, monkeypatch)
 tiny_suite = tiny_rside_suite  # RSIDE-ResNet-18, 48x64, 8 frames, 3 epochs of 4 steps
 
 
-env_for = process_env  # of the `bench` processes started below (over a fake SLURM's environment)
-
-
 def start(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "bench", *args],
         cwd=REPO,
-        env=env or env_for(),
+        env=env or process_env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -200,7 +197,7 @@ def test_a_preempted_slurm_job_is_requeued_and_ends_with_the_same_metrics(tmp_pa
         "--time",
         "1:00:00",
         "--wait",
-        env=env_for(env),
+        env=process_env(env),
     )
     try:
         wait_for_log(proc, runs / "k-r-s0" / "log.txt", "epoch 2/3 | step 1/4")
@@ -251,7 +248,7 @@ def test_a_local_job_killed_with_sigkill_is_started_again_and_ends_with_the_same
 @pytest.mark.slow
 def test_slurm_submission_returns_with_job_ids_and_status_follows_the_job(tmp_path, monkeypatch):
     env = fake_slurm.install(tmp_path)
-    job_env = env_for(env)  # sbatch, squeue and sacct on PATH; submitit passes the rest on to the job's process
+    job_env = process_env(env)  # sbatch, squeue and sacct on PATH; submitit passes the rest on to the job's process
     for name in ("PATH", "FAKE_SLURM_DIR", "OMP_NUM_THREADS", "PYTHONPATH", "PYTHONUNBUFFERED"):
         monkeypatch.setenv(name, job_env[name])
     suite = tiny_suite(tmp_path, epochs=1)
